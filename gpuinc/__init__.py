@@ -1,0 +1,10 @@
+"""gpuinc: incremental learning on larger-than-memory data, on CPU and GPU.
+
+Public names only; nothing from the GPU stack is imported here.
+"""
+
+from .wrappers import History, Incremental
+
+__version__ = "0.1.0"
+
+__all__ = ["Incremental", "History", "__version__"]

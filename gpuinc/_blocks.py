@@ -1,0 +1,251 @@
+"""Turn (X, y, fit keywords) into a list of aligned row blocks.
+
+Each block is a small record of Dask ``Delayed`` objects (or in-memory
+pieces) for X, y and every per-row keyword.  Blocks come from the
+collections' own ``to_delayed`` so that any Dask expression (repartition,
+set_index, filters, column selections) is optimised and lowered by Dask
+itself; gpuinc never writes low-level graph keys by hand.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from ._dispatch import block_kind, collection_kind
+
+#: fit keywords that carry one value per row and are split with the blocks
+PER_ROW_KEYWORDS = frozenset({"sample_weight"})
+
+
+@dataclass
+class Block:
+    """One row block: its position and the lazy (or in-memory) pieces."""
+
+    index: int
+    x: Any
+    y: Any = None
+    kwargs: dict = field(default_factory=dict)
+    rows: tuple | None = None  # (start, stop) when the row offsets are known
+
+
+@dataclass
+class BlockPlan:
+    blocks: list
+    kind: str  # block kind of X
+    n_rows: int | None
+
+
+def is_dask_collection(obj) -> bool:
+    return isinstance(obj, (da.Array, dd.DataFrame, dd.Series))
+
+
+def check_supported_input(obj, name: str) -> None:
+    """Raise a clear TypeError for inputs gpuinc cannot split into rows."""
+    if obj is None:
+        raise TypeError(f"{name} is None; pass an array, a DataFrame or a Dask collection.")
+    if dask.is_dask_collection(obj) and not is_dask_collection(obj):
+        raise TypeError(
+            f"{name} is a {type(obj).__module__}.{type(obj).__name__}; gpuinc trains on Dask "
+            "Arrays and Dask DataFrames/Series. Convert it first, e.g. bag.to_dataframe() or "
+            "da.stack(list_of_delayed_arrays)."
+        )
+    if isinstance(obj, (str, bytes, dict, set)) or not (
+        hasattr(obj, "__len__") or hasattr(obj, "__array__") or hasattr(obj, "shape")
+    ):
+        raise TypeError(
+            f"{name} of type {type(obj).__name__} is not array-like; pass a NumPy array, a "
+            "pandas object, a scipy.sparse matrix or a Dask Array/DataFrame."
+        )
+
+
+def _row_lengths(X) -> tuple | None:
+    """Row count of every block of X, or None when Dask does not know them."""
+    if isinstance(X, da.Array):
+        lengths = X.chunks[0]
+        return None if any(math.isnan(n) for n in lengths) else tuple(int(n) for n in lengths)
+    return None
+
+
+def _compute_row_lengths(X) -> tuple:
+    if isinstance(X, da.Array):
+        return tuple(int(n) for n in X.compute_chunk_sizes().chunks[0])
+    return tuple(int(n) for n in X.map_partitions(len).compute())
+
+
+def _x_blocks(X) -> list:
+    if isinstance(X, da.Array):
+        if X.ndim != 2:
+            raise ValueError(
+                f"X must be 2-D (rows x features), got a {X.ndim}-D Dask array of shape {X.shape}; "
+                "reshape it, e.g. X.reshape(-1, 1) for a single feature."
+            )
+        if X.numblocks[1] > 1:
+            # Every partial_fit must see all the features of its rows.
+            X = X.rechunk({1: -1})
+        return list(X.to_delayed()[:, 0])
+    if isinstance(X, dd.Series):
+        raise ValueError(
+            "X is a Dask Series (1-D); estimators need 2-D X. Use X.to_frame() for one feature."
+        )
+    return list(X.to_delayed())
+
+
+def _as_dask_array_1d_or_2d(obj):
+    if isinstance(obj, (dd.Series, dd.DataFrame)):
+        return obj.to_dask_array(lengths=True)
+    return obj
+
+
+def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengths_fn,
+                   assume_equal_chunks: bool) -> list:
+    """Split a per-row object (y, sample_weight) into pieces matching X's blocks."""
+    if is_dask_collection(obj):
+        nblocks = obj.numblocks[0] if isinstance(obj, da.Array) else obj.npartitions
+        if isinstance(obj, da.Array) and obj.ndim == 2 and obj.numblocks[1] > 1:
+            obj = obj.rechunk({1: -1})
+        own = _row_lengths(obj) if isinstance(obj, da.Array) else None
+        same_known = lengths is not None and own is not None and own == lengths
+        unknown_but_paired = nblocks == x_blocks and (lengths is None or own is None) and assume_equal_chunks
+        if same_known or unknown_but_paired:
+            pieces = obj.to_delayed()
+            return list(pieces[:, 0] if pieces.ndim == 2 else pieces.ravel()) if isinstance(obj, da.Array) else list(pieces)
+        # Different row blocking: realign on X's row lengths.
+        lengths = lengths if lengths is not None else x_lengths_fn()
+        arr = _as_dask_array_1d_or_2d(obj)
+        if any(math.isnan(n) for n in arr.chunks[0]):
+            arr = arr.compute_chunk_sizes()
+        if arr.shape[0] != sum(lengths):
+            raise ValueError(
+                f"X has {sum(lengths)} rows but {name} has {arr.shape[0]}; they must have the same "
+                "number of rows."
+            )
+        arr = arr.rechunk({0: lengths})
+        pieces = arr.to_delayed()
+        return list(pieces[:, 0] if pieces.ndim == 2 else pieces.ravel())
+    # In memory: slice on X's row offsets.
+    lengths = lengths if lengths is not None else x_lengths_fn()
+    n = _n_rows(obj)
+    if n != sum(lengths):
+        raise ValueError(
+            f"X has {sum(lengths)} rows but {name} has {n}; they must have the same number of rows."
+        )
+    stops = np.cumsum(lengths)
+    starts = stops - np.asarray(lengths)
+    return [_take_rows(obj, int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+
+
+def _n_rows(obj) -> int:
+    shape = getattr(obj, "shape", None)
+    if shape is not None and len(shape) > 0:
+        return int(shape[0])
+    return len(obj)
+
+
+def _take_rows(obj, start: int, stop: int):
+    if isinstance(obj, (pd.Series, pd.DataFrame)):
+        return obj.iloc[start:stop]
+    if isinstance(obj, (list, tuple)):
+        return np.asarray(obj[start:stop])
+    return obj[start:stop]
+
+
+def check_y_shape(y, estimator) -> None:
+    """Refuse a 2-D y unless the estimator is multi-output."""
+    ndim = getattr(y, "ndim", None)
+    if ndim is None and not is_dask_collection(y):
+        ndim = np.ndim(y)
+    if isinstance(y, dd.DataFrame):
+        ndim = 2
+    if ndim is None or ndim <= 1:
+        return
+    try:
+        multi = estimator.__sklearn_tags__().target_tags.multi_output
+    except Exception:
+        multi = False
+    if ndim == 2 and not multi:
+        shape = getattr(y, "shape", "?")
+        raise ValueError(
+            f"y must be 1-D for {type(estimator).__name__}, got shape {shape}. "
+            "Pass one column, e.g. y[:, 0] or y.ravel()."
+        )
+    if ndim > 2:
+        raise ValueError(f"y must be 1-D or 2-D, got {ndim} dimensions.")
+
+
+def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunks: bool = True) -> BlockPlan:
+    """Split Dask X (and y, per-row keywords) into aligned row blocks."""
+    fit_kwargs = dict(fit_kwargs or {})
+    kind = collection_kind(X)
+    x_blocks = _x_blocks(X)
+    lengths = _row_lengths(X)
+    cache: dict = {}
+
+    def x_lengths():
+        if "lengths" not in cache:
+            cache["lengths"] = _compute_row_lengths(X)
+        return cache["lengths"]
+
+    if y is not None:
+        _check_meta_home(X, y, kind)
+        if isinstance(X, da.Array) and isinstance(y, da.Array) and lengths is not None:
+            if not any(math.isnan(n) for n in y.shape) and y.shape[0] != X.shape[0]:
+                raise ValueError(
+                    f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must have the same "
+                    "number of rows."
+                )
+        y_pieces = _split_per_row(y, "y", len(x_blocks), lengths, x_lengths, assume_equal_chunks)
+    else:
+        y_pieces = [None] * len(x_blocks)
+    kw_pieces = {}
+    for name, value in fit_kwargs.items():
+        if name in PER_ROW_KEYWORDS or is_dask_collection(value):
+            if value is None:
+                continue
+            kw_pieces[name] = _split_per_row(
+                value, name, len(x_blocks), lengths, x_lengths, assume_equal_chunks
+            )
+    final_lengths = lengths if lengths is not None else cache.get("lengths")
+    offsets = None
+    if final_lengths is not None:
+        stops = np.cumsum(final_lengths)
+        offsets = [(int(b - n), int(b)) for b, n in zip(stops, final_lengths, strict=True)]
+    blocks = []
+    for i, xb in enumerate(x_blocks):
+        kw = {name: pieces[i] for name, pieces in kw_pieces.items()}
+        blocks.append(Block(i, xb, y_pieces[i], kw, offsets[i] if offsets else None))
+    n_rows = int(sum(final_lengths)) if final_lengths is not None else None
+    return BlockPlan(blocks, kind, n_rows)
+
+
+def _check_meta_home(X, y, x_kind: str) -> None:
+    if not is_dask_collection(y):
+        try:
+            y_kind = block_kind(y)
+        except TypeError:
+            return  # lists and the like are host data
+    else:
+        y_kind = collection_kind(y)
+    from ._dispatch import KIND_HOME
+
+    if KIND_HOME[y_kind] != KIND_HOME[x_kind]:
+        raise TypeError(
+            f"X has {x_kind} blocks but y has {y_kind} blocks; put both on the same side, e.g. "
+            "y.map_blocks(cupy.asarray) for GPU data or y.map_blocks(cupy.asnumpy) for host data."
+        )
+
+
+def in_memory_rows(obj) -> int:
+    return _n_rows(obj)
+
+
+def is_sparse(obj) -> bool:
+    return sp.issparse(obj)

@@ -1,0 +1,69 @@
+"""Move one block between host and device.
+
+Movers work on a single block at the block boundary, just before its
+``partial_fit``; the whole collection is never moved at once.  GPU libraries
+are imported inside the functions, and only when a block actually has to go
+to (or come from) the device.
+"""
+
+from __future__ import annotations
+
+from ._dispatch import DEVICE, HOST, KIND_HOME, block_kind
+
+
+def to_host(block):
+    """Return ``block`` as a host object (NumPy, scipy.sparse or pandas)."""
+    kind = block_kind(block)
+    if KIND_HOME[kind] == HOST:
+        return block
+    if kind == "cupy":
+        return block.get()
+    if kind == "cupyx.sparse":
+        return block.get()
+    if kind == "cudf":
+        return block.to_pandas()
+    raise TypeError(f"no host mover for {kind} blocks")  # pragma: no cover
+
+
+def to_device(block, stream=None, pinned: bool = False):
+    """Return ``block`` on the current CUDA device.
+
+    NumPy -> CuPy, scipy.sparse -> cupyx sparse, pandas -> CuPy (numeric
+    frames; columns keep their order).  ``stream`` makes the copy asynchronous
+    on that CuPy stream; ``pinned=True`` stages the host buffer in page-locked
+    memory first, which is what lets a copy overlap with compute.
+    """
+    kind = block_kind(block)
+    if KIND_HOME[kind] == DEVICE:
+        return block
+    import cupy
+
+    if kind == "pandas":
+        block = block.to_numpy()
+        kind = "numpy"
+    if kind == "scipy.sparse":
+        import cupyx.scipy.sparse as cpsp
+
+        return cpsp.csr_matrix(block.tocsr())
+    if pinned:
+        import cupyx
+        import numpy as np
+
+        staging = cupyx.empty_pinned(block.shape, dtype=block.dtype)
+        np.copyto(staging, block)
+        block = staging
+    out = cupy.empty(block.shape, dtype=block.dtype)
+    if stream is not None:
+        out.set(block, stream=stream)
+    else:
+        out.set(block)
+    return out
+
+
+def move(block, home: str, stream=None, pinned: bool = False):
+    """Move ``block`` to ``home`` (``"host"`` or ``"device"``) if it is not there."""
+    if home == HOST:
+        return to_host(block)
+    if home == DEVICE:
+        return to_device(block, stream=stream, pinned=pinned)
+    raise ValueError(f"home must be 'host' or 'device', got {home!r}")

@@ -1,0 +1,515 @@
+"""The ``Incremental`` meta-estimator."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import time
+
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.metaestimators import available_if
+
+from . import _checkpoint
+from ._blocks import (
+    PER_ROW_KEYWORDS,
+    Block,
+    check_supported_input,
+    check_y_shape,
+    in_memory_rows,
+    is_dask_collection,
+    plan_blocks,
+)
+from ._blockwise import apply_method, map_method
+from ._chain import ChainStats, current_client, get_runner
+from ._dispatch import KIND_HOME, block_kind, estimator_home
+from ._progress import bar, should_show
+from .metrics import score_blocks, score_in_memory
+
+
+class History(list):
+    """One record per pass over the blocks; ``to_frame()`` gives a DataFrame."""
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(list(self))
+
+
+def _has_method(name):
+    def check(self):
+        est = getattr(self, "estimator_", None) or self.estimator
+        if not hasattr(est, name):
+            raise AttributeError(f"{type(est).__name__} has no {name}")
+        return True
+
+    return check
+
+
+def _make_rng(random_state, salt: int):
+    if isinstance(random_state, np.random.RandomState):
+        return random_state
+    if random_state is None:
+        return np.random.RandomState()
+    seed = np.random.SeedSequence([int(random_state), int(salt)]).generate_state(1)[0]
+    return np.random.RandomState(seed)
+
+
+class Incremental(MetaEstimatorMixin, BaseEstimator):
+    """Train any estimator with ``partial_fit`` on data too large for memory.
+
+    ``fit`` makes ``epochs`` passes over the blocks of X (Dask Array chunks or
+    Dask DataFrame partitions) starting from a fresh clone of ``estimator``;
+    ``partial_fit`` makes one more pass, continuing ``estimator_``.  Each pass
+    calls ``estimator.partial_fit`` once per block, in order, with at most
+    ``prefetch`` blocks loaded ahead of the one being trained.  On a
+    ``distributed`` cluster each call runs on the worker that holds its block
+    and only the model travels.  In-memory X (NumPy, pandas, scipy.sparse)
+    is one block.
+
+    Parameters
+    ----------
+    estimator : estimator with ``partial_fit``
+        Never modified; a clone is trained and stored as ``estimator_``.
+    scoring : str, callable or None
+        Any scikit-learn scorer name or a callable ``scorer(estimator, X, y)``,
+        used by :meth:`score` and for validation. None uses the estimator's
+        own notion (accuracy for classifiers, R^2 for regressors).
+    shuffle_blocks : bool, default=True
+        Visit the blocks in a random order on each pass.
+    random_state : int, RandomState or None
+        Makes the block order (and the validation split) reproducible.
+    assume_equal_chunks : bool, default=True
+        When Dask does not know the row counts of X's and y's blocks (for
+        example after a filter), pair block *i* of X with block *i* of y and
+        check their lengths as each block is trained.  With False, gpuinc
+        computes the row counts first and realigns y to X.
+    predict_meta, predict_proba_meta, transform_meta : array, optional
+        Describe the output of those methods (dtype) instead of inferring it
+        from one row of zeros.
+    epochs : int, default=1
+        Passes over the blocks made by ``fit``.
+    prefetch : int, default=2
+        Blocks loaded ahead of the block being trained; peak memory is about
+        ``prefetch + 1`` blocks, whatever the size of the dataset.
+    validation : float or None
+        Hold out this fraction of the blocks (at least one) and score them
+        after every pass; or pass ``validation_data=(X, y)`` to ``fit``.
+    early_stopping : bool, default=False
+        Stop ``fit`` when the validation score has not improved by ``tol``
+        for ``n_iter_no_change`` passes. Needs validation data.
+    n_iter_no_change : int, default=5
+    tol : float, default=1e-4
+    progress : {"auto", True, False}, default="auto"
+        A progress bar per pass (terminals and notebooks; quiet when stdout
+        is not a terminal or ``CI`` is set).
+    checkpoint : str or path, optional
+        Directory for checkpoints. ``fit`` resumes from a checkpoint found
+        there and refuses one written by a different fit. Checkpoints are
+        pickles: load only your own.
+    checkpoint_every : int or "epoch", default="epoch"
+        Write a checkpoint every that many blocks, or after every pass.
+    device : {None, "cpu", "gpu"}
+        Where gpuinc's array-API estimators compute; None follows the data.
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The trained clone. Its fitted attributes (``coef_``, ``classes_``,
+        ...) are also readable on the wrapper.
+    history_ : History
+        One dict per pass: epoch, blocks, rows, seconds, val_score, ...
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from gpuinc import Incremental
+    >>> from gpuinc.datasets import make_classification
+    >>> X, y = make_classification(n_samples=2000, n_features=10, chunks=500, random_state=0)
+    >>> inc = Incremental(SGDClassifier(random_state=0), scoring="accuracy", random_state=0)
+    >>> inc = inc.fit(X, y, classes=[0, 1])
+    >>> inc.predict(X[:5]).compute().shape
+    (5,)
+    """
+
+    def __init__(
+        self,
+        estimator=None,
+        scoring=None,
+        shuffle_blocks=True,
+        random_state=None,
+        assume_equal_chunks=True,
+        predict_meta=None,
+        predict_proba_meta=None,
+        transform_meta=None,
+        *,
+        epochs=1,
+        prefetch=2,
+        validation=None,
+        early_stopping=False,
+        n_iter_no_change=5,
+        tol=1e-4,
+        progress="auto",
+        checkpoint=None,
+        checkpoint_every="epoch",
+        device=None,
+    ):
+        self.estimator = estimator
+        self.scoring = scoring
+        self.shuffle_blocks = shuffle_blocks
+        self.random_state = random_state
+        self.assume_equal_chunks = assume_equal_chunks
+        self.predict_meta = predict_meta
+        self.predict_proba_meta = predict_proba_meta
+        self.transform_meta = transform_meta
+        self.epochs = epochs
+        self.prefetch = prefetch
+        self.validation = validation
+        self.early_stopping = early_stopping
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.progress = progress
+        self.checkpoint = checkpoint
+        self.checkpoint_every = checkpoint_every
+        self.device = device
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, X, y=None, *, validation_data=None, **fit_kwargs):
+        """Train a fresh clone of ``estimator`` for ``epochs`` passes over the blocks.
+
+        Parameters
+        ----------
+        X : Dask Array, Dask DataFrame, or in-memory array/DataFrame/sparse matrix
+        y : Dask Array/Series or in-memory array, optional
+        validation_data : (X_val, y_val), optional
+            Scored after every pass (blockwise for Dask inputs).
+        **fit_kwargs
+            Passed to every ``partial_fit``. Per-row keywords (``sample_weight``,
+            and any Dask collection) are split with the blocks; ``classes`` is
+            computed from y once when the estimator needs it and it is missing.
+        """
+        self._validate_params_here()
+        estimator = clone(self.estimator)
+        self._train(estimator, X, y, fit_kwargs, epochs=int(self.epochs),
+                    validation_data=validation_data, resumable=True, salt=0)
+        return self
+
+    def partial_fit(self, X, y=None, **fit_kwargs):
+        """One more pass over the blocks, continuing ``estimator_`` (or a fresh clone)."""
+        self._validate_params_here()
+        fitted = getattr(self, "estimator_", None)
+        estimator = copy.deepcopy(fitted) if fitted is not None else clone(self.estimator)
+        passes = len(getattr(self, "history_", []) or [])
+        self._train(estimator, X, y, fit_kwargs, epochs=1, validation_data=None,
+                    resumable=False, salt=passes + 1, append=fitted is not None)
+        return self
+
+    def _validate_params_here(self):
+        est = self.estimator
+        if est is None:
+            raise TypeError("Incremental needs an estimator, e.g. Incremental(SGDClassifier()).")
+        if not hasattr(est, "partial_fit"):
+            raise TypeError(
+                f"{type(est).__name__} has no partial_fit, so it cannot learn block by block. "
+                "Wrap an estimator with partial_fit (SGDClassifier, SGDRegressor, MultinomialNB, "
+                "MiniBatchKMeans, IncrementalPCA, StandardScaler, gpuinc.linear_model ...), or "
+                "fit this one directly on in-memory data."
+            )
+        if int(self.epochs) < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}.")
+        if int(self.prefetch) < 0:
+            raise ValueError(f"prefetch must be >= 0, got {self.prefetch}.")
+        if self.validation is not None and not 0 < float(self.validation) < 1:
+            raise ValueError(
+                f"validation must be a fraction of blocks in (0, 1), got {self.validation}."
+            )
+        every = self.checkpoint_every
+        if every != "epoch" and not (isinstance(every, (int, np.integer)) and every >= 1):
+            raise ValueError(f"checkpoint_every must be 'epoch' or a block count >= 1, got {every!r}.")
+        should_show(self.progress)
+
+    # -------------------------------------------------------------- blocks
+    def _blocks(self, X, y, fit_kwargs):
+        """Aligned training blocks, their kind, and the non-per-row keywords."""
+        check_supported_input(X, "X")
+        if y is not None:
+            check_supported_input(y, "y")
+            check_y_shape(y, self.estimator)
+        static = {k: v for k, v in fit_kwargs.items()
+                  if k not in PER_ROW_KEYWORDS and not is_dask_collection(v)}
+        per_row = {k: v for k, v in fit_kwargs.items() if k not in static}
+        if is_dask_collection(X):
+            plan = plan_blocks(X, y, per_row, assume_equal_chunks=self.assume_equal_chunks)
+            if not plan.blocks:
+                raise ValueError("X has no blocks (zero partitions); there is nothing to train on.")
+            return plan.blocks, plan.kind, static
+        if isinstance(X, (list, tuple)):
+            X = np.asarray(X)
+        kind = block_kind(X)
+        if X.ndim != 2:
+            raise ValueError(
+                f"X must be 2-D (rows x features), got shape {X.shape}; reshape it, e.g. "
+                "X.reshape(-1, 1) for a single feature."
+            )
+        n = in_memory_rows(X)
+        if y is not None:
+            y = y.compute() if is_dask_collection(y) else y
+            y = np.asarray(y) if isinstance(y, (list, tuple)) else y
+            if in_memory_rows(y) != n:
+                raise ValueError(
+                    f"X has {n} rows but y has {in_memory_rows(y)}; they must have the same "
+                    "number of rows."
+                )
+        kw = {}
+        for k, v in per_row.items():
+            v = v.compute() if is_dask_collection(v) else v
+            if v is not None and in_memory_rows(v) != n:
+                raise ValueError(f"X has {n} rows but {k} has {in_memory_rows(v)}.")
+            kw[k] = v
+        return [Block(0, X, y, kw, (0, n))], kind, static
+
+    def _add_classes(self, estimator, y, static):
+        """Give ``classes`` to classifiers whose partial_fit wants it on the first call."""
+        if y is None or "classes" in static or not is_classifier(estimator):
+            return
+        if "classes" not in inspect.signature(estimator.partial_fit).parameters:
+            return
+        known = getattr(estimator, "classes_", None)
+        if known is not None:
+            static["classes"] = known
+            return
+        if isinstance(y, da.Array):
+            classes = da.unique(y).compute()
+        elif isinstance(y, dd.Series):
+            classes = np.sort(y.unique().compute().to_numpy())
+        else:
+            classes = np.unique(np.asarray(y))
+        static["classes"] = np.asarray(classes)
+
+    def _validation_blocks(self, validation_data):
+        Xv, yv = validation_data
+        blocks, _, _ = self._blocks(Xv, yv, {})
+        return blocks
+
+    # --------------------------------------------------------------- train
+    def _fingerprint(self, estimator, blocks, kind, X):
+        n_features = X.shape[1] if hasattr(X, "shape") and len(X.shape) == 2 else None
+        if isinstance(X, dd.DataFrame):
+            n_features = len(X.columns)
+        return {
+            "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+            "params": repr(sorted(self.estimator.get_params(deep=True).items())),
+            "blocks": len(blocks),
+            "n_features": None if n_features is None or n_features != n_features else int(n_features),
+            "kind": kind,
+            "shuffle_blocks": bool(self.shuffle_blocks),
+            "random_state": repr(self.random_state),
+            "validation": self.validation,
+        }
+
+    def _train(self, estimator, X, y, fit_kwargs, *, epochs, validation_data, resumable,
+               salt, append=False):
+        blocks, kind, static = self._blocks(X, y, fit_kwargs)
+        self._add_classes(estimator, y, static)
+        home = estimator_home(estimator, KIND_HOME[kind], self.device)
+        rng = _make_rng(self.random_state, salt)
+        val_blocks = None
+        train_idx = np.arange(len(blocks))
+        if validation_data is not None:
+            val_blocks = self._validation_blocks(validation_data)
+        elif self.validation is not None and resumable:
+            if len(blocks) < 2:
+                raise ValueError(
+                    "validation= holds out whole blocks, but X has only one block; rechunk X "
+                    "into more blocks or pass validation_data=(X_val, y_val)."
+                )
+            n_val = min(len(blocks) - 1, max(1, int(round(self.validation * len(blocks)))))
+            val_idx = np.sort(rng.permutation(len(blocks))[:n_val])
+            train_idx = np.setdiff1d(np.arange(len(blocks)), val_idx)
+            val_blocks = [blocks[i] for i in val_idx]
+        if self.early_stopping and val_blocks is None and resumable:
+            raise ValueError(
+                "early_stopping=True needs validation data: set validation=0.1 (a fraction of "
+                "the blocks) or pass validation_data=(X_val, y_val) to fit."
+            )
+        history = History(self.history_ if append and hasattr(self, "history_") else [])
+        state = {"epoch": 0, "position": -1, "order": None, "best": None, "no_improve": 0,
+                 "finished": False}
+        fingerprint = None
+        if resumable and self.checkpoint is not None:
+            fingerprint = self._fingerprint(estimator, blocks, kind, X)
+            saved = _checkpoint.load(self.checkpoint, fingerprint)
+            if saved is not None:
+                estimator = saved["model"]
+                history = History(saved["history"])
+                rng.set_state(saved["rng"])
+                train_idx = np.asarray(saved["train_idx"])
+                if saved["val_idx"] is not None and validation_data is None:
+                    val_blocks = [blocks[i] for i in saved["val_idx"]]
+                state = {k: saved[k] for k in state}
+        val_idx_saved = (
+            None if val_blocks is None or validation_data is not None
+            else [b.index for b in val_blocks]
+        )
+        runner = get_runner(self.prefetch)
+        client = current_client()
+        if client is not None and should_show(self.progress):
+            print(f"gpuinc: Dask dashboard at {client.dashboard_link}")
+
+        def save(model, position, order, finished=False):
+            _checkpoint.save(self.checkpoint, {
+                "model": model, "history": list(history), "rng": rng.get_state(),
+                "train_idx": train_idx.tolist(), "val_idx": val_idx_saved,
+                "epoch": state["epoch"], "position": position, "order": order,
+                "best": state["best"], "no_improve": state["no_improve"], "finished": finished,
+                "fingerprint": fingerprint,
+            })
+
+        every = self.checkpoint_every
+        while not state["finished"] and state["epoch"] < epochs:
+            epoch = state["epoch"]
+            if state["order"] is None:
+                order = rng.permutation(train_idx) if self.shuffle_blocks else train_idx.copy()
+                order = [int(i) for i in order]
+                start = 0
+            else:
+                order, start = list(state["order"]), state["position"] + 1
+            todo = [blocks[i] for i in order[start:]]
+            stats = ChainStats()
+            progress = bar(len(order), f"epoch {epoch + 1}/{epochs}", self.progress)
+            progress.update(start)
+            t0 = time.perf_counter()
+
+            def on_block(pos, block, get_model, _order=order, _start=start, _bar=progress):
+                _bar.update(1)
+                done = _start + pos
+                if fingerprint is not None and every != "epoch" and (done + 1) % every == 0:
+                    save(get_model(), done, _order)
+
+            try:
+                estimator = runner.run(estimator, todo, static, kind=kind, home=home,
+                                       on_block=on_block, stats=stats)
+            finally:
+                progress.close()
+            seconds = time.perf_counter() - t0
+            record = {"epoch": epoch + 1, "blocks": stats.blocks, "rows": stats.rows,
+                      "seconds": seconds, "max_blocks_in_flight": stats.max_in_flight}
+            if val_blocks is not None:
+                vscore = score_blocks(estimator, val_blocks, self.scoring, home=home)
+                record["val_score"] = vscore
+                progress.set_postfix_str(f"val_score={vscore:.4f}")
+                if should_show(self.progress):
+                    print(f"epoch {epoch + 1}: val_score={vscore:.5f} ({seconds:.2f} s)")
+                if state["best"] is None or vscore > state["best"] + self.tol:
+                    state["best"], state["no_improve"] = vscore, 0
+                else:
+                    state["no_improve"] += 1
+            history.append(record)
+            state["epoch"], state["order"], state["position"] = epoch + 1, None, -1
+            if (self.early_stopping and val_blocks is not None
+                    and state["no_improve"] >= self.n_iter_no_change):
+                state["finished"] = True
+            if fingerprint is not None:
+                save(estimator, -1, None, finished=state["finished"] or state["epoch"] >= epochs)
+        self.estimator_ = estimator
+        self.history_ = history
+        self.n_epochs_ = len(history)
+        self.stopped_early_ = bool(state["finished"] and state["epoch"] < epochs)
+        self.block_kind_ = kind
+        self.estimator_home_ = home
+        return self
+
+    # ------------------------------------------------------------- predict
+    def _check_fitted(self):
+        if not hasattr(self, "estimator_"):
+            raise NotFittedError(
+                "This Incremental instance is not fitted yet; call fit or partial_fit first."
+            )
+
+    def _method(self, method, X, meta=None):
+        self._check_fitted()
+        check_supported_input(X, "X")
+        est = self.estimator_
+        if is_dask_collection(X):
+            from ._dispatch import collection_kind
+
+            home = estimator_home(est, KIND_HOME[collection_kind(X)], self.device)
+            return map_method(X, est, method, home, meta=meta)
+        if isinstance(X, (list, tuple)):
+            X = np.asarray(X)
+        home = estimator_home(est, KIND_HOME[block_kind(X)], self.device)
+        return apply_method(X, est, method, home)
+
+    def predict(self, X):
+        """Predict blockwise: lazy for Dask input (same kind out), eager otherwise."""
+        return self._method("predict", X, self.predict_meta)
+
+    @available_if(_has_method("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities, blockwise; lazy for Dask input."""
+        return self._method("predict_proba", X, self.predict_proba_meta)
+
+    @available_if(_has_method("predict_log_proba"))
+    def predict_log_proba(self, X):
+        """Log class probabilities, blockwise; lazy for Dask input."""
+        return self._method("predict_log_proba", X, self.predict_proba_meta)
+
+    @available_if(_has_method("decision_function"))
+    def decision_function(self, X):
+        """Decision function, blockwise; lazy for Dask input."""
+        return self._method("decision_function", X)
+
+    @available_if(_has_method("transform"))
+    def transform(self, X):
+        """Transform blockwise; lazy for Dask input."""
+        return self._method("transform", X, self.transform_meta)
+
+    def score(self, X, y=None, sample_weight=None):
+        """Score with ``scoring`` (or the estimator's own score) without gathering X.
+
+        For Dask inputs the common metrics are reduced exactly from per-block
+        statistics; other scorers use blockwise predictions (see
+        :mod:`gpuinc.metrics`).
+        """
+        self._check_fitted()
+        check_supported_input(X, "X")
+        est = self.estimator_
+        if is_dask_collection(X):
+            kw = {} if sample_weight is None else {"sample_weight": sample_weight}
+            blocks, kind, _ = self._blocks(X, y, kw)
+            home = estimator_home(est, KIND_HOME[kind], self.device)
+            return score_blocks(est, blocks, self.scoring, home=home)
+        if is_dask_collection(y):
+            y = y.compute()
+        return score_in_memory(est, X, y, self.scoring, sample_weight)
+
+    # ------------------------------------------------------ sklearn plumbing
+    def __getattr__(self, name):
+        # Fitted attributes of the trained estimator read through the wrapper.
+        if name.endswith("_") and not name.startswith("__") and name != "estimator_":
+            try:
+                est = self.__dict__["estimator_"]
+            except KeyError:
+                raise AttributeError(
+                    f"{type(self).__name__} has no attribute {name!r} (it is not fitted yet)."
+                ) from None
+            return getattr(est, name)
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        try:
+            inner = self.estimator.__sklearn_tags__()
+        except Exception:
+            return tags
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags = inner.classifier_tags
+        tags.regressor_tags = inner.regressor_tags
+        tags.transformer_tags = inner.transformer_tags
+        tags.target_tags = inner.target_tags
+        tags.input_tags = inner.input_tags
+        return tags
+
+
