@@ -1,0 +1,126 @@
+"""The ``gpuinc`` command line: ``demo`` and the data commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+
+def _demo_parser(sub) -> None:
+    p = sub.add_parser(
+        "demo",
+        help="train on synthetic data end to end (the seed workflow)",
+        description="Generate a synthetic classification problem, train it block by block "
+        "through Incremental on a local cluster, print the validation score after every pass "
+        "and the total time.",
+    )
+    p.add_argument("--n-samples", type=int, default=1_000_000)
+    p.add_argument("--n-features", type=int, default=100)
+    p.add_argument("--blocks", type=int, default=10, help="row blocks (default: 10)")
+    p.add_argument("--epochs", type=int, default=5, help="passes over the blocks (default: 5)")
+    p.add_argument("--estimator", choices=["gpuinc-sgd", "sklearn-sgd"], default="gpuinc-sgd",
+                   help="gpuinc's array-API SGDClassifier or scikit-learn's (default: gpuinc-sgd)")
+    p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
+                   help="cluster and data placement (default: auto)")
+    p.add_argument("--workers", type=int, default=None, help="CPU workers (default: cores, max 4)")
+    p.add_argument("--plot", metavar="PNG", default=None, help="write a learning curve here")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=run_demo)
+
+
+def run_demo(args) -> int:
+    import dask
+    import dask.array as da
+    from distributed import Client
+
+    from . import Incremental
+    from ._optional import gpu_available
+    from .cluster import make_cluster
+    from .datasets import make_classification
+    from .model_selection import train_test_split
+
+    t_start = time.perf_counter()
+    kind = args.device
+    cluster = make_cluster(kind, n_workers=args.workers)
+    on_gpu = type(cluster).__name__ == "LocalCUDACluster" or (kind == "gpu" and gpu_available())
+    with cluster, Client(cluster) as client:
+        print(f"Dask dashboard: {client.dashboard_link}")
+        n = args.n_samples
+        X, y = make_classification(
+            n_samples=n, n_features=args.n_features, chunks=max(1, n // args.blocks),
+            flip_y=0.2, random_state=args.seed, dtype="float32",
+            device="gpu" if on_gpu else None,
+        )
+        X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=args.seed)
+        X_train, X_test, y_train, y_test = dask.persist(X_train, X_test, y_train, y_test)
+        classes = da.unique(y_train).compute()
+        if on_gpu:
+            import cupy
+
+            classes = cupy.asnumpy(classes)
+        estimator = _demo_estimator(args.estimator, args.seed)
+        inc = Incremental(
+            estimator, scoring="accuracy", random_state=args.seed, epochs=args.epochs,
+            progress=not args.no_progress,
+        )
+        print(f"data: {n:,} x {args.n_features} in {X_train.numblocks[0]} training blocks "
+              f"({'GPU' if on_gpu else 'CPU'}); estimator: {type(estimator).__module__}."
+              f"{type(estimator).__name__}")
+        t0 = time.perf_counter()
+        inc.fit(X_train, y_train, classes=classes, validation_data=(X_test, y_test))
+        fit_s = time.perf_counter() - t0
+        for rec in inc.history_:
+            print(f"pass {rec['epoch']}: test accuracy {rec['val_score']:.4f} "
+                  f"({rec['seconds']:.2f} s)")
+        print(f"trained {len(inc.history_)} passes in {fit_s:.2f} s; "
+              f"total {time.perf_counter() - t_start:.2f} s")
+        if args.plot:
+            from .plot import learning_curve
+
+            learning_curve(inc, path=args.plot)
+            print(f"learning curve written to {args.plot}")
+    return 0
+
+
+def _demo_estimator(name: str, seed: int):
+    if name == "sklearn-sgd":
+        from sklearn.linear_model import SGDClassifier
+
+        return SGDClassifier(loss="log_loss", penalty="l2", tol=1e-3, random_state=seed)
+    from .linear_model import SGDClassifier
+
+    return SGDClassifier(loss="log_loss", penalty="l2", random_state=seed)
+
+
+def _register_data_commands(sub) -> None:
+    try:
+        from ._cli_data import register
+    except ImportError:  # pragma: no cover - the data commands ship with the package
+        return
+    register(sub)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gpuinc", description="Incremental learning on larger-than-memory data.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    _demo_parser(sub)
+    _register_data_commands(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
