@@ -91,37 +91,22 @@ def make_classification(n_samples=100, n_features=20, n_informative=2, n_redunda
     seeds = _block_seeds(random_state, len(rows))
     structure_seed = int(np.random.RandomState(random_state).randint(np.iinfo(np.int32).max)) \
         if not isinstance(random_state, np.random.RandomState) else int(random_state.randint(2**31 - 1))
-    # One reference sample fixes the shared structure: sklearn draws centroids and the
-    # mixing matrix from the generator before any rows, so equal seeds share them.
+    # The class structure (centroids, covariances, redundant mixing) is drawn once and
+    # shared by every block; rows are drawn per block from the block's own seed.
     params = dict(n_features=n_features, n_informative=n_informative, n_redundant=n_redundant,
                   n_repeated=n_repeated, n_classes=n_classes,
                   n_clusters_per_class=n_clusters_per_class, weights=weights, flip_y=flip_y,
                   class_sep=class_sep, hypercube=hypercube, shift=shift, scale=scale,
                   shuffle=shuffle)
 
+    model = _ClassificationModel(structure_seed, params)  # validates the parameters now
+
     def make_block(i, n):
-        return _classification_block(structure_seed, seeds[i], n, params, dtype, device)
+        X, y = model(seeds[i], n)
+        return _to_device(X.astype(dtype, copy=False), device), _to_device(y.astype("int64"), device)
 
     return _dask_from_blocks(make_block, rows, n_features, np.dtype(dtype), np.dtype("int64"),
                              device, _meta_factory(device))
-
-
-def _classification_block(structure_seed, row_seed, n, params, dtype, device):
-    """Rows from one shared model: fit the structure once per seed, then sample rows."""
-    X, y = _shared_classifier(structure_seed, tuple(sorted((k, repr(v)) for k, v in params.items())),
-                              params)(row_seed, n)
-    return _to_device(X.astype(dtype, copy=False), device), _to_device(y.astype("int64"), device)
-
-
-_MODEL_CACHE: dict = {}
-
-
-def _shared_classifier(structure_seed, key, params):
-    """A sampler of rows from a fixed classification model (cached per process)."""
-    cache_key = (structure_seed, key)
-    if cache_key not in _MODEL_CACHE:
-        _MODEL_CACHE[cache_key] = _ClassificationModel(structure_seed, params)
-    return _MODEL_CACHE[cache_key]
 
 
 class _ClassificationModel:

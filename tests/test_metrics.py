@@ -1,0 +1,135 @@
+"""Scoring on Dask collections equals scikit-learn's scoring on the gathered data."""
+
+import dask
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import SGDClassifier, SGDRegressor
+from sklearn.metrics import get_scorer, get_scorer_names, make_scorer, mean_squared_error
+
+from gpuinc import Incremental, metrics
+from gpuinc.datasets import make_classification, make_regression
+
+
+@pytest.fixture(scope="module")
+def binary():
+    X, y = make_classification(n_samples=2000, n_features=6, chunks=400, flip_y=0.1,
+                               random_state=1)
+    inc = Incremental(SGDClassifier(loss="log_loss", random_state=0), random_state=0,
+                      epochs=2).fit(X, y)
+    return inc, X, y, *dask.compute(X, y)
+
+
+@pytest.fixture(scope="module")
+def multiclass():
+    X, y = make_classification(n_samples=2000, n_features=6, n_informative=4, n_classes=3,
+                               chunks=400, random_state=2)
+    inc = Incremental(SGDClassifier(loss="log_loss", random_state=0), random_state=0).fit(X, y)
+    return inc, X, y, *dask.compute(X, y)
+
+
+@pytest.fixture(scope="module")
+def regression():
+    X, y = make_regression(n_samples=2000, n_features=6, chunks=400, noise=5.0, bias=3.0,
+                           random_state=3)
+    y = abs(y) + 1  # positive targets so that log and percentage errors are defined
+    inc = Incremental(SGDRegressor(random_state=0), random_state=0, epochs=3).fit(X, y)
+    return inc, X, y, *dask.compute(X, y)
+
+
+def _applicable(name, est, Xn, yn):
+    try:
+        value = get_scorer(name)(est, Xn, yn)
+    except Exception:
+        return None
+    return value
+
+
+@pytest.mark.parametrize("problem", ["binary", "multiclass", "regression"])
+def test_every_scorer_name_matches_sklearn(problem, request):
+    inc, X, y, Xn, yn = request.getfixturevalue(problem)
+    checked = 0
+    for name in get_scorer_names():
+        expected = _applicable(name, inc.estimator_, Xn, yn)
+        if expected is None or not np.isfinite(expected):
+            continue
+        got = inc.set_params(scoring=name).score(X, y)
+        assert got == pytest.approx(expected, rel=1e-7, abs=1e-10), name
+        checked += 1
+    inc.set_params(scoring=None)
+    assert checked >= {"binary": 15, "multiclass": 8, "regression": 8}[problem]
+
+
+def test_streaming_metrics_do_not_gather(binary, regression, monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("gathered responses for a streaming metric")
+
+    monkeypatch.setattr(metrics, "_GatheredResponses", refuse)
+    inc, X, y, Xn, yn = binary
+    for name in ["accuracy", "neg_log_loss"]:
+        inc.set_params(scoring=name)
+        assert inc.score(X, y) == pytest.approx(get_scorer(name)(inc.estimator_, Xn, yn))
+    inc, X, y, Xn, yn = regression
+    for name in ["r2", "neg_mean_squared_error", "neg_root_mean_squared_error",
+                 "neg_mean_absolute_error", "explained_variance"]:
+        inc.set_params(scoring=name)
+        assert inc.score(X, y) == pytest.approx(get_scorer(name)(inc.estimator_, Xn, yn))
+
+
+def test_r2_is_stable_with_a_large_offset():
+    rs = np.random.RandomState(0)
+    Xn = rs.normal(size=(4000, 3))
+    yn = 1e8 + Xn @ [1.0, 2.0, 3.0] + rs.normal(size=4000)
+    est = SGDRegressor(random_state=0).fit(Xn, yn - 1e8)
+    est.intercept_ += 1e8
+    inc = Incremental(SGDRegressor(), scoring="r2")
+    inc.estimator_ = est
+    got = inc.score(dask.array.from_array(Xn, chunks=500), dask.array.from_array(yn, chunks=500))
+    assert got == pytest.approx(est.score(Xn, yn), rel=1e-6)
+
+
+def test_callable_scorer_and_sample_weight(binary):
+    inc, X, y, Xn, yn = binary
+    scorer = make_scorer(mean_squared_error, greater_is_better=False)
+    inc.set_params(scoring=scorer)
+    assert inc.score(X, y) == pytest.approx(scorer(inc.estimator_, Xn, yn))
+    w = np.linspace(0.1, 1, len(yn))
+    for name in ["accuracy", "roc_auc"]:
+        inc.set_params(scoring=name)
+        expected = get_scorer(name)(inc.estimator_, Xn, yn, sample_weight=w)
+        assert inc.score(X, y, sample_weight=w) == pytest.approx(expected)
+    inc.set_params(scoring=None)
+
+
+def test_default_score_and_dataframe_input(binary):
+    inc, X, y, Xn, yn = binary
+    assert inc.score(X, y) == pytest.approx(inc.estimator_.score(Xn, yn))
+    ddf = dd.from_pandas(pd.DataFrame(Xn), npartitions=3)
+    ys = dd.from_pandas(pd.Series(yn), npartitions=3)
+    assert inc.score(ddf, ys) == pytest.approx(inc.estimator_.score(Xn, yn))
+
+
+def test_log_loss_unknown_label(binary):
+    inc, X, y, Xn, yn = binary
+    inc.set_params(scoring="neg_log_loss")
+    with pytest.raises(ValueError, match="never saw"):
+        inc.score(X, y + 5)
+    inc.set_params(scoring=None)
+
+
+def test_scorer_without_score_method():
+    from sklearn.preprocessing import StandardScaler
+
+    X, _ = make_classification(n_samples=200, chunks=100, random_state=0)
+    inc = Incremental(StandardScaler()).fit(X)
+    with pytest.raises(TypeError, match="has no score method"):
+        inc.score(X)
+
+
+def test_bad_scoring_name(binary):
+    inc, X, y, *_ = binary
+    inc.set_params(scoring="not_a_metric")
+    with pytest.raises(ValueError, match="not_a_metric"):
+        inc.score(X, y)
+    inc.set_params(scoring=None)

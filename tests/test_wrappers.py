@@ -1,0 +1,404 @@
+"""Incremental: equivalence with a hand loop, inputs, methods, sklearn plumbing."""
+
+import pickle
+
+import dask
+import dask.array as da
+import dask.bag as db
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.decomposition import IncrementalPCA
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LinearRegression, SGDClassifier, SGDRegressor
+from sklearn.model_selection import GridSearchCV
+from sklearn.naive_bayes import MultinomialNB
+from sklearn.preprocessing import StandardScaler
+
+from gpuinc import Incremental
+from gpuinc.datasets import make_classification, make_regression
+
+
+def sgd(**kw):
+    return SGDClassifier(loss="log_loss", tol=1e-3, random_state=0, **kw)
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_classification(n_samples=3000, n_features=8, chunks=500, flip_y=0.1,
+                               random_state=0)
+    return X, y, X.compute(), y.compute()
+
+
+def hand_loop(est, X_np, y_np, lengths, order=None, **kw):
+    stops = np.cumsum(lengths)
+    starts = stops - np.asarray(lengths)
+    order = range(len(lengths)) if order is None else order
+    for i in order:
+        est.partial_fit(X_np[starts[i]:stops[i]], y_np[starts[i]:stops[i]], **kw)
+    return est
+
+
+# ---------------------------------------------------------------- equivalence
+def test_fit_equals_hand_loop_threaded(data):
+    X, y, Xn, yn = data
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(X, y, classes=[0, 1])
+    ref = hand_loop(sgd(), Xn, yn, X.chunks[0], classes=[0, 1])
+    assert np.array_equal(inc.coef_, ref.coef_)
+    assert np.array_equal(inc.intercept_, ref.intercept_)
+
+
+def test_fit_equals_hand_loop_distributed(data, client):
+    X, y, Xn, yn = data
+    Xp, yp = dask.persist(X, y)
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(Xp, yp, classes=[0, 1])
+    ref = hand_loop(sgd(), Xn, yn, X.chunks[0], classes=[0, 1])
+    assert np.array_equal(inc.coef_, ref.coef_)
+    assert inc.history_[0]["blocks"] == X.numblocks[0]
+
+
+def test_partial_fit_continues(data):
+    X, y, Xn, yn = data
+    inc = Incremental(sgd(), shuffle_blocks=False)
+    inc.partial_fit(X, y, classes=[0, 1]).partial_fit(X, y, classes=[0, 1])
+    ref = hand_loop(sgd(), Xn, yn, X.chunks[0], classes=[0, 1])
+    ref = hand_loop(ref, Xn, yn, X.chunks[0], classes=[0, 1])
+    assert np.array_equal(inc.coef_, ref.coef_)
+    assert len(inc.history_) == 2
+
+
+def test_fit_starts_fresh_and_never_mutates_user_estimator(data):
+    X, y, _, _ = data
+    user = sgd()
+    inc = Incremental(user, shuffle_blocks=False)
+    inc.fit(X, y, classes=[0, 1])
+    first = inc.coef_.copy()
+    inc.fit(X, y, classes=[0, 1])
+    assert np.array_equal(first, inc.coef_)
+    assert not hasattr(user, "coef_")
+    assert inc.estimator_ is not user
+
+
+def test_shuffled_order_reproducible_and_matches_loop(data):
+    X, y, Xn, yn = data
+    a = Incremental(sgd(), random_state=7).fit(X, y, classes=[0, 1])
+    b = Incremental(sgd(), random_state=7).fit(X, y, classes=[0, 1])
+    c = Incremental(sgd(), random_state=8).fit(X, y, classes=[0, 1])
+    assert np.array_equal(a.coef_, b.coef_)
+    assert not np.array_equal(a.coef_, c.coef_)
+    # the order is a permutation: same model as the hand loop in that order
+    from gpuinc.wrappers import _make_rng
+
+    order = _make_rng(7, 0).permutation(np.arange(X.numblocks[0]))
+    ref = hand_loop(sgd(), Xn, yn, X.chunks[0], order=order, classes=[0, 1])
+    assert np.array_equal(a.coef_, ref.coef_)
+
+
+def test_classes_computed_when_missing(data):
+    X, y, Xn, yn = data
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(X, y)
+    ref = hand_loop(sgd(), Xn, yn, X.chunks[0], classes=np.array([0, 1]))
+    assert np.array_equal(inc.coef_, ref.coef_)
+    assert list(inc.classes_) == [0, 1]
+
+
+# --------------------------------------------------------------------- inputs
+def test_column_chunked_x_is_not_truncated(data):
+    X, y, Xn, yn = data
+    Xc = X.rechunk((500, 3))
+    assert Xc.numblocks[1] > 1
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(Xc, y, classes=[0, 1])
+    assert inc.coef_.shape == (1, 8)
+    ref = hand_loop(sgd(), Xn, yn, X.chunks[0], classes=[0, 1])
+    assert np.array_equal(inc.coef_, ref.coef_)
+
+
+def test_unknown_chunk_sizes(data):
+    X, y, Xn, yn = data
+    keep = da.from_array(np.arange(len(yn)) % 3 != 0, chunks=500)
+    Xf, yf = X[keep], y[keep]
+    assert np.isnan(Xf.chunks[0][0])
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(Xf, yf, classes=[0, 1])
+    mask = np.arange(len(yn)) % 3 != 0
+    lengths = [int(mask[i:i + 500].sum()) for i in range(0, 3000, 500)]
+    ref = hand_loop(sgd(), Xn[mask], yn[mask], lengths, classes=[0, 1])
+    assert np.array_equal(inc.coef_, ref.coef_)
+
+
+def test_y_in_memory_with_dask_x(data):
+    X, y, Xn, yn = data
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(X, yn, classes=[0, 1])
+    ref = hand_loop(sgd(), Xn, yn, X.chunks[0], classes=[0, 1])
+    assert np.array_equal(inc.coef_, ref.coef_)
+
+
+def test_y_with_different_row_blocking_is_realigned(data):
+    X, y, Xn, yn = data
+    y_other = y.rechunk(700)
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(X, y_other, classes=[0, 1])
+    ref = hand_loop(sgd(), Xn, yn, X.chunks[0], classes=[0, 1])
+    assert np.array_equal(inc.coef_, ref.coef_)
+
+
+def test_sample_weight_is_split_per_block(data):
+    X, y, Xn, yn = data
+    w = np.random.RandomState(1).uniform(0.1, 2, size=len(yn))
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(X, y, classes=[0, 1], sample_weight=w)
+    ref = sgd()
+    for i in range(6):
+        sl = slice(500 * i, 500 * (i + 1))
+        ref.partial_fit(Xn[sl], yn[sl], classes=[0, 1], sample_weight=w[sl])
+    assert np.array_equal(inc.coef_, ref.coef_)
+    # dask sample_weight with other chunks
+    wd = da.from_array(w, chunks=900)
+    inc2 = Incremental(sgd(), shuffle_blocks=False).fit(X, y, classes=[0, 1], sample_weight=wd)
+    assert np.array_equal(inc2.coef_, ref.coef_)
+
+
+@pytest.mark.parametrize("make_in_memory", [
+    lambda X: X,
+    lambda X: pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])]),
+    lambda X: sp.csr_matrix(X),
+])
+def test_in_memory_inputs_are_one_partial_fit(data, make_in_memory):
+    _, _, Xn, yn = data
+    Xm = make_in_memory(Xn)
+    inc = Incremental(sgd()).fit(Xm, yn)
+    ref = sgd().partial_fit(Xm, yn, classes=[0, 1])
+    assert np.array_equal(inc.coef_, ref.coef_)
+    pred = inc.predict(Xm)
+    assert isinstance(pred, np.ndarray) and np.array_equal(pred, ref.predict(Xm))
+    assert inc.score(Xm, yn) == pytest.approx(ref.score(Xm, yn))
+
+
+def _frame(Xn, yn, npartitions=6):
+    pdf = pd.DataFrame(Xn, columns=[f"f{i}" for i in range(Xn.shape[1])])
+    pdf["target"] = yn
+    return pdf, dd.from_pandas(pdf, npartitions=npartitions, sort=False)
+
+
+@pytest.mark.parametrize("op", ["plain", "repartition", "set_index", "filter", "sort_values"])
+def test_dataframes_after_dask_expr_operations(data, op):
+    _, _, Xn, yn = data
+    pdf, ddf = _frame(Xn, yn)
+    ddf = ddf.assign(key=ddf.f0 * 1000)
+    if op == "repartition":
+        ddf = ddf.repartition(npartitions=4)
+    elif op == "set_index":
+        ddf = ddf.set_index("key")
+    elif op == "filter":
+        ddf = ddf[ddf.f1 > 0]
+    elif op == "sort_values":
+        ddf = ddf.sort_values("f2")
+    feats = [f"f{i}" for i in range(8)]
+    Xd, yd = ddf[feats], ddf["target"]
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(Xd, yd, classes=[0, 1])
+    # hand loop over the same partitions, computed by Dask itself
+    ref = sgd()
+    for part in ddf.to_delayed():
+        p = part.compute()
+        if len(p):
+            ref.partial_fit(p[feats], p["target"], classes=[0, 1])
+    assert np.array_equal(inc.coef_, ref.coef_)
+    assert list(inc.feature_names_in_) == feats
+    pred = inc.predict(Xd)
+    assert isinstance(pred, dd.Series)
+    assert len(pred.compute()) == len(yd.compute())
+
+
+def test_dataframe_x_with_series_y_other_partitions(data):
+    _, _, Xn, yn = data
+    pdf, ddf = _frame(Xn, yn, npartitions=6)
+    feats = [f"f{i}" for i in range(8)]
+    y2 = dd.from_pandas(pdf["target"], npartitions=4, sort=False)
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(ddf[feats], y2, classes=[0, 1])
+    ref = sgd()
+    for part in ddf.to_delayed():
+        p = part.compute()
+        ref.partial_fit(p[feats], p["target"], classes=[0, 1])
+    assert np.array_equal(inc.coef_, ref.coef_)
+
+
+# --------------------------------------------------------------------- methods
+def test_methods_are_lazy_for_dask_and_match_estimator(data):
+    X, y, Xn, yn = data
+    inc = Incremental(sgd()).fit(X, y)
+    est = inc.estimator_
+    for method in ["predict", "predict_proba", "predict_log_proba", "decision_function"]:
+        out = getattr(inc, method)(X)
+        assert isinstance(out, da.Array), method
+        np.testing.assert_allclose(out.compute(), getattr(est, method)(Xn))
+    first = inc.predict(X)[:100].compute()
+    assert isinstance(first, np.ndarray) and first.shape == (100,)
+
+
+def test_methods_handle_empty_partitions(data):
+    X, y, Xn, yn = data
+    inc = Incremental(sgd()).fit(X, y)
+    _, ddf = _frame(Xn, yn)
+    feats = [f"f{i}" for i in range(8)]
+    empty = ddf[ddf.f0 > 1e9][feats]
+    assert len(inc.predict(empty).compute()) == 0
+    assert inc.predict_proba(empty).compute().shape == (0, 2)
+    mixed = ddf.loc[:499][feats]  # most partitions empty
+    np.testing.assert_array_equal(inc.predict(mixed).compute().to_numpy(),
+                                  inc.estimator_.predict(Xn[:500]))
+    Xe = X[da.from_array(np.zeros(len(yn), bool), chunks=500)]
+    assert inc.predict(Xe).compute().shape == (0,)
+
+
+def test_proba_frame_has_class_columns(data):
+    X, y, Xn, yn = data
+    _, ddf = _frame(Xn, yn)
+    feats = [f"f{i}" for i in range(8)]
+    inc = Incremental(sgd()).fit(ddf[feats], ddf["target"])
+    proba = inc.predict_proba(ddf[feats])
+    assert isinstance(proba, dd.DataFrame)
+    assert list(proba.columns) == [0, 1]
+
+
+def test_predict_proba_absent_for_hinge(data):
+    X, y, _, _ = data
+    inc = Incremental(SGDClassifier(loss="hinge"))
+    assert not hasattr(inc, "predict_proba")
+    inc.fit(X, y)
+    assert not hasattr(inc, "predict_proba")
+    assert hasattr(inc, "decision_function")
+
+
+@pytest.mark.parametrize("est", [StandardScaler(), IncrementalPCA(n_components=3)])
+def test_estimators_without_score_or_y(data, est):
+    X, _, Xn, _ = data
+    inc = Incremental(est, shuffle_blocks=False).fit(X)
+    ref = clone(est)
+    for i in range(6):
+        ref.partial_fit(Xn[500 * i:500 * (i + 1)])
+    out = inc.transform(X)
+    assert isinstance(out, da.Array)
+    np.testing.assert_allclose(out.compute(), ref.transform(Xn), rtol=1e-6, atol=1e-8)
+
+
+def test_regression_and_r2(data):
+    X, y = make_regression(n_samples=2000, n_features=5, chunks=400, noise=1.0, random_state=0)
+    inc = Incremental(SGDRegressor(random_state=0), scoring="r2", random_state=0, epochs=3)
+    inc.fit(X, y)
+    Xn, yn = dask.compute(X, y)
+    assert inc.score(X, y) == pytest.approx(inc.estimator_.score(Xn, yn), rel=1e-9)
+    assert inc.score(X, y) > 0.9
+
+
+# ---------------------------------------------------------------- sklearn glue
+def test_clone_params_pickle(data):
+    X, y, Xn, _ = data
+    inc = Incremental(sgd(alpha=1e-3), scoring="accuracy", epochs=2)
+    assert inc.get_params()["estimator__alpha"] == 1e-3
+    inc.set_params(estimator__alpha=1e-2)
+    assert inc.estimator.alpha == 1e-2
+    c = clone(inc)
+    assert c.get_params()["estimator__alpha"] == 1e-2 and c.epochs == 2
+    inc.fit(X, y)
+    again = pickle.loads(pickle.dumps(inc))
+    np.testing.assert_array_equal(again.coef_, inc.coef_)
+    np.testing.assert_array_equal(again.predict(Xn), inc.predict(Xn))
+
+
+def test_grid_search(data):
+    _, _, Xn, yn = data
+    gs = GridSearchCV(Incremental(sgd()), {"estimator__alpha": [1e-4, 1e-1]}, cv=2)
+    gs.fit(Xn, yn)
+    assert gs.best_params_["estimator__alpha"] in (1e-4, 1e-1)
+    assert gs.best_estimator_.coef_.shape == (1, 8)
+
+
+def test_sklearn_tags_follow_the_estimator():
+    from sklearn.base import is_classifier, is_regressor
+
+    assert is_classifier(Incremental(sgd()))
+    assert is_regressor(Incremental(SGDRegressor()))
+
+
+# ------------------------------------------------------------------ bad input
+def test_estimator_without_partial_fit():
+    X, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
+    with pytest.raises(TypeError, match="has no partial_fit"):
+        Incremental(LinearRegression()).fit(X, y)
+
+
+def test_predict_before_fit(data):
+    X, *_ = data
+    with pytest.raises(NotFittedError, match="not fitted"):
+        Incremental(sgd()).predict(X)
+    with pytest.raises(AttributeError, match="not fitted"):
+        Incremental(sgd()).coef_  # noqa: B018
+
+
+def test_nan_in_a_block_names_the_block(data):
+    X, y, Xn, yn = data
+    Xbad = Xn.copy()
+    Xbad[1234, 3] = np.nan
+    with pytest.raises(ValueError, match=r"block 2 \(rows 1000:1500\).*NaN"):
+        Incremental(sgd(), shuffle_blocks=False).fit(da.from_array(Xbad, chunks=(500, 8)), y)
+
+
+def test_nan_in_a_block_distributed(data, client):
+    _, y, Xn, _ = data
+    Xbad = Xn.copy()
+    Xbad[10, 0] = np.inf
+    with pytest.raises(ValueError, match=r"block 0 \(rows 0:500\).*NaN or infinity"):
+        Incremental(sgd(), shuffle_blocks=False).fit(da.from_array(Xbad, chunks=(500, 8)), y)
+
+
+def test_length_mismatch(data):
+    X, y, Xn, yn = data
+    with pytest.raises(ValueError, match="3000 rows but y has 2999"):
+        Incremental(sgd()).fit(X, y[:-1])
+    with pytest.raises(ValueError, match="3000 rows but y has 2999"):
+        Incremental(sgd()).fit(Xn, yn[:-1])
+    with pytest.raises(ValueError, match="3000 rows but y has 2999"):
+        Incremental(sgd()).fit(X, yn[:-1])
+
+
+def test_length_mismatch_unknown_chunks_found_at_the_block(data):
+    X, y, Xn, yn = data
+    keep = da.from_array(np.arange(3000) % 2 == 0, chunks=500)
+    keep_y = da.from_array(np.arange(3000) % 3 == 0, chunks=500)
+    with pytest.raises(ValueError, match="X has 250 rows but y has 167"):
+        Incremental(sgd(), shuffle_blocks=False).fit(X[keep], y[keep_y], classes=[0, 1])
+
+
+def test_two_dimensional_y(data):
+    X, y, _, _ = data
+    with pytest.raises(ValueError, match="y must be 1-D"):
+        Incremental(sgd()).fit(X, y[:, None])
+
+
+def test_mixed_block_types(data):
+    X, y, Xn, _ = data
+    sparse_blocks = X.map_blocks(sp.csr_matrix, meta=np.empty((0, 0)))
+    with pytest.raises(TypeError, match="scipy.sparse block but the collection's meta says numpy"):
+        Incremental(sgd()).fit(sparse_blocks, y, classes=[0, 1])
+
+
+@pytest.mark.parametrize("bad", ["a string", {"a": 1}, None, db.from_sequence([1, 2])])
+def test_unsupported_input_types(bad):
+    with pytest.raises(TypeError):
+        Incremental(sgd()).fit(bad, np.array([0, 1]))
+
+
+def test_bad_hyperparameters(data):
+    X, y, _, _ = data
+    with pytest.raises(ValueError, match="epochs"):
+        Incremental(sgd(), epochs=0).fit(X, y)
+    with pytest.raises(ValueError, match="validation"):
+        Incremental(sgd(), validation=1.5).fit(X, y)
+
+
+def test_multinomial_nb_counts_are_exact(data):
+    X, y, Xn, yn = data
+    Xp, Xpn = abs(X), abs(Xn)
+    inc = Incremental(MultinomialNB()).fit(Xp, y)
+    ref = MultinomialNB().fit(Xpn, yn)
+    np.testing.assert_allclose(inc.feature_count_, ref.feature_count_)
