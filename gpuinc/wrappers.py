@@ -391,21 +391,19 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             try:
                 estimator = runner.run(estimator, todo, static, kind=kind, home=home,
                                        on_block=on_block, stats=stats)
+                seconds = time.perf_counter() - t0
+                record = {"epoch": epoch + 1, "blocks": stats.blocks, "rows": stats.rows,
+                          "seconds": seconds, "max_blocks_in_flight": stats.max_in_flight}
+                if val_blocks is not None:
+                    vscore = score_blocks(estimator, val_blocks, self.scoring, home=home)
+                    record["val_score"] = vscore
+                    progress.set_postfix_str(f"val_score={vscore:.4f}")
+                    if state["best"] is None or vscore > state["best"] + self.tol:
+                        state["best"], state["no_improve"] = vscore, 0
+                    else:
+                        state["no_improve"] += 1
             finally:
                 progress.close()
-            seconds = time.perf_counter() - t0
-            record = {"epoch": epoch + 1, "blocks": stats.blocks, "rows": stats.rows,
-                      "seconds": seconds, "max_blocks_in_flight": stats.max_in_flight}
-            if val_blocks is not None:
-                vscore = score_blocks(estimator, val_blocks, self.scoring, home=home)
-                record["val_score"] = vscore
-                progress.set_postfix_str(f"val_score={vscore:.4f}")
-                if should_show(self.progress):
-                    print(f"epoch {epoch + 1}: val_score={vscore:.5f} ({seconds:.2f} s)")
-                if state["best"] is None or vscore > state["best"] + self.tol:
-                    state["best"], state["no_improve"] = vscore, 0
-                else:
-                    state["no_improve"] += 1
             history.append(record)
             state["epoch"], state["order"], state["position"] = epoch + 1, None, -1
             if (self.early_stopping and val_blocks is not None
