@@ -33,6 +33,7 @@ class ChainStats:
     blocks: int = 0
     rows: int = 0
     max_in_flight: int = 0
+    progressive: list = field(default_factory=list)
     _in_flight: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -82,11 +83,15 @@ def _has_non_finite(x) -> bool:
     return False
 
 
-def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home):
+def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
+              progressive=None):
     """Train ``model`` on one block; the unit of work of the chain.
 
     Runs in the caller's thread (local runner) or as a task on a worker.
-    Errors are re-raised with the block they come from.
+    Errors are re-raised with the block they come from.  With
+    ``progressive`` (a scoring), the block is first scored by the model as it
+    stands, before it learns from it (progressive validation); the small
+    statistic is returned next to the model.
     """
     if x is None:
         raise ValueError(f"{_describe(index, rows)} of X is empty (None).")
@@ -110,11 +115,16 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home):
                 f"{_describe(index, rows)}: X has {n} rows but {name} has {_n_rows(value)}."
             )
     if n == 0:
-        return model  # empty partitions (filters, repartitions) carry nothing to learn
+        return model, None  # empty partitions (filters, repartitions) carry nothing to learn
     if KIND_HOME[got] != home:
         x = move(x, home)
         y = move(y, home) if y is not None else None
         kwargs = {k: move(v, home) if v is not None else v for k, v in kwargs.items()}
+    stat = None
+    if progressive is not None and y is not None:
+        from .metrics import progressive_statistic
+
+        stat = progressive_statistic(model, x, y, kwargs.get("sample_weight"), progressive)
     try:
         if y is None:
             model.partial_fit(x, **kwargs, **static_kwargs)
@@ -132,7 +142,7 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home):
     except Exception as exc:
         _add_block_note(exc, index, rows)
         raise
-    return model
+    return model, stat
 
 
 def _add_block_note(exc: BaseException, index, rows) -> None:
@@ -147,8 +157,10 @@ class LocalRunner:
     def __init__(self, prefetch: int = 2):
         self.prefetch = max(0, int(prefetch))
 
-    def run(self, model, blocks, static_kwargs, *, kind, home, on_block=None, stats=None):
+    def run(self, model, blocks, static_kwargs, *, kind, home, on_block=None, stats=None,
+            progressive=None):
         stats = stats if stats is not None else ChainStats()
+        where = {"kind": kind, "home": home, "progressive": progressive}
 
         def load(block):
             stats.start_block()
@@ -158,8 +170,9 @@ class LocalRunner:
         if self.prefetch == 0:
             for pos, block in enumerate(blocks):
                 x, y, kw = load(block)
-                model = fit_block(model, x, y, kw, static_kwargs, index=block.index,
-                                  rows=block.rows, kind=kind, home=home)
+                model, stat = fit_block(model, x, y, kw, static_kwargs, index=block.index,
+                                        rows=block.rows, **where)
+                stats.progressive.append(stat)
                 stats.end_block(_n_rows(x))
                 if on_block is not None:
                     on_block(pos, block, lambda m=model: m)
@@ -175,8 +188,9 @@ class LocalRunner:
                         pending.append(pool.submit(load, blocks[nxt]))
                         nxt += 1
                     x, y, kw = pending.popleft().result()
-                    model = fit_block(model, x, y, kw, static_kwargs, index=block.index,
-                                      rows=block.rows, kind=kind, home=home)
+                    model, stat = fit_block(model, x, y, kw, static_kwargs, index=block.index,
+                                            rows=block.rows, **where)
+                    stats.progressive.append(stat)
                     stats.end_block(_n_rows(x))
                     del x, y, kw
                     if on_block is not None:
@@ -194,13 +208,14 @@ class DistributedRunner:
         self.client = client
         self.prefetch = max(0, int(prefetch))
 
-    def run(self, model, blocks, static_kwargs, *, kind, home, on_block=None, stats=None):
+    def run(self, model, blocks, static_kwargs, *, kind, home, on_block=None, stats=None,
+            progressive=None):
         stats = stats if stats is not None else ChainStats()
         client = self.client
         outstanding = deque()  # (pos, block, fit future, data futures)
         from distributed import wait
 
-        state = (model, 0)
+        state = (model, 0, [])
         token = dask.base.tokenize(object())
 
         def settle():
@@ -226,7 +241,7 @@ class DistributedRunner:
                 state = client.submit(
                     _fit_task, state, x_f, y_f, kw_f, static_kwargs,
                     index=block.index, rows=block.rows, kind=kind, home=home,
-                    key=f"gpuinc-partial-fit-{token}-{pos}", pure=False,
+                    progressive=progressive, key=f"gpuinc-partial-fit-{token}-{pos}", pure=False,
                 )
                 outstanding.append((pos, block, state, futures))
             while outstanding:
@@ -236,16 +251,17 @@ class DistributedRunner:
             raise
         if not isinstance(state, tuple):
             state = state.result()
-        model, rows = state
+        model, rows, progressive_stats = state
         stats.rows += rows
+        stats.progressive.extend(progressive_stats)
         return model
 
 
 def _fit_task(state, x, y, kwargs, static_kwargs, **where):
-    """Worker-side step: carries (model, rows seen) along the chain."""
-    model, seen = state
-    model = fit_block(model, x, y, kwargs, static_kwargs, **where)
-    return model, seen + _n_rows(x)
+    """Worker-side step: carries (model, rows seen, progressive statistics) along the chain."""
+    model, seen, stats = state
+    model, stat = fit_block(model, x, y, kwargs, static_kwargs, **where)
+    return model, seen + _n_rows(x), stats + [stat]
 
 
 def _flatten(values):

@@ -22,14 +22,16 @@ from __future__ import annotations
 import dask
 import numpy as np
 from sklearn.base import is_classifier, is_regressor
+from sklearn.exceptions import NotFittedError
 from sklearn.metrics import check_scoring, get_scorer
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
 
 from ._blockwise import apply_method
 from ._dispatch import block_kind
 from ._movers import to_host
 
-#: scorer name -> (response method, statistic, sign)
+#: scorer name -> the response method its per-block statistic needs
 STREAMING = {
     "accuracy": "predict",
     "neg_mean_squared_error": "predict",
@@ -39,6 +41,10 @@ STREAMING = {
     "explained_variance": "predict",
     "neg_log_loss": "predict_proba",
 }
+
+
+#: stands for "the estimator's own notion of score" where None means "off"
+ESTIMATOR_DEFAULT = "estimator-default"
 
 
 def default_scoring(estimator) -> str | None:
@@ -222,6 +228,42 @@ def score_blocks(estimator, blocks, scoring=None, *, home: str = "host") -> floa
         kwargs["sample_weight"] = np.concatenate([_host_1d(w) for w in dask.compute(*weights)])
     placeholder = np.empty((y.shape[0], 0))
     return float(scorer(proxy, placeholder, y, **kwargs))
+
+
+def progressive_statistic(estimator, x, y, w, scoring):
+    """Score one block with the model as it stands, before it learns from it.
+
+    Returns a small statistic that :func:`combine_progressive` merges across
+    blocks; None while the model has not been fitted yet (the first block).
+    """
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return None
+    if scoring in (None, ESTIMATOR_DEFAULT):
+        scoring = default_scoring(estimator)
+    if isinstance(scoring, str) and scoring in STREAMING:
+        return (scoring, _block_stats(estimator, x, y, w, scoring, "host"))
+    n = _host_1d(y).shape[0]
+    scorer = get_scorer(scoring) if isinstance(scoring, str) else scoring
+    if scorer is None:
+        value = estimator.score(x, y)
+    else:
+        kw = {} if w is None else {"sample_weight": w}
+        value = scorer(estimator, x, y, **kw)
+    return ("mean", {"sw": float(n), "sum": float(value) * n})
+
+
+def combine_progressive(stats: list) -> float | None:
+    """Merge :func:`progressive_statistic` results of a pass into one score."""
+    stats = [s for s in stats if s is not None and s[1] is not None]
+    if not stats:
+        return None
+    name = stats[0][0]
+    parts = [s[1] for s in stats]
+    if name == "mean":
+        return sum(p["sum"] for p in parts) / sum(p["sw"] for p in parts)
+    return _combine(parts, name)
 
 
 def _block_score(estimator, x, y, home):

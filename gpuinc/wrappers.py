@@ -28,7 +28,7 @@ from ._blockwise import apply_method, map_method
 from ._chain import ChainStats, current_client, get_runner
 from ._dispatch import KIND_HOME, block_kind, estimator_home
 from ._progress import bar, should_show
-from .metrics import score_blocks, score_in_memory
+from .metrics import ESTIMATOR_DEFAULT, combine_progressive, score_blocks, score_in_memory
 
 
 class History(list):
@@ -111,6 +111,11 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         pickles: load only your own.
     checkpoint_every : int or "epoch", default="epoch"
         Write a checkpoint every that many blocks, or after every pass.
+    train_score : bool, default=False
+        Record a training score per pass in ``history_`` by progressive
+        validation: each block is scored by the model just before the model
+        learns from it, so no data is read twice. It costs one extra
+        ``predict`` per block.
     device : {None, "cpu", "gpu"}
         Where gpuinc's array-API estimators compute; None follows the data.
 
@@ -154,6 +159,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         progress="auto",
         checkpoint=None,
         checkpoint_every="epoch",
+        train_score=False,
         device=None,
     ):
         self.estimator = estimator
@@ -173,6 +179,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self.progress = progress
         self.checkpoint = checkpoint
         self.checkpoint_every = checkpoint_every
+        self.train_score = train_score
         self.device = device
 
     # ------------------------------------------------------------------ fit
@@ -389,11 +396,15 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                     save(get_model(), done, _order)
 
             try:
-                estimator = runner.run(estimator, todo, static, kind=kind, home=home,
-                                       on_block=on_block, stats=stats)
+                estimator = runner.run(
+                    estimator, todo, static, kind=kind, home=home, on_block=on_block,
+                    stats=stats, progressive=self.scoring_for_progress(),
+                )
                 seconds = time.perf_counter() - t0
                 record = {"epoch": epoch + 1, "blocks": stats.blocks, "rows": stats.rows,
                           "seconds": seconds, "max_blocks_in_flight": stats.max_in_flight}
+                if self.train_score:
+                    record["train_score"] = combine_progressive(stats.progressive)
                 if val_blocks is not None:
                     vscore = score_blocks(estimator, val_blocks, self.scoring, home=home)
                     record["val_score"] = vscore
@@ -418,6 +429,12 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self.block_kind_ = kind
         self.estimator_home_ = home
         return self
+
+    def scoring_for_progress(self):
+        """The scoring used for progressive train scores, or None when they are off."""
+        if not self.train_score:
+            return None
+        return self.scoring if self.scoring is not None else ESTIMATOR_DEFAULT
 
     # ------------------------------------------------------------- predict
     def _check_fitted(self):

@@ -402,3 +402,24 @@ def test_multinomial_nb_counts_are_exact(data):
     inc = Incremental(MultinomialNB()).fit(Xp, y)
     ref = MultinomialNB().fit(Xpn, yn)
     np.testing.assert_allclose(inc.feature_count_, ref.feature_count_)
+
+
+@pytest.mark.parametrize("distributed", [False, True])
+def test_progressive_train_score(data, distributed, request):
+    X, y, Xn, yn = data
+    if distributed:
+        request.getfixturevalue("client")
+    inc = Incremental(sgd(), scoring="accuracy", shuffle_blocks=False, train_score=True,
+                      epochs=2).fit(X, y, classes=[0, 1])
+    # by hand: score each block with the model before it trains on it
+    ref, hits, n = sgd(), 0.0, 0
+    for epoch in range(2):
+        hits, n = 0.0, 0
+        for i in range(6):
+            sl = slice(500 * i, 500 * (i + 1))
+            if epoch or i:
+                hits += (ref.predict(Xn[sl]) == yn[sl]).sum()
+                n += 500
+            ref.partial_fit(Xn[sl], yn[sl], classes=[0, 1])
+        assert inc.history_[epoch]["train_score"] == pytest.approx(hits / n)
+    assert np.array_equal(inc.coef_, ref.coef_)
