@@ -3,8 +3,9 @@
 Public names only; nothing from the GPU stack is imported here.
 """
 
+from ._checkpoint import CheckpointMismatchError
 from .wrappers import History, Incremental
 
 __version__ = "0.1.0"
 
-__all__ = ["Incremental", "History", "__version__"]
+__all__ = ["Incremental", "History", "CheckpointMismatchError", "__version__"]

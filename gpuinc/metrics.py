@@ -172,7 +172,7 @@ class _GatheredResponses:
         if method not in self._cache:
             if not hasattr(self._estimator, method):
                 raise AttributeError(f"{type(self._estimator).__name__} has no {method}")
-            est = dask.delayed(self._estimator, pure=True)
+            est = dask.delayed(self._estimator, pure=False)
             parts = [dask.delayed(apply_method)(b.x, est, method, self._home) for b in self._blocks]
             outs = [to_host(o) for o in dask.compute(*parts) if o.shape[0] > 0]
             self._cache[method] = np.concatenate(outs, axis=0)
@@ -210,7 +210,7 @@ def score_blocks(estimator, blocks, scoring=None, *, home: str = "host") -> floa
                 )
             return _mean_of_block_scores(estimator, blocks, home)
     if isinstance(scoring, str) and scoring in STREAMING:
-        est = dask.delayed(estimator, pure=True)
+        est = dask.delayed(estimator, pure=False)
         parts = [
             dask.delayed(_block_stats)(est, b.x, b.y, b.kwargs.get("sample_weight"), scoring, home)
             for b in blocks
@@ -282,7 +282,7 @@ def _block_score(estimator, x, y, home):
 
 
 def _mean_of_block_scores(estimator, blocks, home):
-    est = dask.delayed(estimator, pure=True)
+    est = dask.delayed(estimator, pure=False)
     parts = dask.compute(*[dask.delayed(_block_score)(est, b.x, b.y, home) for b in blocks])
     total = sum(n for _, n in parts)
     if total == 0:

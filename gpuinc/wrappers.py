@@ -305,8 +305,14 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         n_features = X.shape[1] if hasattr(X, "shape") and len(X.shape) == 2 else None
         if isinstance(X, dd.DataFrame):
             n_features = len(X.columns)
+        n_rows = None
+        if isinstance(X, da.Array):
+            n_rows = None if np.isnan(X.shape[0]) else int(X.shape[0])
+        elif not is_dask_collection(X):
+            n_rows = int(in_memory_rows(X))
         return {
             "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+            "n_rows": n_rows,
             "params": repr(sorted(self.estimator.get_params(deep=True).items())),
             "blocks": len(blocks),
             "n_features": None if n_features is None or n_features != n_features else int(n_features),
@@ -343,7 +349,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             )
         history = History(self.history_ if append and hasattr(self, "history_") else [])
         state = {"epoch": 0, "position": -1, "order": None, "best": None, "no_improve": 0,
-                 "finished": False}
+                 "finished": False, "pass_blocks": 0, "pass_rows": 0}
         fingerprint = None
         if resumable and self.checkpoint is not None:
             fingerprint = self._fingerprint(estimator, blocks, kind, X)
@@ -355,7 +361,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 train_idx = np.asarray(saved["train_idx"])
                 if saved["val_idx"] is not None and validation_data is None:
                     val_blocks = [blocks[i] for i in saved["val_idx"]]
-                state = {k: saved[k] for k in state}
+                state = {k: saved.get(k, v) for k, v in state.items()}
         val_idx_saved = (
             None if val_blocks is None or validation_data is not None
             else [b.index for b in val_blocks]
@@ -365,8 +371,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if client is not None and should_show(self.progress):
             print(f"gpuinc: Dask dashboard at {client.dashboard_link}")
 
-        def save(model, position, order, finished=False):
+        def save(model, position, order, finished=False, pass_blocks=0, pass_rows=0):
             _checkpoint.save(self.checkpoint, {
+                "pass_blocks": pass_blocks, "pass_rows": pass_rows,
                 "model": model, "history": list(history), "rng": rng.get_state(),
                 "train_idx": train_idx.tolist(), "val_idx": val_idx_saved,
                 "epoch": state["epoch"], "position": position, "order": order,
@@ -385,6 +392,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 order, start = list(state["order"]), state["position"] + 1
             todo = [blocks[i] for i in order[start:]]
             stats = ChainStats()
+            if start:  # resumed mid-pass: count the blocks trained before the checkpoint
+                stats.blocks, stats.rows = state["pass_blocks"], state["pass_rows"]
             progress = bar(len(order), f"epoch {epoch + 1}/{epochs}", self.progress)
             progress.update(start)
             t0 = time.perf_counter()
@@ -393,7 +402,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 _bar.update(1)
                 done = _start + pos
                 if fingerprint is not None and every != "epoch" and (done + 1) % every == 0:
-                    save(get_model(), done, _order)
+                    rows = sum(blocks[i].rows[1] - blocks[i].rows[0]
+                               for i in _order[:done + 1] if blocks[i].rows is not None)
+                    save(get_model(), done, _order, pass_blocks=done + 1, pass_rows=rows)
 
             try:
                 estimator = runner.run(
@@ -401,7 +412,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                     stats=stats, progressive=self.scoring_for_progress(),
                 )
                 seconds = time.perf_counter() - t0
-                record = {"epoch": epoch + 1, "blocks": stats.blocks, "rows": stats.rows,
+                record = {"epoch": len(history) + 1, "blocks": stats.blocks, "rows": stats.rows,
                           "seconds": seconds, "max_blocks_in_flight": stats.max_in_flight}
                 if self.train_score:
                     record["train_score"] = combine_progressive(stats.progressive)
@@ -421,7 +432,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                     and state["no_improve"] >= self.n_iter_no_change):
                 state["finished"] = True
             if fingerprint is not None:
-                save(estimator, -1, None, finished=state["finished"] or state["epoch"] >= epochs)
+                save(estimator, -1, None, finished=state["finished"])
         self.estimator_ = estimator
         self.history_ = history
         self.n_epochs_ = len(history)

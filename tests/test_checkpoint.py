@@ -1,0 +1,379 @@
+"""Checkpoints of a multi-pass fit: atomic writes, contents, resuming after a
+failure or a SIGKILL, and refusing a checkpoint that belongs to another fit."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Perceptron, SGDClassifier
+
+from gpuinc import Incremental, _checkpoint
+from gpuinc._checkpoint import FILENAME, CheckpointMismatchError
+from gpuinc.datasets import make_classification
+
+# 12 blocks of 100 rows; validation=0.25 holds out 3, so a pass trains 9 blocks
+DATA = dict(n_samples=1200, n_features=8, chunks=100, random_state=0)
+FIT = dict(random_state=0, epochs=3, validation=0.25)
+TRAIN_BLOCKS = 9
+TOTAL_CALLS = FIT["epochs"] * TRAIN_BLOCKS
+
+CALLS = {"n": 0, "fail_at": None}
+
+
+class InjectedFailure(RuntimeError):
+    pass
+
+
+class FlakySGD(SGDClassifier):
+    """scikit-learn's SGDClassifier whose ``fail_at``-th partial_fit call fails, once."""
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        CALLS["n"] += 1
+        if CALLS["n"] == CALLS["fail_at"]:
+            CALLS["fail_at"] = None
+            raise InjectedFailure(f"injected failure in partial_fit call {CALLS['n']}")
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+@pytest.fixture(autouse=True)
+def _reset_calls():
+    CALLS.update(n=0, fail_at=None)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_classification(**DATA)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data):
+    X, y = data
+    return Incremental(SGDClassifier(random_state=0), **FIT).fit(X, y)
+
+
+def read_checkpoint(directory):
+    with open(directory / FILENAME, "rb") as fh:
+        return pickle.load(fh)
+
+
+def leftovers(directory):
+    return sorted(p.name for p in directory.iterdir() if p.name != FILENAME)
+
+
+def assert_same_model(a, b):
+    assert np.array_equal(a.coef_, b.coef_)
+    assert np.array_equal(a.intercept_, b.intercept_)
+    assert a.t_ == b.t_
+
+
+# -------------------------------------------------------------- contents
+def test_checkpoint_holds_model_position_rng_split_and_history(tmp_path, data):
+    X, y = data
+    ckpt = tmp_path / "ckpt"
+    inc = Incremental(SGDClassifier(random_state=0), checkpoint=ckpt, **FIT).fit(X, y)
+    assert sorted(p.name for p in ckpt.iterdir()) == [FILENAME]
+    state = read_checkpoint(ckpt)
+    assert state["format"] == _checkpoint.FORMAT
+    assert (state["epoch"], state["position"], state["order"]) == (3, -1, None)
+    assert_same_model(state["model"], inc.estimator_)
+    assert state["history"] == list(inc.history_)
+    rng = np.random.RandomState()
+    rng.set_state(state["rng"])  # a complete MT19937 state
+    assert sorted(state["train_idx"] + state["val_idx"]) == list(range(12))
+    assert len(state["val_idx"]) == 3
+    fp = state["fingerprint"]
+    assert fp["estimator"] == "sklearn.linear_model._stochastic_gradient.SGDClassifier"
+    assert (fp["blocks"], fp["n_features"]) == (12, 8)
+
+
+def test_save_writes_a_temporary_file_then_renames_it(tmp_path, monkeypatch):
+    renames = []
+    real_replace = os.replace
+
+    def recording_replace(src, dst):
+        renames.append((os.fspath(src), os.fspath(dst)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(_checkpoint.os, "replace", recording_replace)
+    target = _checkpoint.save(tmp_path, {"model": "first"})
+    assert target == tmp_path / FILENAME
+    [(src, dst)] = renames
+    assert os.path.dirname(src) == str(tmp_path)  # same filesystem: the rename is atomic
+    assert os.path.basename(src) != FILENAME and dst == str(target)
+    assert leftovers(tmp_path) == []
+    assert read_checkpoint(tmp_path)["model"] == "first"
+
+
+def test_a_failed_write_leaves_the_previous_checkpoint_and_no_temp_file(tmp_path, monkeypatch):
+    _checkpoint.save(tmp_path, {"model": "good"})
+    before = (tmp_path / FILENAME).read_bytes()
+
+    def dump_then_fail(obj, fh, protocol=None):
+        fh.write(b"half a pickle")
+        raise OSError("No space left on device")
+
+    fake_pickle = types.SimpleNamespace(dump=dump_then_fail, load=pickle.load,
+                                        HIGHEST_PROTOCOL=pickle.HIGHEST_PROTOCOL)
+    monkeypatch.setattr(_checkpoint, "pickle", fake_pickle)
+    with pytest.raises(OSError, match="No space"):
+        _checkpoint.save(tmp_path, {"model": "new"})
+    assert (tmp_path / FILENAME).read_bytes() == before
+    assert leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------- schedule
+@pytest.mark.parametrize(
+    ("every", "expected"),
+    [
+        ("epoch", [(1, -1), (2, -1)]),
+        (4, [(0, 3), (0, 7), (1, -1), (1, 3), (1, 7), (2, -1)]),
+        (1, [(0, p) for p in range(9)] + [(1, -1)] + [(1, p) for p in range(9)] + [(2, -1)]),
+    ],
+)
+def test_checkpoint_every_blocks_or_epoch(tmp_path, data, monkeypatch, every, expected):
+    X, y = data
+    written = []
+    real_save = _checkpoint.save
+
+    def recording_save(directory, state):
+        written.append((state["epoch"], state["position"]))
+        return real_save(directory, state)
+
+    monkeypatch.setattr(_checkpoint, "save", recording_save)
+    Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, checkpoint_every=every,
+                **dict(FIT, epochs=2)).fit(X, y)
+    assert written == expected
+
+
+@pytest.mark.parametrize("every", [0, -3, "pass", 1.5])
+def test_checkpoint_every_is_validated(tmp_path, data, every):
+    X, y = data
+    with pytest.raises(ValueError, match="checkpoint_every"):
+        Incremental(SGDClassifier(), checkpoint=tmp_path, checkpoint_every=every).fit(X, y)
+
+
+# ------------------------------------------------------------------ resume
+@pytest.mark.parametrize(
+    ("every", "fail_at", "saved_at"),
+    [
+        (1, 13, (1, 2)),  # call 13 is block 4 of pass 2: blocks 1-3 of that pass were saved
+        (4, 13, (1, -1)),  # the last save before call 13 ended pass 1
+        (4, 18, (1, 7)),
+        ("epoch", 13, (1, -1)),
+        ("epoch", 3, (0, None)),  # nothing saved yet: the second fit starts over
+    ],
+)
+def test_resume_after_a_failure_equals_an_uninterrupted_fit(tmp_path, data, uninterrupted,
+                                                            every, fail_at, saved_at):
+    X, y = data
+    ckpt = tmp_path / "ckpt"
+
+    def make():
+        return Incremental(FlakySGD(random_state=0), checkpoint=ckpt, checkpoint_every=every,
+                           **FIT)
+
+    CALLS["fail_at"] = fail_at
+    with pytest.raises(InjectedFailure):
+        make().fit(X, y)
+    if saved_at[1] is None:
+        assert not (ckpt / FILENAME).exists()
+        done = 0
+    else:
+        state = read_checkpoint(ckpt)
+        assert (state["epoch"], state["position"]) == saved_at
+        done = saved_at[0] * TRAIN_BLOCKS + saved_at[1] + 1
+    CALLS["n"] = 0
+    resumed = make().fit(X, y)
+    assert CALLS["n"] == TOTAL_CALLS - done  # picked up where the checkpoint left off
+    assert_same_model(resumed.estimator_, uninterrupted.estimator_)
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3]
+    assert [r["val_score"] for r in resumed.history_] == [
+        r["val_score"] for r in uninterrupted.history_
+    ]
+    assert leftovers(ckpt) == []
+
+
+def test_resumed_history_counts_the_whole_pass(tmp_path, data, uninterrupted):
+    X, y = data
+    kw = dict(checkpoint=tmp_path, checkpoint_every=1, **FIT)
+    CALLS["fail_at"] = 13
+    with pytest.raises(InjectedFailure):
+        Incremental(FlakySGD(random_state=0), **kw).fit(X, y)
+    resumed = Incremental(FlakySGD(random_state=0), **kw).fit(X, y)
+    assert [(r["blocks"], r["rows"]) for r in resumed.history_] == [
+        (r["blocks"], r["rows"]) for r in uninterrupted.history_
+    ]
+
+
+def test_fit_again_after_a_finished_checkpoint_does_not_retrain(tmp_path, data):
+    X, y = data
+    first = Incremental(FlakySGD(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    CALLS["n"] = 0
+    again = Incremental(FlakySGD(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    assert CALLS["n"] == 0
+    assert_same_model(again.estimator_, first.estimator_)
+    assert list(again.history_) == list(first.history_)
+
+
+# -------------------------------------------------------------- mismatches
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ("estimator", "estimator"),
+        ("params", "params"),
+        ("n_features", "n_features"),
+        ("blocks", "blocks"),
+    ],
+)
+def test_a_checkpoint_from_another_fit_is_refused(tmp_path, data, change, field):
+    X, y = data
+    kw = dict(checkpoint=tmp_path, random_state=0)
+    Incremental(SGDClassifier(random_state=0), **kw).fit(X, y)
+    saved = (tmp_path / FILENAME).read_bytes()
+    est = SGDClassifier(random_state=0)
+    if change == "estimator":
+        est = Perceptron(random_state=0)
+    elif change == "params":
+        est = SGDClassifier(random_state=0, alpha=1e-3)
+    elif change == "n_features":
+        X = X[:, :6]
+    else:
+        X, y = X.rechunk((200, 8)), y.rechunk(200)
+    with pytest.raises(CheckpointMismatchError, match=field) as info:
+        Incremental(est, **kw).fit(X, y)
+    assert isinstance(info.value, ValueError)
+    assert "different fit" in str(info.value) and "new checkpoint directory" in str(info.value)
+    assert (tmp_path / FILENAME).read_bytes() == saved  # left as it was
+
+
+def test_a_checkpoint_for_another_number_of_rows_is_refused(tmp_path, data):
+    X, y = data
+    kw = dict(checkpoint=tmp_path, random_state=0)
+    Incremental(SGDClassifier(random_state=0), **kw).fit(X, y)
+    fewer = dict(DATA, n_samples=1080, chunks=90)  # same blocks and features, fewer rows
+    with pytest.raises(CheckpointMismatchError, match="n_rows"):
+        Incremental(SGDClassifier(random_state=0), **kw).fit(*make_classification(**fewer))
+
+
+def test_an_unreadable_checkpoint_is_refused(tmp_path, data):
+    X, y = data
+    (tmp_path / FILENAME).write_bytes(b"not a pickle")
+    with pytest.raises(CheckpointMismatchError, match="not a readable gpuinc checkpoint"):
+        Incremental(SGDClassifier(), checkpoint=tmp_path).fit(X, y)
+
+
+# ----------------------------------------------------------------- SIGKILL
+KILLABLE = '''
+"""An SGDClassifier that stops in its STOP_AT-th partial_fit call, waiting to be killed."""
+import os
+import threading
+
+from sklearn.linear_model import SGDClassifier
+
+CALLS = 0
+
+
+class MarkedSGD(SGDClassifier):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        global CALLS
+        CALLS += 1
+        if CALLS == int(os.environ.get("GPUINC_TEST_STOP_AT", "0")):
+            marker = os.environ["GPUINC_TEST_MARKER"]
+            with open(marker + ".tmp", "w") as fh:
+                fh.write(str(os.getpid()))
+            os.replace(marker + ".tmp", marker)
+            threading.Event().wait(120)  # the parent kills us here
+            raise RuntimeError("partial_fit was not interrupted")
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+'''
+
+TRAIN = '''
+import json
+import sys
+
+import numpy as np
+
+sys.path.insert(0, {here!r})
+import killable  # noqa: E402
+
+from gpuinc import Incremental  # noqa: E402
+from gpuinc.datasets import make_classification  # noqa: E402
+
+checkpoint, out = sys.argv[1], sys.argv[2]
+X, y = make_classification(**{data!r})
+inc = Incremental(killable.MarkedSGD(random_state=0), checkpoint=checkpoint,
+                  checkpoint_every=1, **{fit!r})
+inc.fit(X, y)
+np.save(out, inc.coef_)
+print(json.dumps({{"calls": killable.CALLS, "epochs": len(inc.history_)}}))
+'''
+
+
+def wait_for_file(path, proc, timeout):
+    """Poll for ``path`` while ``proc`` runs; fail if it exits or time runs out."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.poll() is not None:
+            pytest.fail(f"the training process exited early with {proc.returncode}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"{path.name} did not appear within {timeout} s")
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_sigkill_mid_fit_then_a_new_process_resumes_to_the_uninterrupted_model(
+        tmp_path, uninterrupted, monkeypatch):
+    (tmp_path / "killable.py").write_text(KILLABLE)
+    script = tmp_path / "train.py"
+    script.write_text(TRAIN.format(here=str(tmp_path), data=DATA, fit=FIT))
+    ckpt, marker = tmp_path / "ckpt", tmp_path / "killed-in-partial-fit"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPUINC_TEST_")}
+    env["GPUINC_TEST_MARKER"] = str(marker)
+
+    # 1. train, and SIGKILL the process inside partial_fit call 13 (pass 2, block 4)
+    with open(tmp_path / "first.log", "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(ckpt), str(tmp_path / "first.npy")],
+            env=dict(env, GPUINC_TEST_STOP_AT="13"), stdout=log, stderr=subprocess.STDOUT,
+        )
+        try:
+            wait_for_file(marker, proc, timeout=120)
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    assert proc.returncode == -signal.SIGKILL, (tmp_path / "first.log").read_text()
+    assert int(marker.read_text()) == proc.pid
+    assert not (tmp_path / "first.npy").exists()
+    monkeypatch.syspath_prepend(str(tmp_path))  # the pickled model's class
+    try:
+        state = read_checkpoint(ckpt)
+    finally:
+        sys.modules.pop("killable", None)
+    assert (state["epoch"], state["position"]) == (1, 2)  # saved after call 12
+    assert type(state["model"]).__name__ == "MarkedSGD"
+    assert leftovers(ckpt) == []
+
+    # 2. a second process with the same fit and directory resumes
+    done = subprocess.run(
+        [sys.executable, str(script), str(ckpt), str(tmp_path / "resumed.npy")],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"calls": TOTAL_CALLS - 12, "epochs": 3}
+
+    # 3. ... to exactly the model of an uninterrupted run
+    resumed_coef = np.load(tmp_path / "resumed.npy")
+    assert np.array_equal(resumed_coef, uninterrupted.coef_)

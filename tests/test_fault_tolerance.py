@@ -1,0 +1,77 @@
+"""A worker killed in the middle of a distributed fit neither fails the fit nor
+changes the model: the scheduler reruns the lost ``partial_fit`` tasks from
+their inputs, and the chain passes the same model through the same blocks."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import numpy as np
+import pytest
+from sklearn.linear_model import SGDClassifier
+
+from gpuinc import Incremental
+from gpuinc.datasets import make_classification
+
+distributed = pytest.importorskip("distributed")
+
+DATA = dict(n_samples=1600, n_features=8, chunks=200, random_state=0)  # 8 blocks
+FIT = dict(random_state=0, epochs=2, validation=0.25)  # 6 training blocks a pass
+KILL_AT = 9  # the 9th partial_fit: block 3 of pass 2
+MARKER = "GPUINC_TEST_KILL_MARKER"
+
+
+def _in_a_worker() -> bool:
+    try:
+        distributed.get_worker()
+    except ValueError:
+        return False
+    return True
+
+
+class KillsItsWorkerOnce(SGDClassifier):
+    """SGDClassifier whose ``KILL_AT``-th partial_fit SIGKILLs the worker running it.
+
+    Only the first worker to get there dies: it creates the marker file (with
+    its pid) before killing itself, and the rerun finds the file and trains.
+    The call count travels with the model from worker to worker.
+    """
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        self.calls_seen = getattr(self, "calls_seen", 0) + 1
+        marker = os.environ.get(MARKER)
+        if marker and self.calls_seen == KILL_AT and _in_a_worker():
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pass  # this is the rerun
+            else:
+                os.write(fd, str(os.getpid()).encode())
+                os.close(fd)
+                os.kill(os.getpid(), signal.SIGKILL)
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_a_worker_killed_mid_fit_does_not_fail_it_or_change_the_model(tmp_path, monkeypatch):
+    X, y = make_classification(**DATA)
+    # the uninterrupted model, trained in this process without a cluster
+    expected = Incremental(SGDClassifier(random_state=0), **FIT).fit(X, y)
+
+    marker = tmp_path / "killed-worker.pid"
+    monkeypatch.setenv(MARKER, str(marker))  # before the workers start: they inherit it
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        pids_before = set(client.run(os.getpid).values())
+        inc = Incremental(KillsItsWorkerOnce(random_state=0), **FIT).fit(X, y)
+        pids_after = set(client.run(os.getpid).values())
+
+    assert marker.exists(), "no worker was killed: the fit did not run on the cluster"
+    killed = int(marker.read_text())
+    assert killed in pids_before and killed not in pids_after
+    assert inc.estimator_.calls_seen == FIT["epochs"] * 6  # each block once, none skipped
+    assert np.array_equal(inc.coef_, expected.coef_)
+    assert np.array_equal(inc.intercept_, expected.intercept_)
+    assert [r["val_score"] for r in inc.history_] == [r["val_score"] for r in expected.history_]

@@ -1,0 +1,468 @@
+"""The multi-pass training loop of ``Incremental``: epochs, block order,
+validation, early stopping, ``history_``, progress output and the learning
+curve plot."""
+
+from __future__ import annotations
+
+import io
+import sys
+
+import dask.array as da
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import SGDClassifier
+
+from gpuinc import History, Incremental
+from gpuinc.datasets import make_classification
+
+CHUNK = 10
+N_BLOCKS = 8
+
+#: rows passed to ``predict`` by the estimators below, one entry per call
+PREDICT_CALLS: list[int] = []
+
+
+def block_data(n_blocks=N_BLOCKS, chunk=CHUNK):
+    """X whose first column is the row number, so a block names itself."""
+    n = n_blocks * chunk
+    rows = np.arange(n, dtype=float)
+    X = np.column_stack([rows, (rows * 0.6180339887) % 1.0])
+    y = (np.arange(n) % 2).astype(int)
+    return da.from_array(X, chunks=(chunk, 2)), da.from_array(y, chunks=chunk)
+
+
+class BlockRecorder(ClassifierMixin, BaseEstimator):
+    """Remembers which block each ``partial_fit`` call saw; predicts class 0."""
+
+    def __init__(self, chunk=CHUNK):
+        self.chunk = chunk
+
+    def partial_fit(self, X, y):
+        self.seen_ = [*getattr(self, "seen_", []), int(X[0, 0]) // self.chunk]
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict(self, X):
+        PREDICT_CALLS.append(X.shape[0])
+        return np.zeros(X.shape[0], dtype=int)
+
+
+class SlowLearner(ClassifierMixin, BaseEstimator):
+    """Its accuracy grows by about ``step * blocks`` per pass, whatever the data.
+
+    Row ``i`` is predicted right when its second feature (a low-discrepancy
+    sequence in [0, 1)) is below ``step * calls``; the labels are the parity
+    of the row number (column 0).
+    """
+
+    def __init__(self, step=0.005):
+        self.step = step
+
+    def partial_fit(self, X, y):
+        self.calls_ = getattr(self, "calls_", 0) + 1
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict(self, X):
+        truth = X[:, 0].astype(int) % 2
+        right = X[:, 1] < self.step * self.calls_
+        return np.where(right, truth, 1 - truth)
+
+
+def passes(seen, blocks_per_pass):
+    return [seen[i:i + blocks_per_pass] for i in range(0, len(seen), blocks_per_pass)]
+
+
+@pytest.fixture(autouse=True)
+def _reset_predict_calls():
+    PREDICT_CALLS.clear()
+
+
+# ----------------------------------------------------------------- epochs
+def test_default_is_one_pass():
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), random_state=0)
+    assert inc.epochs == 1
+    inc.fit(X, y)
+    assert sorted(inc.estimator_.seen_) == list(range(N_BLOCKS))
+    assert len(inc.history_) == 1
+
+
+def test_epochs_make_that_many_passes_over_every_block():
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), random_state=0, epochs=3).fit(X, y)
+    seen = inc.estimator_.seen_
+    assert len(seen) == 3 * N_BLOCKS
+    for order in passes(seen, N_BLOCKS):
+        assert sorted(order) == list(range(N_BLOCKS))
+    assert [r["epoch"] for r in inc.history_] == [1, 2, 3]
+    assert inc.n_epochs_ == 3
+    assert not inc.stopped_early_
+
+
+def test_fit_starts_from_a_fresh_clone_each_time():
+    X, y = block_data()
+    est = BlockRecorder()
+    inc = Incremental(est, random_state=0, epochs=2)
+    inc.fit(X, y)
+    inc.fit(X, y)
+    assert len(inc.estimator_.seen_) == 2 * N_BLOCKS
+    assert not hasattr(est, "seen_")  # the wrapped estimator is never trained
+
+
+def test_blocks_reshuffled_every_pass_reproducibly():
+    X, y = block_data()
+
+    def orders(**kw):
+        inc = Incremental(BlockRecorder(), epochs=4, **kw).fit(X, y)
+        return passes(inc.estimator_.seen_, N_BLOCKS)
+
+    first = orders(random_state=0)
+    assert len({tuple(o) for o in first}) == 4  # a new order on every pass
+    assert orders(random_state=0) == first
+    assert orders(random_state=1) != first
+    assert orders(random_state=0, shuffle_blocks=False) == [list(range(N_BLOCKS))] * 4
+
+
+def test_partial_fit_makes_exactly_one_pass_whatever_epochs_says():
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), random_state=0, epochs=5)
+    inc.partial_fit(X, y)
+    assert sorted(inc.estimator_.seen_) == list(range(N_BLOCKS))
+    inc.partial_fit(X, y)
+    seen = inc.estimator_.seen_
+    assert len(seen) == 2 * N_BLOCKS  # continued, not restarted
+    assert sorted(seen[N_BLOCKS:]) == list(range(N_BLOCKS))
+    assert [r["blocks"] for r in inc.history_] == [N_BLOCKS, N_BLOCKS]
+
+
+def test_partial_fit_after_fit_continues_and_appends_one_record():
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), random_state=0, epochs=2).fit(X, y)
+    inc.partial_fit(X, y)
+    assert len(inc.estimator_.seen_) == 3 * N_BLOCKS
+    assert len(inc.history_) == 3
+
+
+def test_partial_fit_after_fit_numbers_its_pass_after_the_others():
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), random_state=0, epochs=2).fit(X, y)
+    inc.partial_fit(X, y)
+    assert [r["epoch"] for r in inc.history_] == [1, 2, 3]
+
+
+def test_epochs_must_be_positive():
+    X, y = block_data()
+    with pytest.raises(ValueError, match="epochs must be >= 1"):
+        Incremental(BlockRecorder(), epochs=0).fit(X, y)
+
+
+# ------------------------------------------------------------- validation
+def test_validation_fraction_holds_out_the_same_blocks_every_pass():
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), scoring="accuracy", random_state=0, epochs=3,
+                      validation=0.25).fit(X, y)
+    orders = passes(inc.estimator_.seen_, N_BLOCKS - 2)
+    trained = set(orders[0])
+    assert len(trained) == N_BLOCKS - 2
+    assert all(set(o) == trained for o in orders)
+    held_out = set(range(N_BLOCKS)) - trained
+    assert len(held_out) == 2
+    for record in inc.history_:
+        assert record["blocks"] == N_BLOCKS - 2
+        assert record["rows"] == (N_BLOCKS - 2) * CHUNK
+        # y alternates 0/1 and the model predicts 0: accuracy is exactly 1/2
+        assert record["val_score"] == pytest.approx(0.5)
+    # validation was scored block by block: two blocks per pass, never gathered
+    assert PREDICT_CALLS == [CHUNK] * (2 * 3)
+
+
+def test_validation_split_depends_on_random_state():
+    X, y = block_data()
+
+    def trained(seed):
+        inc = Incremental(BlockRecorder(), random_state=seed, validation=0.25).fit(X, y)
+        return set(inc.estimator_.seen_)
+
+    assert trained(0) == trained(0)
+    assert any(trained(s) != trained(0) for s in range(1, 6))
+
+
+def test_validation_data_is_scored_blockwise_after_every_pass():
+    X, y = block_data()
+    Xv, yv = block_data(n_blocks=4, chunk=5)
+    inc = Incremental(BlockRecorder(), random_state=0, epochs=2)
+    inc.fit(X, y, validation_data=(Xv, yv))
+    assert len(inc.estimator_.seen_) == 2 * N_BLOCKS  # all of X trains
+    assert [r["val_score"] for r in inc.history_] == [pytest.approx(0.5)] * 2
+    assert PREDICT_CALLS == [5] * (4 * 2)
+
+
+def test_last_val_score_is_the_score_of_the_final_model():
+    X, y = make_classification(n_samples=2000, n_features=10, chunks=200, random_state=0)
+    Xv, yv = make_classification(n_samples=600, n_features=10, chunks=200, random_state=1)
+    inc = Incremental(SGDClassifier(random_state=0), scoring="accuracy", random_state=0,
+                      epochs=3).fit(X, y, validation_data=(Xv, yv))
+    assert inc.history_[-1]["val_score"] == pytest.approx(inc.score(Xv, yv))
+    assert 0.5 < inc.history_[-1]["val_score"] <= 1.0
+
+
+def test_validation_fraction_needs_two_blocks():
+    X, y = block_data(n_blocks=1)
+    with pytest.raises(ValueError, match="validation_data"):
+        Incremental(BlockRecorder(), validation=0.2).fit(X, y)
+
+
+@pytest.mark.parametrize("fraction", [0, 1, 1.5])
+def test_validation_fraction_must_be_a_fraction(fraction):
+    X, y = block_data()
+    with pytest.raises(ValueError, match="fraction"):
+        Incremental(BlockRecorder(), validation=fraction).fit(X, y)
+
+
+# --------------------------------------------------------- early stopping
+def test_early_stopping_stops_on_a_plateau():
+    # BlockRecorder always predicts 0: its validation score never improves.
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), random_state=0, epochs=20, validation=0.25,
+                      early_stopping=True, n_iter_no_change=3).fit(X, y)
+    assert len(inc.history_) == 1 + 3
+    assert inc.n_epochs_ == 4
+    assert inc.stopped_early_
+    assert len(inc.estimator_.seen_) == 4 * (N_BLOCKS - 2)
+
+
+def test_without_early_stopping_a_plateau_runs_every_epoch():
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), random_state=0, epochs=6, validation=0.25,
+                      n_iter_no_change=2).fit(X, y)
+    assert len(inc.history_) == 6
+    assert not inc.stopped_early_
+
+
+def test_early_stopping_tol_decides_what_counts_as_improvement():
+    X, y = block_data(chunk=50)
+    Xv, yv = block_data(n_blocks=4, chunk=100)
+
+    def fit(tol):
+        inc = Incremental(SlowLearner(), random_state=0, epochs=6, early_stopping=True,
+                          n_iter_no_change=2, tol=tol)
+        return inc.fit(X, y, validation_data=(Xv, yv))
+
+    steady = fit(tol=1e-3)
+    scores = [r["val_score"] for r in steady.history_]
+    assert len(scores) == 6 and not steady.stopped_early_
+    gains = np.diff(scores)
+    assert (gains > 0.02).all() and (gains < 0.06).all()  # about 0.04 per pass
+    strict = fit(tol=0.1)  # gains of 0.04 are not improvements at this tol
+    assert len(strict.history_) == 1 + 2
+    assert strict.stopped_early_
+
+
+def test_early_stopping_needs_validation_data():
+    X, y = block_data()
+    with pytest.raises(ValueError, match="validation"):
+        Incremental(BlockRecorder(), early_stopping=True, epochs=3).fit(X, y)
+
+
+# ---------------------------------------------------------------- history
+def test_history_has_one_record_per_pass_and_converts_to_a_frame():
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), scoring="accuracy", random_state=0, epochs=3,
+                      validation=0.25).fit(X, y)
+    assert isinstance(inc.history_, History) and isinstance(inc.history_, list)
+    for i, record in enumerate(inc.history_, start=1):
+        assert record["epoch"] == i
+        assert record["blocks"] == N_BLOCKS - 2
+        assert record["rows"] == (N_BLOCKS - 2) * CHUNK
+        assert isinstance(record["seconds"], float) and record["seconds"] >= 0
+        assert "val_score" in record
+    frame = inc.history_.to_frame()
+    assert isinstance(frame, pd.DataFrame)
+    assert len(frame) == 3
+    assert {"epoch", "blocks", "rows", "seconds", "val_score"} <= set(frame.columns)
+    assert frame["epoch"].tolist() == [1, 2, 3]
+
+
+def test_history_without_validation_has_no_scores():
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), random_state=0, epochs=2).fit(X, y)
+    assert all("val_score" not in r for r in inc.history_)
+    assert inc.history_.to_frame()["rows"].tolist() == [N_BLOCKS * CHUNK] * 2
+
+
+# --------------------------------------------------------------- progress
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def fit_quietly_or_not(progress, epochs=2):
+    X, y = block_data()
+    Incremental(BlockRecorder(), random_state=0, epochs=epochs, validation=0.25,
+                progress=progress).fit(X, y)
+
+
+def test_progress_auto_shows_a_bar_per_pass_in_a_terminal(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    fit_quietly_or_not("auto")
+    out = terminal.getvalue()
+    assert "epoch 1/2" in out and "epoch 2/2" in out
+    assert f"{N_BLOCKS - 2}/{N_BLOCKS - 2}" in out  # the bar counts blocks
+    assert "val_score=" in out
+
+
+def test_progress_auto_is_quiet_under_ci(monkeypatch, capsys):
+    monkeypatch.setenv("CI", "true")
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    fit_quietly_or_not("auto")
+    assert terminal.getvalue() == ""
+    captured = capsys.readouterr()
+    assert captured.err == ""
+
+
+def test_progress_auto_is_quiet_when_stdout_is_not_a_terminal(monkeypatch, capsys):
+    monkeypatch.delenv("CI", raising=False)
+    fit_quietly_or_not("auto")
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_progress_false_is_quiet_even_in_a_terminal(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stdout", terminal)
+    fit_quietly_or_not(False)
+    assert terminal.getvalue() == ""
+
+
+def test_progress_true_shows_even_when_not_a_terminal(monkeypatch, capsys):
+    monkeypatch.setenv("CI", "true")
+    fit_quietly_or_not(True, epochs=3)
+    out = capsys.readouterr().out
+    assert all(f"epoch {i}/3" in out for i in (1, 2, 3))
+    assert "block" in out
+
+
+def test_progress_rejects_unknown_values():
+    X, y = block_data()
+    with pytest.raises(ValueError, match="progress"):
+        Incremental(BlockRecorder(), progress="loud").fit(X, y)
+
+
+def test_dashboard_link_printed_when_a_client_exists(client, capsys):
+    # `client`: the in-process cluster of tests/conftest.py
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), random_state=0, epochs=2, progress=True).fit(X, y)
+    out = capsys.readouterr().out
+    assert client.dashboard_link in out
+    assert "epoch 2/2" in out
+    assert len(inc.estimator_.seen_) == 2 * N_BLOCKS
+
+
+def test_dashboard_link_not_printed_when_quiet(client, capsys):
+    X, y = block_data()
+    Incremental(BlockRecorder(), random_state=0, progress=False).fit(X, y)
+    assert client.dashboard_link not in capsys.readouterr().out
+
+
+# ---------------------------------------------------------- learning curve
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def fitted_with_validation(epochs=4):
+    X, y = make_classification(n_samples=2000, n_features=10, chunks=200, random_state=0,
+                               flip_y=0.2)
+    return Incremental(SGDClassifier(random_state=0), scoring="accuracy", random_state=0,
+                       epochs=epochs, validation=0.2, train_score=True).fit(X, y)
+
+
+def test_learning_curve_plots_scores_per_epoch_and_saves_a_png(tmp_path):
+    pytest.importorskip("matplotlib")
+    from gpuinc.plot import learning_curve
+
+    inc = fitted_with_validation()
+    path = tmp_path / "curve.png"
+    ax = learning_curve(inc, path=path)
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    assert set(lines) == {"training", "validation"}
+    for label, key in [("training", "train_score"), ("validation", "val_score")]:
+        x, y = lines[label].get_data()
+        assert list(x) == [1, 2, 3, 4]
+        assert list(y) == [r[key] for r in inc.history_]
+    assert ax.get_ylabel() == "accuracy"
+    assert ax.get_xlabel() == "pass (epoch)"
+    assert "SGDClassifier" in ax.get_title()
+
+
+def test_learning_curve_draws_train_score_when_present_and_takes_a_history(tmp_path):
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from gpuinc.plot import learning_curve
+
+    history = [{"epoch": e, "train_score": 0.6 + e / 10, "val_score": 0.5 + e / 10}
+               for e in (1, 2, 3)]
+    ax = Figure().add_subplot()
+    assert learning_curve(History(history), ax=ax) is ax
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["training", "validation"]
+    assert list(ax.get_lines()[0].get_ydata()) == [h["train_score"] for h in history]
+    # a DataFrame and another column work too
+    ax2 = learning_curve(pd.DataFrame(history), metric="train_score",
+                         path=tmp_path / "train.png")
+    assert [line.get_label() for line in ax2.get_lines()] == ["training"]
+    assert (tmp_path / "train.png").read_bytes()[:8] == PNG_SIGNATURE
+
+
+def test_learning_curve_explains_what_is_missing():
+    pytest.importorskip("matplotlib")
+    from gpuinc.plot import learning_curve
+
+    with pytest.raises(ValueError, match="fit it"):
+        learning_curve(Incremental(SGDClassifier()))
+    with pytest.raises(ValueError, match="validation_data"):
+        learning_curve([{"epoch": 1, "blocks": 3}])
+    with pytest.raises(ValueError, match="empty"):
+        learning_curve([])
+
+
+def test_learning_curve_names_the_extra_when_matplotlib_is_missing(monkeypatch):
+    from gpuinc.plot import learning_curve
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ImportError, match=r"pip install 'gpuinc\[plot\]'"):
+        learning_curve([{"epoch": 1, "val_score": 0.5}])
+
+
+def test_demo_shows_progress_and_writes_a_learning_curve(tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from gpuinc.cli import main
+
+    path = tmp_path / "demo.png"
+    rc = main(["demo", "--n-samples", "2000", "--n-features", "5", "--blocks", "4",
+               "--epochs", "2", "--estimator", "sklearn-sgd", "--device", "cpu",
+               "--workers", "1", "--plot", str(path)])
+    assert rc == 0
+    assert path.read_bytes()[:8] == PNG_SIGNATURE
+    out = capsys.readouterr().out
+    assert "epoch 1/2" in out and "epoch 2/2" in out
+    assert "dashboard" in out.lower()
+
+
+def test_learning_curve_numbers_passes_in_order_when_epochs_repeat():
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from gpuinc.plot import learning_curve
+
+    history = [{"epoch": 1, "val_score": 0.5}, {"epoch": 2, "val_score": 0.6},
+               {"epoch": 1, "val_score": 0.7}]
+    ax = learning_curve(history, ax=Figure().add_subplot())
+    assert list(ax.get_lines()[0].get_xdata()) == [1, 2, 3]
