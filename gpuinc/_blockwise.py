@@ -8,7 +8,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 
-from ._dispatch import KIND_HOME, block_kind, collection_kind
+from ._dispatch import KIND_HOME, block_kind, collection_kind, compute_context
 from ._movers import move
 
 
@@ -24,7 +24,8 @@ def apply_method(block, estimator, method: str, home: str, out_meta=None):
         empty = np.empty((0,) + tuple(out_meta.shape[1:]), dtype=out_meta.dtype)
         return move(empty, KIND_HOME[kind]) if KIND_HOME[kind] != "host" else empty
     x = block if KIND_HOME[kind] == home else move(block, home)
-    out = getattr(estimator, method)(x)
+    with compute_context(estimator, home):
+        out = getattr(estimator, method)(x)
     if isinstance(out, (pd.Series, pd.DataFrame)):
         out = out.to_numpy()
     if KIND_HOME[kind] != home:
@@ -53,10 +54,14 @@ def infer_meta(estimator, method: str, X, home: str):
         n_features = X.shape[1]
         probe = np.zeros((1, n_features), dtype=X.dtype, like=meta)
     else:
-        probe = meta.iloc[:0].copy()
-        probe = pd.DataFrame(
-            {c: np.zeros(1, dtype=dt) for c, dt in probe.dtypes.items()}
-        ) if isinstance(probe, pd.DataFrame) else probe
+        if hasattr(meta, "columns"):
+            probe = pd.DataFrame({c: np.zeros(1, dtype=dt) for c, dt in meta.dtypes.items()})
+            if block_kind(meta) == "cudf":  # pragma: no cover - needs a GPU
+                import cudf
+
+                probe = cudf.from_pandas(probe)
+        else:
+            probe = meta.iloc[:0].copy()
     try:
         out = apply_method(probe, estimator, method, home)
     except Exception as exc:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import dask
 import numpy as np
 
-from ._dispatch import KIND_HOME, block_kind
+from ._dispatch import DEVICE, HOST, KIND_HOME, block_kind, compute_context
 from ._movers import move
 
 
@@ -83,16 +83,8 @@ def _has_non_finite(x) -> bool:
     return False
 
 
-def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
-              progressive=None):
-    """Train ``model`` on one block; the unit of work of the chain.
-
-    Runs in the caller's thread (local runner) or as a task on a worker.
-    Errors are re-raised with the block they come from.  With
-    ``progressive`` (a scoring), the block is first scored by the model as it
-    stands, before it learns from it (progressive validation); the small
-    statistic is returned next to the model.
-    """
+def check_block(x, y, kwargs, *, index, rows, kind) -> int:
+    """Check one loaded block (its kind, aligned row counts); return its number of rows."""
     if x is None:
         raise ValueError(f"{_describe(index, rows)} of X is empty (None).")
     got = block_kind(x)
@@ -114,22 +106,40 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
             raise ValueError(
                 f"{_describe(index, rows)}: X has {n} rows but {name} has {_n_rows(value)}."
             )
-    if n == 0:
-        return model, None  # empty partitions (filters, repartitions) carry nothing to learn
-    if KIND_HOME[got] != home:
-        x = move(x, home)
-        y = move(y, home) if y is not None else None
-        kwargs = {k: move(v, home) if v is not None else v for k, v in kwargs.items()}
+    return n
+
+
+def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
+              progressive=None, checked=False):
+    """Train ``model`` on one block; the unit of work of the chain.
+
+    Runs in the caller's thread (local runner) or as a task on a worker.
+    Errors are re-raised with the block they come from.  With
+    ``progressive`` (a scoring), the block is first scored by the model as it
+    stands, before it learns from it (progressive validation); the small
+    statistic is returned next to the model.  ``checked=True``: the block was
+    checked and moved to ``home`` already (by the local runner's device mover).
+    """
+    if not checked:
+        if check_block(x, y, kwargs, index=index, rows=rows, kind=kind) == 0:
+            return model, None  # empty partitions (filters, repartitions): nothing to learn
+        if KIND_HOME[block_kind(x)] != home:
+            x = move(x, home)
+            y = move(y, home) if y is not None else None
+            kwargs = {k: move(v, home) if v is not None else v for k, v in kwargs.items()}
     stat = None
     if progressive is not None and y is not None:
         from .metrics import progressive_statistic
 
-        stat = progressive_statistic(model, x, y, kwargs.get("sample_weight"), progressive)
+        with compute_context(model, home):
+            stat = progressive_statistic(model, x, y, kwargs.get("sample_weight"), progressive,
+                                         home=home)
     try:
-        if y is None:
-            model.partial_fit(x, **kwargs, **static_kwargs)
-        else:
-            model.partial_fit(x, y, **kwargs, **static_kwargs)
+        with compute_context(model, home):
+            if y is None:
+                model.partial_fit(x, **kwargs, **static_kwargs)
+            else:
+                model.partial_fit(x, y, **kwargs, **static_kwargs)
     except ValueError as exc:
         if _has_non_finite(x):
             raise ValueError(
@@ -151,8 +161,22 @@ def _add_block_note(exc: BaseException, index, rows) -> None:
         exc.add_note(note)
 
 
+def _device_mover(kind: str, home: str):
+    """A mover that sends host blocks to the device ahead of training, or None."""
+    if home == DEVICE and KIND_HOME[kind] == HOST:
+        from ._gpu import DeviceMover
+
+        return DeviceMover()
+    return None
+
+
 class LocalRunner:
-    """Trains in the calling thread; a loader thread computes blocks ahead."""
+    """Trains in the calling thread; a loader thread computes blocks ahead.
+
+    When host blocks train on the device, the loader thread also starts
+    their copy to the device (pinned staging buffers, a copy stream), so
+    block *k+1* travels while block *k* trains.
+    """
 
     def __init__(self, prefetch: int = 2):
         self.prefetch = max(0, int(prefetch))
@@ -161,44 +185,58 @@ class LocalRunner:
             progressive=None):
         stats = stats if stats is not None else ChainStats()
         where = {"kind": kind, "home": home, "progressive": progressive}
+        mover = _device_mover(kind, home)
 
         def load(block):
             stats.start_block()
             x, y, kw = dask.compute(block.x, block.y, block.kwargs)
-            return x, y, kw
+            if mover is None:
+                return (x, y, kw), None
+            n = check_block(x, y, kw, index=block.index, rows=block.rows, kind=kind)
+            return None, (mover.submit((x, y, kw)) if n else None)
 
-        if self.prefetch == 0:
-            for pos, block in enumerate(blocks):
-                x, y, kw = load(block)
-                model, stat = fit_block(model, x, y, kw, static_kwargs, index=block.index,
-                                        rows=block.rows, **where)
-                stats.progressive.append(stat)
-                stats.end_block(_n_rows(x))
-                if on_block is not None:
-                    on_block(pos, block, lambda m=model: m)
-            return model
-        pending = deque()
-        blocks = list(blocks)
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpuinc-load") as pool:
-            try:
-                nxt = 0
+        def train(model, block, loaded):
+            data, sent = loaded
+            if data is None and sent is None:  # an empty block
+                stats.progressive.append(None)
+                return model, 0
+            x, y, kw = data if data is not None else mover.ready(sent)
+            model, stat = fit_block(model, x, y, kw, static_kwargs, index=block.index,
+                                    rows=block.rows, checked=data is None, **where)
+            if data is None:
+                mover.block_done()
+            stats.progressive.append(stat)
+            return model, _n_rows(x)
+
+        try:
+            if self.prefetch == 0:
                 for pos, block in enumerate(blocks):
-                    # keep `prefetch` blocks loading beyond the one being trained
-                    while nxt < len(blocks) and nxt <= pos + self.prefetch:
-                        pending.append(pool.submit(load, blocks[nxt]))
-                        nxt += 1
-                    x, y, kw = pending.popleft().result()
-                    model, stat = fit_block(model, x, y, kw, static_kwargs, index=block.index,
-                                            rows=block.rows, **where)
-                    stats.progressive.append(stat)
-                    stats.end_block(_n_rows(x))
-                    del x, y, kw
+                    model, n = train(model, block, load(block))
+                    stats.end_block(n)
                     if on_block is not None:
                         on_block(pos, block, lambda m=model: m)
-            finally:
-                for fut in pending:
-                    fut.cancel()
-        return model
+                return model
+            pending = deque()
+            blocks = list(blocks)
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpuinc-load") as pool:
+                try:
+                    nxt = 0
+                    for pos, block in enumerate(blocks):
+                        # keep `prefetch` blocks loading beyond the one being trained
+                        while nxt < len(blocks) and nxt <= pos + self.prefetch:
+                            pending.append(pool.submit(load, blocks[nxt]))
+                            nxt += 1
+                        model, n = train(model, block, pending.popleft().result())
+                        stats.end_block(n)
+                        if on_block is not None:
+                            on_block(pos, block, lambda m=model: m)
+                finally:
+                    for fut in pending:
+                        fut.cancel()
+            return model
+        finally:
+            if mover is not None:
+                mover.close()
 
 
 class DistributedRunner:

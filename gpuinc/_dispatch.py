@@ -10,6 +10,8 @@ through ``sys.modules`` so nothing from the GPU stack is imported.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -92,6 +94,20 @@ def estimator_home(estimator, data_home: str | None = None, device: str | None =
     if module == "sklearn" and _sklearn_array_api_enabled(estimator):
         return data_home or HOST
     return HOST
+
+
+def compute_context(estimator, home: str):
+    """The context to call ``estimator`` in, on ``home``.
+
+    scikit-learn keeps ``array_api_dispatch`` per thread: an array-API
+    scikit-learn estimator sent to the device needs it on in the thread that
+    runs it (a Dask worker thread or process), not only where ``fit`` was called.
+    """
+    if home == DEVICE and type(estimator).__module__.split(".")[0] == "sklearn":
+        import sklearn
+
+        return sklearn.config_context(array_api_dispatch=True)
+    return nullcontext()
 
 
 def _follows_data(estimator) -> bool:

@@ -9,6 +9,7 @@ to (or come from) the device.
 from __future__ import annotations
 
 from ._dispatch import DEVICE, HOST, KIND_HOME, block_kind
+from ._optional import import_optional
 
 
 def to_host(block):
@@ -25,18 +26,17 @@ def to_host(block):
     raise TypeError(f"no host mover for {kind} blocks")  # pragma: no cover
 
 
-def to_device(block, stream=None, pinned: bool = False):
-    """Return ``block`` on the current CUDA device.
+def to_device(block):
+    """Return ``block`` on the current CUDA device (a synchronous copy).
 
     NumPy -> CuPy, scipy.sparse -> cupyx sparse, pandas -> CuPy (numeric
-    frames; columns keep their order).  ``stream`` makes the copy asynchronous
-    on that CuPy stream; ``pinned=True`` stages the host buffer in page-locked
-    memory first, which is what lets a copy overlap with compute.
+    frames; columns keep their order).  Copies that overlap training go
+    through :class:`gpuinc._gpu.DeviceMover` (pinned staging, a copy stream).
     """
     kind = block_kind(block)
     if KIND_HOME[kind] == DEVICE:
         return block
-    import cupy
+    cupy = import_optional("cupy", "gpu-cu12")
 
     if kind == "pandas":
         block = block.to_numpy()
@@ -45,25 +45,13 @@ def to_device(block, stream=None, pinned: bool = False):
         import cupyx.scipy.sparse as cpsp
 
         return cpsp.csr_matrix(block.tocsr())
-    if pinned:
-        import cupyx
-        import numpy as np
-
-        staging = cupyx.empty_pinned(block.shape, dtype=block.dtype)
-        np.copyto(staging, block)
-        block = staging
-    out = cupy.empty(block.shape, dtype=block.dtype)
-    if stream is not None:
-        out.set(block, stream=stream)
-    else:
-        out.set(block)
-    return out
+    return cupy.asarray(block)
 
 
-def move(block, home: str, stream=None, pinned: bool = False):
+def move(block, home: str):
     """Move ``block`` to ``home`` (``"host"`` or ``"device"``) if it is not there."""
     if home == HOST:
         return to_host(block)
     if home == DEVICE:
-        return to_device(block, stream=stream, pinned=pinned)
+        return to_device(block)
     raise ValueError(f"home must be 'host' or 'device', got {home!r}")

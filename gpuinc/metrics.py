@@ -76,7 +76,7 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
     if name == "accuracy":
         return {"sw": sw, "hit": float(w @ (out == y))}
     if name == "neg_log_loss":
-        classes = np.asarray(estimator.classes_)
+        classes = _host_1d(estimator.classes_)
         pos = np.searchsorted(classes, y)
         pos = np.clip(pos, 0, len(classes) - 1)
         if not np.array_equal(classes[pos], y):
@@ -163,7 +163,7 @@ class _GatheredResponses:
         self._home = home
         self._cache = {}
         if hasattr(estimator, "classes_"):
-            self.classes_ = estimator.classes_
+            self.classes_ = _host_1d(estimator.classes_)
 
     def __sklearn_tags__(self):
         return self._estimator.__sklearn_tags__()
@@ -230,7 +230,7 @@ def score_blocks(estimator, blocks, scoring=None, *, home: str = "host") -> floa
     return float(scorer(proxy, placeholder, y, **kwargs))
 
 
-def progressive_statistic(estimator, x, y, w, scoring):
+def progressive_statistic(estimator, x, y, w, scoring, home: str = "host"):
     """Score one block with the model as it stands, before it learns from it.
 
     Returns a small statistic that :func:`combine_progressive` merges across
@@ -243,7 +243,7 @@ def progressive_statistic(estimator, x, y, w, scoring):
     if scoring in (None, ESTIMATOR_DEFAULT):
         scoring = default_scoring(estimator)
     if isinstance(scoring, str) and scoring in STREAMING:
-        return (scoring, _block_stats(estimator, x, y, w, scoring, "host"))
+        return (scoring, _block_stats(estimator, x, y, w, scoring, home))
     n = _host_1d(y).shape[0]
     scorer = get_scorer(scoring) if isinstance(scoring, str) else scoring
     if scorer is None:

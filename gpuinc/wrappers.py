@@ -6,6 +6,7 @@ import copy
 import inspect
 import time
 
+import dask
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
@@ -15,6 +16,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.metaestimators import available_if
 
 from . import _checkpoint
+from ._array_api import get_namespace, to_numpy
 from ._blocks import (
     PER_ROW_KEYWORDS,
     Block,
@@ -46,6 +48,16 @@ def _has_method(name):
         return True
 
     return check
+
+
+def _unique_labels(y) -> np.ndarray:
+    """Sorted distinct labels of an in-memory y (NumPy, CuPy, pandas, cuDF, list), as NumPy."""
+    if hasattr(y, "to_numpy"):  # pandas and cuDF objects
+        y = y.to_numpy()
+    if isinstance(y, (list, tuple)):
+        y = np.asarray(y)
+    xp = get_namespace(y)
+    return to_numpy(xp.unique_values(y))
 
 
 def _make_rng(random_state, salt: int):
@@ -224,6 +236,10 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 "MiniBatchKMeans, IncrementalPCA, StandardScaler, gpuinc.linear_model ...), or "
                 "fit this one directly on in-memory data."
             )
+        if self.device not in (None, "cpu", "gpu"):
+            raise ValueError(
+                f"device must be None (follow the data), 'cpu' or 'gpu', got {self.device!r}."
+            )
         if int(self.epochs) < 1:
             raise ValueError(f"epochs must be >= 1, got {self.epochs}.")
         if int(self.prefetch) < 0:
@@ -288,12 +304,14 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             static["classes"] = known
             return
         if isinstance(y, da.Array):
-            classes = da.unique(y).compute()
+            # one small task per block, computed where the block lives (NumPy or CuPy)
+            parts = [dask.delayed(_unique_labels)(b) for b in y.to_delayed().ravel()]
+            classes = np.unique(np.concatenate(dask.compute(*parts)))
         elif isinstance(y, dd.Series):
             classes = np.sort(y.unique().compute().to_numpy())
         else:
-            classes = np.unique(np.asarray(y))
-        static["classes"] = np.asarray(classes)
+            classes = np.unique(_unique_labels(y))
+        static["classes"] = classes
 
     def _validation_blocks(self, validation_data):
         Xv, yv = validation_data

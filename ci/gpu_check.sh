@@ -1,0 +1,231 @@
+#!/usr/bin/env bash
+# One-shot proof on a GPU machine, in under 5 minutes:
+#   1. what the machine is (nvidia-smi: device name, driver);
+#   2. the Python packages gpuinc needs, installed from carried wheels (.whl/) when missing;
+#   3. the GPU-marked tests (pytest -m gpu tests/gpu tests/test_movers.py), then the checks
+#      that mean most where the GPU stack is installed (no GPU import from `import gpuinc`,
+#      dispatch, make_cluster);
+#   4. the GPU benchmark (benchmarks/bench_gpu.py);
+#   5. a short table, printed last, and the same in $OUT/gpu_check.txt and .json.
+#
+# Run from anywhere in the repository, with no network needed:
+#   bash ci/gpu_check.sh
+# or after the install line printed by the wheel-fetching script:
+#   <install line> bash ci/gpu_check.sh
+# Environment: OUT (folder for results; a temporary one when unset), PYTHON (default
+# python3), GPU_CHECK_SECONDS (overall limit, default 285).
+# Exit status: 0 when the tests passed and the benchmark ran cleanly, 2 when no GPU
+# was found, 1 otherwise. At most 8 files are written to $OUT.
+
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+T0=$(date +%s)
+DEADLINE=$((T0 + ${GPU_CHECK_SECONDS:-285}))
+PY=${PYTHON:-python3}
+RES=${OUT:-$(mktemp -d /tmp/gpu_check.XXXXXX)}
+mkdir -p "$RES"
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"   # this checkout's gpuinc first
+export PYTHONUNBUFFERED=1 CI=true
+
+say() { echo "gpu_check: $*"; }
+left() { echo $((DEADLINE - $(date +%s))); }
+# seconds for a step: at most $1, leaving $2 for what comes after
+allot() { local l=$(( $(left) - $2 )); if (( l < $1 )); then echo "$l"; else echo "$1"; fi; }
+
+# ---------------------------------------------------------------- 1. the machine
+GPU_NAME=""; DRIVER=""; GPU_MEM=""
+if command -v nvidia-smi >/dev/null 2>&1; then
+    timeout 20 nvidia-smi > "$RES/nvidia_smi.txt" 2>&1
+    if line=$(timeout 20 nvidia-smi --query-gpu=name,driver_version,memory.total \
+                  --format=csv,noheader 2>/dev/null | head -n 1) && [[ -n $line ]]; then
+        IFS=, read -r GPU_NAME DRIVER GPU_MEM <<< "$line"
+        GPU_NAME=$(echo "$GPU_NAME" | xargs); DRIVER=$(echo "$DRIVER" | xargs)
+        GPU_MEM=$(echo "$GPU_MEM" | xargs)
+    fi
+else
+    echo "nvidia-smi not found" > "$RES/nvidia_smi.txt"
+fi
+if [[ -n $GPU_NAME ]]; then
+    say "device: $GPU_NAME, driver $DRIVER, $GPU_MEM"
+else
+    say "nvidia-smi reports no GPU (see nvidia_smi.txt); the GPU tests and benchmark will skip"
+fi
+
+# ------------------------------------------------------- 2. packages (no network)
+NEEDED="numpy scipy pandas sklearn dask distributed array_api_compat tornado zict tblib partd locket cupy dask_cuda"
+missing() {
+    "$PY" - "$NEEDED" <<'EOF'
+import importlib.util, sys
+print(" ".join(n for n in sys.argv[1].split() if importlib.util.find_spec(n) is None))
+EOF
+}
+MISSING=$(missing)
+if [[ -n $MISSING ]] && compgen -G ".whl/*.whl" > /dev/null; then
+    say "missing: $MISSING; installing the carried wheels from .whl/"
+    SITE=/tmp/gpuinc-site
+    if timeout 60 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+            --upgrade --target "$SITE" .whl/*.whl; then
+        export PYTHONPATH="$ROOT:$SITE${PYTHONPATH#"$ROOT"}" PATH="$SITE/bin:$PATH"
+    else
+        say "installing the wheels failed"
+    fi
+    MISSING=$(missing)
+fi
+[[ -n $MISSING ]] && say "still missing (those parts will skip): $MISSING"
+"$PY" - > "$RES/environment.txt" 2>&1 <<'EOF'
+import importlib, platform, sys
+print("python", platform.python_version(), sys.executable)
+for name in ("numpy", "scipy", "pandas", "sklearn", "dask", "distributed", "dask_cuda",
+             "array_api_compat", "cupy", "torch", "pynvml", "gpuinc"):
+    try:
+        mod = importlib.import_module(name)
+        print(name, getattr(mod, "__version__", "?"), getattr(mod, "__file__", ""))
+    except Exception as exc:
+        print(name, "-", type(exc).__name__, exc)
+try:
+    import cupy
+    print("cuda runtime", cupy.cuda.runtime.runtimeGetVersion(),
+          "driver api", cupy.cuda.runtime.driverGetVersion(),
+          "devices", cupy.cuda.runtime.getDeviceCount())
+except Exception as exc:
+    print("cupy device check:", type(exc).__name__, exc)
+EOF
+cat "$RES/environment.txt"
+
+# --------------------------------------------------------------------- 3. tests
+TEST_S=$(allot 100 170)
+TEST_RC=124
+if (( TEST_S >= 20 )); then
+    EXTRA=()
+    "$PY" -c "import pytest_timeout" 2>/dev/null && EXTRA+=(--timeout=100)
+    say "GPU tests (limit ${TEST_S} s)"
+    timeout -k 5 "$TEST_S" "$PY" -m pytest -m gpu tests/gpu tests/test_movers.py \
+        -p no:cacheprovider -o addopts="" -q -rsxXf ${EXTRA[@]+"${EXTRA[@]}"} 2>&1 | tee "$RES/pytest_gpu.txt"
+    TEST_RC=${PIPESTATUS[0]}
+else
+    say "no time left for the tests" | tee "$RES/pytest_gpu.txt"
+fi
+STACK_RC=124
+if (( $(allot 30 140) >= 20 )); then
+    say "import and dispatch checks with the GPU stack installed"
+    timeout -k 5 "$(allot 30 140)" "$PY" -m pytest tests/test_no_gpu_imports.py \
+        tests/test_dispatch.py tests/test_cluster.py -p no:cacheprovider -o addopts="" -q \
+        2>&1 | tee "$RES/pytest_stack.txt"
+    STACK_RC=${PIPESTATUS[0]}
+fi
+
+# ----------------------------------------------------------------- 4. benchmark
+BENCH_S=$(allot 180 10)
+BENCH_RC=124
+if (( BENCH_S >= 40 )); then
+    say "GPU benchmark (limit ${BENCH_S} s)"
+    timeout -k 5 "$BENCH_S" "$PY" benchmarks/bench_gpu.py --budget $((BENCH_S - 20)) \
+        --json "$RES/bench_gpu.json" 2>&1 | tee "$RES/bench_gpu.txt"
+    BENCH_RC=${PIPESTATUS[0]}
+else
+    say "no time left for the benchmark" | tee "$RES/bench_gpu.txt"
+fi
+
+# ------------------------------------------------------------------- 5. summary
+ELAPSED=$(( $(date +%s) - T0 ))
+"$PY" - "$RES" "$GPU_NAME" "$DRIVER" "$GPU_MEM" "$TEST_RC" "$BENCH_RC" "$ELAPSED" "$STACK_RC" <<'EOF'
+import datetime, json, os, re, sys
+
+res, name, driver, mem, test_rc, bench_rc, elapsed, stack_rc = sys.argv[1:9]
+test_rc, bench_rc, stack_rc = int(test_rc), int(bench_rc), int(stack_rc)
+
+
+def read(path):
+    try:
+        with open(os.path.join(res, path)) as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def counts(log):
+    last = (read(log).strip().splitlines() or [""])[-1]
+    pattern = r"(\d+) (passed|failed|skipped|xfailed|xpassed|errors?|deselected)"
+    return {what: int(count) for count, what in re.findall(pattern, last)}
+
+
+tests, stack = counts("pytest_gpu.txt"), counts("pytest_stack.txt")
+try:
+    bench = json.loads(read("bench_gpu.json"))
+except ValueError:
+    bench = {}
+fig = bench.get("figures", {})
+goals = bench.get("goals_met", {})
+
+def show(key, fmt, unit=""):
+    value = fig.get(key)
+    return "-" if value is None else fmt.format(value) + unit
+
+def verdict(key):
+    return {True: "PASS", False: "FAIL"}.get(goals.get(key), "-")
+
+rows = [
+    ("gpuinc SGD, s per pass (device data)", show("gpuinc_pass_s", "{:.3f}", " s"), "", ""),
+    ("scikit-learn SGD, s per pass (CPU, scaled per row)",
+     show("sklearn_pass_s_scaled", "{:.2f}", " s"), "", ""),
+    ("speedup vs scikit-learn", show("speedup_vs_sklearn", "{:.1f}", "x"), ">= 30x",
+     verdict("speedup_vs_sklearn")),
+    ("accuracy, gpuinc minus scikit-learn (same rows)",
+     show("accuracy_gain_vs_sklearn", "{:+.4f}"), ">= -0.002", verdict("accuracy_gain_vs_sklearn")),
+    ("PyTorch loop, s per pass (GPU)", show("torch_pass_s", "{:.3f}", " s"), "", ""),
+    ("speedup vs PyTorch loop", show("speedup_vs_torch", "{:.2f}", "x"), ">= 2x",
+     verdict("speedup_vs_torch")),
+    ("pinned host->device bandwidth", show("h2d_pinned_gbps", "{:.1f}", " GB/s"), "", ""),
+    ("Incremental SGD on NumPy blocks", show("incremental_sgd_host_gbps", "{:.1f}", " GB/s"), "", ""),
+    ("  as a fraction of pinned bandwidth", show("host_blocks_fraction_of_pinned", "{:.0%}"),
+     ">= 70%", verdict("host_blocks_fraction_of_pinned")),
+    ("GPU vs NumPy coefficients, relative difference",
+     show("agreement_rel_coef_diff", "{:.1e}"), "<= 1e-3", verdict("agreement_rel_coef_diff")),
+]
+date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+test_text = ", ".join(f"{v} {k}" for k, v in tests.items()) or "no result line"
+if test_rc == 124:
+    test_text += " (timed out)"
+lines = [
+    f"gpuinc GPU check - {name or 'no GPU found'}"
+    + (f", driver {driver}, {mem}" if name else "") + f", {date}",
+    f"tests (pytest -m gpu): {test_text} [exit {test_rc}]",
+    "import/dispatch/cluster checks: "
+    + (", ".join(f"{v} {k}" for k, v in stack.items()) or "not run") + f" [exit {stack_rc}]",
+    f"benchmark: {bench.get('status', 'no result')} [exit {bench_rc}]"
+    + ("; scikit-learn timed on "
+       f"{min(bench.get('arguments', {}).get('sklearn_rows', 0), fig.get('rows', 0)):,} rows "
+       f"and scaled per row to {fig.get('rows', 0):,}" if fig.get("sklearn_pass_s_scaled") else ""),
+]
+for part, why in bench.get("skipped", {}).items():
+    lines.append(f"  skipped {part}: {why}")
+for part, err in bench.get("errors", {}).items():
+    lines.append(f"  error in {part}: {err}")
+for note in bench.get("notes", []):
+    lines.append(f"  note: {note}")
+width = max(len(r[0]) for r in rows)
+lines.append(f"{'measure':<{width}}  {'value':>12}  {'goal':>9}  result")
+lines += [f"{a:<{width}}  {b:>12}  {c:>9}  {d}" for a, b, c, d in rows]
+lines.append(f"total {elapsed} s; results in {res}")
+text = "\n".join(lines)
+with open(os.path.join(res, "gpu_check.txt"), "w") as fh:
+    fh.write(text + "\n")
+with open(os.path.join(res, "gpu_check.json"), "w") as fh:
+    json.dump({"device": name or None, "driver": driver or None, "memory": mem or None,
+               "date": date, "elapsed_s": int(elapsed),
+               "tests": {"exit_status": test_rc, **tests},
+               "stack_checks": {"exit_status": stack_rc, **stack},
+               "benchmark": {"exit_status": bench_rc, "status": bench.get("status"),
+                             "figures": fig, "goals_met": goals,
+                             "skipped": bench.get("skipped", {}),
+                             "errors": bench.get("errors", {}),
+                             "environment": bench.get("environment", {})}},
+              fh, indent=2, default=str)
+print()
+print(text)
+EOF
+
+if [[ -z $GPU_NAME ]]; then exit 2; fi
+if (( TEST_RC == 0 && STACK_RC == 0 && BENCH_RC == 0 )); then exit 0; fi
+exit 1
