@@ -1,0 +1,639 @@
+"""Shared machinery of the mini-batch SGD estimators.
+
+``BaseSGD`` holds everything that does not depend on the task: parameter
+checks, input validation for host and device arrays, the learning-rate
+schedule, and the mini-batch loop.  Subclasses turn ``y`` into a target matrix
+``T`` of shape (n_samples, k) and pick the loss; the loop then sees only
+arrays of one namespace and runs one matrix product forward and one backward
+per mini-batch, whatever ``k`` is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import numbers
+import warnings
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .._array_api import (
+    device,
+    get_namespace,
+    is_numpy_namespace,
+    namespace_name,
+    same_namespace,
+    to_namespace,
+)
+from .._optional import is_cudf_object, is_cupyx_sparse
+
+# batch_size="auto": 1024-row batches on large inputs, but at least 16 updates
+# per pass on small ones (fit on a few hundred rows would otherwise make one
+# full-batch step per pass).
+AUTO_BATCH_MAX = 1024
+AUTO_MIN_UPDATES = 16
+LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive")
+PENALTIES = ("l2", "l1", "elasticnet", None)
+
+
+def _cumulative_l1(xp: ModuleType, W: Any, applied: Any, total: float) -> tuple[Any, Any]:
+    """L1 step by truncated gradient with a cumulative penalty (Tsuruoka et al., 2009).
+
+    ``total`` is the L1 shrinkage every weight could have received so far and
+    ``applied`` the (signed) shrinkage each one did receive.  A weight is pulled
+    towards zero by the difference and clipped at zero, so weights that the
+    noisy mini-batch gradients keep pushing back and forth still end up at
+    exactly zero.
+    """
+    shrunk = xp.where(
+        W > 0.0,
+        xp.maximum(W - (total + applied), 0.0),
+        xp.where(W < 0.0, xp.minimum(W + (total - applied), 0.0), W),
+    )
+    return shrunk, applied + (shrunk - W)
+
+
+class BaseSGD(BaseEstimator):
+    """Mini-batch SGD over a linear model; not for direct use."""
+
+    _loss_names: tuple[str, ...] = ()
+    # Read by gpuinc's dispatch: these estimators compute where their input lives.
+    _gpuinc_array_api = True
+
+    # ------------------------------------------------------------------ checks
+    def _check_params(self) -> None:
+        name = type(self).__name__
+        if self.loss not in self._loss_names:
+            raise ValueError(
+                f"{name}: loss={self.loss!r} is not supported; choose one of {self._loss_names}."
+            )
+        if self.penalty not in PENALTIES:
+            raise ValueError(
+                f"{name}: penalty={self.penalty!r} is not supported; choose one of {PENALTIES}."
+            )
+        if self.learning_rate not in LEARNING_RATES:
+            raise ValueError(
+                f"{name}: learning_rate={self.learning_rate!r} is not supported; choose one "
+                f"of {LEARNING_RATES}."
+            )
+        _check_real(name, "alpha", self.alpha, low=0.0)
+        _check_real(name, "l1_ratio", self.l1_ratio, low=0.0, high=1.0)
+        _check_real(name, "epsilon", self.epsilon, low=0.0)
+        _check_real(name, "eta0", self.eta0, low=0.0, low_open=True)
+        _check_real(name, "power_t", self.power_t)
+        if self.tol is not None:
+            _check_real(name, "tol", self.tol, low=0.0)
+        _check_int(name, "max_iter", self.max_iter, low=1)
+        _check_int(name, "n_iter_no_change", self.n_iter_no_change, low=1)
+        if self.batch_size != "auto":
+            _check_int(name, "batch_size", self.batch_size, low=1)
+        if not isinstance(self.average, (bool, np.bool_)):
+            _check_int(name, "average", self.average, low=1)
+        if self.learning_rate == "optimal" and self.alpha == 0:
+            raise ValueError(
+                f"{name}: alpha must be > 0 with learning_rate='optimal' (the step size is "
+                "1 / (alpha * (t + t0))); raise alpha or pick another learning_rate."
+            )
+
+    # --------------------------------------------------------- input handling
+    def _namespace(self, X: Any, method: str, *, reset: bool) -> ModuleType:
+        """Resolve ``xp`` from ``X`` and, unless ``reset``, check it matches the model."""
+        if is_cupyx_sparse(X):
+            raise TypeError(
+                f"{type(self).__name__} does not take cupyx.scipy.sparse input; pass a dense "
+                "CuPy array (X.toarray()) or a scipy.sparse matrix on the host (X.get())."
+            )
+        if is_cudf_object(X):
+            X = X.values
+        xp = get_namespace(X)
+        if reset or not hasattr(self, "coef_"):
+            return xp
+        model_xp = get_namespace(self.coef_)
+        x_device, model_device = device(X), device(self.coef_)
+        if same_namespace(xp, model_xp) and (is_numpy_namespace(xp) or x_device == model_device):
+            return xp
+        cls = type(self).__name__
+        raise ValueError(
+            f"Inputs passed to {cls}.{method}() must use the same namespace and the same "
+            f"device as those passed to fit(): the model's arrays are "
+            f"{namespace_name(model_xp)} arrays on {model_device!r}, X is a "
+            f"{namespace_name(xp)} array on {x_device!r}. Move the model where X is with "
+            "`model = gpuinc.linear_model.to_namespace(model, X)` (or pass a namespace "
+            "name such as 'numpy' or 'cupy'), or move X to the model's namespace."
+        )
+
+    def _validate_X(
+        self,
+        xp: ModuleType,
+        X: Any,
+        *,
+        reset: bool,
+        dtype: Any = None,
+        check_finite: bool = True,
+    ) -> tuple[Any, bool]:
+        """Validated X (and whether it is scipy.sparse), in the namespace ``xp``.
+
+        ``dtype=None`` keeps float32/float64 and turns anything else into the
+        namespace's default float; otherwise X is cast to ``dtype``.  Training
+        passes ``check_finite=False`` and checks the mini-batches instead, which
+        saves a pass over X.
+        """
+        if is_cudf_object(X):
+            X = X.values
+        if is_numpy_namespace(xp):
+            X = validate_data(
+                self,
+                X,
+                reset=reset,
+                accept_sparse="csr",
+                dtype=[np.float64, np.float32] if dtype is None else dtype,
+                order="C",
+                ensure_all_finite=check_finite,
+            )
+            return X, sp.issparse(X)
+        X = self._validate_device_X(xp, X, reset=reset, dtype=dtype, check_finite=check_finite)
+        return X, False
+
+    def _validate_device_X(
+        self, xp: ModuleType, X: Any, *, reset: bool, dtype: Any, check_finite: bool
+    ) -> Any:
+        if X.ndim != 2:
+            raise ValueError(
+                f"Expected 2D array, got {X.ndim}D array instead. Reshape your data with "
+                "X.reshape(-1, 1) for a single feature or X.reshape(1, -1) for a single sample."
+            )
+        n_samples, n_features = X.shape
+        if n_samples < 1 or n_features < 1:
+            raise ValueError(
+                f"Found array with shape {tuple(X.shape)}; a minimum of 1 sample and 1 "
+                f"feature is required by {type(self).__name__}."
+            )
+        if dtype is None:
+            if xp.isdtype(X.dtype, "real floating"):
+                dtype = X.dtype
+            elif xp.isdtype(X.dtype, ("integral", "bool")):
+                dtype = _default_float(xp, X)
+            else:
+                raise ValueError(f"{type(self).__name__} does not accept X of dtype {X.dtype}.")
+        if X.dtype != dtype:
+            X = xp.astype(X, dtype)
+        if check_finite:
+            _check_finite(xp, X, "X")
+        if reset:
+            self.n_features_in_ = int(n_features)
+            if hasattr(self, "feature_names_in_"):
+                del self.feature_names_in_
+        elif n_features != self.n_features_in_:
+            raise ValueError(
+                f"X has {n_features} features, but {type(self).__name__} is expecting "
+                f"{self.n_features_in_} features as input."
+            )
+        return X
+
+    def _validate_training_data(
+        self, xp: ModuleType, X: Any, y: Any, *, reset: bool, y_numeric: bool
+    ) -> tuple[Any, Any, bool]:
+        """(X, y, X is sparse) for fit/partial_fit; y is 1-D and sits next to X."""
+        dtype = None if reset else self.coef_.dtype
+        if is_numpy_namespace(xp):
+            X, y = validate_data(
+                self,
+                X,
+                y,
+                reset=reset,
+                accept_sparse="csr",
+                dtype=[np.float64, np.float32] if dtype is None else dtype,
+                order="C",
+                ensure_all_finite=False,
+                y_numeric=y_numeric,
+            )
+            return X, y, sp.issparse(X)
+        X, _ = self._validate_X(xp, X, reset=reset, dtype=dtype, check_finite=False)
+        y = self._to_X_namespace(xp, y, X)
+        if y.ndim == 2 and y.shape[1] == 1:
+            warnings.warn(
+                "A column-vector y was passed when a 1d array was expected; it was raveled.",
+                DataConversionWarning,
+                stacklevel=3,
+            )
+            y = xp.reshape(y, (-1,))
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"y should be a 1d array with {X.shape[0]} entries, got shape {tuple(y.shape)}."
+            )
+        return X, y, False
+
+    def _validate_sample_weight(
+        self, xp: ModuleType, sample_weight: Any, X: Any, dtype: Any, *, in_fit: bool = False
+    ) -> Any:
+        """Sample weights as a 1-D array of ``dtype`` next to X, or None.
+
+        ``fit`` refuses all-zero weights (nothing to learn from); a
+        ``partial_fit`` block with all-zero weights is a valid no-op.
+        """
+        if sample_weight is None:
+            return None
+        n_samples = X.shape[0]
+        if isinstance(sample_weight, numbers.Number):
+            return xp.full((n_samples,), float(sample_weight), dtype=dtype, **_where(xp, X))
+        sample_weight = self._to_X_namespace(xp, sample_weight, X)
+        if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
+            raise ValueError(
+                f"sample_weight.shape == {tuple(sample_weight.shape)}, expected ({n_samples},)!"
+            )
+        sample_weight = xp.astype(sample_weight, dtype)
+        _check_finite(xp, sample_weight, "sample_weight")
+        if in_fit and not bool(xp.any(sample_weight != 0)):
+            raise ValueError("Sample weights must contain at least one non-zero number.")
+        return sample_weight
+
+    def _to_X_namespace(self, xp: ModuleType, a: Any, X: Any) -> Any:
+        """Move ``y``-like input next to X (host containers become NumPy arrays)."""
+        if is_cudf_object(a):
+            a = a.values
+        return to_namespace(a, xp, device=_device_or_none(xp, X))
+
+    # ------------------------------------------------------------ parameters
+    def _init_state(self, xp: ModuleType, n_outputs: int, X: Any, dtype: Any) -> None:
+        """Zero weights of shape (n_outputs, n_features) and fresh counters."""
+        n_features = X.shape[1]
+        W = xp.zeros((n_outputs, n_features), dtype=dtype, **_where(xp, X))
+        b = xp.zeros((n_outputs,), dtype=dtype, **_where(xp, X))
+        for name in (
+            "_standard_coef",
+            "_standard_intercept",
+            "_average_coef",
+            "_average_intercept",
+            "_l1_total",
+            "_l1_applied",
+        ):
+            if hasattr(self, name):
+                delattr(self, name)
+        self._samples_seen = 0
+        self._n_averaged = 0
+        self.t_ = 1.0
+        self._eta_scale = 1.0
+        self._eta_cap = None
+        self._rng = np.random.default_rng(_seed_from(self.random_state))
+        self._store_weights(xp, W, b, W * 1.0, b * 1.0)
+
+    def _set_init(self, xp, coef_init, intercept_init, X, dtype) -> None:
+        """Overwrite the starting weights with user-given ones (``fit``'s coef_init...)."""
+        W, b = self._standard_weights(xp)
+        k, d = W.shape
+        if coef_init is not None:
+            coef = xp.astype(self._to_X_namespace(xp, coef_init, X), dtype)
+            allowed = {(k, d), (d,)} if k == 1 else {(k, d)}
+            if tuple(coef.shape) not in allowed:
+                raise ValueError(
+                    f"coef_init has shape {tuple(coef.shape)}; expected one of {sorted(allowed)}."
+                )
+            W = xp.reshape(coef, (k, d)) * 1.0
+        if intercept_init is not None:
+            intercept = self._to_X_namespace(xp, intercept_init, X)
+            intercept = xp.reshape(xp.astype(intercept, dtype), (-1,))
+            if intercept.shape[0] != k:
+                raise ValueError(
+                    f"intercept_init has shape {tuple(intercept.shape)}; expected ({k},)."
+                )
+            b = intercept * 1.0
+        self._store_weights(xp, W, b, W * 1.0, b * 1.0)
+
+    def _standard_weights(self, xp: ModuleType) -> tuple[Any, Any]:
+        """The SGD iterate (not the average) as a (k, n_features) matrix and (k,) vector."""
+        if hasattr(self, "_standard_coef"):
+            return self._standard_coef, self._standard_intercept
+        return self._coef_matrix(xp), self.intercept_
+
+    def _store_weights(self, xp: ModuleType, W: Any, b: Any, W_avg: Any, b_avg: Any) -> None:
+        if self.average:
+            self._standard_coef, self._standard_intercept = W, b
+            self._average_coef, self._average_intercept = W_avg, b_avg
+            if self._n_averaged > 0:
+                W, b = W_avg, b_avg
+        self._set_coef(xp, W)
+        self.intercept_ = b
+
+    def _coef_matrix(self, xp: ModuleType) -> Any:
+        """``coef_`` viewed as a (k, n_features) matrix."""
+        return self.coef_
+
+    def _set_coef(self, xp: ModuleType, W: Any) -> None:
+        self.coef_ = W
+
+    def _optimal_t0(self) -> float:
+        # Same heuristic as scikit-learn: start where a typical weight of size
+        # alpha ** -1/4 would be reached in one step.
+        typical_w = math.sqrt(1.0 / math.sqrt(self.alpha))
+        return 1.0 / (typical_w * self.alpha)
+
+    def _stable_step(self, xp: ModuleType, X: Any, sample_weight: Any, loss: Any) -> float:
+        """Largest 'optimal' step that cannot diverge, from the first mini-batch.
+
+        The mean gradient of a mini-batch changes with the weights by at most
+        ``curvature * mean(w_i * (|x_i|^2 + fit_intercept))``; steps beyond the
+        inverse of that can blow up losses with unbounded gradients.
+        """
+        if loss.curvature is None:
+            return math.inf
+        head = X[: self._batch_size(X.shape[0]), ...]
+        if sp.issparse(head):
+            row_norms = np.asarray(head.multiply(head).sum(axis=1)).ravel()
+        else:
+            row_norms = xp.sum(head * head, axis=1)
+        row_norms = row_norms + float(bool(self.fit_intercept))
+        if sample_weight is not None:
+            row_norms = row_norms * xp.abs(sample_weight[: head.shape[0]])
+        lipschitz = loss.curvature * float(xp.mean(row_norms))
+        return math.inf if lipschitz <= 0.0 else 1.0 / lipschitz
+
+    def _batch_size(self, n_samples: int) -> int:
+        """Rows per update for a call on ``n_samples`` rows."""
+        if self.batch_size == "auto":
+            return max(1, min(AUTO_BATCH_MAX, n_samples // AUTO_MIN_UPDATES))
+        return int(self.batch_size)
+
+    def _eta(self, t: float, seen: int, t0: float) -> float:
+        """Step size of the next update; ``t`` counts updates, ``seen`` samples."""
+        lr = self.learning_rate
+        if lr == "optimal":
+            return min(1.0 / (self.alpha * (seen + t0)), self._eta_cap)
+        if lr == "invscaling":
+            return self.eta0 / t**self.power_t
+        return self.eta0 * self._eta_scale
+
+    # ------------------------------------------------------------ the loop
+    def _sgd_epoch(self, xp: ModuleType, *args: Any, **kwargs: Any) -> float | None:
+        # Bad input or a diverging step is reported by one ValueError at the
+        # end of the pass, so NumPy's floating-point warnings on the way there
+        # would only be noise.
+        with _quiet_floating_point(xp):
+            return self._sgd_epoch_loop(xp, *args, **kwargs)
+
+    def _sgd_epoch_loop(
+        self,
+        xp: ModuleType,
+        X: Any,
+        T: Any,
+        sample_weight: Any,
+        loss: Any,
+        *,
+        is_sparse: bool,
+        track_loss: bool = False,
+        check_finite: bool = True,
+    ) -> float | None:
+        """One pass of mini-batch SGD over (X, T); the model changes only if it succeeds.
+
+        Per mini-batch: gather the rows, one matrix product forward, the loss
+        gradient elementwise, one matrix product backward, the penalty step.
+        Nothing inside the loop reads a value back to the host; the checks
+        (finite input, finite weights) and the tracked loss are read once at
+        the end.  Returns the mean training loss when ``track_loss``.
+        """
+        n_samples = X.shape[0]
+        batch_size = self._batch_size(n_samples)
+        fit_intercept = bool(self.fit_intercept)
+        alpha = float(self.alpha)
+        l1_ratio = {"l1": 1.0, "elasticnet": float(self.l1_ratio)}.get(self.penalty, 0.0)
+        l2_strength = 0.0 if self.penalty is None else alpha * (1.0 - l1_ratio)
+        l1_strength = 0.0 if self.penalty is None else alpha * l1_ratio
+        average_start = 0
+        if self.average:
+            average_start = 1 if self.average is True else int(self.average)
+        t0 = self._optimal_t0() if self.learning_rate == "optimal" else 0.0
+        if self._eta_cap is None:
+            self._eta_cap = self._stable_step(xp, X, sample_weight, loss)
+
+        W, b = self._standard_weights(xp)
+        l1_total = float(getattr(self, "_l1_total", 0.0))
+        l1_applied = getattr(self, "_l1_applied", None)
+        if l1_strength and l1_applied is None:
+            l1_applied = xp.zeros_like(W)
+        W_avg = getattr(self, "_average_coef", None)
+        b_avg = getattr(self, "_average_intercept", None)
+        if average_start and W_avg is None:  # `average` switched on after the first call
+            W_avg, b_avg = xp.zeros_like(W), xp.zeros_like(b)
+            self._n_averaged = 0
+        t = float(self.t_)
+        seen = int(self._samples_seen)
+        n_averaged = int(self._n_averaged)
+
+        order = None
+        if self.shuffle:
+            order = self._rng.permutation(n_samples)
+            if not is_sparse and not is_numpy_namespace(xp):
+                order = xp.asarray(order, **_where(xp, X))
+        loss_sum = 0.0
+        probe = 0.0
+        for xb, tb, wb in _mini_batches(xp, X, T, sample_weight, order, batch_size, is_sparse):
+            z = xb @ W.T
+            if fit_intercept:
+                z = z + b
+            if check_finite:
+                # Any NaN/inf in the batch reaches z (0 * inf is NaN too).
+                probe = probe + xp.sum(z)
+            dz = loss.gradient(xp, z, tb)
+            if wb is not None:
+                dz = dz * wb[:, None]
+            if track_loss:
+                batch_loss = loss.value(xp, z, tb)
+                if wb is not None:
+                    batch_loss = batch_loss * wb[:, None]
+                loss_sum = loss_sum + xp.sum(batch_loss)
+
+            eta = self._eta(t, seen, t0)
+            step = eta / xb.shape[0]
+            grad_W = (xb.T @ dz).T
+            if l2_strength:
+                W = W * max(0.0, 1.0 - eta * l2_strength) - step * grad_W
+            else:
+                W = W - step * grad_W
+            if l1_strength:
+                l1_total += eta * l1_strength
+                W, l1_applied = _cumulative_l1(xp, W, l1_applied, l1_total)
+            if fit_intercept:
+                b = b - step * xp.sum(dz, axis=0)
+            t += 1.0
+            seen += xb.shape[0]
+            if average_start and seen >= average_start:
+                n_averaged += 1
+                mix = 1.0 / n_averaged
+                W_avg = W_avg + (W - W_avg) * mix
+                b_avg = b_avg + (b - b_avg) * mix
+
+        weights_finite = bool(xp.all(xp.isfinite(W))) and bool(xp.all(xp.isfinite(b)))
+        if (check_finite and not math.isfinite(float(probe))) or not weights_finite:
+            # Large finite data can overflow the probe or the weights; only
+            # an exact look at X may call the input bad.
+            _check_finite(xp, X.data if is_sparse else X, "X")
+        if not weights_finite:
+            raise ValueError(
+                "Floating-point overflow in SGD: the weights are no longer finite. Scale the "
+                "input (e.g. with StandardScaler), lower eta0 or raise alpha."
+            )
+        self.t_ = t
+        self._samples_seen = seen
+        self._n_averaged = n_averaged
+        if l1_strength:
+            self._l1_total, self._l1_applied = l1_total, l1_applied
+        self._store_weights(xp, W, b, W_avg, b_avg)
+        return float(loss_sum) / n_samples if track_loss else None
+
+    def _run_fit_epochs(self, xp, X, T, sample_weight, loss, *, is_sparse: bool) -> None:
+        """The passes of ``fit``: stop on a loss plateau, or shrink the step (adaptive)."""
+        track = self.tol is not None or self.learning_rate == "adaptive" or bool(self.verbose)
+        tol = -math.inf if self.tol is None else float(self.tol)
+        best = math.inf
+        no_improvement = 0
+        self.n_iter_ = 0
+        for epoch in range(int(self.max_iter)):
+            epoch_loss = self._sgd_epoch(
+                xp,
+                X,
+                T,
+                sample_weight,
+                loss,
+                is_sparse=is_sparse,
+                track_loss=track,
+                check_finite=epoch == 0,
+            )
+            self.n_iter_ = epoch + 1
+            if not track:
+                continue
+            if self.verbose:
+                print(
+                    f"-- Epoch {epoch + 1}: mean loss {epoch_loss:.6g}, "
+                    f"samples seen {self._samples_seen}, updates {int(self.t_) - 1}"
+                )
+            no_improvement = no_improvement + 1 if epoch_loss > best - tol else 0
+            best = min(best, epoch_loss)
+            if no_improvement >= self.n_iter_no_change:
+                if self.learning_rate == "adaptive" and self._eta_scale * self.eta0 > 1e-6:
+                    self._eta_scale /= 5.0
+                    no_improvement = 0
+                elif self.tol is not None:
+                    break
+        if self.tol is not None and self.max_iter > 1 and self.n_iter_ == self.max_iter:
+            warnings.warn(
+                f"Maximum number of iteration reached before convergence in "
+                f"{type(self).__name__}. Consider increasing max_iter to improve the fit.",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _raw_scores(self, X: Any, method: str) -> tuple[ModuleType, Any]:
+        """(xp, X @ coef.T + intercept) as a 2-D score matrix."""
+        check_is_fitted(self)
+        xp = self._namespace(X, method, reset=False)
+        X, _ = self._validate_X(xp, X, reset=False, dtype=self.coef_.dtype)
+        return xp, X @ self._coef_matrix(xp).T + self.intercept_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.array_api_support = True
+        return tags
+
+
+# Rows are gathered in chunks of about this many bytes, then cut into
+# mini-batches by slicing.  One allocation per chunk instead of per batch
+# matters where the allocator returns every large block to the OS (Dask
+# workers set MALLOC_TRIM_THRESHOLD_, which pins glibc's mmap threshold at
+# 128 KiB): each fresh mini-batch would cost page faults.  At >= 4 MiB NumPy
+# asks for huge pages; at <= 32 MiB glibc can otherwise reuse the block.  On a
+# GPU it means one gather kernel per chunk.
+GATHER_CHUNK_BYTES = 16 * 2**20
+
+
+def _mini_batches(xp, X, T, sample_weight, order, batch_size, is_sparse):
+    """Yield (X, T, weights) mini-batches in ``order`` (None: as stored)."""
+    n_samples, n_features = X.shape
+    row_bytes = max(1, n_features * _itemsize(xp, X.dtype))
+    per_chunk = max(1, GATHER_CHUNK_BYTES // (row_bytes * batch_size)) * batch_size
+    for c0 in range(0, n_samples, per_chunk):
+        c1 = min(c0 + per_chunk, n_samples)
+        if order is None:
+            Xc, Tc = X[c0:c1, ...], T[c0:c1, ...]
+            wc = None if sample_weight is None else sample_weight[c0:c1]
+        else:
+            idx = order[c0:c1]
+            Xc = X[idx] if is_sparse else xp.take(X, idx, axis=0)
+            Tc = xp.take(T, idx, axis=0)
+            wc = None if sample_weight is None else xp.take(sample_weight, idx)
+        for start in range(0, c1 - c0, batch_size):
+            stop = min(start + batch_size, c1 - c0)
+            yield (
+                Xc[start:stop, ...],
+                Tc[start:stop, ...],
+                None if wc is None else wc[start:stop],
+            )
+
+
+def _itemsize(xp: ModuleType, dtype: Any) -> int:
+    try:
+        return xp.finfo(dtype).bits // 8
+    except (TypeError, ValueError):
+        return 8
+
+
+def _quiet_floating_point(xp: ModuleType) -> Any:
+    return np.errstate(all="ignore") if is_numpy_namespace(xp) else contextlib.nullcontext()
+
+
+def _device_or_none(xp: ModuleType, X: Any) -> Any:
+    return None if is_numpy_namespace(xp) else device(X)
+
+
+def _where(xp: ModuleType, X: Any) -> dict:
+    """``device=`` keyword for array creation next to X (none on NumPy)."""
+    return {} if is_numpy_namespace(xp) else {"device": device(X)}
+
+
+def _check_finite(xp: ModuleType, a: Any, name: str) -> None:
+    if not bool(xp.all(xp.isfinite(a))):
+        raise ValueError(f"Input {name} contains NaN or infinity.")
+
+
+def _default_float(xp: ModuleType, X: Any) -> Any:
+    info = getattr(xp, "__array_namespace_info__", None)
+    if info is None:
+        return xp.float64
+    return info().default_dtypes(device=device(X))["real floating"]
+
+
+def _seed_from(random_state: Any) -> int | None:
+    if random_state is None:
+        return None
+    if isinstance(random_state, numbers.Integral):
+        return int(random_state)
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _check_real(
+    est: str,
+    name: str,
+    value: Any,
+    *,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+) -> None:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or math.isnan(value):
+        raise ValueError(f"{est}: {name} must be a real number, got {value!r}.")
+    if low is not None and (value < low or (low_open and value == low)):
+        bound = ">" if low_open else ">="
+        raise ValueError(f"{est}: {name} must be {bound} {low}, got {value!r}.")
+    if high is not None and value > high:
+        raise ValueError(f"{est}: {name} must be <= {high}, got {value!r}.")
+
+
+def _check_int(est: str, name: str, value: Any, *, low: int) -> None:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{est}: {name} must be an integer >= {low}, got {value!r}.")

@@ -1,0 +1,782 @@
+"""Mini-batch SGD classifier and regressor with one code path for every array namespace."""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+from sklearn.base import ClassifierMixin, RegressorMixin
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, unique_labels
+from sklearn.utils.validation import check_is_fitted
+
+from .._array_api import is_numpy_namespace, namespace_name, to_numpy
+from ._base import BaseSGD
+from ._loss import (
+    CLASSIFICATION_LOSSES,
+    REGRESSION_LOSSES,
+    log_softmax,
+    make_loss,
+    sigmoid,
+    softmax,
+)
+
+__all__ = ["SGDClassifier", "SGDRegressor"]
+
+
+_COMMON_PARAMS_DOC = """
+    penalty : {'l2', 'l1', 'elasticnet'} or None, default='l2'
+        Regularisation term.  The L1 part is applied after each mini-batch by
+        truncated gradient with a cumulative penalty (Tsuruoka et al., 2009),
+        which leaves exact zeros.
+    alpha : float, default=1e-4
+        Regularisation strength; also sets the step size when
+        ``learning_rate='optimal'``.
+    l1_ratio : float, default=0.15
+        Elastic-net mixing (0: pure L2, 1: pure L1); used with ``'elasticnet'``.
+    fit_intercept : bool, default=True
+        Whether to learn an intercept.
+    max_iter : int, default=1000
+        Maximum number of passes over the data in ``fit`` (``partial_fit``
+        always makes one pass).
+    tol : float or None, default=1e-3
+        ``fit`` stops when the mean training loss of a pass has not improved
+        by ``tol`` for ``n_iter_no_change`` passes.  ``None`` disables the
+        check (and the per-pass loss computation).
+    shuffle : bool, default=True
+        Visit the samples of each pass in a random order.  The permutation is
+        drawn on the host with NumPy's ``Generator`` and used to gather the
+        mini-batches from the (possibly device) array, so the order is the same
+        on every namespace.
+    verbose : int, default=0
+        Print the mean loss of each pass of ``fit``.
+    epsilon : float, default=0.1
+        Width of the insensitive region for ``huber`` and the
+        epsilon-insensitive losses.
+    random_state : int, RandomState instance or None, default=None
+        Seed for the shuffling.
+    learning_rate : {'optimal', 'constant', 'invscaling', 'adaptive'}, default='optimal'
+        Step size schedule, with ``t`` the number of mini-batch updates so far
+        (starting at 1) and ``s`` the number of samples seen so far:
+
+        - ``'optimal'``: ``1 / (alpha * (s + t0))`` with scikit-learn's
+          heuristic ``t0 = alpha ** -0.75``.  Counting samples (not updates)
+          keeps the decay of the per-sample schedule while each step moves
+          along the mean gradient of a whole mini-batch.  For the squared
+          losses (``squared_hinge``, ``squared_error``,
+          ``squared_epsilon_insensitive``), whose gradient is unbounded, the
+          step is also capped at ``1 / L``, with ``L`` the loss curvature
+          times the mean squared row norm of the first mini-batch, so that
+          large targets or features cannot make it diverge.
+        - ``'constant'``: ``eta0``.
+        - ``'invscaling'``: ``eta0 / t ** power_t``.
+        - ``'adaptive'``: ``eta0``, divided by 5 in ``fit`` whenever the
+          training loss fails to improve for ``n_iter_no_change`` passes.
+          ``partial_fit`` never shrinks it.
+    eta0 : float, default=0.01
+        Initial step size for ``'constant'``, ``'invscaling'`` and
+        ``'adaptive'``.
+    power_t : float, default=0.5 (classifier), 0.25 (regressor)
+        Exponent of ``'invscaling'``.
+    n_iter_no_change : int, default=5
+        Patience of the ``tol`` criterion.
+    warm_start : bool, default=False
+        Let ``fit`` start from the current weights instead of zeros.
+    average : bool or int, default=False
+        Average the weights over the updates (averaged SGD) and expose the
+        average as ``coef_``/``intercept_``; an int ``n`` starts averaging once
+        ``n`` samples have been seen.
+    batch_size : int or 'auto', default='auto'
+        Number of samples per update.  ``'auto'`` uses
+        ``min(1024, max(1, n // 16))`` for a call on ``n`` samples: 1024-row
+        batches on large blocks, at least 16 updates per pass on small ones.
+        The gradient of a mini-batch is the mean over its rows of the
+        weighted per-sample gradients, so ``eta0`` means the same thing for
+        every batch size.
+"""
+
+
+class SGDClassifier(ClassifierMixin, BaseSGD):
+    """Linear classifier trained by mini-batch stochastic gradient descent.
+
+    A drop-in for :class:`sklearn.linear_model.SGDClassifier` with
+    ``partial_fit`` that runs where its input lives: NumPy (and lists, pandas,
+    ``scipy.sparse``) on the host, CuPy on the GPU, or any array-API
+    namespace.  Fitted arrays and predictions stay in that namespace; use
+    :func:`gpuinc.linear_model.to_namespace` to move a fitted model.
+
+    All classes share one weight matrix of shape (n_classes, n_features) (one
+    row for binary problems), updated with one matrix product forward and
+    one backward per mini-batch.  For multiclass problems ``log_loss`` is the
+    multinomial (softmax) cross-entropy, unlike scikit-learn's one-vs-rest;
+    the hinge-type losses are one-vs-rest, computed for all classes at once.
+
+    Parameters
+    ----------
+    loss : {'hinge', 'log_loss', 'modified_huber', 'squared_hinge', \
+'perceptron'}, default='hinge'
+        Loss function.  ``log_loss`` gives logistic regression and
+        ``modified_huber`` a smooth hinge; both provide ``predict_proba``.
+    {common}
+    class_weight : dict, 'balanced' or None, default=None
+        Weight of each class, multiplied into the sample weights.
+        ``'balanced'`` uses ``n_samples / (n_classes * count(class))`` and is
+        only available in ``fit``.
+
+    Attributes
+    ----------
+    coef_ : array of shape (1, n_features) or (n_classes, n_features)
+        Weights, in the namespace of the training data.
+    intercept_ : array of shape (1,) or (n_classes,)
+        Intercepts.
+    classes_ : array of shape (n_classes,)
+        Class labels: any dtype on NumPy, numeric elsewhere.
+    t_ : float
+        Number of mini-batch updates performed, plus one.
+    n_iter_ : int
+        Number of passes made by the last ``fit`` (1 after ``partial_fit``).
+    n_features_in_ : int
+        Number of features seen during the first ``fit``/``partial_fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when trained on a pandas DataFrame with string names.
+
+    See Also
+    --------
+    SGDRegressor : The regression counterpart.
+
+    Notes
+    -----
+    Differences from scikit-learn's ``SGDClassifier``: updates use mini-batches
+    (see ``batch_size``); multiclass ``log_loss`` is multinomial, so
+    ``predict_proba`` is a softmax rather than normalised one-vs-rest
+    probabilities; in one-vs-rest problems ``class_weight`` weights a sample
+    in every column by the weight of its own class; ``early_stopping``,
+    ``validation_fraction`` and ``n_jobs`` do not exist (a wrapper such as
+    ``gpuinc.Incremental`` holds out validation data).
+
+    The input's namespace decides where the model computes.  A model fitted
+    on one namespace or device refuses input from another with a
+    ``ValueError``; ``to_namespace(model, "cupy")``, ``to_namespace(model,
+    "numpy")`` or ``to_namespace(model, X)`` returns a copy that lives there.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuinc.linear_model import SGDClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(200, 3)).astype(np.float32)
+    >>> y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    >>> clf = SGDClassifier(loss="log_loss", random_state=0)
+    >>> for X_block, y_block in zip(np.split(X, 4), np.split(y, 4)):
+    ...     clf = clf.partial_fit(X_block, y_block, classes=[0, 1])
+    >>> clf.coef_.dtype
+    dtype('float32')
+    >>> bool(clf.score(X, y) > 0.9)
+    True
+    """
+
+    _loss_names = CLASSIFICATION_LOSSES
+
+    def __init__(
+        self,
+        loss: str = "hinge",
+        *,
+        penalty: str | None = "l2",
+        alpha: float = 0.0001,
+        l1_ratio: float = 0.15,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float | None = 1e-3,
+        shuffle: bool = True,
+        verbose: int = 0,
+        epsilon: float = 0.1,
+        random_state: Any = None,
+        learning_rate: str = "optimal",
+        eta0: float = 0.01,
+        power_t: float = 0.5,
+        n_iter_no_change: int = 5,
+        class_weight: dict | str | None = None,
+        warm_start: bool = False,
+        average: bool | int = False,
+        batch_size: int | str = "auto",
+    ) -> None:
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.warm_start = warm_start
+        self.average = average
+        self.batch_size = batch_size
+
+    # ------------------------------------------------------------- fitting
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        coef_init: Any = None,
+        intercept_init: Any = None,
+        sample_weight: Any = None,
+    ) -> SGDClassifier:
+        """Fit the model with up to ``max_iter`` passes of mini-batch SGD.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; its namespace decides where the model computes.
+        y : array-like of shape (n_samples,)
+            Target labels; moved to the namespace of ``X``.
+        coef_init : array of shape (n_classes, n_features), optional
+            Starting weights.
+        intercept_init : array of shape (n_classes,), optional
+            Starting intercepts.
+        sample_weight : array-like of shape (n_samples,), optional
+            Per-sample weights.
+
+        Returns
+        -------
+        self : SGDClassifier
+            Fitted estimator.
+        """
+        self._check_params()
+        xp = self._namespace(X, "fit", reset=True)
+        if self.warm_start and hasattr(self, "coef_"):
+            coef_init = self._standard_weights(xp)[0] if coef_init is None else coef_init
+            if intercept_init is None:
+                intercept_init = self._standard_weights(xp)[1]
+        X, y, is_sparse = self._validate_Xy(xp, X, y, reset=True)
+        classes = self._unique_classes(xp, y)
+        T, weights, loss = self._prepare(xp, X, y, classes, sample_weight, in_fit=True)
+        self.classes_ = classes
+        self._init_state(xp, T.shape[1], X, X.dtype)
+        self._set_init(xp, coef_init, intercept_init, X, X.dtype)
+        self._run_fit_epochs(xp, X, T, weights, loss, is_sparse=is_sparse)
+        return self
+
+    def partial_fit(
+        self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
+    ) -> SGDClassifier:
+        """Make one pass of mini-batch SGD over the given samples.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; after the first call it must come from the same
+            namespace and device as the model.
+        y : array-like of shape (n_samples,)
+            Target labels.
+        classes : array-like of shape (n_classes,), optional
+            All labels that can ever occur; required on the first call.
+        sample_weight : array-like of shape (n_samples,), optional
+            Per-sample weights.
+
+        Returns
+        -------
+        self : SGDClassifier
+            Updated estimator.
+        """
+        first_call = not hasattr(self, "classes_")
+        if first_call:
+            self._check_params()
+            if self.class_weight == "balanced":
+                raise ValueError(
+                    "class_weight 'balanced' is not supported for partial_fit: the class "
+                    "frequencies of one block are not those of the data. Compute weights "
+                    "once with sklearn.utils.class_weight.compute_class_weight('balanced', "
+                    "classes=classes, y=y_sample) and pass them as a dict."
+                )
+        xp = self._namespace(X, "partial_fit", reset=first_call)
+        X, y, is_sparse = self._validate_Xy(xp, X, y, reset=first_call)
+        if first_call:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            classes = self._unique_classes(xp, self._to_X_namespace(xp, classes, X))
+        else:
+            if classes is not None:
+                given = np.unique(to_numpy(classes))
+                if not np.array_equal(given, to_numpy(self.classes_)):
+                    raise ValueError(
+                        f"`classes={given!r}` is not the same as on the first call to "
+                        f"partial_fit, which was {to_numpy(self.classes_)!r}."
+                    )
+            classes = self.classes_
+        T, weights, loss = self._prepare(xp, X, y, classes, sample_weight, in_fit=False)
+        if first_call:
+            self.classes_ = classes
+            self._init_state(xp, T.shape[1], X, X.dtype)
+        self._sgd_epoch(xp, X, T, weights, loss, is_sparse=is_sparse)
+        self.n_iter_ = 1
+        return self
+
+    def _validate_Xy(self, xp: ModuleType, X: Any, y: Any, *, reset: bool):
+        X, y, is_sparse = self._validate_training_data(xp, X, y, reset=reset, y_numeric=False)
+        if is_numpy_namespace(xp) and reset:
+            check_classification_targets(y)
+        elif xp.isdtype(y.dtype, "real floating") and not bool(xp.all(y == xp.round(y))):
+            raise ValueError(
+                "Unknown label type: continuous. SGDClassifier needs class labels, not "
+                "real-valued targets."
+            )
+        return X, y, is_sparse
+
+    def _unique_classes(self, xp: ModuleType, y: Any) -> Any:
+        """Sorted distinct labels; at least two are needed."""
+        if is_numpy_namespace(xp):
+            classes = unique_labels(np.asarray(y))
+        elif xp.isdtype(y.dtype, ("integral", "bool", "real floating")):
+            classes = xp.sort(xp.unique_values(y))
+        else:
+            raise ValueError(
+                f"Class labels on {namespace_name(xp)} must be numeric, got dtype {y.dtype}."
+            )
+        if classes.shape[0] < 2:
+            raise ValueError(
+                f"The number of classes has to be greater than one; got {classes.shape[0]} class."
+            )
+        return classes
+
+    def _prepare(
+        self, xp: ModuleType, X: Any, y: Any, classes: Any, sample_weight: Any, *, in_fit: bool
+    ):
+        """Targets (n, k), combined sample/class weights and the loss for this call.
+
+        Binary problems get one +1/-1 column; multiclass problems a one-hot
+        matrix (multinomial log loss) or a +1/-1 matrix (one-vs-rest).
+        """
+        dtype = X.dtype
+        if is_numpy_namespace(xp):
+            y, classes = np.asarray(y), np.asarray(classes)
+        if classes.shape[0] == 2:
+            is_positive = y == classes[1]
+            known = is_positive | (y == classes[0])
+            indicator = xp.reshape(xp.astype(is_positive, dtype), (-1, 1))
+            T = 2.0 * indicator - 1.0
+        else:
+            is_class = y[:, None] == classes[None, :]
+            known = xp.any(is_class, axis=1)
+            indicator = xp.astype(is_class, dtype)
+            T = indicator if self.loss == "log_loss" else 2.0 * indicator - 1.0
+        if not bool(xp.all(known)):
+            labels = set(to_numpy(classes).tolist())
+            unknown = sorted({v for v in to_numpy(y).tolist() if v not in labels}, key=repr)
+            raise ValueError(f"y contains labels {unknown} not in classes {sorted(labels)}.")
+        weights = self._validate_sample_weight(xp, sample_weight, X, dtype, in_fit=in_fit)
+        class_weights = self._class_weight_vector(xp, indicator, classes)
+        if class_weights is not None:
+            if indicator.shape[1] == 1:
+                per_sample = class_weights[0] + (class_weights[1] - class_weights[0]) * indicator
+                per_sample = xp.reshape(per_sample, (-1,))
+            else:
+                per_sample = indicator @ class_weights
+            weights = per_sample if weights is None else weights * per_sample
+        loss = make_loss(self.loss, epsilon=float(self.epsilon), n_columns=T.shape[1])
+        return T, weights, loss
+
+    def _class_weight_vector(self, xp: ModuleType, indicator: Any, classes: Any) -> Any:
+        """One weight per class, or None; ``indicator`` is (n, 1) for binary problems."""
+        if self.class_weight is None:
+            return None
+        n_classes = classes.shape[0]
+        if isinstance(self.class_weight, str):
+            if self.class_weight != "balanced":
+                raise ValueError(
+                    f"class_weight must be a dict, 'balanced' or None, got {self.class_weight!r}."
+                )
+            n_samples = indicator.shape[0]
+            counts = xp.sum(indicator, axis=0)
+            if indicator.shape[1] == 1:
+                counts = xp.concat([n_samples - counts, counts])
+            return n_samples / (n_classes * counts)
+        labels = to_numpy(classes).tolist()
+        unknown = [key for key in self.class_weight if key not in labels]
+        if unknown:
+            raise ValueError(f"class_weight has labels {unknown} that are not in classes_.")
+        values = np.asarray([float(self.class_weight.get(label, 1.0)) for label in labels])
+        return xp.astype(self._to_X_namespace(xp, values, indicator), indicator.dtype)
+
+    # ------------------------------------------------------------ predicting
+    def decision_function(self, X: Any) -> Any:
+        """Signed distance to the hyperplane(s).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples, in the model's namespace.
+
+        Returns
+        -------
+        array of shape (n_samples,) or (n_samples, n_classes)
+            Scores; one column per class for multiclass problems.
+        """
+        xp, scores = self._raw_scores(X, "decision_function")
+        if scores.shape[1] == 1:
+            return scores[:, 0]
+        return scores
+
+    def predict(self, X: Any) -> Any:
+        """Predict class labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples, in the model's namespace.
+
+        Returns
+        -------
+        array of shape (n_samples,)
+            Labels from ``classes_``.
+        """
+        xp, scores = self._raw_scores(X, "predict")
+        if scores.shape[1] == 1:
+            index = xp.astype(scores[:, 0] > 0, xp.int64)
+        else:
+            index = xp.argmax(scores, axis=1)
+        if is_numpy_namespace(xp):
+            return np.asarray(self.classes_)[np.asarray(index)]
+        return xp.take(self.classes_, index)
+
+    def _check_proba(self) -> bool:
+        if self.loss not in ("log_loss", "modified_huber"):
+            raise AttributeError(
+                f"probability estimates are not available for loss={self.loss!r}; use "
+                "loss='log_loss' or loss='modified_huber'."
+            )
+        return True
+
+    @available_if(_check_proba)
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities (``log_loss`` and ``modified_huber`` only).
+
+        For ``log_loss`` these are the logistic (binary) or softmax
+        (multiclass) probabilities of the model.  For ``modified_huber`` they
+        follow scikit-learn: ``(clip(score, -1, 1) + 1) / 2`` per class,
+        normalised over classes.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples, in the model's namespace.
+
+        Returns
+        -------
+        array of shape (n_samples, n_classes)
+            Rows sum to one.
+        """
+        xp, scores = self._raw_scores(X, "predict_proba")
+        return self._proba_from_scores(xp, scores)
+
+    def _proba_from_scores(self, xp: ModuleType, scores: Any) -> Any:
+        if self.loss == "log_loss":
+            if scores.shape[1] == 1:
+                p = sigmoid(xp, scores)
+                return xp.concat([1.0 - p, p], axis=1)
+            return softmax(xp, scores)
+        p = (xp.clip(scores, min=-1.0, max=1.0) + 1.0) / 2.0
+        if scores.shape[1] == 1:
+            return xp.concat([1.0 - p, p], axis=1)
+        total = xp.sum(p, axis=1, keepdims=True)
+        uniform = xp.ones_like(p) / p.shape[1]
+        return xp.where(total > 0, p / xp.where(total > 0, total, xp.ones_like(total)), uniform)
+
+    @available_if(_check_proba)
+    def predict_log_proba(self, X: Any) -> Any:
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples, in the model's namespace.
+
+        Returns
+        -------
+        array of shape (n_samples, n_classes)
+            Log-probabilities.
+        """
+        xp, scores = self._raw_scores(X, "predict_log_proba")
+        if self.loss == "log_loss":
+            if scores.shape[1] == 1:
+                scores = xp.concat([xp.zeros_like(scores), scores], axis=1)
+            return log_softmax(xp, scores)
+        return xp.log(self._proba_from_scores(xp, scores))
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on the given samples.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), optional
+            Sample weights.
+
+        Returns
+        -------
+        float
+            (Weighted) fraction of correct predictions.
+        """
+        check_is_fitted(self)
+        xp = self._namespace(X, "score", reset=False)
+        if is_numpy_namespace(xp):
+            return float(super().score(X, y, sample_weight=sample_weight))
+        pred = self.predict(X)
+        y = self._to_X_namespace(xp, y, pred)
+        correct = xp.astype(xp.reshape(y, (-1,)) == pred, self.coef_.dtype)
+        return _weighted_mean(self, xp, correct, sample_weight)
+
+
+class SGDRegressor(RegressorMixin, BaseSGD):
+    """Linear regression trained by mini-batch stochastic gradient descent.
+
+    A drop-in for :class:`sklearn.linear_model.SGDRegressor` with
+    ``partial_fit`` that runs where its input lives (NumPy, CuPy or any
+    array-API namespace); fitted arrays and predictions stay there.
+
+    Parameters
+    ----------
+    loss : {'squared_error', 'huber', 'epsilon_insensitive', \
+'squared_epsilon_insensitive'}, default='squared_error'
+        Loss function.
+    {common}
+
+    Attributes
+    ----------
+    coef_ : array of shape (n_features,)
+        Weights, in the namespace of the training data.
+    intercept_ : array of shape (1,)
+        Intercept.
+    t_ : float
+        Number of mini-batch updates performed, plus one.
+    n_iter_ : int
+        Number of passes made by the last ``fit`` (1 after ``partial_fit``).
+    n_features_in_ : int
+        Number of features seen during the first ``fit``/``partial_fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when trained on a pandas DataFrame with string names.
+
+    See Also
+    --------
+    SGDClassifier : The classification counterpart.
+
+    Notes
+    -----
+    The default ``learning_rate`` is ``'optimal'``, not scikit-learn's
+    ``'invscaling'`` with ``eta0=0.01``: a per-sample step of 0.01 moves far
+    too little once each update is the mean gradient of a whole mini-batch,
+    while ``'optimal'``, capped for the squared losses, needs no tuning.
+    ``early_stopping`` and ``validation_fraction`` do not exist.  See
+    :class:`SGDClassifier` for namespaces and :func:`to_namespace`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gpuinc.linear_model import SGDRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 3))
+    >>> y = X @ np.array([1.0, -2.0, 0.5]) + 3.0
+    >>> reg = SGDRegressor(random_state=0).fit(X, y)
+    >>> bool(reg.score(X, y) > 0.99)
+    True
+    """
+
+    _loss_names = REGRESSION_LOSSES
+
+    def __init__(
+        self,
+        loss: str = "squared_error",
+        *,
+        penalty: str | None = "l2",
+        alpha: float = 0.0001,
+        l1_ratio: float = 0.15,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float | None = 1e-3,
+        shuffle: bool = True,
+        verbose: int = 0,
+        epsilon: float = 0.1,
+        random_state: Any = None,
+        learning_rate: str = "optimal",
+        eta0: float = 0.01,
+        power_t: float = 0.25,
+        n_iter_no_change: int = 5,
+        warm_start: bool = False,
+        average: bool | int = False,
+        batch_size: int | str = "auto",
+    ) -> None:
+        self.loss = loss
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.fit_intercept = fit_intercept
+        self.max_iter = max_iter
+        self.tol = tol
+        self.shuffle = shuffle
+        self.verbose = verbose
+        self.epsilon = epsilon
+        self.random_state = random_state
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.n_iter_no_change = n_iter_no_change
+        self.warm_start = warm_start
+        self.average = average
+        self.batch_size = batch_size
+
+    def fit(
+        self,
+        X: Any,
+        y: Any,
+        coef_init: Any = None,
+        intercept_init: Any = None,
+        sample_weight: Any = None,
+    ) -> SGDRegressor:
+        """Fit the model with up to ``max_iter`` passes of mini-batch SGD.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; its namespace decides where the model computes.
+        y : array-like of shape (n_samples,)
+            Targets; moved to the namespace of ``X``.
+        coef_init : array of shape (n_features,), optional
+            Starting weights.
+        intercept_init : array of shape (1,), optional
+            Starting intercept.
+        sample_weight : array-like of shape (n_samples,), optional
+            Per-sample weights.
+
+        Returns
+        -------
+        self : SGDRegressor
+            Fitted estimator.
+        """
+        self._check_params()
+        xp = self._namespace(X, "fit", reset=True)
+        if self.warm_start and hasattr(self, "coef_"):
+            W, b = self._standard_weights(xp)
+            coef_init = W if coef_init is None else coef_init
+            intercept_init = b if intercept_init is None else intercept_init
+        X, T, is_sparse = self._validate_Xy(xp, X, y, reset=True)
+        weights = self._validate_sample_weight(xp, sample_weight, X, X.dtype, in_fit=True)
+        self._init_state(xp, 1, X, X.dtype)
+        self._set_init(xp, coef_init, intercept_init, X, X.dtype)
+        loss = make_loss(self.loss, epsilon=float(self.epsilon))
+        self._run_fit_epochs(xp, X, T, weights, loss, is_sparse=is_sparse)
+        return self
+
+    def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> SGDRegressor:
+        """Make one pass of mini-batch SGD over the given samples.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data; after the first call it must come from the same
+            namespace and device as the model.
+        y : array-like of shape (n_samples,)
+            Targets.
+        sample_weight : array-like of shape (n_samples,), optional
+            Per-sample weights.
+
+        Returns
+        -------
+        self : SGDRegressor
+            Updated estimator.
+        """
+        first_call = not hasattr(self, "coef_")
+        if first_call:
+            self._check_params()
+        xp = self._namespace(X, "partial_fit", reset=first_call)
+        X, T, is_sparse = self._validate_Xy(xp, X, y, reset=first_call)
+        weights = self._validate_sample_weight(xp, sample_weight, X, X.dtype)
+        if first_call:
+            self._init_state(xp, 1, X, X.dtype)
+        loss = make_loss(self.loss, epsilon=float(self.epsilon))
+        self._sgd_epoch(xp, X, T, weights, loss, is_sparse=is_sparse)
+        self.n_iter_ = 1
+        return self
+
+    def _validate_Xy(self, xp: ModuleType, X: Any, y: Any, *, reset: bool):
+        X, y, is_sparse = self._validate_training_data(xp, X, y, reset=reset, y_numeric=True)
+        if is_numpy_namespace(xp):
+            y = np.asarray(y, dtype=X.dtype)
+        else:
+            y = xp.astype(y, X.dtype)
+        if not bool(xp.all(xp.isfinite(y))):
+            raise ValueError("Input y contains NaN or infinity.")
+        return X, xp.reshape(y, (-1, 1)), is_sparse
+
+    def _coef_matrix(self, xp: ModuleType) -> Any:
+        return xp.reshape(self.coef_, (1, -1))
+
+    def _set_coef(self, xp: ModuleType, W: Any) -> None:
+        self.coef_ = xp.reshape(W, (-1,))
+
+    def predict(self, X: Any) -> Any:
+        """Predict targets.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples, in the model's namespace.
+
+        Returns
+        -------
+        array of shape (n_samples,)
+            Predictions.
+        """
+        _, scores = self._raw_scores(X, "predict")
+        return scores[:, 0]
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Coefficient of determination R^2 on the given samples.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+        y : array-like of shape (n_samples,)
+            True targets.
+        sample_weight : array-like of shape (n_samples,), optional
+            Sample weights.
+
+        Returns
+        -------
+        float
+            R^2 of the predictions.
+        """
+        check_is_fitted(self)
+        xp = self._namespace(X, "score", reset=False)
+        if is_numpy_namespace(xp):
+            return float(super().score(X, y, sample_weight=sample_weight))
+        pred = self.predict(X)
+        y = xp.astype(xp.reshape(self._to_X_namespace(xp, y, pred), (-1,)), pred.dtype)
+        y_mean = _weighted_mean(self, xp, y, sample_weight)
+        ss_res = _weighted_mean(self, xp, (y - pred) ** 2, sample_weight)
+        ss_tot = _weighted_mean(self, xp, (y - y_mean) ** 2, sample_weight)
+        if ss_tot == 0.0:
+            return 1.0 if ss_res == 0.0 else 0.0
+        return 1.0 - ss_res / ss_tot
+
+
+SGDClassifier.__doc__ = SGDClassifier.__doc__.replace("{common}", _COMMON_PARAMS_DOC.strip())
+SGDRegressor.__doc__ = SGDRegressor.__doc__.replace("{common}", _COMMON_PARAMS_DOC.strip())
+
+
+def _weighted_mean(est: BaseSGD, xp: ModuleType, values: Any, sample_weight: Any) -> float:
+    if sample_weight is None:
+        return float(xp.mean(values))
+    w = xp.astype(est._to_X_namespace(xp, sample_weight, values), values.dtype)
+    return float(xp.sum(values * w) / xp.sum(w))

@@ -1,0 +1,433 @@
+"""Behaviour of gpuinc's SGDClassifier and SGDRegressor on NumPy input."""
+
+from __future__ import annotations
+
+import math
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.class_weight import compute_class_weight
+
+from gpuinc.linear_model import SGDClassifier, SGDRegressor
+
+
+def _blobs(n_samples=400, n_features=5, n_classes=2, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(scale=2.5, size=(n_classes, n_features))
+    y = rng.integers(0, n_classes, size=n_samples)
+    X = centers[y] + rng.normal(size=(n_samples, n_features))
+    return X.astype(dtype), y
+
+
+def _linear(n_samples=400, n_features=5, seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n_samples, n_features))
+    y = X @ np.arange(1.0, n_features + 1) - 2.0 + 0.1 * rng.normal(size=n_samples)
+    return X.astype(dtype), y.astype(dtype)
+
+
+# ------------------------------------------------------------------ shapes, dtypes
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dtype_is_kept_and_predictions_are_numpy(dtype):
+    X, y = _blobs(dtype=dtype)
+    clf = SGDClassifier(random_state=0).fit(X, y)
+    assert clf.coef_.dtype == dtype and clf.intercept_.dtype == dtype
+    assert clf.decision_function(X).dtype == dtype
+    assert isinstance(clf.predict(X), np.ndarray)
+    # later blocks of another dtype are cast to the model's dtype
+    clf.partial_fit(X.astype(np.float64), y)
+    assert clf.coef_.dtype == dtype
+
+    Xr, yr = _linear(dtype=dtype)
+    reg = SGDRegressor(random_state=0).fit(Xr, yr)
+    assert reg.coef_.dtype == dtype and reg.predict(Xr).dtype == dtype
+
+
+def test_integer_input_is_trained_in_float64():
+    X, y = _blobs()
+    clf = SGDClassifier(random_state=0, max_iter=3, tol=None).fit(np.round(X).astype(int), y)
+    assert clf.coef_.dtype == np.float64
+
+
+def test_fitted_attribute_shapes():
+    X, y = _blobs(n_classes=2)
+    clf = SGDClassifier(random_state=0).fit(X, y)
+    assert clf.coef_.shape == (1, 5) and clf.intercept_.shape == (1,)
+    assert clf.decision_function(X).shape == (400,)
+    X3, y3 = _blobs(n_classes=3)
+    clf3 = SGDClassifier(random_state=0).fit(X3, y3)
+    assert clf3.coef_.shape == (3, 5) and clf3.intercept_.shape == (3,)
+    assert clf3.decision_function(X3).shape == (400, 3)
+    assert clf3.n_features_in_ == 5
+    Xr, yr = _linear()
+    reg = SGDRegressor(random_state=0).fit(Xr, yr)
+    assert reg.coef_.shape == (5,) and reg.intercept_.shape == (1,)
+
+
+def test_string_labels_on_numpy():
+    X, y = _blobs(n_classes=3)
+    labels = np.array(["cat", "dog", "emu"])[y]
+    clf = SGDClassifier(loss="log_loss", random_state=0).fit(X, labels)
+    assert_array_equal(clf.classes_, ["cat", "dog", "emu"])
+    assert clf.predict(X).dtype.kind == "U"
+    assert clf.score(X, labels) > 0.9
+
+
+def test_counters_count_updates_and_passes():
+    X, y = _blobs(n_samples=160)
+    clf = SGDClassifier(batch_size=32, random_state=0).partial_fit(X, y, classes=[0, 1])
+    assert clf.t_ == 1 + 5 and clf.n_iter_ == 1
+    # 'auto' takes at least 16 updates on a small call
+    auto = SGDClassifier(random_state=0).partial_fit(X, y, classes=[0, 1])
+    assert auto.t_ == 1 + 16
+    fitted = SGDClassifier(random_state=0, batch_size=40, max_iter=3, tol=None).fit(X, y)
+    assert fitted.n_iter_ == 3 and fitted.t_ == 1 + 3 * 4
+
+
+# --------------------------------------------------------------------- probabilities
+@pytest.mark.parametrize("loss", ["log_loss", "modified_huber"])
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_predict_proba_sums_to_one(loss, n_classes):
+    X, y = _blobs(n_classes=n_classes)
+    clf = SGDClassifier(loss=loss, random_state=0).fit(X, y)
+    proba = clf.predict_proba(X)
+    assert proba.shape == (X.shape[0], n_classes)
+    assert np.all(proba >= 0) and np.all(proba <= 1)
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    if loss == "log_loss":
+        assert_array_equal(clf.classes_[proba.argmax(axis=1)], clf.predict(X))
+        assert_allclose(np.exp(clf.predict_log_proba(X)), proba, atol=1e-12)
+
+
+def test_modified_huber_gives_uniform_rows_where_no_class_scores():
+    X, y = _blobs(n_classes=3)
+    clf = SGDClassifier(loss="modified_huber", random_state=0).fit(X, y)
+    clf.coef_ = np.zeros_like(clf.coef_)
+    clf.intercept_ = np.full_like(clf.intercept_, -5.0)
+    assert_allclose(clf.predict_proba(X[:3]), np.full((3, 3), 1 / 3))
+
+
+@pytest.mark.parametrize("loss", ["hinge", "squared_hinge", "perceptron"])
+def test_no_probabilities_for_margin_losses(loss):
+    clf = SGDClassifier(loss=loss)
+    assert not hasattr(clf, "predict_proba")
+    assert not hasattr(clf, "predict_log_proba")
+    with pytest.raises(AttributeError) as excinfo:
+        getattr(clf, "predict_proba")  # noqa: B009
+    assert f"not available for loss='{loss}'" in str(excinfo.value.__cause__)
+
+
+# ------------------------------------------------------------------------ weights
+def test_sample_weight_scales_each_sample_loss():
+    """Doubling every weight is doubling the step (one full batch, constant rate)."""
+    X, y = _blobs()
+    common = dict(
+        learning_rate="constant", penalty=None, shuffle=False, batch_size=400, max_iter=1, tol=None
+    )
+    doubled = SGDClassifier(eta0=0.01, **common).fit(X, y, sample_weight=np.full(400, 2.0))
+    faster = SGDClassifier(eta0=0.02, **common).fit(X, y)
+    assert_allclose(doubled.coef_, faster.coef_, rtol=1e-12)
+    ones = SGDClassifier(random_state=0).fit(X, y, sample_weight=np.ones(400))
+    none = SGDClassifier(random_state=0).fit(X, y)
+    assert_array_equal(ones.coef_, none.coef_)
+
+
+def test_sample_weight_shifts_the_boundary():
+    X, y = _blobs(n_classes=2, seed=3)
+    X = X + np.random.default_rng(1).normal(scale=3.0, size=X.shape)  # overlap the classes
+    base = SGDClassifier(loss="log_loss", random_state=0).fit(X, y)
+    favour_1 = SGDClassifier(loss="log_loss", random_state=0).fit(
+        X, y, sample_weight=np.where(y == 1, 10.0, 1.0)
+    )
+    assert np.mean(favour_1.predict(X) == 1) > np.mean(base.predict(X) == 1)
+
+
+def test_sample_weight_errors():
+    X, y = _blobs()
+    with pytest.raises(ValueError, match="sample_weight.shape"):
+        SGDClassifier().fit(X, y, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="non-zero"):
+        SGDRegressor().fit(X, y, sample_weight=np.zeros(400))
+    # a partial_fit block whose weights are all zero only lets the L2 penalty act
+    clf = SGDClassifier(random_state=0).partial_fit(X, y, classes=[0, 1])
+    before = clf.coef_.copy(), clf.intercept_.copy()
+    clf.partial_fit(X, y, sample_weight=np.zeros(400))
+    shrink = clf.coef_ / before[0]
+    assert np.all((shrink > 0.95) & (shrink < 1.0))
+    assert_allclose(shrink, shrink.flat[0])
+    assert_array_equal(clf.intercept_, before[1])
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_class_weight_dict_is_a_per_class_sample_weight(n_classes):
+    X, y = _blobs(n_classes=n_classes)
+    class_weight = {1: 3.0, 0: 0.5}
+    by_class = SGDClassifier(random_state=0, class_weight=class_weight).fit(X, y)
+    per_sample = np.array([class_weight.get(label, 1.0) for label in y])
+    by_sample = SGDClassifier(random_state=0).fit(X, y, sample_weight=per_sample)
+    assert_allclose(by_class.coef_, by_sample.coef_, rtol=1e-10)
+    assert_allclose(by_class.intercept_, by_sample.intercept_, rtol=1e-10, atol=1e-12)
+
+
+def test_class_weight_balanced():
+    X, y = _blobs(n_classes=3)
+    keep = (y != 2) | (np.arange(y.size) % 4 == 0)  # make class 2 rare
+    X, y = X[keep], y[keep]
+    balanced = SGDClassifier(random_state=0, class_weight="balanced").fit(X, y)
+    weights = compute_class_weight("balanced", classes=np.unique(y), y=y)
+    explicit = SGDClassifier(random_state=0, class_weight=dict(enumerate(weights))).fit(X, y)
+    assert_allclose(balanced.coef_, explicit.coef_, rtol=1e-10)
+    with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
+        SGDClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="not in classes_"):
+        SGDClassifier(class_weight={7: 2.0}).fit(X, y)
+
+
+# ----------------------------------------------------------------------- averaging
+def _iterates(X, y, batch, params):
+    """Weights after each mini-batch, by feeding one batch per partial_fit call."""
+    est = SGDClassifier(batch_size=batch, **params)
+    coefs, intercepts = [], []
+    for start in range(0, X.shape[0], batch):
+        est.partial_fit(X[start : start + batch], y[start : start + batch], classes=[0, 1])
+        coefs.append(est.coef_.copy())
+        intercepts.append(est.intercept_.copy())
+    return np.array(coefs), np.array(intercepts)
+
+
+@pytest.mark.parametrize("average, first", [(True, 0), (50, 1), (120, 2)])
+def test_average_is_the_mean_of_the_iterates(average, first):
+    X, y = _blobs(n_samples=200)
+    params = dict(loss="log_loss", learning_rate="constant", eta0=0.1, shuffle=False)
+    coefs, intercepts = _iterates(X, y, 40, params)
+    avg = SGDClassifier(batch_size=40, average=average, **params)
+    avg.partial_fit(X, y, classes=[0, 1])
+    assert_allclose(avg.coef_, coefs[first:].mean(axis=0), rtol=1e-10)
+    assert_allclose(avg.intercept_, intercepts[first:].mean(axis=0), rtol=1e-10)
+    # the iterate itself keeps going underneath
+    assert_allclose(avg._standard_coef, coefs[-1], rtol=1e-10)
+
+
+def test_average_before_start_exposes_the_iterate():
+    est = SGDRegressor(average=10_000, batch_size=10, random_state=0)
+    est.partial_fit(*_linear(n_samples=100))
+    assert_array_equal(est.coef_, est._standard_coef[0])
+
+
+# ------------------------------------------------------------------ fitting options
+def test_fit_stops_on_a_plateau_and_warns_when_it_cannot():
+    X, y = _blobs()
+    clf = SGDClassifier(random_state=0, max_iter=1000).fit(X, y)
+    assert 1 < clf.n_iter_ < 1000
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        SGDClassifier(random_state=0, max_iter=2, tol=1e-12).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        SGDClassifier(random_state=0, max_iter=2, tol=None).fit(X, y)
+
+
+def test_adaptive_rate_shrinks_on_plateaus():
+    X, y = _linear()
+    reg = SGDRegressor(learning_rate="adaptive", eta0=0.1, tol=1e-2, n_iter_no_change=2)
+    reg.set_params(random_state=0, max_iter=60).fit(X, y)
+    assert reg._eta_scale < 1.0
+    assert reg.score(X, y) > 0.99
+
+
+@pytest.mark.parametrize("learning_rate", ["constant", "optimal", "invscaling", "adaptive"])
+def test_every_learning_rate_learns(learning_rate):
+    X, y = _blobs()
+    clf = SGDClassifier(learning_rate=learning_rate, eta0=0.1, random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.9
+    Xr, yr = _linear()
+    reg = SGDRegressor(learning_rate=learning_rate, eta0=0.05, random_state=0).fit(Xr, yr)
+    assert reg.score(Xr, yr) > 0.95
+
+
+def test_warm_start_and_initial_weights():
+    X, y = _blobs()
+    cold = SGDClassifier(random_state=0, max_iter=1, tol=None).fit(X, y)
+    warm = SGDClassifier(random_state=0, max_iter=1, tol=None, warm_start=True).fit(X, y)
+    warm.fit(X, y)
+    assert not np.allclose(cold.coef_, warm.coef_)
+
+    start = np.full((1, 5), 3.0)
+    tiny = SGDClassifier(learning_rate="constant", eta0=1e-9, max_iter=1, tol=None)
+    tiny.fit(X, y, coef_init=start, intercept_init=[1.5])
+    assert_allclose(tiny.coef_, start, rtol=1e-6)
+    assert_allclose(tiny.intercept_, [1.5], rtol=1e-6)
+    reg = SGDRegressor(learning_rate="constant", eta0=1e-9, max_iter=1, tol=None)
+    reg.fit(*_linear(), coef_init=np.arange(5.0))
+    assert_allclose(reg.coef_, np.arange(5.0), atol=1e-6)
+    with pytest.raises(ValueError, match="coef_init has shape"):
+        SGDClassifier().fit(X, y, coef_init=np.ones((2, 5)))
+
+
+def test_l1_penalty_gives_exact_zeros():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 20))
+    y = (X[:, 0] - 2 * X[:, 1] > 0).astype(int)
+    l1 = SGDClassifier(penalty="l1", alpha=3e-2, random_state=0).fit(X, y)
+    l2 = SGDClassifier(penalty="l2", alpha=3e-2, random_state=0).fit(X, y)
+    assert np.sum(l1.coef_ == 0) >= 8
+    assert np.sum(l2.coef_ == 0) == 0
+    assert np.all(l1.coef_[0, :2] != 0)
+    assert l1.score(X, y) > 0.95
+    elastic = SGDClassifier(penalty="elasticnet", l1_ratio=0.9, alpha=3e-2, random_state=0)
+    assert np.sum(elastic.fit(X, y).coef_ == 0) >= 4
+
+
+def test_fit_intercept_false_keeps_zero_intercept():
+    X, y = _linear()
+    reg = SGDRegressor(fit_intercept=False, random_state=0).fit(X, y)
+    assert_array_equal(reg.intercept_, [0.0])
+
+
+# ----------------------------------------------------------------- input handling
+def test_sparse_input_gives_the_dense_result():
+    X, y = _blobs(n_classes=3)
+    X[np.abs(X) < 1.0] = 0.0
+    dense = SGDClassifier(loss="log_loss", random_state=0).fit(X, y)
+    for fmt in (sp.csr_matrix, sp.csc_array, sp.coo_matrix):
+        sparse = SGDClassifier(loss="log_loss", random_state=0).fit(fmt(X), y)
+        assert_allclose(sparse.coef_, dense.coef_, rtol=1e-10, atol=1e-12)
+        assert_allclose(sparse.predict_proba(fmt(X)), dense.predict_proba(X), rtol=1e-10)
+    Xr, yr = _linear()
+    reg_dense = SGDRegressor(random_state=0).partial_fit(Xr, yr)
+    reg_sparse = SGDRegressor(random_state=0).partial_fit(sp.csr_array(Xr), yr)
+    assert_allclose(reg_sparse.coef_, reg_dense.coef_, rtol=1e-10)
+
+
+def test_pandas_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, y = _blobs()
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(5)])
+    clf = SGDClassifier(random_state=0).fit(frame, pd.Series(y))
+    assert_array_equal(clf.feature_names_in_, frame.columns)
+    with pytest.warns(UserWarning, match="does not have valid feature names"):
+        clf.predict(X)
+    with pytest.raises(ValueError, match="feature names"):
+        clf.predict(frame[frame.columns[::-1]])
+
+
+def test_partial_fit_errors():
+    X, y = _blobs(n_classes=3)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        SGDClassifier().partial_fit(X, y)
+    with pytest.raises(ValueError, match="greater than one"):
+        SGDClassifier().partial_fit(X, y, classes=[0])
+    clf = SGDClassifier().partial_fit(X, y, classes=[0, 1, 2, 3])
+    with pytest.raises(ValueError, match=r"labels \[9\] not in classes"):
+        clf.partial_fit(X, np.where(y == 0, 9, y))
+    with pytest.raises(ValueError, match="not the same as on the first call"):
+        clf.partial_fit(X, y, classes=[0, 1, 2])
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X[:, :3], y)
+    with pytest.raises(ValueError, match="Unknown label type"):
+        SGDClassifier().fit(X, y + 0.5)
+    assert clf.partial_fit(X, y, classes=[0, 1, 2, 3]) is clf
+
+
+def test_bad_input_leaves_the_model_unchanged():
+    X, y = _blobs()
+    clf = SGDClassifier(random_state=0).partial_fit(X, y, classes=[0, 1])
+    before = clf.coef_.copy(), clf.t_
+    bad = X.copy()
+    bad[7, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.partial_fit(bad, y)
+    bad[7, 2] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        clf.partial_fit(bad, y)
+    assert_array_equal(clf.coef_, before[0])
+    assert clf.t_ == before[1]
+    with pytest.raises(ValueError, match="infinity"):
+        clf.predict(bad)
+
+
+def test_divergence_raises_and_keeps_the_model():
+    """Finite input that makes the weights overflow is reported as such, not as NaN input."""
+    Xr, yr = _linear()
+    reg = SGDRegressor(learning_rate="constant", eta0=1.0, batch_size=1, random_state=0)
+    reg.partial_fit(Xr, yr)
+    before = reg.coef_.copy()
+    reg.set_params(eta0=1e8)
+    with pytest.raises(ValueError, match="no longer finite"):
+        reg.partial_fit(Xr * 1e3, yr)
+    assert_array_equal(reg.coef_, before)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(loss="squared_error"), "loss='squared_error' is not supported"),
+        (dict(penalty="l3"), "penalty"),
+        (dict(learning_rate="fast"), "learning_rate"),
+        (dict(alpha=0.0), "alpha must be > 0 with learning_rate='optimal'"),
+        (dict(alpha=-1.0), "alpha must be >= 0"),
+        (dict(eta0=0.0), "eta0 must be > 0"),
+        (dict(batch_size=0), "batch_size"),
+        (dict(batch_size="big"), "batch_size"),
+        (dict(max_iter=0), "max_iter"),
+        (dict(l1_ratio=1.5), "l1_ratio"),
+        (dict(average=-1), "average"),
+    ],
+)
+def test_parameter_errors(params, match):
+    X, y = _blobs()
+    with pytest.raises(ValueError, match=match):
+        SGDClassifier(**params).fit(X, y)
+
+
+def test_regressor_rejects_classification_losses():
+    with pytest.raises(ValueError, match="loss='hinge' is not supported"):
+        SGDRegressor(loss="hinge").fit(*_linear())
+
+
+def test_clone_and_pickle_keep_training_deterministic():
+    X, y = _blobs()
+    clf = SGDClassifier(random_state=0).partial_fit(X, y, classes=[0, 1])
+    copy = pickle.loads(pickle.dumps(clf))
+    clf.partial_fit(X, y)
+    copy.partial_fit(X, y)
+    assert_array_equal(clf.coef_, copy.coef_)
+    fresh = clone(clf)
+    assert not hasattr(fresh, "coef_") and fresh.get_params() == clf.get_params()
+
+
+def test_optimal_rate_is_capped_for_squared_losses():
+    """Targets in the hundreds and the 1/(alpha t) schedule must not blow up."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 10))
+    y = X @ rng.uniform(50, 100, size=10) + 0.5
+    reg = SGDRegressor(random_state=0).fit(X, y)
+    assert reg.score(X, y) > 0.999
+    assert math.isfinite(reg._eta_cap) and reg._eta_cap < 1.0
+    hinge = SGDClassifier(random_state=0).fit(*_blobs())
+    assert hinge._eta_cap == math.inf
+
+
+def test_a_failed_first_partial_fit_leaves_the_model_unfitted():
+    X, y = _blobs()
+    clf = SGDClassifier(random_state=0)
+    with pytest.raises(ValueError, match="not in classes"):
+        clf.partial_fit(X, y, classes=[0, 5])
+    assert not hasattr(clf, "classes_") and not hasattr(clf, "coef_")
+    clf.partial_fit(X, y, classes=[0, 1])
+    assert_array_equal(clf.classes_, [0, 1])
+
+
+def test_string_labels_through_partial_fit():
+    X, y = _blobs()
+    labels = np.array(["neg", "pos"], dtype=object)[y]
+    clf = SGDClassifier(loss="log_loss", random_state=0)
+    for rows in np.array_split(np.arange(X.shape[0]), 4):
+        clf.partial_fit(X[rows], labels[rows], classes=["neg", "pos"])
+    assert clf.score(X, labels) > 0.9
+    assert set(clf.predict(X)) == {"neg", "pos"}
