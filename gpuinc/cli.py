@@ -66,8 +66,8 @@ def run_demo(args) -> int:
             progress=not args.no_progress,
         )
         print(f"data: {n:,} x {args.n_features} in {X_train.numblocks[0]} training blocks "
-              f"({'GPU' if on_gpu else 'CPU'}); estimator: {type(estimator).__module__}."
-              f"{type(estimator).__name__}")
+              f"({'GPU' if on_gpu else 'CPU'}); estimator: "
+              f"{type(estimator).__module__.split('._')[0]}.{type(estimator).__name__}")
         t0 = time.perf_counter()
         inc.fit(X_train, y_train, classes=classes, validation_data=(X_test, y_test))
         fit_s = time.perf_counter() - t0
