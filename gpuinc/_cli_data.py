@@ -1,0 +1,556 @@
+"""``gpuinc train`` and ``gpuinc predict``: train on Parquet/CSV/Zarr files and predict.
+
+``train`` reads the data lazily with :mod:`gpuinc.io`, fits an
+:class:`~gpuinc.Incremental` block by block (on a local Dask cluster, or on
+threads with ``--workers 0``), prints the validation score of every pass and
+writes the model file atomically, only after a successful fit.  ``predict``
+loads that file and writes one prediction per input row, block by block.
+
+User errors (bad data, bad options) print one ``gpuinc: error: ...`` line on
+stderr and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import inspect
+import os
+import pickle
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+MODEL_FORMAT = "gpuinc-model"
+MODEL_VERSION = 1
+
+
+class UsageError(ValueError):
+    """A bad command-line choice; reported as one line, exit status 2."""
+
+
+# --------------------------------------------------------------------------- models
+@dataclass(frozen=True)
+class ModelChoice:
+    """One ``--model`` name: what it is and how to build it."""
+
+    help: str
+    build: Callable
+
+
+def _gpuinc_sgd_classifier(seed):
+    from .linear_model import SGDClassifier
+
+    return SGDClassifier(loss="log_loss", random_state=seed)
+
+
+def _gpuinc_sgd_regressor(seed):
+    from .linear_model import SGDRegressor
+
+    return SGDRegressor(random_state=seed)
+
+
+def _sklearn(name: str, **params):
+    def build(seed):
+        import importlib
+
+        module, cls = name.rsplit(".", 1)
+        klass = getattr(importlib.import_module(module), cls)
+        if "random_state" in inspect.signature(klass).parameters:
+            params.setdefault("random_state", seed)
+        return klass(**params)
+
+    return build
+
+
+MODELS = {
+    "sgd-classifier": ModelChoice(
+        "gpuinc's SGDClassifier (logistic loss; runs on the GPU with --device gpu)",
+        _gpuinc_sgd_classifier),
+    "sgd-regressor": ModelChoice(
+        "gpuinc's SGDRegressor (squared loss; runs on the GPU with --device gpu)",
+        _gpuinc_sgd_regressor),
+    "sklearn-sgd-classifier": ModelChoice(
+        "scikit-learn SGDClassifier (logistic loss)",
+        _sklearn("sklearn.linear_model.SGDClassifier", loss="log_loss")),
+    "sklearn-sgd-regressor": ModelChoice(
+        "scikit-learn SGDRegressor", _sklearn("sklearn.linear_model.SGDRegressor")),
+    "passive-aggressive": ModelChoice(
+        "passive-aggressive classifier (scikit-learn SGDClassifier, learning_rate='pa1')",
+        _sklearn("sklearn.linear_model.SGDClassifier", loss="hinge", penalty=None,
+                 learning_rate="pa1", eta0=1.0)),
+    "perceptron": ModelChoice("scikit-learn Perceptron", _sklearn("sklearn.linear_model.Perceptron")),
+    "multinomial-nb": ModelChoice(
+        "scikit-learn MultinomialNB (non-negative features, e.g. counts)",
+        _sklearn("sklearn.naive_bayes.MultinomialNB")),
+    "bernoulli-nb": ModelChoice("scikit-learn BernoulliNB", _sklearn("sklearn.naive_bayes.BernoulliNB")),
+    "gaussian-nb": ModelChoice("scikit-learn GaussianNB", _sklearn("sklearn.naive_bayes.GaussianNB")),
+    "mlp-classifier": ModelChoice(
+        "scikit-learn MLPClassifier", _sklearn("sklearn.neural_network.MLPClassifier")),
+    "mlp-regressor": ModelChoice(
+        "scikit-learn MLPRegressor", _sklearn("sklearn.neural_network.MLPRegressor")),
+}
+
+
+def build_estimator(name: str, seed: int | None = None, params: dict | None = None):
+    """The estimator behind a ``--model`` name, with ``--param`` values set.
+
+    Examples
+    --------
+    >>> from gpuinc._cli_data import build_estimator
+    >>> build_estimator("sklearn-sgd-regressor", 0, {"alpha": 1e-3}).alpha
+    0.001
+    """
+    if name not in MODELS:
+        raise UsageError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}.")
+    estimator = MODELS[name].build(seed)
+    if params:
+        valid = estimator.get_params()
+        unknown = sorted(set(params) - set(valid))
+        if unknown:
+            raise UsageError(
+                f"--param {unknown[0]}: {type(estimator).__name__} has no such parameter; "
+                f"valid ones: {', '.join(sorted(valid))}."
+            )
+        estimator.set_params(**params)
+    return estimator
+
+
+# --------------------------------------------------------------------------- options
+def _key_value(text: str) -> tuple[str, object]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key.strip(), value
+
+
+def _blocksize(text: str):
+    if text.strip().lower() in ("none", "file"):
+        return None
+    from dask.utils import parse_bytes
+
+    try:
+        parse_bytes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected a size such as 64MiB or 'none', got {text!r}") from exc
+    return text
+
+
+def _names(values) -> list[str] | None:
+    """``--features a b`` and ``--features a,b`` both give ['a', 'b']."""
+    if not values:
+        return None
+    out = []
+    for v in values:
+        out.extend(p.strip() for p in v.split(",") if p.strip())
+    return out
+
+
+def _add_data_options(p) -> None:
+    p.add_argument("--format", choices=["parquet", "csv", "zarr"], default=None,
+                   help="data format (default: from the file suffixes)")
+    p.add_argument("--blocksize", default="64MiB", type=_blocksize,
+                   help="about this many bytes of features per block, or 'none' for one block "
+                        "per file (default: 64MiB)")
+    p.add_argument("--allow-nan", action="store_true",
+                   help="accept NaN/infinite feature values (an error by default)")
+    p.add_argument("--storage-option", action="append", type=_key_value, default=[],
+                   metavar="KEY=VALUE", help="fsspec option for URLs (repeatable), e.g. anon=True")
+    p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
+                   help="GPU workers and GPU compute when available (default: auto)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local Dask workers (default: cores, at most 4); 0 runs on threads "
+                        "without a cluster")
+
+
+def register(subparsers) -> None:
+    """Add the ``train`` and ``predict`` subcommands to the ``gpuinc`` parser."""
+    models = "\n".join(f"  {name:24s}{choice.help}" for name, choice in MODELS.items())
+    t = subparsers.add_parser(
+        "train",
+        help="train a model on Parquet/CSV/Zarr data, block by block",
+        description="Read DATA lazily (a file, folder, glob or fsspec URL), fit a model block by "
+                    "block with at most --prefetch blocks read ahead, print the validation score "
+                    "of every pass, and save the model (written only after a successful fit).",
+        epilog=f"models:\n{models}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    t.add_argument("data", metavar="DATA", help="Parquet/CSV file or folder, glob, Zarr store, URL")
+    t.add_argument("--target", required=True, metavar="COLUMN", help="the column to predict")
+    t.add_argument("--features", nargs="+", metavar="COLUMN",
+                   help="feature columns (default: all other columns)")
+    t.add_argument("--exclude", nargs="+", metavar="COLUMN",
+                   help="columns to leave out of the default features (ids, text ...)")
+    t.add_argument("--model", choices=list(MODELS), default="sgd-classifier", metavar="NAME",
+                   help="estimator (default: sgd-classifier; the models are listed below)")
+    t.add_argument("--param", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
+                   help="estimator parameter (repeatable), e.g. --param alpha=1e-5")
+    t.add_argument("--epochs", type=int, default=1, help="passes over the data (default: 1)")
+    t.add_argument("--validation", type=float, default=0.1,
+                   help="fraction of blocks held out and scored after every pass; 0 for none "
+                        "(default: 0.1)")
+    t.add_argument("--scoring", default=None,
+                   help="scikit-learn scorer name (default: accuracy or r2)")
+    t.add_argument("--early-stopping", action="store_true",
+                   help="stop when the validation score stops improving")
+    t.add_argument("--prefetch", type=int, default=2,
+                   help="blocks read ahead of the one training (default: 2)")
+    t.add_argument("--dtype", default="float32", help="feature dtype (default: float32)")
+    t.add_argument("--checkpoint", metavar="DIR", default=None,
+                   help="checkpoint directory; an interrupted run resumes from it")
+    t.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
+    t.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
+                   help="progress bars (default: auto, in terminals only)")
+    t.add_argument("--out", default="model.pkl", help="model file (default: model.pkl)")
+    _add_data_options(t)
+    t.set_defaults(func=run_train)
+
+    p = subparsers.add_parser(
+        "predict",
+        help="predict with a model saved by `gpuinc train`",
+        description="Predict one value per row of DATA, block by block, and write them to --out "
+                    "(Parquet folder, or one CSV file when --out ends in .csv), in input order.",
+    )
+    p.add_argument("model", metavar="MODEL", help="model file written by `gpuinc train`")
+    p.add_argument("data", metavar="DATA", help="Parquet/CSV file or folder, glob, Zarr store, URL")
+    p.add_argument("--out", required=True, help="output: preds.parquet (a folder) or preds.csv")
+    p.add_argument("--id", nargs="+", metavar="COLUMN", default=None,
+                   help="columns copied next to the predictions (Parquet/CSV input)")
+    p.add_argument("--proba", action="store_true",
+                   help="also write class probabilities (proba_<class> columns)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    _add_data_options(p)
+    p.set_defaults(func=run_predict)
+
+
+# --------------------------------------------------------------------------- shared
+def _fail(exc: BaseException) -> int:
+    notes = [n.removeprefix("gpuinc: ") for n in getattr(exc, "__notes__", ())]
+    text = " ".join(" ".join([str(exc), *(f"({n})" for n in notes)]).split())
+    text = text or type(exc).__name__
+    print(f"gpuinc: error: {text}", file=sys.stderr)
+    return 2
+
+
+#: what a user can cause (and fix): reported as one line, never a traceback
+USER_ERRORS = (ValueError, OSError, ImportError)
+
+
+def _guarded(run):
+    def call(args) -> int:
+        try:
+            return run(args)
+        except USER_ERRORS as exc:
+            return _fail(exc)
+
+    call.__doc__ = run.__doc__
+    call.__name__ = run.__name__
+    return call
+
+
+@contextlib.contextmanager
+def _scheduler(device: str, workers: int | None):
+    """A local cluster (or none with 0 workers); yields the Incremental ``device``."""
+    from ._optional import gpu_available
+
+    if workers is not None and workers < 0:
+        raise UsageError(f"--workers must be >= 0, got {workers}.")
+    if workers == 0:
+        if device == "gpu" and not gpu_available():
+            raise UsageError("--device gpu needs a CUDA GPU with CuPy; use --device cpu or auto.")
+        use_gpu = device == "gpu" or (device == "auto" and gpu_available())
+        yield "gpu" if use_gpu else "cpu"
+        return
+    from distributed import Client
+
+    from .cluster import make_cluster
+
+    try:
+        cluster = make_cluster(device, n_workers=workers)
+    except RuntimeError as exc:
+        raise UsageError(str(exc)) from exc
+    on_gpu = type(cluster).__name__ == "LocalCUDACluster"
+    with cluster, Client(cluster):
+        yield "gpu" if on_gpu else "cpu"
+
+
+def _storage_options(pairs) -> dict:
+    return dict(pairs or [])
+
+
+def _is_url(path: str) -> bool:
+    return "://" in str(path) and not str(path).startswith("file://")
+
+
+# --------------------------------------------------------------------------- train
+def _check_train_args(args) -> None:
+    if args.epochs < 1:
+        raise UsageError(f"--epochs must be >= 1, got {args.epochs}.")
+    if not 0 <= args.validation < 1:
+        raise UsageError(f"--validation must be in [0, 1), got {args.validation}.")
+    if args.prefetch < 0:
+        raise UsageError(f"--prefetch must be >= 0, got {args.prefetch}.")
+    if args.early_stopping and args.validation == 0:
+        raise UsageError("--early-stopping needs validation blocks; set --validation > 0.")
+    if not _is_url(args.out):
+        parent = Path(args.out).resolve().parent
+        existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+        if existing is None or not os.access(existing, os.W_OK):
+            raise UsageError(f"cannot write the model to {args.out}: {existing} is not writable.")
+        if Path(args.out).is_dir():
+            raise UsageError(f"--out {args.out} is a folder; give a file name such as model.pkl.")
+
+
+def _needs_classes(estimator) -> bool:
+    from sklearn.base import is_classifier
+
+    return is_classifier(estimator) and "classes" in inspect.signature(
+        estimator.partial_fit).parameters
+
+
+def _fmt_score(value) -> str:
+    return "n/a" if value is None else f"{value:.5f}"
+
+
+def run_train(args) -> int:
+    """``gpuinc train``: fit on DATA and save the model; returns the exit status."""
+    return _guarded(_train)(args)
+
+
+def _train(args) -> int:
+    from . import Incremental
+    from ._progress import should_show
+    from .io import read_classes, read_table, scan
+
+    _check_train_args(args)
+    params = dict(args.param or [])
+    estimator = build_estimator(args.model, args.random_state, params)
+    storage_options = _storage_options(args.storage_option)
+    t_start = time.perf_counter()
+    ds = scan(args.data, args.format, storage_options=storage_options)
+    features = _names(args.features)
+    X, y = read_table(ds, args.target, features, exclude=_names(args.exclude) or (),
+                      dtype=args.dtype, blocksize=args.blocksize, allow_nan=args.allow_nan)
+    features = list(X.columns) if hasattr(X, "columns") else _zarr_feature_names(ds, args, features)
+    width = len(features) if hasattr(X, "columns") else int(X.shape[1])
+    n_blocks = X.npartitions if hasattr(X, "npartitions") else X.numblocks[0]
+    validation = args.validation or None
+    if validation is not None and n_blocks < 2:
+        raise UsageError(
+            f"the data makes {n_blocks} block, so no block can be held out for validation; pass "
+            "a smaller --blocksize (e.g. 8MiB) or --validation 0."
+        )
+    rows = "?" if ds.n_rows is None else f"{ds.n_rows:,}"
+    files = f"{len(ds.files)} file(s)" if ds.files else "Zarr store"
+    print(f"data: {ds.source} ({ds.fmt}, {files}, {rows} rows) in {n_blocks} blocks; "
+          f"{width} feature columns, target {args.target!r}")
+    progress = {"auto": "auto", "always": True, "never": False}[args.progress]
+    with _scheduler(args.device, args.workers) as device:
+        fit_kwargs = {}
+        if _needs_classes(estimator):
+            classes = read_classes(ds, args.target)
+            if len(classes) < 2:
+                raise UsageError(
+                    f"the target {args.target!r} has a single value ({classes.tolist()}); a "
+                    "classifier needs at least two classes (use a regressor for numbers)."
+                )
+            fit_kwargs["classes"] = classes
+            shown = classes.tolist()
+            print(f"classes: {shown[:20]}{' ...' if len(shown) > 20 else ''}")
+        inc = Incremental(
+            estimator, scoring=args.scoring, random_state=args.random_state,
+            epochs=args.epochs, prefetch=args.prefetch, validation=validation,
+            early_stopping=args.early_stopping, progress=progress,
+            checkpoint=args.checkpoint, device=device if device == "gpu" else None,
+        )
+        print(f"model: {args.model} ({type(estimator).__module__}.{type(estimator).__name__}), "
+              f"{args.epochs} pass(es), prefetch {args.prefetch}, device {device}")
+        t0 = time.perf_counter()
+        inc.fit(X, y, **fit_kwargs)
+        fit_s = time.perf_counter() - t0
+    if not should_show(progress):
+        for rec in inc.history_:
+            print(f"pass {rec['epoch']}/{args.epochs}: val_score={_fmt_score(rec.get('val_score'))} "
+                  f"({rec['blocks']} blocks, {rec['rows']:,} rows, {rec['seconds']:.2f} s)")
+    if inc.stopped_early_:
+        print(f"stopped early after {inc.n_epochs_} passes (no improvement)")
+    payload = {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "model": _model_to_host(inc),
+        "model_name": args.model,
+        "features": features,
+        "target": args.target,
+        "dtype": args.dtype,
+        "data_format": ds.fmt,
+        "classes": fit_kwargs.get("classes"),
+        "history": list(inc.history_),
+        "data": str(ds.source),
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    save_model(payload, args.out)
+    print(f"trained in {fit_s:.2f} s (total {time.perf_counter() - t_start:.2f} s); "
+          f"model saved to {args.out}")
+    return 0
+
+
+def _zarr_feature_names(ds, args, features) -> list[str]:
+    if features:
+        return list(features)
+    exclude = set(_names(args.exclude) or [])
+    return [c for c in ds.columns if c != args.target and c not in exclude]
+
+
+def _model_to_host(inc):
+    """Move a model trained on the GPU to NumPy so the file loads anywhere."""
+    if getattr(inc, "estimator_home_", "host") != "device":
+        return inc
+    est = inc.estimator_
+    if getattr(est, "_gpuinc_array_api", False):
+        from .linear_model import to_namespace
+
+        inc.estimator_ = to_namespace(est, "numpy")
+    return inc
+
+
+def save_model(payload: dict, path) -> None:
+    """Pickle ``payload`` to ``path`` atomically (temporary file, then ``os.replace``).
+
+    A reader never sees a half-written file, and an existing file is only
+    replaced once the new one is complete.  fsspec URLs are written directly.
+    """
+    path = os.fspath(path)
+    if _is_url(path):
+        import fsspec
+
+        with fsspec.open(path, "wb") as fh:
+            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def load_model(path) -> dict:
+    """Load a model file written by ``gpuinc train`` (a pickle: load only your own files)."""
+    path = os.fspath(path)
+    if _is_url(path):
+        import fsspec
+
+        opener = fsspec.open(path, "rb")
+    else:
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"model file {path} does not exist; train one with "
+                                    "`gpuinc train DATA --target COLUMN --out MODEL`.")
+        opener = open(path, "rb")
+    with opener as fh:
+        try:
+            payload = pickle.load(fh)
+        except Exception as exc:
+            raise UsageError(f"{path} is not a readable gpuinc model file ({exc}).") from exc
+    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
+        raise UsageError(f"{path} was not written by `gpuinc train`.")
+    if payload.get("version") != MODEL_VERSION:
+        raise UsageError(f"{path} has model file version {payload.get('version')}; this gpuinc "
+                         f"reads version {MODEL_VERSION}. Train the model again.")
+    return payload
+
+
+# --------------------------------------------------------------------------- predict
+def run_predict(args) -> int:
+    """``gpuinc predict``: write predictions for DATA; returns the exit status."""
+    return _guarded(_predict)(args)
+
+
+def _predict(args) -> int:
+    import dask.dataframe as dd
+
+    from .io import read_features, scan
+
+    out = os.fspath(args.out)
+    suffix = out.lower().rstrip("/")
+    as_csv = suffix.endswith(".csv")
+    if not _is_url(out) and os.path.exists(out) and not args.overwrite:
+        raise UsageError(f"{out} exists; pass --overwrite to replace it.")
+    payload = load_model(args.model)
+    inc = payload["model"]
+    features = list(payload["features"])
+    keep = _names(args.id) or []
+    ds = scan(args.data, args.format, storage_options=_storage_options(args.storage_option))
+    frame = read_features(ds, features, keep=keep, dtype=payload["dtype"],
+                          blocksize=args.blocksize, allow_nan=args.allow_nan)
+    if args.proba and not hasattr(inc.estimator_, "predict_proba"):
+        raise UsageError(f"--proba: {type(inc.estimator_).__name__} has no predict_proba.")
+    t0 = time.perf_counter()
+    with _scheduler(args.device, args.workers) as device:
+        inc.set_params(device=device if device == "gpu" else None)
+        if device == "gpu" and getattr(inc.estimator_, "_gpuinc_array_api", False):
+            from .linear_model import to_namespace
+
+            inc.estimator_ = to_namespace(inc.estimator_, "cupy")  # saved on the host
+        if ds.fmt == "zarr":
+            preds = dd.from_dask_array(inc.predict(frame), columns="prediction")
+            table = preds.to_frame() if isinstance(preds, dd.Series) else preds
+            if args.proba:
+                proba = inc.predict_proba(frame)
+                names = [f"proba_{c}" for c in inc.estimator_.classes_]
+                table = dd.concat([table, dd.from_dask_array(proba, columns=names)], axis=1)
+        else:
+            X = frame[features]
+            preds = inc.predict(X)
+            table = frame[keep].assign(prediction=preds) if keep else preds.to_frame("prediction")
+            if args.proba:
+                proba = inc.predict_proba(X)
+                table = table.assign(**{f"proba_{c}": proba[c] for c in proba.columns})
+        _write_table(table, out, as_csv)
+    print(f"predictions for {ds.source} written to {out} in {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def _write_table(table, out: str, as_csv: bool) -> None:
+    """Write blockwise; locally into a temporary sibling first, then rename into place."""
+    if _is_url(out):
+        if as_csv:
+            table.to_csv(out, single_file=True, index=False)
+        else:
+            table.to_parquet(out, write_index=False, overwrite=True)
+        return
+    target = Path(out).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        if as_csv:
+            written = tmp / target.name
+            table.to_csv(str(written), single_file=True, index=False)
+        else:
+            written = tmp / "data"
+            table.to_parquet(str(written), write_index=False)
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            os.replace(target, old / "previous")
+        os.replace(written, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,1179 @@
+"""Read Parquet, CSV and Zarr data lazily, block by block, for ``Incremental``.
+
+:func:`read_table` turns a path (a file, a folder, a glob, a list of files,
+or an fsspec URL such as ``s3://bucket/data/``) into ``(X, y)`` Dask
+collections whose blocks are read, checked and converted only when the
+training chain asks for them.  Nothing is read at call time except metadata:
+Parquet footers, the first line (and a small sample) of every CSV file, Zarr
+array metadata.  That up-front scan catches what it can before any training
+starts (a missing target column, a non-numeric feature, an empty or
+unreadable file, schema drift between files); everything else (a corrupt
+page, a stray text value deep inside a CSV file, NaN) is caught when its
+block is read, and every error names the file and the column.
+
+Each block is read once per pass: X and y are two views of the same read
+task, so computing a block's X and y together reads the file once.  Column
+selection and the conversion to ``dtype`` (``float32`` by default) happen
+inside that task, per block.
+
+Layouts
+-------
+* **Parquet**: ``.parquet`` / ``.pq`` / ``.parq`` files, or a folder of them
+  (hidden files and names starting with ``_`` or ``.`` are skipped).  Row
+  groups are the unit of reading; small files and row groups are combined
+  into blocks of about ``blocksize`` bytes of converted features.
+* **CSV**: ``.csv`` files (optionally compressed: ``.csv.gz``, ``.csv.bz2``,
+  ``.csv.xz``, ``.csv.zst``), comma separated, with a header line.
+  Uncompressed files are split at line boundaries; compressed files are one
+  block each.  Quoted fields must not contain line breaks.
+* **Zarr**: a group whose arrays are the columns (1-D arrays, one column
+  each; a 2-D array is a block of feature columns under one name), or a
+  single 2-D array whose ``columns`` attribute names its columns (else they
+  are named ``"0"``, ``"1"``, ...).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io as _bytesio
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+from dask.base import tokenize
+from dask.utils import parse_bytes
+
+__all__ = [
+    "DataError",
+    "Dataset",
+    "FileInfo",
+    "detect_format",
+    "read_classes",
+    "read_features",
+    "read_table",
+    "scan",
+]
+
+FORMATS = ("parquet", "csv", "zarr")
+PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
+CSV_SUFFIXES = (".csv",)
+CSV_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+DEFAULT_BLOCKSIZE = "64MiB"
+#: bytes read from the start of each CSV file to check its header and guess its types
+CSV_SAMPLE_BYTES = 64 * 1024
+
+
+class DataError(ValueError):
+    """Bad input data.  The message names the file or column at fault and the fix."""
+
+
+# --------------------------------------------------------------------------- metadata
+@dataclass(frozen=True)
+class FileInfo:
+    """What the up-front scan learned about one file, without reading its data."""
+
+    path: str  #: path on its filesystem (no protocol)
+    shown: str  #: the path as messages show it (with the protocol for URLs)
+    size: int
+    columns: tuple[str, ...]
+    numeric: tuple[bool, ...]  #: per column: numbers (or booleans) in this file
+    types: tuple[str, ...]  #: per column, for messages
+    rows: int | None = None  #: None for CSV (unknown until parsed)
+    row_groups: tuple[int, ...] = ()  #: Parquet: rows in each row group
+    header: bytes = b""  #: CSV: the header line, newline included
+    compression: str | None = None  #: CSV
+    bytes_per_row: float | None = None  #: CSV: from the sample
+    examples: tuple = ()  #: CSV: a sample value of each non-numeric column
+    stamp: str = ""  #: changes when the file changes (size, modification time)
+
+
+@dataclass(frozen=True)
+class _ZarrColumn:
+    name: str
+    array: str  #: path of the array inside the store ("" for a root array)
+    index: int | None  #: column of a root 2-D array
+    width: int
+    dtype: str
+    numeric: bool
+    rows: int
+    chunk_rows: int
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """A scanned dataset: its format, files and columns (see :func:`scan`).
+
+    Pass it to :func:`read_table`, :func:`read_features` or
+    :func:`read_classes` instead of a path to reuse the scan.
+    """
+
+    source: str
+    fmt: str
+    files: tuple[FileInfo, ...] = ()
+    storage_options: dict = field(default_factory=dict)
+    zarr_columns: tuple[_ZarrColumn, ...] = ()
+    zarr_store: str = ""  #: absolute path or URL of the Zarr store, for the block tasks
+    fs: Any = None
+    meta: Any = None  #: empty pandas frame with the first file's dtypes (Parquet, CSV)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Column names (of the first file for Parquet and CSV)."""
+        if self.fmt == "zarr":
+            return tuple(c.name for c in self.zarr_columns)
+        return self.files[0].columns
+
+    @property
+    def n_rows(self) -> int | None:
+        """Total rows when the metadata says (Parquet, Zarr); None for CSV."""
+        if self.fmt == "zarr":
+            return self.zarr_columns[0].rows
+        rows = [f.rows for f in self.files]
+        return None if any(r is None for r in rows) else int(sum(rows))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes on storage."""
+        return int(sum(f.size for f in self.files))
+
+    def __repr__(self) -> str:
+        rows = "?" if self.n_rows is None else f"{self.n_rows:,}"
+        where = f"{len(self.files)} file(s)" if self.files else "zarr store"
+        return (f"Dataset({self.source!r}, fmt={self.fmt!r}, {where}, rows={rows}, "
+                f"columns={list(self.columns)})")
+
+
+# --------------------------------------------------------------------------- helpers
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _url_to_fs(path: str, storage_options: dict):
+    import fsspec
+
+    return fsspec.core.url_to_fs(path, **storage_options)
+
+
+def _is_local(fs) -> bool:
+    from fsspec.implementations.local import LocalFileSystem
+
+    return isinstance(fs, LocalFileSystem)
+
+
+def _shown(fs, path: str) -> str:
+    """The path as messages show it: relative to the working directory when below it."""
+    if not _is_local(fs):
+        return fs.unstrip_protocol(path)
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def _csv_compression(name: str) -> str | None | bool:
+    """None: plain CSV; a codec name: compressed CSV; False: not a CSV name."""
+    lower = name.lower()
+    for suffix, codec in CSV_COMPRESSIONS.items():
+        if lower.endswith(".csv" + suffix):
+            return codec
+    return None if lower.endswith(CSV_SUFFIXES) else False
+
+
+def _format_of_name(name: str) -> str | None:
+    lower = name.lower().rstrip("/")
+    if lower.endswith(PARQUET_SUFFIXES):
+        return "parquet"
+    if _csv_compression(lower) is not False:
+        return "csv"
+    if lower.endswith(".zarr"):
+        return "zarr"
+    return None
+
+
+def _is_hidden(path: str, root: str) -> bool:
+    rel = path[len(root):].lstrip("/") if path.startswith(root) else path.rsplit("/", 1)[-1]
+    return any(part.startswith((".", "_")) for part in rel.split("/") if part)
+
+
+def _is_zarr_dir(fs, root: str) -> bool:
+    return any(fs.exists(f"{root.rstrip('/')}/{name}") for name in ("zarr.json", ".zgroup", ".zarray"))
+
+
+def _has_glob(path: str) -> bool:
+    return any(ch in path for ch in "*?[")
+
+
+def _resolve(path, fmt: str | None, storage_options: dict):
+    """(filesystem, file paths, format, source text) for what the user passed."""
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"fmt must be one of {FORMATS} or None, got {fmt!r}.")
+    if isinstance(path, (list, tuple)):
+        if not path:
+            raise DataError("The list of files is empty; pass at least one file.")
+        names = [os.fspath(p) for p in path]
+        fs, _ = _url_to_fs(names[0], storage_options)
+        paths = [fs._strip_protocol(p) for p in names]
+        for p, name in zip(paths, names, strict=True):
+            if not fs.exists(p):
+                raise FileNotFoundError(f"{name} does not exist.")
+        fmt = fmt or _common_format(paths, names[0])
+        return fs, paths, fmt, names[0] if len(names) == 1 else f"{names[0]} (+{len(names) - 1} more)"
+    source = os.fspath(path)
+    fs, root = _url_to_fs(source, storage_options)
+    if _has_glob(source):
+        paths = sorted(p for p in fs.glob(root) if not fs.isdir(p))
+        if not paths:
+            raise FileNotFoundError(f"No files match {source}.")
+        return fs, paths, fmt or _common_format(paths, source), source
+    if not fs.exists(root):
+        raise FileNotFoundError(f"{source} does not exist.")
+    if fs.isdir(root):
+        if fmt == "zarr" or (fmt is None and (root.rstrip("/").endswith(".zarr")
+                                              or _is_zarr_dir(fs, root))):
+            return fs, [root], "zarr", source
+        files = sorted(p for p in fs.find(root) if not _is_hidden(p, root))
+        if not files:
+            raise DataError(
+                f"{source} is an empty folder (hidden files and names starting with '_' are "
+                "skipped); point at the folder that holds the data files."
+            )
+        if fmt is None:
+            fmt = _common_format(files, source, ignore_unknown=True)
+        wanted = [p for p in files if _format_of_name(p) == fmt]
+        return fs, wanted or files, fmt, source
+    return fs, [root], fmt or _common_format([root], source), source
+
+
+def _common_format(paths: Sequence[str], source: str, ignore_unknown: bool = False) -> str:
+    kinds = {_format_of_name(p) for p in paths}
+    if ignore_unknown and kinds - {None}:
+        kinds.discard(None)
+    if len(kinds) == 1 and None not in kinds:
+        return kinds.pop()
+    if None in kinds:
+        odd = next(p for p in paths if _format_of_name(p) is None)
+        raise DataError(
+            f"Cannot tell the format of {odd} from its name; rename it with a .parquet, "
+            ".csv or .zarr suffix, or pass fmt='parquet' / 'csv' / 'zarr' (--format)."
+        )
+    raise DataError(
+        f"{source} mixes formats ({', '.join(sorted(kinds))}); put each format in its own "
+        "folder, or pass fmt= (--format) to read only one of them."
+    )
+
+
+def detect_format(path, storage_options: dict | None = None) -> str:
+    """The format of ``path``: ``"parquet"``, ``"csv"`` or ``"zarr"``.
+
+    Decided by the suffix of the file (or of the files in a folder); a folder
+    holding ``zarr.json`` (or ``.zgroup``/``.zarray``) is a Zarr store.
+
+    Examples
+    --------
+    >>> detect_format("data/train.csv")  # doctest: +SKIP
+    'csv'
+    """
+    return _resolve(path, None, dict(storage_options or {}))[2]
+
+
+# --------------------------------------------------------------------------- scanning
+@contextlib.contextmanager
+def _parquet_file(fs, path: str):
+    import pyarrow.parquet as pq
+
+    if fs is None or _is_local(fs):
+        pf = pq.ParquetFile(path, pre_buffer=True)
+        try:
+            yield pf
+        finally:
+            pf.close()
+    else:
+        with fs.open(path, "rb") as fh:
+            yield pq.ParquetFile(fh, pre_buffer=True)
+
+
+def _arrow_is_numeric(typ) -> bool:
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(typ):
+        return False  # categories: encode them as numbers first
+    return bool(pa.types.is_integer(typ) or pa.types.is_floating(typ)
+                or pa.types.is_boolean(typ) or pa.types.is_decimal(typ)
+                or pa.types.is_null(typ))
+
+
+def _stamp(info: dict) -> str:
+    return tokenize(info.get("size"), info.get("mtime"), info.get("LastModified"),
+                    info.get("created"), info.get("ETag"), info.get("etag"))
+
+
+def _file_info(fs, path: str) -> tuple[str, int, str]:
+    shown = _shown(fs, path)
+    info = fs.info(path)
+    size = int(info.get("size") or 0)
+    if size == 0:
+        raise DataError(f"{shown} is empty (0 bytes); remove it from the dataset or write it again.")
+    return shown, size, _stamp(info)
+
+
+def _scan_parquet_file(fs, path: str) -> tuple[FileInfo, Any]:
+    shown, size, stamp = _file_info(fs, path)
+    try:
+        with _parquet_file(fs, path) as pf:
+            md = pf.metadata
+            schema = pf.schema_arrow
+            row_groups = tuple(md.row_group(i).num_rows for i in range(md.num_row_groups))
+    except Exception as exc:
+        raise DataError(
+            f"{shown} is not a readable Parquet file ({_one_line(exc)}); replace it with a good "
+            "copy or remove it from the dataset."
+        ) from exc
+    if sum(row_groups) == 0:
+        raise DataError(f"{shown} has no rows; remove it from the dataset.")
+    index_columns = set()
+    pandas_md = schema.pandas_metadata or {}
+    for col in pandas_md.get("index_columns", []):
+        if isinstance(col, str):
+            index_columns.add(col)
+    names = [n for n in schema.names if n not in index_columns]
+    types = tuple(str(schema.field(n).type) for n in names)
+    numeric = tuple(_arrow_is_numeric(schema.field(n).type) for n in names)
+    meta = schema.empty_table().select(names).to_pandas()
+    info = FileInfo(path, shown, size, tuple(names), numeric, types, rows=int(sum(row_groups)),
+                    row_groups=row_groups, stamp=stamp)
+    return info, meta
+
+
+def _parse_header(line: bytes, shown: str) -> list[str]:
+    try:
+        text = line.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{shown} does not start with a UTF-8 text header ({_one_line(exc)}); it is not a CSV "
+            "file or it is corrupt. Replace it or remove it from the dataset."
+        ) from exc
+    names = next(csv.reader([text.rstrip("\r\n")]), [])
+    if not names or all(not n.strip() for n in names):
+        raise DataError(f"{shown} has an empty header line; CSV files need a header of column names.")
+    seen, dup = set(), []
+    for n in names:
+        if n in seen:
+            dup.append(n)
+        seen.add(n)
+    if dup:
+        raise DataError(f"{shown} repeats the column name(s) {dup} in its header; rename them.")
+    return names
+
+
+def _scan_csv_file(fs, path: str) -> tuple[FileInfo, Any]:
+    shown, size, stamp = _file_info(fs, path)
+    compression = _csv_compression(path) or None
+    try:
+        with fs.open(path, "rb", compression=compression) as fh:
+            sample = fh.read(CSV_SAMPLE_BYTES)
+            complete = len(sample) < CSV_SAMPLE_BYTES or not fh.read(1)
+    except Exception as exc:
+        raise DataError(f"{shown} could not be read ({_one_line(exc)}); is it corrupt?") from exc
+    if not sample.strip():
+        raise DataError(f"{shown} is empty (no header, no rows); remove it from the dataset.")
+    newline = sample.find(b"\n")
+    if newline < 0:
+        if complete:
+            raise DataError(f"{shown} has a header but no rows; remove it from the dataset.")
+        raise DataError(f"{shown}: the first {CSV_SAMPLE_BYTES} bytes hold no line break; it is "
+                        "not a CSV file with a header, or it is corrupt.")
+    header = sample[: newline + 1]
+    names = _parse_header(header, shown)
+    body = sample if complete else sample[: sample.rfind(b"\n") + 1]
+    try:
+        frame = pd.read_csv(_bytesio.BytesIO(body))
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise DataError(
+            f"{shown} is not well-formed CSV in its first lines ({_one_line(exc)}); fix or remove it."
+        ) from exc
+    if len(frame) == 0:
+        if complete:
+            raise DataError(f"{shown} has a header but no rows; remove it from the dataset.")
+        raise DataError(f"{shown}: no complete row in the first {CSV_SAMPLE_BYTES} bytes.")
+    numeric, types, examples = [], [], []
+    for name in names:
+        col = frame[name] if name in frame.columns else pd.Series(dtype=float)
+        ok = pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col)
+        numeric.append(bool(ok))
+        types.append(str(col.dtype))
+        examples.append(None if ok else _first_non_numeric(col))
+    rows_bytes = max(1, len(body) - len(header))
+    info = FileInfo(path, shown, size, tuple(names), tuple(numeric), tuple(types),
+                    header=header, compression=compression,
+                    bytes_per_row=rows_bytes / len(frame), examples=tuple(examples), stamp=stamp)
+    return info, frame.iloc[:0]
+
+
+def _first_non_numeric(col: pd.Series):
+    values = col[col.notna()]
+    if len(values) == 0:
+        return None
+    bad = values[pd.to_numeric(values, errors="coerce").isna()]
+    return (bad if len(bad) else values).iloc[0]
+
+
+def _scan_zarr(fs, root: str, source: str, storage_options: dict) -> Dataset:
+    import zarr
+
+    store = root if _is_local(fs) else fs.unstrip_protocol(root)
+    try:
+        node = zarr.open(store=store, mode="r", storage_options=storage_options or None)
+    except Exception as exc:
+        raise DataError(f"{source} is not a readable Zarr store ({_one_line(exc)}).") from exc
+    columns = []
+    if isinstance(node, zarr.Array):
+        if node.ndim != 2:
+            raise DataError(
+                f"{source} is a {node.ndim}-D Zarr array; a single-array store must be 2-D "
+                "(rows x columns). Store columns as arrays of a group instead."
+            )
+        names = node.attrs.get("columns") or [str(i) for i in range(node.shape[1])]
+        if len(names) != node.shape[1]:
+            raise DataError(
+                f"{source}: the 'columns' attribute names {len(names)} columns but the array has "
+                f"{node.shape[1]}; fix the attribute."
+            )
+        numeric = _numpy_is_numeric(node.dtype)
+        for i, name in enumerate(names):
+            columns.append(_ZarrColumn(str(name), "", i, 1, str(node.dtype), numeric,
+                                       int(node.shape[0]), int(node.chunks[0])))
+    else:
+        for name, arr in sorted(node.arrays(), key=lambda item: item[0]):
+            if arr.ndim not in (1, 2):
+                continue
+            width = 1 if arr.ndim == 1 else int(arr.shape[1])
+            columns.append(_ZarrColumn(name, name, None, width, str(arr.dtype),
+                                       _numpy_is_numeric(arr.dtype), int(arr.shape[0]),
+                                       int(arr.chunks[0])))
+        if not columns:
+            raise DataError(f"{source} is a Zarr group without 1-D or 2-D arrays; it holds no data.")
+    if columns[0].rows == 0:
+        raise DataError(f"{source} has no rows; there is nothing to train on.")
+    return Dataset(source, "zarr", (), dict(storage_options), tuple(columns), zarr_store=store,
+                   fs=fs)
+
+
+def _numpy_is_numeric(dtype) -> bool:
+    try:
+        dtype = np.dtype(dtype)
+        return bool(np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_))
+    except TypeError:  # text and other non-NumPy Zarr data types
+        return False
+
+
+def scan(path, fmt: str | None = None, *, storage_options: dict | None = None) -> Dataset:
+    """Read the metadata of a dataset and check every file, without reading the data.
+
+    Parameters
+    ----------
+    path : str, path, or list of them
+        A file, a folder, a glob (``"data/*.parquet"``) or an fsspec URL
+        (``"s3://bucket/data/"``, ``"gcs://..."``, ``"memory://..."``).
+    fmt : {"parquet", "csv", "zarr"}, optional
+        The format; by default it is read from the file suffixes.
+    storage_options : dict, optional
+        Passed to fsspec (credentials, endpoint ...).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    DataError
+        An empty or unreadable file, naming it.
+    FileNotFoundError
+        Nothing at ``path``.
+
+    Examples
+    --------
+    >>> from gpuinc.io import scan
+    >>> ds = scan("data/")  # doctest: +SKIP
+    >>> ds.columns, ds.n_rows  # doctest: +SKIP
+    (('f0', 'f1', 'label'), 1000000)
+    """
+    storage_options = dict(storage_options or {})
+    fs, paths, fmt, source = _resolve(path, fmt, storage_options)
+    if fmt == "zarr":
+        return _scan_zarr(fs, paths[0], os.fspath(path) if not isinstance(path, (list, tuple))
+                          else os.fspath(path[0]), storage_options)
+    scan_one = _scan_parquet_file if fmt == "parquet" else _scan_csv_file
+    workers = max(1, min(16, len(paths)))
+    with ThreadPoolExecutor(workers, thread_name_prefix="gpuinc-scan") as pool:
+        results = list(pool.map(lambda p: scan_one(fs, p), paths))
+    files = tuple(info for info, _ in results)
+    return Dataset(source, fmt, files, storage_options, fs=fs, meta=results[0][1])
+
+
+# --------------------------------------------------------------------------- column choice
+def _listing(names: Iterable[str], limit: int = 30) -> str:
+    names = list(names)
+    text = ", ".join(repr(n) for n in names[:limit])
+    return text + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _where(ds: Dataset) -> str:
+    return ds.files[0].shown if ds.files else ds.source
+
+
+def _as_names(value) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    return [str(v) for v in value]
+
+
+def _type_family(numeric: bool, typ: str) -> str:
+    if numeric:
+        return "number"
+    return "text" if typ in ("string", "large_string", "str", "object", "string_view") else typ
+
+
+def _check_target(ds: Dataset, target: str) -> None:
+    if target not in ds.columns:
+        raise DataError(
+            f"Target column {target!r} is not in {_where(ds)}; available columns: "
+            f"{_listing(ds.columns)}. Pass one of them as the target (--target)."
+        )
+    for info in ds.files[1:]:
+        if target not in info.columns:
+            raise DataError(
+                f"Schema drift: {info.shown} has no target column {target!r}, which "
+                f"{ds.files[0].shown} has (its columns: {_listing(info.columns)}). Make the "
+                "files agree."
+            )
+
+
+def _select(ds: Dataset, target: str | None, features, exclude=(), keep=()) -> list[str]:
+    """Validate the columns against every file; return the feature columns."""
+    available = list(ds.columns)
+    features = _as_names(features)
+    exclude = set(_as_names(exclude) or [])
+    keep = _as_names(keep) or []
+    if target is not None:
+        _check_target(ds, target)
+    unknown = [c for c in [*(features or []), *exclude, *keep] if c not in available]
+    if unknown:
+        raise DataError(
+            f"Column(s) {_listing(unknown)} not in {_where(ds)}; available columns: "
+            f"{_listing(available)}."
+        )
+    implicit = features is None
+    if implicit:
+        features = [c for c in available if c != target and c not in exclude and c not in keep]
+    else:
+        if target is not None and target in features:
+            raise DataError(
+                f"The target column {target!r} is also listed as a feature; remove it from the "
+                "features."
+            )
+        dup = sorted({c for c in features if features.count(c) > 1})
+        if dup:
+            raise DataError(f"Feature column(s) {_listing(dup)} listed more than once.")
+        features = [c for c in features if c not in exclude]
+    if not features:
+        raise DataError(f"No feature columns left in {_where(ds)} (columns: {_listing(available)}).")
+    if ds.fmt == "zarr":
+        _check_zarr_columns(ds, features, target)
+        return features
+    first = ds.files[0]
+    used = [*features, *([target] if target is not None else []), *keep]
+    for info in ds.files:
+        _check_file_columns(first, info, features, used, target, implicit)
+    return features
+
+
+def _check_file_columns(first: FileInfo, info: FileInfo, features, used, target, implicit):
+    pos = {c: i for i, c in enumerate(info.columns)}
+    first_pos = {c: i for i, c in enumerate(first.columns)}
+    missing = [c for c in used if c not in pos]
+    if missing:
+        raise DataError(
+            f"Schema drift: {info.shown} has no column(s) {_listing(missing)}, which "
+            f"{first.shown} has (its columns: {_listing(info.columns)}). Make the files agree, "
+            "or leave the column out (--features / --exclude)."
+        )
+    if implicit and info is not first:
+        extra = [c for c in info.columns if c not in first_pos]
+        if extra:
+            raise DataError(
+                f"Schema drift: {info.shown} has column(s) {_listing(extra)} that {first.shown} "
+                "lacks, so 'all the other columns' differs between files. Make the files agree, "
+                "or name the features explicitly (--features)."
+            )
+    for c in features:
+        i = pos[c]
+        if info.numeric[i]:
+            continue
+        j = first_pos[c]
+        if info is not first and first.numeric[j]:
+            raise DataError(
+                f"Schema drift: column {c!r} is {first.types[j]} in {first.shown} but "
+                f"{info.types[i]} in {info.shown}. Make the files agree (convert the column to "
+                "numbers in every file), or leave it out (--exclude / --features)."
+            )
+        example = info.examples[i] if info.examples else None
+        sample = f" (e.g. {example!r})" if example is not None else ""
+        raise DataError(
+            f"Feature column {c!r} in {info.shown} is not numeric: {info.types[i]}{sample}. "
+            "Leave it out of the features (--exclude / --features; exclude= / features= in "
+            "read_table), or encode it as numbers first."
+        )
+    if target is not None and info is not first:
+        i, j = pos[target], first_pos[target]
+        a = _type_family(first.numeric[j], first.types[j])
+        b = _type_family(info.numeric[i], info.types[i])
+        if a != b:
+            raise DataError(
+                f"Schema drift: target column {target!r} is {first.types[j]} in {first.shown} but "
+                f"{info.types[i]} in {info.shown}; labels must have one type in every file."
+            )
+
+
+def _check_zarr_columns(ds: Dataset, features, target):
+    by_name = {c.name: c for c in ds.zarr_columns}
+    rows = {c: by_name[c].rows for c in [*features, *([target] if target else [])]}
+    if len(set(rows.values())) > 1:
+        raise DataError(
+            f"{ds.source}: the arrays have different lengths ({rows}); every column must have "
+            "one value per row."
+        )
+    for c in features:
+        col = by_name[c]
+        if not col.numeric:
+            raise DataError(
+                f"Feature array {c!r} in {ds.source} is not numeric ({col.dtype}); leave it out "
+                "(--exclude / --features) or store it as numbers."
+            )
+    if target is not None and by_name[target].width != 1:
+        raise DataError(
+            f"Target array {target!r} in {ds.source} is 2-D; the target must be one column "
+            "(a 1-D array)."
+        )
+
+
+# --------------------------------------------------------------------------- block reading
+@dataclass(frozen=True)
+class _Columns:
+    """What each block task keeps and how it converts it (small: it travels with every task)."""
+
+    features: tuple[str, ...]
+    target: str | None
+    keep: tuple[str, ...]
+    dtype: str | None
+    allow_nan: bool
+
+    @property
+    def needed(self) -> list[str]:
+        out = list(self.features)
+        for c in ([self.target] if self.target is not None else []) + list(self.keep):
+            if c not in out:
+                out.append(c)
+        return out
+
+
+def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
+    """Check one block's columns and convert its features; errors name ``where``."""
+    block = frame[list(cols.features)]
+    for name, dt in block.dtypes.items():
+        if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)):
+            example = _first_non_numeric(block[name])
+            sample = f" (e.g. {example!r})" if example is not None else ""
+            raise DataError(
+                f"{where}: feature column {name!r} holds non-numeric values{sample}. Leave it out "
+                "of the features (--exclude / --features; exclude= / features= in read_table), "
+                "or encode it as numbers first."
+            )
+    if cols.dtype is not None and any(dt != cols.dtype for dt in block.dtypes):
+        try:
+            block = block.astype(cols.dtype)
+        except (TypeError, ValueError) as exc:
+            raise DataError(
+                f"{where}: a feature column cannot be converted to {cols.dtype} "
+                f"({_one_line(exc)}); pass --allow-nan for missing integers, or fix the data."
+            ) from exc
+    # One C-ordered (rows x features) array behind the features: estimators such as
+    # scikit-learn's SGD need C order and would otherwise copy each block while it trains;
+    # here the copy happens while the previous block trains.
+    values = block.to_numpy()
+    if not values.flags.c_contiguous and block.dtypes.nunique() == 1:
+        values = np.ascontiguousarray(values)
+        block = pd.DataFrame(values, index=frame.index, columns=block.columns, copy=False)
+    if not cols.allow_nan and len(block):
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            bad_cols = [c for c, bad in zip(block.columns, (~np.isfinite(values)).any(axis=0),
+                                            strict=True) if bad]
+            raise DataError(
+                f"{where}: feature column(s) {_listing(bad_cols)} hold missing (NaN) or infinite "
+                "values. Fill or drop them before training, or pass allow_nan=True "
+                "(--allow-nan) for an estimator that handles them."
+            )
+    extra = {}
+    if cols.target is not None:
+        y = frame[cols.target]
+        if y.isna().any():
+            raise DataError(
+                f"{where}: the target column {cols.target!r} has missing values in "
+                f"{int(y.isna().sum())} row(s); drop those rows or fill them."
+            )
+        extra[cols.target] = y
+    for name in cols.keep:
+        if name not in block.columns:
+            extra[name] = frame[name]
+    return block.assign(**extra) if extra else block
+
+
+def _read_parquet_block(fs, parts: tuple, cols: _Columns) -> pd.DataFrame:
+    """Read row groups of one or more Parquet files as one converted block."""
+    frames = []
+    for path, shown, groups in parts:
+        where = f"{shown} (row groups {groups[0]}-{groups[-1]})" if len(groups) > 1 \
+            else f"{shown} (row group {groups[0]})"
+        try:
+            with _parquet_file(fs, path) as pf:
+                # one thread: blocks are decoded in parallel with training and with each other
+                table = pf.read_row_groups(list(groups), columns=cols.needed, use_threads=False)
+            frame = table.to_pandas()
+        except Exception as exc:
+            raise DataError(
+                f"{where} could not be read ({_one_line(exc)}); the file may be corrupt. Replace it "
+                "with a good copy or remove it from the dataset."
+            ) from exc
+        frames.append(_finish(frame, cols, where))
+    if len(frames) == 1:
+        return frames[0]
+    return pd.concat(frames, ignore_index=True)
+
+
+def _read_csv_block(fs, path: str, shown: str, header: bytes, offset: int, length: int | None,
+                    compression: str | None, cols: _Columns) -> pd.DataFrame:
+    """Read one byte range of a CSV file (whole lines) as one converted block."""
+    import fsspec.utils
+
+    where = shown if length is None else f"{shown} (bytes {offset}-{offset + length})"
+    try:
+        with fs.open(path, "rb", compression=compression) as fh:
+            if length is None:
+                data = fh.read()
+            else:
+                data = fsspec.utils.read_block(fh, offset, length, delimiter=b"\n")
+    except Exception as exc:
+        raise DataError(f"{where} could not be read ({_one_line(exc)}).") from exc
+    if offset > 0:
+        if not data.strip():
+            return _empty_block(cols)
+        data = header + data
+    # every column is parsed: with usecols= pandas would silently accept rows with extra fields
+    fast = {c: cols.dtype for c in cols.features} if cols.dtype is not None else None
+    try:
+        frame = pd.read_csv(_bytesio.BytesIO(data), dtype=fast)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise DataError(
+            f"{where} is not well-formed CSV ({_one_line(exc)}); fix or remove the file."
+        ) from exc
+    except (ValueError, TypeError):
+        # a value that is not a number: parse again without dtypes to name the column
+        try:
+            frame = pd.read_csv(_bytesio.BytesIO(data))
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise DataError(
+                f"{where} is not well-formed CSV ({_one_line(exc)}); fix or remove the file."
+            ) from exc
+    return _finish(frame, cols, where)
+
+
+def _empty_block(cols: _Columns) -> pd.DataFrame:
+    data = {c: np.empty(0, dtype=cols.dtype or "float64") for c in cols.features}
+    if cols.target is not None:
+        data[cols.target] = np.empty(0, dtype=object)
+    for c in cols.keep:
+        data.setdefault(c, np.empty(0, dtype=object))
+    return pd.DataFrame(data)
+
+
+def _rows_per_block(blocksize, n_features: int, dtype) -> int | None:
+    if blocksize is None:
+        return None
+    nbytes = parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize)
+    if nbytes <= 0:
+        raise ValueError(f"blocksize must be positive, got {blocksize!r}.")
+    itemsize = np.dtype(dtype).itemsize if dtype is not None else 8
+    return max(1, nbytes // max(1, n_features * itemsize))
+
+
+def _parquet_pieces(files: Sequence[FileInfo], rows_per_block: int | None) -> list[tuple]:
+    """Group row groups (across files) into blocks of about ``rows_per_block`` rows."""
+    pieces: list[tuple] = []
+    current: list[tuple] = []
+    current_rows = 0
+    for fi, info in enumerate(files):
+        groups: list[int] = []
+        for gi, n in enumerate(info.row_groups):
+            if n == 0:
+                continue
+            groups.append(gi)
+            current_rows += n
+            if rows_per_block is not None and current_rows >= rows_per_block:
+                current.append((fi, tuple(groups)))
+                pieces.append(tuple(current))
+                current, groups, current_rows = [], [], 0
+        if groups:
+            current.append((fi, tuple(groups)))
+        if rows_per_block is None and current:
+            pieces.append(tuple(current))
+            current, current_rows = [], 0
+    if current:
+        pieces.append(tuple(current))
+    return pieces
+
+
+def _csv_pieces(files: Sequence[FileInfo], rows_per_block: int | None) -> list[tuple]:
+    pieces = []
+    for fi, info in enumerate(files):
+        if info.compression is not None or rows_per_block is None:
+            pieces.append((fi, 0, None))
+            continue
+        step = max(64 * 1024, int(rows_per_block * (info.bytes_per_row or 1)))
+        if step >= info.size:
+            pieces.append((fi, 0, None))
+            continue
+        pieces.extend((fi, off, step) for off in range(0, info.size, step))
+    return pieces
+
+
+def _frame_meta(ds: Dataset, cols: _Columns) -> pd.DataFrame:
+    meta = ds.meta
+    data = {}
+    for c in cols.features:
+        data[c] = np.empty(0, dtype=cols.dtype) if cols.dtype is not None else meta[c].iloc[:0]
+    for c in ([cols.target] if cols.target is not None else []) + list(cols.keep):
+        if c not in data:
+            data[c] = meta[c].iloc[:0]
+    return pd.DataFrame(data)
+
+
+def _tabular_frame(ds: Dataset, cols: _Columns, blocksize) -> dd.DataFrame:
+    """One lazy frame (features, target, kept columns); one read task per block."""
+    fs = None if _is_local(ds.fs) else ds.fs
+    rows = _rows_per_block(blocksize, len(cols.features), cols.dtype)
+    token = tokenize(ds.fmt, [(f.path, f.stamp) for f in ds.files], cols, blocksize,
+                     ds.storage_options)
+    tasks = []
+    if ds.fmt == "parquet":
+        for i, piece in enumerate(_parquet_pieces(ds.files, rows)):
+            parts = tuple((ds.files[fi].path, ds.files[fi].shown, groups) for fi, groups in piece)
+            tasks.append(dask.delayed(_read_parquet_block, pure=True)(
+                fs, parts, cols, dask_key_name=f"gpuinc-read-parquet-{token}-{i}"))
+    else:
+        fs = ds.fs
+        for i, (fi, offset, length) in enumerate(_csv_pieces(ds.files, rows)):
+            info = ds.files[fi]
+            tasks.append(dask.delayed(_read_csv_block, pure=True)(
+                fs, info.path, info.shown, info.header, offset, length, info.compression, cols,
+                dask_key_name=f"gpuinc-read-csv-{token}-{i}"))
+    return dd.from_delayed(tasks, meta=_frame_meta(ds, cols), verify_meta=False)
+
+
+def _read_zarr_columns(source: str, storage_options: dict, columns: tuple, start: int, stop: int,
+                       dtype: str | None, allow_nan: bool, what: str):
+    """Rows [start, stop) of some Zarr columns as one 2-D (or, for a target, 1-D) array."""
+    import zarr
+
+    where = f"{source} rows {start}:{stop}"
+    pieces = []
+    try:
+        cache = {}
+        for col in columns:
+            if col.array not in cache:
+                cache[col.array] = zarr.open_array(store=source, path=col.array, mode="r",
+                                                   storage_options=storage_options or None)
+            arr = cache[col.array]
+            if col.index is not None:
+                piece = arr[start:stop, col.index]
+            else:
+                piece = arr[start:stop]
+            pieces.append(piece.reshape(stop - start, -1) if what == "X" else piece)
+    except Exception as exc:
+        name = columns[len(pieces)].name if len(pieces) < len(columns) else "?"
+        raise DataError(
+            f"{where}: array {name!r} could not be read ({_one_line(exc)}); the store may be "
+            "corrupt."
+        ) from exc
+    if what == "y":
+        return np.asarray(pieces[0])
+    out = np.concatenate(pieces, axis=1) if len(pieces) > 1 else np.asarray(pieces[0])
+    if dtype is not None:
+        out = out.astype(dtype, copy=False)
+    if not allow_nan and out.dtype.kind in "fc" and not np.isfinite(out).all():
+        bad = (~np.isfinite(out)).any(axis=0)
+        names, j = [], 0
+        for col in columns:
+            if bad[j:j + col.width].any():
+                names.append(col.name)
+            j += col.width
+        raise DataError(
+            f"{where}: feature array(s) {_listing(names)} hold missing (NaN) or infinite values. "
+            "Fill or drop them before training, or pass allow_nan=True (--allow-nan)."
+        )
+    return out
+
+
+def _zarr_collections(ds: Dataset, features, target, dtype, allow_nan, blocksize):
+    by_name = {c.name: c for c in ds.zarr_columns}
+    fcols = tuple(by_name[c] for c in features)
+    width = sum(c.width for c in fcols)
+    n = fcols[0].rows
+    chunk = fcols[0].chunk_rows or n
+    rows = _rows_per_block(blocksize, width, dtype)
+    step = n if rows is None else max(chunk, (rows // chunk) * chunk)
+    bounds = [(a, min(n, a + step)) for a in range(0, n, step)]
+    token = tokenize(ds.zarr_store, ds.zarr_columns, features, target, dtype, allow_nan, blocksize)
+    out_dtype = np.dtype(dtype) if dtype is not None else np.result_type(*[c.dtype for c in fcols])
+    so = ds.storage_options
+    xs = [da.from_delayed(
+        dask.delayed(_read_zarr_columns, pure=True)(
+            ds.zarr_store, so, fcols, a, b, dtype, allow_nan, "X",
+            dask_key_name=f"gpuinc-read-zarr-x-{token}-{i}"),
+        shape=(b - a, width), dtype=out_dtype, meta=np.empty((0, 0), out_dtype))
+        for i, (a, b) in enumerate(bounds)]
+    X = da.concatenate(xs, axis=0) if len(xs) > 1 else xs[0]
+    if target is None:
+        return X, None
+    tcol = by_name[target]
+    ys = [da.from_delayed(
+        dask.delayed(_read_zarr_columns, pure=True)(
+            ds.zarr_store, so, (tcol,), a, b, None, True, "y",
+            dask_key_name=f"gpuinc-read-zarr-y-{token}-{i}"),
+        shape=(b - a,), dtype=np.dtype(tcol.dtype), meta=np.empty((0,), tcol.dtype))
+        for i, (a, b) in enumerate(bounds)]
+    y = da.concatenate(ys, axis=0) if len(ys) > 1 else ys[0]
+    return X, y
+
+
+def _dataset(data, fmt, storage_options) -> Dataset:
+    if isinstance(data, Dataset):
+        if fmt is not None and fmt != data.fmt:
+            raise ValueError(f"fmt={fmt!r} but the dataset was scanned as {data.fmt!r}.")
+        return data
+    return scan(data, fmt, storage_options=storage_options)
+
+
+def _check_dtype(dtype):
+    if dtype is None:
+        return None
+    dt = np.dtype(dtype)
+    if dt.kind not in "fiu":
+        raise ValueError(f"dtype must be a numeric NumPy dtype such as 'float32', got {dtype!r}.")
+    return dt.name
+
+
+# --------------------------------------------------------------------------- public readers
+def read_table(
+    data,
+    target: str,
+    features: Sequence[str] | None = None,
+    *,
+    exclude: Sequence[str] = (),
+    dtype: str | None = "float32",
+    fmt: str | None = None,
+    blocksize: int | str | None = DEFAULT_BLOCKSIZE,
+    storage_options: dict | None = None,
+    allow_nan: bool = False,
+):
+    """Lazily read features ``X`` and target ``y`` from Parquet, CSV or Zarr.
+
+    Only metadata is read now (see :func:`scan`); each block is read, checked
+    and converted when it is computed, once for X and y together.
+
+    Parameters
+    ----------
+    data : str, path, list of paths, or Dataset
+        A file, a folder, a glob or an fsspec URL; or the result of :func:`scan`.
+    target : str
+        The column (Zarr: the 1-D array) to predict.
+    features : list of str, optional
+        Feature columns, in this order.  Default: every other column (for
+        Parquet written by pandas, the stored index is not a feature).
+    exclude : list of str
+        Columns to leave out of the default features.
+    dtype : str or None, default="float32"
+        Features are converted to this dtype, per block.  None keeps them.
+    fmt : {"parquet", "csv", "zarr"}, optional
+        Default: from the file suffixes.
+    blocksize : int, str or None, default="64MiB"
+        About this many bytes of converted features per block (at least one
+        Parquet row group or Zarr chunk).  None: one block per file.
+    storage_options : dict, optional
+        Passed to fsspec for URLs.
+    allow_nan : bool, default=False
+        Accept NaN and infinite feature values (by default they are an error
+        that names the column and the file).
+
+    Returns
+    -------
+    X : dask.dataframe.DataFrame (Parquet, CSV) or dask.array.Array (Zarr)
+    y : dask.dataframe.Series or dask.array.Array
+
+    Raises
+    ------
+    DataError
+        A missing target column, a non-numeric feature column, an empty or
+        corrupt file, or schema drift between files: up front when the
+        metadata shows it, otherwise when the block is computed.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from gpuinc import Incremental
+    >>> from gpuinc.io import read_classes, read_table
+    >>> X, y = read_table("data/train/", target="label")  # doctest: +SKIP
+    >>> inc = Incremental(SGDClassifier(), validation=0.1)  # doctest: +SKIP
+    >>> inc.fit(X, y, classes=read_classes("data/train/", "label"))  # doctest: +SKIP
+    """
+    ds = _dataset(data, fmt, storage_options)
+    dtype = _check_dtype(dtype)
+    if target is None:
+        raise ValueError("read_table needs a target column; use read_features for features only.")
+    features = _select(ds, target, features, exclude)
+    if ds.fmt == "zarr":
+        return _zarr_collections(ds, features, target, dtype, allow_nan, blocksize)
+    cols = _Columns(tuple(features), target, (), dtype, bool(allow_nan))
+    frame = _tabular_frame(ds, cols, blocksize)
+    return frame[list(features)], frame[target]
+
+
+def read_features(
+    data,
+    features: Sequence[str] | None = None,
+    *,
+    keep: Sequence[str] = (),
+    exclude: Sequence[str] = (),
+    dtype: str | None = "float32",
+    fmt: str | None = None,
+    blocksize: int | str | None = DEFAULT_BLOCKSIZE,
+    storage_options: dict | None = None,
+    allow_nan: bool = False,
+):
+    """Lazily read feature columns (and columns to carry along), e.g. for prediction.
+
+    Parameters
+    ----------
+    data, features, exclude, dtype, fmt, blocksize, storage_options, allow_nan
+        As in :func:`read_table`; default features are all columns not kept.
+    keep : list of str
+        Parquet and CSV: extra columns (ids ...) returned unconverted after
+        the features, read in the same task.
+
+    Returns
+    -------
+    dask.dataframe.DataFrame (features then ``keep``) or dask.array.Array (Zarr)
+
+    Examples
+    --------
+    >>> from gpuinc.io import read_features
+    >>> frame = read_features("new/", ["f0", "f1"], keep=["id"])  # doctest: +SKIP
+    >>> list(frame.columns)  # doctest: +SKIP
+    ['f0', 'f1', 'id']
+    """
+    ds = _dataset(data, fmt, storage_options)
+    dtype = _check_dtype(dtype)
+    keep = _as_names(keep) or []
+    if ds.fmt == "zarr" and keep:
+        raise DataError("keep= (--id) is available for Parquet and CSV data, not for Zarr.")
+    features = _select(ds, None, features, exclude, keep)
+    if ds.fmt == "zarr":
+        return _zarr_collections(ds, features, None, dtype, allow_nan, blocksize)[0]
+    cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan))
+    return _tabular_frame(ds, cols, blocksize)
+
+
+def _parquet_labels(fs, path: str, shown: str, target: str) -> np.ndarray:
+    import pyarrow.compute as pc
+
+    try:
+        with _parquet_file(fs, path) as pf:
+            column = pf.read(columns=[target]).column(target)
+    except Exception as exc:
+        raise DataError(f"{shown} could not be read ({_one_line(exc)}); it may be corrupt.") from exc
+    if column.null_count:
+        raise DataError(
+            f"{shown}: the target column {target!r} has missing values in {column.null_count} "
+            "row(s); drop those rows or fill them."
+        )
+    return pc.unique(column).to_numpy(zero_copy_only=False)
+
+
+def _csv_labels(fs, path: str, shown: str, target: str, compression) -> np.ndarray:
+    seen = []
+    try:
+        with fs.open(path, "rb", compression=compression) as fh:
+            for chunk in pd.read_csv(fh, usecols=[target], chunksize=1_000_000):
+                col = chunk[target]
+                if col.isna().any():
+                    raise DataError(
+                        f"{shown}: the target column {target!r} has missing values; drop those "
+                        "rows or fill them."
+                    )
+                seen.append(pd.unique(col.to_numpy()))
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(f"{shown} is not well-formed CSV ({_one_line(exc)}).") from exc
+    return np.concatenate(seen) if seen else np.empty(0)
+
+
+def _zarr_labels(source, storage_options, col, start, stop) -> np.ndarray:
+    return np.unique(_read_zarr_columns(source, storage_options, (col,), start, stop, None, True, "y"))
+
+
+def read_classes(data, target: str, *, fmt: str | None = None,
+                 storage_options: dict | None = None) -> np.ndarray:
+    """The sorted distinct values of the target column, reading only that column.
+
+    Classifiers need every class on their first ``partial_fit``; this gets
+    them cheaply (Parquet reads only the target column chunks) instead of a
+    full pass over the data.  Runs on the active Dask scheduler.
+
+    Examples
+    --------
+    >>> from gpuinc.io import read_classes
+    >>> read_classes("data/train/", "label")  # doctest: +SKIP
+    array([0, 1])
+    """
+    ds = _dataset(data, fmt, storage_options)
+    _check_target(ds, target)
+    if ds.fmt == "parquet":
+        fs = None if _is_local(ds.fs) else ds.fs
+        tasks = [dask.delayed(_parquet_labels, pure=True)(fs, f.path, f.shown, target)
+                 for f in ds.files]
+    elif ds.fmt == "csv":
+        tasks = [dask.delayed(_csv_labels, pure=True)(ds.fs, f.path, f.shown, target, f.compression)
+                 for f in ds.files]
+    else:
+        col = next(c for c in ds.zarr_columns if c.name == target)
+        step = max(col.chunk_rows, 1_000_000 // col.chunk_rows * col.chunk_rows)
+        tasks = [dask.delayed(_zarr_labels, pure=True)(ds.zarr_store, ds.storage_options, col, a,
+                                                       min(col.rows, a + step))
+                 for a in range(0, col.rows, step)]
+    parts = [p for p in dask.compute(*tasks) if len(p)]
+    values = pd.unique(np.concatenate(parts)) if parts else np.empty(0)
+    try:
+        return np.sort(np.asarray(values))
+    except TypeError as exc:
+        raise DataError(
+            f"The target column {target!r} mixes value types ({_one_line(exc)}); labels must "
+            "have one type."
+        ) from exc

@@ -1,0 +1,253 @@
+"""``gpuinc train`` / ``gpuinc predict`` end to end on generated Parquet and CSV folders."""
+
+from __future__ import annotations
+
+import pickle
+import re
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from gpuinc import Incremental
+from gpuinc._cli_data import build_estimator, load_model, save_model
+from gpuinc.cli import main
+
+FEATURES = ["f0", "f1", "f2", "f3"]
+N_FILES, ROWS = 6, 50
+
+
+def frame(n, start=0, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(n, len(FEATURES))), columns=FEATURES)
+    df["label"] = (df["f0"] - df["f1"] > 0).astype("int64")
+    df["value"] = 2.0 * df["f0"] + df["f2"]
+    df["id"] = np.arange(start, start + n)
+    return df
+
+
+@pytest.fixture
+def data(tmp_path):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    parts = []
+    for i in range(N_FILES):
+        df = frame(ROWS, start=i * ROWS, seed=i)
+        df.to_parquet(folder / f"part-{i}.parquet", index=False)
+        parts.append(df)
+    return folder, pd.concat(parts, ignore_index=True)
+
+
+def run(capsys, *argv):
+    rc = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def train_args(folder, model, *extra):
+    return ("train", folder, "--target", "label", "--exclude", "id", "value", "--workers", "0",
+            "--blocksize", "None", "--out", model, *extra)
+
+
+def test_train_then_predict_parquet(tmp_path, data, capsys):
+    folder, expected = data
+    model = tmp_path / "out" / "model.pkl"
+    rc, out, err = run(capsys, *train_args(folder, model, "--epochs", "2", "--validation", "0.34",
+                                           "--random-state", "1"))
+    assert rc == 0, err
+    assert "data: " in out and f"{N_FILES} blocks" in out
+    assert "classes: [0, 1]" in out
+    for p in (1, 2):
+        assert re.search(rf"pass {p}/2: val_score=[01]\.\d{{5}} \(4 blocks", out), out
+    assert f"model saved to {model}" in out
+    payload = load_model(model)
+    assert payload["features"] == FEATURES and payload["target"] == "label"
+    assert payload["dtype"] == "float32" and payload["classes"].tolist() == [0, 1]
+    inc = payload["model"]
+    assert isinstance(inc, Incremental) and len(inc.history_) == 2
+    assert [p.name for p in model.parent.iterdir()] == ["model.pkl"]  # no temporary left
+
+    preds = tmp_path / "preds.parquet"
+    rc, out, err = run(capsys, "predict", model, folder, "--out", preds, "--id", "id", "--proba",
+                       "--workers", "0")
+    assert rc == 0, err
+    got = pd.read_parquet(preds)
+    assert list(got.columns) == ["id", "prediction", "proba_0", "proba_1"]
+    assert got["id"].tolist() == expected["id"].tolist()  # one row per input row, in order
+    want = inc.predict(expected[FEATURES].astype("float32"))
+    np.testing.assert_array_equal(got["prediction"].to_numpy(), np.asarray(want))
+    np.testing.assert_allclose(got[["proba_0", "proba_1"]].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_predict_to_csv_and_overwrite(tmp_path, data, capsys):
+    folder, expected = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model, "--model", "sklearn-sgd-classifier"))[0] == 0
+    preds = tmp_path / "preds.csv"
+    rc, _, err = run(capsys, "predict", model, folder, "--out", preds, "--workers", "0")
+    assert rc == 0, err
+    got = pd.read_csv(preds)
+    assert list(got.columns) == ["prediction"] and len(got) == len(expected)
+    rc, _, err = run(capsys, "predict", model, folder, "--out", preds, "--workers", "0")
+    assert rc == 2 and "exists; pass --overwrite" in err
+    rc, _, err = run(capsys, "predict", model, folder, "--out", preds, "--workers", "0",
+                     "--overwrite")
+    assert rc == 0, err
+
+
+def test_train_regressor_on_csv(tmp_path, capsys):
+    folder = tmp_path / "csv"
+    folder.mkdir()
+    for i in range(4):
+        frame(ROWS, seed=i).to_csv(folder / f"part-{i}.csv", index=False)
+    model = tmp_path / "reg.pkl"
+    rc, out, err = run(capsys, "train", folder, "--target", "value", "--features", "f0,f1", "f2",
+                       "--model", "sklearn-sgd-regressor", "--param", "eta0=0.05", "--epochs", "3",
+                       "--validation", "0.25", "--blocksize", "None", "--workers", "0",
+                       "--out", model)
+    assert rc == 0, err
+    assert "classes:" not in out
+    scores = [float(line.split("val_score=")[1].split()[0])
+              for line in out.splitlines() if line.startswith("pass ")]
+    assert len(scores) == 3 and scores[-1] > 0.9  # value = 2 f0 + f2 is learnable
+    payload = load_model(model)
+    assert payload["features"] == ["f0", "f1", "f2"]
+    assert payload["model"].estimator_.eta0 == 0.05
+
+
+def test_train_on_a_cluster(tmp_path, data, capsys, monkeypatch):
+    from distributed import LocalCluster
+
+    import gpuinc.cluster
+
+    def in_process_cluster(kind, n_workers=None, **kw):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=False,
+                            dashboard_address=":0")
+
+    monkeypatch.setattr(gpuinc.cluster, "make_cluster", in_process_cluster)
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    args = list(train_args(folder, model, "--epochs", "2"))
+    args[args.index("--workers") + 1] = "2"
+    rc, out, err = run(capsys, *args)
+    assert rc == 0, err
+    assert "device cpu" in out and "pass 2/2" in out
+    assert load_model(model)["model"].history_[-1]["blocks"] == N_FILES - 1
+
+
+def test_train_then_predict_zarr(tmp_path, capsys):
+    zarr = pytest.importorskip("zarr")
+    rng = np.random.default_rng(0)
+    Xv = rng.normal(size=(200, 3))
+    group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
+    group.create_array("X", shape=Xv.shape, chunks=(50, 3), dtype="float64")[:] = Xv
+    group.create_array("label", shape=(200,), chunks=(50,), dtype="int64")[:] = Xv[:, 0] > 0
+    model = tmp_path / "z.pkl"
+    rc, out, err = run(capsys, "train", tmp_path / "d.zarr", "--target", "label", "--workers", "0",
+                       "--blocksize", "600", "--out", model)
+    assert rc == 0, err
+    assert "in 4 blocks; 3 feature columns" in out
+    rc, _, err = run(capsys, "predict", model, tmp_path / "d.zarr", "--out", tmp_path / "p.csv",
+                     "--proba", "--workers", "0")
+    assert rc == 0, err
+    got = pd.read_csv(tmp_path / "p.csv")
+    assert list(got.columns) == ["prediction", "proba_0", "proba_1"] and len(got) == 200
+    assert (got["prediction"] == (Xv[:, 0] > 0)).mean() > 0.9
+
+
+# --------------------------------------------------------------------------- bad data
+def _missing_target(folder):
+    return ("price", r"Target column 'price' is not in .*part-0\.parquet; available columns: 'f0'")
+
+
+def _text_feature(folder):
+    frame(ROWS, seed=9).assign(f3="x").to_parquet(folder / "part-3.parquet", index=False)
+    return ("label", r"Schema drift: column 'f3' is double in .*part-0\.parquet but "
+                     r"(large_)?string in .*part-3\.parquet")
+
+
+def _text_feature_everywhere(folder):
+    for p in folder.iterdir():
+        pd.read_parquet(p).assign(f3="x").to_parquet(p, index=False)
+    return ("label", r"Feature column 'f3' in .*part-0\.parquet is not numeric: (large_)?string\. "
+                     r"Leave it out .*--exclude")
+
+
+def _empty_file(folder):
+    (folder / "part-2.parquet").write_bytes(b"")
+    return ("label", r"part-2\.parquet is empty \(0 bytes\)")
+
+
+def _corrupt_file(folder):
+    (folder / "part-4.parquet").write_bytes(b"garbage" * 50)
+    return ("label", r"part-4\.parquet is not a readable Parquet file")
+
+
+def _corrupt_page(folder):
+    path = folder / "part-4.parquet"
+    offset = pq.ParquetFile(path).metadata.row_group(0).column(0).data_page_offset
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(b"\xff" * 16)
+    return ("label", r"part-4\.parquet \(row group 0\) could not be read")
+
+
+def _schema_drift(folder):
+    frame(ROWS, seed=8).drop(columns="f2").to_parquet(folder / "part-5.parquet", index=False)
+    return ("label", r"Schema drift: .*part-5\.parquet has no column\(s\) 'f2'")
+
+
+@pytest.mark.parametrize("make_bad", [_missing_target, _text_feature, _text_feature_everywhere,
+                                      _empty_file, _corrupt_file, _corrupt_page, _schema_drift])
+def test_bad_data_is_one_line_and_writes_no_model(tmp_path, data, capsys, make_bad):
+    folder, _ = data
+    target, pattern = make_bad(folder)
+    model = tmp_path / "model.pkl"
+    model.write_bytes(b"previous model")
+    rc, out, err = run(capsys, "train", folder, "--target", target, "--exclude", "id", "value",
+                       "--workers", "0", "--blocksize", "None", "--epochs", "2", "--out", model)
+    assert rc == 2
+    assert err.startswith("gpuinc: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert re.search(pattern, err), err
+    assert model.read_bytes() == b"previous model"  # untouched: nothing written on failure
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pkl", "train"]
+
+
+def test_usage_errors(tmp_path, data, capsys):
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    rc, _, err = run(capsys, *train_args(folder, model, "--param", "bogus=1"))
+    assert rc == 2 and "--param bogus" in err and "valid ones" in err
+    rc, _, err = run(capsys, *train_args(folder, model, "--epochs", "0"))
+    assert rc == 2 and "--epochs must be >= 1" in err
+    args = list(train_args(folder, model))
+    args[args.index("--blocksize") + 1] = "64MiB"  # everything in one block
+    rc, _, err = run(capsys, *args)
+    assert rc == 2 and "--blocksize" in err and "--validation 0" in err
+    assert not model.exists()
+    not_a_model = tmp_path / "x.pkl"
+    not_a_model.write_bytes(pickle.dumps({"hello": 1}))
+    rc, _, err = run(capsys, "predict", not_a_model, folder, "--out", tmp_path / "p.parquet")
+    assert rc == 2 and "was not written by `gpuinc train`" in err
+    rc, _, err = run(capsys, "predict", tmp_path / "none.pkl", folder, "--out", tmp_path / "p.csv")
+    assert rc == 2 and "does not exist" in err
+
+
+def test_save_model_is_atomic(tmp_path):
+    target = tmp_path / "model.pkl"
+    target.write_bytes(b"old")
+    with pytest.raises((pickle.PicklingError, TypeError, AttributeError)):
+        save_model({"bad": lambda: None}, target)
+    assert target.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["model.pkl"]
+    save_model({"format": "gpuinc-model", "version": 1, "x": 1}, target)
+    assert load_model(target)["x"] == 1
+
+
+def test_build_estimator_names():
+    assert type(build_estimator("sgd-classifier", 0)).__module__.startswith("gpuinc.linear_model")
+    assert build_estimator("perceptron", 3).random_state == 3
+    with pytest.raises(ValueError, match="unknown model"):
+        build_estimator("random-forest")

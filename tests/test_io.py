@@ -1,0 +1,367 @@
+"""gpuinc.io: lazy Parquet/CSV/Zarr readers, their block planning and their data errors."""
+
+from __future__ import annotations
+
+import gzip
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+import fsspec
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from sklearn.linear_model import SGDClassifier
+
+from gpuinc import Incremental
+from gpuinc.io import DataError, detect_format, read_classes, read_features, read_table, scan
+
+FEATURES = ["f0", "f1", "f2"]
+
+
+def make_frame(n, start=0, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(rng.normal(size=(n, 3)), columns=FEATURES)
+    df["label"] = (df["f0"] > 0).astype("int64")
+    df["id"] = np.arange(start, start + n)
+    return df
+
+
+def write_parquet_dir(path, n_files=3, rows=40, row_group_size=10, **kw):
+    path.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for i in range(n_files):
+        df = make_frame(rows, start=i * rows, seed=i)
+        df.to_parquet(path / f"part-{i}.parquet", index=False, row_group_size=row_group_size, **kw)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_csv_dir(path, n_files=2, rows=30):
+    path.mkdir(parents=True, exist_ok=True)
+    frames = []
+    for i in range(n_files):
+        df = make_frame(rows, start=i * rows, seed=10 + i)
+        df.to_csv(path / f"part-{i}.csv", index=False)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture
+def pq_dir(tmp_path):
+    folder = tmp_path / "pq"
+    return folder, write_parquet_dir(folder)
+
+
+@pytest.fixture
+def csv_dir(tmp_path):
+    folder = tmp_path / "csv"
+    return folder, write_csv_dir(folder)
+
+
+# --------------------------------------------------------------------------- reading
+def test_parquet_round_trip_is_lazy_and_converted(pq_dir):
+    folder, expected = pq_dir
+    X, y = read_table(folder, "label", exclude=["id"], blocksize=None)
+    assert isinstance(X, dd.DataFrame) and isinstance(y, dd.Series)
+    assert list(X.columns) == FEATURES
+    assert X.npartitions == 3  # one block per file
+    assert all(X.dtypes == np.float32)
+    Xc, yc = dask.compute(X, y)
+    np.testing.assert_allclose(Xc.to_numpy(), expected[FEATURES].to_numpy(np.float32))
+    np.testing.assert_array_equal(yc.to_numpy(), expected["label"].to_numpy())
+
+
+def test_parquet_blocks_follow_blocksize(pq_dir):
+    folder, expected = pq_dir
+    row_bytes = 4 * len(FEATURES)
+    # one row group (10 rows) per block
+    X, _ = read_table(folder, "label", exclude=["id"], blocksize=10 * row_bytes)
+    assert X.npartitions == 12
+    # blocks cross file boundaries: 25 rows -> groups of 3 row groups (30 rows)
+    X, _ = read_table(folder, "label", exclude=["id"], blocksize=25 * row_bytes)
+    sizes = [len(p) for p in dask.compute(*X.to_delayed())]
+    assert sizes == [30, 30, 30, 30]
+    assert sum(sizes) == len(expected)
+
+
+def test_dtype_none_keeps_types_and_float64_converts(pq_dir):
+    folder, _ = pq_dir
+    X, _ = read_table(folder, "label", features=["f0", "id"], dtype=None)
+    assert X.dtypes.tolist() == [np.float64, np.int64]
+    X, _ = read_table(folder, "label", features=["id"], dtype="float64")
+    assert X.compute()["id"].dtype == np.float64
+
+
+def test_features_order_and_exclude(pq_dir):
+    folder, _ = pq_dir
+    X, _ = read_table(folder, "label", features=["f2", "f0"])
+    assert list(X.columns) == ["f2", "f0"]
+    X, _ = read_table(folder, "label", exclude=["id", "f1"])
+    assert list(X.columns) == ["f0", "f2"]
+
+
+def test_pandas_index_is_not_a_feature(tmp_path):
+    df = make_frame(20).set_index("id")
+    df.to_parquet(tmp_path / "data.parquet")
+    X, _ = read_table(tmp_path / "data.parquet", "label")
+    assert list(X.columns) == FEATURES
+
+
+def test_csv_round_trip_split_into_byte_ranges(tmp_path):
+    df = make_frame(3000)
+    df.to_csv(tmp_path / "big.csv", index=False)
+    size = (tmp_path / "big.csv").stat().st_size
+    X, y = read_table(tmp_path / "big.csv", "label", exclude=["id"], blocksize=12 * 600)
+    assert X.npartitions == -(-size // (64 * 1024))  # byte ranges of at least 64 KiB
+    assert X.npartitions > 1
+    Xc, yc = dask.compute(X, y)
+    np.testing.assert_allclose(Xc.to_numpy(), df[FEATURES].to_numpy(np.float32), rtol=1e-6)
+    np.testing.assert_array_equal(yc.to_numpy(), df["label"].to_numpy())
+
+
+def test_compressed_csv(tmp_path):
+    df = make_frame(50)
+    with gzip.open(tmp_path / "data.csv.gz", "wt") as fh:
+        df.to_csv(fh, index=False)
+    X, y = read_table(tmp_path / "data.csv.gz", "label", exclude=["id"])
+    assert X.npartitions == 1
+    np.testing.assert_allclose(X.compute().to_numpy(), df[FEATURES].to_numpy(np.float32), rtol=1e-6)
+
+
+def test_zarr_group_and_root_array(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    rng = np.random.default_rng(0)
+    Xv = rng.normal(size=(100, 3))
+    yv = (Xv[:, 0] > 0).astype("int64")
+    group = zarr.open_group(str(tmp_path / "g.zarr"), mode="w")
+    group.create_array("X", shape=Xv.shape, chunks=(20, 3), dtype="float64")[:] = Xv
+    group.create_array("extra", shape=(100,), chunks=(20,), dtype="float64")[:] = Xv[:, 1]
+    group.create_array("label", shape=(100,), chunks=(20,), dtype="int64")[:] = yv
+    X, y = read_table(tmp_path / "g.zarr", "label", blocksize=40 * 16)
+    assert isinstance(X, da.Array) and X.shape == (100, 4) and X.dtype == np.float32
+    assert X.numblocks[0] == 3  # whole chunks: 40, 40, 20 rows
+    np.testing.assert_allclose(X.compute(), np.column_stack([Xv, Xv[:, 1]]).astype(np.float32))
+    np.testing.assert_array_equal(y.compute(), yv)
+    X, _ = read_table(tmp_path / "g.zarr", "label", features=["extra"])
+    assert X.shape == (100, 1)
+
+    arr = zarr.open_array(str(tmp_path / "a.zarr"), mode="w", shape=(100, 4), chunks=(25, 4),
+                          dtype="float64")
+    arr[:] = np.column_stack([Xv, yv])
+    arr.attrs["columns"] = ["a", "b", "c", "target"]
+    X, y = read_table(tmp_path / "a.zarr", "target")
+    np.testing.assert_allclose(X.compute(), Xv.astype(np.float32))
+    np.testing.assert_array_equal(y.compute(), yv.astype(float))
+    assert read_classes(tmp_path / "a.zarr", "target").tolist() == [0.0, 1.0]
+
+
+def test_fsspec_url_glob_and_list(tmp_path):
+    df = make_frame(30)
+    fs = fsspec.filesystem("memory")
+    for i in range(2):
+        with fs.open(f"/gpuinc-test-io/part-{i}.parquet", "wb") as fh:
+            df.to_parquet(fh, index=False)
+    try:
+        X, y = read_table("memory://gpuinc-test-io/", "label", exclude=["id"])
+        assert len(X.compute()) == 60
+        X, _ = read_table("memory://gpuinc-test-io/*.parquet", "label", exclude=["id"])
+        assert X.npartitions == 1
+        ds = scan(["memory://gpuinc-test-io/part-1.parquet"])
+        shown = ds.files[0].shown
+        assert shown.startswith("memory://") and shown.endswith("gpuinc-test-io/part-1.parquet")
+    finally:
+        fs.rm("/gpuinc-test-io", recursive=True)
+
+
+def test_hidden_files_are_skipped(pq_dir):
+    folder, expected = pq_dir
+    (folder / "_SUCCESS").write_text("")
+    (folder / ".part-0.parquet.crc").write_bytes(b"\x00crc")
+    ds = scan(folder)
+    assert ds.fmt == "parquet" and len(ds.files) == 3 and ds.n_rows == len(expected)
+
+
+def test_format_detection(tmp_path, pq_dir, csv_dir):
+    assert detect_format(pq_dir[0]) == "parquet"
+    assert detect_format(csv_dir[0]) == "csv"
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    make_frame(5).to_csv(mixed / "a.csv", index=False)
+    make_frame(5).to_parquet(mixed / "b.parquet")
+    with pytest.raises(DataError, match="mixes formats"):
+        scan(mixed)
+    assert scan(mixed, fmt="csv").files[0].path.endswith("a.csv")
+    odd = tmp_path / "data.bin"
+    odd.write_bytes(b"x")
+    with pytest.raises(DataError, match="Cannot tell the format.*fmt="):
+        scan(odd)
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        scan(tmp_path / "nothing-here")
+
+
+def test_read_features_keeps_columns_in_one_read(pq_dir):
+    folder, expected = pq_dir
+    frame = read_features(folder, FEATURES, keep=["id"])
+    assert list(frame.columns) == [*FEATURES, "id"]
+    out = frame.compute()
+    assert out["id"].tolist() == expected["id"].tolist()
+    assert out["f0"].dtype == np.float32
+
+
+def test_read_classes(pq_dir, csv_dir):
+    assert read_classes(pq_dir[0], "label").tolist() == [0, 1]
+    assert read_classes(csv_dir[0], "label").tolist() == [0, 1]
+
+
+# --------------------------------------------------------------------------- bad data
+def test_missing_target_lists_available_columns(pq_dir):
+    with pytest.raises(DataError, match=r"'price' is not in .*part-0\.parquet.*'f0', 'f1'"):
+        read_table(pq_dir[0], "price")
+
+
+def test_non_numeric_feature_named_up_front_parquet(tmp_path):
+    df = make_frame(20)
+    df["city"] = "Paris"
+    df.to_parquet(tmp_path / "data.parquet", index=False)
+    with pytest.raises(DataError, match=r"'city' in .*data\.parquet is not numeric.*--exclude"):
+        read_table(tmp_path / "data.parquet", "label")
+    X, _ = read_table(tmp_path / "data.parquet", "label", exclude=["city"])
+    assert "city" not in X.columns
+
+
+def test_non_numeric_feature_in_csv_sample_and_deep_in_a_block(tmp_path):
+    df = make_frame(20)
+    df["city"] = "Paris"
+    df.to_csv(tmp_path / "small.csv", index=False)
+    with pytest.raises(DataError, match=r"'city' in .*small\.csv is not numeric.*'Paris'"):
+        read_table(tmp_path / "small.csv", "label")
+    # a text value far beyond the sampled first 64 KiB: caught when its block is read
+    big = make_frame(4000).astype({"f1": object})
+    big.loc[3990, "f1"] = "n/a?"
+    big.to_csv(tmp_path / "big.csv", index=False)
+    X, y = read_table(tmp_path / "big.csv", "label", exclude=["id"], blocksize=None)
+    with pytest.raises(DataError, match=r"big\.csv: feature column 'f1' holds non-numeric values "
+                                        r"\(e\.g\. 'n/a\?'\)"):
+        dask.compute(X, y)
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_empty_files(tmp_path, fmt):
+    write = (lambda d, p: d.to_parquet(p, index=False)) if fmt == "parquet" \
+        else (lambda d, p: d.to_csv(p, index=False))
+    folder = tmp_path / "d"
+    folder.mkdir()
+    write(make_frame(10), folder / f"a.{fmt}")
+    (folder / f"b.{fmt}").write_bytes(b"")
+    with pytest.raises(DataError, match=rf"b\.{fmt} is empty \(0 bytes\)"):
+        read_table(folder, "label")
+    write(make_frame(0), folder / f"b.{fmt}")
+    with pytest.raises(DataError, match=rf"b\.{fmt} has (a header but )?no rows"):
+        read_table(folder, "label")
+
+
+def test_corrupt_files_named_up_front(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    make_frame(10).to_parquet(folder / "a.parquet")
+    (folder / "b.parquet").write_bytes(b"this is not parquet at all, just some text" * 10)
+    with pytest.raises(DataError, match=r"b\.parquet is not a readable Parquet file"):
+        read_table(folder, "label")
+    (tmp_path / "bin.csv").write_bytes(bytes(range(255, -1, -1)) * 4)
+    with pytest.raises(DataError, match=r"bin\.csv does not start with a UTF-8 text header"):
+        read_table(tmp_path / "bin.csv", "label")
+
+
+def corrupt_first_page(path):
+    md = pq.ParquetFile(path).metadata
+    offset = md.row_group(0).column(0).data_page_offset
+    with open(path, "r+b") as fh:
+        fh.seek(offset)
+        fh.write(b"\xff" * 16)
+
+
+def test_corrupt_page_named_at_its_block(pq_dir):
+    folder, _ = pq_dir
+    corrupt_first_page(folder / "part-1.parquet")
+    X, y = read_table(folder, "label", exclude=["id"], blocksize=None)  # metadata is fine
+    assert len(X.partitions[0].compute()) == 40
+    with pytest.raises(DataError, match=r"part-1\.parquet \(row groups 0-3\) could not be read"):
+        X.partitions[1].compute()
+    inc = Incremental(SGDClassifier(), shuffle_blocks=False)
+    with pytest.raises(DataError, match=r"part-1\.parquet"):
+        inc.fit(X, y, classes=[0, 1])
+
+
+def test_malformed_csv_rows(tmp_path):
+    (tmp_path / "small.csv").write_text(make_frame(10).to_csv(index=False) + "1,2,3,4,5,6,7\n")
+    with pytest.raises(DataError, match=r"small\.csv is not well-formed CSV in its first lines "
+                                        r"\(.*Expected 5 fields in line 12, saw 7"):
+        read_table(tmp_path / "small.csv", "label")
+    # beyond the sampled first 64 KiB: caught when its block is read
+    text = make_frame(4000).to_csv(index=False) + "1,2,3,4,5,6,7\n"
+    (tmp_path / "big.csv").write_text(text)
+    X, y = read_table(tmp_path / "big.csv", "label", blocksize=None)
+    with pytest.raises(DataError, match=r"big\.csv is not well-formed CSV \(.*saw 7"):
+        dask.compute(X, y)
+
+
+def test_schema_drift_between_parquet_files(tmp_path):
+    folder = tmp_path / "d"
+    folder.mkdir()
+    make_frame(10).to_parquet(folder / "a.parquet", index=False)
+    make_frame(10).assign(extra=1.0).to_parquet(folder / "b.parquet", index=False)
+    with pytest.raises(DataError, match=r"Schema drift: .*b\.parquet has column\(s\) 'extra'"):
+        read_table(folder, "label")
+    read_table(folder, "label", features=FEATURES)  # explicit features: the extra column is unused
+
+    make_frame(10).drop(columns="f2").to_parquet(folder / "b.parquet", index=False)
+    with pytest.raises(DataError, match=r"Schema drift: .*b\.parquet has no column\(s\) 'f2'"):
+        read_table(folder, "label", features=FEATURES)
+
+    make_frame(10).astype({"f1": str}).to_parquet(folder / "b.parquet", index=False)
+    with pytest.raises(DataError, match=r"Schema drift: column 'f1' is double in .*a\.parquet but "
+                                        r"(large_)?string in .*b\.parquet"):
+        read_table(folder, "label")
+
+    make_frame(10).astype({"label": str}).to_parquet(folder / "b.parquet", index=False)
+    with pytest.raises(DataError, match=r"target column 'label' is int64 in .*a\.parquet"):
+        read_table(folder, "label", features=FEATURES)
+
+
+def test_schema_drift_between_csv_headers(csv_dir):
+    folder, _ = csv_dir
+    make_frame(5).rename(columns={"f1": "f_1"}).to_csv(folder / "part-9.csv", index=False)
+    with pytest.raises(DataError, match=r"Schema drift: .*part-9\.csv has no column\(s\) 'f1'"):
+        read_table(folder, "label")
+
+
+def test_missing_values(tmp_path):
+    df = make_frame(20)
+    df.loc[5, "f2"] = np.nan
+    df.to_parquet(tmp_path / "nan.parquet", index=False)
+    X, y = read_table(tmp_path / "nan.parquet", "label", exclude=["id"])
+    with pytest.raises(DataError, match=r"nan\.parquet .*'f2' hold missing \(NaN\)"):
+        X.compute()
+    X, _ = read_table(tmp_path / "nan.parquet", "label", exclude=["id"], allow_nan=True)
+    assert int(X.compute()["f2"].isna().sum()) == 1
+    df = make_frame(20)
+    df["label"] = df["label"].astype(float)
+    df.loc[3, "label"] = np.nan
+    df.to_csv(tmp_path / "nolabel.csv", index=False)
+    _, y = read_table(tmp_path / "nolabel.csv", "label")
+    with pytest.raises(DataError, match=r"nolabel\.csv.*target column 'label' has missing values"):
+        y.compute()
+
+
+def test_bad_arguments(pq_dir):
+    folder, _ = pq_dir
+    with pytest.raises(DataError, match="also listed as a feature"):
+        read_table(folder, "label", features=["f0", "label"])
+    with pytest.raises(DataError, match=r"'nope'.* not in"):
+        read_table(folder, "label", features=["f0", "nope"])
+    with pytest.raises(ValueError, match="numeric NumPy dtype"):
+        read_table(folder, "label", dtype="str")
+    with pytest.raises(ValueError, match="fmt must be one of"):
+        read_table(folder, "label", fmt="json")
