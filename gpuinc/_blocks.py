@@ -10,6 +10,7 @@ itself; gpuinc never writes low-level graph keys by hand.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,14 +110,15 @@ def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengt
                    assume_equal_chunks: bool) -> list:
     """Split a per-row object (y, sample_weight) into pieces matching X's blocks."""
     if is_dask_collection(obj):
-        nblocks = obj.numblocks[0] if isinstance(obj, da.Array) else obj.npartitions
         if isinstance(obj, da.Array) and obj.ndim == 2 and obj.numblocks[1] > 1:
             obj = obj.rechunk({1: -1})
+        pieces = obj.to_delayed()
+        # count the pieces Dask will really produce: its optimizer may fuse partitions
+        nblocks = pieces.shape[0] if isinstance(obj, da.Array) else len(pieces)
         own = _row_lengths(obj) if isinstance(obj, da.Array) else None
         same_known = lengths is not None and own is not None and own == lengths
         unknown_but_paired = nblocks == x_blocks and (lengths is None or own is None) and assume_equal_chunks
         if same_known or unknown_but_paired:
-            pieces = obj.to_delayed()
             return list(pieces[:, 0] if pieces.ndim == 2 else pieces.ravel()) if isinstance(obj, da.Array) else list(pieces)
         # Different row blocking: realign on X's row lengths.
         lengths = lengths if lengths is not None else x_lengths_fn()
@@ -181,9 +183,47 @@ def check_y_shape(y, estimator) -> None:
         raise ValueError(f"y must be 1-D or 2-D, got {ndim} dimensions.")
 
 
+_JOINT_TARGET = "__gpuinc_target__"
+
+
+def _joint_frame_blocks(X, y, fit_kwargs) -> BlockPlan | None:
+    """Blocks of X and y lowered as one frame when y is a column of X's frame.
+
+    ``ddf[features]`` and ``ddf[target]`` are two expressions that Dask may
+    lower to different partitionings (a narrow column projection of
+    ``read_parquet`` can be fused into fewer partitions).  Putting y back
+    into X's frame and splitting each partition afterwards keeps them aligned
+    and reads every partition once.
+    """
+    if fit_kwargs or not isinstance(X, dd.DataFrame) or not isinstance(y, dd.Series):
+        return None
+    if _JOINT_TARGET in X.columns or X.npartitions != y.npartitions:
+        return None
+    try:
+        from dask.dataframe.dask_expr._expr import are_co_aligned
+
+        if not are_co_aligned(X.expr, y.expr):
+            return None
+    except Exception:  # private helper moved or refused: fall back to pairing by partition
+        return None
+    parts = X.assign(**{_JOINT_TARGET: y}).to_delayed()
+    columns = list(X.columns)
+    blocks = [
+        Block(i, dask.delayed(operator.getitem, pure=True)(p, columns),
+              dask.delayed(operator.getitem, pure=True)(p, _JOINT_TARGET))
+        for i, p in enumerate(parts)
+    ]
+    return BlockPlan(blocks, collection_kind(X), None)
+
+
 def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunks: bool = True) -> BlockPlan:
     """Split Dask X (and y, per-row keywords) into aligned row blocks."""
     fit_kwargs = dict(fit_kwargs or {})
+    if y is not None:
+        _check_meta_home(X, y, collection_kind(X))
+        joint = _joint_frame_blocks(X, y, fit_kwargs)
+        if joint is not None:
+            return joint
     kind = collection_kind(X)
     x_blocks = _x_blocks(X)
     lengths = _row_lengths(X)
@@ -195,7 +235,6 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
         return cache["lengths"]
 
     if y is not None:
-        _check_meta_home(X, y, kind)
         if isinstance(X, da.Array) and isinstance(y, da.Array) and lengths is not None:
             if not any(math.isnan(n) for n in y.shape) and y.shape[0] != X.shape[0]:
                 raise ValueError(

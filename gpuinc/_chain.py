@@ -280,12 +280,19 @@ class DistributedRunner:
                     _fit_task, state, x_f, y_f, kw_f, static_kwargs,
                     index=block.index, rows=block.rows, kind=kind, home=home,
                     progressive=progressive, key=f"gpuinc-partial-fit-{token}-{pos}", pure=False,
+                    # training is the critical path: a worker with a ready fit runs it
+                    # before starting to load another block
+                    priority=1,
                 )
                 outstanding.append((pos, block, state, futures))
             while outstanding:
                 settle()
         except BaseException:
-            client.cancel([item[2] for item in outstanding])
+            # stop the chain and the reads already prefetched for it
+            pending = [item[2] for item in outstanding]
+            pending += [f for item in outstanding for f in _flatten(item[3])
+                        if type(f).__name__ == "Future"]
+            client.cancel(pending)
             raise
         if not isinstance(state, tuple):
             state = state.result()

@@ -189,12 +189,6 @@ def test_da_from_zarr_and_dd_read_csv(tmp_path):
     assert inc.history_[0]["max_blocks_in_flight"] <= 2
 
 
-@pytest.mark.xfail(
-    strict=True, raises=IndexError,
-    reason="gpuinc._blocks.plan_blocks pairs X and y by npartitions before Dask's optimizer "
-           "fuses the partitions of a narrow column projection of dd.read_parquet; y ends up with "
-           "fewer blocks than X. Use gpuinc.io.read_table until plan_blocks is fixed.",
-)
 def test_dd_read_parquet_columns_of_one_frame(parquet_folder):
     frame = dd.read_parquet(parquet_folder)
     inc = Incremental(ReadAheadProbe(), prefetch=1)
