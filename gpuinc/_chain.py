@@ -270,12 +270,16 @@ class DistributedRunner:
             for pos, block in enumerate(blocks):
                 while len(outstanding) > self.prefetch:
                     settle()
-                lazy = [block.x, block.y, block.kwargs]
-                futures = client.compute(lazy) if any(
-                    dask.is_dask_collection(v) for v in _flatten(lazy)
-                ) else lazy
+                # Only the lazy pieces become futures (in-memory pieces travel with the
+                # task); an empty keyword dict must not turn into a task of its own.
+                names = list(block.kwargs)
+                futures = [block.x, block.y, *block.kwargs.values()]
+                lazy = [i for i, v in enumerate(futures) if dask.is_dask_collection(v)]
+                for i, fut in zip(lazy, client.compute([futures[i] for i in lazy]), strict=True):
+                    futures[i] = fut
                 stats.start_block()
-                x_f, y_f, kw_f = futures
+                x_f, y_f, *kw_values = futures
+                kw_f = dict(zip(names, kw_values, strict=True))
                 state = client.submit(
                     _fit_task, state, x_f, y_f, kw_f, static_kwargs,
                     index=block.index, rows=block.rows, kind=kind, home=home,
