@@ -26,13 +26,16 @@ def path_for(directory) -> Path:
     return Path(directory) / FILENAME
 
 
-def save(directory, state: dict) -> Path:
-    """Write ``state`` atomically: a temporary file in the same directory, then rename."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = path_for(directory)
-    payload = dict(state, format=FORMAT)
-    fd, tmp = tempfile.mkstemp(prefix=".gpuinc-checkpoint-", suffix=".tmp", dir=directory)
+def write_pickle_atomic(target, payload) -> Path:
+    """Pickle ``payload`` to ``target`` atomically.
+
+    The bytes go to a temporary file in the same directory, are flushed to
+    disk, and only then renamed over ``target``: a reader sees the old file
+    or the complete new one, never a partial write.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
@@ -44,6 +47,11 @@ def save(directory, state: dict) -> Path:
             os.unlink(tmp)
         raise
     return target
+
+
+def save(directory, state: dict) -> Path:
+    """Write ``state`` atomically: a temporary file in the same directory, then rename."""
+    return write_pickle_atomic(path_for(directory), dict(state, format=FORMAT))
 
 
 def load(directory, fingerprint: dict) -> dict | None:
