@@ -68,6 +68,39 @@ def check_supported_input(obj, name: str) -> None:
         )
 
 
+def split_graph(pieces) -> list:
+    """Give each Delayed of one ``to_delayed`` call a graph of its own tasks only.
+
+    ``to_delayed`` hands every piece the graph of the whole collection, so
+    sending pieces one by one (as the chain does) would ship and parse the
+    whole graph once per block: quadratic in the number of blocks.  The
+    shared graph is materialised once and each piece keeps just the tasks it
+    depends on.
+    """
+    pieces = list(pieces)
+    if len(pieces) < 2:
+        return pieces
+    try:
+        from dask._task_spec import convert_legacy_graph
+        from dask.delayed import Delayed
+
+        graph = convert_legacy_graph(dict(pieces[0].__dask_graph__()))
+        out = []
+        for piece in pieces:
+            keep, stack = {}, [piece.key]
+            while stack:
+                key = stack.pop()
+                if key in keep or key not in graph:
+                    continue
+                node = graph[key]
+                keep[key] = node
+                stack.extend(node.dependencies)
+            out.append(Delayed(piece.key, keep))
+        return out
+    except Exception:  # an unfamiliar graph: keep Dask's own (correct, only slower)
+        return pieces
+
+
 def _row_lengths(X) -> tuple | None:
     """Row count of every block of X, or None when Dask does not know them."""
     if isinstance(X, da.Array):
@@ -92,12 +125,12 @@ def _x_blocks(X) -> list:
         if X.numblocks[1] > 1:
             # Every partial_fit must see all the features of its rows.
             X = X.rechunk({1: -1})
-        return list(X.to_delayed()[:, 0])
+        return split_graph(X.to_delayed()[:, 0])
     if isinstance(X, dd.Series):
         raise ValueError(
             "X is a Dask Series (1-D); estimators need 2-D X. Use X.to_frame() for one feature."
         )
-    return list(X.to_delayed())
+    return split_graph(X.to_delayed())
 
 
 def _as_dask_array_1d_or_2d(obj):
@@ -113,13 +146,14 @@ def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengt
         if isinstance(obj, da.Array) and obj.ndim == 2 and obj.numblocks[1] > 1:
             obj = obj.rechunk({1: -1})
         pieces = obj.to_delayed()
+        pieces = pieces[:, 0] if isinstance(obj, da.Array) and pieces.ndim == 2 else pieces
         # count the pieces Dask will really produce: its optimizer may fuse partitions
-        nblocks = pieces.shape[0] if isinstance(obj, da.Array) else len(pieces)
+        nblocks = len(pieces)
         own = _row_lengths(obj) if isinstance(obj, da.Array) else None
         same_known = lengths is not None and own is not None and own == lengths
         unknown_but_paired = nblocks == x_blocks and (lengths is None or own is None) and assume_equal_chunks
         if same_known or unknown_but_paired:
-            return list(pieces[:, 0] if pieces.ndim == 2 else pieces.ravel()) if isinstance(obj, da.Array) else list(pieces)
+            return split_graph(pieces)
         # Different row blocking: realign on X's row lengths.
         lengths = lengths if lengths is not None else x_lengths_fn()
         arr = _as_dask_array_1d_or_2d(obj)
@@ -132,7 +166,7 @@ def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengt
             )
         arr = arr.rechunk({0: lengths})
         pieces = arr.to_delayed()
-        return list(pieces[:, 0] if pieces.ndim == 2 else pieces.ravel())
+        return split_graph(pieces[:, 0] if pieces.ndim == 2 else pieces.ravel())
     # In memory: slice on X's row offsets.
     lengths = lengths if lengths is not None else x_lengths_fn()
     n = _n_rows(obj)
@@ -206,7 +240,7 @@ def _joint_frame_blocks(X, y, fit_kwargs) -> BlockPlan | None:
             return None
     except Exception:  # private helper moved or refused: fall back to pairing by partition
         return None
-    parts = X.assign(**{_JOINT_TARGET: y}).to_delayed()
+    parts = split_graph(X.assign(**{_JOINT_TARGET: y}).to_delayed())
     columns = list(X.columns)
     blocks = [
         Block(i, dask.delayed(operator.getitem, pure=True)(p, columns),

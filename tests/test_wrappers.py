@@ -423,3 +423,18 @@ def test_progressive_train_score(data, distributed, request):
             ref.partial_fit(Xn[sl], yn[sl], classes=[0, 1])
         assert inc.history_[epoch]["train_score"] == pytest.approx(hits / n)
     assert np.array_equal(inc.coef_, ref.coef_)
+
+
+def test_each_block_carries_only_its_own_tasks():
+    from gpuinc._blocks import plan_blocks
+
+    X = da.random.random((4000, 3), chunks=(50, 3), random_state=0)
+    y = (X[:, 0] > 0.5).astype(int)
+    plan = plan_blocks(X, y)
+    assert len(plan.blocks) == 80
+    sizes = [len(dict(b.x.__dask_graph__())) for b in plan.blocks]
+    assert max(sizes) <= 3  # the block's own tasks, not the 80-block graph
+    x5, y5 = dask.compute(plan.blocks[5].x, plan.blocks[5].y)
+    Xn, yn = dask.compute(X, y)
+    np.testing.assert_array_equal(x5, Xn[250:300])
+    np.testing.assert_array_equal(y5, yn[250:300])
