@@ -428,7 +428,7 @@ def test_progressive_train_score(data, distributed, request):
 def test_each_block_carries_only_its_own_tasks():
     from gpuinc._blocks import plan_blocks
 
-    X = da.random.random((4000, 3), chunks=(50, 3), random_state=0)
+    X = da.random.RandomState(0).random_sample((4000, 3), chunks=(50, 3))
     y = (X[:, 0] > 0.5).astype(int)
     plan = plan_blocks(X, y)
     assert len(plan.blocks) == 80
