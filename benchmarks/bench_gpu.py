@@ -63,6 +63,7 @@ import time
 import traceback
 
 import numpy as np
+from _machine import cpu_model  # benchmarks/ is on sys.path when run as a script
 from sklearn.base import BaseEstimator
 
 GOAL_VS_SKLEARN = 30.0
@@ -195,7 +196,7 @@ def environment(dev: Device) -> dict:
     env = {
         "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "python": platform.python_version(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_model(),
         "cpu_cores": os.cpu_count(),
         "dry_run": dev.dry,
     }
@@ -223,17 +224,6 @@ def environment(dev: Device) -> dict:
         env["device"] = "none (dry run: NumPy stands for the device)"
         env["driver"] = None
     return env
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _nvidia_smi_driver():

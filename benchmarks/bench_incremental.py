@@ -61,6 +61,7 @@ import warnings
 import dask
 import numpy as np
 import sklearn
+from _machine import cpu_model, load_avg, usable_cores
 from sklearn.linear_model import SGDClassifier
 
 import gpuinc
@@ -84,29 +85,19 @@ def make_sgd():
 
 
 # ----------------------------------------------------------------- helpers
-def cpu_model() -> str:
+def gpuinc_revision() -> str:
+    """The git commit gpuinc is imported from, when it is a checkout (read-only git calls)."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(gpuinc.__file__)))
     try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def load_avg() -> str:
-    try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:  # pragma: no cover - not available
-        return "n/a"
+        head = subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--", "gpuinc"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return f"({root})"
+    return f"(commit {head}{' + local changes to gpuinc/' if dirty else ''}, {root})"
 
 
 def print_header(args):
@@ -130,7 +121,7 @@ def print_header(args):
     print(f"dask       : {dask.__version__}")
     print(f"distributed: {distributed.__version__}")
     print(f"sklearn    : {sklearn.__version__}")
-    print(f"gpuinc     : {getattr(gpuinc, '__version__', 'unknown')}")
+    print(f"gpuinc     : {getattr(gpuinc, '__version__', 'unknown')} {gpuinc_revision()}")
     if dask_ml is not None:
         print(f"dask-ml    : {dask_ml.__version__}")
     else:

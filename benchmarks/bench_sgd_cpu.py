@@ -50,6 +50,7 @@ import warnings
 
 import numpy as np
 import sklearn
+from _machine import cpu_model, load_avg, usable_cores
 from sklearn.linear_model import LogisticRegression
 from sklearn.linear_model import SGDClassifier as SklearnSGD
 
@@ -69,31 +70,6 @@ def make_gpuinc(**params):
 
 
 # ----------------------------------------------------------------- helpers
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
-
-
-def load_avg() -> str:
-    try:
-        return " ".join(f"{v:.2f}" for v in os.getloadavg())
-    except OSError:  # pragma: no cover
-        return "n/a"
-
-
 def print_header(args, source):
     now = _dt.datetime.now(_dt.timezone.utc)
     print("=" * 78)
