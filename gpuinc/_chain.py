@@ -182,7 +182,7 @@ class LocalRunner:
         self.prefetch = max(0, int(prefetch))
 
     def run(self, model, blocks, static_kwargs, *, kind, home, on_block=None, stats=None,
-            progressive=None):
+            progressive=None, group_runs=True):  # group_runs: distributed runner only
         stats = stats if stats is not None else ChainStats()
         where = {"kind": kind, "home": home, "progressive": progressive}
         mover = _device_mover(kind, home)
@@ -240,21 +240,45 @@ class LocalRunner:
 
 
 class DistributedRunner:
-    """Runs every ``partial_fit`` as a task on the worker that holds its block."""
+    """Runs every ``partial_fit`` as a task on the worker that holds its block.
+
+    Blocks whose lazy pieces the cluster already holds (persisted
+    collections) cost nothing to load, so the prefetch bound protects no
+    memory: their whole chain is submitted at once with the existing futures,
+    and consecutive blocks held by one worker are trained by one task
+    (``group_runs``), saving a scheduler round trip and a model transfer per
+    block. Other blocks are computed at most ``prefetch`` ahead.
+    """
 
     def __init__(self, client, prefetch: int = 2):
         self.client = client
         self.prefetch = max(0, int(prefetch))
 
     def run(self, model, blocks, static_kwargs, *, kind, home, on_block=None, stats=None,
-            progressive=None):
+            progressive=None, group_runs=True):
         stats = stats if stats is not None else ChainStats()
+        blocks = list(blocks)
+        where = {"kind": kind, "home": home, "progressive": progressive}
+        token = dask.base.tokenize(object())
+        if blocks and all(_held(self.client, v) for b in blocks for v in _pieces(b)):
+            state = self._run_held(model, blocks, static_kwargs, where, token, on_block, stats,
+                                   group_runs)
+        else:
+            state = self._run_windowed(model, blocks, static_kwargs, where, token, on_block,
+                                       stats)
+        if not isinstance(state, tuple):
+            state = state.result()
+        model, rows, progressive_stats = state
+        stats.rows += rows
+        stats.progressive.extend(progressive_stats)
+        return model
+
+    def _run_windowed(self, model, blocks, static_kwargs, where, token, on_block, stats):
         client = self.client
-        outstanding = deque()  # (pos, block, fit future, data futures)
+        outstanding = deque()  # (pos, block, fit future, futures this call created)
         from distributed import wait
 
         state = (model, 0, [])
-        token = dask.base.tokenize(object())
 
         def settle():
             pos, block, fut, data = outstanding.popleft()
@@ -270,40 +294,118 @@ class DistributedRunner:
             for pos, block in enumerate(blocks):
                 while len(outstanding) > self.prefetch:
                     settle()
-                # Only the lazy pieces become futures (in-memory pieces travel with the
-                # task); an empty keyword dict must not turn into a task of its own.
-                names = list(block.kwargs)
-                futures = [block.x, block.y, *block.kwargs.values()]
-                lazy = [i for i, v in enumerate(futures) if dask.is_dask_collection(v)]
-                for i, fut in zip(lazy, client.compute([futures[i] for i in lazy]), strict=True):
-                    futures[i] = fut
+                (x_f, y_f, kw_f), loads = _resolve(self.client, block)
                 stats.start_block()
-                x_f, y_f, *kw_values = futures
-                kw_f = dict(zip(names, kw_values, strict=True))
                 state = client.submit(
                     _fit_task, state, x_f, y_f, kw_f, static_kwargs,
-                    index=block.index, rows=block.rows, kind=kind, home=home,
-                    progressive=progressive, key=f"gpuinc-partial-fit-{token}-{pos}", pure=False,
+                    index=block.index, rows=block.rows, **where,
+                    key=f"gpuinc-partial-fit-{token}-{pos}", pure=False,
                     # training is the critical path: a worker with a ready fit runs it
                     # before starting to load another block
                     priority=1,
                 )
-                outstanding.append((pos, block, state, futures))
+                outstanding.append((pos, block, state, loads))
             while outstanding:
                 settle()
         except BaseException:
-            # stop the chain and the reads already prefetched for it
-            pending = [item[2] for item in outstanding]
-            pending += [f for item in outstanding for f in _flatten(item[3])
-                        if type(f).__name__ == "Future"]
-            client.cancel(pending)
+            # stop the chain and the reads this call started; never the caller's own
+            # (persisted) futures, which share keys with what they hold
+            client.cancel([item[2] for item in outstanding]
+                          + [f for item in outstanding for f in item[3]])
             raise
-        if not isinstance(state, tuple):
-            state = state.result()
-        model, rows, progressive_stats = state
-        stats.rows += rows
-        stats.progressive.extend(progressive_stats)
-        return model
+        return state
+
+    def _run_held(self, model, blocks, static_kwargs, where, token, on_block, stats,
+                  group_runs):
+        client = self.client
+        from distributed import wait
+
+        resolved = [_resolve(client, b)[0] for b in blocks]
+        runs = (_runs_by_worker(client, resolved) if group_runs
+                else [[i] for i in range(len(blocks))])
+        state = (model, 0, [])
+        submitted = []
+        try:
+            for r, run in enumerate(runs):
+                state = client.submit(
+                    _fit_run_task, state, [resolved[i] for i in run], static_kwargs,
+                    indices=[blocks[i].index for i in run], rows=[blocks[i].rows for i in run],
+                    **where, key=f"gpuinc-partial-fit-{token}-{r}", pure=False, priority=1,
+                )
+                submitted.append((run, state))
+            for run, fut in submitted:
+                wait([fut])
+                if fut.status != "finished":
+                    fut.result()  # raises the task's error, with its block in the message
+                for i in run:
+                    stats.start_block()  # held blocks are not loaded ahead: one at a time
+                    stats.end_block(0)
+                    if on_block is not None:
+                        on_block(i, blocks[i], lambda f=fut: f.result()[0])
+        except BaseException:
+            client.cancel([fut for _, fut in submitted])  # the chain only, never the data
+            raise
+        return state
+
+
+def _pieces(block):
+    return (block.x, block.y, *block.kwargs.values())
+
+
+def _held(client, value) -> bool:
+    """In memory already: not lazy, or a piece whose key the cluster holds (persisted)."""
+    if not dask.is_dask_collection(value):
+        return True
+    key = getattr(value, "key", None)  # Delayed pieces of a collection carry their chunk key
+    return key is not None and key in client.futures
+
+
+def _resolve(client, block):
+    """``((x, y, kwargs), loads)``: the block with its lazy pieces as futures.
+
+    Pieces the cluster holds reuse their futures (no graph is built or sent);
+    the other lazy pieces are computed in one ``client.compute`` call and
+    returned in ``loads`` too (only those may be cancelled); in-memory pieces
+    travel with the task.
+    """
+    from distributed import Future
+
+    pieces = list(_pieces(block))
+    lazy = []
+    for i, value in enumerate(pieces):
+        if not dask.is_dask_collection(value):
+            continue
+        if _held(client, value):
+            pieces[i] = Future(value.key, client)
+        else:
+            lazy.append(i)
+    loads = client.compute([pieces[i] for i in lazy]) if lazy else []
+    for i, fut in zip(lazy, loads, strict=True):
+        pieces[i] = fut
+    x, y, *kw_values = pieces
+    return (x, y, dict(zip(block.kwargs, kw_values, strict=True))), loads
+
+
+def _runs_by_worker(client, resolved):
+    """Consecutive block positions whose future pieces one worker holds, as lists."""
+    from distributed import Future
+
+    futures = [v for parts in resolved for v in _flatten(parts) if isinstance(v, Future)]
+    who = client.who_has(futures) if futures else {}
+    runs, common = [], None
+    for i, parts in enumerate(resolved):
+        holders = None
+        for v in _flatten(parts):
+            if isinstance(v, Future):
+                h = set(who.get(v.key, ()))
+                holders = h if holders is None else holders & h
+        if runs and holders and common and common & holders:
+            runs[-1].append(i)
+            common &= holders
+        else:
+            runs.append([i])
+            common = holders
+    return runs
 
 
 def _fit_task(state, x, y, kwargs, static_kwargs, **where):
@@ -311,6 +413,14 @@ def _fit_task(state, x, y, kwargs, static_kwargs, **where):
     model, seen, stats = state
     model, stat = fit_block(model, x, y, kwargs, static_kwargs, **where)
     return model, seen + _n_rows(x), stats + [stat]
+
+
+def _fit_run_task(state, blocks, static_kwargs, *, indices, rows, **where):
+    """Worker-side step over consecutive blocks this worker holds, in order."""
+    for (x, y, kwargs), index, block_rows in zip(blocks, indices, rows, strict=True):
+        state = _fit_task(state, x, y, kwargs, static_kwargs, index=index, rows=block_rows,
+                          **where)
+    return state
 
 
 def _flatten(values):

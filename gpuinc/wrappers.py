@@ -428,6 +428,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 estimator = runner.run(
                     estimator, todo, static, kind=kind, home=home, on_block=on_block,
                     stats=stats, progressive=self.scoring_for_progress(),
+                    # block-level checkpoints need the model after every block
+                    group_runs=fingerprint is None or every == "epoch",
                 )
                 seconds = time.perf_counter() - t0
                 record = {"epoch": len(history) + 1, "blocks": stats.blocks, "rows": stats.rows,

@@ -438,3 +438,15 @@ def test_each_block_carries_only_its_own_tasks():
     Xn, yn = dask.compute(X, y)
     np.testing.assert_array_equal(x5, Xn[250:300])
     np.testing.assert_array_equal(y5, yn[250:300])
+
+
+def test_failed_fit_keeps_the_users_persisted_data(data, client):
+    _, y, Xn, _ = data
+    Xbad = Xn.copy()
+    Xbad[1600, 2] = np.nan
+    Xp, yp = dask.persist(da.from_array(Xbad, chunks=(500, 8)), y)
+    with pytest.raises(ValueError, match="block 3"):
+        Incremental(sgd(), shuffle_blocks=False).fit(Xp, yp, classes=[0, 1])
+    # the persisted chunks are still there and usable
+    np.testing.assert_array_equal(Xp[:500].compute(), Xbad[:500])
+    assert yp.sum().compute() == y.sum().compute()
