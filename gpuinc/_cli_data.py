@@ -320,10 +320,6 @@ def _needs_classes(estimator) -> bool:
         estimator.partial_fit).parameters
 
 
-def _fmt_score(value) -> str:
-    return "n/a" if value is None else f"{value:.5f}"
-
-
 def run_train(args) -> int:
     """``gpuinc train``: fit on DATA and save the model; returns the exit status."""
     return _guarded(_train)(args)
@@ -374,16 +370,14 @@ def _train(args) -> int:
             epochs=args.epochs, prefetch=args.prefetch, validation=validation,
             early_stopping=args.early_stopping, progress=progress,
             checkpoint=args.checkpoint, device=device if device == "gpu" else None,
+            # without bars (logs, pipes), one line per pass as it ends
+            verbose=0 if should_show(progress) else 1,
         )
         print(f"model: {args.model} ({type(estimator).__module__}.{type(estimator).__name__}), "
               f"{args.epochs} pass(es), prefetch {args.prefetch}, device {device}")
         t0 = time.perf_counter()
         inc.fit(X, y, **fit_kwargs)
         fit_s = time.perf_counter() - t0
-    if not should_show(progress):
-        for rec in inc.history_:
-            print(f"pass {rec['epoch']}/{args.epochs}: val_score={_fmt_score(rec.get('val_score'))} "
-                  f"({rec['blocks']} blocks, {rec['rows']:,} rows, {rec['seconds']:.2f} s)")
     if inc.stopped_early_:
         print(f"stopped early after {inc.n_epochs_} passes (no improvement)")
     payload = {

@@ -230,15 +230,26 @@ def score_blocks(estimator, blocks, scoring=None, *, home: str = "host") -> floa
     return float(scorer(proxy, placeholder, y, **kwargs))
 
 
+def _is_fitted(estimator) -> bool:
+    """scikit-learn's notion of fitted, also for estimators that only have ``partial_fit``."""
+    if hasattr(estimator, "fit"):
+        try:
+            check_is_fitted(estimator)
+        except NotFittedError:
+            return False
+        return True
+    if hasattr(estimator, "__sklearn_is_fitted__"):
+        return bool(estimator.__sklearn_is_fitted__())
+    return any(k.endswith("_") and not k.startswith("__") for k in vars(estimator))
+
+
 def progressive_statistic(estimator, x, y, w, scoring, home: str = "host"):
     """Score one block with the model as it stands, before it learns from it.
 
     Returns a small statistic that :func:`combine_progressive` merges across
     blocks; None while the model has not been fitted yet (the first block).
     """
-    try:
-        check_is_fitted(estimator)
-    except NotFittedError:
+    if not _is_fitted(estimator):
         return None
     if scoring in (None, ESTIMATOR_DEFAULT):
         scoring = default_scoring(estimator)

@@ -69,6 +69,14 @@ def _make_rng(random_state, salt: int):
     return np.random.RandomState(seed)
 
 
+def format_pass(record) -> str:
+    """One pass of ``history_`` in words: its scores, blocks, rows and seconds."""
+    scores = "".join(f"{name}={record[name]:.5f} " for name in ("val_score", "train_score")
+                     if record.get(name) is not None)
+    return (f"{scores}({record['blocks']} blocks, {record['rows']:,} rows, "
+            f"{record['seconds']:.2f} s)")
+
+
 class Incremental(MetaEstimatorMixin, BaseEstimator):
     """Train any estimator with ``partial_fit`` on data too large for memory.
 
@@ -130,6 +138,10 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         ``predict`` per block.
     device : {None, "cpu", "gpu"}
         Where gpuinc's array-API estimators compute; None follows the data.
+    verbose : int, default=0
+        With 1 or more, print one line as each pass ends (its scores, blocks,
+        rows and seconds), flushed at once: the record of a long fit in a log
+        file, where progress bars stay quiet.
 
     Attributes
     ----------
@@ -173,6 +185,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         checkpoint_every="epoch",
         train_score=False,
         device=None,
+        verbose=0,
     ):
         self.estimator = estimator
         self.scoring = scoring
@@ -193,6 +206,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self.checkpoint_every = checkpoint_every
         self.train_score = train_score
         self.device = device
+        self.verbose = verbose
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y=None, *, validation_data=None, **fit_kwargs):
@@ -447,6 +461,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             finally:
                 progress.close()
             history.append(record)
+            if self.verbose:
+                print(f"pass {epoch + 1}/{epochs}: {format_pass(record)}", flush=True)
             state["epoch"], state["order"], state["position"] = epoch + 1, None, -1
             if (self.early_stopping and val_blocks is not None
                     and state["no_improve"] >= self.n_iter_no_change):

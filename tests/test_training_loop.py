@@ -316,6 +316,37 @@ def test_progress_auto_shows_a_bar_per_pass_in_a_terminal(monkeypatch):
     assert "val_score=" in out
 
 
+class LineCounter(BlockRecorder):
+    """Notes how many pass lines stdout held when each block was trained."""
+
+    def partial_fit(self, X, y):
+        self.lines_seen_ = [*getattr(self, "lines_seen_", []),
+                            sys.stdout.getvalue().count("pass ")]
+        return super().partial_fit(X, y)
+
+
+def test_verbose_prints_each_pass_as_it_ends(monkeypatch):
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    X, y = block_data()
+    inc = Incremental(LineCounter(), random_state=0, epochs=3, validation=0.25, progress=False,
+                      train_score=True, verbose=1).fit(X, y)
+    per_pass = N_BLOCKS - 2
+    # the line of pass k is out before any block of pass k + 1 trains
+    assert inc.estimator_.lines_seen_ == [k for k in range(3) for _ in range(per_pass)]
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3
+    for k, line in enumerate(lines, start=1):
+        assert line.startswith(f"pass {k}/3: val_score=0.")
+        assert "train_score=0." in line and f"({per_pass} blocks, " in line
+
+
+def test_quiet_by_default(capsys):
+    X, y = block_data()
+    Incremental(BlockRecorder(), random_state=0, epochs=2, progress=False).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
 def test_progress_auto_is_quiet_under_ci(monkeypatch, capsys):
     monkeypatch.setenv("CI", "true")
     terminal = FakeTerminal()
