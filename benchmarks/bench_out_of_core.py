@@ -147,31 +147,24 @@ def _warm_up() -> None:
 
 def child_gpuinc(folder: str, workers: int, prefetch: int, blocksize) -> dict:
     from distributed import Client, LocalCluster
-    from sklearn.linear_model import SGDClassifier
-
-    from gpuinc import Incremental
-    from gpuinc.io import read_table
 
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
         # the plain loop imported these before its clock started; so do the workers
         client.run(_warm_up)
-        t0 = time.perf_counter()
-        X, y = read_table(folder, "label", blocksize=blocksize)
-        inc = Incremental(SGDClassifier(loss="log_loss", random_state=0), shuffle_blocks=False,
-                          prefetch=prefetch, random_state=0, progress=False)
-        inc.fit(X, y, classes=np.array([0, 1], dtype=np.int32))
-        seconds = time.perf_counter() - t0
-    record = inc.history_[0]
-    return {"seconds": seconds, "rows": int(record["rows"]), "blocks": int(record["blocks"]),
-            "max_in_flight": int(record["max_blocks_in_flight"]),
-            "coef_norm": float(np.linalg.norm(inc.estimator_.coef_))}
+        return _timed_fit(folder, prefetch, blocksize)
 
 
 def child_threads(folder: str, prefetch: int, blocksize) -> dict:
+    import gpuinc.io  # noqa: F401  (imported before the clock starts, as in the other runs)
+
+    return _timed_fit(folder, prefetch, blocksize)
+
+
+def _timed_fit(folder: str, prefetch: int, blocksize) -> dict:
+    """``read_table`` + one pass of ``Incremental.fit``, timed; on whatever scheduler is active."""
     from sklearn.linear_model import SGDClassifier
 
-    import gpuinc.io  # noqa: F401  (imported before the clock starts, as in the other runs)
     from gpuinc import Incremental
     from gpuinc.io import read_table
 
