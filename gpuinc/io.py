@@ -779,20 +779,23 @@ def _read_csv_block(fs, path: str, shown: str, header: bytes, offset: int, lengt
     # every column is parsed: with usecols= pandas would silently accept rows with extra fields
     fast = {c: cols.dtype for c in cols.features} if cols.dtype is not None else None
     try:
-        frame = pd.read_csv(_bytesio.BytesIO(data), dtype=fast)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        frame = _parse_csv(data, where, dtype=fast, malformed=(pd.errors.ParserError,
+                                                                UnicodeDecodeError))
+    except (ValueError, TypeError):
+        # a value that is not a number: parse again without dtypes to name the column
+        frame = _parse_csv(data, where)
+    return _finish(frame, cols, where)
+
+
+def _parse_csv(data: bytes, where: str, dtype=None,
+               malformed=(ValueError, pd.errors.ParserError)) -> pd.DataFrame:
+    """``pd.read_csv`` on bytes; the ``malformed`` errors become one DataError naming ``where``."""
+    try:
+        return pd.read_csv(_bytesio.BytesIO(data), dtype=dtype)
+    except malformed as exc:
         raise DataError(
             f"{where} is not well-formed CSV ({_one_line(exc)}); fix or remove the file."
         ) from exc
-    except (ValueError, TypeError):
-        # a value that is not a number: parse again without dtypes to name the column
-        try:
-            frame = pd.read_csv(_bytesio.BytesIO(data))
-        except (ValueError, pd.errors.ParserError) as exc:
-            raise DataError(
-                f"{where} is not well-formed CSV ({_one_line(exc)}); fix or remove the file."
-            ) from exc
-    return _finish(frame, cols, where)
 
 
 def _empty_block(cols: _Columns) -> pd.DataFrame:
