@@ -42,8 +42,9 @@ _COMMON_PARAMS_DOC = """
         always makes one pass).
     tol : float or None, default=1e-3
         ``fit`` stops when the mean training loss of a pass has not improved
-        by ``tol`` for ``n_iter_no_change`` passes.  ``None`` disables the
-        check (and the per-pass loss computation).
+        by ``tol`` for ``n_iter_no_change`` passes (with ``early_stopping``:
+        when the validation score has not improved by ``tol``).  ``None``
+        disables the check (and the per-pass loss computation).
     shuffle : bool, default=True
         Visit the samples of each pass in a random order.  The permutation is
         drawn on the host with NumPy's ``Generator`` and used to gather the
@@ -72,15 +73,30 @@ _COMMON_PARAMS_DOC = """
         - ``'constant'``: ``eta0``.
         - ``'invscaling'``: ``eta0 / t ** power_t``.
         - ``'adaptive'``: ``eta0``, divided by 5 in ``fit`` whenever the
-          training loss fails to improve for ``n_iter_no_change`` passes.
+          training loss (with ``early_stopping``: the validation score) fails
+          to improve for ``n_iter_no_change`` passes; once it is down to
+          1e-6, the next such plateau ends ``fit`` (unless ``tol`` is None).
           ``partial_fit`` never shrinks it.
     eta0 : float, default=0.01
         Initial step size for ``'constant'``, ``'invscaling'`` and
         ``'adaptive'``.
     power_t : float, default=0.5 (classifier), 0.25 (regressor)
         Exponent of ``'invscaling'``.
+    early_stopping : bool, default=False
+        As in scikit-learn: ``fit`` first sets aside ``validation_fraction``
+        of the training data (a stratified split for the classifier, a plain
+        random one for the regressor, drawn from ``random_state``), trains on
+        the rest, scores the model on the held-out rows after every pass
+        (accuracy for the classifier, R^2 for the regressor, as ``score``
+        computes them, weighted by ``sample_weight``) and stops when that
+        score has not improved by at least ``tol`` over the best so far for
+        ``n_iter_no_change`` consecutive passes.  The model of the last pass
+        is kept (not the best one).  ``partial_fit`` ignores it (see Notes).
+    validation_fraction : float, default=0.1
+        Fraction of the training data held out by ``early_stopping``; must be
+        strictly between 0 and 1.  Only used with ``early_stopping=True``.
     n_iter_no_change : int, default=5
-        Patience of the ``tol`` criterion.
+        Patience of the ``tol`` criterion, in passes.
     warm_start : bool, default=False
         Let ``fit`` start from the current weights instead of zeros.
     average : bool or int, default=False
@@ -136,6 +152,11 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         Number of mini-batch updates performed, plus one.
     n_iter_ : int
         Number of passes made by the last ``fit`` (1 after ``partial_fit``).
+    validation_scores_ : list of float or None
+        Set by ``fit``: the validation accuracy after each pass with
+        ``early_stopping=True``, None without it.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_`` (None without early stopping).
     n_features_in_ : int
         Number of features seen during the first ``fit``/``partial_fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -151,9 +172,14 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
     (see ``batch_size``); multiclass ``log_loss`` is multinomial, so
     ``predict_proba`` is a softmax rather than normalised one-vs-rest
     probabilities; in one-vs-rest problems ``class_weight`` weights a sample
-    in every column by the weight of its own class; ``early_stopping``,
-    ``validation_fraction`` and ``n_jobs`` do not exist (a wrapper such as
-    ``gpuinc.Incremental`` holds out validation data).
+    in every column by the weight of its own class; ``n_jobs`` does not
+    exist.  ``partial_fit`` ignores ``early_stopping`` where scikit-learn's
+    refuses ``early_stopping=True`` with a ``ValueError``, so that one model
+    can be both fitted and trained block by block; across blocks,
+    ``gpuinc.Incremental(..., early_stopping=True)`` holds out validation
+    data and stops.  Early stopping scores the model that ``predict`` uses
+    (the averaged one with ``average``), where scikit-learn scores the plain
+    SGD iterate.
 
     The input's namespace decides where the model computes.  A model fitted
     on one namespace or device refuses input from another with a
@@ -195,6 +221,8 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         learning_rate: str = "optimal",
         eta0: float = 0.01,
         power_t: float = 0.5,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
         n_iter_no_change: int = 5,
         class_weight: dict | str | None = None,
         warm_start: bool = False,
@@ -215,6 +243,8 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         self.learning_rate = learning_rate
         self.eta0 = eta0
         self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.class_weight = class_weight
         self.warm_start = warm_start
@@ -258,17 +288,31 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
                 intercept_init = self._standard_weights(xp)[1]
         X, y, is_sparse = self._validate_Xy(xp, X, y, reset=True)
         classes = self._unique_classes(xp, y)
-        T, weights, loss = self._prepare(xp, X, y, classes, sample_weight, in_fit=True)
+        T, weights, loss, sample_weight = self._prepare(
+            xp, X, y, classes, sample_weight, in_fit=True
+        )
         self.classes_ = classes
         self._init_state(xp, T.shape[1], X, X.dtype)
         self._set_init(xp, coef_init, intercept_init, X, X.dtype)
-        self._run_fit_epochs(xp, X, T, weights, loss, is_sparse=is_sparse)
+        self._run_fit_epochs(
+            xp,
+            X,
+            T,
+            weights,
+            loss,
+            is_sparse=is_sparse,
+            score_weight=sample_weight,
+            stratify=y,
+        )
         return self
 
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
     ) -> SGDClassifier:
         """Make one pass of mini-batch SGD over the given samples.
+
+        ``early_stopping`` does not apply here: every given sample is trained
+        on, and nothing is held out.
 
         Parameters
         ----------
@@ -312,7 +356,7 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
                         f"partial_fit, which was {to_numpy(self.classes_)!r}."
                     )
             classes = self.classes_
-        T, weights, loss = self._prepare(xp, X, y, classes, sample_weight, in_fit=False)
+        T, weights, loss, _ = self._prepare(xp, X, y, classes, sample_weight, in_fit=False)
         if first_call:
             self.classes_ = classes
             self._init_state(xp, T.shape[1], X, X.dtype)
@@ -350,10 +394,12 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
     def _prepare(
         self, xp: ModuleType, X: Any, y: Any, classes: Any, sample_weight: Any, *, in_fit: bool
     ):
-        """Targets (n, k), combined sample/class weights and the loss for this call.
+        """Targets (n, k), combined sample/class weights, the loss, and the sample weights.
 
         Binary problems get one +1/-1 column; multiclass problems a one-hot
-        matrix (multinomial log loss) or a +1/-1 matrix (one-vs-rest).
+        matrix (multinomial log loss) or a +1/-1 matrix (one-vs-rest).  The
+        last item is the validated ``sample_weight`` alone (or None), which
+        weighs the validation score of early stopping, as in ``score``.
         """
         dtype = X.dtype
         if is_numpy_namespace(xp):
@@ -372,7 +418,8 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
             labels = set(to_numpy(classes).tolist())
             unknown = sorted({v for v in to_numpy(y).tolist() if v not in labels}, key=repr)
             raise ValueError(f"y contains labels {unknown} not in classes {sorted(labels)}.")
-        weights = self._validate_sample_weight(xp, sample_weight, X, dtype, in_fit=in_fit)
+        sample_weight = self._validate_sample_weight(xp, sample_weight, X, dtype, in_fit=in_fit)
+        weights = sample_weight
         class_weights = self._class_weight_vector(xp, indicator, classes)
         if class_weights is not None:
             if indicator.shape[1] == 1:
@@ -382,7 +429,7 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
                 per_sample = indicator @ class_weights
             weights = per_sample if weights is None else weights * per_sample
         loss = make_loss(self.loss, epsilon=float(self.epsilon), n_columns=T.shape[1])
-        return T, weights, loss
+        return T, weights, loss, sample_weight
 
     def _class_weight_vector(self, xp: ModuleType, indicator: Any, classes: Any) -> Any:
         """One weight per class, or None; ``indicator`` is (n, 1) for binary problems."""
@@ -511,6 +558,23 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
             return log_softmax(xp, scores)
         return xp.log(self._proba_from_scores(xp, scores))
 
+    def _validation_score(self, xp: ModuleType, X: Any, T: Any, sample_weight: Any) -> float:
+        """Accuracy on validation rows for early stopping: ``score`` without its checks.
+
+        The rows were validated by ``fit``; the labels come from the target
+        matrix ``T`` (class index = positive column / largest entry), so the
+        same array-API code and arithmetic run on every namespace.
+        """
+        scores = X @ self._coef_matrix(xp).T + self.intercept_
+        if scores.shape[1] == 1:
+            correct = (scores[:, 0] > 0) == (T[:, 0] > 0)
+        else:
+            correct = xp.argmax(scores, axis=1) == xp.argmax(T, axis=1)
+        if sample_weight is None:
+            return int(xp.count_nonzero(correct)) / correct.shape[0]
+        hits = xp.where(correct, sample_weight, xp.zeros_like(sample_weight))
+        return float(xp.sum(hits)) / float(xp.sum(sample_weight))
+
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Mean accuracy on the given samples.
 
@@ -562,6 +626,11 @@ class SGDRegressor(RegressorMixin, BaseSGD):
         Number of mini-batch updates performed, plus one.
     n_iter_ : int
         Number of passes made by the last ``fit`` (1 after ``partial_fit``).
+    validation_scores_ : list of float or None
+        Set by ``fit``: the validation R^2 after each pass with
+        ``early_stopping=True``, None without it.
+    best_validation_score_ : float or None
+        Best of ``validation_scores_`` (None without early stopping).
     n_features_in_ : int
         Number of features seen during the first ``fit``/``partial_fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -577,8 +646,9 @@ class SGDRegressor(RegressorMixin, BaseSGD):
     ``'invscaling'`` with ``eta0=0.01``: a per-sample step of 0.01 moves far
     too little once each update is the mean gradient of a whole mini-batch,
     while ``'optimal'``, capped for the squared losses, needs no tuning.
-    ``early_stopping`` and ``validation_fraction`` do not exist.  See
-    :class:`SGDClassifier` for namespaces and :func:`to_namespace`.
+    ``partial_fit`` ignores ``early_stopping`` (scikit-learn's raises a
+    ``ValueError``).  See :class:`SGDClassifier` for namespaces, early
+    stopping and :func:`to_namespace`.
 
     Examples
     --------
@@ -611,6 +681,8 @@ class SGDRegressor(RegressorMixin, BaseSGD):
         learning_rate: str = "optimal",
         eta0: float = 0.01,
         power_t: float = 0.25,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
         n_iter_no_change: int = 5,
         warm_start: bool = False,
         average: bool | int = False,
@@ -630,6 +702,8 @@ class SGDRegressor(RegressorMixin, BaseSGD):
         self.learning_rate = learning_rate
         self.eta0 = eta0
         self.power_t = power_t
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.warm_start = warm_start
         self.average = average
@@ -674,11 +748,14 @@ class SGDRegressor(RegressorMixin, BaseSGD):
         self._init_state(xp, 1, X, X.dtype)
         self._set_init(xp, coef_init, intercept_init, X, X.dtype)
         loss = make_loss(self.loss, epsilon=float(self.epsilon))
-        self._run_fit_epochs(xp, X, T, weights, loss, is_sparse=is_sparse)
+        self._run_fit_epochs(xp, X, T, weights, loss, is_sparse=is_sparse, score_weight=weights)
         return self
 
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> SGDRegressor:
         """Make one pass of mini-batch SGD over the given samples.
+
+        ``early_stopping`` does not apply here: every given sample is trained
+        on, and nothing is held out.
 
         Parameters
         ----------
@@ -739,6 +816,26 @@ class SGDRegressor(RegressorMixin, BaseSGD):
         """
         _, scores = self._raw_scores(X, "predict")
         return scores[:, 0]
+
+    def _validation_score(self, xp: ModuleType, X: Any, T: Any, sample_weight: Any) -> float:
+        """R^2 on validation rows for early stopping: ``score`` without its checks.
+
+        Same array-API code and arithmetic on every namespace; like
+        ``r2_score``, a constant target gives 1.0 for a perfect fit, else 0.0.
+        """
+        y = T[:, 0]
+        residual = y - (X @ self._coef_matrix(xp).T + self.intercept_)[:, 0]
+        if sample_weight is None:
+            centred = y - xp.mean(y)
+            ss_res = float(xp.sum(residual * residual))
+            ss_tot = float(xp.sum(centred * centred))
+        else:
+            centred = y - xp.sum(sample_weight * y) / xp.sum(sample_weight)
+            ss_res = float(xp.sum(sample_weight * residual * residual))
+            ss_tot = float(xp.sum(sample_weight * centred * centred))
+        if ss_tot == 0.0:
+            return 1.0 if ss_res == 0.0 else 0.0
+        return 1.0 - ss_res / ss_tot
 
     def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
         """Coefficient of determination R^2 on the given samples.

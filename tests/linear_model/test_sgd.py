@@ -10,26 +10,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
+from sgd_data import blobs as _blobs
+from sgd_data import linear as _linear
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.class_weight import compute_class_weight
 
 from gpuinc.linear_model import SGDClassifier, SGDRegressor
-
-
-def _blobs(n_samples=400, n_features=5, n_classes=2, seed=0, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(scale=2.5, size=(n_classes, n_features))
-    y = rng.integers(0, n_classes, size=n_samples)
-    X = centers[y] + rng.normal(size=(n_samples, n_features))
-    return X.astype(dtype), y
-
-
-def _linear(n_samples=400, n_features=5, seed=0, dtype=np.float64):
-    rng = np.random.default_rng(seed)
-    X = rng.normal(size=(n_samples, n_features))
-    y = X @ np.arange(1.0, n_features + 1) - 2.0 + 0.1 * rng.normal(size=n_samples)
-    return X.astype(dtype), y.astype(dtype)
 
 
 # ------------------------------------------------------------------ shapes, dtypes
