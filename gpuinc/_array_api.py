@@ -235,3 +235,17 @@ _HOST_ONLY_ATTRIBUTES = frozenset({"feature_names_in_"})
 
 def _is_movable_array(value: Any) -> bool:
     return is_array_api_obj(value) and not isinstance(value, (bool, int, float, complex))
+
+
+def aligned(a: Any) -> Any:
+    """``a``, or an aligned copy of a NumPy array whose data is misaligned.
+
+    Arrays rebuilt from a byte stream (for example chunks a Dask worker
+    received inside a graph, as ``da.from_array`` of in-memory data on a
+    cluster makes) can start at an address that is not a multiple of their
+    item size; NumPy then gathers and multiplies them element by element,
+    tens of times slower than one copy.
+    """
+    if isinstance(a, np.ndarray) and not a.flags.aligned:
+        return np.require(a, requirements=["A", "C"] if a.flags.c_contiguous else ["A"])
+    return a

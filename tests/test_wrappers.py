@@ -450,3 +450,32 @@ def test_failed_fit_keeps_the_users_persisted_data(data, client):
     # the persisted chunks are still there and usable
     np.testing.assert_array_equal(Xp[:500].compute(), Xbad[:500])
     assert yp.sum().compute() == y.sum().compute()
+
+
+class AlignmentRecorder(SGDClassifier):
+    """Notes whether each block it trained on was aligned in memory."""
+
+    def partial_fit(self, X, y=None, **kwargs):
+        self.aligned_ = [*getattr(self, "aligned_", []), X.flags.aligned and y.flags.aligned]
+        return super().partial_fit(X, y, **kwargs)
+
+
+def test_misaligned_blocks_reach_partial_fit_aligned():
+    # chunks rebuilt from a byte stream can sit at odd addresses; NumPy is
+    # very slow on them, so the chain hands partial_fit aligned copies
+    X, y = make_classification(n_samples=400, n_features=4, chunks=100, random_state=0)
+
+    def misalign(a):
+        raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
+        out = raw[1:].view(a.dtype).reshape(a.shape)
+        out[...] = a
+        assert not out.flags.aligned
+        return out
+
+    Xm, ym = X.map_blocks(misalign), y.map_blocks(misalign)
+    inc = Incremental(AlignmentRecorder(random_state=0), shuffle_blocks=False,
+                      progress=False).fit(Xm, ym, classes=[0, 1])
+    assert inc.estimator_.aligned_ == [True] * 4
+    ref = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False,
+                      progress=False).fit(X, y, classes=[0, 1])
+    np.testing.assert_array_equal(inc.coef_, ref.coef_)

@@ -25,6 +25,7 @@ from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._array_api import aligned as _aligned
 from .._array_api import (
     device,
     get_namespace,
@@ -174,7 +175,7 @@ class BaseSGD(BaseEstimator):
                 order="C",
                 ensure_all_finite=check_finite,
             )
-            return X, sp.issparse(X)
+            return _aligned(X), sp.issparse(X)
         X = self._validate_device_X(xp, X, reset=reset, dtype=dtype, check_finite=check_finite)
         return X, False
 
@@ -231,7 +232,7 @@ class BaseSGD(BaseEstimator):
                 ensure_all_finite=False,
                 y_numeric=y_numeric,
             )
-            return X, y, sp.issparse(X)
+            return _aligned(X), _aligned(y), sp.issparse(X)
         X, _ = self._validate_X(xp, X, reset=reset, dtype=dtype, check_finite=False)
         y = self._to_X_namespace(xp, y, X)
         if y.ndim == 2 and y.shape[1] == 1:

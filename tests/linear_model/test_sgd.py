@@ -418,3 +418,22 @@ def test_string_labels_through_partial_fit():
         clf.partial_fit(X[rows], labels[rows], classes=["neg", "pos"])
     assert clf.score(X, labels) > 0.9
     assert set(clf.predict(X)) == {"neg", "pos"}
+
+
+def _misaligned_copy(a):
+    """``a`` copied to an address one byte past an aligned one (as a byte stream can leave it)."""
+    raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
+    out = raw[1:].view(a.dtype).reshape(a.shape)
+    out[...] = a
+    assert not out.flags.aligned
+    return out
+
+
+@pytest.mark.parametrize("Est, data", [(SGDClassifier, _blobs), (SGDRegressor, _linear)])
+def test_misaligned_input_trains_like_aligned(Est, data):
+    X, y = data(dtype=np.float32)
+    kw = {"classes": [0, 1]} if Est is SGDClassifier else {}
+    ref = Est(random_state=0).partial_fit(X, y, **kw)
+    got = Est(random_state=0).partial_fit(_misaligned_copy(X), _misaligned_copy(y), **kw)
+    np.testing.assert_array_equal(got.coef_, ref.coef_)
+    np.testing.assert_array_equal(got.predict(_misaligned_copy(X)), ref.predict(X))
