@@ -208,7 +208,10 @@ def check_y_shape(y, estimator) -> None:
     except Exception:
         multi = False
     if ndim == 2 and not multi:
-        shape = getattr(y, "shape", "?")
+        if isinstance(y, dd.DataFrame):
+            shape = f"(?, {len(y.columns)}) (a DataFrame with columns {list(y.columns)[:5]})"
+        else:
+            shape = tuple("?" if d != d else d for d in getattr(y, "shape", ("?",)))
         raise ValueError(
             f"y must be 1-D for {type(estimator).__name__}, got shape {shape}. "
             "Pass one column, e.g. y[:, 0] or y.ravel()."

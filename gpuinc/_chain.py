@@ -98,9 +98,11 @@ def check_block(x, y, kwargs, *, index, rows, kind) -> int:
     n = _n_rows(x)
     if y is not None and _n_rows(y) != n:
         raise ValueError(
-            f"{_describe(index, rows)}: X has {n} rows but y has {_n_rows(y)}. X and y must "
-            "be blocked alike; rechunk y to X's chunks (y.rechunk(X.chunks[0])) or pass "
-            "assume_equal_chunks=False to let gpuinc realign them."
+            f"{_describe(index, rows)}: X has {n} rows but y has {_n_rows(y)}. With "
+            "assume_equal_chunks=True block i of y goes with block i of X; pass "
+            "assume_equal_chunks=False to let gpuinc count the rows and realign y to X, or "
+            "block them alike yourself (a Dask array: y.rechunk(X.chunks[0]) when X's "
+            "chunk sizes are known)."
         )
     for name, value in kwargs.items():
         if value is not None and _n_rows(value) != n:

@@ -3,19 +3,24 @@
 A checkpoint is a pickle (load only checkpoints you wrote yourself: unpickling
 runs code).  It holds the model, the pass and block position, the block order
 of the current pass, the RNG state, the validation split and ``history_``,
-plus a fingerprint of the estimator, its parameters and the data's shape so
-that a checkpoint is never resumed into a different fit.
+plus a fingerprint of the estimator, its parameters, the data's shape and a
+digest of the values of its first block, so that a checkpoint is not resumed
+into a different fit.
 """
 
 from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
 from pathlib import Path
 
+import dask
+import numpy as np
+
 FILENAME = "gpuinc-checkpoint.pkl"
-FORMAT = 1
+FORMAT = 2
 
 
 class CheckpointMismatchError(ValueError):
@@ -73,13 +78,68 @@ def load(directory, fingerprint: dict) -> dict | None:
             "checkpoint directory."
         )
     saved = state.get("fingerprint", {})
-    diffs = [k for k in sorted(set(saved) | set(fingerprint)) if saved.get(k) != fingerprint.get(k)]
+    diffs = _differences(saved, fingerprint)
     if diffs:
-        detail = "; ".join(
-            f"{k}: checkpoint has {saved.get(k)!r}, this fit has {fingerprint.get(k)!r}" for k in diffs
-        )
+        detail = "; ".join(diffs[:5]) + ("; ..." if len(diffs) > 5 else "")
         raise CheckpointMismatchError(
             f"The checkpoint in {Path(directory)} belongs to a different fit ({detail}). "
             "Use a new checkpoint directory, or delete the old checkpoint to start over."
         )
     return state
+
+
+def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
+    """What differs between two fingerprints, in words; nested dicts (parameters) walked."""
+    out = []
+    for k in sorted(set(saved) | set(current), key=str):
+        a, b = saved.get(k), current.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out.extend(_differences(a, b, f"{prefix}{k}."))
+        elif a == b:
+            continue
+        elif k == "first_block":
+            out.append("the values of the first block of X/y differ (other data)")
+        else:
+            out.append(f"{prefix}{k}: checkpoint has {a!r}, this fit has {b!r}")
+    return out
+
+
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
+def stable_repr(value) -> str:
+    """``repr`` without memory addresses, which differ from one process to the next.
+
+    A ``RandomState`` instance is described by its type only: its state moves
+    as it is used, and the checkpoint keeps the state it needs itself.
+    """
+    if isinstance(value, np.random.RandomState):
+        return "RandomState(...)"
+    if isinstance(value, np.random.Generator):
+        return "Generator(...)"
+    return _ADDRESS.sub("", repr(value))
+
+
+def block_digest(block) -> str:
+    """A digest of the values of one block (X, y and per-row keywords), read once.
+
+    The same data gives the same digest in any process; changed values (new
+    labels, other files under the same names) give another.
+    """
+    values = dask.compute(block.x, block.y, block.kwargs)
+    return dask.base.tokenize(*_host(values))
+
+
+def _host(values):
+    """Device arrays copied to the host so that the digest does not depend on where data is."""
+    out = []
+    for v in values:
+        if isinstance(v, dict):
+            out.append({k: _host([x])[0] for k, x in v.items()})
+        elif type(v).__module__.startswith("cupy"):
+            out.append(v.get())
+        elif type(v).__module__.startswith("cudf"):
+            out.append(v.to_pandas())
+        else:
+            out.append(v)
+    return out

@@ -16,6 +16,7 @@ import argparse
 import ast
 import contextlib
 import inspect
+import logging
 import os
 import pickle
 import shutil
@@ -278,7 +279,9 @@ def _scheduler(device: str, workers: int | None):
     from .cluster import make_cluster
 
     try:
-        cluster = make_cluster(device, n_workers=workers)
+        # Errors reach the user as one line from the command; the workers' own
+        # "Compute Failed" logs would repeat them as tracebacks.
+        cluster = make_cluster(device, n_workers=workers, silence_logs=logging.CRITICAL)
     except RuntimeError as exc:
         raise UsageError(str(exc)) from exc
     on_gpu = type(cluster).__name__ == "LocalCUDACluster"

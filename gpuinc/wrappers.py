@@ -345,13 +345,15 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         return {
             "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
             "n_rows": n_rows,
-            "params": repr(sorted(self.estimator.get_params(deep=True).items())),
+            "params": {k: _checkpoint.stable_repr(v)
+                       for k, v in sorted(self.estimator.get_params(deep=True).items())},
             "blocks": len(blocks),
             "n_features": None if n_features is None or n_features != n_features else int(n_features),
             "kind": kind,
             "shuffle_blocks": bool(self.shuffle_blocks),
-            "random_state": repr(self.random_state),
+            "random_state": _checkpoint.stable_repr(self.random_state),
             "validation": self.validation,
+            "first_block": _checkpoint.block_digest(blocks[0]) if blocks else None,
         }
 
     def _train(self, estimator, X, y, fit_kwargs, *, epochs, validation_data, resumable,
@@ -445,6 +447,12 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                     # block-level checkpoints need the model after every block
                     group_runs=fingerprint is None or every == "epoch",
                 )
+                if stats.rows == 0:
+                    raise ValueError(
+                        f"X has no rows: all {len(order)} training blocks are empty (a filter "
+                        "that matches nothing, or empty input), so there was nothing to train "
+                        "on. Check the data before fitting."
+                    )
                 seconds = time.perf_counter() - t0
                 record = {"epoch": len(history) + 1, "blocks": stats.blocks, "rows": stats.rows,
                           "seconds": seconds, "max_blocks_in_flight": stats.max_in_flight}

@@ -264,6 +264,44 @@ def test_a_checkpoint_for_another_number_of_rows_is_refused(tmp_path, data):
         Incremental(SGDClassifier(random_state=0), **kw).fit(*make_classification(**fewer))
 
 
+def test_a_checkpoint_for_other_data_of_the_same_shape_is_refused(tmp_path, data):
+    X, y = data
+    kw = dict(checkpoint=tmp_path, random_state=0)
+    Incremental(SGDClassifier(random_state=0), **kw).fit(X, y)
+    other = make_classification(**dict(DATA, random_state=1))  # same shapes, other values
+    with pytest.raises(CheckpointMismatchError, match="values of the first block"):
+        Incremental(SGDClassifier(random_state=0), **kw).fit(*other)
+    relabelled = (X, 1 - y)
+    with pytest.raises(CheckpointMismatchError, match="values of the first block"):
+        Incremental(SGDClassifier(random_state=0), **kw).fit(*relabelled)
+
+
+def test_a_parameter_mismatch_names_only_that_parameter(tmp_path, data):
+    X, y = data
+    kw = dict(checkpoint=tmp_path, random_state=0)
+    Incremental(SGDClassifier(random_state=0), **kw).fit(X, y)
+    with pytest.raises(CheckpointMismatchError) as info:
+        Incremental(SGDClassifier(random_state=0, alpha=1e-3), **kw).fit(X, y)
+    message = str(info.value)
+    assert "params.alpha: checkpoint has '0.0001', this fit has '0.001'" in message
+    assert "eta0" not in message and "l1_ratio" not in message
+
+
+def test_random_state_instances_resume(tmp_path, data):
+    # a RandomState's repr holds its address, which differs in the next process
+    X, y = data
+
+    def make():
+        return Incremental(FlakySGD(random_state=np.random.RandomState(0)), checkpoint=tmp_path,
+                           **dict(FIT, random_state=np.random.RandomState(0)))
+
+    first = make().fit(X, y)
+    CALLS["n"] = 0
+    again = make().fit(X, y)
+    assert CALLS["n"] == 0  # resumed the finished fit, nothing retrained
+    assert_same_model(again.estimator_, first.estimator_)
+
+
 def test_an_unreadable_checkpoint_is_refused(tmp_path, data):
     X, y = data
     (tmp_path / FILENAME).write_bytes(b"not a pickle")

@@ -251,3 +251,22 @@ def test_build_estimator_names():
     assert build_estimator("perceptron", 3).random_state == 3
     with pytest.raises(ValueError, match="unknown model"):
         build_estimator("random-forest")
+
+
+def test_a_worker_error_is_one_line_on_a_real_cluster(tmp_path, data, capfd):
+    # the error happens inside a worker process (a page of a file is corrupt); its
+    # "Compute Failed" log and traceback must not reach the terminal
+    folder, _ = data
+    target, pattern = _corrupt_page(folder)
+    model = tmp_path / "model.pkl"
+    rc = main([str(a) for a in ("train", folder, "--target", target, "--exclude", "id", "value",
+                                "--workers", "1", "--device", "cpu", "--blocksize", "None",
+                                "--out", model)])
+    out, err = capfd.readouterr()
+    assert rc == 2
+    lines = [line for line in err.splitlines() if not line.startswith("gpuinc: started")
+             and not line.startswith("gpuinc: no GPU cluster")]
+    assert len(lines) == 1 and lines[0].startswith("gpuinc: error: "), err
+    assert re.search(pattern, lines[0]), err
+    assert "Traceback" not in err and "Compute Failed" not in err
+    assert not model.exists()

@@ -371,8 +371,24 @@ def test_length_mismatch_unknown_chunks_found_at_the_block(data):
 
 def test_two_dimensional_y(data):
     X, y, _, _ = data
-    with pytest.raises(ValueError, match="y must be 1-D"):
+    with pytest.raises(ValueError, match=r"y must be 1-D .* got shape \(3000, 1\)"):
         Incremental(sgd()).fit(X, y[:, None])
+    frame = dd.from_pandas(pd.DataFrame({"a": y.compute(), "b": y.compute()}), npartitions=6)
+    with pytest.raises(ValueError, match=r"got shape \(\?, 2\) \(a DataFrame with columns"):
+        Incremental(sgd()).fit(X, frame)
+
+
+@pytest.mark.parametrize("where", ["dask", "memory"])
+def test_no_rows_at_all_is_an_error_not_an_empty_model(data, where):
+    X, y, Xn, yn = data
+    if where == "dask":
+        keep = da.from_array(np.zeros(3000, dtype=bool), chunks=500)
+        X, y = X[keep], y[keep]
+    else:
+        X, y = Xn[:0], yn[:0]
+    with pytest.raises(ValueError, match="X has no rows") as info:
+        Incremental(sgd()).fit(X, y, classes=[0, 1])
+    assert "nothing to train on" in str(info.value)
 
 
 def test_mixed_block_types(data):
