@@ -2,14 +2,58 @@
 
 from __future__ import annotations
 
+import math
+
 import dask
 import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
-from ._dispatch import KIND_HOME, block_kind, collection_kind, compute_context
+from ._dispatch import DEVICE, KIND_HOME, block_kind, collection_kind, compute_context
 from ._movers import move
+from ._optional import is_cupyx_sparse
+
+#: the Incremental parameter that describes each method's output (dask-ml's names)
+META_PARAM = {
+    "predict": "predict_meta",
+    "predict_proba": "predict_proba_meta",
+    "predict_log_proba": "predict_proba_meta",
+    "transform": "transform_meta",
+}
+
+_PROBA = ("predict_proba", "predict_log_proba")
+
+
+def _is_sparse(obj) -> bool:
+    return sp.issparse(obj) or is_cupyx_sparse(obj)
+
+
+def _empty_like_meta(out_meta):
+    """A zero-row copy of ``out_meta`` (dense or sparse)."""
+    if _is_sparse(out_meta):
+        return type(out_meta)((0,) + tuple(out_meta.shape[1:]), dtype=out_meta.dtype)
+    return out_meta[:0].copy()
+
+
+def _check_output(out, out_meta, estimator, method: str) -> None:
+    """Refuse a block result that does not match what the collection was promised."""
+    ndim = getattr(out, "ndim", None)
+    if out_meta is None or ndim is None:
+        return
+    if ndim == out_meta.ndim and (ndim < 2 or out.shape[1:] == tuple(out_meta.shape[1:])):
+        return
+    expected = ("1-D" if out_meta.ndim == 1
+                else f"{out_meta.ndim}-D with {out_meta.shape[1:]} trailing shape")
+    param = META_PARAM.get(method)
+    hint = (f"; if you passed {param}= to Incremental, describe this output with it "
+            f"(e.g. an array of shape {(0,) + tuple(out.shape[1:])} and dtype {out.dtype})"
+            if param else "")
+    raise ValueError(
+        f"{type(estimator).__name__}.{method} returned an array of shape {tuple(out.shape)}, "
+        f"but the lazy result was set up for {expected} output{hint}."
+    )
 
 
 def apply_method(block, estimator, method: str, home: str, out_meta=None):
@@ -17,10 +61,14 @@ def apply_method(block, estimator, method: str, home: str, out_meta=None):
 
     Empty blocks give an empty result of the right trailing shape and dtype
     instead of reaching the estimator (most estimators reject zero rows).
+    With ``out_meta`` (the lazy collection's meta) the result's number of
+    dimensions and columns are checked against it.
     """
     kind = block_kind(block)
     n = block.shape[0]
     if n == 0 and out_meta is not None:
+        if _is_sparse(out_meta):
+            return _empty_like_meta(out_meta)
         empty = np.empty((0,) + tuple(out_meta.shape[1:]), dtype=out_meta.dtype)
         return move(empty, KIND_HOME[kind]) if KIND_HOME[kind] != "host" else empty
     x = block if KIND_HOME[kind] == home else move(block, home)
@@ -30,6 +78,7 @@ def apply_method(block, estimator, method: str, home: str, out_meta=None):
         out = out.to_numpy()
     if KIND_HOME[kind] != home:
         out = move(out, KIND_HOME[kind])
+    _check_output(out, out_meta, estimator, method)
     return out
 
 
@@ -47,29 +96,223 @@ def _frame_result(part, estimator, method, home, out_meta, columns):
     return pd.DataFrame(out, index=part.index, columns=columns)
 
 
+# ----------------------------------------------------------- input checks
+def _known(n) -> bool:
+    return n is not None and not (isinstance(n, float) and math.isnan(n))
+
+
+def check_lazy_input(X, estimator) -> None:
+    """Refuse, from metadata alone, Dask input the estimator cannot take.
+
+    The messages are the ones scikit-learn gives for in-memory input: a
+    1-D array or a Series, or a number of features (or feature names) that
+    differs from the one the estimator was fitted on.
+    """
+    name = type(estimator).__name__
+    if isinstance(X, dd.Series):
+        raise ValueError(
+            "Expected a 2-dimensional container but got a Dask Series instead. Pass a Dask "
+            "DataFrame containing a single column (i.e. single feature), e.g. X.to_frame()."
+        )
+    if isinstance(X, da.Array):
+        if X.ndim != 2:
+            raise ValueError(
+                f"Expected 2D array, got {X.ndim}D array instead: a Dask array of shape "
+                f"{X.shape}.\nReshape your data either using X.reshape(-1, 1) if your data has a "
+                "single feature or X.reshape(1, -1) if it contains a single sample."
+            )
+        n_features = X.shape[1]
+        columns = None
+    else:
+        columns = list(X.columns)
+        n_features = len(columns)
+    expected = getattr(estimator, "n_features_in_", None)
+    if _known(n_features) and expected is not None and int(n_features) != int(expected):
+        raise ValueError(
+            f"X has {int(n_features)} features, but {name} is expecting {int(expected)} "
+            "features as input."
+        )
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if (columns is not None and fitted is not None
+            and all(isinstance(c, str) for c in columns) and list(fitted) != columns):
+        unseen = [c for c in columns if c not in set(fitted)]
+        missing = [c for c in fitted if c not in set(columns)]
+        message = "The feature names should match those that were passed during fit.\n"
+        if unseen:
+            message += "Feature names unseen at fit time:\n" + "".join(f"- {c}\n" for c in unseen)
+        if missing:
+            message += ("Feature names seen at fit time, yet now missing:\n"
+                        + "".join(f"- {c}\n" for c in missing))
+        if not unseen and not missing:
+            message += "Feature names must be in the same order as they were in fit.\n"
+        raise ValueError(message)
+
+
+# ---------------------------------------------------------- output metas
+def _zeros_like_meta(meta, shape, dtype):
+    """Zeros of ``shape`` in the array type of ``meta`` (NumPy, CuPy, scipy/cupyx sparse)."""
+    if _is_sparse(meta):
+        return type(meta)(shape, dtype=dtype)  # an all-zero sparse matrix
+    return np.zeros(shape, dtype=dtype, like=meta)
+
+
+def _probe_frame(X):
+    """One row of zeros with X's columns and dtypes (first fake row for non-numeric ones)."""
+    meta = X._meta
+    cols = {}
+    nonempty = None
+    for c, dt in meta.dtypes.items():
+        try:
+            cols[c] = np.zeros(1, dtype=dt)
+        except TypeError:  # categoricals, strings, ...: a value of the right dtype
+            if nonempty is None:
+                nonempty = X._meta_nonempty
+            cols[c] = nonempty[c].iloc[:1].reset_index(drop=True)
+    probe = pd.DataFrame(cols, columns=meta.columns)
+    if block_kind(meta) == "cudf":  # pragma: no cover - needs a GPU
+        import cudf
+
+        probe = cudf.from_pandas(probe)
+    return probe
+
+
+def _meta_advice(estimator, method: str) -> str:
+    param = META_PARAM.get(method)
+    if param is None:
+        return ""
+    example = {"predict": "np.array([0.0])", "transform": "np.empty((0, n_columns))"}.get(
+        method, "np.empty((0, n_classes))")
+    return (f"; if it cannot run on zeros, pass {param}= to Incremental to describe the output "
+            f"instead (e.g. {param}={example}, with the output's dtype)")
+
+
 def infer_meta(estimator, method: str, X, home: str):
-    """Run ``method`` on one row of zeros shaped like X's blocks (nothing is computed)."""
+    """Run ``method`` on one row of zeros shaped like X's blocks (nothing is computed).
+
+    Call :func:`check_lazy_input` first: a failure here is then the
+    estimator's own (it cannot run on zeros), not a wrong shape of X.
+    """
     meta = X._meta
     if isinstance(X, da.Array):
         n_features = X.shape[1]
-        probe = np.zeros((1, n_features), dtype=X.dtype, like=meta)
+        if not _known(n_features):
+            n_features = getattr(estimator, "n_features_in_", None)
+            if n_features is None:
+                raise ValueError(
+                    "X's number of columns is unknown; call X.compute_chunk_sizes() or pass "
+                    f"{META_PARAM.get(method, 'a meta')}= to Incremental."
+                )
+        probe = _zeros_like_meta(meta, (1, int(n_features)), X.dtype)
     else:
-        if hasattr(meta, "columns"):
-            probe = pd.DataFrame({c: np.zeros(1, dtype=dt) for c, dt in meta.dtypes.items()})
-            if block_kind(meta) == "cudf":  # pragma: no cover - needs a GPU
-                import cudf
-
-                probe = cudf.from_pandas(probe)
-        else:
-            probe = meta.iloc[:0].copy()
+        probe = _probe_frame(X)
     try:
         out = apply_method(probe, estimator, method, home)
     except Exception as exc:
         raise ValueError(
             f"gpuinc could not infer the output of {type(estimator).__name__}.{method} from one "
-            f"row of zeros ({exc}); pass {method}_meta= to Incremental to describe it."
+            f"row of zeros ({exc}){_meta_advice(estimator, method)}."
         ) from exc
     return out
+
+
+def _flat_classes(estimator):
+    classes = getattr(estimator, "classes_", None)
+    if classes is None or isinstance(classes, list) or np.ndim(classes) != 1:
+        return None  # unfitted, or multi-output (a list of arrays)
+    return classes
+
+
+def _estimator_width(estimator, method: str):
+    """Columns of ``method``'s 2-D output, read from the fitted estimator (or None)."""
+    if method in _PROBA or method == "decision_function":
+        classes = _flat_classes(estimator)
+        if classes is not None and (method in _PROBA or len(classes) > 2):
+            return len(classes)
+        return None
+    if method == "transform":
+        if hasattr(estimator, "get_feature_names_out"):
+            try:
+                return len(estimator.get_feature_names_out())
+            except Exception:
+                pass
+        for attr in ("_n_features_out", "n_components_"):
+            value = getattr(estimator, attr, None)
+            if isinstance(value, (int, np.integer)):
+                return int(value)
+        return None
+    value = getattr(estimator, "n_outputs_", None)  # multi-output predict
+    return int(value) if isinstance(value, (int, np.integer)) and value > 1 else None
+
+
+def _default_ndim(estimator, method: str) -> int:
+    if method == "predict":
+        return 1
+    if method == "decision_function":
+        classes = _flat_classes(estimator)
+        return 1 if classes is not None and len(classes) <= 2 else 2
+    return 2
+
+
+def meta_sample(meta, estimator, method: str, X):
+    """The empty output described by a user's ``<method>_meta`` (no probe runs).
+
+    ``meta`` is array-like (dask-ml style): its dtype is the output's dtype
+    and its number of dimensions the output's.  A 2-D output takes its
+    number of columns from ``meta.shape[1]`` when that is not zero, otherwise
+    from the fitted estimator (``classes_`` for probabilities,
+    ``get_feature_names_out()`` or ``n_components_`` for transforms).  A
+    bare dtype (or a 0-d array) gives the method's usual number of dimensions.
+    A scipy.sparse meta makes the output blocks sparse.  Returns the meta of
+    the lazy result (zero rows) and the column names a DataFrame meta gives.
+    """
+    name = type(estimator).__name__
+    param = META_PARAM.get(method, f"{method}_meta")
+    columns = None
+    if isinstance(meta, pd.DataFrame):
+        columns = list(meta.columns)
+        dtype = meta.to_numpy().dtype
+        ndim, width = 2, len(columns)
+    elif isinstance(meta, (np.dtype, type, str)):
+        dtype, ndim, width = np.dtype(meta), _default_ndim(estimator, method), 0
+    else:
+        if not (hasattr(meta, "dtype") and hasattr(meta, "shape")):
+            meta = np.asarray(meta)
+        dtype = np.dtype(meta.dtype)
+        ndim = len(meta.shape) or _default_ndim(estimator, method)
+        width = int(meta.shape[1]) if len(meta.shape) == 2 else 0
+    if ndim > 2:
+        raise ValueError(f"{param} must describe a 1-D or 2-D output, got {ndim} dimensions.")
+    classes = _flat_classes(estimator)
+    if method in _PROBA and ndim == 1 and classes is not None:
+        raise ValueError(
+            f"{param} describes a 1-D output, but {name}.{method} gives one column per class "
+            f"({len(classes)} classes); pass a 2-D array, e.g. "
+            f"np.empty((0, {len(classes)}), dtype={dtype.name!r})."
+        )
+    if ndim == 2:
+        known = _estimator_width(estimator, method)
+        if width and known is not None and method in _PROBA + ("decision_function",) \
+                and width != known:
+            raise ValueError(
+                f"{param} describes {width} columns, but {name}.{method} gives one column per "
+                f"class ({known} classes); pass an array of shape (0, {known}) or (0, 0)."
+            )
+        width = width or known
+        if not width:
+            raise ValueError(
+                f"{param} describes a 2-D output, but gpuinc cannot tell its number of columns "
+                f"from {name}; pass an array of shape (0, n_columns), e.g. "
+                f"np.empty((0, n_columns), dtype={dtype.name!r})."
+            )
+    shape = (0,) if ndim == 1 else (0, int(width))
+    if _is_sparse(meta):
+        if ndim != 2:
+            raise ValueError(f"a sparse {param} must be 2-D.")
+        return type(meta)(shape, dtype=dtype), columns
+    out = np.empty(shape, dtype=dtype)
+    if KIND_HOME[collection_kind(X)] == DEVICE:  # pragma: no cover - needs a GPU
+        out = move(out, DEVICE)
+    return out, columns
 
 
 def _columns_for(estimator, method: str, width: int):
@@ -88,37 +331,44 @@ def _columns_for(estimator, method: str, width: int):
 
 
 def map_method(X, estimator, method: str, home: str, meta=None):
-    """Lazy blockwise ``estimator.<method>(X)`` for a Dask Array or DataFrame."""
+    """Lazy blockwise ``estimator.<method>(X)`` for a Dask Array or DataFrame.
+
+    The output's dtype and shape come from ``meta`` when it is given (see
+    :func:`meta_sample`; nothing runs), otherwise from running ``method`` on
+    one row of zeros (:func:`infer_meta`).
+    """
+    check_lazy_input(X, estimator)
     # One copy of the model in the graph, shared by every block's task.
     est = dask.delayed(estimator, pure=True)
-    sample = infer_meta(estimator, method, X, home)
+    meta_columns = None
     if meta is not None:
-        sample_dtype = getattr(meta, "dtype", sample.dtype)
+        out_meta, meta_columns = meta_sample(meta, estimator, method, X)
     else:
-        sample_dtype = sample.dtype
-    out_meta = sample[:0].astype(sample_dtype) if hasattr(sample, "astype") else sample[:0]
+        out_meta = _empty_like_meta(infer_meta(estimator, method, X, home))
+    dtype = out_meta.dtype
     if isinstance(X, da.Array):
         if X.numblocks[1] > 1:
             X = X.rechunk({1: -1})
-        if sample.ndim == 1:
+        if out_meta.ndim == 1:
             return X.map_blocks(
                 apply_method, est, method, home, out_meta,
-                drop_axis=1, dtype=sample_dtype, meta=out_meta, token=method,
+                drop_axis=1, dtype=dtype, meta=out_meta, token=method,
             )
-        width = sample.shape[1]
+        width = out_meta.shape[1]
         return X.map_blocks(
             apply_method, est, method, home, out_meta,
-            chunks=(X.chunks[0], (width,)), dtype=sample_dtype, meta=out_meta, token=method,
+            chunks=(X.chunks[0], (width,)), dtype=dtype, meta=out_meta, token=method,
         )
     # DataFrame: Series out for 1-D results, DataFrame out for 2-D, with the partition's index
-    if sample.ndim == 1:
-        frame_meta = pd.Series(np.empty(0, dtype=sample_dtype), index=X._meta.index[:0])
+    if out_meta.ndim == 1:
+        frame_meta = pd.Series(np.empty(0, dtype=dtype), index=X._meta.index[:0])
         columns = None
     else:
-        columns = _columns_for(estimator, method, sample.shape[1])
+        width = out_meta.shape[1]
+        columns = (meta_columns if meta_columns is not None and len(meta_columns) == width
+                   else _columns_for(estimator, method, width))
         frame_meta = pd.DataFrame(
-            np.empty((0, sample.shape[1]), dtype=sample_dtype),
-            index=X._meta.index[:0], columns=columns,
+            np.empty((0, width), dtype=dtype), index=X._meta.index[:0], columns=columns,
         )
     if collection_kind(X) == "cudf":  # pragma: no cover - needs a GPU
         import cudf

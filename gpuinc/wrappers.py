@@ -106,9 +106,15 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         example after a filter), pair block *i* of X with block *i* of y and
         check their lengths as each block is trained.  With False, gpuinc
         computes the row counts first and realigns y to X.
-    predict_meta, predict_proba_meta, transform_meta : array, optional
-        Describe the output of those methods (dtype) instead of inferring it
-        from one row of zeros.
+    predict_meta, predict_proba_meta, transform_meta : array-like or dtype, optional
+        Describe the output of those methods for lazy (Dask) input instead of
+        inferring it by calling the estimator on one row of zeros (no probe
+        runs): its dtype and number of dimensions, as in dask-ml (e.g.
+        ``np.array([0])`` for 1-D int predictions). For 2-D outputs the number
+        of columns is ``meta.shape[1]`` when non-zero, else read from the
+        fitted estimator (``classes_``, ``n_components_``,
+        ``get_feature_names_out()``); a scipy.sparse meta gives sparse blocks.
+        ``predict_proba_meta`` also describes ``predict_log_proba``.
     epochs : int, default=1
         Passes over the blocks made by ``fit``.
     prefetch : int, default=2

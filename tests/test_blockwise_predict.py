@@ -1,0 +1,393 @@
+"""Lazy blockwise methods: sparse Dask input, clear errors on bad input, honoured metas."""
+
+import dask
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
+from sklearn.linear_model import SGDClassifier, SGDRegressor
+from sklearn.preprocessing import StandardScaler
+
+from gpuinc import Incremental
+
+N, F, CHUNK = 600, 5, 150
+
+
+def sgd():
+    return SGDClassifier(loss="log_loss", tol=1e-3, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def sparse_data():
+    rng = np.random.RandomState(0)
+    Xn = rng.rand(N, F) * (rng.rand(N, F) > 0.5)
+    yn = (Xn[:, 0] > 0.25).astype(int)
+    Xs = sp.csr_matrix(Xn)
+    X = da.from_array(Xs, chunks=(CHUNK, F), asarray=False)
+    y = da.from_array(yn, chunks=CHUNK)
+    return X, y, Xs, yn
+
+
+@pytest.fixture(scope="module")
+def dense_data():
+    rng = np.random.RandomState(1)
+    Xn = rng.rand(N, F)
+    yn = (Xn[:, 0] + Xn[:, 1] > 1).astype(int)
+    return da.from_array(Xn, chunks=CHUNK), da.from_array(yn, chunks=CHUNK), Xn, yn
+
+
+@pytest.fixture(scope="module")
+def fitted(dense_data):
+    X, y, _, _ = dense_data
+    return Incremental(sgd(), shuffle_blocks=False).fit(X, y)
+
+
+def _frame(Xn, npartitions=4):
+    pdf = pd.DataFrame(Xn, columns=[f"f{i}" for i in range(Xn.shape[1])])
+    return pdf, dd.from_pandas(pdf, npartitions=npartitions)
+
+
+# ------------------------------------------------------------ test estimators
+class PositiveOnly(RegressorMixin, BaseEstimator):
+    """A regressor defined only for strictly positive features (it works on log X)."""
+
+    def partial_fit(self, X, y):
+        self.coef_ = np.linalg.lstsq(np.log(np.asarray(X)), np.asarray(y), rcond=None)[0]
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def predict(self, X):
+        X = np.asarray(X)
+        if (X <= 0).any():
+            raise ValueError("features must be > 0")
+        return np.log(X) @ self.coef_
+
+
+class PositiveOnlyClassifier(ClassifierMixin, BaseEstimator):
+    """Class probabilities from log features: undefined on a row of zeros."""
+
+    def partial_fit(self, X, y, classes=None):
+        self.classes_ = np.asarray(classes if classes is not None else np.unique(y))
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def predict_proba(self, X):
+        X = np.asarray(X)
+        if (X <= 0).any():
+            raise ValueError("features must be > 0")
+        score = np.log(X).sum(axis=1)
+        p = 1 / (1 + np.exp(-score))
+        cols = [p * (k + 1) for k in range(len(self.classes_))]
+        out = np.stack(cols, axis=1)
+        return out / out.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        return self.classes_[self.predict_proba(X).argmax(axis=1)]
+
+
+class PositiveOnlyTransformer(TransformerMixin, BaseEstimator):
+    """log(X) @ a fixed projection to n_components columns: undefined on zeros."""
+
+    def __init__(self, n_components=2):
+        self.n_components = n_components
+
+    def partial_fit(self, X, y=None):
+        X = np.asarray(X)
+        self.n_features_in_ = X.shape[1]
+        self.n_components_ = self.n_components
+        self.components_ = np.arange(X.shape[1] * self.n_components, dtype=float).reshape(
+            X.shape[1], self.n_components)
+        return self
+
+    def transform(self, X):
+        X = np.asarray(X)
+        if (X <= 0).any():
+            raise ValueError("features must be > 0")
+        return np.log(X) @ self.components_
+
+
+@pytest.fixture(scope="module")
+def positive_data():
+    rng = np.random.RandomState(0)
+    Xn = rng.rand(N, 3) + 0.5
+    yn = np.log(Xn) @ [1.0, 2.0, 3.0]
+    return da.from_array(Xn, chunks=CHUNK), da.from_array(yn, chunks=CHUNK), Xn, yn
+
+
+# ------------------------------------------------------------ sparse Dask input
+@pytest.mark.parametrize(
+    "method", ["predict", "predict_proba", "predict_log_proba", "decision_function"]
+)
+def test_sparse_dask_methods_equal_in_memory(sparse_data, method):
+    X, y, Xs, _ = sparse_data
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(X, y)
+    out = getattr(inc, method)(X)
+    assert isinstance(out, da.Array)
+    expected = getattr(inc.estimator_, method)(Xs)
+    assert out.shape == expected.shape and out.dtype == expected.dtype
+    got = out.compute()
+    assert isinstance(got, np.ndarray)  # dense predictions out of sparse blocks
+    np.testing.assert_allclose(got, expected)
+
+
+def test_sparse_dask_predict_column_chunks_and_empty_blocks(sparse_data):
+    X, y, Xs, yn = sparse_data
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(X, y)
+    Xc = da.from_array(Xs, chunks=(CHUNK, 2), asarray=False)  # several column blocks
+    np.testing.assert_array_equal(inc.predict(Xc).compute(), inc.estimator_.predict(Xs))
+    keep = np.ones(N, bool)
+    keep[CHUNK:2 * CHUNK] = False  # one block of the filtered array has zero rows
+    Xe = X[da.from_array(keep, chunks=CHUNK)]
+    np.testing.assert_array_equal(inc.predict(Xe).compute(), inc.estimator_.predict(Xs[keep]))
+    assert inc.predict_proba(Xe).compute().shape == (int(keep.sum()), 2)
+
+
+def test_sparse_dask_transform_keeps_sparse_blocks(sparse_data):
+    X, _, Xs, _ = sparse_data
+    inc = Incremental(StandardScaler(with_mean=False), shuffle_blocks=False).fit(X)
+    out = inc.transform(X)
+    assert isinstance(out, da.Array) and sp.issparse(out._meta)
+    expected = inc.estimator_.transform(Xs)
+    got = out.compute()
+    assert sp.issparse(got) and got.shape == expected.shape
+    np.testing.assert_allclose(got.toarray(), expected.toarray())
+    keep = np.ones(N, bool)
+    keep[:CHUNK] = False
+    got = inc.transform(X[da.from_array(keep, chunks=CHUNK)]).compute()
+    np.testing.assert_allclose(got.toarray(), expected[keep].toarray())
+
+
+def test_sparse_dask_transform_dense_output(sparse_data):
+    from sklearn.cluster import MiniBatchKMeans
+
+    X, _, Xs, _ = sparse_data
+    inc = Incremental(MiniBatchKMeans(n_clusters=3, n_init=1, random_state=0),
+                      shuffle_blocks=False).fit(X)
+    out = inc.transform(X)  # sparse blocks in, dense distances out
+    assert out.shape == (N, 3) and isinstance(out._meta, np.ndarray)
+    np.testing.assert_allclose(out.compute(), inc.estimator_.transform(Xs))
+    np.testing.assert_array_equal(inc.predict(X).compute(), inc.estimator_.predict(Xs))
+
+
+# ------------------------------------------------------------ bad input
+def test_wrong_number_of_features_is_the_estimator_message(fitted, dense_data):
+    X, _, Xn, _ = dense_data
+    with pytest.raises(ValueError) as in_memory:
+        fitted.predict(Xn[:, :3])
+    for method in ["predict", "predict_proba", "decision_function"]:
+        with pytest.raises(ValueError, match="X has 3 features, but SGDClassifier is "
+                                             "expecting 5 features") as lazy:
+            getattr(fitted, method)(X[:, :3])  # raised at call time: nothing is computed
+        assert "meta" not in str(lazy.value)
+    assert str(lazy.value) == str(in_memory.value)
+
+
+def test_wrong_number_of_features_with_predict_meta(dense_data):
+    X, y, _, _ = dense_data
+    inc = Incremental(sgd(), predict_meta=np.array([0])).fit(X, y)
+    with pytest.raises(ValueError, match="X has 3 features, but SGDClassifier is expecting 5") as exc:
+        inc.predict(X[:, :3])
+    assert "zeros" not in str(exc.value) and "meta" not in str(exc.value)
+
+
+def test_wrong_number_of_features_dataframe(fitted, dense_data):
+    _, _, Xn, _ = dense_data
+    _, ddf = _frame(Xn)
+    with pytest.raises(ValueError, match="X has 2 features, but SGDClassifier is expecting 5") as exc:
+        fitted.predict(ddf[["f0", "f1"]])
+    assert "zeros" not in str(exc.value)
+
+
+def test_wrong_feature_names_dataframe(dense_data):
+    _, _, Xn, yn = dense_data
+    pdf, ddf = _frame(Xn)
+    inc = Incremental(sgd()).fit(ddf, dd.from_pandas(pd.Series(yn), npartitions=4))
+    renamed = ddf.rename(columns={"f4": "other"})
+    with pytest.raises(ValueError) as in_memory:
+        inc.estimator_.predict(pdf.rename(columns={"f4": "other"}))
+    with pytest.raises(ValueError, match="feature names should match") as lazy:
+        inc.predict(renamed)
+    assert "Feature names unseen at fit time:\n- other" in str(lazy.value)
+    assert str(lazy.value) == str(in_memory.value)
+    with pytest.raises(ValueError, match="same order"):
+        inc.predict(ddf[list(reversed(ddf.columns))])
+
+
+def test_one_dimensional_dask_array(fitted, dense_data):
+    X, _, Xn, _ = dense_data
+    with pytest.raises(ValueError, match="Expected 2D array, got 1D array"):
+        fitted.predict(Xn[:, 0])
+    with pytest.raises(ValueError, match=r"Expected 2D array, got 1D array(.|\n)*reshape\(-1, 1\)"):
+        fitted.predict(X[:, 0])
+    with pytest.raises(ValueError, match="Expected 2D array, got 3D array"):
+        fitted.predict(X[:, :, None])
+
+
+def test_dask_series(fitted, dense_data):
+    _, _, Xn, _ = dense_data
+    s = dd.from_pandas(pd.Series(Xn[:, 0]), npartitions=4)
+    with pytest.raises(ValueError, match="Expected a 2-dimensional container") as exc:
+        fitted.predict(s)
+    assert "meta" not in str(exc.value)
+
+
+def test_meta_advice_only_when_zeros_fail(positive_data):
+    X, y, _, _ = positive_data
+    inc = Incremental(PositiveOnly()).fit(X, y)
+    with pytest.raises(ValueError, match="one row of zeros.*features must be > 0.*predict_meta="):
+        inc.predict(X)
+
+
+# ------------------------------------------------------------ metas
+def test_predict_meta_replaces_the_zeros_probe(positive_data):
+    X, y, Xn, _ = positive_data
+    inc = Incremental(PositiveOnly(), predict_meta=np.array([0.0])).fit(X, y)
+    out = inc.predict(X)
+    assert isinstance(out, da.Array) and out.dtype == np.float64 and out.shape == (N,)
+    np.testing.assert_allclose(out.compute(), inc.estimator_.predict(Xn))
+    # DataFrames: a Series out, empty partitions included
+    pdf, ddf = _frame(Xn)
+    pdf.columns = ddf.columns = list(range(3))
+    ddf = dd.from_pandas(pdf, npartitions=4)
+    pred = inc.predict(ddf)
+    assert isinstance(pred, dd.Series)
+    np.testing.assert_allclose(pred.compute().to_numpy(), inc.estimator_.predict(Xn))
+    assert len(inc.predict(ddf[ddf[0] > 1e9]).compute()) == 0
+
+
+def test_predict_meta_dtype_only(positive_data):
+    X, y, Xn, _ = positive_data
+    for meta in [np.float64, "float64", np.dtype("float64"), np.float64(0), [0.0]]:
+        inc = Incremental(PositiveOnly(), predict_meta=meta).fit(X, y)
+        out = inc.predict(X)
+        assert out.ndim == 1 and out.dtype == np.float64
+    np.testing.assert_allclose(out.compute(), inc.estimator_.predict(Xn))
+
+
+@pytest.mark.parametrize("meta", [
+    np.empty((0, 0)),                   # width from classes_
+    np.array([[0.2, 0.3, 0.5]]),        # dask-ml style: one example row
+    np.empty((0, 3)),
+    np.float64,
+])
+def test_predict_proba_meta_replaces_the_probe(positive_data, meta):
+    X, _, Xn, _ = positive_data
+    yc = da.from_array(np.arange(N) % 3, chunks=CHUNK)
+    inc = Incremental(PositiveOnlyClassifier(), predict_proba_meta=meta).fit(X, yc)
+    out = inc.predict_proba(X)
+    assert out.shape == (N, 3) and out.dtype == np.float64
+    np.testing.assert_allclose(out.compute(), inc.estimator_.predict_proba(Xn))
+    _, ddf = _frame(Xn)
+    inc_frame = Incremental(PositiveOnlyClassifier(), predict_proba_meta=meta).fit(
+        ddf, dd.from_pandas(pd.Series(np.arange(N) % 3), npartitions=4))
+    proba = inc_frame.predict_proba(ddf)
+    assert isinstance(proba, dd.DataFrame) and list(proba.columns) == [0, 1, 2]
+    np.testing.assert_allclose(proba.compute().to_numpy(), inc.estimator_.predict_proba(Xn))
+
+
+def test_predict_proba_meta_conflicting_with_classes(positive_data):
+    X, _, _, _ = positive_data
+    yc = da.from_array(np.arange(N) % 3, chunks=CHUNK)
+    inc = Incremental(PositiveOnlyClassifier(), predict_proba_meta=np.empty((0, 2))).fit(X, yc)
+    with pytest.raises(ValueError, match="describes 2 columns.*3 classes"):
+        inc.predict_proba(X)
+    inc.set_params(predict_proba_meta=np.array([0.0]))
+    with pytest.raises(ValueError, match="describes a 1-D output.*3 classes"):
+        inc.predict_proba(X)
+
+
+def test_transform_meta_width_from_meta_or_estimator(positive_data):
+    X, _, Xn, _ = positive_data
+    for meta in [np.empty((0, 0)), np.empty((0, 4)), np.zeros((1, 4), dtype=np.float64)]:
+        inc = Incremental(PositiveOnlyTransformer(n_components=4), transform_meta=meta).fit(X)
+        out = inc.transform(X)
+        assert out.shape == (N, 4)
+        np.testing.assert_allclose(out.compute(), inc.estimator_.transform(Xn))
+
+
+def test_transform_meta_without_a_width_is_refused(positive_data):
+    X, _, _, _ = positive_data
+
+    class NoWidth(PositiveOnlyTransformer):
+        def partial_fit(self, X, y=None):
+            super().partial_fit(X)
+            del self.n_components_
+            return self
+
+    inc = Incremental(NoWidth(), transform_meta=np.empty((0, 0))).fit(X)
+    with pytest.raises(ValueError, match=r"cannot tell its number of columns.*\(0, n_columns\)"):
+        inc.transform(X)
+
+
+def test_meta_with_the_wrong_shape_fails_clearly_at_compute(positive_data):
+    X, _, _, _ = positive_data
+    inc = Incremental(PositiveOnlyTransformer(n_components=2), transform_meta=np.empty((0, 3)))
+    out = inc.fit(X).transform(X)
+    assert out.shape == (N, 3)  # what the meta said
+    with pytest.raises(ValueError, match=r"returned an array of shape \(150, 2\).*transform_meta="):
+        out.compute()
+    inc = Incremental(PositiveOnlyTransformer(), transform_meta=np.array([0.0])).fit(X)
+    with pytest.raises(ValueError, match="set up for 1-D output"):
+        inc.transform(X).compute()
+
+
+def test_meta_dtype_is_the_lazy_dtype(dense_data):
+    X, y, Xn, _ = dense_data
+    inc = Incremental(sgd(), predict_meta=np.array([0], dtype=np.int64)).fit(X, y)
+    out = inc.predict(X)
+    assert out.dtype == np.int64
+    np.testing.assert_array_equal(out.compute(), inc.estimator_.predict(Xn))
+
+
+# ------------------------------------------------------------ unchanged behaviour
+@pytest.mark.filterwarnings("ignore:X has feature names:UserWarning")
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+def test_dense_and_frame_outputs_unchanged(fitted, dense_data):
+    X, _, Xn, _ = dense_data
+    est = fitted.estimator_
+    for method in ["predict", "predict_proba", "predict_log_proba", "decision_function"]:
+        out = getattr(fitted, method)(X)
+        assert isinstance(out, da.Array) and out.dtype == getattr(est, method)(Xn[:2]).dtype
+        np.testing.assert_allclose(out.compute(), getattr(est, method)(Xn))
+    _, ddf = _frame(Xn)
+    pred = fitted.predict(ddf)
+    assert isinstance(pred, dd.Series)
+    assert isinstance(fitted.predict_proba(ddf), dd.DataFrame)
+    assert list(fitted.predict_proba(ddf).columns) == [0, 1]
+    np.testing.assert_array_equal(pred.compute().to_numpy(), est.predict(Xn))
+    assert fitted.predict(ddf[ddf.f0 > 1e9]).compute().shape == (0,)
+    assert fitted.predict_proba(ddf[ddf.f0 > 1e9]).compute().shape == (0, 2)
+
+
+def test_regressor_dataframe_and_in_memory_unchanged(dense_data):
+    X, _, Xn, _ = dense_data
+    yr = da.from_array(Xn @ np.arange(F), chunks=CHUNK)
+    inc = Incremental(SGDRegressor(random_state=0)).fit(X, yr)
+    np.testing.assert_allclose(inc.predict(X).compute(), inc.estimator_.predict(Xn))
+    np.testing.assert_allclose(inc.predict(Xn), inc.estimator_.predict(Xn))
+    assert dask.is_dask_collection(inc.predict(X))
+
+
+class FirstColumnTwice(RegressorMixin, BaseEstimator):
+    """Takes DataFrames with non-numeric columns; predicts 2 * column "a"."""
+
+    def partial_fit(self, X, y):
+        return self
+
+    def predict(self, X):
+        assert isinstance(X, pd.DataFrame)
+        return X["a"].to_numpy() * 2.0
+
+
+def test_frame_probe_with_non_numeric_columns():
+    pdf = pd.DataFrame({"a": np.arange(10.0), "c": pd.Categorical(list("xyxyxyxyxy")),
+                        "s": list("abcdefghij")})
+    ddf = dd.from_pandas(pdf, npartitions=3)
+    y = dd.from_pandas(pd.Series(np.arange(10.0)), npartitions=3)
+    inc = Incremental(FirstColumnTwice()).fit(ddf, y)
+    pred = inc.predict(ddf)
+    assert isinstance(pred, dd.Series) and pred.dtype == np.float64
+    np.testing.assert_array_equal(pred.compute().to_numpy(), 2 * np.arange(10.0))
