@@ -133,7 +133,7 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
         x, y = _aligned(x), _aligned(y)
         kwargs = {k: _aligned(v) for k, v in kwargs.items()}
     stat = None
-    if progressive is not None and y is not None:
+    if progressive is not None:
         from .metrics import progressive_statistic
 
         with compute_context(model, home):

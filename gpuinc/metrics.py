@@ -1,35 +1,72 @@
 """Scoring on Dask collections without gathering the test set.
 
 ``score`` accepts every scikit-learn scorer name and any callable scorer.
-The common metrics are reduced exactly from small per-block statistics, so
-only a handful of numbers per block reach the client:
+Empty blocks (filtered DataFrames, ``X[mask]``) are skipped, as ``predict``
+skips them.
 
-``accuracy``, ``neg_mean_squared_error``, ``neg_root_mean_squared_error``,
-``neg_mean_absolute_error``, ``r2``, ``explained_variance`` and
-``neg_log_loss``.
+**Streaming metrics.**  The common metrics are reduced exactly from small
+per-block statistics, so only a handful of numbers per block reach the
+client: ``accuracy``, ``neg_mean_squared_error``,
+``neg_root_mean_squared_error``, ``neg_mean_absolute_error``, ``r2``,
+``explained_variance`` and ``neg_log_loss`` (multi-output ``y`` is averaged
+over the outputs, as scikit-learn does).
 
-Every other scorer (``roc_auc``, ``f1_macro``, ``average_precision``, ...)
-and every callable is evaluated on the estimator's responses: the blocks
-are predicted where they live and only the predictions (one value, or one
-row of class scores, per sample) and ``y`` are gathered; X never is.  A
-callable is called as ``scorer(estimator, X, y)`` where ``estimator``'s
-``predict`` / ``predict_proba`` / ``decision_function`` return those
-gathered responses and ``X`` is a placeholder with one row per sample.
+**Gathered responses.**  Every other scorer (``roc_auc``, ``f1_macro``,
+``average_precision``, ...) and every callable is evaluated on the
+estimator's responses: the blocks are predicted where they live and only the
+predictions (one value, or one row of class scores, per sample), ``y`` and
+``sample_weight`` are gathered; X never is.  A callable is called as
+``scorer(estimator, X, y)`` where
+
+* ``estimator`` is a stand-in for the fitted estimator: ``predict``,
+  ``predict_proba``, ``predict_log_proba``, ``decision_function`` and
+  ``score_samples`` return the responses for the whole test set (gathered
+  blockwise), ``score`` is the estimator's own score of the whole test set,
+  and every other attribute (``coef_``, ``classes_``, ``get_params`` ...) is
+  read from the real fitted estimator.  Other methods that need X
+  (``transform``, ``kneighbors`` ...) raise a ``TypeError``;
+* ``X`` is a placeholder: a read-only array of NaN with one row per sample
+  and the estimator's ``n_features_in_`` columns, which takes no memory.  Its
+  shape is right but its values are not the data; pass it on to the
+  stand-in's methods, do not compute with it.
+
+Scorers made with :func:`sklearn.metrics.make_scorer` always work; a callable
+that needs the real X must be called on in-memory data.
+
+**The estimator's own score** (``scoring=None``, also for validation).
+Classifiers and regressors whose ``score`` is scikit-learn's (accuracy,
+R^2), cuML's, or one of the known overrides that keep that meaning
+(gpuinc's ``SGDClassifier`` / ``SGDRegressor``, ``KNeighborsClassifier``,
+the dummy estimators) use the exact streaming metrics.  For other
+estimators the per-block ``score`` values are combined only when gpuinc
+knows how that score adds up over rows: a sum for ``KMeans``,
+``MiniBatchKMeans``, ``BisectingKMeans`` (minus the inertia) and
+``KernelDensity`` (total log-likelihood); a mean for ``GaussianMixture``,
+``BayesianGaussianMixture``, ``PCA``, ``FactorAnalysis`` (mean
+log-likelihood), ``EmpiricalCovariance`` and its subclasses, and
+``MultiOutputClassifier`` (subset accuracy).  Any other ``score`` (a
+subclass's override, the D^2 of ``PoissonRegressor``, the bound of
+``LatentDirichletAllocation`` ...) raises a ``TypeError`` instead of
+returning a number that would depend on the chunking: pass ``scoring=`` or
+declare the estimator's score with :func:`register_score_reduction`.  In
+memory, ``score`` always calls the estimator's own ``score``.
 """
 
 from __future__ import annotations
 
+import inspect
+
 import dask
 import numpy as np
-from sklearn.base import is_classifier, is_regressor
+from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
-from sklearn.metrics import check_scoring, get_scorer
+from sklearn.metrics import accuracy_score, check_scoring, get_scorer, r2_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._blockwise import apply_method
-from ._dispatch import block_kind
-from ._movers import to_host
+from ._dispatch import KIND_HOME, block_kind
+from ._movers import move, to_host
 
 #: scorer name -> the response method its per-block statistic needs
 STREAMING = {
@@ -46,37 +83,200 @@ STREAMING = {
 #: stands for "the estimator's own notion of score" where None means "off"
 ESTIMATOR_DEFAULT = "estimator-default"
 
+#: per-row responses the stand-in of a callable scorer gathers blockwise
+GATHERED_METHODS = ("predict", "predict_proba", "predict_log_proba", "decision_function",
+                    "score_samples")
 
-def default_scoring(estimator) -> str | None:
-    """The name matching ``estimator.score``: accuracy or r2; None for others."""
-    if is_classifier(estimator):
+#: Estimators whose ``score`` gpuinc knows, as (module, class) -> how it is
+#: computed blockwise: "accuracy" / "r2" (the exact streaming metrics), "sum"
+#: (per-block scores added) or "mean" (averaged by rows).  The class's
+#: ``score`` function is compared, never its name, so a subclass that
+#: overrides ``score`` is not matched.
+_KNOWN_SCORES = {
+    ("sklearn.cluster", "KMeans"): "sum",  # -inertia (MiniBatchKMeans, BisectingKMeans share it)
+    ("sklearn.neighbors", "KernelDensity"): "sum",  # total log-likelihood
+    ("sklearn.mixture", "GaussianMixture"): "mean",  # BaseMixture.score, also Bayesian
+    ("sklearn.decomposition", "PCA"): "mean",
+    ("sklearn.decomposition", "FactorAnalysis"): "mean",
+    ("sklearn.covariance", "EmpiricalCovariance"): "mean",  # linear in the mean outer product
+    ("sklearn.multioutput", "MultiOutputClassifier"): "mean",  # subset accuracy
+    ("sklearn.neighbors", "KNeighborsClassifier"): "accuracy",
+    ("sklearn.dummy", "DummyClassifier"): "accuracy",
+    ("sklearn.dummy", "DummyRegressor"): "r2",
+    ("gpuinc.linear_model", "SGDClassifier"): "accuracy",  # array-API accuracy
+    ("gpuinc.linear_model", "SGDRegressor"): "r2",
+}
+
+#: what register_score_reduction accepts
+REDUCTIONS = ("accuracy", "r2", "sum", "mean")
+
+#: score function -> reduction, filled by register_score_reduction
+_REGISTERED: dict = {}
+
+
+def register_score_reduction(estimator_class, how: str) -> None:
+    """Declare how ``estimator_class.score`` is computed on a Dask collection.
+
+    ``how="sum"``: the score of the whole data is the sum of the scores of
+    its blocks (a total log-likelihood, minus an inertia); ``"mean"``: it is
+    their mean weighted by rows (or by the total ``sample_weight``);
+    ``"accuracy"`` / ``"r2"``: the score is that metric, computed exactly
+    from per-block statistics.  ``Incremental.score`` with ``scoring=None``
+    (and validation) on Dask input refuses estimators whose ``score`` gpuinc
+    does not know; this declares one.  It applies to the class and to
+    subclasses that do not override ``score``.
+    """
+    if how not in REDUCTIONS:
+        raise ValueError(f"how must be one of {', '.join(map(repr, REDUCTIONS))}, got {how!r}.")
+    score = getattr(estimator_class, "score", None)
+    if score is None:
+        raise TypeError(f"{getattr(estimator_class, '__name__', estimator_class)} has no score.")
+    _REGISTERED[score] = how
+
+
+def _known_reduction(score) -> str | None:
+    if score is None:
+        return None
+    if score in _REGISTERED:
+        return _REGISTERED[score]
+    import importlib
+
+    for (module, name), how in _KNOWN_SCORES.items():
+        try:
+            cls = getattr(importlib.import_module(module), name)
+        except (ImportError, AttributeError):  # pragma: no cover - older versions
+            continue
+        if getattr(cls, "score", None) is score:
+            return how
+    return None
+
+
+def _is_mixin_score(score, mixin, qualname: str) -> bool:
+    if score is mixin.score:
+        return True
+    # cuML's mixins score with accuracy and R^2 as well
+    module = getattr(score, "__module__", "") or ""
+    return module.split(".")[0] == "cuml" and getattr(score, "__qualname__", "") == qualname
+
+
+def _reduction_or_none(estimator) -> str | None:
+    score = getattr(type(estimator), "score", None)
+    how = _known_reduction(score)
+    if how is not None:
+        return how
+    if is_classifier(estimator) and _is_mixin_score(score, ClassifierMixin,
+                                                    "ClassifierMixin.score"):
         return "accuracy"
-    if is_regressor(estimator):
+    if is_regressor(estimator) and _is_mixin_score(score, RegressorMixin,
+                                                   "RegressorMixin.score"):
         return "r2"
     return None
 
 
-def _host_1d(a):
-    a = to_host(a) if not isinstance(a, (list, tuple)) else np.asarray(a)
+def default_scoring(estimator) -> str | None:
+    """The streaming metric equal to ``estimator.score`` ("accuracy" or "r2"), else None.
+
+    scikit-learn's classifier and regressor ``score`` (and the known
+    overrides that keep their meaning) qualify; a ``score`` overridden with
+    something else (D^2 of the generalized linear models, a user's own
+    score ...) does not.
+    """
+    how = _reduction_or_none(estimator)
+    return how if how in STREAMING else None
+
+
+def score_reduction(estimator) -> str:
+    """How ``estimator.score`` is computed blockwise on a Dask collection.
+
+    Returns ``"accuracy"`` or ``"r2"`` (exact streaming metrics), ``"sum"``
+    or ``"mean"`` (per-block ``score`` values added, or averaged by rows);
+    raises ``TypeError`` when the estimator has no ``score`` or when gpuinc
+    cannot know how its score combines over blocks.  Works on unfitted
+    estimators too.
+    """
+    name = type(estimator).__name__
+    if not hasattr(estimator, "score"):
+        raise TypeError(
+            f"{name} has no score method; pass scoring= (a scorer name or callable) to "
+            "Incremental to score it."
+        )
+    how = _reduction_or_none(estimator)
+    if how is not None:
+        return how
+    hint = ""
+    if is_classifier(estimator):
+        hint = "scoring='accuracy' if it is accuracy, "
+    elif is_regressor(estimator):
+        hint = "scoring='r2' if it is R^2, "
+    raise TypeError(
+        f"gpuinc cannot score {name} block by block with its own score method on Dask input: "
+        f"{name}.score is not one gpuinc knows (scikit-learn's accuracy or R^2, or a sum or a "
+        "mean over rows), so combining per-block scores could give a number that depends on "
+        f"the chunking. Pass scoring= to Incremental ({hint}a scorer name, or a scorer made "
+        "with sklearn.metrics.make_scorer), call inc.estimator_.score on in-memory data, or "
+        "declare the score with gpuinc.metrics.register_score_reduction("
+        f"{name}, 'sum' or 'mean')."
+    )
+
+
+def _host(a):
+    """One block's y / sample_weight / response as a NumPy array."""
+    if isinstance(a, (list, tuple)):
+        return np.asarray(a)
+    a = to_host(a)
     if hasattr(a, "to_numpy"):
         a = a.to_numpy()
     return np.asarray(a)
 
 
+def _needs_y(what: str) -> ValueError:
+    return ValueError(
+        f"{what} compares predictions with the true targets, but y is None: call "
+        "score(X, y) (or give validation_data=(X_val, y_val))."
+    )
+
+
+def _rows(x) -> int:
+    return int(x.shape[0])
+
+
+def _check_rows(n_x: int, n_y: int, what: str = "y") -> None:
+    if n_x != n_y:
+        raise ValueError(
+            f"a block of X has {n_x} rows but the matching block of {what} has {n_y}; X and "
+            f"{what} must have the same rows in every block (use "
+            "Incremental(assume_equal_chunks=False) to realign them)."
+        )
+
+
+def _match_shapes(out, y):
+    """Give responses and targets the same shape; never let NumPy broadcast them."""
+    if out.shape == y.shape:
+        return out, y
+    if y.ndim == 2 and y.shape[1] == 1 and out.ndim == 1:
+        return out, y[:, 0]
+    if out.ndim == 2 and out.shape[1] == 1 and y.ndim == 1:
+        return out[:, 0], y
+    raise ValueError(f"predictions of shape {out.shape} do not match y of shape {y.shape}.")
+
+
 def _block_stats(estimator, x, y, w, name: str, home: str):
     """Small sufficient statistics of one block for the streaming metrics."""
-    y = _host_1d(y)
+    y = _host(y)
     n = y.shape[0]
+    _check_rows(_rows(x), n)
     if n == 0:
         return None
-    w = np.ones(n) if w is None else _host_1d(w).astype(float)
+    w = np.ones(n) if w is None else _host(w).astype(float)
+    _check_rows(n, w.shape[0], "sample_weight")
     method = STREAMING[name]
-    out = _host_1d(apply_method(x, estimator, method, home))
+    out = _host(apply_method(x, estimator, method, home))
+    _check_rows(out.shape[0], n)
     sw = float(w.sum())
-    if name == "accuracy":
-        return {"sw": sw, "hit": float(w @ (out == y))}
     if name == "neg_log_loss":
-        classes = _host_1d(estimator.classes_)
+        if y.ndim != 1:
+            raise ValueError(f"neg_log_loss needs 1-D y, got shape {y.shape}.")
+        classes = _host(estimator.classes_)
         pos = np.searchsorted(classes, y)
         pos = np.clip(pos, 0, len(classes) - 1)
         if not np.array_equal(classes[pos], y):
@@ -88,23 +288,30 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
         eps = np.finfo(out.dtype).eps
         p = np.clip(out[np.arange(n), pos], eps, 1 - eps)
         return {"sw": sw, "nll": float(-(w @ np.log(p)))}
-    y = y.astype(float)
-    r = y - out.astype(float)
+    out, y = _match_shapes(out, y)
+    if name == "accuracy":
+        hit = out == y
+        if hit.ndim == 2:  # multi-output: a row counts when all its outputs are right
+            hit = hit.all(axis=1)
+        return {"sw": sw, "hit": float(w @ hit)}
+    # Regression metrics: one statistic per output (column), averaged at the end.
+    y = y.astype(float).reshape(n, -1)
+    r = y - out.astype(float).reshape(n, -1)
     if name in ("neg_mean_squared_error", "neg_root_mean_squared_error"):
-        return {"sw": sw, "sse": float(w @ (r * r))}
+        return {"sw": sw, "sse": w @ (r * r)}
     if name == "neg_mean_absolute_error":
-        return {"sw": sw, "sae": float(w @ np.abs(r))}
+        return {"sw": sw, "sae": w @ np.abs(r)}
     # r2 / explained variance: weighted mean and M2 of y and of the residual,
     # merged across blocks with Chan's update (stable for large offsets).
-    my = float(w @ y) / sw
-    mr = float(w @ r) / sw
+    my = (w @ y) / sw
+    mr = (w @ r) / sw
     return {
         "sw": sw,
-        "sse": float(w @ (r * r)),
+        "sse": w @ (r * r),
         "my": my,
-        "m2y": float(w @ ((y - my) ** 2)),
+        "m2y": w @ ((y - my) ** 2),
         "mr": mr,
-        "m2r": float(w @ ((r - mr) ** 2)),
+        "m2r": w @ ((r - mr) ** 2),
     }
 
 
@@ -117,10 +324,14 @@ def _merge_moments(a, b, mean, m2):
     )
 
 
+def _zero_samples() -> ValueError:
+    return ValueError("cannot score on zero samples: every block of the test data is empty.")
+
+
 def _combine(stats: list, name: str) -> float:
     stats = [s for s in stats if s is not None]
     if not stats:
-        raise ValueError("cannot score on zero samples: every block of the test data is empty.")
+        raise _zero_samples()
     if name in ("r2", "explained_variance"):
         acc = dict(stats[0])
         for s in stats[1:]:
@@ -128,22 +339,86 @@ def _combine(stats: list, name: str) -> float:
             mr, m2r = _merge_moments(acc, s, "mr", "m2r")
             acc = {"sw": acc["sw"] + s["sw"], "sse": acc["sse"] + s["sse"],
                    "my": my, "m2y": m2y, "mr": mr, "m2r": m2r}
-        num = acc["sse"] if name == "r2" else acc["m2r"]
-        if acc["m2y"] == 0:
-            return 1.0 if num == 0 else 0.0  # scikit-learn's convention for constant y
-        return 1.0 - num / acc["m2y"]
+        num = np.asarray(acc["sse"] if name == "r2" else acc["m2r"], dtype=float)
+        den = np.asarray(acc["m2y"], dtype=float)
+        safe = np.where(den == 0, 1.0, den)
+        # scikit-learn's convention for constant y: 1 when predicted exactly, else 0
+        per_output = np.where(den == 0, np.where(num == 0, 1.0, 0.0), 1.0 - num / safe)
+        return float(np.mean(per_output))
     sw = sum(s["sw"] for s in stats)
     if name == "accuracy":
         return sum(s["hit"] for s in stats) / sw
     if name == "neg_log_loss":
         return -sum(s["nll"] for s in stats) / sw
     if name == "neg_mean_squared_error":
-        return -sum(s["sse"] for s in stats) / sw
+        return -float(np.mean(sum(s["sse"] for s in stats) / sw))
     if name == "neg_root_mean_squared_error":
-        return -float(np.sqrt(sum(s["sse"] for s in stats) / sw))
+        return -float(np.mean(np.sqrt(sum(s["sse"] for s in stats) / sw)))
     if name == "neg_mean_absolute_error":
-        return -sum(s["sae"] for s in stats) / sw
+        return -float(np.mean(sum(s["sae"] for s in stats) / sw))
     raise KeyError(name)  # pragma: no cover
+
+
+# ----------------------------------------------------- gathered responses
+def _block_response(x, estimator, method, home):
+    """``estimator.<method>`` of one block on the host; None for an empty block."""
+    if _rows(x) == 0:
+        return None  # most estimators reject zero rows; predict skips them too
+    return _host(apply_method(x, estimator, method, home))
+
+
+def _block_targets(x, y, w, estimator=None, method=None, home="host"):
+    """One block's row count, host y and sample_weight (and a response, when asked).
+
+    ``x`` is None when the rows can be counted on y and no response is
+    asked for: then the block of X is not read at all.
+    """
+    y = None if y is None else _host(y)
+    w = None if w is None else _host(w)
+    n = _rows(x) if x is not None else y.shape[0]
+    if y is not None:
+        _check_rows(n, y.shape[0])
+    if w is not None:
+        _check_rows(n, w.shape[0], "sample_weight")
+    out = None if method is None else _block_response(x, estimator, method, home)
+    return n, y, w, out
+
+
+def _refuse_x_method(estimator, name):
+    est = type(estimator).__name__
+
+    def refuse(*args, **kwargs):
+        raise TypeError(
+            f"{est}.{name} needs the real X, which gpuinc never gathers. On Dask input a "
+            f"callable scorer is called with a stand-in for {est} whose "
+            f"{', '.join(GATHERED_METHODS)} return the responses gathered block by block "
+            "and whose other attributes are the fitted estimator's, and with a placeholder X "
+            "(the right shape, NaN values). Use a scorer made with "
+            "sklearn.metrics.make_scorer, or call the scorer on in-memory data, e.g. "
+            "scorer(inc.estimator_, X.compute(), y.compute())."
+        )
+
+    refuse.__name__ = name
+    return refuse
+
+
+#: methods of an estimator that take X and so cannot run on the placeholder
+_X_METHODS = frozenset({
+    "fit", "partial_fit", "fit_predict", "fit_transform", "transform", "inverse_transform",
+    "kneighbors", "kneighbors_graph", "radius_neighbors", "radius_neighbors_graph", "apply",
+    "decision_path", "staged_predict", "staged_predict_proba", "staged_decision_function",
+    "predict_joint_log_proba", "mahalanobis", "error_norm", "sample",
+})
+
+
+def _takes_x(name, value) -> bool:
+    if name in _X_METHODS:
+        return True
+    try:
+        params = list(inspect.signature(value).parameters)
+    except (TypeError, ValueError):
+        return False
+    return bool(params) and params[0] in ("X", "x", "X_test")
 
 
 def _inner_has(name):
@@ -154,62 +429,246 @@ class _GatheredResponses:
     """A fitted-estimator stand-in whose response methods return gathered results.
 
     Lets any scikit-learn scorer run on predictions computed blockwise where
-    the data lives; responses are computed on first use and cached.
+    the data lives; responses are computed on first use and cached.  Other
+    attributes are read from the real estimator (see the module docstring).
     """
 
-    def __init__(self, estimator, blocks, home):
+    def __init__(self, estimator, blocks, home, *, rows, y=None, sample_weight=None,
+                 placeholder=None, cache=None):
         self._estimator = estimator
         self._blocks = blocks
         self._home = home
-        self._cache = {}
+        self._block_rows = list(rows)
+        self._y = y
+        self._sample_weight = sample_weight
+        self._placeholder = placeholder
+        self._cache = dict(cache or {})
         if hasattr(estimator, "classes_"):
-            self.classes_ = _host_1d(estimator.classes_)
+            self.classes_ = _host(estimator.classes_)
 
     def __sklearn_tags__(self):
         return self._estimator.__sklearn_tags__()
+
+    def __repr__(self):
+        return f"<gathered responses of {self._estimator!r}>"
+
+    def __getattr__(self, name):
+        # Only called for names the stand-in does not define: read them from the
+        # fitted estimator (coef_, classes_, n_features_in_, get_params ...).
+        if name.startswith("__") or name in ("_estimator", "_blocks", "_cache"):
+            raise AttributeError(name)
+        try:
+            est = self.__dict__["_estimator"]
+        except KeyError:
+            raise AttributeError(name) from None
+        value = getattr(est, name)
+        if callable(value) and not isinstance(value, type) and _takes_x(name, value):
+            return _refuse_x_method(est, name)
+        return value
+
+    def _check_x(self, X, method):
+        if X is None or X is self._placeholder:
+            return
+        if self._placeholder is not None and getattr(X, "shape", None) == self._placeholder.shape:
+            return
+        raise ValueError(
+            f"on Dask input the stand-in for {type(self._estimator).__name__} answers "
+            f"{method} for the whole test set only: call it with the placeholder X the "
+            f"scorer was given (shape {getattr(self._placeholder, 'shape', None)}), not with "
+            f"an X of shape {getattr(X, 'shape', None)}. gpuinc never gathers the real X."
+        )
 
     def _responses(self, method):
         if method not in self._cache:
             if not hasattr(self._estimator, method):
                 raise AttributeError(f"{type(self._estimator).__name__} has no {method}")
             est = dask.delayed(self._estimator, pure=False)
-            parts = [dask.delayed(apply_method)(b.x, est, method, self._home) for b in self._blocks]
-            outs = [to_host(o) for o in dask.compute(*parts) if o.shape[0] > 0]
-            self._cache[method] = np.concatenate(outs, axis=0)
+            parts = [dask.delayed(_block_response)(b.x, est, method, self._home)
+                     for b in self._blocks]
+            self._cache[method] = _concat_responses(dask.compute(*parts), self._block_rows,
+                                                    self._estimator, method)
         return self._cache[method]
 
     @available_if(_inner_has("predict"))
     def predict(self, X=None):
+        self._check_x(X, "predict")
         return self._responses("predict")
 
     @available_if(_inner_has("predict_proba"))
     def predict_proba(self, X=None):
+        self._check_x(X, "predict_proba")
         return self._responses("predict_proba")
 
     @available_if(_inner_has("predict_log_proba"))
     def predict_log_proba(self, X=None):
+        self._check_x(X, "predict_log_proba")
         return self._responses("predict_log_proba")
 
     @available_if(_inner_has("decision_function"))
     def decision_function(self, X=None):
+        self._check_x(X, "decision_function")
         return self._responses("decision_function")
+
+    @available_if(_inner_has("score_samples"))
+    def score_samples(self, X=None):
+        self._check_x(X, "score_samples")
+        return self._responses("score_samples")
+
+    @available_if(_inner_has("score"))
+    def score(self, X=None, y=None, sample_weight=None):
+        """The estimator's own score of the whole test set (``X`` is the placeholder)."""
+        self._check_x(X, "score")
+        how = score_reduction(self._estimator)
+        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+        if how in ("accuracy", "r2"):
+            if y is None:
+                raise _needs_y(f"{type(self._estimator).__name__}.score")
+            metric = accuracy_score if how == "accuracy" else r2_score
+            return float(metric(y, self.predict(X), **kwargs))
+        # A sum or mean of per-block scores: blockwise on the test set's own y and weights.
+        for given, own, what in ((y, self._y, "y"), (sample_weight, self._sample_weight,
+                                                     "sample_weight")):
+            if given is not None and not (given is own or (own is not None and np.array_equal(
+                    np.asarray(given), own))):
+                raise ValueError(
+                    f"on Dask input the stand-in's score scores the test set block by block "
+                    f"with its own {what}; it cannot take a different {what}."
+                )
+        return _reduce_block_scores(self._estimator, self._blocks, how, self._home,
+                                    with_y=y is not None, with_weight=sample_weight is not None)
 
     def get_params(self, deep=True):
         return self._estimator.get_params(deep=deep)
 
 
+def _concat_responses(outs, rows, estimator, method):
+    outs = list(outs)
+    for out, n in zip(outs, rows, strict=True):
+        got = 0 if out is None else out.shape[0]
+        if got != n:
+            raise ValueError(
+                f"{type(estimator).__name__}.{method} gave {got} rows for a block whose y (or "
+                f"sample_weight) has {n}; X and y must have the same rows in every block (use "
+                "Incremental(assume_equal_chunks=False) to realign them)."
+            )
+    outs = [o for o in outs if o is not None]
+    if not outs:
+        raise _zero_samples()
+    return np.concatenate(outs, axis=0)
+
+
+def _first_response_method(scorer, estimator):
+    """The response method a scikit-learn scorer will ask for, to gather it with y."""
+    wanted = getattr(scorer, "_response_method", None)
+    if wanted is None:
+        return None
+    for name in [wanted] if isinstance(wanted, str) else list(wanted):
+        if isinstance(name, str) and name in GATHERED_METHODS and hasattr(estimator, name):
+            return name
+    return None
+
+
+def _is_sklearn_scorer(scorer) -> bool:
+    return hasattr(scorer, "_score_func")
+
+
+def _score_gathered(estimator, blocks, scorer, scoring, home):
+    has_y = any(b.y is not None for b in blocks)
+    if not has_y and _is_sklearn_scorer(scorer):
+        raise _needs_y(f"scoring={scoring!r}")
+    # The response a scikit-learn scorer asks for is computed with y, in the same
+    # task (a block of a DataFrame is read once); other responses on first use.
+    method = _first_response_method(scorer, estimator)
+    est = dask.delayed(estimator, pure=False) if method is not None else None
+    # Without y the rows are counted on X, unless Dask knows them already.
+    known_rows = [None if b.rows is None else b.rows[1] - b.rows[0] for b in blocks]
+    has_w = any(b.kwargs.get("sample_weight") is not None for b in blocks)
+    if method is None and not has_y and not has_w and None not in known_rows:
+        gathered = [(n, None, None, None) for n in known_rows]
+    else:
+        read_x = method is not None or not has_y
+        parts = [
+            dask.delayed(_block_targets)(b.x if read_x else None, b.y,
+                                         b.kwargs.get("sample_weight"), est, method, home)
+            for b in blocks
+        ]
+        gathered = dask.compute(*parts)
+    rows = [g[0] for g in gathered]
+    if sum(rows) == 0:
+        raise _zero_samples()
+    y = np.concatenate([g[1] for g in gathered], axis=0) if has_y else None
+    kwargs = {}
+    weights = [g[2] for g in gathered]
+    if any(w is not None for w in weights):
+        kwargs["sample_weight"] = np.concatenate(
+            [np.ones(n) if w is None else w for w, n in zip(weights, rows, strict=True)]
+        )
+    cache = {}
+    if method is not None:
+        cache[method] = _concat_responses([g[3] for g in gathered], rows, estimator, method)
+    n_features = getattr(estimator, "n_features_in_", 0)
+    try:
+        n_features = int(n_features)
+    except (TypeError, ValueError):
+        n_features = 0
+    placeholder = np.broadcast_to(np.float64(np.nan), (sum(rows), n_features))
+    proxy = _GatheredResponses(estimator, blocks, home, rows=rows, y=y,
+                               sample_weight=kwargs.get("sample_weight"),
+                               placeholder=placeholder, cache=cache)
+    return float(scorer(proxy, placeholder, y, **kwargs))
+
+
+# ------------------------------------------------ the estimator's own score
+def _block_score(estimator, x, y, w, home, with_y=True, with_weight=True):
+    """``estimator.score`` of one block, its weight (rows or total weight) and rows."""
+    n = _rows(x)
+    if n == 0:
+        return 0.0, 0.0, 0
+    kind = block_kind(x)
+    if KIND_HOME[kind] != home:
+        x = move(x, home)
+        y = move(y, home) if y is not None else None
+        w = move(w, home) if w is not None else None
+    y = y if with_y else None
+    w = w if with_weight else None
+    kwargs = {} if w is None else {"sample_weight": w}
+    value = estimator.score(x, **kwargs) if y is None else estimator.score(x, y, **kwargs)
+    weight = float(_host(w).sum()) if w is not None else float(n)
+    return float(value), weight, n
+
+
+def _reduce_block_scores(estimator, blocks, how, home, *, with_y=True, with_weight=True):
+    est = dask.delayed(estimator, pure=False)
+    parts = dask.compute(*[
+        dask.delayed(_block_score)(est, b.x, b.y, b.kwargs.get("sample_weight"), home,
+                                   with_y, with_weight)
+        for b in blocks
+    ])
+    if sum(n for _, _, n in parts) == 0:
+        raise _zero_samples()
+    if how == "sum":
+        return float(sum(v for v, _, n in parts if n))
+    total = sum(wt for _, wt, n in parts if n)
+    return float(sum(v * wt for v, wt, n in parts if n) / total)
+
+
 def score_blocks(estimator, blocks, scoring=None, *, home: str = "host") -> float:
-    """Score a fitted estimator on aligned blocks (see :func:`gpuinc._blocks.plan_blocks`)."""
+    """Score a fitted estimator on aligned blocks (see :func:`gpuinc._blocks.plan_blocks`).
+
+    ``scoring=None`` is the estimator's own ``score`` (see
+    :func:`score_reduction`); empty blocks are skipped.
+    """
+    has_y = any(b.y is not None for b in blocks)
+    what = f"scoring={scoring!r}"
     if scoring is None:
-        scoring = default_scoring(estimator)
-        if scoring is None:
-            if not hasattr(estimator, "score"):
-                raise TypeError(
-                    f"{type(estimator).__name__} has no score method; pass scoring= (a scorer "
-                    "name or callable) to Incremental to score it."
-                )
-            return _mean_of_block_scores(estimator, blocks, home)
+        how = score_reduction(estimator)
+        if how in ("sum", "mean"):
+            return _reduce_block_scores(estimator, blocks, how, home)
+        scoring = how
+        what = f"{type(estimator).__name__}.score ({'accuracy' if how == 'accuracy' else 'R^2'})"
     if isinstance(scoring, str) and scoring in STREAMING:
+        if not has_y:
+            raise _needs_y(what)
         est = dask.delayed(estimator, pure=False)
         parts = [
             dask.delayed(_block_stats)(est, b.x, b.y, b.kwargs.get("sample_weight"), scoring, home)
@@ -219,15 +678,7 @@ def score_blocks(estimator, blocks, scoring=None, *, home: str = "host") -> floa
     scorer = get_scorer(scoring) if isinstance(scoring, str) else scoring
     if not callable(scorer):
         raise TypeError(f"scoring must be a scorer name or a callable, got {scoring!r}.")
-    proxy = _GatheredResponses(estimator, blocks, home)
-    ys = dask.compute(*[b.y for b in blocks])
-    y = np.concatenate([_host_1d(v) for v in ys if v is not None and len(v)])
-    weights = [b.kwargs.get("sample_weight") for b in blocks]
-    kwargs = {}
-    if any(w is not None for w in weights):
-        kwargs["sample_weight"] = np.concatenate([_host_1d(w) for w in dask.compute(*weights)])
-    placeholder = np.empty((y.shape[0], 0))
-    return float(scorer(proxy, placeholder, y, **kwargs))
+    return _score_gathered(estimator, blocks, scorer, scoring, home)
 
 
 def _is_fitted(estimator) -> bool:
@@ -252,16 +703,23 @@ def progressive_statistic(estimator, x, y, w, scoring, home: str = "host"):
     if not _is_fitted(estimator):
         return None
     if scoring in (None, ESTIMATOR_DEFAULT):
-        scoring = default_scoring(estimator)
+        how = score_reduction(estimator)
+        if how in ("sum", "mean"):
+            value, weight, n = _block_score(estimator, x, y, w, home)
+            if n == 0:
+                return None
+            return (how, {"sw": weight, "sum": value if how == "sum" else value * weight})
+        scoring = how
     if isinstance(scoring, str) and scoring in STREAMING:
+        if y is None:
+            raise _needs_y(f"scoring={scoring!r}")
         return (scoring, _block_stats(estimator, x, y, w, scoring, home))
-    n = _host_1d(y).shape[0]
+    n = _rows(x)
+    if n == 0:
+        return None
     scorer = get_scorer(scoring) if isinstance(scoring, str) else scoring
-    if scorer is None:
-        value = estimator.score(x, y)
-    else:
-        kw = {} if w is None else {"sample_weight": w}
-        value = scorer(estimator, x, y, **kw)
+    kw = {} if w is None else {"sample_weight": w}
+    value = scorer(estimator, x, y, **kw)
     return ("mean", {"sw": float(n), "sum": float(value) * n})
 
 
@@ -272,33 +730,11 @@ def combine_progressive(stats: list) -> float | None:
         return None
     name = stats[0][0]
     parts = [s[1] for s in stats]
+    if name == "sum":
+        return float(sum(p["sum"] for p in parts))
     if name == "mean":
         return sum(p["sum"] for p in parts) / sum(p["sw"] for p in parts)
     return _combine(parts, name)
-
-
-def _block_score(estimator, x, y, home):
-    y = _host_1d(y) if y is not None else None
-    n = x.shape[0]
-    if n == 0:
-        return 0.0, 0
-    kind = block_kind(x)
-    from ._dispatch import KIND_HOME
-    from ._movers import move
-
-    if KIND_HOME[kind] != home:
-        x = move(x, home)
-    value = estimator.score(x) if y is None else estimator.score(x, y)
-    return float(value), n
-
-
-def _mean_of_block_scores(estimator, blocks, home):
-    est = dask.delayed(estimator, pure=False)
-    parts = dask.compute(*[dask.delayed(_block_score)(est, b.x, b.y, home) for b in blocks])
-    total = sum(n for _, n in parts)
-    if total == 0:
-        raise ValueError("cannot score on zero samples: every block of the test data is empty.")
-    return sum(v * n for v, n in parts) / total
 
 
 def score_in_memory(estimator, X, y, scoring=None, sample_weight=None) -> float:
@@ -310,6 +746,14 @@ def score_in_memory(estimator, X, y, scoring=None, sample_weight=None) -> float:
                 f"{type(estimator).__name__} has no score method; pass scoring= (a scorer name "
                 "or callable) to Incremental to score it."
             )
-        return float(estimator.score(X, y, **kwargs) if y is not None else estimator.score(X))
+        if y is None:
+            default = default_scoring(estimator)
+            if default is not None:
+                raise _needs_y(f"{type(estimator).__name__}.score "
+                               f"({'accuracy' if default == 'accuracy' else 'R^2'})")
+            return float(estimator.score(X, **kwargs))
+        return float(estimator.score(X, y, **kwargs))
     scorer = check_scoring(estimator, scoring=scoring)
+    if y is None and _is_sklearn_scorer(scorer):
+        raise _needs_y(f"scoring={scoring!r}")
     return float(scorer(estimator, X, y, **kwargs))

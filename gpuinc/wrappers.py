@@ -30,7 +30,13 @@ from ._blockwise import apply_method, map_method
 from ._chain import ChainStats, current_client, get_runner
 from ._dispatch import KIND_HOME, block_kind, estimator_home
 from ._progress import bar, should_show
-from .metrics import ESTIMATOR_DEFAULT, combine_progressive, score_blocks, score_in_memory
+from .metrics import (
+    ESTIMATOR_DEFAULT,
+    combine_progressive,
+    score_blocks,
+    score_in_memory,
+    score_reduction,
+)
 
 
 class History(list):
@@ -96,7 +102,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     scoring : str, callable or None
         Any scikit-learn scorer name or a callable ``scorer(estimator, X, y)``,
         used by :meth:`score` and for validation. None uses the estimator's
-        own notion (accuracy for classifiers, R^2 for regressors).
+        own ``score`` (accuracy for classifiers, R^2 for regressors; see
+        :meth:`score` for other estimators).
     shuffle_blocks : bool, default=True
         Visit the blocks in a random order on each pass.
     random_state : int, RandomState or None
@@ -387,6 +394,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 "early_stopping=True needs validation data: set validation=0.1 (a fraction of "
                 "the blocks) or pass validation_data=(X_val, y_val) to fit."
             )
+        self._check_scoring_before_training(estimator, val_blocks)
         history = History(self.history_ if append and hasattr(self, "history_") else [])
         state = {"epoch": 0, "position": -1, "order": None, "best": None, "no_improve": 0,
                  "finished": False, "pass_blocks": 0, "pass_rows": 0}
@@ -491,6 +499,19 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self.estimator_home_ = home
         return self
 
+    def _check_scoring_before_training(self, estimator, val_blocks):
+        """Fail now, not after a pass, when validation or train scores cannot be computed."""
+        needs_score = val_blocks is not None or self.train_score
+        how = None
+        if self.scoring is None and needs_score:
+            how = score_reduction(estimator)  # TypeError for a score gpuinc cannot combine
+        supervised = isinstance(self.scoring, str) or how in ("accuracy", "r2")
+        if val_blocks is not None and supervised and all(b.y is None for b in val_blocks):
+            raise ValueError(
+                "validation scoring compares predictions with y, but the validation data has "
+                "no y: pass validation_data=(X_val, y_val), or y to fit."
+            )
+
     def scoring_for_progress(self):
         """The scoring used for progressive train scores, or None when they are off."""
         if not self.train_score:
@@ -545,9 +566,33 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     def score(self, X, y=None, sample_weight=None):
         """Score with ``scoring`` (or the estimator's own score) without gathering X.
 
-        For Dask inputs the common metrics are reduced exactly from per-block
-        statistics; other scorers use blockwise predictions (see
-        :mod:`gpuinc.metrics`).
+        For Dask inputs empty blocks are skipped, and:
+
+        * ``accuracy``, ``neg_log_loss``, ``r2``, ``explained_variance`` and the
+          squared/absolute error scorers are reduced exactly from per-block
+          statistics;
+        * any other scorer name, a ``make_scorer`` scorer, or a callable
+          ``scorer(estimator, X, y)`` is evaluated on responses computed block
+          by block and gathered (one value or one row of class scores per
+          sample, with ``y`` and ``sample_weight``). A callable gets a stand-in
+          for ``estimator_``: ``predict``, ``predict_proba``,
+          ``predict_log_proba``, ``decision_function`` and ``score_samples``
+          return the gathered responses for the whole test set, ``score`` is
+          the estimator's own score of the test set, and other attributes
+          (``coef_``, ``classes_``, ``get_params`` ...) are those of
+          ``estimator_``. ``X`` is a placeholder of the right shape holding NaN
+          (it takes no memory); methods that need the real X (``transform``,
+          ``kneighbors`` ...) raise ``TypeError``: compute such scores on
+          in-memory data;
+        * ``scoring=None`` is the estimator's own ``score``: accuracy / R^2
+          for scikit-learn classifiers / regressors, the sum of block scores
+          for KMeans, MiniBatchKMeans and KernelDensity, the row-weighted mean
+          for GaussianMixture, PCA, FactorAnalysis ...; other estimators raise
+          ``TypeError`` (pass ``scoring=`` or use
+          :func:`gpuinc.metrics.register_score_reduction`).
+
+        ``y`` is required unless the score is unsupervised or a callable does
+        not use it. In-memory inputs are scored by scikit-learn directly.
         """
         self._check_fitted()
         check_supported_input(X, "X")

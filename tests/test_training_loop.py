@@ -497,3 +497,21 @@ def test_learning_curve_numbers_passes_in_order_when_epochs_repeat():
                {"epoch": 1, "val_score": 0.7}]
     ax = learning_curve(history, ax=Figure().add_subplot())
     assert list(ax.get_lines()[0].get_xdata()) == [1, 2, 3]
+
+
+class OwnScore(BlockRecorder):
+    """A classifier whose score is its own (not accuracy): gpuinc cannot combine it blockwise."""
+
+    def score(self, X, y):
+        return 42.0
+
+
+def test_an_uncombinable_validation_score_fails_before_training():
+    X, y = block_data()
+    inc = Incremental(OwnScore(), random_state=0, validation=0.25, progress=False)
+    with pytest.raises(TypeError, match="cannot score OwnScore block by block"):
+        inc.fit(X, y)
+    assert not hasattr(inc, "estimator_")  # refused before any block was trained
+    # naming a metric makes it work
+    inc.set_params(scoring="accuracy").fit(X, y)
+    assert inc.history_[-1]["val_score"] == 0.5

@@ -1,0 +1,371 @@
+"""Blockwise scoring: empty blocks, the estimator's own score, callable scorers, missing y."""
+
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.cluster import MiniBatchKMeans
+from sklearn.decomposition import PCA, LatentDirichletAllocation
+from sklearn.linear_model import PoissonRegressor, SGDClassifier, SGDRegressor
+from sklearn.metrics import get_scorer, make_scorer, r2_score, roc_auc_score
+from sklearn.mixture import GaussianMixture
+from sklearn.multioutput import MultiOutputClassifier, MultiOutputRegressor
+from sklearn.neighbors import KernelDensity
+
+from gpuinc import Incremental, metrics
+
+GATHERED = ["roc_auc", "f1", "balanced_accuracy"]
+
+
+def _frame_with_an_empty_partition():
+    """A filtered Dask DataFrame whose second partition has no row left."""
+    rs = np.random.RandomState(0)
+    pdf = pd.DataFrame(rs.rand(800, 3), columns=list("abc"))
+    pdf["y"] = (pdf.b + 0.3 * rs.rand(800) > 0.6).astype(int)
+    pdf.loc[200:399, "a"] = -1.0
+    ddf = dd.from_pandas(pdf, npartitions=4)
+    ddf = ddf[ddf.a >= 0]
+    kept = pdf[pdf.a >= 0]
+    return ddf[list("abc")], ddf["y"], kept[list("abc")], kept["y"]
+
+
+@pytest.fixture(scope="module")
+def filtered_frame():
+    X, y, Xn, yn = _frame_with_an_empty_partition()
+    assert 0 in X.map_partitions(len).compute().tolist()
+    inc = Incremental(SGDClassifier(loss="log_loss", random_state=0), random_state=0).fit(X, y)
+    return inc, X, y, Xn, yn
+
+
+@pytest.fixture(scope="module")
+def masked_array():
+    """``X[mask]`` of a Dask array: one block keeps no row, row counts are unknown."""
+    rs = np.random.RandomState(1)
+    Xn = rs.rand(800, 4)
+    Xn[200:400, 0] = 0.0
+    yn = (Xn[:, 1] + 0.3 * rs.rand(800) > 0.6).astype(int)
+    Xa, ya = da.from_array(Xn, chunks=200), da.from_array(yn, chunks=200)
+    mask = Xa[:, 0] > 0.1
+    X, y = Xa[mask], ya[mask]
+    keep = Xn[:, 0] > 0.1
+    inc = Incremental(SGDClassifier(loss="log_loss", random_state=0), random_state=0).fit(X, y)
+    return inc, X, y, Xn[keep], yn[keep]
+
+
+# ------------------------------------------------------------- empty blocks
+@pytest.mark.parametrize("data", ["filtered_frame", "masked_array"])
+@pytest.mark.parametrize("name", [*GATHERED, "accuracy", "neg_log_loss"])
+def test_empty_blocks_are_skipped_by_every_scorer(data, name, request):
+    inc, X, y, Xn, yn = request.getfixturevalue(data)
+    inc.set_params(scoring=name)
+    try:
+        expected = get_scorer(name)(inc.estimator_, Xn, yn)
+        assert inc.score(X, y) == pytest.approx(expected, rel=1e-9)
+    finally:
+        inc.set_params(scoring=None)
+
+
+def test_empty_blocks_with_sample_weight_and_a_callable(filtered_frame):
+    inc, X, y, Xn, yn = filtered_frame
+    w = np.linspace(0.1, 1.0, len(yn))
+    wd = dd.from_pandas(pd.Series(w, index=yn.index), npartitions=1)
+    inc.set_params(scoring="roc_auc")
+    expected = get_scorer("roc_auc")(inc.estimator_, Xn, yn, sample_weight=w)
+    # sample_weight in memory and as a Dask Series are split along X's partitions
+    assert inc.score(X, y, sample_weight=w) == pytest.approx(expected)
+    assert inc.score(X, y, sample_weight=wd) == pytest.approx(expected)
+
+    def auc(est, X_, y_):
+        return roc_auc_score(y_, est.predict_proba(X_)[:, 1])
+
+    inc.set_params(scoring=auc)
+    assert inc.score(X, y) == pytest.approx(auc(inc.estimator_, Xn, yn))
+    inc.set_params(scoring=None)
+
+
+@pytest.mark.parametrize("name", GATHERED)
+def test_validation_data_with_an_empty_partition(filtered_frame, name):
+    _, X, y, Xn, yn = filtered_frame
+    inc = Incremental(SGDClassifier(random_state=0), scoring=name, random_state=0, epochs=2)
+    inc.fit(X, y, validation_data=(X, y))
+    assert len(inc.history_) == 2
+    expected = get_scorer(name)(inc.estimator_, Xn, yn)
+    assert inc.history_[-1]["val_score"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("name", ["roc_auc", "accuracy", None])
+def test_every_block_empty_is_a_clear_error(masked_array, name):
+    inc, X, y, _, _ = masked_array
+    inc.set_params(scoring=name)
+    none = X[:, 0] > 2.0
+    with pytest.raises(ValueError, match="zero samples"):
+        inc.score(X[none], y[none])
+    inc.set_params(scoring=None)
+
+
+def test_misaligned_blocks_are_an_error_not_a_wrong_score():
+    rs = np.random.RandomState(0)
+    Xn = rs.rand(400, 2)
+    yn = (Xn[:, 0] > 0.5).astype(int)
+    X, y = da.from_array(Xn, chunks=100), da.from_array(yn, chunks=100)
+    inc = Incremental(SGDClassifier(random_state=0)).fit(X, y)
+    m1, m2 = X[:, 0] > 0.2, X[:, 1] > 0.2  # same number of blocks, different rows
+    for name in ["accuracy", "roc_auc"]:
+        inc.set_params(scoring=name)
+        with pytest.raises(ValueError, match="rows"):
+            inc.score(X[m1], y[m2])
+
+
+# -------------------------------------------------- the estimator's own score
+@pytest.fixture(scope="module")
+def kmeans():
+    Xn = np.random.RandomState(0).rand(1200, 5)
+    X = da.from_array(Xn, chunks=300)
+    est = MiniBatchKMeans(n_clusters=3, random_state=0, n_init=3)
+    inc = Incremental(est, shuffle_blocks=False).fit(X)
+    return inc, Xn
+
+
+@pytest.mark.parametrize("chunks", [300, 150, 1200, (100, 500, 600)])
+def test_kmeans_score_is_the_score_of_the_whole_data(kmeans, chunks):
+    inc, Xn = kmeans
+    expected = inc.estimator_.score(Xn)
+    assert inc.score(Xn) == pytest.approx(expected)
+    assert inc.score(da.from_array(Xn, chunks=(chunks, 5))) == pytest.approx(expected, rel=1e-9)
+    w = np.linspace(0.1, 2.0, len(Xn))
+    got = inc.score(da.from_array(Xn, chunks=(chunks, 5)), sample_weight=w)
+    assert got == pytest.approx(inc.estimator_.score(Xn, sample_weight=w), rel=1e-9)
+
+
+def test_kmeans_score_on_a_filtered_frame_and_as_validation(kmeans):
+    inc, Xn = kmeans
+    pdf = pd.DataFrame(Xn)
+    ddf = dd.from_pandas(pdf, npartitions=4)
+    ddf = ddf[ddf[0] > 0.3]
+    kept = pdf[pdf[0] > 0.3].to_numpy()
+    assert inc.score(ddf.to_dask_array(lengths=True)) == pytest.approx(
+        inc.estimator_.score(kept), rel=1e-9)
+    X = da.from_array(Xn, chunks=300)
+    fitted = Incremental(MiniBatchKMeans(n_clusters=3, random_state=0, n_init=3),
+                         shuffle_blocks=False).fit(X, validation_data=(X.rechunk(200), None))
+    assert fitted.history_[-1]["val_score"] == pytest.approx(
+        fitted.estimator_.score(Xn), rel=1e-9)
+
+
+@pytest.mark.parametrize("est", [GaussianMixture(n_components=2, random_state=0),
+                                 PCA(n_components=2), KernelDensity(bandwidth=0.5)])
+def test_sum_and_mean_scores_of_fitted_estimators(est):
+    Xn = np.random.RandomState(0).rand(600, 3)
+    inc = Incremental(SGDRegressor())
+    inc.estimator_ = est.fit(Xn)
+    for chunks in [100, 250]:
+        got = inc.score(da.from_array(Xn, chunks=(chunks, 3)))
+        assert got == pytest.approx(est.score(Xn), rel=1e-9)
+
+
+class _OwnScoreClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier whose score is not accuracy: the share of rows predicted as 1."""
+
+    def partial_fit(self, X, y, classes=None):
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict(self, X):
+        return (np.asarray(X)[:, 0] > 0.5).astype(int)
+
+    def score(self, X, y=None):
+        return float(self.predict(X).mean())
+
+
+def test_unknown_score_is_refused_not_guessed(monkeypatch):
+    monkeypatch.setattr(metrics, "_REGISTERED", {})
+    Xn = np.random.RandomState(0).rand(400, 3)
+    yn = (Xn[:, 1] > 0.5).astype(int)
+    X, y = da.from_array(Xn, chunks=100), da.from_array(yn, chunks=100)
+    inc = Incremental(_OwnScoreClassifier()).fit(X, y)
+    with pytest.raises(TypeError, match="_OwnScoreClassifier.score.*scoring="):
+        inc.score(X, y)
+    assert inc.score(Xn, yn) == inc.estimator_.score(Xn, yn)  # in memory: its own score
+    metrics.register_score_reduction(_OwnScoreClassifier, "mean")
+    assert inc.score(X.rechunk(70), y.rechunk(70)) == pytest.approx(
+        inc.estimator_.score(Xn, yn))
+    metrics.register_score_reduction(_OwnScoreClassifier, "accuracy")  # a wrong claim ...
+    assert inc.score(X, y) == pytest.approx(np.mean(inc.estimator_.predict(Xn) == yn))
+    with pytest.raises(ValueError, match="'sum', 'mean'"):
+        metrics.register_score_reduction(_OwnScoreClassifier, "median")
+    # PoissonRegressor.score is D^2, not R^2: refused although it is a regressor
+    inc = Incremental(SGDRegressor())
+    inc.estimator_ = PoissonRegressor().fit(Xn, yn + 1.0)
+    with pytest.raises(TypeError, match="scoring='r2' if it is R\\^2"):
+        inc.score(X, y + 1.0)
+    inc.set_params(scoring="r2")
+    assert inc.score(X, y + 1.0) == pytest.approx(r2_score(yn + 1.0, inc.estimator_.predict(Xn)))
+    # LatentDirichletAllocation.score (a variational bound) does not add up over blocks
+    counts = da.from_array(np.random.RandomState(0).poisson(2.0, (400, 6)), chunks=100)
+    lda = Incremental(LatentDirichletAllocation(n_components=2, random_state=0)).fit(counts)
+    with pytest.raises(TypeError, match="LatentDirichletAllocation"):
+        lda.score(counts)
+
+
+def test_progressive_train_score_of_a_summed_score():
+    stats = [("sum", {"sw": 10.0, "sum": -3.0}), None, ("sum", {"sw": 5.0, "sum": -2.0})]
+    assert metrics.combine_progressive(stats) == pytest.approx(-5.0)
+    Xn = np.random.RandomState(0).rand(100, 2)
+    est = MiniBatchKMeans(n_clusters=2, random_state=0, n_init=1).fit(Xn)
+    stat = metrics.progressive_statistic(est, Xn[:40], None, None, metrics.ESTIMATOR_DEFAULT)
+    assert stat[0] == "sum" and stat[1]["sum"] == pytest.approx(est.score(Xn[:40]))
+
+
+# --------------------------------------------------------------- multi-output
+def test_multi_output_scores_match_scikit_learn():
+    rs = np.random.RandomState(0)
+    Xn = rs.rand(600, 3)
+    Yn = np.c_[Xn @ [1.0, 2.0, 3.0], Xn @ [3.0, 0.0, 1.0] + 5.0] + 0.1 * rs.rand(600, 2)
+    X, Y = da.from_array(Xn, chunks=150), da.from_array(Yn, chunks=(150, 2))
+    inc = Incremental(MultiOutputRegressor(SGDRegressor(random_state=0)), random_state=0).fit(X, Y)
+    assert inc.score(X, Y) == pytest.approx(inc.estimator_.score(Xn, Yn), rel=1e-9)
+    for name in ["r2", "explained_variance", "neg_mean_squared_error",
+                 "neg_root_mean_squared_error", "neg_mean_absolute_error"]:
+        inc.set_params(scoring=name)
+        expected = get_scorer(name)(inc.estimator_, Xn, Yn)
+        assert inc.score(X, Y) == pytest.approx(expected, rel=1e-9), name
+    Yc = (Yn > np.median(Yn, axis=0)).astype(int)
+    clf = Incremental(MultiOutputClassifier(SGDClassifier(random_state=0)), random_state=0)
+    clf.fit(X, da.from_array(Yc, chunks=(150, 2)), classes=[[0, 1], [0, 1]])
+    got = clf.score(X, da.from_array(Yc, chunks=(100, 2)))
+    assert got == pytest.approx(clf.estimator_.score(Xn, Yc))
+
+
+# ------------------------------------------------------------ callable scorers
+@pytest.fixture(scope="module")
+def regression():
+    rs = np.random.RandomState(0)
+    Xn = rs.rand(800, 4)
+    yn = Xn @ [1.0, 2.0, 3.0, 4.0] + 0.1 * rs.rand(800)
+    X, y = da.from_array(Xn, chunks=200), da.from_array(yn, chunks=200)
+    inc = Incremental(SGDRegressor(random_state=0), random_state=0, epochs=2).fit(X, y)
+    return inc, X, y, Xn, yn
+
+
+CALLABLES = {
+    "est.score": lambda est, X, y: est.score(X, y),
+    "X.shape": lambda est, X, y: r2_score(y, est.predict(X)) - 0.001 * X.shape[1],
+    "est.coef_": lambda est, X, y: float(np.abs(est.coef_).sum() + est.intercept_[0]),
+    "get_params": lambda est, X, y: float(est.get_params()["alpha"] * len(X)),
+    "make_scorer": make_scorer(r2_score),
+}
+
+
+@pytest.mark.parametrize("name", list(CALLABLES))
+def test_callable_scorers_give_the_in_memory_result(regression, name):
+    inc, X, y, Xn, yn = regression
+    scorer = CALLABLES[name]
+    inc.set_params(scoring=scorer)
+    try:
+        expected = scorer(inc.estimator_, Xn, yn)
+        assert inc.score(Xn, yn) == pytest.approx(expected)
+        assert inc.score(X, y) == pytest.approx(expected, rel=1e-9)
+    finally:
+        inc.set_params(scoring=None)
+
+
+def test_callable_scorer_gets_a_placeholder_x(regression):
+    inc, X, y, Xn, yn = regression
+    seen = {}
+
+    def spy(est, X_, y_):
+        seen["X"], seen["est"] = X_, est
+        return 0.0
+
+    inc.set_params(scoring=spy)
+    inc.score(X, y)
+    placeholder = seen["X"]
+    assert placeholder.shape == Xn.shape
+    assert np.isnan(placeholder).all() and placeholder.strides == (0, 0)  # takes no memory
+    assert not placeholder.flags.writeable
+    assert "gathered responses" in repr(seen["est"])
+    inc.set_params(scoring=None)
+
+
+def test_callable_scorer_methods_that_need_x_are_clear_errors(kmeans, regression):
+    inc, Xn = kmeans
+    X = da.from_array(Xn, chunks=300)
+    inc.set_params(scoring=lambda est, X_, y_: -float(est.transform(X_).min(axis=1).sum()))
+    with pytest.raises(TypeError, match=r"MiniBatchKMeans\.transform needs the real X.*make_scorer"):
+        inc.score(X)
+    inc.set_params(scoring=None)
+
+    inc, X, y, Xn, yn = regression
+    inc.set_params(scoring=lambda est, X_, y_: r2_score(y_[:10], est.predict(X_[:10])))
+    with pytest.raises(ValueError, match="placeholder X"):
+        inc.score(X, y)
+    inc.set_params(scoring=lambda est, X_, y_: est.no_such_attribute_)
+    with pytest.raises(AttributeError, match="SGDRegressor"):
+        inc.score(X, y)
+    inc.set_params(scoring=None)
+
+
+def test_callable_scorer_without_y(kmeans):
+    inc, Xn = kmeans
+    X = da.from_array(Xn, chunks=(250, 5))
+
+    def biggest_cluster(est, X_, y_):
+        assert y_ is None
+        return float(np.bincount(est.predict(X_)).max() + est.score(X_))
+
+    inc.set_params(scoring=biggest_cluster)
+    expected = biggest_cluster(inc.estimator_, Xn, None)
+    assert inc.score(Xn) == pytest.approx(expected)
+    assert inc.score(X) == pytest.approx(expected, rel=1e-9)
+    inc.set_params(scoring=None)
+
+
+# ------------------------------------------------------------------ missing y
+@pytest.mark.parametrize("scoring", [None, "accuracy", "roc_auc"])
+def test_score_without_y_says_y_is_needed(masked_array, scoring):
+    inc, X, _, Xn, _ = masked_array
+    inc.set_params(scoring=scoring)
+    try:
+        for data in (X, Xn):
+            with pytest.raises(ValueError, match="y is None"):
+                inc.score(data)
+    finally:
+        inc.set_params(scoring=None)
+
+
+CALLS = []
+
+
+class _CountingClassifier(SGDClassifier):
+    def decision_function(self, X):
+        CALLS.append(X.shape[0])
+        return super().decision_function(X)
+
+
+def test_gathered_scorer_predicts_each_block_once(filtered_frame):
+    _, X, y, Xn, yn = filtered_frame
+    inc = Incremental(_CountingClassifier(random_state=0), scoring="roc_auc",
+                      random_state=0).fit(X, y)
+    CALLS.clear()
+    expected = get_scorer("roc_auc")(inc.estimator_, Xn, yn)
+    CALLS.clear()
+    assert inc.score(X, y) == pytest.approx(expected)
+    assert sorted(CALLS) == sorted(n for n in X.map_partitions(len).compute() if n)
+
+
+def test_gpuinc_estimators_score_is_accuracy_and_r2():
+    from gpuinc.linear_model import SGDClassifier as GpuincSGDClassifier
+    from gpuinc.linear_model import SGDRegressor as GpuincSGDRegressor
+
+    rs = np.random.RandomState(0)
+    Xn = rs.rand(400, 3)
+    yn = Xn @ [1.0, -2.0, 3.0]
+    X = da.from_array(Xn, chunks=100)
+    for est, target in [(GpuincSGDClassifier(random_state=0), (yn > 0.5).astype(int)),
+                        (GpuincSGDRegressor(random_state=0), yn)]:
+        inc = Incremental(est, random_state=0).fit(X, da.from_array(target, chunks=100))
+        assert metrics.default_scoring(inc.estimator_) in ("accuracy", "r2")
+        got = inc.score(X, da.from_array(target, chunks=100))
+        assert got == pytest.approx(inc.estimator_.score(Xn, target), rel=1e-6)
