@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from arrays import misaligned_copy
 from sklearn.base import clone
 from sklearn.decomposition import IncrementalPCA
 from sklearn.exceptions import NotFittedError
@@ -480,15 +481,7 @@ def test_misaligned_blocks_reach_partial_fit_aligned():
     # chunks rebuilt from a byte stream can sit at odd addresses; NumPy is
     # very slow on them, so the chain hands partial_fit aligned copies
     X, y = make_classification(n_samples=400, n_features=4, chunks=100, random_state=0)
-
-    def misalign(a):
-        raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
-        out = raw[1:].view(a.dtype).reshape(a.shape)
-        out[...] = a
-        assert not out.flags.aligned
-        return out
-
-    Xm, ym = X.map_blocks(misalign), y.map_blocks(misalign)
+    Xm, ym = X.map_blocks(misaligned_copy), y.map_blocks(misaligned_copy)
     inc = Incremental(AlignmentRecorder(random_state=0), shuffle_blocks=False,
                       progress=False).fit(Xm, ym, classes=[0, 1])
     assert inc.estimator_.aligned_ == [True] * 4

@@ -9,6 +9,7 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from arrays import misaligned_copy
 from numpy.testing import assert_allclose, assert_array_equal
 from sgd_data import blobs as _blobs
 from sgd_data import linear as _linear
@@ -420,20 +421,11 @@ def test_string_labels_through_partial_fit():
     assert set(clf.predict(X)) == {"neg", "pos"}
 
 
-def _misaligned_copy(a):
-    """``a`` copied to an address one byte past an aligned one (as a byte stream can leave it)."""
-    raw = np.zeros(a.nbytes + 1, dtype=np.uint8)
-    out = raw[1:].view(a.dtype).reshape(a.shape)
-    out[...] = a
-    assert not out.flags.aligned
-    return out
-
-
 @pytest.mark.parametrize("Est, data", [(SGDClassifier, _blobs), (SGDRegressor, _linear)])
 def test_misaligned_input_trains_like_aligned(Est, data):
     X, y = data(dtype=np.float32)
     kw = {"classes": [0, 1]} if Est is SGDClassifier else {}
     ref = Est(random_state=0).partial_fit(X, y, **kw)
-    got = Est(random_state=0).partial_fit(_misaligned_copy(X), _misaligned_copy(y), **kw)
+    got = Est(random_state=0).partial_fit(misaligned_copy(X), misaligned_copy(y), **kw)
     np.testing.assert_array_equal(got.coef_, ref.coef_)
-    np.testing.assert_array_equal(got.predict(_misaligned_copy(X)), ref.predict(X))
+    np.testing.assert_array_equal(got.predict(misaligned_copy(X)), ref.predict(X))
