@@ -280,6 +280,7 @@ class DistributedRunner:
 
     def _run_windowed(self, model, blocks, static_kwargs, where, token, on_block, stats):
         client = self.client
+        local = _blocks_are_independent(client, blocks)
         outstanding = deque()  # (pos, block, fit future, futures this call created)
         from distributed import wait
 
@@ -299,10 +300,10 @@ class DistributedRunner:
             for pos, block in enumerate(blocks):
                 while len(outstanding) > self.prefetch:
                     settle()
-                (x_f, y_f, kw_f), loads = _resolve(self.client, block)
+                (x_f, y_f, kw_f, loaded), loads = _resolve(self.client, block, local=local)
                 stats.start_block()
                 state = client.submit(
-                    _fit_task, state, x_f, y_f, kw_f, static_kwargs,
+                    _fit_task, state, x_f, y_f, kw_f, static_kwargs, loaded=loaded,
                     index=block.index, rows=block.rows, **where,
                     key=f"gpuinc-partial-fit-{token}-{pos}", pure=False,
                     # training is the critical path: a worker with a ready fit runs it
@@ -365,13 +366,16 @@ def _held(client, value) -> bool:
     return key is not None and key in client.futures
 
 
-def _resolve(client, block):
-    """``((x, y, kwargs), loads)``: the block with its lazy pieces as futures.
+def _resolve(client, block, *, local=False):
+    """``((x, y, kwargs, loaded), loads)``: the block with its lazy pieces as futures.
 
-    Pieces the cluster holds reuse their futures (no graph is built or sent);
-    the other lazy pieces are computed in one ``client.compute`` call and
-    returned in ``loads`` too (only those may be cancelled); in-memory pieces
-    travel with the task.
+    Pieces the cluster holds reuse their futures (no graph is built or sent).
+    The other lazy pieces are computed by one task when ``local`` (the blocks
+    are independent: see :func:`_blocks_are_independent`), whose future is
+    ``loaded`` and whose items replace ``_Part`` placeholders in the fit task;
+    otherwise by one ``client.compute`` call.  Those futures are returned in
+    ``loads`` too (only they may be cancelled); in-memory pieces travel with
+    the task.
     """
     from distributed import Future
 
@@ -384,11 +388,77 @@ def _resolve(client, block):
             pieces[i] = Future(value.key, client)
         else:
             lazy.append(i)
-    loads = client.compute([pieces[i] for i in lazy]) if lazy else []
-    for i, fut in zip(lazy, loads, strict=True):
-        pieces[i] = fut
-    x, y, *kw_values = pieces
-    return (x, y, dict(zip(block.kwargs, kw_values, strict=True))), loads
+    if lazy and local:
+        # One task computes the block's whole graph on its worker (the threaded runner
+        # does the same in its loader thread): the small steps of a block (splitting X
+        # from y, picking columns) cost no scheduler round trip each.
+        load = client.submit(_compute_here, _Opaque([pieces[i] for i in lazy]), pure=False,
+                             key=f"gpuinc-load-{dask.base.tokenize(object())}")
+        loads = [load]
+        for j, i in enumerate(lazy):
+            pieces[i] = _Part(j)
+        pieces.append(load)
+    else:
+        loads = client.compute([pieces[i] for i in lazy]) if lazy else []
+        for i, fut in zip(lazy, loads, strict=True):
+            pieces[i] = fut
+        pieces.append(None)
+    x, y, *kw_values, loaded = pieces
+    return (x, y, dict(zip(block.kwargs, kw_values, strict=True)), loaded), loads
+
+
+class _Opaque:
+    """Keeps collections in a task's arguments from being read as part of its graph."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Stands for item ``i`` of a block's loaded pieces until the fit task fills it in."""
+
+    i: int
+
+
+def _compute_here(opaque):
+    """Compute a block's pieces in this worker, with the synchronous scheduler."""
+    return list(dask.compute(*opaque.value, scheduler="sync"))
+
+
+def _blocks_are_independent(client, blocks) -> bool:
+    """True when each block's lazy pieces can be computed alone, inside one task.
+
+    That is: every piece's graph holds all the tasks it needs (nothing the
+    cluster holds, no futures) and no task belongs to two blocks (a shuffle, a
+    reduction or a shared input is better left to the scheduler, which
+    computes it once).
+    """
+    from distributed import Future
+
+    seen = set()
+    for block in blocks:
+        mine = set()
+        for value in _pieces(block):
+            if not dask.is_dask_collection(value) or _held(client, value):
+                continue
+            graph = dict(value.__dask_graph__())
+            keys = set(graph)
+            for node in graph.values():
+                deps = getattr(node, "dependencies", None)
+                if deps is None or not set(deps) <= keys:
+                    return False
+                if isinstance(node, Future) or isinstance(getattr(node, "value", None), Future):
+                    return False
+            mine |= keys
+        if mine & seen:
+            return False
+        seen |= mine
+    return True
+
+
+def _fill(value, loaded):
+    return loaded[value.i] if isinstance(value, _Part) else value
 
 
 def _runs_by_worker(client, resolved):
@@ -413,8 +483,15 @@ def _runs_by_worker(client, resolved):
     return runs
 
 
-def _fit_task(state, x, y, kwargs, static_kwargs, **where):
-    """Worker-side step: carries (model, rows seen, progressive statistics) along the chain."""
+def _fit_task(state, x, y, kwargs, static_kwargs, loaded=None, **where):
+    """Worker-side step: carries (model, rows seen, progressive statistics) along the chain.
+
+    ``loaded``: the pieces one load task computed, standing in for the ``_Part``
+    placeholders among x, y and kwargs.
+    """
+    if loaded is not None:
+        x, y = _fill(x, loaded), _fill(y, loaded)
+        kwargs = {k: _fill(v, loaded) for k, v in kwargs.items()}
     model, seen, stats = state
     model, stat = fit_block(model, x, y, kwargs, static_kwargs, **where)
     return model, seen + _n_rows(x), stats + [stat]
@@ -422,7 +499,7 @@ def _fit_task(state, x, y, kwargs, static_kwargs, **where):
 
 def _fit_run_task(state, blocks, static_kwargs, *, indices, rows, **where):
     """Worker-side step over consecutive blocks this worker holds, in order."""
-    for (x, y, kwargs), index, block_rows in zip(blocks, indices, rows, strict=True):
+    for (x, y, kwargs, _), index, block_rows in zip(blocks, indices, rows, strict=True):
         state = _fit_task(state, x, y, kwargs, static_kwargs, index=index, rows=block_rows,
                           **where)
     return state

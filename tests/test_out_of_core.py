@@ -130,6 +130,35 @@ def test_distributed_reads_at_most_prefetch_ahead(parquet_folder, counted, clien
     assert N_FILES <= READS["n"] <= 2 * N_FILES
 
 
+def test_distributed_reads_each_block_in_one_task(parquet_folder, client):
+    # a block's small steps (splitting X from y, picking columns) run inside its load
+    # task instead of costing a scheduler round trip each
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    client.get_task_stream()  # start recording
+    start = __import__("time").time()
+    Incremental(ReadAheadProbe(), shuffle_blocks=False).fit(X, y, classes=[0, 1])
+    names = [str(t["key"]) for t in client.get_task_stream(start=start)]
+    assert sum(n.startswith("gpuinc-load-") for n in names) == N_FILES
+    assert sum(n.startswith("gpuinc-partial-fit-") for n in names) == N_FILES
+    assert len(names) == 2 * N_FILES, sorted(names)
+
+
+def test_blocks_sharing_tasks_are_left_to_the_scheduler(client):
+    from gpuinc._blocks import plan_blocks
+    from gpuinc._chain import _blocks_are_independent
+
+    frame = dd.from_pandas(pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40) % 3}),
+                           npartitions=4)
+    independent = plan_blocks(frame[["a"]], frame["b"], {}).blocks
+    shuffled = frame.shuffle("b")  # each output block depends on every input block
+    shared = plan_blocks(shuffled[["a"]], shuffled["b"], {}).blocks
+    # a lazy step on persisted data refers to what the cluster holds: not computable alone
+    on_persisted = plan_blocks(*client.persist([frame[["a"]], frame["b"]]), {}).blocks
+    assert _blocks_are_independent(client, independent)
+    assert not _blocks_are_independent(client, shared)
+    assert not _blocks_are_independent(client, on_persisted)
+
+
 def test_distributed_error_names_the_file(parquet_folder, client):
     (parquet_folder / "part-05.parquet").write_bytes(b"PAR1" + b"\x00" * 64 + b"PAR1")
     with pytest.raises(DataError, match=r"part-05\.parquet is not a readable Parquet file"):
