@@ -11,6 +11,7 @@ per mini-batch, whatever ``k`` is.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import numbers
 import warnings
@@ -357,32 +358,36 @@ class BaseSGD(BaseEstimator):
     def _stable_step(
         self, xp: ModuleType, X: Any, sample_weight: Any, loss: Any, rows: Any = None
     ) -> float:
-        """Largest 'optimal' step that cannot diverge, from the first mini-batch.
+        """Largest 'optimal' step that cannot diverge on the mean gradient of X's mini-batches.
 
         The mean gradient of a mini-batch changes with the weights by at most
         ``curvature * mean(w_i * (|x_i|^2 + fit_intercept))``; steps beyond the
-        inverse of that can blow up losses with unbounded gradients.  ``rows``
-        (host indices) restricts training to those rows of X.
+        inverse of that can blow up losses with unbounded gradients.  The mean
+        is taken over all the rows given (``rows``: host indices restricting
+        training to those rows), so that an unlucky first mini-batch (zero
+        rows, rows sorted by scale) cannot set it.
         """
         if loss.curvature is None:
             return math.inf
-        if rows is None:
-            head = X[: self._batch_size(X.shape[0]), ...]
-            head_weight = None if sample_weight is None else sample_weight[: head.shape[0]]
-        else:
-            head_rows = rows[: self._batch_size(rows.shape[0])]
-            head = _take_rows(xp, X, head_rows)
-            head_weight = (
-                None if sample_weight is None else _take_rows(xp, sample_weight, head_rows)
-            )
-        if sp.issparse(head):
-            row_norms = np.asarray(head.multiply(head).sum(axis=1)).ravel()
-        else:
-            row_norms = xp.sum(head * head, axis=1)
+        if sp.issparse(X):
+            row_norms = np.asarray(X.multiply(X).sum(axis=1)).ravel()
+        elif hasattr(xp, "vecdot"):
+            row_norms = xp.vecdot(X, X, axis=-1)  # no temporary the size of X
+        else:  # pragma: no cover - namespaces before the 2023.12 standard
+            row_norms = xp.sum(X * X, axis=1)
+        if rows is not None:
+            row_norms = _take_rows(xp, row_norms, rows)
+            sample_weight = None if sample_weight is None else _take_rows(xp, sample_weight, rows)
         row_norms = row_norms + float(bool(self.fit_intercept))
-        if head_weight is not None:
-            row_norms = row_norms * xp.abs(head_weight)
+        if sample_weight is not None:
+            row_norms = row_norms * xp.abs(sample_weight)
         lipschitz = loss.curvature * float(xp.mean(row_norms))
+        if not math.isfinite(lipschitz):
+            _check_finite(xp, X.data if sp.issparse(X) else X, "X")
+            raise ValueError(
+                "Floating-point overflow in SGD: the squared norms of the rows of X overflow "
+                f"{X.dtype}. Scale the input (e.g. with StandardScaler)."
+            )
         return math.inf if lipschitz <= 0.0 else 1.0 / lipschitz
 
     def _batch_size(self, n_samples: int) -> int:
@@ -443,8 +448,11 @@ class BaseSGD(BaseEstimator):
         if self.average:
             average_start = 1 if self.average is True else int(self.average)
         t0 = self._optimal_t0() if self.learning_rate == "optimal" else 0.0
-        if self._eta_cap is None:
-            self._eta_cap = self._stable_step(xp, X, sample_weight, loss, rows)
+        if self.learning_rate == "optimal" and (self._eta_cap is None or check_finite):
+            # once per partial_fit call (and per fit): the cap only ever shrinks, so a
+            # later block with larger rows lowers it
+            cap = self._stable_step(xp, X, sample_weight, loss, rows)
+            self._eta_cap = cap if self._eta_cap is None else min(self._eta_cap, cap)
 
         W, b = self._standard_weights(xp)
         l1_total = float(getattr(self, "_l1_total", 0.0))
@@ -828,6 +836,30 @@ def _seed_from(random_state: Any) -> int | None:
     if isinstance(random_state, numbers.Integral):
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def all_or_nothing(method):
+    """Decorate ``fit`` / ``partial_fit``: a call that raises leaves the estimator as it was.
+
+    Without this a first call that fails (NaN in X, an overflow) would leave
+    ``classes_`` and zero weights behind, and the estimator would look fitted.
+    """
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        before = dict(self.__dict__)
+        rng = before.get("_rng")
+        rng_state = None if rng is None else rng.bit_generator.state
+        try:
+            return method(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            if rng is not None:
+                rng.bit_generator.state = rng_state  # the shuffle of a retry is unchanged
+            raise
+
+    return wrapper
 
 
 def _check_real(

@@ -12,7 +12,7 @@ from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
 from .._array_api import is_numpy_namespace, namespace_name, to_numpy
-from ._base import BaseSGD
+from ._base import BaseSGD, all_or_nothing
 from ._loss import (
     CLASSIFICATION_LOSSES,
     REGRESSION_LOSSES,
@@ -68,8 +68,17 @@ _COMMON_PARAMS_DOC = """
           losses (``squared_hinge``, ``squared_error``,
           ``squared_epsilon_insensitive``), whose gradient is unbounded, the
           step is also capped at ``1 / L``, with ``L`` the loss curvature
-          times the mean squared row norm of the first mini-batch, so that
-          large targets or features cannot make it diverge.
+          times the mean squared row norm of the training rows (the smallest
+          cap over the ``partial_fit`` calls so far), so that large targets
+          or features cannot make it diverge.  Known limitation: one step
+          per mini-batch moves about ``batch_size`` times less than
+          scikit-learn's per-sample schedule over a pass.  That is plenty at
+          the default ``alpha=1e-4`` on standardized features, but with a
+          large ``alpha * batch_size`` (e.g. ``alpha=1e-2`` and batches of
+          1024) progress stalls well short of the regularized optimum and the
+          loss plateau looks like convergence: use ``learning_rate='adaptive'``
+          with ``eta0`` about ``1 / L`` (e.g. 1.0 for ``log_loss`` on a few
+          standardized features), or a smaller ``batch_size``.
         - ``'constant'``: ``eta0``.
         - ``'invscaling'``: ``eta0 / t ** power_t``.
         - ``'adaptive'``: ``eta0``, divided by 5 in ``fit`` whenever the
@@ -252,6 +261,7 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         self.batch_size = batch_size
 
     # ------------------------------------------------------------- fitting
+    @all_or_nothing
     def fit(
         self,
         X: Any,
@@ -306,6 +316,7 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         )
         return self
 
+    @all_or_nothing
     def partial_fit(
         self, X: Any, y: Any, classes: Any = None, sample_weight: Any = None
     ) -> SGDClassifier:
@@ -645,7 +656,9 @@ class SGDRegressor(RegressorMixin, BaseSGD):
     The default ``learning_rate`` is ``'optimal'``, not scikit-learn's
     ``'invscaling'`` with ``eta0=0.01``: a per-sample step of 0.01 moves far
     too little once each update is the mean gradient of a whole mini-batch,
-    while ``'optimal'``, capped for the squared losses, needs no tuning.
+    while ``'optimal'``, capped for the squared losses, needs no tuning at
+    small ``alpha`` (see the limitation under ``learning_rate`` in
+    :class:`SGDClassifier` for large ``alpha * batch_size``).
     ``partial_fit`` ignores ``early_stopping`` (scikit-learn's raises a
     ``ValueError``).  See :class:`SGDClassifier` for namespaces, early
     stopping and :func:`to_namespace`.
@@ -709,6 +722,7 @@ class SGDRegressor(RegressorMixin, BaseSGD):
         self.average = average
         self.batch_size = batch_size
 
+    @all_or_nothing
     def fit(
         self,
         X: Any,
@@ -751,6 +765,7 @@ class SGDRegressor(RegressorMixin, BaseSGD):
         self._run_fit_epochs(xp, X, T, weights, loss, is_sparse=is_sparse, score_weight=weights)
         return self
 
+    @all_or_nothing
     def partial_fit(self, X: Any, y: Any, sample_weight: Any = None) -> SGDRegressor:
         """Make one pass of mini-batch SGD over the given samples.
 

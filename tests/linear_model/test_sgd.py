@@ -429,3 +429,45 @@ def test_misaligned_input_trains_like_aligned(Est, data):
     got = Est(random_state=0).partial_fit(misaligned_copy(X), misaligned_copy(y), **kw)
     np.testing.assert_array_equal(got.coef_, ref.coef_)
     np.testing.assert_array_equal(got.predict(misaligned_copy(X)), ref.predict(X))
+
+
+@pytest.mark.parametrize("Est, data", [(SGDClassifier, _blobs), (SGDRegressor, _linear)])
+def test_a_failed_first_call_leaves_the_estimator_unfitted(Est, data):
+    X, y = data()
+    X_bad = X.copy()
+    X_bad[-1, 0] = np.nan
+    kw = {"classes": [0, 1]} if Est is SGDClassifier else {}
+    est = Est(random_state=0)
+    with pytest.raises(ValueError, match="NaN"):
+        est.partial_fit(X_bad, y, **kw)
+    assert not hasattr(est, "coef_") and not hasattr(est, "n_features_in_")
+    # a retry trains exactly as a first call would (the shuffle included)
+    retried = est.partial_fit(X, y, **kw)
+    np.testing.assert_array_equal(retried.coef_, Est(random_state=0).partial_fit(X, y, **kw).coef_)
+
+
+def test_a_failed_call_leaves_a_fitted_model_as_it_was():
+    X, y = _linear()
+    est = SGDRegressor(random_state=0).fit(X, y)
+    coef = est.coef_.copy()
+    X_bad = X * 1e200  # the squared row norms overflow
+    with pytest.raises(ValueError, match="overflow"):
+        est.partial_fit(X_bad, y)
+    np.testing.assert_array_equal(est.coef_, coef)
+
+
+def test_zero_leading_rows_do_not_set_an_unbounded_step():
+    # the step cap of the squared losses comes from all the rows, not the first batch
+    X, y = _linear(n_samples=2000)
+    X[:300] = 0.0
+    y[:300] = 0.0
+    est = SGDRegressor(random_state=0, fit_intercept=False, batch_size=256).fit(X, y)
+    assert np.all(np.isfinite(est.coef_)) and np.abs(est.coef_).max() < 10
+    assert est.score(X[300:], y[300:]) > 0.9
+
+
+@pytest.mark.parametrize("dtype, scale", [(np.float64, 1e160), (np.float32, 1e20)])
+def test_rows_whose_squared_norm_overflows_are_an_error(dtype, scale):
+    X, y = _linear(dtype=dtype)
+    with pytest.raises(ValueError, match="squared norms of the rows of X overflow"):
+        SGDRegressor(random_state=0).fit(X * dtype(scale), y)
