@@ -94,6 +94,7 @@ class Report:
         self.notes: list = []
         self.skipped: dict = {}
         self.errors: dict = {}
+        self.after_part = None  # called after each part (main writes the JSON so far)
 
     def figure(self, key, value, label=None, fmt="{:.3g}", unit=""):
         self.figures[key] = value
@@ -148,6 +149,8 @@ def run_part(report, budget, name, needs_s, fn, *args):
         report.rows.append((f"[{name}]", "error", "", f"{type(exc).__name__}"[:60]))
         out = None
     log(f"{name} done in {time.perf_counter() - t0:.1f} s")
+    if report.after_part is not None:
+        report.after_part()  # figures so far reach the disk even if a later part is killed
     return out
 
 
@@ -659,6 +662,12 @@ def main(argv=None) -> int:
     report.figure("block_rows", args.block_rows)
     report.figure("passes", args.passes)
 
+    def save_so_far():
+        _write_json(json_path, {"status": "partial", "environment": env,
+                                "figures": report.figures, "skipped": report.skipped,
+                                "errors": report.errors, "notes": report.notes})
+
+    report.after_part = save_so_far
     if "agreement" not in skip:
         run_part(report, budget, "agreement", 10, part_agreement, dev, report, X, y, args)
     gpuinc_pass_s = None

@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._array_api import to_numpy
 from ._dispatch import DEVICE, KIND_HOME, block_kind, collection_kind, compute_context
 from ._movers import move
 from ._optional import is_cupyx_sparse
@@ -319,7 +320,8 @@ def _columns_for(estimator, method: str, width: int):
     if method in ("predict_proba", "predict_log_proba", "decision_function"):
         classes = getattr(estimator, "classes_", None)
         if classes is not None and len(classes) == width:
-            return list(classes)
+            # host values: device (CuPy) scalars cannot name DataFrame columns
+            return to_numpy(classes).tolist()
     if method == "transform" and hasattr(estimator, "get_feature_names_out"):
         try:
             names = list(estimator.get_feature_names_out())
@@ -360,15 +362,18 @@ def map_method(X, estimator, method: str, home: str, meta=None):
             chunks=(X.chunks[0], (width,)), dtype=dtype, meta=out_meta, token=method,
         )
     # DataFrame: Series out for 1-D results, DataFrame out for 2-D, with the partition's index
+    index = X._meta.index[:0]
+    if hasattr(index, "to_pandas"):  # cuDF: its index refuses implicit conversion to NumPy
+        index = index.to_pandas()
     if out_meta.ndim == 1:
-        frame_meta = pd.Series(np.empty(0, dtype=dtype), index=X._meta.index[:0])
+        frame_meta = pd.Series(np.empty(0, dtype=dtype), index=index)
         columns = None
     else:
         width = out_meta.shape[1]
         columns = (meta_columns if meta_columns is not None and len(meta_columns) == width
                    else _columns_for(estimator, method, width))
         frame_meta = pd.DataFrame(
-            np.empty((0, width), dtype=dtype), index=X._meta.index[:0], columns=columns,
+            np.empty((0, width), dtype=dtype), index=index, columns=columns,
         )
     if collection_kind(X) == "cudf":  # pragma: no cover - needs a GPU
         import cudf

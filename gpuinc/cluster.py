@@ -74,4 +74,8 @@ def _gpu_unavailable_reason() -> str | None:
         return "dask-cuda is not installed"
     if not gpu_available():
         return "CuPy sees no CUDA device"
+    try:  # installed but broken (a missing dependency): say so and fall back
+        from dask_cuda import LocalCUDACluster  # noqa: F401
+    except Exception as exc:
+        return f"dask-cuda does not import ({type(exc).__name__}: {exc})"
     return None

@@ -604,6 +604,12 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             return score_blocks(est, blocks, self.scoring, home=home)
         if is_dask_collection(y):
             y = y.compute()
+        if type(X).__module__.startswith("cupy") and getattr(X, "ndim", 0) == 2:
+            # device arrays in memory: scored as one block, like Dask input, so that
+            # the data meets the estimator where it computes and scorers see host values
+            X_one = da.from_array(X, chunks=X.shape)
+            y_one = None if y is None else da.from_array(y, chunks=y.shape)
+            return self.score(X_one, y_one, sample_weight)
         return score_in_memory(est, X, y, self.scoring, sample_weight)
 
     # ------------------------------------------------------ sklearn plumbing

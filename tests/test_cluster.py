@@ -91,3 +91,15 @@ def test_no_device_reason(monkeypatch):
     monkeypatch.setattr(cluster_module, "has_module", lambda name: True)
     monkeypatch.setattr(cluster_module, "gpu_available", lambda: False)
     assert cluster_module._gpu_unavailable_reason() == "CuPy sees no CUDA device"
+
+
+def test_a_broken_dask_cuda_install_falls_back_with_the_reason(monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setattr(cluster_module, "has_module", lambda name: True)
+    monkeypatch.setattr(cluster_module, "gpu_available", lambda: True)
+    monkeypatch.setitem(sys.modules, "dask_cuda", None)  # importing it raises ImportError
+    reason = cluster_module._gpu_unavailable_reason()
+    assert reason.startswith("dask-cuda does not import (ImportError")
+    with pytest.raises(RuntimeError, match="dask-cuda does not import"):
+        make_cluster("gpu")

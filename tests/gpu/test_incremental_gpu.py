@@ -97,6 +97,12 @@ def test_sklearn_estimator_gets_host_blocks_and_predictions_come_back_as_cupy(cp
     eager = g.predict(Xg.blocks[0].compute())  # in-memory CuPy in, CuPy out
     assert isinstance(eager, cp.ndarray)
     assert g.score(Xg, yg) == pytest.approx(c.score(Xc, yc))
+    # in-memory CuPy data is scored too (the host estimator gets host values)
+    assert g.score(Xg.compute(), yg.compute()) == pytest.approx(c.score(Xc, yc))
+    for scoring in ("accuracy", "roc_auc"):
+        g.set_params(scoring=scoring)
+        c.set_params(scoring=scoring)
+        assert g.score(Xg.compute(), yg.compute()) == pytest.approx(c.score(Xc, yc))
 
 
 def test_classes_are_found_from_cupy_labels(cp):
