@@ -100,6 +100,6 @@ def test_a_broken_dask_cuda_install_falls_back_with_the_reason(monkeypatch, caps
     monkeypatch.setattr(cluster_module, "gpu_available", lambda: True)
     monkeypatch.setitem(sys.modules, "dask_cuda", None)  # importing it raises ImportError
     reason = cluster_module._gpu_unavailable_reason()
-    assert reason.startswith("dask-cuda does not import (ImportError")
+    assert reason.startswith("dask-cuda does not import (") and "dask_cuda" in reason
     with pytest.raises(RuntimeError, match="dask-cuda does not import"):
         make_cluster("gpu")
