@@ -11,21 +11,34 @@ import dask.array as da
 import numpy as np
 
 
-def _normalize_row_chunks(n_samples: int, chunks) -> tuple:
+def _normalize_row_chunks(n_samples: int, chunks, n_features: int = 1, dtype="float64") -> tuple:
+    """Row chunks of ``X``, through :func:`dask.array.core.normalize_chunks` as in dask-ml.
+
+    ``chunks`` may be an int (rows per block), a blockshape tuple such as
+    ``(100, 5)``, explicit chunks ``((500, 500), (5,))``, ``"auto"`` or ``-1``
+    (one block). Only the row chunks are used: column chunks are ignored and
+    ``X`` always has a single block across its features.
+    """
+    from dask.array.core import normalize_chunks
+
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
+            or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
     if chunks is None:
         chunks = min(n_samples, 100_000)
-    if isinstance(chunks, tuple) and len(chunks) and isinstance(chunks[0], tuple):
-        chunks = chunks[0]
-    if isinstance(chunks, (int, np.integer)):
-        if chunks < 1:
-            raise ValueError(f"chunks must be >= 1, got {chunks}.")
-        full, rest = divmod(n_samples, int(chunks))
-        rows = (int(chunks),) * full + ((rest,) if rest else ())
-    else:
-        rows = tuple(int(c) for c in chunks)
-    if sum(rows) != n_samples:
-        raise ValueError(f"chunks {rows} do not add up to n_samples={n_samples}.")
-    return rows
+    if isinstance(chunks, tuple) and len(chunks) == 1 and isinstance(chunks[0], tuple):
+        chunks = (chunks[0], -1)  # ((rows...),): explicit row chunks only
+    if isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool) \
+            and chunks != -1 and chunks < 1:
+        raise ValueError(f"chunks must be >= 1 (or -1 for one block), got {chunks}.")
+    try:
+        rows = normalize_chunks(chunks, (n_samples, max(int(n_features), 1)),
+                                dtype=np.dtype(dtype))[0]
+    except (ValueError, TypeError) as e:
+        raise ValueError(
+            f"Invalid chunks={chunks!r} for n_samples={n_samples}, n_features={n_features}: {e}"
+        ) from e
+    return tuple(int(c) for c in rows)
 
 
 def _block_seeds(random_state, n_blocks: int) -> list:
@@ -79,6 +92,14 @@ def make_classification(n_samples=100, n_features=20, n_informative=2, n_redunda
     (cluster centres, informative directions) is shared by all blocks; rows are
     drawn block by block. ``device="gpu"`` gives CuPy blocks.
 
+    ``chunks`` goes through :func:`dask.array.core.normalize_chunks` with
+    shape ``(n_samples, n_features)`` as in dask-ml: an int (rows per block),
+    a blockshape such as ``(100, 5)``, explicit chunks, ``"auto"`` or ``-1``
+    (one block); the default is blocks of up to 100,000 rows. Column chunks
+    are ignored: ``X`` always has one block across its features.
+    ``n_samples`` must be at least 1. ``weights`` must have ``n_classes`` or
+    ``n_classes - 1`` entries (checked at call time, as in scikit-learn).
+
     Examples
     --------
     >>> from gpuinc.datasets import make_classification
@@ -87,7 +108,7 @@ def make_classification(n_samples=100, n_features=20, n_informative=2, n_redunda
     ((4, 1), (1000,))
     """
     _check_device(device)
-    rows = _normalize_row_chunks(n_samples, chunks)
+    rows = _normalize_row_chunks(n_samples, chunks, n_features, dtype)
     seeds = _block_seeds(random_state, len(rows))
     structure_seed = int(np.random.RandomState(random_state).randint(np.iinfo(np.int32).max)) \
         if not isinstance(random_state, np.random.RandomState) else int(random_state.randint(2**31 - 1))
@@ -126,6 +147,8 @@ class _ClassificationModel:
         self.p = p
         n_clusters = n_classes * cpc
         weights = p["weights"]
+        if weights is not None and len(weights) not in (n_classes, n_classes - 1):
+            raise ValueError("Weights specified but incompatible with number of classes.")
         if weights is None:
             weights = [1.0 / n_classes] * n_classes
         else:
@@ -178,13 +201,24 @@ class _ClassificationModel:
 
 
 def _hypercube_vertices(n_vertices, dimensions, rs):
-    """Distinct random vertices of the unit hypercube (as 0/1 rows)."""
-    if dimensions > 30:
-        return np.hstack([rs.randint(2, size=(n_vertices, dimensions - 30)),
-                          _hypercube_vertices(n_vertices, 30, rs)])
-    picks = rs.choice(2**dimensions, n_vertices, replace=False)
-    bits = ((picks[:, None] >> np.arange(dimensions)) & 1).astype(float)
-    return bits
+    """Distinct random vertices of the unit hypercube (as 0/1 rows).
+
+    Up to 20 dimensions the vertices are drawn as distinct integers with
+    ``rs.choice`` (that permutes ``2**dimensions`` values, at most 8 MiB).
+    Beyond that random 0/1 rows are drawn and duplicates redrawn, so memory
+    stays ``O(n_vertices * dimensions)`` whatever ``dimensions`` is.
+    """
+    if dimensions <= 20:
+        picks = rs.choice(2**dimensions, n_vertices, replace=False)
+        return ((picks[:, None] >> np.arange(dimensions)) & 1).astype(float)
+    seen, rows = set(), []
+    while len(rows) < n_vertices:
+        for row in rs.randint(2, size=(n_vertices - len(rows), dimensions)).astype(np.uint8):
+            key = row.tobytes()
+            if key not in seen:
+                seen.add(key)
+                rows.append(row)
+    return np.asarray(rows, dtype=float).reshape(n_vertices, dimensions)
 
 
 def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1, bias=0.0,
@@ -195,6 +229,8 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
     Parameters follow :func:`sklearn.datasets.make_regression` (``effective_rank``
     is not supported: rows are drawn independently per block). With
     ``coef=True`` the true coefficients are returned as a third value.
+    ``chunks`` is read as in :func:`make_classification` (only row chunks are
+    used).
 
     Examples
     --------
@@ -206,7 +242,7 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
     _check_device(device)
     if effective_rank is not None:
         raise ValueError("effective_rank is not supported for chunked data; leave it None.")
-    rows = _normalize_row_chunks(n_samples, chunks)
+    rows = _normalize_row_chunks(n_samples, chunks, n_features, dtype)
     seeds = _block_seeds(random_state, len(rows))
     rs = np.random.RandomState(random_state) if not isinstance(
         random_state, np.random.RandomState) else random_state

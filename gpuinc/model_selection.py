@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import dask
 import dask.array as da
 import dask.dataframe as dd
@@ -11,19 +14,35 @@ from sklearn.model_selection import train_test_split as _sk_train_test_split
 from ._blocks import is_dask_collection
 
 
-def _fraction(test_size, train_size):
+def _check_sizes(test_size, train_size):
+    """Validate the fractions; return ``(test_size, train_size)`` with ``None`` kept."""
     if test_size is None and train_size is None:
-        return 0.25
-    if test_size is None:
-        if not 0 < train_size < 1:
-            raise ValueError("train_size must be a fraction in (0, 1) for Dask inputs.")
-        return 1 - train_size
-    if not 0 < test_size < 1:
+        return 0.25, None
+    for name, value in (("test_size", test_size), ("train_size", train_size)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < 1:
+            raise ValueError(
+                f"{name} must be a fraction in (0, 1) for Dask inputs, got {value!r}; absolute "
+                "counts would need the row count of every block."
+            )
+    if test_size is not None and train_size is not None and test_size + train_size > 1:
         raise ValueError(
-            f"test_size must be a fraction in (0, 1) for Dask inputs, got {test_size}; absolute "
-            "counts would need the row count of every block."
+            f"The sum of test_size and train_size = {test_size + train_size}, should be in "
+            "the (0, 1] range. Reduce test_size and/or train_size."
         )
-    return test_size
+    return test_size, train_size
+
+
+def _block_counts(n, test_size, train_size):
+    """``(n_train, n_test)`` of a block of ``n`` rows, rounded like scikit-learn."""
+    if test_size is not None:
+        n_test = int(math.ceil(test_size * n))
+        n_train = n - n_test if train_size is None else int(math.floor(train_size * n))
+    else:
+        n_train = int(math.floor(train_size * n))
+        n_test = n - n_train
+    return n_train, n_test
 
 
 def _block_masks_seed(random_state, n_blocks):
@@ -32,12 +51,17 @@ def _block_masks_seed(random_state, n_blocks):
     return [int(s) for s in rs.randint(np.iinfo(np.int32).max, size=n_blocks)]
 
 
-def _split_array_block(block, seed, test_fraction, shuffle, want_test):
-    n = block.shape[0]
-    rs = np.random.RandomState(seed)
-    n_test = int(np.ceil(test_fraction * n))
-    idx = rs.permutation(n) if shuffle else np.arange(n)
-    chosen = np.sort(idx[:n_test]) if want_test else np.sort(idx[n_test:])
+def _block_indices(n, seed, test_size, train_size, shuffle):
+    """Sorted ``(train, test)`` row positions of one block of ``n`` rows."""
+    n_train, n_test = _block_counts(n, test_size, train_size)
+    if shuffle:
+        idx = np.random.RandomState(seed).permutation(n)
+        return np.sort(idx[n_test:n_test + n_train]), np.sort(idx[:n_test])
+    # As scikit-learn: the first rows train, the next ones test (the rest is dropped).
+    return np.arange(n_train), np.arange(n_train, n_train + n_test)
+
+
+def _take(block, chosen):
     if type(block).__module__.startswith("cupy"):  # pragma: no cover - GPU
         import cupy
 
@@ -47,35 +71,76 @@ def _split_array_block(block, seed, test_fraction, shuffle, want_test):
     return block[chosen]
 
 
-def _split_dask(arr, seeds, test_fraction, shuffle):
+def _split_array_block(block, seed, test_size, train_size, shuffle, want_test):
+    seed = int(np.asarray(seed).ravel()[0])
+    train, test = _block_indices(block.shape[0], seed, test_size, train_size, shuffle)
+    return _take(block, test if want_test else train)
+
+
+def _checked_indices(i, seed, test_size, train_size, shuffle, *blocks):
+    lengths = [len(b) for b in blocks]
+    if len(set(lengths)) > 1:
+        raise ValueError(
+            f"train_test_split: row block {i} has different lengths across the inputs "
+            f"({lengths}); the inputs are blocked differently, so their rows cannot be paired. "
+            "Rechunk / repartition them alike first, e.g. keep y as a column of the same "
+            "DataFrame as X, or build both from one Dask array with the same chunks."
+        )
+    return _block_indices(lengths[0], seed, test_size, train_size, shuffle)
+
+
+def _row_blocks(arr):
+    """One delayed object per row block (arrays get one block across the other axes)."""
+    if isinstance(arr, da.Array):
+        if arr.ndim > 1 and any(nb > 1 for nb in arr.numblocks[1:]):
+            arr = arr.rechunk({ax: -1 for ax in range(1, arr.ndim)})
+        return list(arr.to_delayed().ravel()), arr
+    return list(arr.to_delayed()), arr
+
+
+def _split_known(arr, seeds, test_size, train_size, shuffle):
+    """Dask arrays with known row chunks: one ``map_blocks`` per side."""
+    if arr.ndim > 1 and any(nb > 1 for nb in arr.numblocks[1:]):
+        arr = arr.rechunk({ax: -1 for ax in range(1, arr.ndim)})
+    counts = [_block_counts(n, test_size, train_size) for n in arr.chunks[0]]
+    seed_arr = da.from_array(np.asarray(seeds), chunks=1)
+    seed_arr = seed_arr.reshape((len(seeds),) + (1,) * (arr.ndim - 1)) if arr.ndim > 1 else seed_arr
     out = []
-    for want_test in (False, True):
-        if isinstance(arr, da.Array):
-            rows = tuple(
-                (n - int(np.ceil(test_fraction * n))) if not want_test else int(np.ceil(test_fraction * n))
-                for n in arr.chunks[0]
-            ) if not any(np.isnan(arr.chunks[0])) else (np.nan,) * arr.numblocks[0]
-            seed_arr = da.from_array(np.asarray(seeds), chunks=1)
-            chunks = (rows,) + arr.chunks[1:]
-            if arr.ndim == 2 and arr.numblocks[1] > 1:
-                arr = arr.rechunk({1: -1})
-                chunks = (rows,) + arr.chunks[1:]
-            part = da.map_blocks(
-                _split_array_block_arr, arr, seed_arr if arr.ndim == 1 else seed_arr[:, None],
-                test_fraction, shuffle, want_test, chunks=chunks, dtype=arr.dtype, meta=arr._meta,
-            )
-        else:
-            parts = [
-                dask.delayed(_split_array_block)(d, seeds[i], test_fraction, shuffle, want_test)
-                for i, d in enumerate(arr.to_delayed())
-            ]
-            part = dd.from_delayed(parts, meta=arr._meta, verify_meta=False)
-        out.append(part)
+    for side, want_test in ((0, False), (1, True)):
+        rows = tuple(c[side] for c in counts)
+        out.append(da.map_blocks(
+            _split_array_block, arr, seed_arr, test_size, train_size, shuffle, want_test,
+            chunks=(rows,) + arr.chunks[1:], dtype=arr.dtype, meta=arr._meta,
+        ))
     return out
 
 
-def _split_array_block_arr(block, seed, test_fraction, shuffle, want_test):
-    return _split_array_block(block, int(np.asarray(seed).ravel()[0]), test_fraction, shuffle, want_test)
+def _split_checked(arrays, seeds, test_size, train_size, shuffle):
+    """Some row-block lengths unknown: pair the blocks and check them inside each task."""
+    blocked = [_row_blocks(a) for a in arrays]
+    indices = [
+        dask.delayed(_checked_indices, nout=2, pure=True)(
+            i, seed, test_size, train_size, shuffle, *[b[0][i] for b in blocked])
+        for i, seed in enumerate(seeds)
+    ]
+    out = []
+    for blocks, arr in blocked:
+        for side in (0, 1):
+            parts = [dask.delayed(_take, pure=True)(blk, idx[side])
+                     for blk, idx in zip(blocks, indices, strict=True)]
+            if isinstance(arr, da.Array):
+                if any(math.isnan(n) for n in arr.chunks[0]):
+                    rows = [np.nan] * len(parts)
+                else:  # its sizes are known, and the task checks the others match them
+                    rows = [_block_counts(n, test_size, train_size)[side] for n in arr.chunks[0]]
+                part = da.concatenate([
+                    da.from_delayed(p, shape=(r,) + arr.shape[1:], dtype=arr.dtype, meta=arr._meta)
+                    for p, r in zip(parts, rows, strict=True)
+                ], axis=0)
+            else:
+                part = dd.from_delayed(parts, meta=arr._meta, verify_meta=False)
+            out.append(part)
+    return out
 
 
 def train_test_split(*arrays, test_size=None, train_size=None, random_state=None,
@@ -85,9 +150,26 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
     Dask inputs are split *blockwise*: every block keeps its place and sends
     a ``test_size`` fraction of its rows (chosen at random, reproducibly with
     ``random_state``) to the test set, so nothing is moved between workers
-    and the block kind (NumPy, CuPy, pandas, cuDF) is kept. All Dask inputs
-    must share the row blocking. In-memory inputs go to scikit-learn's
-    :func:`~sklearn.model_selection.train_test_split`.
+    and the block kind (NumPy, CuPy, pandas, cuDF) is kept. In-memory inputs
+    go to scikit-learn's :func:`~sklearn.model_selection.train_test_split`.
+
+    All Dask inputs must share the row blocking (same number of blocks and
+    the same length for each block). When every input's block lengths are
+    known (Dask arrays) they are compared up front; otherwise (DataFrames,
+    arrays with unknown chunks) each block's task checks that the inputs'
+    blocks have the same length and raises a ``ValueError`` naming the block
+    if not, so rows are never paired wrongly. Rechunk / repartition the inputs
+    alike to fix it.
+
+    For Dask inputs ``test_size`` and ``train_size`` must be fractions in
+    (0, 1). Both are honoured like scikit-learn, per block: a block of ``n``
+    rows sends ``ceil(test_size * n)`` rows to the test set and
+    ``floor(train_size * n)`` to the training set (the rest, if the two sum
+    to less than 1, is dropped); a sum above 1 is an error. Given one of
+    them, the other is the complement; given neither, ``test_size=0.25``.
+    With ``shuffle=False`` the first rows of each block are the training rows
+    and the following ones the test rows, as scikit-learn does for the whole
+    array.
 
     Returns
     -------
@@ -118,20 +200,23 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
     if len(nblocks) != 1:
         raise ValueError(
             f"All inputs must have the same number of row blocks, got {sorted(nblocks)}; "
+            "rechunk / repartition them alike first (e.g. y.rechunk(X.chunks[0]))."
+        )
+    known = [tuple(int(n) for n in a.chunks[0]) for a in arrays
+             if isinstance(a, da.Array) and not any(math.isnan(n) for n in a.chunks[0])]
+    if len(set(known)) > 1:
+        raise ValueError(
+            f"All inputs must have the same row chunks, got {sorted(set(known))}; "
             "rechunk them alike first (e.g. y.rechunk(X.chunks[0]))."
         )
-    sizes = [a.chunks[0] for a in arrays if isinstance(a, da.Array)]
-    if len(set(sizes)) > 1:
-        raise ValueError(
-            "All Dask arrays must have the same row chunks; rechunk y to X's chunks "
-            "(y.rechunk(X.chunks[0]))."
-        )
-    test_fraction = _fraction(test_size, train_size)
+    test_size, train_size = _check_sizes(test_size, train_size)
     seeds = _block_masks_seed(random_state, nblocks.pop())
-    out = []
-    for a in arrays:
-        out.extend(_split_dask(a, seeds, test_fraction, shuffle))
-    return out
+    if len(known) == len(arrays):
+        out = []
+        for a in arrays:
+            out.extend(_split_known(a, seeds, test_size, train_size, shuffle))
+        return out
+    return _split_checked(arrays, seeds, test_size, train_size, shuffle)
 
 
 __all__ = ["train_test_split"]

@@ -40,7 +40,7 @@ def test_classification_bad_parameters():
         make_classification(n_samples=100, n_features=3, n_informative=1, n_classes=4,
                             chunks=50)
     with pytest.raises(ValueError, match="chunks"):
-        make_classification(n_samples=100, chunks=(30, 30))
+        make_classification(n_samples=100, chunks=((30, 30), (20,)))
     with pytest.raises(ValueError, match="device"):
         make_classification(n_samples=100, device="tpu")
 
@@ -51,3 +51,51 @@ def test_regression_coef_and_noise():
     Xn, yn = dask.compute(X, y)
     np.testing.assert_allclose(Xn @ coef, yn, rtol=1e-10, atol=1e-8)
     assert (coef != 0).sum() == 3
+
+
+def test_classification_many_informative_features_is_cheap():
+    from gpuinc.datasets import _hypercube_vertices
+
+    # 2**40 vertices: must not be materialized
+    X, y = make_classification(n_samples=50, n_features=45, n_informative=40, n_redundant=0,
+                               n_classes=3, chunks=25, random_state=0)
+    assert X.compute().shape == (50, 45) and set(np.unique(y.compute())) <= {0, 1, 2}
+    v = _hypercube_vertices(64, 30, np.random.RandomState(0))
+    assert v.shape == (64, 30) and len({tuple(r) for r in v}) == 64
+    assert set(np.unique(v)) <= {0.0, 1.0}
+    # all vertices of a small cube when asked for all of them (the rejection path too)
+    full = _hypercube_vertices(8, 3, np.random.RandomState(0))
+    assert len({tuple(r) for r in full}) == 8
+
+
+def test_classification_weights_checked_at_call_time():
+    with pytest.raises(ValueError, match="Weights specified but incompatible"):
+        make_classification(n_samples=100, weights=[0.2, 0.3, 0.5], random_state=0)
+    X, y = make_classification(n_samples=400, weights=[0.9], flip_y=0, chunks=200,
+                               random_state=0)
+    assert (y.compute() == 0).mean() > 0.75
+
+
+@pytest.mark.parametrize("chunks, rows", [
+    ((100, 5), (100,) * 10),
+    (((500, 500), (5,)), (500, 500)),
+    (((400, 600),), (400, 600)),
+    (250, (250,) * 4),
+    (-1, (1000,)),
+    ("auto", (1000,)),
+    (None, (1000,)),
+])
+def test_chunks_like_dask_ml(chunks, rows):
+    X, y = make_classification(n_samples=1000, n_features=5, chunks=chunks, random_state=0)
+    assert X.chunks == (rows, (5,)) and y.chunks == (rows,)
+    Xr, yr = make_regression(n_samples=1000, n_features=5, chunks=chunks, random_state=0)
+    assert Xr.chunks == (rows, (5,)) and yr.chunks == (rows,)
+
+
+def test_bad_n_samples_and_chunks():
+    with pytest.raises(ValueError, match="n_samples"):
+        make_classification(n_samples=0)
+    with pytest.raises(ValueError, match="n_samples"):
+        make_regression(n_samples=0)
+    with pytest.raises(ValueError, match="chunks"):
+        make_classification(n_samples=100, chunks=0)

@@ -49,3 +49,81 @@ def test_bad_inputs():
         train_test_split(X, test_size=3)
     with pytest.raises(TypeError, match="Mix of Dask"):
         train_test_split(X, np.ones(10))
+
+
+def _frame_and_target(n=1000):
+    pdf = pd.DataFrame({"a": np.arange(n), "y": np.arange(n)})
+    return pdf, dd.from_pandas(pdf[["a"]], npartitions=4)
+
+
+def test_differently_blocked_frame_and_series_raise_naming_the_block():
+    pdf, X = _frame_and_target()
+    y = dd.from_pandas(pdf["y"], npartitions=2).repartition(npartitions=4)
+    parts = train_test_split(X, y, random_state=0)
+    with pytest.raises(ValueError, match=r"row block \d+ has different lengths.*[Rr]epartition"):
+        dask.compute(*parts)
+
+
+@pytest.mark.filterwarnings("ignore:Computing mixed collections:UserWarning")
+def test_differently_blocked_frame_and_array_raise():
+    pdf, X = _frame_and_target()
+    y = da.from_array(pdf["y"].to_numpy(), chunks=((100, 400, 250, 250),))
+    with pytest.raises(ValueError, match=r"row block \d+ has different lengths"):
+        dask.compute(*train_test_split(X, y, random_state=0))
+
+
+def test_differently_chunked_arrays_raise_up_front():
+    X = da.ones((100, 2), chunks=((50, 50), (2,)))
+    with pytest.raises(ValueError, match="same row chunks.*rechunk"):
+        train_test_split(X, da.ones(100, chunks=((40, 60),)))
+
+
+@pytest.mark.filterwarnings("ignore:Computing mixed collections:UserWarning")
+@pytest.mark.parametrize("y_kind", ["series", "array"])
+def test_aligned_frame_with_series_or_array_stays_paired(y_kind):
+    pdf, X = _frame_and_target()
+    y = (dd.from_pandas(pdf["y"], npartitions=4) if y_kind == "series"
+         else da.from_array(pdf["y"].to_numpy(), chunks=250))
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0)
+    if y_kind == "array":
+        assert ytr.chunks == ((200,) * 4,) and yte.chunks == ((50,) * 4,)
+    Xtr, Xte, ytr, yte = dask.compute(Xtr, Xte, ytr, yte)
+    np.testing.assert_array_equal(Xtr["a"].to_numpy(), np.asarray(ytr))
+    np.testing.assert_array_equal(Xte["a"].to_numpy(), np.asarray(yte))
+    assert len(Xtr) == 800 and len(Xte) == 200
+
+
+def test_train_and_test_size_both_honoured_like_sklearn():
+    X = da.arange(1000, chunks=250)
+    tr, te = train_test_split(X, test_size=0.2, train_size=0.5, random_state=0)
+    assert tr.shape == (500,) and te.shape == (200,)
+    trn, ten = dask.compute(tr, te)
+    assert len(set(trn) | set(ten)) == 700
+    tr, te = train_test_split(X, train_size=0.7, random_state=0)
+    assert tr.shape == (700,) and te.shape == (300,)
+    with pytest.raises(ValueError, match="sum of test_size and train_size"):
+        train_test_split(X, test_size=0.6, train_size=0.6)
+    with pytest.raises(ValueError, match="train_size"):
+        train_test_split(X, train_size=5)
+
+
+def test_no_shuffle_sends_last_rows_of_each_block_to_test():
+    X = da.arange(1000, chunks=250)
+    tr, te = dask.compute(*train_test_split(X, shuffle=False, test_size=0.2))
+    np.testing.assert_array_equal(
+        te, np.concatenate([np.arange(200, 250) + 250 * i for i in range(4)]))
+    np.testing.assert_array_equal(
+        tr, np.concatenate([np.arange(200) + 250 * i for i in range(4)]))
+    pdf, Xf = _frame_and_target()
+    trf, tef = dask.compute(*train_test_split(Xf, shuffle=False, test_size=0.2))
+    np.testing.assert_array_equal(tef["a"].to_numpy(), te)
+    # in memory (scikit-learn) agrees for a single block
+    np.testing.assert_array_equal(train_test_split(np.arange(250), shuffle=False,
+                                                   test_size=0.2)[1], np.arange(200, 250))
+
+
+def test_column_blocked_array_split():
+    A = da.arange(40).reshape(20, 2).rechunk((5, 1))
+    tr, te = train_test_split(A, shuffle=False, test_size=0.4)
+    assert tr.chunks == ((3,) * 4, (2,))
+    np.testing.assert_array_equal(te.compute()[:, 0], [6, 8, 16, 18, 26, 28, 36, 38])
