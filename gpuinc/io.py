@@ -38,6 +38,7 @@ import contextlib
 import csv
 import io as _bytesio
 import os
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -69,6 +70,8 @@ CSV_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
 DEFAULT_BLOCKSIZE = "64MiB"
 #: bytes read from the start of each CSV file to check its header and guess its types
 CSV_SAMPLE_BYTES = 64 * 1024
+#: the sample grows (doubling) up to this size to hold the header line and one row
+CSV_MAX_SAMPLE_BYTES = 64 * 1024 * 1024
 
 
 class DataError(ValueError):
@@ -93,6 +96,8 @@ class FileInfo:
     bytes_per_row: float | None = None  #: CSV: from the sample
     examples: tuple = ()  #: CSV: a sample value of each non-numeric column
     stamp: str = ""  #: changes when the file changes (size, modification time)
+    #: columns that hold an index, not a feature (CSV: an unnamed first column)
+    index_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -352,6 +357,12 @@ def _scan_parquet_file(fs, path: str) -> tuple[FileInfo, Any]:
 
 
 def _parse_header(line: bytes, shown: str) -> list[str]:
+    """The column names pandas gives the header ``line``.
+
+    An empty name becomes ``'Unnamed: <position>'`` and a repeated name is
+    numbered (``'a'``, ``'a.1'`` ...), exactly as ``pandas.read_csv`` does,
+    so the names checked here are the names the block tasks select.
+    """
     try:
         text = line.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -359,17 +370,23 @@ def _parse_header(line: bytes, shown: str) -> list[str]:
             f"{shown} does not start with a UTF-8 text header ({_one_line(exc)}); it is not a CSV "
             "file or it is corrupt. Replace it or remove it from the dataset."
         ) from exc
-    names = next(csv.reader([text.rstrip("\r\n")]), [])
-    if not names or all(not n.strip() for n in names):
+    raw = next(csv.reader([text.rstrip("\r\n")]), [])
+    if not raw or all(not n.strip() for n in raw):
         raise DataError(f"{shown} has an empty header line; CSV files need a header of column names.")
-    seen, dup = set(), []
-    for n in names:
-        if n in seen:
-            dup.append(n)
-        seen.add(n)
-    if dup:
-        raise DataError(f"{shown} repeats the column name(s) {dup} in its header; rename them.")
+    try:
+        names = [str(n) for n in pd.read_csv(_bytesio.StringIO(text), nrows=0).columns]
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise DataError(f"{shown} has a header line pandas cannot parse ({_one_line(exc)}).") from exc
     return names
+
+
+def _csv_index_columns(header: bytes, names: Sequence[str]) -> tuple[str, ...]:
+    """An unnamed first column (``df.to_csv()`` writes the index so) is an index, not a feature."""
+    text = header.decode("utf-8-sig")
+    raw = next(csv.reader([text.rstrip("\r\n")]), [])
+    if raw and raw[0] == "" and names and names[0] == "Unnamed: 0":
+        return ("Unnamed: 0",)
+    return ()
 
 
 def _scan_csv_file(fs, path: str) -> tuple[FileInfo, Any]:
@@ -377,8 +394,7 @@ def _scan_csv_file(fs, path: str) -> tuple[FileInfo, Any]:
     compression = _csv_compression(path) or None
     try:
         with fs.open(path, "rb", compression=compression) as fh:
-            sample = fh.read(CSV_SAMPLE_BYTES)
-            complete = len(sample) < CSV_SAMPLE_BYTES or not fh.read(1)
+            sample, complete = _read_csv_sample(fh)
     except Exception as exc:
         raise DataError(f"{shown} could not be read ({_one_line(exc)}); is it corrupt?") from exc
     if not sample.strip():
@@ -387,7 +403,7 @@ def _scan_csv_file(fs, path: str) -> tuple[FileInfo, Any]:
     if newline < 0:
         if complete:
             raise DataError(f"{shown} has a header but no rows; remove it from the dataset.")
-        raise DataError(f"{shown}: the first {CSV_SAMPLE_BYTES} bytes hold no line break; it is "
+        raise DataError(f"{shown}: the first {len(sample)} bytes hold no line break; it is "
                         "not a CSV file with a header, or it is corrupt.")
     header = sample[: newline + 1]
     names = _parse_header(header, shown)
@@ -401,7 +417,7 @@ def _scan_csv_file(fs, path: str) -> tuple[FileInfo, Any]:
     if len(frame) == 0:
         if complete:
             raise DataError(f"{shown} has a header but no rows; remove it from the dataset.")
-        raise DataError(f"{shown}: no complete row in the first {CSV_SAMPLE_BYTES} bytes.")
+        raise DataError(f"{shown}: no complete row in the first {len(sample)} bytes.")
     numeric, types, examples = [], [], []
     for name in names:
         col = frame[name] if name in frame.columns else pd.Series(dtype=float)
@@ -412,8 +428,30 @@ def _scan_csv_file(fs, path: str) -> tuple[FileInfo, Any]:
     rows_bytes = max(1, len(body) - len(header))
     info = FileInfo(path, shown, size, tuple(names), tuple(numeric), tuple(types),
                     header=header, compression=compression,
-                    bytes_per_row=rows_bytes / len(frame), examples=tuple(examples), stamp=stamp)
+                    bytes_per_row=rows_bytes / len(frame), examples=tuple(examples), stamp=stamp,
+                    index_columns=_csv_index_columns(header, names))
     return info, frame.iloc[:0]
+
+
+def _read_csv_sample(fh) -> tuple[bytes, bool]:
+    """The first bytes of a CSV file: at least ``CSV_SAMPLE_BYTES``, grown (doubling, up to
+    ``CSV_MAX_SAMPLE_BYTES``) until they hold the header line and one more line break.
+
+    Returns the sample and whether it is the whole file.
+    """
+    sample, target = b"", CSV_SAMPLE_BYTES
+    while True:
+        want = target - len(sample)
+        chunk = fh.read(want)
+        sample += chunk
+        if len(chunk) < want:  # short read: the end of the file
+            return sample, True
+        first = sample.find(b"\n")
+        if first >= 0 and sample.find(b"\n", first + 1) >= 0:
+            return sample, not fh.read(1)
+        if target >= CSV_MAX_SAMPLE_BYTES:
+            return sample, not fh.read(1)
+        target = min(2 * target, CSV_MAX_SAMPLE_BYTES)
 
 
 def _first_non_numeric(col: pd.Series):
@@ -560,12 +598,13 @@ def _check_target(ds: Dataset, target: str) -> None:
 def _select(ds: Dataset, target: str | None, features, exclude=(), keep=()) -> list[str]:
     """Validate the columns against every file; return the feature columns."""
     available = list(ds.columns)
+    known = set(available)
     features = _as_names(features)
     exclude = set(_as_names(exclude) or [])
     keep = _as_names(keep) or []
     if target is not None:
         _check_target(ds, target)
-    unknown = [c for c in [*(features or []), *exclude, *keep] if c not in available]
+    unknown = [c for c in [*(features or []), *exclude, *keep] if c not in known]
     if unknown:
         raise DataError(
             f"Column(s) {_listing(unknown)} not in {_where(ds)}; available columns: "
@@ -573,14 +612,16 @@ def _select(ds: Dataset, target: str | None, features, exclude=(), keep=()) -> l
         )
     implicit = features is None
     if implicit:
-        features = [c for c in available if c != target and c not in exclude and c not in keep]
+        index = set(ds.files[0].index_columns) if ds.files else set()
+        skip = exclude | set(keep) | index | {target}
+        features = [c for c in available if c not in skip]
     else:
         if target is not None and target in features:
             raise DataError(
                 f"The target column {target!r} is also listed as a feature; remove it from the "
                 "features."
             )
-        dup = sorted({c for c in features if features.count(c) > 1})
+        dup = sorted(c for c, n in Counter(features).items() if n > 1)
         if dup:
             raise DataError(f"Feature column(s) {_listing(dup)} listed more than once.")
         features = [c for c in features if c not in exclude]
@@ -685,11 +726,61 @@ class _Columns:
         return out
 
 
+def _missing_values_error(where: str, names: Sequence[str]) -> DataError:
+    return DataError(
+        f"{where}: feature column(s) {_listing(names)} hold missing (NaN) or infinite "
+        "values. Fill or drop them before training, or pass allow_nan=True "
+        "(--allow-nan) for an estimator that handles them."
+    )
+
+
+def _as_number_column(col: pd.Series):
+    """A numeric NumPy array for a column pandas holds as an extension or object column.
+
+    Nullable integers, floats and booleans (pandas ``Int64``, ``Float64``,
+    ``boolean``; Arrow-backed types), Parquet booleans with nulls (``object``
+    of True/False/None), decimals and all-null columns.  Returns
+    ``(values, has_missing)``; values with missing entries are float64 with
+    NaN.  None: not a column of numbers.
+    """
+    dt = col.dtype
+    if isinstance(dt, np.dtype) and dt.kind == "O":
+        kind = pd.api.types.infer_dtype(col, skipna=True)
+        if kind == "boolean":
+            col = col.astype("boolean")
+        elif kind == "empty":
+            return np.full(len(col), np.nan), len(col) > 0
+        elif kind in ("decimal", "integer", "floating", "mixed-integer-float"):
+            values = pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            return values, bool(col.isna().any())
+        else:
+            return None
+    elif not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)):
+        return None  # text, categories, dates ...
+    missing = bool(col.isna().any())
+    if missing:
+        return col.to_numpy(dtype="float64", na_value=np.nan), True
+    target = getattr(col.dtype, "numpy_dtype", None)
+    try:
+        values = col.to_numpy(dtype=target)
+    except (TypeError, ValueError):
+        values = col.to_numpy(dtype="float64")
+    if values.dtype == object:
+        values = values.astype("float64")
+    return values, False
+
+
 def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
     """Check one block's columns and convert its features; errors name ``where``."""
     block = frame[list(cols.features)]
+    converted, missing = {}, []
     for name, dt in block.dtypes.items():
-        if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)):
+        plain = isinstance(dt, np.dtype) and dt.kind != "O"
+        if plain and (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt)):
+            continue
+        # nullable, Arrow-backed, decimal, all-null or bool-with-null columns: NumPy numbers
+        got = _as_number_column(block[name])
+        if got is None:
             example = _first_non_numeric(block[name])
             sample = f" (e.g. {example!r})" if example is not None else ""
             raise DataError(
@@ -697,6 +788,15 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
                 "of the features (--exclude / --features; exclude= / features= in read_table), "
                 "or encode it as numbers first."
             )
+        converted[name], has_missing = got
+        if has_missing:
+            missing.append(name)
+    if missing and not cols.allow_nan:
+        raise _missing_values_error(where, missing)
+    if converted:
+        block = block.copy()
+        for name, values in converted.items():
+            block[name] = values
     if cols.dtype is not None and any(dt != cols.dtype for dt in block.dtypes):
         try:
             block = block.astype(cols.dtype)
@@ -713,14 +813,16 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
         values = np.ascontiguousarray(values)
         block = pd.DataFrame(values, index=frame.index, columns=block.columns, copy=False)
     if not cols.allow_nan and len(block):
-        if values.dtype.kind in "fc" and not np.isfinite(values).all():
-            bad_cols = [c for c, bad in zip(block.columns, (~np.isfinite(values)).any(axis=0),
-                                            strict=True) if bad]
-            raise DataError(
-                f"{where}: feature column(s) {_listing(bad_cols)} hold missing (NaN) or infinite "
-                "values. Fill or drop them before training, or pass allow_nan=True "
-                "(--allow-nan) for an estimator that handles them."
-            )
+        if values.dtype.kind in "fc":
+            if not np.isfinite(values).all():
+                bad_cols = [c for c, bad in zip(block.columns, (~np.isfinite(values)).any(axis=0),
+                                                strict=True) if bad]
+                raise _missing_values_error(where, bad_cols)
+        else:  # mixed column types (e.g. bool and float): check the float columns one by one
+            bad_cols = [c for c, dt in block.dtypes.items() if dt.kind in "fc"
+                        and not np.isfinite(block[c].to_numpy()).all()]
+            if bad_cols:
+                raise _missing_values_error(where, bad_cols)
     extra = {}
     if cols.target is not None:
         y = frame[cols.target]
@@ -861,11 +963,25 @@ def _frame_meta(ds: Dataset, cols: _Columns) -> pd.DataFrame:
     meta = ds.meta
     data = {}
     for c in cols.features:
-        data[c] = np.empty(0, dtype=cols.dtype) if cols.dtype is not None else meta[c].iloc[:0]
+        if cols.dtype is not None:
+            data[c] = np.empty(0, dtype=cols.dtype)
+        else:
+            data[c] = np.empty(0, dtype=_numpy_feature_dtype(meta[c].dtype))
     for c in ([cols.target] if cols.target is not None else []) + list(cols.keep):
         if c not in data:
             data[c] = meta[c].iloc[:0]
     return pd.DataFrame(data)
+
+
+def _numpy_feature_dtype(dt) -> np.dtype:
+    """The NumPy dtype of a feature block column with dtype=None (see :func:`_finish`); a
+    block with missing values in a nullable integer or boolean column has float64 there."""
+    if isinstance(dt, np.dtype) and dt.kind != "O":
+        return dt
+    numpy_dtype = getattr(dt, "numpy_dtype", None)
+    if numpy_dtype is not None and np.dtype(numpy_dtype).kind != "O":
+        return np.dtype(numpy_dtype)
+    return np.dtype("float64")  # decimal and all-null columns, or missing values
 
 
 def _tabular_frame(ds: Dataset, cols: _Columns, blocksize) -> dd.DataFrame:
@@ -916,7 +1032,9 @@ def _read_zarr_columns(source: str, storage_options: dict, columns: tuple, start
             "corrupt."
         ) from exc
     if what == "y":
-        return np.asarray(pieces[0])
+        y = np.asarray(pieces[0])
+        # text labels (e.g. zarr 3 strings, NumPy StringDType): plain Python str objects
+        return y.astype(object) if y.dtype.kind == "T" else y
     out = np.concatenate(pieces, axis=1) if len(pieces) > 1 else np.asarray(pieces[0])
     if dtype is not None:
         out = out.astype(dtype, copy=False)
@@ -956,14 +1074,24 @@ def _zarr_collections(ds: Dataset, features, target, dtype, allow_nan, blocksize
     if target is None:
         return X, None
     tcol = by_name[target]
+    ydt = _zarr_label_dtype(tcol.dtype)
     ys = [da.from_delayed(
         dask.delayed(_read_zarr_columns, pure=True)(
             ds.zarr_store, so, (tcol,), a, b, None, True, "y",
             dask_key_name=f"gpuinc-read-zarr-y-{token}-{i}"),
-        shape=(b - a,), dtype=np.dtype(tcol.dtype), meta=np.empty((0,), tcol.dtype))
+        shape=(b - a,), dtype=ydt, meta=np.empty((0,), ydt))
         for i, (a, b) in enumerate(bounds)]
     y = da.concatenate(ys, axis=0) if len(ys) > 1 else ys[0]
     return X, y
+
+
+def _zarr_label_dtype(dtype: str) -> np.dtype:
+    """The dtype of Zarr target blocks: object for text types NumPy cannot name from a string."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:  # e.g. 'StringDType()' (zarr 3 strings) and other Zarr-only types
+        return np.dtype(object)
+    return np.dtype(object) if dt.kind == "T" else dt
 
 
 def _dataset(data, fmt, storage_options) -> Dataset:
@@ -1008,12 +1136,22 @@ def read_table(
     target : str
         The column (Zarr: the 1-D array) to predict.
     features : list of str, optional
-        Feature columns, in this order.  Default: every other column (for
-        Parquet written by pandas, the stored index is not a feature).
+        Feature columns, in this order.  Default: every other column, less
+        an index: for Parquet written by pandas, the stored index; for CSV,
+        an unnamed first column (the index ``df.to_csv()`` writes, named
+        ``'Unnamed: 0'``).  List it in ``features`` to use it anyway.
+        CSV column names are the names pandas gives them: an empty header
+        name becomes ``'Unnamed: <position>'`` (0-based) and a repeated name
+        is numbered (``'a'``, ``'a.1'``, ...).
     exclude : list of str
         Columns to leave out of the default features.
     dtype : str or None, default="float32"
-        Features are converted to this dtype, per block.  None keeps them.
+        Features are converted to this dtype, per block.  None keeps NumPy
+        types; nullable integers and booleans (pandas ``Int64``,
+        ``boolean``, Parquet booleans with nulls) become NumPy ``int64`` /
+        ``bool``, or ``float64`` with NaN in a block with missing values
+        (allowed only with ``allow_nan=True``); decimals and all-null
+        columns become ``float64``.
     fmt : {"parquet", "csv", "zarr"}, optional
         Default: from the file suffixes.
     blocksize : int, str or None, default="64MiB"
@@ -1022,13 +1160,13 @@ def read_table(
     storage_options : dict, optional
         Passed to fsspec for URLs.
     allow_nan : bool, default=False
-        Accept NaN and infinite feature values (by default they are an error
-        that names the column and the file).
+        Accept NaN, missing (null, NA) and infinite feature values (by
+        default they are an error that names the column and the file).
 
     Returns
     -------
     X : dask.dataframe.DataFrame (Parquet, CSV) or dask.array.Array (Zarr)
-    y : dask.dataframe.Series or dask.array.Array
+    y : dask.dataframe.Series or dask.array.Array (Zarr text labels: object)
 
     Raises
     ------

@@ -365,3 +365,137 @@ def test_bad_arguments(pq_dir):
         read_table(folder, "label", dtype="str")
     with pytest.raises(ValueError, match="fmt must be one of"):
         read_table(folder, "label", fmt="json")
+
+
+def test_csv_header_names_follow_pandas_and_unnamed_index(tmp_path):
+    # df.to_csv() writes the index as an unnamed first column: pandas names it 'Unnamed: 0'
+    df = pd.DataFrame({"f0": [1.0, 2.0, 3.0], "label": [0, 1, 0]})
+    df.to_csv(tmp_path / "idx.csv")
+    ds = scan(tmp_path / "idx.csv")
+    assert ds.columns == ("Unnamed: 0", "f0", "label")
+    X, y = read_table(ds, "label")
+    assert list(X.columns) == ["f0"]  # the index is not a feature
+    np.testing.assert_array_equal(X.compute()["f0"].to_numpy(), [1, 2, 3])
+    X, _ = read_table(ds, "label", exclude=["Unnamed: 0"])
+    assert list(X.columns) == ["f0"]
+    X, _ = read_table(ds, "label", features=["Unnamed: 0", "f0"])
+    np.testing.assert_array_equal(X.compute()["Unnamed: 0"].to_numpy(), [0, 1, 2])
+    # empty names elsewhere and repeated names: as pandas names them, and they are features
+    (tmp_path / "odd.csv").write_text("a,,a,a.1,label\n1,2,3,4,0\n5,6,7,8,1\n")
+    ds = scan(tmp_path / "odd.csv")
+    expected = list(pd.read_csv(tmp_path / "odd.csv").columns)
+    assert list(ds.columns) == expected == ["a", "Unnamed: 1", "a.2", "a.1", "label"]
+    X, _ = read_table(ds, "label")
+    assert list(X.columns) == ["a", "Unnamed: 1", "a.2", "a.1"]
+    np.testing.assert_array_equal(X.compute().to_numpy(), [[1, 2, 3, 4], [5, 6, 7, 8]])
+
+
+def test_csv_header_longer_than_the_sample(tmp_path, monkeypatch):
+    import gpuinc.io
+    from gpuinc.io import CSV_SAMPLE_BYTES
+
+    width = 12000
+    df = pd.DataFrame(np.arange(3 * width, dtype=float).reshape(3, width),
+                      columns=[f"col{i}" for i in range(width)]).assign(label=[0, 1, 0])
+    df.to_csv(tmp_path / "wide.csv", index=False)
+    assert len((tmp_path / "wide.csv").read_text().split("\n")[0]) > CSV_SAMPLE_BYTES
+    ds = scan(tmp_path / "wide.csv")
+    assert len(ds.columns) == width + 1
+    X, y = read_table(ds, "label")
+    np.testing.assert_array_equal(X.compute().to_numpy(), df.drop(columns="label").to_numpy())
+    # no line break at all: read to the end of a small file; a big one is corrupt
+    (tmp_path / "noline.csv").write_bytes(b"x" * (3 * CSV_SAMPLE_BYTES))
+    with pytest.raises(DataError, match=r"noline\.csv has a header but no rows"):
+        scan(tmp_path / "noline.csv")
+    monkeypatch.setattr(gpuinc.io, "CSV_MAX_SAMPLE_BYTES", 2 * CSV_SAMPLE_BYTES)
+    with pytest.raises(DataError, match=r"noline\.csv: the first \d+ bytes hold no line break"):
+        scan(tmp_path / "noline.csv")
+
+
+def test_nullable_int_and_boolean_missing_values(tmp_path):
+    df = pd.DataFrame({"f0": [0.0, 1.0, 2.0, 3.0],
+                       "i": pd.array([1, None, 3, None], dtype="Int64"),
+                       "b": pd.array([True, None, False, True], dtype="boolean"),
+                       "label": [0, 1, 0, 1]})
+    df.to_parquet(tmp_path / "na.parquet")
+    for dtype in (None, "float32"):
+        for col in ("i", "b"):
+            X, _ = read_table(tmp_path / "na.parquet", "label", features=["f0", col], dtype=dtype)
+            with pytest.raises(DataError, match=rf"na\.parquet .*'{col}' hold missing .*allow_nan"):
+                X.compute()
+    X, _ = read_table(tmp_path / "na.parquet", "label", dtype=None, allow_nan=True)
+    block = X.compute()
+    assert block.to_numpy().dtype == np.float64
+    assert all(isinstance(dt, np.dtype) for dt in block.dtypes)
+    assert block["i"].isna().tolist() == [False, True, False, True]
+    assert block["b"].isna().tolist() == [False, True, False, False]
+    # without missing values: NumPy int64 / bool, never object
+    full = df.assign(i=pd.array([1, 2, 3, 4], dtype="Int64"),
+                     b=pd.array([True, False, False, True], dtype="boolean"))
+    full.to_parquet(tmp_path / "full.parquet")
+    X, _ = read_table(tmp_path / "full.parquet", "label", features=["i"], dtype=None)
+    assert X.compute()["i"].dtype == np.int64
+    assert X.dtypes["i"] == np.int64
+    X, _ = read_table(tmp_path / "full.parquet", "label", features=["b"], dtype=None)
+    assert X.compute()["b"].dtype == np.bool_
+
+
+def test_parquet_decimal_bool_with_nulls_and_all_null_columns(tmp_path):
+    import decimal
+
+    import pyarrow as pa
+
+    n = 4
+    cases = {"bool_with_nulls": pa.array([True, None, False, True]),
+             "decimal": pa.array([decimal.Decimal("1.50")] * n, pa.decimal128(5, 2)),
+             "all_null": pa.nulls(n)}
+    for name, arr in cases.items():
+        path = tmp_path / f"{name}.parquet"
+        # no pandas metadata, as Spark or pyarrow write
+        pq.write_table(pa.table({"f0": np.arange(n, dtype=float), "c": arr,
+                                 "label": np.arange(n) % 2}), path)
+        assert dict(zip(scan(path).columns, scan(path).files[0].numeric, strict=True))["c"]
+        for dtype in ("float32", None):
+            X, _ = read_table(path, "label", dtype=dtype)
+            if name == "decimal":
+                got = X.compute()
+                np.testing.assert_allclose(got["c"].to_numpy(), 1.5)
+                assert got["c"].dtype == (np.float32 if dtype else np.float64)
+                continue
+            with pytest.raises(DataError, match=rf"{name}\.parquet .*'c' hold missing .*allow_nan"):
+                X.compute()
+            X, _ = read_table(path, "label", dtype=dtype, allow_nan=True)
+            got = X.compute()
+            assert got.to_numpy().dtype.kind == "f"
+            assert int(got["c"].isna().sum()) == (1 if name == "bool_with_nulls" else n)
+
+
+def test_many_explicit_features_are_fast(tmp_path):
+    import time
+
+    import pyarrow as pa
+
+    width = 20000
+    pq.write_table(pa.table({**{f"c{i}": np.zeros(2, np.float32) for i in range(width)},
+                             "label": np.arange(2)}), tmp_path / "wide.parquet")
+    ds = scan(tmp_path / "wide.parquet")
+    start = time.perf_counter()
+    X, _ = read_table(ds, "label", features=[f"c{i}" for i in range(width)])
+    assert time.perf_counter() - start < 5  # was quadratic: minutes
+    assert len(X.columns) == width
+    with pytest.raises(DataError, match=r"'c1' listed more than once"):
+        read_table(ds, "label", features=["c0", "c1", "c1"])
+
+
+def test_zarr_text_target(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    path = tmp_path / "s.zarr"
+    group = zarr.open_group(str(path), mode="w")
+    group.create_array("f0", shape=(10,), chunks=(5,), dtype="f8")[:] = np.arange(10.0)
+    group.create_array("label", shape=(10,), chunks=(5,), dtype=str)[:] = np.array(["cat", "dog"] * 5)
+    assert list(read_classes(path, "label")) == ["cat", "dog"]
+    X, y = read_table(path, "label", blocksize=40)
+    assert y.dtype == object
+    labels = y.compute()
+    assert labels.dtype == object and list(labels) == ["cat", "dog"] * 5
+    assert X.compute().shape == (10, 1)
