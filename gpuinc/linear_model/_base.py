@@ -96,6 +96,13 @@ class BaseSGD(BaseEstimator):
             _check_real(name, "tol", self.tol, low=0.0)
         _check_int(name, "max_iter", self.max_iter, low=1)
         _check_int(name, "n_iter_no_change", self.n_iter_no_change, low=1)
+        for flag in ("fit_intercept", "shuffle"):
+            if not isinstance(getattr(self, flag), (bool, np.bool_)):
+                raise ValueError(
+                    f"{name}: {flag} must be True or False, got {getattr(self, flag)!r}."
+                )
+        if not isinstance(self.verbose, (numbers.Integral, np.bool_)) or self.verbose < 0:
+            raise ValueError(f"{name}: verbose must be an int >= 0, got {self.verbose!r}.")
         if not isinstance(self.early_stopping, (bool, np.bool_)):
             raise ValueError(
                 f"{name}: early_stopping must be True or False, got {self.early_stopping!r}."
@@ -261,6 +268,10 @@ class BaseSGD(BaseEstimator):
             return None
         n_samples = X.shape[0]
         if isinstance(sample_weight, numbers.Number):
+            if not math.isfinite(float(sample_weight)):
+                raise ValueError(f"sample_weight must be finite, got {sample_weight!r}.")
+            if in_fit and float(sample_weight) == 0.0:
+                raise ValueError("Sample weights must contain at least one non-zero number.")
             return xp.full((n_samples,), float(sample_weight), dtype=dtype, **_where(xp, X))
         sample_weight = self._to_X_namespace(xp, sample_weight, X)
         if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:

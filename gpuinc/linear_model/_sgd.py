@@ -11,7 +11,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import check_is_fitted
 
-from .._array_api import is_numpy_namespace, namespace_name, to_numpy
+from .._array_api import get_namespace, is_numpy_namespace, namespace_name, to_numpy
 from ._base import BaseSGD, all_or_nothing
 from ._loss import (
     CLASSIFICATION_LOSSES,
@@ -293,9 +293,10 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         self._check_params()
         xp = self._namespace(X, "fit", reset=True)
         if self.warm_start and hasattr(self, "coef_"):
-            coef_init = self._standard_weights(xp)[0] if coef_init is None else coef_init
-            if intercept_init is None:
-                intercept_init = self._standard_weights(xp)[1]
+            # read in the namespace they live in; _set_init moves them next to X
+            W, b = self._standard_weights(get_namespace(self.coef_))
+            coef_init = W if coef_init is None else coef_init
+            intercept_init = b if intercept_init is None else intercept_init
         X, y, is_sparse = self._validate_Xy(xp, X, y, reset=True)
         classes = self._unique_classes(xp, y)
         T, weights, loss, sample_weight = self._prepare(
@@ -345,13 +346,13 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         first_call = not hasattr(self, "classes_")
         if first_call:
             self._check_params()
-            if self.class_weight == "balanced":
-                raise ValueError(
-                    "class_weight 'balanced' is not supported for partial_fit: the class "
-                    "frequencies of one block are not those of the data. Compute weights "
-                    "once with sklearn.utils.class_weight.compute_class_weight('balanced', "
-                    "classes=classes, y=y_sample) and pass them as a dict."
-                )
+        if self.class_weight == "balanced":  # also after fit, as scikit-learn
+            raise ValueError(
+                "class_weight 'balanced' is not supported for partial_fit: the class "
+                "frequencies of one block are not those of the data. Compute weights "
+                "once with sklearn.utils.class_weight.compute_class_weight('balanced', "
+                "classes=classes, y=y_sample) and pass them as a dict."
+            )
         xp = self._namespace(X, "partial_fit", reset=first_call)
         X, y, is_sparse = self._validate_Xy(xp, X, y, reset=first_call)
         if first_call:
@@ -458,9 +459,10 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
                 counts = xp.concat([n_samples - counts, counts])
             return n_samples / (n_classes * counts)
         labels = to_numpy(classes).tolist()
-        unknown = [key for key in self.class_weight if key not in labels]
-        if unknown:
-            raise ValueError(f"class_weight has labels {unknown} that are not in classes_.")
+        # scikit-learn's rule: extra labels are fine when every class has a weight
+        unweighted = [label for label in labels if label not in self.class_weight]
+        if unweighted and len(labels) - len(unweighted) != len(self.class_weight):
+            raise ValueError(f"The classes, {unweighted}, are not in class_weight")
         values = np.asarray([float(self.class_weight.get(label, 1.0)) for label in labels])
         return xp.astype(self._to_X_namespace(xp, values, indicator), indicator.dtype)
 
@@ -754,7 +756,7 @@ class SGDRegressor(RegressorMixin, BaseSGD):
         self._check_params()
         xp = self._namespace(X, "fit", reset=True)
         if self.warm_start and hasattr(self, "coef_"):
-            W, b = self._standard_weights(xp)
+            W, b = self._standard_weights(get_namespace(self.coef_))
             coef_init = W if coef_init is None else coef_init
             intercept_init = b if intercept_init is None else intercept_init
         X, T, is_sparse = self._validate_Xy(xp, X, y, reset=True)

@@ -173,8 +173,28 @@ def test_class_weight_balanced():
     assert_allclose(balanced.coef_, explicit.coef_, rtol=1e-10)
     with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
         SGDClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
-    with pytest.raises(ValueError, match="not in classes_"):
+    # also after fit, as scikit-learn
+    with pytest.raises(ValueError, match="'balanced' is not supported for partial_fit"):
+        balanced.partial_fit(X, y)
+    # scikit-learn's rule: an extra label is fine when every class has a weight
+    with pytest.raises(ValueError, match=r"The classes, \[0, 1, 2\], are not in class_weight"):
         SGDClassifier(class_weight={7: 2.0}).fit(X, y)
+    extra = SGDClassifier(random_state=0, class_weight={**dict(enumerate(weights)), 7: 2.0})
+    assert_allclose(extra.fit(X, y).coef_, explicit.coef_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("param, value", [("fit_intercept", "no"), ("shuffle", "yes"),
+                                          ("verbose", "x"), ("verbose", -1)])
+def test_flags_are_type_checked(param, value):
+    X, y = _blobs()
+    with pytest.raises(ValueError, match=f"{param} must be"):
+        SGDClassifier(**{param: value}).fit(X, y)
+
+
+def test_scalar_zero_sample_weight_is_refused_by_fit():
+    X, y = _linear()
+    with pytest.raises(ValueError, match="at least one non-zero"):
+        SGDRegressor().fit(X, y, sample_weight=0)
 
 
 # ----------------------------------------------------------------------- averaging
@@ -471,3 +491,17 @@ def test_rows_whose_squared_norm_overflows_are_an_error(dtype, scale):
     X, y = _linear(dtype=dtype)
     with pytest.raises(ValueError, match="squared norms of the rows of X overflow"):
         SGDRegressor(random_state=0).fit(X * dtype(scale), y)
+
+
+@pytest.mark.parametrize("Est, data", [(SGDClassifier, _blobs), (SGDRegressor, _linear)])
+def test_warm_start_fit_on_another_namespace(Est, data):
+    xs = pytest.importorskip("array_api_strict")
+    X, y = data()
+    est = Est(random_state=0, warm_start=True).fit(X, y)
+    start = est.coef_.copy()
+    est.fit(xs.asarray(X), xs.asarray(y))
+    assert type(est.coef_).__module__.startswith("array_api_strict")
+    # it started from the NumPy fit's weights: one more fit from there, on NumPy, agrees
+    again = Est(random_state=0, warm_start=True).fit(X, y).fit(X, y)
+    np.testing.assert_allclose(np.asarray(est.coef_), again.coef_, rtol=1e-5, atol=1e-8)
+    assert not np.array_equal(start, again.coef_)
