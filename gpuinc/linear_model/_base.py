@@ -313,6 +313,7 @@ class BaseSGD(BaseEstimator):
         self.t_ = 1.0
         self._eta_scale = 1.0
         self._eta_cap = None
+        self._smooth_cap = None
         self._rng = np.random.default_rng(_seed_from(self.random_state))
         self._store_weights(xp, W, b, W * 1.0, b * 1.0)
 
@@ -366,6 +367,32 @@ class BaseSGD(BaseEstimator):
         typical_w = math.sqrt(1.0 / math.sqrt(self.alpha))
         return 1.0 / (typical_w * self.alpha)
 
+    def _smooth_step(
+        self, xp: ModuleType, X: Any, sample_weight: Any, loss: Any, rows: Any = None
+    ) -> float:
+        """``1 / L`` for a smooth loss (0 for the others), from a strided sample of rows.
+
+        ``L = smoothness * mean(|x_i|^2 + fit_intercept)`` bounds the curvature
+        of the mean loss of a mini-batch.  Up to 4096 rows spread over X are
+        enough for a mean and cost little.
+        """
+        if loss.smoothness is None:
+            return 0.0
+        n = X.shape[0] if rows is None else int(rows.shape[0])
+        picked = np.arange(0, n, max(1, n // 4096))
+        if rows is not None:
+            picked = rows[picked]
+        sample = _take_rows(xp, X, picked)
+        if sp.issparse(sample):
+            norms = np.asarray(sample.multiply(sample).sum(axis=1)).ravel()
+        else:
+            norms = xp.sum(sample * sample, axis=1)
+        norms = norms + float(bool(self.fit_intercept))
+        if sample_weight is not None:
+            norms = norms * xp.abs(_take_rows(xp, sample_weight, picked))
+        lipschitz = loss.smoothness * float(xp.mean(norms))
+        return 0.0 if not math.isfinite(lipschitz) or lipschitz <= 0.0 else 1.0 / lipschitz
+
     def _stable_step(
         self, xp: ModuleType, X: Any, sample_weight: Any, loss: Any, rows: Any = None
     ) -> float:
@@ -407,11 +434,22 @@ class BaseSGD(BaseEstimator):
             return max(1, min(AUTO_BATCH_MAX, n_samples // AUTO_MIN_UPDATES))
         return int(self.batch_size)
 
-    def _eta(self, t: float, seen: int, t0: float) -> float:
-        """Step size of the next update; ``t`` counts updates, ``seen`` samples."""
+    def _eta(self, t: float, seen: int, t0: float, rows: int = 1) -> float:
+        """Step size of the next update; ``t`` counts updates, ``seen`` samples.
+
+        ``'optimal'``: scikit-learn's per-sample step ``e = 1 / (alpha * (seen + t0))``
+        would be taken ``rows`` times over a mini-batch of ``rows`` samples.  One
+        step along the batch's mean gradient may be that long (``rows * e``) as
+        long as it stays below the stable step of the loss (``_smooth_cap``), and
+        is never shorter than ``e``; ``_eta_cap`` bounds the squared losses.
+        Without the ``rows * e`` part a pass moves ``rows`` times less than
+        scikit-learn's schedule, which stalls at large ``alpha``.
+        """
         lr = self.learning_rate
         if lr == "optimal":
-            return min(1.0 / (self.alpha * (seen + t0)), self._eta_cap)
+            e = 1.0 / (self.alpha * (seen + t0))
+            smooth = getattr(self, "_smooth_cap", None) or 0.0
+            return min(rows * e, max(e, smooth), self._eta_cap)
         if lr == "invscaling":
             return self.eta0 / t**self.power_t
         return self.eta0 * self._eta_scale
@@ -464,6 +502,9 @@ class BaseSGD(BaseEstimator):
             # later block with larger rows lowers it
             cap = self._stable_step(xp, X, sample_weight, loss, rows)
             self._eta_cap = cap if self._eta_cap is None else min(self._eta_cap, cap)
+            smooth = self._smooth_step(xp, X, sample_weight, loss, rows)
+            previous = getattr(self, "_smooth_cap", None)
+            self._smooth_cap = smooth if previous is None else min(previous, smooth)
 
         W, b = self._standard_weights(xp)
         l1_total = float(getattr(self, "_l1_total", 0.0))
@@ -507,7 +548,7 @@ class BaseSGD(BaseEstimator):
                     batch_loss = batch_loss * wb[:, None]
                 loss_sum = loss_sum + xsum(batch_loss, axis=None)
 
-            eta = self._eta(t, seen, t0)
+            eta = self._eta(t, seen, t0, xb.shape[0])
             step = eta / xb.shape[0]
             grad_W = (xb.T @ dz).T
             if l2_strength:

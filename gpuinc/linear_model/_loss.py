@@ -8,7 +8,9 @@ so every loss runs unchanged on NumPy, CuPy or any other array-API namespace.
 
 ``curvature`` bounds d2 loss / dz2 for the losses whose gradient grows
 without bound (the squared ones); it is ``None`` for losses with a bounded
-gradient, which cannot blow up however large the step.
+gradient, which cannot blow up however large the step.  ``smoothness``
+bounds d2 loss / dz2 for every smooth loss (None for the non-smooth ones): it
+sets the largest step that is stable on the mean gradient of a mini-batch.
 
 Classification targets are +1/-1 per column (binary: one column; multiclass
 one-vs-rest: one column per class), except the multinomial log loss which
@@ -41,6 +43,7 @@ class Hinge:
 
     threshold: float = 1.0
     curvature = None
+    smoothness = None
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
         return xp.where(y * z <= self.threshold, -y, 0.0)
@@ -54,6 +57,7 @@ class SquaredHinge:
     """max(0, 1 - y z) ** 2."""
 
     curvature = 2.0
+    smoothness = 2.0
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
         return -2.0 * y * _positive_part(xp, 1.0 - y * z)
@@ -67,6 +71,7 @@ class ModifiedHuber:
     """Quadratically smoothed hinge: (max(0, 1 - y z))**2 for y z >= -1, else -4 y z."""
 
     curvature = None
+    smoothness = 2.0
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
         yz = y * z
@@ -82,6 +87,7 @@ class BinaryLogLoss:
     """log(1 + exp(-y z)) with y in {-1, +1}."""
 
     curvature = None
+    smoothness = 0.25
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
         return -y / (1.0 + xp.exp(xp.minimum(y * z, _EXP_CAP)))
@@ -95,6 +101,7 @@ class MultinomialLogLoss:
     """Softmax cross-entropy with a one-hot target matrix."""
 
     curvature = None
+    smoothness = 0.5
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
         return softmax(xp, z) - y
@@ -112,6 +119,7 @@ class SquaredError:
     """(z - y) ** 2 / 2."""
 
     curvature = 1.0
+    smoothness = 1.0
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
         return z - y
@@ -127,6 +135,7 @@ class Huber:
 
     epsilon: float = 0.1
     curvature = None
+    smoothness = 1.0
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
         return xp.minimum(xp.maximum(z - y, -self.epsilon), self.epsilon)
@@ -147,6 +156,10 @@ class EpsilonInsensitive:
     @property
     def curvature(self) -> float | None:
         return 2.0 if self.power == 2 else None
+
+    @property
+    def smoothness(self) -> float | None:
+        return self.curvature
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
         r = z - y

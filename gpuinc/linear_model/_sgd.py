@@ -61,24 +61,23 @@ _COMMON_PARAMS_DOC = """
         Step size schedule, with ``t`` the number of mini-batch updates so far
         (starting at 1) and ``s`` the number of samples seen so far:
 
-        - ``'optimal'``: ``1 / (alpha * (s + t0))`` with scikit-learn's
-          heuristic ``t0 = alpha ** -0.75``.  Counting samples (not updates)
-          keeps the decay of the per-sample schedule while each step moves
-          along the mean gradient of a whole mini-batch.  For the squared
+        - ``'optimal'``: scikit-learn's per-sample step ``e = 1 / (alpha * (s +
+          t0))`` with its heuristic ``t0 = alpha ** -0.75``, counting samples
+          (not updates).  One update along the mean gradient of a mini-batch
+          of ``m`` rows stands for ``m`` such steps: it is ``m * e`` long as
+          long as that stays below the stable step ``1 / L_s`` of a smooth
+          loss (``L_s`` its smoothness times the mean squared row norm of a
+          sample of the rows), and never shorter than ``e``.  For the squared
           losses (``squared_hinge``, ``squared_error``,
           ``squared_epsilon_insensitive``), whose gradient is unbounded, the
           step is also capped at ``1 / L``, with ``L`` the loss curvature
           times the mean squared row norm of the training rows (the smallest
           cap over the ``partial_fit`` calls so far), so that large targets
-          or features cannot make it diverge.  Known limitation: one step
-          per mini-batch moves about ``batch_size`` times less than
-          scikit-learn's per-sample schedule over a pass.  That is plenty at
-          the default ``alpha=1e-4`` on standardized features, but with a
-          large ``alpha * batch_size`` (e.g. ``alpha=1e-2`` and batches of
-          1024) progress stalls well short of the regularized optimum and the
-          loss plateau looks like convergence: use ``learning_rate='adaptive'``
-          with ``eta0`` about ``1 / L`` (e.g. 1.0 for ``log_loss`` on a few
-          standardized features), or a smaller ``batch_size``.
+          or features cannot make it diverge.  For the non-smooth losses
+          (``hinge``, ``perceptron``, ``epsilon_insensitive``) the step is
+          ``e`` along the mean gradient, which moves about ``m`` times less
+          per pass than scikit-learn; at large ``alpha * batch_size`` use
+          ``learning_rate='adaptive'`` or a smaller ``batch_size`` for them.
         - ``'constant'``: ``eta0``.
         - ``'invscaling'``: ``eta0 / t ** power_t``.
         - ``'adaptive'``: ``eta0``, divided by 5 in ``fit`` whenever the
@@ -658,9 +657,8 @@ class SGDRegressor(RegressorMixin, BaseSGD):
     The default ``learning_rate`` is ``'optimal'``, not scikit-learn's
     ``'invscaling'`` with ``eta0=0.01``: a per-sample step of 0.01 moves far
     too little once each update is the mean gradient of a whole mini-batch,
-    while ``'optimal'``, capped for the squared losses, needs no tuning at
-    small ``alpha`` (see the limitation under ``learning_rate`` in
-    :class:`SGDClassifier` for large ``alpha * batch_size``).
+    while ``'optimal'`` needs no tuning (see ``learning_rate`` in
+    :class:`SGDClassifier` for how it is adapted to mini-batches).
     ``partial_fit`` ignores ``early_stopping`` (scikit-learn's raises a
     ``ValueError``).  See :class:`SGDClassifier` for namespaces, early
     stopping and :func:`to_namespace`.

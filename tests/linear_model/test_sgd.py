@@ -505,3 +505,23 @@ def test_warm_start_fit_on_another_namespace(Est, data):
     again = Est(random_state=0, warm_start=True).fit(X, y).fit(X, y)
     np.testing.assert_allclose(np.asarray(est.coef_), again.coef_, rtol=1e-5, atol=1e-8)
     assert not np.array_equal(start, again.coef_)
+
+
+@pytest.mark.parametrize("alpha", [1e-3, 1e-2])
+def test_optimal_schedule_reaches_the_regularized_optimum_at_large_alpha(alpha):
+    # one step per mini-batch used to move batch_size times less than the per-sample
+    # schedule, and stalled far from the optimum when alpha * batch_size was large
+    from sklearn.linear_model import LogisticRegression, Ridge
+
+    rng = np.random.default_rng(1)
+    n = 20000
+    X = rng.normal(size=(n, 5))
+    w = np.array([2.0, -1.0, 0.0, 0.0, 0.5])
+    y_reg = X @ w + 1 + rng.normal(size=n)
+    y_clf = (X @ w + rng.logistic(size=n) > 0).astype(int)
+    ridge = Ridge(alpha=alpha * n).fit(X, y_reg)
+    reg = SGDRegressor(alpha=alpha, random_state=0).fit(X, y_reg)
+    assert_allclose(reg.coef_, ridge.coef_, atol=0.05)
+    logistic = LogisticRegression(C=1 / (alpha * n), tol=1e-10, max_iter=10000).fit(X, y_clf)
+    clf = SGDClassifier(loss="log_loss", alpha=alpha, random_state=0).fit(X, y_clf)
+    assert_allclose(clf.coef_, logistic.coef_, atol=0.05)
