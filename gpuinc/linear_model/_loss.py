@@ -9,8 +9,9 @@ so every loss runs unchanged on NumPy, CuPy or any other array-API namespace.
 ``curvature`` bounds d2 loss / dz2 for the losses whose gradient grows
 without bound (the squared ones); it is ``None`` for losses with a bounded
 gradient, which cannot blow up however large the step.  ``smoothness``
-bounds d2 loss / dz2 for every smooth loss (None for the non-smooth ones): it
-sets the largest step that is stable on the mean gradient of a mini-batch.
+bounds d2 loss / dz2 for every smooth loss, and is a unit constant for the
+non-smooth ones (hinge, perceptron, epsilon-insensitive): it sets the
+largest step taken along the mean gradient of a mini-batch.
 
 Classification targets are +1/-1 per column (binary: one column; multiclass
 one-vs-rest: one column per class), except the multinomial log loss which
@@ -43,7 +44,7 @@ class Hinge:
 
     threshold: float = 1.0
     curvature = None
-    smoothness = None
+    smoothness = 1.0  # non-smooth: a unit constant sets the scale of the step
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
         return xp.where(y * z <= self.threshold, -y, 0.0)
@@ -158,8 +159,8 @@ class EpsilonInsensitive:
         return 2.0 if self.power == 2 else None
 
     @property
-    def smoothness(self) -> float | None:
-        return self.curvature
+    def smoothness(self) -> float:
+        return 2.0 if self.power == 2 else 1.0  # power 1 is non-smooth: a unit constant
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
         r = z - y

@@ -65,19 +65,16 @@ _COMMON_PARAMS_DOC = """
           t0))`` with its heuristic ``t0 = alpha ** -0.75``, counting samples
           (not updates).  One update along the mean gradient of a mini-batch
           of ``m`` rows stands for ``m`` such steps: it is ``m * e`` long as
-          long as that stays below the stable step ``1 / L_s`` of a smooth
-          loss (``L_s`` its smoothness times the mean squared row norm of a
-          sample of the rows), and never shorter than ``e``.  For the squared
+          long as that stays below ``1 / L_s`` (``L_s`` the loss's smoothness
+          times the mean squared row norm of a sample of the rows: the
+          stable step of a smooth loss; the non-smooth losses use a unit
+          smoothness), and never shorter than ``e``.  For the squared
           losses (``squared_hinge``, ``squared_error``,
           ``squared_epsilon_insensitive``), whose gradient is unbounded, the
           step is also capped at ``1 / L``, with ``L`` the loss curvature
           times the mean squared row norm of the training rows (the smallest
           cap over the ``partial_fit`` calls so far), so that large targets
-          or features cannot make it diverge.  For the non-smooth losses
-          (``hinge``, ``perceptron``, ``epsilon_insensitive``) the step is
-          ``e`` along the mean gradient, which moves about ``m`` times less
-          per pass than scikit-learn; at large ``alpha * batch_size`` use
-          ``learning_rate='adaptive'`` or a smaller ``batch_size`` for them.
+          or features cannot make it diverge.
         - ``'constant'``: ``eta0``.
         - ``'invscaling'``: ``eta0 / t ** power_t``.
         - ``'adaptive'``: ``eta0``, divided by 5 in ``fit`` whenever the

@@ -525,3 +525,14 @@ def test_optimal_schedule_reaches_the_regularized_optimum_at_large_alpha(alpha):
     logistic = LogisticRegression(C=1 / (alpha * n), tol=1e-10, max_iter=10000).fit(X, y_clf)
     clf = SGDClassifier(loss="log_loss", alpha=alpha, random_state=0).fit(X, y_clf)
     assert_allclose(clf.coef_, logistic.coef_, atol=0.05)
+
+    # the default hinge loss: the regularized objective as low as scikit-learn's SGD
+    from sklearn.linear_model import SGDClassifier as SklearnSGD
+
+    def objective(est):
+        margin = (2 * y_clf - 1) * (X @ est.coef_.ravel() + est.intercept_[0])
+        return np.maximum(0, 1 - margin).mean() + alpha / 2 * (est.coef_ ** 2).sum()
+
+    ours = SGDClassifier(alpha=alpha, random_state=0).fit(X, y_clf)
+    theirs = SklearnSGD(alpha=alpha, random_state=0, max_iter=50, tol=None).fit(X, y_clf)
+    assert objective(ours) <= 1.005 * objective(theirs)
