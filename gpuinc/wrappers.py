@@ -28,7 +28,7 @@ from ._blocks import (
 )
 from ._blockwise import apply_method, map_method
 from ._chain import ChainStats, current_client, get_runner
-from ._dispatch import KIND_HOME, block_kind, estimator_home
+from ._dispatch import DEVICE, KIND_HOME, block_kind, estimator_home
 from ._progress import bar, should_show
 from .metrics import (
     ESTIMATOR_DEFAULT,
@@ -374,6 +374,13 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         blocks, kind, static = self._blocks(X, y, fit_kwargs)
         self._add_classes(estimator, y, static)
         home = estimator_home(estimator, KIND_HOME[kind], self.device)
+        if home == DEVICE and kind in ("scipy.sparse", "cupyx.sparse") and getattr(
+                estimator, "_gpuinc_array_api", False):
+            raise TypeError(
+                f"{type(estimator).__name__} computes on dense arrays on the GPU, but X has "
+                f"{kind} blocks. Densify the blocks (X.map_blocks(lambda b: b.toarray(), "
+                "dtype=X.dtype)) or train on the host (device='cpu')."
+            )
         rng = _make_rng(self.random_state, salt)
         val_blocks = None
         train_idx = np.arange(len(blocks))

@@ -488,3 +488,15 @@ def test_misaligned_blocks_reach_partial_fit_aligned():
     ref = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False,
                       progress=False).fit(X, y, classes=[0, 1])
     np.testing.assert_array_equal(inc.coef_, ref.coef_)
+
+
+def test_sparse_blocks_refused_early_for_gpuinc_sgd_on_the_device(monkeypatch):
+    # the device copy would make cupyx CSR blocks, which gpuinc's SGD does not take
+    import gpuinc.wrappers as wrappers
+    from gpuinc.linear_model import SGDClassifier as GpuincSGD
+
+    monkeypatch.setattr(wrappers, "estimator_home", lambda est, data_home, device: "device")
+    X, y = make_classification(n_samples=200, n_features=4, chunks=100, random_state=0)
+    Xs = X.map_blocks(sp.csr_matrix, meta=sp.csr_matrix((0, 0)))
+    with pytest.raises(TypeError, match=r"dense arrays on the GPU, but X has scipy.sparse"):
+        Incremental(GpuincSGD(), device="gpu").fit(Xs, y, classes=[0, 1])

@@ -351,6 +351,10 @@ class BaseSGD(BaseEstimator):
             self._average_coef, self._average_intercept = W_avg, b_avg
             if self._n_averaged > 0:
                 W, b = W_avg, b_avg
+        else:
+            # averaging switched off: coef_ is the iterate again (a stored one is stale)
+            for name in ("_standard_coef", "_standard_intercept"):
+                self.__dict__.pop(name, None)
         self._set_coef(xp, W)
         self.intercept_ = b
 

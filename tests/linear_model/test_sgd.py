@@ -536,3 +536,16 @@ def test_optimal_schedule_reaches_the_regularized_optimum_at_large_alpha(alpha):
     ours = SGDClassifier(alpha=alpha, random_state=0).fit(X, y_clf)
     theirs = SklearnSGD(alpha=alpha, random_state=0, max_iter=50, tol=None).fit(X, y_clf)
     assert objective(ours) <= 1.005 * objective(theirs)
+
+
+def test_switching_average_off_mid_stream_continues_from_the_latest_iterate():
+    import array_api_compat.numpy as xp
+
+    X, y = _blobs(n_samples=600)
+    a, b = slice(0, 300), slice(300, 600)
+    est = SGDClassifier(random_state=0, average=True).partial_fit(X[a], y[a], classes=[0, 1])
+    est.set_params(average=False).partial_fit(X[b], y[b])
+    # the next call starts from the iterate that coef_ now shows, not from block a's
+    W, b0 = est._standard_weights(xp)
+    np.testing.assert_array_equal(W, est.coef_)
+    np.testing.assert_array_equal(b0, est.intercept_)
