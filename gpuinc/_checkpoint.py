@@ -19,6 +19,8 @@ from pathlib import Path
 import dask
 import numpy as np
 
+from ._movers import to_host
+
 FILENAME = "gpuinc-checkpoint.pkl"
 FORMAT = 2
 
@@ -124,22 +126,11 @@ def block_digest(block) -> str:
     """A digest of the values of one block (X, y and per-row keywords), read once.
 
     The same data gives the same digest in any process; changed values (new
-    labels, other files under the same names) give another.
+    labels, other files under the same names) give another.  Device blocks are
+    copied to the host first, so the digest does not depend on where data is.
     """
-    values = dask.compute(block.x, block.y, block.kwargs)
-    return dask.base.tokenize(*_host(values))
+    def host(v):
+        return None if v is None else to_host(v)
 
-
-def _host(values):
-    """Device arrays copied to the host so that the digest does not depend on where data is."""
-    out = []
-    for v in values:
-        if isinstance(v, dict):
-            out.append({k: _host([x])[0] for k, x in v.items()})
-        elif type(v).__module__.startswith("cupy"):
-            out.append(v.get())
-        elif type(v).__module__.startswith("cudf"):
-            out.append(v.to_pandas())
-        else:
-            out.append(v)
-    return out
+    x, y, kwargs = dask.compute(block.x, block.y, block.kwargs)
+    return dask.base.tokenize(host(x), host(y), {k: host(v) for k, v in kwargs.items()})
