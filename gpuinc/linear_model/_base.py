@@ -371,10 +371,34 @@ class BaseSGD(BaseEstimator):
         typical_w = math.sqrt(1.0 / math.sqrt(self.alpha))
         return 1.0 / (typical_w * self.alpha)
 
+    def _mean_row_norm(self, xp: ModuleType, X: Any, sample_weight: Any, rows: Any) -> float:
+        """``mean(w_i * (|x_i|^2 + fit_intercept))`` over ``rows`` of X (host indices; all: None).
+
+        A small sample of rows is gathered first; for most of X the norms of all
+        rows are computed without copying X and then picked.
+        """
+        if rows is not None and 2 * rows.shape[0] < X.shape[0]:
+            X = _take_rows(xp, X, rows)
+            sample_weight = None if sample_weight is None else _take_rows(xp, sample_weight, rows)
+            rows = None
+        if sp.issparse(X):
+            norms = np.asarray(X.multiply(X).sum(axis=1)).ravel()
+        elif hasattr(xp, "vecdot"):
+            norms = xp.vecdot(X, X, axis=-1)  # no temporary the size of X
+        else:  # pragma: no cover - namespaces before the 2023.12 standard
+            norms = xp.sum(X * X, axis=1)
+        if rows is not None:
+            norms = _take_rows(xp, norms, rows)
+            sample_weight = None if sample_weight is None else _take_rows(xp, sample_weight, rows)
+        norms = norms + float(bool(self.fit_intercept))
+        if sample_weight is not None:
+            norms = norms * xp.abs(sample_weight)
+        return float(xp.mean(norms))
+
     def _smooth_step(
         self, xp: ModuleType, X: Any, sample_weight: Any, loss: Any, rows: Any = None
     ) -> float:
-        """``1 / L`` for a smooth loss (0 for the others), from a strided sample of rows.
+        """``1 / L`` for the loss (0 without a smoothness), from a strided sample of rows.
 
         ``L = smoothness * mean(|x_i|^2 + fit_intercept)`` bounds the curvature
         of the mean loss of a mini-batch.  Up to 4096 rows spread over X are
@@ -386,15 +410,7 @@ class BaseSGD(BaseEstimator):
         picked = np.arange(0, n, max(1, n // 4096))
         if rows is not None:
             picked = rows[picked]
-        sample = _take_rows(xp, X, picked)
-        if sp.issparse(sample):
-            norms = np.asarray(sample.multiply(sample).sum(axis=1)).ravel()
-        else:
-            norms = xp.sum(sample * sample, axis=1)
-        norms = norms + float(bool(self.fit_intercept))
-        if sample_weight is not None:
-            norms = norms * xp.abs(_take_rows(xp, sample_weight, picked))
-        lipschitz = loss.smoothness * float(xp.mean(norms))
+        lipschitz = loss.smoothness * self._mean_row_norm(xp, X, sample_weight, picked)
         return 0.0 if not math.isfinite(lipschitz) or lipschitz <= 0.0 else 1.0 / lipschitz
 
     def _stable_step(
@@ -411,19 +427,7 @@ class BaseSGD(BaseEstimator):
         """
         if loss.curvature is None:
             return math.inf
-        if sp.issparse(X):
-            row_norms = np.asarray(X.multiply(X).sum(axis=1)).ravel()
-        elif hasattr(xp, "vecdot"):
-            row_norms = xp.vecdot(X, X, axis=-1)  # no temporary the size of X
-        else:  # pragma: no cover - namespaces before the 2023.12 standard
-            row_norms = xp.sum(X * X, axis=1)
-        if rows is not None:
-            row_norms = _take_rows(xp, row_norms, rows)
-            sample_weight = None if sample_weight is None else _take_rows(xp, sample_weight, rows)
-        row_norms = row_norms + float(bool(self.fit_intercept))
-        if sample_weight is not None:
-            row_norms = row_norms * xp.abs(sample_weight)
-        lipschitz = loss.curvature * float(xp.mean(row_norms))
+        lipschitz = loss.curvature * self._mean_row_norm(xp, X, sample_weight, rows)
         if not math.isfinite(lipschitz):
             _check_finite(xp, X.data if sp.issparse(X) else X, "X")
             raise ValueError(
