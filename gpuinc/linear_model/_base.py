@@ -37,6 +37,8 @@ from .._array_api import (
     to_numpy,
 )
 from .._optional import is_cudf_object, is_cupyx_sparse
+from . import _fused
+from ._shuffle import draw_keys, shuffle_order
 
 # batch_size="auto": 1024-row batches on large inputs, but at least 16 updates
 # per pass on small ones (fit on a few hundred rows would otherwise make one
@@ -524,57 +526,64 @@ class BaseSGD(BaseEstimator):
         if average_start and W_avg is None:  # `average` switched on after the first call
             W_avg, b_avg = xp.zeros_like(W), xp.zeros_like(b)
             self._n_averaged = 0
-        t = float(self.t_)
-        seen = int(self._samples_seen)
-        n_averaged = int(self._n_averaged)
+        etas, mixes, t, seen, n_averaged = self._batch_schedule(
+            n_samples, batch_size, t0, average_start
+        )
 
         order = None
+        where = _where(xp, X)
         if self.shuffle:
-            order = self._rng.permutation(n_samples)
+            order = shuffle_order(xp, n_samples, draw_keys(self._rng), where)
             if rows is not None:
-                order = rows[order]
+                order = xp.take(xp.asarray(rows, **where), order)
         elif rows is not None:
             order = rows
-        if order is not None and not is_sparse and not is_numpy_namespace(xp):
-            order = xp.asarray(order, **_where(xp, X))
-        loss_sum = 0.0
-        probe = 0.0
-        xsum = _sum_function(xp)
-        for xb, tb, wb in _mini_batches(xp, X, T, sample_weight, order, batch_size, is_sparse):
-            z = xb @ W.T
-            if fit_intercept:
-                z = z + b
-            if check_finite:
-                # Any NaN/inf in the batch reaches z (0 * inf is NaN too).
-                probe = probe + xsum(z, axis=None)
-            dz = loss.gradient(xp, z, tb)
-            if wb is not None:
-                dz = dz * wb[:, None]
-            if track_loss:
-                batch_loss = loss.value(xp, z, tb)
-                if wb is not None:
-                    batch_loss = batch_loss * wb[:, None]
-                loss_sum = loss_sum + xsum(batch_loss, axis=None)
-
-            eta = self._eta(t, seen, t0, xb.shape[0])
-            step = eta / xb.shape[0]
-            grad_W = (xb.T @ dz).T
-            if l2_strength:
-                W = W * max(0.0, 1.0 - eta * l2_strength) - step * grad_W
-            else:
-                W = W - step * grad_W
-            if l1_strength:
-                l1_total += eta * l1_strength
-                W, l1_applied = _cumulative_l1(xp, W, l1_applied, l1_total)
-            if fit_intercept:
-                b = b - step * xsum(dz, axis=0)
-            t += 1.0
-            seen += xb.shape[0]
-            if average_start and seen >= average_start:
-                n_averaged += 1
-                mix = 1.0 / n_averaged
-                W_avg = W_avg + (W - W_avg) * mix
-                b_avg = b_avg + (b - b_avg) * mix
+        if self._use_fused_kernel(xp, X, loss, is_sparse, l1_strength):
+            W, b, W_avg, b_avg, probe, loss_sum = _fused.fused_epoch(
+                xp,
+                _fused.cupy_launcher(X.dtype),
+                X,
+                T,
+                sample_weight,
+                order,
+                W,
+                b,
+                W_avg,
+                b_avg,
+                loss=loss,
+                etas=etas,
+                mixes=mixes,
+                batch_size=batch_size,
+                l2=l2_strength,
+                fit_intercept=fit_intercept,
+                track_loss=track_loss,
+                where=where,
+            )
+        else:
+            if order is not None and not is_sparse and not is_numpy_namespace(xp):
+                order = xp.asarray(order, **where)
+            W, b, W_avg, b_avg, probe, loss_sum, l1_total, l1_applied = self._array_api_epoch(
+                xp,
+                X,
+                T,
+                sample_weight,
+                loss,
+                order,
+                W,
+                b,
+                W_avg,
+                b_avg,
+                etas,
+                mixes,
+                batch_size=batch_size,
+                is_sparse=is_sparse,
+                track_loss=track_loss,
+                check_finite=check_finite,
+                l2_strength=l2_strength,
+                l1_strength=l1_strength,
+                l1_total=l1_total,
+                l1_applied=l1_applied,
+            )
 
         weights_finite = bool(xp.all(xp.isfinite(W))) and bool(xp.all(xp.isfinite(b)))
         if (check_finite and not math.isfinite(float(probe))) or not weights_finite:
@@ -593,6 +602,103 @@ class BaseSGD(BaseEstimator):
             self._l1_total, self._l1_applied = l1_total, l1_applied
         self._store_weights(xp, W, b, W_avg, b_avg)
         return float(loss_sum) / n_samples if track_loss else None
+
+    def _batch_schedule(
+        self, n_samples: int, batch_size: int, t0: float, average_start: int
+    ) -> tuple[list[float], list[float], float, int, int]:
+        """Step sizes and averaging weights of the batches of one pass, and the counters after.
+
+        ``(etas, mixes, t, seen, n_averaged)``: ``mixes[i]`` is the weight of
+        batch ``i``'s iterate in the running average (0: not averaged yet).
+        Computed on the host before the pass, for both ways of running it.
+        """
+        etas, mixes = [], []
+        t, seen, n_averaged = float(self.t_), int(self._samples_seen), int(self._n_averaged)
+        for start in range(0, n_samples, batch_size):
+            rows = min(batch_size, n_samples - start)
+            etas.append(self._eta(t, seen, t0, rows))
+            t += 1.0
+            seen += rows
+            if average_start and seen >= average_start:
+                n_averaged += 1
+                mixes.append(1.0 / n_averaged)
+            else:
+                mixes.append(0.0)
+        return etas, mixes, t, seen, n_averaged
+
+    def _use_fused_kernel(
+        self, xp: ModuleType, X: Any, loss: Any, is_sparse: bool, l1_strength: float
+    ) -> bool:
+        """Whether this pass runs as one CUDA kernel (see ``_fused``): dense CuPy, no l1."""
+        return (
+            namespace_name(xp) == "cupy"
+            and not is_sparse
+            and not l1_strength
+            and _fused.loss_code(loss) is not None
+            and _fused.enabled()
+        )
+
+    def _array_api_epoch(
+        self,
+        xp,
+        X,
+        T,
+        sample_weight,
+        loss,
+        order,
+        W,
+        b,
+        W_avg,
+        b_avg,
+        etas,
+        mixes,
+        *,
+        batch_size,
+        is_sparse,
+        track_loss,
+        check_finite,
+        l2_strength,
+        l1_strength,
+        l1_total,
+        l1_applied,
+    ):
+        """The pass as array-API operations, one mini-batch at a time (any namespace)."""
+        fit_intercept = bool(self.fit_intercept)
+        loss_sum = 0.0
+        probe = 0.0
+        xsum = _sum_function(xp)
+        batches = _mini_batches(xp, X, T, sample_weight, order, batch_size, is_sparse)
+        for (xb, tb, wb), eta, mix in zip(batches, etas, mixes, strict=True):
+            z = xb @ W.T
+            if fit_intercept:
+                z = z + b
+            if check_finite:
+                # Any NaN/inf in the batch reaches z (0 * inf is NaN too).
+                probe = probe + xsum(z, axis=None)
+            dz = loss.gradient(xp, z, tb)
+            if wb is not None:
+                dz = dz * wb[:, None]
+            if track_loss:
+                batch_loss = loss.value(xp, z, tb)
+                if wb is not None:
+                    batch_loss = batch_loss * wb[:, None]
+                loss_sum = loss_sum + xsum(batch_loss, axis=None)
+
+            step = eta / xb.shape[0]
+            grad_W = (xb.T @ dz).T
+            if l2_strength:
+                W = W * max(0.0, 1.0 - eta * l2_strength) - step * grad_W
+            else:
+                W = W - step * grad_W
+            if l1_strength:
+                l1_total += eta * l1_strength
+                W, l1_applied = _cumulative_l1(xp, W, l1_applied, l1_total)
+            if fit_intercept:
+                b = b - step * xsum(dz, axis=0)
+            if mix:
+                W_avg = W_avg + (W - W_avg) * mix
+                b_avg = b_avg + (b - b_avg) * mix
+        return W, b, W_avg, b_avg, probe, loss_sum, l1_total, l1_applied
 
     def _run_fit_epochs(
         self,

@@ -1,0 +1,473 @@
+"""One CUDA kernel for a whole pass of mini-batch SGD over a block (CuPy only).
+
+On the GPU, the array-API loop of ``BaseSGD`` launches about fifteen small
+kernels per mini-batch, and at 100 features each one is far shorter than
+its launch: a pass over 10 million rows in 1024-row batches is ~150,000
+launches.  Here a single thread block walks the whole pass instead (the
+batches depend on each other through the weights, so one block is the
+natural unit): per batch, phase A computes the raw scores and the loss
+gradient of each row (one thread per row), phase B the weight gradient (each
+thread one feature column and a share of the rows, summed in ``partial``)
+and the update.  One launch per ``partial_fit`` call; the host schedule of
+step sizes and averaging weights is computed beforehand, exactly as the
+array-API loop computes it, so both paths take the same steps.
+
+Used for dense CuPy input with the ``l2`` penalty or none (the ``l1``
+penalties' cumulative clipping stays on the array-API path); setting the
+environment variable ``GPUINC_FUSED_SGD=0`` turns it off.
+
+The kernel source is plain CUDA C++ without warp intrinsics, so the tests
+compile the very same source for the CPU (``compile_for_host``: every CUDA
+thread a C++ thread, ``__syncthreads`` a barrier) and compare it with the
+NumPy path on machines with no GPU.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from ._loss import (
+    BinaryLogLoss,
+    EpsilonInsensitive,
+    Hinge,
+    Huber,
+    ModifiedHuber,
+    MultinomialLogLoss,
+    SquaredError,
+    SquaredHinge,
+)
+
+#: threads of the one thread block (the kernel works with any number)
+THREADS = 1024
+
+# flags
+HAS_WEIGHTS, HAS_ORDER, AVERAGE, FIT_INTERCEPT, TRACK_LOSS = 1, 2, 4, 8, 16
+
+# (C type, name) of the kernel's parameters, in order; REAL is float or double
+PARAMS = (
+    ("const REAL*", "X"),  # (rows, d), C order
+    ("const REAL*", "T"),  # (rows, k) targets
+    ("const REAL*", "sw"),  # (rows,) per-sample weights, when HAS_WEIGHTS
+    ("const long long*", "order"),  # (n,) rows in training order, when HAS_ORDER
+    ("const double*", "eta"),  # (n_batches,) step sizes
+    ("const double*", "mix"),  # (n_batches,) averaging weights (0: no averaging step)
+    ("REAL*", "W"),  # (k, d), updated in place
+    ("REAL*", "b"),  # (k,)
+    ("REAL*", "W_avg"),  # (k, d), when AVERAGE
+    ("REAL*", "b_avg"),  # (k,)
+    ("REAL*", "dz"),  # scratch (batch, k)
+    ("REAL*", "partial"),  # scratch (groups, k * (d + 1))
+    ("double*", "out"),  # (2,): sum of the raw scores (finiteness probe), loss sum
+    ("long long", "n"),  # rows trained on in this pass
+    ("long long", "d"),
+    ("long long", "k"),
+    ("long long", "batch"),
+    ("long long", "flags"),
+    ("long long", "loss_code"),
+    ("double", "param"),  # hinge threshold, or epsilon
+    ("double", "l2"),  # alpha * (1 - l1_ratio), 0 without penalty
+)
+
+_SIGNATURE = ", ".join(f"{ctype} {name}" for ctype, name in PARAMS)
+
+SOURCE = r"""
+#ifndef REAL
+#define REAL float
+#endif
+
+__device__ __forceinline__ REAL pos_part(REAL u) { return u > (REAL)0 ? u : (REAL)0; }
+
+// d loss / d z (*g) and the loss (*v) of one entry, as in gpuinc/linear_model/_loss.py
+__device__ __forceinline__ void entry_loss(long long code, REAL param, REAL z, REAL y,
+                                           REAL* g, REAL* v)
+{
+    switch (code) {
+    case 0: {  // hinge (param: threshold; 0 is the perceptron)
+        REAL yz = y * z;
+        *g = yz <= param ? -y : (REAL)0;
+        *v = pos_part(param - yz);
+        break;
+    }
+    case 1: {  // squared hinge
+        REAL h = pos_part((REAL)1 - y * z);
+        *g = (REAL)(-2) * y * h;
+        *v = h * h;
+        break;
+    }
+    case 2: {  // modified huber
+        REAL yz = y * z;
+        REAL h = pos_part((REAL)1 - yz);
+        *g = y * (yz >= (REAL)(-1) ? (REAL)(-2) * h : (REAL)(-4));
+        *v = yz >= (REAL)(-1) ? h * h : (REAL)(-4) * yz;
+        break;
+    }
+    case 3: {  // binary log loss
+        REAL yz = y * z;
+        *g = -y / ((REAL)1 + exp(yz < (REAL)50 ? yz : (REAL)50));
+        REAL u = -yz;
+        *v = pos_part(u) + log1p(exp(-fabs(u)));
+        break;
+    }
+    case 5: {  // squared error
+        REAL r = z - y;
+        *g = r;
+        *v = (REAL)0.5 * r * r;
+        break;
+    }
+    case 6: {  // huber (param: epsilon)
+        REAL r = z - y;
+        REAL e = param;
+        *g = r < -e ? -e : (r > e ? e : r);
+        REAL a = fabs(r);
+        REAL inner = a < e ? a : e;
+        *v = (REAL)0.5 * inner * inner + e * (a - inner);
+        break;
+    }
+    case 7: {  // epsilon insensitive
+        REAL r = z - y;
+        *g = fabs(r) > param ? (r > (REAL)0 ? (REAL)1 : (REAL)(-1)) : (REAL)0;
+        *v = pos_part(fabs(r) - param);
+        break;
+    }
+    default: {  // 8: squared epsilon insensitive
+        REAL r = z - y;
+        *g = (REAL)2 * (pos_part(r - param) - pos_part(-r - param));
+        REAL h = pos_part(fabs(r) - param);
+        *v = h * h;
+        break;
+    }
+    }
+}
+
+extern "C" __global__ void sgd_epoch(SIGNATURE)
+{
+    const long long tid = threadIdx.x;
+    const long long nt = blockDim.x;
+    const bool has_weights = flags & 1, has_order = flags & 2, average = flags & 4;
+    const bool fit_intercept = flags & 8, track = flags & 16;
+    const REAL p = (REAL)param;
+    const long long P = k * (d + 1);  // gradient columns: d features and the intercept, per output
+    const long long groups = nt / P > 1 ? nt / P : 1;
+    double probe = 0.0, loss_sum = 0.0;
+
+    long long s = 0;
+    for (long long start = 0; start < n; start += batch, ++s) {
+        const long long m = n - start < batch ? n - start : batch;
+
+        // phase A: raw scores and loss gradient, one thread per row
+        for (long long i = tid; i < m; i += nt) {
+            const long long row = has_order ? order[start + i] : start + i;
+            const REAL* x = X + row * d;
+            const REAL* t = T + row * k;
+            REAL* g = dz + i * k;
+            for (long long c = 0; c < k; ++c) {
+                const REAL* w = W + c * d;
+                REAL z = 0;
+                for (long long j = 0; j < d; ++j) z += x[j] * w[j];
+                if (fit_intercept) z += b[c];
+                g[c] = z;
+                probe += (double)z;
+            }
+            REAL row_loss = 0;
+            if (loss_code == 4) {  // multinomial log loss: softmax - one hot
+                REAL top = g[0];
+                for (long long c = 1; c < k; ++c) top = g[c] > top ? g[c] : top;
+                REAL total = 0, true_score = 0, mass = 0;
+                for (long long c = 0; c < k; ++c) {
+                    total += exp(g[c] - top);
+                    true_score += g[c] * t[c];
+                    mass += t[c];
+                }
+                for (long long c = 0; c < k; ++c) g[c] = exp(g[c] - top) / total - t[c];
+                row_loss = (log(total) + top - true_score) * mass;
+            } else {
+                for (long long c = 0; c < k; ++c) {
+                    REAL grad, value;
+                    entry_loss(loss_code, p, g[c], t[c], &grad, &value);
+                    g[c] = grad;
+                    row_loss += value;
+                }
+            }
+            if (has_weights) {
+                const REAL sample_weight = sw[row];
+                for (long long c = 0; c < k; ++c) g[c] *= sample_weight;
+                row_loss *= sample_weight;
+            }
+            if (track) loss_sum += (double)row_loss;
+        }
+        __syncthreads();
+
+        // phase B: weight gradient; thread q sums column q % P over rows q / P + groups * r
+        for (long long q = tid; q < groups * P; q += nt) {
+            const long long col = q % P, first = q / P;
+            const long long c = col / (d + 1), j = col % (d + 1);
+            REAL acc = 0;
+            for (long long i = first; i < m; i += groups) {
+                const REAL* g = dz + i * k;
+                if (j < d) {
+                    const long long row = has_order ? order[start + i] : start + i;
+                    acc += X[row * d + j] * g[c];
+                } else {
+                    acc += g[c];
+                }
+            }
+            partial[first * P + col] = acc;
+        }
+        __syncthreads();
+
+        // the update, as the array-API loop: W * decay - (eta / m) * gradient
+        const double eta_s = eta[s];
+        const double decay_d = 1.0 - eta_s * l2 > 0.0 ? 1.0 - eta_s * l2 : 0.0;
+        const REAL decay = (REAL)decay_d;
+        const REAL step = (REAL)(eta_s / (double)m);
+        const REAL mix_s = average ? (REAL)mix[s] : (REAL)0;
+        for (long long col = tid; col < P; col += nt) {
+            REAL grad = 0;
+            for (long long r = 0; r < groups; ++r) grad += partial[r * P + col];
+            const long long c = col / (d + 1), j = col % (d + 1);
+            if (j < d) {
+                const REAL w = W[c * d + j] * decay - step * grad;
+                W[c * d + j] = w;
+                if (mix_s > (REAL)0) W_avg[c * d + j] += (w - W_avg[c * d + j]) * mix_s;
+            } else {
+                if (fit_intercept) b[c] = b[c] - step * grad;
+                if (mix_s > (REAL)0) b_avg[c] += (b[c] - b_avg[c]) * mix_s;
+            }
+        }
+        __syncthreads();
+    }
+
+    // the two sums, once per pass
+    __shared__ double reduce[2 * 1024];
+    reduce[tid] = probe;
+    reduce[1024 + tid] = loss_sum;
+    __syncthreads();
+    if (tid == 0) {
+        double a = 0.0, l = 0.0;
+        for (long long i = 0; i < nt; ++i) {
+            a += reduce[i];
+            l += reduce[1024 + i];
+        }
+        out[0] = a;
+        out[1] = l;
+    }
+}
+""".replace("SIGNATURE", _SIGNATURE)
+
+
+def loss_code(loss: Any) -> tuple[int, float] | None:
+    """(kernel code, parameter) of a loss object, or None when the kernel lacks it."""
+    if isinstance(loss, Hinge):
+        return 0, float(loss.threshold)
+    if isinstance(loss, SquaredHinge):
+        return 1, 0.0
+    if isinstance(loss, ModifiedHuber):
+        return 2, 0.0
+    if isinstance(loss, BinaryLogLoss):
+        return 3, 0.0
+    if isinstance(loss, MultinomialLogLoss):
+        return 4, 0.0
+    if isinstance(loss, SquaredError):
+        return 5, 0.0
+    if isinstance(loss, Huber):
+        return 6, float(loss.epsilon)
+    if isinstance(loss, EpsilonInsensitive):
+        return (7 if loss.power == 1 else 8), float(loss.epsilon)
+    return None
+
+
+def enabled() -> bool:
+    """Whether the fused kernel may be used (``GPUINC_FUSED_SGD=0`` turns it off)."""
+    return os.environ.get("GPUINC_FUSED_SGD", "1").strip().lower() not in {
+        "0",
+        "false",
+        "no",
+        "off",
+    }
+
+
+def fused_epoch(
+    xp: ModuleType,
+    launch: Callable[..., None],
+    X: Any,
+    T: Any,
+    sample_weight: Any,
+    order: Any,
+    W: Any,
+    b: Any,
+    W_avg: Any,
+    b_avg: Any,
+    *,
+    loss: Any,
+    etas: list[float],
+    mixes: list[float],
+    batch_size: int,
+    l2: float,
+    fit_intercept: bool,
+    track_loss: bool,
+    where: dict,
+) -> tuple[Any, Any, Any, Any, float, float]:
+    """One pass over (X, T) in one kernel launch: new (W, b, W_avg, b_avg), probe, loss sum.
+
+    ``launch(*args)`` runs the kernel with the arguments of :data:`PARAMS`
+    (arrays of ``xp`` and NumPy int64/float64 scalars).  The given weights
+    are left as they were: the kernel updates copies.  ``order`` (row
+    indices, any integer dtype, host or ``xp``) is None to train on the rows
+    as stored; ``where`` holds the
+    ``device=`` keyword for new arrays next to X.
+    """
+    code, param = loss_code(loss)
+    dtype = X.dtype
+    X, T = _c_order(X), _c_order(xp.astype(T, dtype))
+    if sample_weight is not None:
+        sample_weight = _c_order(xp.astype(sample_weight, dtype))
+    n = X.shape[0] if order is None else int(order.shape[0])
+    d, k = X.shape[1], T.shape[1]
+
+    def host(values, dt):
+        return xp.asarray(np.asarray(values, dtype=dt), **where)
+
+    flags = (
+        (HAS_WEIGHTS if sample_weight is not None else 0)
+        | (HAS_ORDER if order is not None else 0)
+        | (AVERAGE if W_avg is not None and any(mixes) else 0)
+        | (FIT_INTERCEPT if fit_intercept else 0)
+        | (TRACK_LOSS if track_loss else 0)
+    )
+    dummy = xp.zeros((1,), dtype=dtype, **where)
+    W, b = W.copy(), b.copy()
+    if flags & AVERAGE:
+        W_avg, b_avg = W_avg.copy(), b_avg.copy()
+    groups = max(1, THREADS // (k * (d + 1)))
+    out = xp.zeros((2,), dtype=xp.float64, **where)
+    launch(
+        X,
+        T,
+        dummy if sample_weight is None else sample_weight,
+        host([0], np.int64) if order is None else xp.astype(xp.asarray(order, **where), xp.int64),
+        host(etas, np.float64),
+        host(mixes, np.float64),
+        W,
+        b,
+        W_avg if flags & AVERAGE else dummy,
+        b_avg if flags & AVERAGE else dummy,
+        xp.empty((min(batch_size, max(n, 1)) * k,), dtype=dtype, **where),
+        xp.empty((groups * k * (d + 1),), dtype=dtype, **where),
+        out,
+        *(np.int64(v) for v in (n, d, k, batch_size, flags, code)),
+        np.float64(param),
+        np.float64(l2),
+    )
+    sums = np.asarray(out.get() if hasattr(out, "get") else out, dtype=np.float64)
+    return W, b, W_avg, b_avg, float(sums[0]), float(sums[1])
+
+
+def _c_order(a: Any) -> Any:
+    return a if a.flags.c_contiguous else a.copy(order="C")
+
+
+_CUPY_KERNELS: dict[str, Any] = {}
+
+
+def cupy_launcher(dtype: Any) -> Callable[..., None]:
+    """Launch function for CuPy arrays of ``dtype`` (float32 or float64); compiled once."""
+    import cupy
+
+    name = np.dtype(dtype).name
+    kernel = _CUPY_KERNELS.get(name)
+    if kernel is None:
+        real = {"float32": "float", "float64": "double"}[name]
+        module = cupy.RawModule(code=SOURCE, options=(f"-DREAL={real}",))
+        kernel = _CUPY_KERNELS[name] = module.get_function("sgd_epoch")
+    # fewer threads where the compiled kernel needs more registers than 1024 threads get
+    threads = min(THREADS, int(kernel.max_threads_per_block))
+
+    def launch(*args: Any) -> None:
+        kernel((1,), (threads,), args)
+
+    return launch
+
+
+# ------------------------------------------------------------- host build
+# The same source built for the CPU, for the tests: each CUDA thread is a
+# std::thread, __syncthreads a std::barrier, __shared__ memory a static shared
+# by the threads.
+_HOST_SHIM = r"""
+#include <barrier>
+#include <cmath>
+#include <thread>
+#include <vector>
+using std::exp; using std::fabs; using std::log; using std::log1p;
+struct Dim3 { long long x, y, z; };
+static thread_local Dim3 threadIdx;
+static Dim3 blockDim;
+static std::barrier<>* block_barrier;
+#define __syncthreads() block_barrier->arrive_and_wait()
+#define __global__
+#define __device__
+#define __forceinline__ inline
+#define __shared__ static
+"""
+
+_HOST_RUNNER = r"""
+extern "C" void run_block(long long threads, SIGNATURE)
+{
+    blockDim.x = threads;
+    std::barrier<> bar(threads);
+    block_barrier = &bar;
+    std::vector<std::thread> pool;
+    for (long long t = 0; t < threads; ++t)
+        pool.emplace_back([=] { threadIdx.x = t; sgd_epoch(ARGS); });
+    for (auto& th : pool) th.join();
+}
+""".replace("SIGNATURE", _SIGNATURE).replace("ARGS", ", ".join(name for _, name in PARAMS))
+
+
+def compile_for_host(dtype: Any, workdir: str, threads: int = 37) -> Callable[..., None]:
+    """Build the kernel for the CPU with the C++ compiler (tests only); a launch function.
+
+    ``threads`` stands for the block size; an odd number checks that no part
+    of the kernel assumes a multiple of the warp size.
+    """
+    import ctypes
+    import subprocess
+
+    real = {"float32": "float", "float64": "double"}[np.dtype(dtype).name]
+    src = os.path.join(workdir, f"sgd_epoch_{real}.cpp")
+    lib = os.path.join(workdir, f"sgd_epoch_{real}.so")
+    with open(src, "w") as fh:
+        fh.write(f"#define REAL {real}\n" + _HOST_SHIM + SOURCE + _HOST_RUNNER)
+    cxx = os.environ.get("CXX", "c++")
+    done = subprocess.run(
+        [cxx, "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", src, "-o", lib],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{cxx} could not build {src}:\n{done.stderr}")
+    run = ctypes.CDLL(lib).run_block
+    kinds = {"long long": ctypes.c_longlong, "double": ctypes.c_double}
+    run.argtypes = [ctypes.c_longlong] + [kinds.get(c, ctypes.c_void_p) for c, _ in PARAMS]
+    run.restype = None
+    keep: list[Any] = []
+
+    def launch(*args: Any) -> None:
+        converted = []
+        for (ctype, name), value in zip(PARAMS, args, strict=True):
+            if ctype.endswith("*"):
+                array = np.asarray(value)
+                if not array.flags.c_contiguous:
+                    raise ValueError(f"{name} must be C-contiguous")
+                keep.append(array)
+                converted.append(array.ctypes.data)
+            else:
+                converted.append(value.item())
+        run(threads, *converted)
+        keep.clear()
+
+    return launch
