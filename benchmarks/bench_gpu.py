@@ -13,6 +13,9 @@ reason printed, when what it needs is missing or the time budget is spent):
    in blocks of ``--block-rows``; ``Incremental(SGDClassifier(loss="log_loss"))``
    with ``batch_size=--batch-size`` (default 1024) for ``--passes`` passes
    after a warm-up fit; the figure is the median seconds per pass.
+   Then **fused against array-API**: one direct ``partial_fit`` on the first
+   ``--fused-rows`` rows through the one-kernel CUDA pass and through the
+   array-API loop (``GPUINC_FUSED_SGD=0``), and whether the kernel was used.
 3. **scikit-learn on the CPU**: ``sklearn.linear_model.SGDClassifier
    (loss="log_loss")``, one ``partial_fit`` per pass on the first
    ``--sklearn-rows`` rows (float64, converted beforehand); the median time
@@ -338,6 +341,43 @@ def part_gpuinc_device(dev, report, X, y, Xt, yt, args):
     return med
 
 
+def part_fused(dev, report, X, y, args):
+    """One direct partial_fit on the same rows: the fused CUDA pass against the array-API loop."""
+    from gpuinc.linear_model import _fused
+
+    n = min(X.shape[0], args.fused_rows)
+    classes = np.array([0, 1])
+
+    def one_pass(fused):
+        previous = os.environ.get("GPUINC_FUSED_SGD")
+        os.environ["GPUINC_FUSED_SGD"] = "1" if fused else "0"
+        try:
+            est = gpuinc_sgd()
+            est.partial_fit(X[:4 * BATCH_SIZE], y[:4 * BATCH_SIZE], classes=classes)  # warm-up
+            dev.sync()
+            t0 = time.perf_counter()
+            est.partial_fit(X[:n], y[:n])
+            dev.sync()
+            return time.perf_counter() - t0
+        finally:
+            if previous is None:
+                os.environ.pop("GPUINC_FUSED_SGD", None)
+            else:
+                os.environ["GPUINC_FUSED_SGD"] = previous
+
+    fused = [one_pass(True) for _ in range(args.passes)]
+    used = bool(_fused._CUPY_KERNELS)
+    loop = [one_pass(False) for _ in range(args.passes)]
+    report.figure("fused_kernel_used", used, "fused CUDA pass used on CuPy input",
+                  fmt="{}")
+    report.figure("fused_pass_s", median(fused),
+                  f"one partial_fit, {n:,} rows: fused CUDA pass", fmt="{:.4f}", unit=" s")
+    report.figure("array_api_pass_s", median(loop), "  same rows, array-API loop",
+                  fmt="{:.4f}", unit=" s")
+    report.figure("fused_speedup", median(loop) / median(fused), "  fused speed-up",
+                  fmt="{:.1f}", unit="x")
+
+
 def part_sklearn(dev, report, X, y, Xt, yt, args, gpuinc_pass_s):
     from sklearn.linear_model import SGDClassifier
 
@@ -601,6 +641,8 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=1024,
                    help="rows per SGD update, gpuinc and PyTorch alike (default: 1024)")
     p.add_argument("--sklearn-rows", type=int, default=1_000_000)
+    p.add_argument("--fused-rows", type=int, default=1_000_000,
+                   help="rows of the fused-against-array-API comparison")
     p.add_argument("--host-rows", type=int, default=4_000_000)
     p.add_argument("--host-block-rows", type=int, default=500_000)
     p.add_argument("--budget", type=float, default=170.0,
@@ -609,7 +651,7 @@ def parse_args(argv=None):
     p.add_argument("--dry-run", action="store_true",
                    help="run the flow on the CPU with tiny sizes; measures nothing meaningful")
     p.add_argument("--skip", default="", help="comma-separated parts to leave out "
-                   "(agreement,device,sklearn,torch,host,dask-cuda)")
+                   "(agreement,device,fused,sklearn,torch,host,dask-cuda)")
     args = p.parse_args(argv)
     if args.dry_run:
         args.rows, args.features, args.block_rows = 20_000, 10, 5_000
@@ -674,6 +716,12 @@ def main(argv=None) -> int:
     if "device" not in skip:
         gpuinc_pass_s = run_part(report, budget, "gpuinc on device", 30, part_gpuinc_device,
                                  dev, report, X, y, Xt, yt, args)
+    if "fused" not in skip:
+        if dev.dry:
+            report.skip("fused", "dry run: the fused pass needs CuPy")
+        else:
+            run_part(report, budget, "fused vs array-API", 15, part_fused, dev, report, X, y,
+                     args)
     batch_size = BATCH_SIZE
     if "sklearn" not in skip:
         run_part(report, budget, "scikit-learn", 20, part_sklearn, dev, report, X, y, Xt, yt,

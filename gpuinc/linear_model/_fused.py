@@ -382,9 +382,10 @@ def cupy_launcher(dtype: Any) -> Callable[..., None]:
     kernel = _CUPY_KERNELS.get(name)
     if kernel is None:
         real = {"float32": "float", "float64": "double"}[name]
-        module = cupy.RawModule(code=SOURCE, options=(f"-DREAL={real}",))
-        kernel = _CUPY_KERNELS[name] = module.get_function("sgd_epoch")
-    # fewer threads where the compiled kernel needs more registers than 1024 threads get
+        kernel = cupy.RawKernel(SOURCE, "sgd_epoch", options=(f"-DREAL={real}",))
+        _CUPY_KERNELS[name] = kernel
+    # Reading the attribute compiles the kernel. Fewer threads where it needs more
+    # registers than 1024 threads get (the kernel works with any block size).
     threads = min(THREADS, int(kernel.max_threads_per_block))
 
     def launch(*args: Any) -> None:

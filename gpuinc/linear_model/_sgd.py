@@ -46,10 +46,10 @@ _COMMON_PARAMS_DOC = """
         when the validation score has not improved by ``tol``).  ``None``
         disables the check (and the per-pass loss computation).
     shuffle : bool, default=True
-        Visit the samples of each pass in a random order.  The permutation is
-        drawn on the host with NumPy's ``Generator`` and used to gather the
-        mini-batches from the (possibly device) array, so the order is the same
-        on every namespace.
+        Visit the samples of each pass in a random order: a keyed Feistel
+        permutation whose four keys come from ``random_state``, computed in
+        the namespace of the data (no host permutation, nothing copied to the
+        device), so the order is the same on every namespace.
     verbose : int, default=0
         Print the mean loss of each pass of ``fit``.
     epsilon : float, default=0.1
@@ -186,7 +186,11 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
     (the averaged one with ``average``), where scikit-learn scores the plain
     SGD iterate.
 
-    The input's namespace decides where the model computes.  A model fitted
+    The input's namespace decides where the model computes.  On CuPy, a
+    pass over dense input with the ``l2`` penalty or none is one CUDA kernel
+    (every mini-batch of the pass, in order, within one thread block) instead
+    of about fifteen kernels per mini-batch; the environment variable
+    ``GPUINC_FUSED_SGD=0`` switches back to the array-API loop.  A model fitted
     on one namespace or device refuses input from another with a
     ``ValueError``; ``to_namespace(model, "cupy")``, ``to_namespace(model,
     "numpy")`` or ``to_namespace(model, X)`` returns a copy that lives there.
@@ -657,8 +661,8 @@ class SGDRegressor(RegressorMixin, BaseSGD):
     while ``'optimal'`` needs no tuning (see ``learning_rate`` in
     :class:`SGDClassifier` for how it is adapted to mini-batches).
     ``partial_fit`` ignores ``early_stopping`` (scikit-learn's raises a
-    ``ValueError``).  See :class:`SGDClassifier` for namespaces, early
-    stopping and :func:`to_namespace`.
+    ``ValueError``).  See :class:`SGDClassifier` for namespaces, the one-kernel
+    pass on CuPy, early stopping and :func:`to_namespace`.
 
     Examples
     --------

@@ -129,3 +129,76 @@ def test_same_random_state_same_model_on_gpu():
         for _ in range(2)
     ]
     assert bool(cupy.all(fits[0].coef_ == fits[1].coef_))
+
+
+@pytest.fixture
+def kernel_launches(monkeypatch):
+    """Count the launches of the fused CUDA pass."""
+    from gpuinc.linear_model import _fused
+
+    launches = []
+    compiled = _fused.cupy_launcher
+
+    def counting(dtype):
+        launch = compiled(dtype)
+
+        def run(*args):
+            launches.append(np.dtype(dtype).name)
+            launch(*args)
+
+        return run
+
+    monkeypatch.setattr(_fused, "cupy_launcher", counting)
+    return launches
+
+
+CLASSIFIER_LOSSES = ["hinge", "perceptron", "log_loss", "modified_huber", "squared_hinge"]
+REGRESSOR_LOSSES = ["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
+
+
+@pytest.mark.parametrize("loss", CLASSIFIER_LOSSES + REGRESSOR_LOSSES)
+def test_fused_pass_matches_array_api_loop_and_numpy(loss, kernel_launches, monkeypatch):
+    # float64, so that the three results may differ only by the order of sums
+    if loss in REGRESSOR_LOSSES:
+        X, y = _regression(dtype=np.float64)
+        make = lambda: SGDRegressor(loss=loss, random_state=0, max_iter=3, tol=None,  # noqa: E731
+                                    average=True)
+    else:
+        X, y = _classification(3, dtype=np.float64)
+        make = lambda: SGDClassifier(loss=loss, random_state=0, max_iter=3, tol=None,  # noqa: E731
+                                     average=True)
+    weights = np.random.default_rng(1).uniform(0.5, 2.0, size=y.shape[0])
+    fused = make().fit(cupy.asarray(X), cupy.asarray(y), sample_weight=cupy.asarray(weights))
+    assert kernel_launches == ["float64"] * 3  # one launch per pass
+    monkeypatch.setenv("GPUINC_FUSED_SGD", "0")
+    loop = make().fit(cupy.asarray(X), cupy.asarray(y), sample_weight=cupy.asarray(weights))
+    assert len(kernel_launches) == 3  # switched off
+    cpu = make().fit(X, y, sample_weight=weights)
+    scale = 1e-9 * max(1.0, float(np.abs(cpu.coef_).max()))
+    for other in (loop, cpu):
+        for name in ("coef_", "intercept_"):
+            assert_allclose(cupy.asnumpy(getattr(fused, name)), cupy.asnumpy(getattr(other, name))
+                            if _is_cupy(getattr(other, name)) else getattr(other, name),
+                            rtol=0, atol=scale, err_msg=name)
+    assert fused.t_ == cpu.t_
+
+
+def test_fused_pass_float32_blocks_match_numpy(kernel_launches):
+    X, y = _classification(2, dtype=np.float32, n_samples=20_000, n_features=40)
+    gpu = SGDClassifier(random_state=0)
+    cpu = SGDClassifier(random_state=0)
+    for rows in np.array_split(np.arange(X.shape[0]), 4):
+        gpu.partial_fit(cupy.asarray(X[rows]), cupy.asarray(y[rows]), classes=[0, 1])
+        cpu.partial_fit(X[rows], y[rows], classes=[0, 1])
+    assert kernel_launches == ["float32"] * 4
+    assert_allclose(cupy.asnumpy(gpu.coef_), cpu.coef_, **F32)
+    assert_allclose(cupy.asnumpy(gpu.intercept_), cpu.intercept_, **F32)
+
+
+def test_l1_penalty_stays_on_the_array_api_loop(kernel_launches):
+    X, y = _classification(2)
+    gpu = SGDClassifier(penalty="elasticnet", random_state=0, max_iter=2, tol=None)
+    gpu.fit(cupy.asarray(X), cupy.asarray(y))
+    cpu = SGDClassifier(penalty="elasticnet", random_state=0, max_iter=2, tol=None).fit(X, y)
+    assert kernel_launches == []
+    assert_allclose(cupy.asnumpy(gpu.coef_), cpu.coef_, **F32)
