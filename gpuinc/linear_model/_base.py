@@ -859,11 +859,22 @@ class BaseSGD(BaseEstimator):
         raise NotImplementedError
 
     def _raw_scores(self, X: Any, method: str) -> tuple[ModuleType, Any]:
-        """(xp, X @ coef.T + intercept) as a 2-D score matrix."""
+        """(xp, X @ coef.T + intercept) as a 2-D score matrix.
+
+        Computed in the wider of the two float types, as NumPy would: float64
+        input to a float32 model gets float64 scores (scikit-learn's models
+        always answer in float64), float32 input to a float64 model too.
+        """
         check_is_fitted(self)
         xp = self._namespace(X, method, reset=False)
-        X, _ = self._validate_X(xp, X, reset=False, dtype=self.coef_.dtype)
-        return xp, X @ self._coef_matrix(xp).T + self.intercept_
+        X, is_sparse = self._validate_X(xp, X, reset=False)
+        W, b = self._coef_matrix(xp), self.intercept_
+        if X.dtype != W.dtype:
+            if xp.finfo(X.dtype).bits > xp.finfo(W.dtype).bits:
+                W, b = xp.astype(W, X.dtype), xp.astype(b, X.dtype)
+            else:
+                X = X.astype(W.dtype) if is_sparse else xp.astype(X, W.dtype)
+        return xp, X @ W.T + b
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -391,7 +391,10 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         """Sorted distinct labels; at least two are needed."""
         if is_numpy_namespace(xp):
             classes = unique_labels(np.asarray(y))
-        elif xp.isdtype(y.dtype, ("integral", "bool", "real floating")):
+        elif xp.isdtype(y.dtype, "bool"):  # sort() takes numbers only: False before True
+            present = xp.unique_values(y)
+            classes = xp.take(present, xp.argsort(xp.astype(present, xp.int8)))
+        elif xp.isdtype(y.dtype, ("integral", "real floating")):
             classes = xp.sort(xp.unique_values(y))
         else:
             raise ValueError(
@@ -414,8 +417,11 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         weighs the validation score of early stopping, as in ``score``.
         """
         dtype = X.dtype
+        stored = classes
         if is_numpy_namespace(xp):
             y, classes = np.asarray(y), np.asarray(classes)
+        else:
+            y, classes = _comparable_labels(xp, y, classes)
         if classes.shape[0] == 2:
             is_positive = y == classes[1]
             known = is_positive | (y == classes[0])
@@ -429,7 +435,9 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         if not bool(xp.all(known)):
             labels = set(to_numpy(classes).tolist())
             unknown = sorted({v for v in to_numpy(y).tolist() if v not in labels}, key=repr)
-            raise ValueError(f"y contains labels {unknown} not in classes {sorted(labels)}.")
+            raise ValueError(
+                f"y contains labels {unknown} not in classes {to_numpy(stored).tolist()}."
+            )
         sample_weight = self._validate_sample_weight(xp, sample_weight, X, dtype, in_fit=in_fit)
         weights = sample_weight
         class_weights = self._class_weight_vector(xp, indicator, classes)
@@ -610,7 +618,7 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         if is_numpy_namespace(xp):
             return float(super().score(X, y, sample_weight=sample_weight))
         pred = self.predict(X)
-        y = self._to_X_namespace(xp, y, pred)
+        y, pred = _comparable_labels(xp, self._to_X_namespace(xp, y, pred), pred)
         correct = xp.astype(xp.reshape(y, (-1,)) == pred, self.coef_.dtype)
         return _weighted_mean(self, xp, correct, sample_weight)
 
@@ -886,6 +894,33 @@ class SGDRegressor(RegressorMixin, BaseSGD):
 
 SGDClassifier.__doc__ = SGDClassifier.__doc__.replace("{common}", _COMMON_PARAMS_DOC.strip())
 SGDRegressor.__doc__ = SGDRegressor.__doc__.replace("{common}", _COMMON_PARAMS_DOC.strip())
+
+
+def _comparable_labels(xp: ModuleType, y: Any, classes: Any) -> tuple[Any, Any]:
+    """``y`` and ``classes`` in one dtype, so that they compare by value on any namespace.
+
+    NumPy compares 1.0 with 1 and True with 1 by value; strict namespaces
+    refuse to mix bool, integer and float arrays.  Bool goes to the other
+    kind, integers to floats, two integer types to their common type (or to
+    float64 when they have none, e.g. uint64 and int64).
+    """
+    if y.dtype == classes.dtype:
+        return y, classes
+
+    def kind(dtype):
+        if xp.isdtype(dtype, "bool"):
+            return 0
+        return 1 if xp.isdtype(dtype, "integral") else 2
+
+    ky, kc = kind(y.dtype), kind(classes.dtype)
+    if ky != kc:
+        common = y.dtype if ky > kc else classes.dtype
+    else:
+        try:
+            common = xp.result_type(y.dtype, classes.dtype)
+        except TypeError:
+            common = xp.float64
+    return xp.astype(y, common), xp.astype(classes, common)
 
 
 def _weighted_mean(est: BaseSGD, xp: ModuleType, values: Any, sample_weight: Any) -> float:

@@ -238,3 +238,58 @@ def test_same_random_state_same_model(namespace):
     assert not np.allclose(coefs[0], coefs[2])
     rs = SGDClassifier(random_state=np.random.RandomState(7), max_iter=3, tol=None)
     assert np.all(np.isfinite(to_numpy(rs.fit(wrap(X), wrap(y)).coef_)))
+
+
+LABELS = {
+    "int": lambda y: y.astype(np.int64),
+    "float": lambda y: y.astype(np.float64),
+    "bool": lambda y: y.astype(bool),
+}
+
+
+@pytest.mark.parametrize("classes", [None, [0, 1], [0.0, 1.0], [False, True]])
+@pytest.mark.parametrize("label_kind", sorted(LABELS))
+def test_labels_compare_by_value_on_every_namespace(label_kind, classes):
+    # NumPy matches 1.0 with 1 and True with 1; strict namespaces refuse to mix the
+    # types, so gpuinc has to do the matching itself
+    X, y = _classification(2, np.float64)
+    y = LABELS[label_kind](y)
+    Xs, ys = xps.asarray(X), xps.asarray(y)
+    host, strict = SGDClassifier(random_state=0), SGDClassifier(random_state=0)
+    if classes is None:
+        host.fit(X, y)
+        strict.fit(Xs, ys)
+    else:
+        host.partial_fit(X, y, classes=classes)
+        strict.partial_fit(Xs, ys, classes=classes)
+        host.partial_fit(X, y)  # a second call compares y with the stored classes_
+        strict.partial_fit(Xs, ys)
+    assert to_numpy(strict.classes_).dtype == np.asarray(host.classes_).dtype
+    assert np.array_equal(to_numpy(strict.predict(Xs)), host.predict(X))
+    assert strict.score(Xs, ys) == pytest.approx(host.score(X, y))
+
+
+def test_unknown_label_of_another_dtype_is_named():
+    X, y = _classification(2, np.float64)
+    y = y.astype(np.float64)
+    y[3] = 2.0
+    with pytest.raises(ValueError, match=r"labels \[2\.0\] not in classes \[0, 1\]"):
+        SGDClassifier().partial_fit(xps.asarray(X), xps.asarray(y), classes=[0, 1])
+
+
+@pytest.mark.parametrize("xp_name", ["numpy", "array_api_strict"])
+def test_scores_use_the_wider_float_type(xp_name):
+    X, y = _classification(3, np.float64)
+    xp = np if xp_name == "numpy" else xps
+    model = SGDClassifier(loss="log_loss", random_state=0).fit(
+        xp.asarray(X.astype(np.float32)), xp.asarray(y)
+    )
+    assert to_numpy(model.coef_).dtype == np.float32
+    wide = model.decision_function(xp.asarray(X))
+    assert to_numpy(wide).dtype == np.float64  # as scikit-learn answers
+    assert to_numpy(model.predict_proba(xp.asarray(X))).dtype == np.float64
+    narrow = model.decision_function(xp.asarray(X.astype(np.float32)))
+    assert to_numpy(narrow).dtype == np.float32
+    assert_allclose(to_numpy(wide), to_numpy(narrow), rtol=1e-5, atol=1e-5)
+    reg = SGDRegressor(random_state=0).fit(xp.asarray(X), xp.asarray(X[:, 0]))
+    assert to_numpy(reg.predict(xp.asarray(X.astype(np.float32)))).dtype == np.float64
