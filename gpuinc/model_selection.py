@@ -13,11 +13,14 @@ from sklearn.model_selection import train_test_split as _sk_train_test_split
 
 from ._blocks import is_dask_collection
 
+#: The test fraction used when neither ``test_size`` nor ``train_size`` is given.
+#: It is dask-ml's default (for Dask and in-memory inputs alike), not
+#: scikit-learn's 0.25, so that code moved over from ``dask_ml`` splits the same.
+_DEFAULT_TEST_SIZE = 0.1
+
 
 def _check_sizes(test_size, train_size):
     """Validate the fractions; return ``(test_size, train_size)`` with ``None`` kept."""
-    if test_size is None and train_size is None:
-        return 0.25, None
     for name, value in (("test_size", test_size), ("train_size", train_size)):
         if value is None:
             continue
@@ -153,6 +156,11 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
     and the block kind (NumPy, CuPy, pandas, cuDF) is kept. In-memory inputs
     go to scikit-learn's :func:`~sklearn.model_selection.train_test_split`.
 
+    Given neither ``test_size`` nor ``train_size``, 10 % of the rows go to the
+    test set (``test_size=0.1``), for Dask and in-memory inputs alike. That is
+    dask-ml's default; scikit-learn's own function would use 0.25, so pass
+    ``test_size=0.25`` to get scikit-learn's split.
+
     All Dask inputs must share the row blocking (same number of blocks and
     the same length for each block). When every input's block lengths are
     known (Dask arrays) they are compared up front; otherwise (DataFrames,
@@ -166,7 +174,7 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
     rows sends ``ceil(test_size * n)`` rows to the test set and
     ``floor(train_size * n)`` to the training set (the rest, if the two sum
     to less than 1, is dropped); a sum above 1 is an error. Given one of
-    them, the other is the complement; given neither, ``test_size=0.25``.
+    them, the other is the complement; given neither, ``test_size=0.1``.
     With ``shuffle=False`` the first rows of each block are the training rows
     and the following ones the test rows, as scikit-learn does for the whole
     array.
@@ -183,10 +191,12 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
     >>> X, y = make_classification(n_samples=1000, chunks=250, random_state=0)
     >>> X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
     >>> X_train.shape, X_test.shape
-    ((748, 20), (252, 20))
+    ((900, 20), (100, 20))
     """
     if not arrays:
         raise ValueError("train_test_split needs at least one array.")
+    if test_size is None and train_size is None:
+        test_size = _DEFAULT_TEST_SIZE
     if not any(is_dask_collection(a) for a in arrays):
         return _sk_train_test_split(*arrays, test_size=test_size, train_size=train_size,
                                     random_state=random_state, shuffle=shuffle, **options)

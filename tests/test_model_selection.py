@@ -127,3 +127,46 @@ def test_column_blocked_array_split():
     tr, te = train_test_split(A, shuffle=False, test_size=0.4)
     assert tr.chunks == ((3,) * 4, (2,))
     np.testing.assert_array_equal(te.compute()[:, 0], [6, 8, 16, 18, 26, 28, 36, 38])
+
+
+def test_default_test_size_is_a_tenth_of_each_dask_array_block():
+    # as dask-ml: neither size given means test_size=0.1 (not scikit-learn's 0.25)
+    X = da.arange(95, chunks=30)  # blocks of 30, 30, 30, 5 rows
+    tr, te = train_test_split(X, random_state=0)
+    # ceil(0.1 * n) test rows per block: 3, 3, 3, 1
+    assert te.chunks == ((3, 3, 3, 1),) and tr.chunks == ((27, 27, 27, 4),)
+    trn, ten = dask.compute(tr, te)
+    assert len(ten) == 10 and len(trn) == 85
+    assert sorted(trn.tolist() + ten.tolist()) == list(range(95))
+
+
+def test_default_test_size_is_a_tenth_of_each_dataframe_partition():
+    pdf = pd.DataFrame({"a": np.arange(100.0), "b": np.arange(100) % 2})
+    ddf = dd.from_pandas(pdf, npartitions=4)
+    tr, te = train_test_split(ddf, random_state=0)
+    trp, tep = tr.compute(), te.compute()
+    # each partition of 25 rows sends ceil(0.1 * 25) = 3 rows to the test set
+    assert len(trp) == 88 and len(tep) == 12
+    assert sorted(trp.a.tolist() + tep.a.tolist()) == list(np.arange(100.0))
+
+
+def test_default_test_size_is_a_tenth_in_memory():
+    X = np.arange(40).reshape(20, 2)
+    y = np.arange(20)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, random_state=0)
+    assert Xtr.shape == (18, 2) and Xte.shape == (2, 2)
+    assert ytr.shape == (18,) and yte.shape == (2,)
+
+
+@pytest.mark.parametrize("kind", ["array", "frame", "numpy"])
+def test_explicit_test_size_wins_over_the_default(kind):
+    data = np.arange(100)
+    X = {"array": lambda: da.from_array(data, chunks=25),
+         "frame": lambda: dd.from_pandas(pd.DataFrame({"a": data}), npartitions=4),
+         "numpy": lambda: data}[kind]()
+    tr, te = dask.compute(*train_test_split(X, test_size=0.25, random_state=0))
+    # 25 % of 100 rows, also per block of 25 rows: ceil(0.25 * 25) = 7 each
+    n_test = 25 if kind == "numpy" else 28
+    assert len(te) == n_test and len(tr) == 100 - n_test
+    tr, te = dask.compute(*train_test_split(X, train_size=0.6, random_state=0))
+    assert len(tr) == 60 and len(te) == 40
