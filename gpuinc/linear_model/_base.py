@@ -397,46 +397,48 @@ class BaseSGD(BaseEstimator):
             norms = norms * xp.abs(sample_weight)
         return float(xp.mean(norms))
 
-    def _smooth_step(
+    def _step_caps(
         self, xp: ModuleType, X: Any, sample_weight: Any, loss: Any, rows: Any = None
-    ) -> float:
-        """``1 / L`` for the loss (0 without a smoothness), from a strided sample of rows.
+    ) -> tuple[float, float]:
+        """``(stable, smooth)``: the two bounds of the 'optimal' step for this data.
 
-        ``L = smoothness * mean(|x_i|^2 + fit_intercept)`` bounds the curvature
-        of the mean loss of a mini-batch.  Up to 4096 rows spread over X are
-        enough for a mean and cost little.
+        ``stable``: the largest step that cannot diverge on the mean gradient
+        of X's mini-batches.  That gradient changes with the weights by at
+        most ``curvature * mean(w_i * (|x_i|^2 + fit_intercept))``; steps
+        beyond the inverse of that can blow up losses with unbounded
+        gradients (``inf`` for the others).  The mean is taken over all the
+        rows given (``rows``: host indices restricting training to those
+        rows), so that an unlucky first mini-batch (zero rows, rows sorted by
+        scale) cannot set it.
+
+        ``smooth``: ``1 / L`` with ``L = smoothness * mean(...)``, which bounds
+        the curvature of the mean loss of a mini-batch (0 without a
+        smoothness).  It reuses the full mean when there is one; otherwise up
+        to 4096 rows spread over X are enough for a mean and cost little.
         """
+        mean = None
+        stable = math.inf
+        if loss.curvature is not None:
+            mean = self._mean_row_norm(xp, X, sample_weight, rows)
+            if not math.isfinite(loss.curvature * mean):
+                _check_finite(xp, X.data if sp.issparse(X) else X, "X")
+                raise ValueError(
+                    "Floating-point overflow in SGD: the squared norms of the rows of X "
+                    f"overflow {X.dtype}. Scale the input (e.g. with StandardScaler)."
+                )
+            if mean > 0.0:
+                stable = 1.0 / (loss.curvature * mean)
         if loss.smoothness is None:
-            return 0.0
-        n = X.shape[0] if rows is None else int(rows.shape[0])
-        picked = np.arange(0, n, max(1, n // 4096))
-        if rows is not None:
-            picked = rows[picked]
-        lipschitz = loss.smoothness * self._mean_row_norm(xp, X, sample_weight, picked)
-        return 0.0 if not math.isfinite(lipschitz) or lipschitz <= 0.0 else 1.0 / lipschitz
-
-    def _stable_step(
-        self, xp: ModuleType, X: Any, sample_weight: Any, loss: Any, rows: Any = None
-    ) -> float:
-        """Largest 'optimal' step that cannot diverge on the mean gradient of X's mini-batches.
-
-        The mean gradient of a mini-batch changes with the weights by at most
-        ``curvature * mean(w_i * (|x_i|^2 + fit_intercept))``; steps beyond the
-        inverse of that can blow up losses with unbounded gradients.  The mean
-        is taken over all the rows given (``rows``: host indices restricting
-        training to those rows), so that an unlucky first mini-batch (zero
-        rows, rows sorted by scale) cannot set it.
-        """
-        if loss.curvature is None:
-            return math.inf
-        lipschitz = loss.curvature * self._mean_row_norm(xp, X, sample_weight, rows)
-        if not math.isfinite(lipschitz):
-            _check_finite(xp, X.data if sp.issparse(X) else X, "X")
-            raise ValueError(
-                "Floating-point overflow in SGD: the squared norms of the rows of X overflow "
-                f"{X.dtype}. Scale the input (e.g. with StandardScaler)."
-            )
-        return math.inf if lipschitz <= 0.0 else 1.0 / lipschitz
+            return stable, 0.0
+        if mean is None:
+            n = X.shape[0] if rows is None else int(rows.shape[0])
+            picked = np.arange(0, n, max(1, n // 4096))
+            if rows is not None:
+                picked = rows[picked]
+            mean = self._mean_row_norm(xp, X, sample_weight, picked)
+        lipschitz = loss.smoothness * mean
+        smooth = 0.0 if not math.isfinite(lipschitz) or lipschitz <= 0.0 else 1.0 / lipschitz
+        return stable, smooth
 
     def _batch_size(self, n_samples: int) -> int:
         """Rows per update for a call on ``n_samples`` rows."""
@@ -510,9 +512,8 @@ class BaseSGD(BaseEstimator):
         if self.learning_rate == "optimal" and (self._eta_cap is None or check_finite):
             # once per partial_fit call (and per fit): the cap only ever shrinks, so a
             # later block with larger rows lowers it
-            cap = self._stable_step(xp, X, sample_weight, loss, rows)
+            cap, smooth = self._step_caps(xp, X, sample_weight, loss, rows)
             self._eta_cap = cap if self._eta_cap is None else min(self._eta_cap, cap)
-            smooth = self._smooth_step(xp, X, sample_weight, loss, rows)
             previous = getattr(self, "_smooth_cap", None)
             self._smooth_cap = smooth if previous is None else min(previous, smooth)
 
