@@ -208,7 +208,8 @@ def register(subparsers) -> None:
                    help="stop when the validation score stops improving")
     t.add_argument("--prefetch", type=int, default=2,
                    help="blocks read ahead of the one training (default: 2)")
-    t.add_argument("--dtype", default="float32", help="feature dtype (default: float32)")
+    t.add_argument("--dtype", default="float32",
+                   help="feature dtype, float32 or float64 (default: float32)")
     t.add_argument("--checkpoint", metavar="DIR", default=None,
                    help="checkpoint directory; an interrupted run resumes from it")
     t.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
@@ -472,7 +473,7 @@ def run_predict(args) -> int:
 def _predict(args) -> int:
     import dask.dataframe as dd
 
-    from .io import read_features, scan
+    from .io import _read_features_and_kept, read_features, scan
 
     out = os.fspath(args.out)
     suffix = out.lower().rstrip("/")
@@ -484,8 +485,12 @@ def _predict(args) -> int:
     features = list(payload["features"])
     keep = _names(args.id) or []
     ds = scan(args.data, args.format, storage_options=_storage_options(args.storage_option))
-    frame = read_features(ds, features, keep=keep, dtype=payload["dtype"],
-                          blocksize=args.blocksize, allow_nan=args.allow_nan)
+    options = {"dtype": payload["dtype"], "blocksize": args.blocksize, "allow_nan": args.allow_nan}
+    if ds.fmt == "zarr":
+        X, kept = read_features(ds, features, keep=keep, **options), None  # (no --id for Zarr)
+    else:
+        # --id columns come through as stored, also one that is a feature of the model
+        X, kept = _read_features_and_kept(ds, features, keep, **options)
     if args.proba and not hasattr(inc.estimator_, "predict_proba"):
         raise UsageError(f"--proba: {type(inc.estimator_).__name__} has no predict_proba.")
     t0 = time.perf_counter()
@@ -496,16 +501,15 @@ def _predict(args) -> int:
 
             inc.estimator_ = to_namespace(inc.estimator_, "cupy")  # saved on the host
         if ds.fmt == "zarr":
-            preds = dd.from_dask_array(inc.predict(frame), columns="prediction")
+            preds = dd.from_dask_array(inc.predict(X), columns="prediction")
             table = preds.to_frame() if isinstance(preds, dd.Series) else preds
             if args.proba:
-                proba = inc.predict_proba(frame)
+                proba = inc.predict_proba(X)
                 names = [f"proba_{c}" for c in inc.estimator_.classes_]
                 table = dd.concat([table, dd.from_dask_array(proba, columns=names)], axis=1)
         else:
-            X = frame[features]
             preds = inc.predict(X)
-            table = frame[keep].assign(prediction=preds) if keep else preds.to_frame("prediction")
+            table = kept.assign(prediction=preds) if keep else preds.to_frame("prediction")
             if args.proba:
                 proba = inc.predict_proba(X)
                 table = table.assign(**{f"proba_{c}": proba[c] for c in proba.columns})

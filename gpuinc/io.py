@@ -21,11 +21,17 @@ Layouts
 * **Parquet**: ``.parquet`` / ``.pq`` / ``.parq`` files, or a folder of them
   (hidden files and names starting with ``_`` or ``.`` are skipped).  Row
   groups are the unit of reading; small files and row groups are combined
-  into blocks of about ``blocksize`` bytes of converted features.
+  into blocks of about ``blocksize`` bytes of converted features.  Hive
+  partition folders (``year=2024/part-0.parquet``, as ``partition_cols=``
+  writes them) below the folder passed, or below the files' common folder,
+  are columns too, after the files' own columns: ``int64`` when every value
+  is an integer, else text (values are URL-decoded;
+  ``__HIVE_DEFAULT_PARTITION__`` is a missing value).
 * **CSV**: ``.csv`` files (optionally compressed: ``.csv.gz``, ``.csv.bz2``,
   ``.csv.xz``, ``.csv.zst``), comma separated, with a header line.
   Uncompressed files are split at line boundaries; compressed files are one
-  block each.  Quoted fields must not contain line breaks.
+  block each.  Quoted fields must not contain line breaks.  Folder names
+  are not read as columns (as with ``pandas.read_csv`` and Dask).
 * **Zarr**: a group whose arrays are the columns (1-D arrays, one column
   each; a 2-D array is a block of feature columns under one name), or a
   single 2-D array whose ``columns`` attribute names its columns (else they
@@ -38,11 +44,14 @@ import contextlib
 import csv
 import io as _bytesio
 import os
+import posixpath
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import unquote
 
 import dask
 import dask.array as da
@@ -72,6 +81,8 @@ DEFAULT_BLOCKSIZE = "64MiB"
 CSV_SAMPLE_BYTES = 64 * 1024
 #: the sample grows (doubling) up to this size to hold the header line and one row
 CSV_MAX_SAMPLE_BYTES = 64 * 1024 * 1024
+#: the folder name value Hive, Spark and pyarrow write for a missing partition value
+HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
 class DataError(ValueError):
@@ -98,6 +109,8 @@ class FileInfo:
     stamp: str = ""  #: changes when the file changes (size, modification time)
     #: columns that hold an index, not a feature (CSV: an unnamed first column)
     index_columns: tuple[str, ...] = ()
+    #: Parquet: Hive partition columns from the file's folders, as (name, value, Arrow type)
+    partitions: tuple[tuple[str, Any, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,8 +228,17 @@ def _has_glob(path: str) -> bool:
     return any(ch in path for ch in "*?[")
 
 
+def _common_folder(paths: Sequence[str]) -> str:
+    """The deepest folder holding every path: the root of their Hive partition folders."""
+    return posixpath.commonpath([posixpath.dirname(p) for p in paths]) if paths else ""
+
+
 def _resolve(path, fmt: str | None, storage_options: dict):
-    """(filesystem, file paths, format, source text) for what the user passed."""
+    """(filesystem, file paths, format, source text, root folder) for what the user passed.
+
+    The root is the folder passed, else the folder the files have in common
+    (as Dask does); ``key=value`` folders below it are Hive partitions.
+    """
     if fmt is not None and fmt not in FORMATS:
         raise ValueError(f"fmt must be one of {FORMATS} or None, got {fmt!r}.")
     if isinstance(path, (list, tuple)):
@@ -229,20 +251,21 @@ def _resolve(path, fmt: str | None, storage_options: dict):
             if not fs.exists(p):
                 raise FileNotFoundError(f"{name} does not exist.")
         fmt = fmt or _common_format(paths, names[0])
-        return fs, paths, fmt, names[0] if len(names) == 1 else f"{names[0]} (+{len(names) - 1} more)"
+        shown = names[0] if len(names) == 1 else f"{names[0]} (+{len(names) - 1} more)"
+        return fs, paths, fmt, shown, _common_folder(paths)
     source = os.fspath(path)
     fs, root = _url_to_fs(source, storage_options)
     if _has_glob(source):
         paths = sorted(p for p in fs.glob(root) if not fs.isdir(p))
         if not paths:
             raise FileNotFoundError(f"No files match {source}.")
-        return fs, paths, fmt or _common_format(paths, source), source
+        return fs, paths, fmt or _common_format(paths, source), source, _common_folder(paths)
     if not fs.exists(root):
         raise FileNotFoundError(f"{source} does not exist.")
     if fs.isdir(root):
         if fmt == "zarr" or (fmt is None and (root.rstrip("/").endswith(".zarr")
                                               or _is_zarr_dir(fs, root))):
-            return fs, [root], "zarr", source
+            return fs, [root], "zarr", source, root
         files = sorted(p for p in fs.find(root) if not _is_hidden(p, root))
         if not files:
             raise DataError(
@@ -252,8 +275,8 @@ def _resolve(path, fmt: str | None, storage_options: dict):
         if fmt is None:
             fmt = _common_format(files, source, ignore_unknown=True)
         wanted = [p for p in files if _format_of_name(p) == fmt]
-        return fs, wanted or files, fmt, source
-    return fs, [root], fmt or _common_format([root], source), source
+        return fs, wanted or files, fmt, source, root.rstrip("/")
+    return fs, [root], fmt or _common_format([root], source), source, _common_folder([root])
 
 
 def _common_format(paths: Sequence[str], source: str, ignore_unknown: bool = False) -> str:
@@ -354,6 +377,71 @@ def _scan_parquet_file(fs, path: str) -> tuple[FileInfo, Any]:
     info = FileInfo(path, shown, size, tuple(names), numeric, types, rows=int(sum(row_groups)),
                     row_groups=row_groups, stamp=stamp)
     return info, meta
+
+
+def _hive_folders(path: str, root: str) -> list[tuple[str, str | None]]:
+    """The ``key=value`` folder names between ``root`` and the file at ``path``, decoded as
+    pyarrow writes them (URL-quoted; ``__HIVE_DEFAULT_PARTITION__`` for a missing value)."""
+    prefix = root.rstrip("/") + "/"
+    if not path.startswith(prefix):
+        return []
+    out = []
+    for part in path[len(prefix):].split("/")[:-1]:
+        key, sep, value = part.partition("=")
+        if sep and key:
+            value = unquote(value)
+            out.append((unquote(key), None if value == HIVE_NULL else value))
+    return out
+
+
+def _is_int64(text: str) -> bool:
+    return re.fullmatch(r"[+-]?[0-9]+", text) is not None and -2**63 <= int(text) < 2**63
+
+
+def _partition_table(partitions, names, n_rows: int):
+    """The partition columns in ``names`` as an Arrow table of ``n_rows`` equal values."""
+    import pyarrow as pa
+
+    return pa.table({key: pa.repeat(pa.scalar(value, pa.type_for_alias(typ)), n_rows)
+                     for key, value, typ in partitions if key in names})
+
+
+def _add_partitions(files: Sequence[FileInfo], meta, root: str):
+    """Add the Hive partition columns (``year=2024/`` folders) to the scanned Parquet files.
+
+    They are columns of every file below such a folder, after the file's own
+    columns, as pyarrow and Dask read them; a key is ``int64`` if every value
+    is an integer, else text (pyarrow's rule).  Reading them costs nothing:
+    the block tasks fill them in from the value in the path.
+    """
+    found = [_hive_folders(info.path, root) for info in files]
+    if not any(found):
+        return tuple(files), meta
+    values: dict[str, list] = {}
+    for folders in found:
+        for key, value in folders:
+            values.setdefault(key, []).append(value)
+    types = {key: "int64" if all(v is None or _is_int64(v) for v in vs) else "string"
+             for key, vs in values.items()}
+    out = []
+    for info, folders in zip(files, found, strict=True):
+        keys = [key for key, _ in folders]
+        clash = sorted({k for k in keys if k in info.columns or keys.count(k) > 1})
+        if clash:
+            raise DataError(
+                f"{info.shown}: partition folder key(s) {_listing(clash)} also name a column of "
+                "the file or another folder on its path, so the value is ambiguous. Rename the "
+                "folders or the columns so that each name is one column."
+            )
+        partitions = tuple((key, None if value is None else int(value) if types[key] == "int64"
+                            else value, types[key]) for key, value in folders)
+        out.append(replace(info, columns=info.columns + tuple(keys),
+                           numeric=info.numeric + tuple(types[k] == "int64" for k in keys),
+                           types=info.types + tuple(types[k] for k in keys),
+                           partitions=partitions))
+    first = out[0].partitions
+    meta = pd.concat([meta, _partition_table(first, set(values), 0).to_pandas()], axis=1)
+    return tuple(out), meta
 
 
 def _parse_header(line: bytes, shown: str) -> list[str]:
@@ -543,7 +631,7 @@ def scan(path, fmt: str | None = None, *, storage_options: dict | None = None) -
     (('f0', 'f1', 'label'), 1000000)
     """
     storage_options = dict(storage_options or {})
-    fs, paths, fmt, source = _resolve(path, fmt, storage_options)
+    fs, paths, fmt, source, root = _resolve(path, fmt, storage_options)
     if fmt == "zarr":
         return _scan_zarr(fs, paths[0], os.fspath(path) if not isinstance(path, (list, tuple))
                           else os.fspath(path[0]), storage_options)
@@ -551,8 +639,10 @@ def scan(path, fmt: str | None = None, *, storage_options: dict | None = None) -
     workers = max(1, min(16, len(paths)))
     with ThreadPoolExecutor(workers, thread_name_prefix="gpuinc-scan") as pool:
         results = list(pool.map(lambda p: scan_one(fs, p), paths))
-    files = tuple(info for info, _ in results)
-    return Dataset(source, fmt, files, storage_options, fs=fs, meta=results[0][1])
+    files, meta = tuple(info for info, _ in results), results[0][1]
+    if fmt == "parquet":
+        files, meta = _add_partitions(files, meta, root)
+    return Dataset(source, fmt, files, storage_options, fs=fs, meta=meta)
 
 
 # --------------------------------------------------------------------------- column choice
@@ -725,6 +815,24 @@ class _Columns:
                 out.append(c)
         return out
 
+    @property
+    def kept_as(self) -> tuple[str, ...]:
+        """The block's names for the ``keep`` columns.
+
+        A kept column that is also a feature is in the block twice: converted
+        under its own name, and as stored under a name no other column has.
+        """
+        taken, out = set(self.needed), []
+        for c in self.keep:
+            name = c
+            if c in self.features:
+                name = f"{c} (kept)"
+                while name in taken:
+                    name += "_"
+                taken.add(name)
+            out.append(name)
+        return tuple(out)
+
 
 def _missing_values_error(where: str, names: Sequence[str]) -> DataError:
     return DataError(
@@ -832,22 +940,26 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
                 f"{int(y.isna().sum())} row(s); drop those rows or fill them."
             )
         extra[cols.target] = y
-    for name in cols.keep:
-        if name not in block.columns:
-            extra[name] = frame[name]
+    for name, kept_as in zip(cols.keep, cols.kept_as, strict=True):
+        extra[kept_as] = frame[name]  # as read: ids and other kept columns are never converted
     return block.assign(**extra) if extra else block
 
 
 def _read_parquet_block(fs, parts: tuple, cols: _Columns) -> pd.DataFrame:
     """Read row groups of one or more Parquet files as one converted block."""
     frames = []
-    for path, shown, groups in parts:
+    for path, shown, groups, partitions in parts:
         where = f"{shown} (row groups {groups[0]}-{groups[-1]})" if len(groups) > 1 \
             else f"{shown} (row group {groups[0]})"
+        in_path = {key for key, _, _ in partitions}
         try:
             with _parquet_file(fs, path) as pf:
                 # one thread: blocks are decoded in parallel with training and with each other
-                table = pf.read_row_groups(list(groups), columns=cols.needed, use_threads=False)
+                table = pf.read_row_groups(list(groups), use_threads=False,
+                                           columns=[c for c in cols.needed if c not in in_path])
+            extra = _partition_table(partitions, cols.needed, table.num_rows)
+            for name in extra.column_names:
+                table = table.append_column(name, extra.column(name))
             frame = table.to_pandas()
         except Exception as exc:
             raise DataError(
@@ -878,8 +990,10 @@ def _read_csv_block(fs, path: str, shown: str, header: bytes, offset: int, lengt
         if not data.strip():
             return _empty_block(cols)
         data = header + data
-    # every column is parsed: with usecols= pandas would silently accept rows with extra fields
-    fast = {c: cols.dtype for c in cols.features} if cols.dtype is not None else None
+    # every column is parsed: with usecols= pandas would silently accept rows with extra fields;
+    # a kept column is parsed as pandas types it, even if it is also a feature
+    fast = {c: cols.dtype for c in cols.features if c not in cols.keep} \
+        if cols.dtype is not None else None
     try:
         frame = _parse_csv(data, where, dtype=fast, malformed=(pd.errors.ParserError,
                                                                 UnicodeDecodeError))
@@ -904,7 +1018,7 @@ def _empty_block(cols: _Columns) -> pd.DataFrame:
     data = {c: np.empty(0, dtype=cols.dtype or "float64") for c in cols.features}
     if cols.target is not None:
         data[cols.target] = np.empty(0, dtype=object)
-    for c in cols.keep:
+    for c in cols.kept_as:
         data.setdefault(c, np.empty(0, dtype=object))
     return pd.DataFrame(data)
 
@@ -967,9 +1081,10 @@ def _frame_meta(ds: Dataset, cols: _Columns) -> pd.DataFrame:
             data[c] = np.empty(0, dtype=cols.dtype)
         else:
             data[c] = np.empty(0, dtype=_numpy_feature_dtype(meta[c].dtype))
-    for c in ([cols.target] if cols.target is not None else []) + list(cols.keep):
-        if c not in data:
-            data[c] = meta[c].iloc[:0]
+    if cols.target is not None and cols.target not in data:
+        data[cols.target] = meta[cols.target].iloc[:0]
+    for c, kept_as in zip(cols.keep, cols.kept_as, strict=True):
+        data.setdefault(kept_as, meta[c].iloc[:0])
     return pd.DataFrame(data)
 
 
@@ -993,7 +1108,8 @@ def _tabular_frame(ds: Dataset, cols: _Columns, blocksize) -> dd.DataFrame:
     tasks = []
     if ds.fmt == "parquet":
         for i, piece in enumerate(_parquet_pieces(ds.files, rows)):
-            parts = tuple((ds.files[fi].path, ds.files[fi].shown, groups) for fi, groups in piece)
+            parts = tuple((ds.files[fi].path, ds.files[fi].shown, groups, ds.files[fi].partitions)
+                          for fi, groups in piece)
             tasks.append(dask.delayed(_read_parquet_block, pure=True)(
                 fs, parts, cols, dask_key_name=f"gpuinc-read-parquet-{token}-{i}"))
     else:
@@ -1106,7 +1222,15 @@ def _check_dtype(dtype):
     if dtype is None:
         return None
     dt = np.dtype(dtype)
-    if dt.kind not in "fiu":
+    if dt.kind in "iu":
+        # a cast to integers truncates fractions (1.7 -> 1) and wraps values out of range
+        raise ValueError(
+            f"dtype={dtype!r} (--dtype): features are converted to it, and converting to an "
+            "integer dtype would silently truncate fractions and wrap out-of-range values. Use a "
+            "floating dtype such as 'float32' or 'float64', or dtype=None to keep each column's "
+            "stored type."
+        )
+    if dt.kind != "f":
         raise ValueError(f"dtype must be a numeric NumPy dtype such as 'float32', got {dtype!r}.")
     return dt.name
 
@@ -1146,12 +1270,13 @@ def read_table(
     exclude : list of str
         Columns to leave out of the default features.
     dtype : str or None, default="float32"
-        Features are converted to this dtype, per block.  None keeps NumPy
-        types; nullable integers and booleans (pandas ``Int64``,
-        ``boolean``, Parquet booleans with nulls) become NumPy ``int64`` /
-        ``bool``, or ``float64`` with NaN in a block with missing values
-        (allowed only with ``allow_nan=True``); decimals and all-null
-        columns become ``float64``.
+        Features are converted to this floating dtype, per block; integer
+        dtypes are refused (the cast would truncate 1.7 to 1 and wrap values
+        out of range).  None keeps NumPy types; nullable integers and
+        booleans (pandas ``Int64``, ``boolean``, Parquet booleans with
+        nulls) become NumPy ``int64`` / ``bool``, or ``float64`` with NaN in
+        a block with missing values (allowed only with ``allow_nan=True``);
+        decimals and all-null columns become ``float64``.
     fmt : {"parquet", "csv", "zarr"}, optional
         Default: from the file suffixes.
     blocksize : int, str or None, default="64MiB"
@@ -1216,7 +1341,9 @@ def read_features(
         As in :func:`read_table`; default features are all columns not kept.
     keep : list of str
         Parquet and CSV: extra columns (ids ...) returned unconverted after
-        the features, read in the same task.
+        the features, read in the same task.  A column cannot be both a
+        feature (converted to ``dtype``) and kept (unchanged): that is a
+        :class:`DataError`.
 
     Returns
     -------
@@ -1237,13 +1364,48 @@ def read_features(
     features = _select(ds, None, features, exclude, keep)
     if ds.fmt == "zarr":
         return _zarr_collections(ds, features, None, dtype, allow_nan, blocksize)[0]
+    both = [c for c in keep if c in features]
+    if both:
+        # one frame holds one column per name: converted, it would change ids silently
+        raise DataError(
+            f"Column(s) {_listing(both)} listed both as features and in keep=: features are "
+            f"converted to {dtype or 'numbers'}, kept columns come through unchanged, and the "
+            "frame holds one column per name. List each column in only one of them."
+        )
     cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan))
     return _tabular_frame(ds, cols, blocksize)
 
 
-def _parquet_labels(fs, path: str, shown: str, target: str) -> np.ndarray:
+def _read_features_and_kept(ds: Dataset, features, keep, *, dtype, blocksize, allow_nan):
+    """Features ``X`` and the ``keep`` columns as two frames over one read task (Parquet, CSV).
+
+    For ``gpuinc predict --id``: unlike :func:`read_features`, a kept column
+    may also be a feature (the model's); X holds it converted, ``kept`` as
+    stored.
+    """
+    dtype = _check_dtype(dtype)
+    keep = _as_names(keep) or []
+    features = _select(ds, None, features, (), keep)
+    cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan))
+    frame = _tabular_frame(ds, cols, blocksize)
+    kept = frame[list(cols.kept_as)]
+    if cols.kept_as != cols.keep:
+        kept = kept.rename(columns=dict(zip(cols.kept_as, cols.keep, strict=True)))
+    return frame[list(features)], kept
+
+
+def _parquet_labels(fs, path: str, shown: str, target: str, partitions=()) -> np.ndarray:
     import pyarrow.compute as pc
 
+    for key, value, _ in partitions:
+        if key == target:  # one label for the whole file: the value in its folder name
+            if value is None:
+                raise DataError(
+                    f"{shown}: the target column {target!r} is missing for every row of the "
+                    f"file (its folder is {target}={HIVE_NULL}); move the file out of the "
+                    "dataset or give it a label."
+                )
+            return _partition_table(partitions, [target], 1).column(target).to_numpy()
     try:
         with _parquet_file(fs, path) as pf:
             column = pf.read(columns=[target]).column(target)
@@ -1298,7 +1460,7 @@ def read_classes(data, target: str, *, fmt: str | None = None,
     _check_target(ds, target)
     if ds.fmt == "parquet":
         fs = None if _is_local(ds.fs) else ds.fs
-        tasks = [dask.delayed(_parquet_labels, pure=True)(fs, f.path, f.shown, target)
+        tasks = [dask.delayed(_parquet_labels, pure=True)(fs, f.path, f.shown, target, f.partitions)
                  for f in ds.files]
     elif ds.fmt == "csv":
         tasks = [dask.delayed(_csv_labels, pure=True)(ds.fs, f.path, f.shown, target, f.compression)

@@ -156,6 +156,41 @@ def test_train_then_predict_zarr(tmp_path, capsys):
     assert (got["prediction"] == (Xv[:, 0] > 0)).mean() > 0.9
 
 
+def test_predict_id_that_is_a_model_feature_comes_through_unchanged(tmp_path, capsys):
+    folder = tmp_path / "train"
+    folder.mkdir()
+    df = frame(ROWS).assign(id=np.arange(ROWS) + 2**24 + 1)  # not exact in float32
+    for fmt in ("parquet", "csv"):
+        data = folder / f"data.{fmt}"
+        if fmt == "parquet":
+            df.to_parquet(data, index=False)
+        else:
+            df.to_csv(data, index=False)
+        model = tmp_path / f"{fmt}.pkl"
+        rc, _, err = run(capsys, "train", data, "--target", "label", "--exclude", "value",
+                         "--workers", "0", "--validation", "0", "--out", model)
+        assert rc == 0, err
+        inc = load_model(model)["model"]
+        assert load_model(model)["features"] == [*FEATURES, "id"]
+        preds = tmp_path / f"preds-{fmt}.parquet"
+        rc, _, err = run(capsys, "predict", model, data, "--id", "id", "--workers", "0",
+                         "--out", preds)
+        assert rc == 0, err
+        got = pd.read_parquet(preds)
+        assert got["id"].dtype == np.int64 and got["id"].tolist() == df["id"].tolist()
+        want = inc.predict(df[[*FEATURES, "id"]].astype("float32"))  # as in training
+        np.testing.assert_array_equal(got["prediction"].to_numpy(), np.asarray(want))
+
+
+def test_integer_dtype_is_a_usage_error(tmp_path, data, capsys):
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    rc, _, err = run(capsys, *train_args(folder, model, "--dtype", "int32"))
+    assert rc == 2 and err.count("\n") == 1
+    assert "dtype='int32' (--dtype)" in err and "truncate" in err and "'float32'" in err
+    assert not model.exists()
+
+
 # --------------------------------------------------------------------------- bad data
 def _missing_target(folder):
     return ("price", r"Target column 'price' is not in .*part-0\.parquet; available columns: 'f0'")

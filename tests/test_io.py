@@ -499,3 +499,96 @@ def test_zarr_text_target(tmp_path):
     labels = y.compute()
     assert labels.dtype == object and list(labels) == ["cat", "dog"] * 5
     assert X.compute().shape == (10, 1)
+
+
+# --------------------------------------------------------------------------- review fixes
+def write_hive(path, n=40):
+    """A Parquet folder partitioned as pandas writes it: year=2023/city=New%20York/...parquet."""
+    df = make_frame(n)
+    df["year"] = np.where(np.arange(n) % 2, 2024, 2023)
+    df["city"] = np.where(np.arange(n) % 4 < 2, "New York", "Paris")
+    df.to_parquet(path, partition_cols=["year", "city"], index=False)
+    return df
+
+
+def test_hive_partition_folders_are_columns(tmp_path):
+    folder = tmp_path / "hive"
+    df = write_hive(folder)
+    ds = scan(folder)
+    assert ds.columns == (*FEATURES, "label", "id", "year", "city")  # as pyarrow/Dask order them
+    expected = df.sort_values("id", ignore_index=True)
+
+    X, _ = read_table(ds, "label", exclude=["id", "city"])
+    assert list(X.columns) == [*FEATURES, "year"]
+    X, y = read_table(ds, "label", features=["id", "f0", "year"], dtype=None)
+    got = X.compute().assign(label=y.compute()).sort_values("id", ignore_index=True)
+    pd.testing.assert_frame_equal(got, expected[["id", "f0", "year", "label"]])
+    # a partition key as the target, its labels, and a text key carried along unchanged
+    _, y = read_table(ds, "year", features=["f0"])
+    assert sorted(y.compute().unique().tolist()) == [2023, 2024]
+    assert read_classes(ds, "year").tolist() == [2023, 2024]
+    assert read_classes(ds, "city").tolist() == ["New York", "Paris"]
+    kept = read_features(ds, ["f0"], keep=["id", "city"]).compute().sort_values("id")
+    assert kept["city"].tolist() == expected["city"].tolist()
+    # a text key is a non-numeric feature, named up front
+    with pytest.raises(DataError, match=r"Feature column 'city' in .*year=2023.* is not numeric"):
+        read_table(ds, "label")
+    # a glob or a list finds them below the files' common folder, as Dask does
+    files = sorted(folder.rglob("*.parquet"))
+    assert scan(str(folder / "*" / "*" / "*.parquet")).columns[-2:] == ("year", "city")
+    assert scan(files).columns[-2:] == ("year", "city")
+    # a folder inside a partition is its own dataset: its path is above the root
+    assert "year" not in scan(folder / "year=2024").columns
+    assert scan(folder / "year=2024").columns[-1] == "city"
+
+
+def test_hive_partition_missing_values_and_name_clash(tmp_path):
+    folder = tmp_path / "hive"
+    df = make_frame(8)
+    df["g"] = [1.0, 1.0, np.nan, np.nan, 2.0, 2.0, 1.0, 1.0]
+    df.to_parquet(folder, partition_cols=["g"], index=False)
+    assert any(p.name == "g=__HIVE_DEFAULT_PARTITION__" for p in folder.iterdir())
+    X, _ = read_table(folder, "label", features=["f0", "g"])
+    with pytest.raises(DataError, match=r"g=__HIVE_DEFAULT_PARTITION__.*'g' hold missing"):
+        X.compute()
+    X, _ = read_table(folder, "label", features=["f0", "g"], allow_nan=True)
+    assert int(X.compute()["g"].isna().sum()) == 2
+    with pytest.raises(DataError, match=r"target column 'g' is missing for every row"):
+        read_classes(folder, "g")
+    # a folder key that is also a column of the file: ambiguous, refused up front
+    clash = tmp_path / "clash" / "label=1"
+    clash.mkdir(parents=True)
+    make_frame(5).to_parquet(clash / "part-0.parquet", index=False)
+    with pytest.raises(DataError, match=r"part-0\.parquet: partition folder key\(s\) 'label' "
+                                        r"also name a column"):
+        scan(tmp_path / "clash")
+
+
+def test_read_features_keep_returns_columns_unconverted(tmp_path):
+    df = make_frame(5).assign(id=np.arange(5) + 2**53 + 1, name=list("abcde"))
+    df.to_parquet(tmp_path / "k.parquet", index=False)
+    df.to_csv(tmp_path / "k.csv", index=False)
+    for path in (tmp_path / "k.parquet", tmp_path / "k.csv"):
+        frame = read_features(path, FEATURES, keep=["id", "name"])
+        out = frame.compute()
+        assert out["id"].dtype == np.int64 and out["id"].tolist() == df["id"].tolist()
+        assert out["name"].tolist() == df["name"].tolist()
+        assert frame.dtypes["id"] == np.int64 and out["f0"].dtype == np.float32
+        # a column cannot be converted as a feature and unchanged as a kept column at once
+        with pytest.raises(DataError, match=r"'id' listed both as features and in keep=.*only one"):
+            read_features(path, [*FEATURES, "id"], keep=["id"])
+
+
+def test_integer_dtype_is_refused(tmp_path):
+    df = pd.DataFrame({"f0": [1.7, -2.2, 3.5], "label": [0, 1, 0]})
+    df.to_parquet(tmp_path / "d.parquet", index=False)
+    df.to_csv(tmp_path / "d.csv", index=False)
+    for path in (tmp_path / "d.parquet", tmp_path / "d.csv"):
+        for dtype in ("int32", "int64", "uint8", np.int16):
+            with pytest.raises(ValueError, match=r"integer dtype would silently truncate.*"
+                                                 r"'float32'"):
+                read_table(path, "label", dtype=dtype)
+            with pytest.raises(ValueError, match=r"integer dtype"):
+                read_features(path, ["f0"], dtype=dtype)
+        X, _ = read_table(path, "label", dtype="float64")
+        assert X.compute()["f0"].tolist() == [1.7, -2.2, 3.5]
