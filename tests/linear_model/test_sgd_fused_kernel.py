@@ -218,3 +218,28 @@ def test_environment_switch(monkeypatch):
     for off in ("0", "false", "OFF"):
         monkeypatch.setenv("GPUINC_FUSED_SGD", off)
         assert not _fused.enabled()
+
+
+@pytest.mark.parametrize("dtype, d", [(np.float32, 8), (np.float64, 6), (np.float32, 7)])
+def test_vector_loads_give_the_same_model(dtype, d, host_kernels, monkeypatch):
+    # 16-byte loads when the rows allow them (float32: d % 4 == 0, float64: d % 2 == 0)
+    flags_seen = []
+    position = [name for _, name in _fused.PARAMS].index("flags")
+
+    def launcher(dt):
+        def run(*args):
+            flags_seen.append(int(args[position]))
+            host_kernels[np.dtype(dt).type](*args)
+
+        return run
+
+    X, y = _data(3, dtype, d=d)
+    with monkeypatch.context() as m:
+        m.setattr(_base.BaseSGD, "_use_fused_kernel", lambda *a: False)
+        loop = SGDClassifier(random_state=0, max_iter=2, tol=None).fit(X, y)
+    monkeypatch.setattr(_fused, "cupy_launcher", launcher)
+    monkeypatch.setattr(_base.BaseSGD, "_use_fused_kernel", lambda *a: True)
+    fused = SGDClassifier(random_state=0, max_iter=2, tol=None).fit(X, y)
+    vector = d % (4 if dtype == np.float32 else 2) == 0
+    assert flags_seen and all(bool(f & _fused.VECTOR_LOADS) == vector for f in flags_seen)
+    _assert_same(loop, fused, dtype)
