@@ -243,3 +243,25 @@ def test_vector_loads_give_the_same_model(dtype, d, host_kernels, monkeypatch):
     vector = d % (4 if dtype == np.float32 else 2) == 0
     assert flags_seen and all(bool(f & _fused.VECTOR_LOADS) == vector for f in flags_seen)
     _assert_same(loop, fused, dtype)
+
+
+@pytest.mark.skipif(shutil.which("nvcc") is None, reason="needs the CUDA compiler (nvcc)")
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_source_compiles_for_the_gpu(dtype, tmp_path):
+    # the CUDA compiler, not a C++ one: what the GPU will run must build, and in
+    # float32 fit 1024 threads (at most 64 registers each) without spilling
+    import re
+    import subprocess
+
+    src = tmp_path / "sgd_epoch.cu"
+    src.write_text(_fused.SOURCE)
+    done = subprocess.run(
+        ["nvcc", "-arch=sm_90", "-cubin", "-Xptxas", "-v", *_fused._defines(dtype), str(src),
+         "-o", str(tmp_path / "sgd_epoch.cubin")],
+        capture_output=True, text=True,
+    )
+    assert done.returncode == 0, done.stderr
+    registers = int(re.search(r"Used (\d+) registers", done.stderr).group(1))
+    assert registers <= 64
+    if dtype == "float32":
+        assert "0 bytes spill stores" in done.stderr
