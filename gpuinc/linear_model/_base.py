@@ -38,6 +38,7 @@ from .._array_api import (
 )
 from .._optional import is_cudf_object, is_cupyx_sparse
 from . import _fused
+from ._scratch import scratch
 from ._shuffle import draw_keys, shuffle_order
 
 # batch_size="auto": 1024-row batches on large inputs, but at least 16 updates
@@ -936,14 +937,20 @@ def _mini_batches(xp, X, T, sample_weight, order, batch_size, is_sparse):
 
 
 def _host_gathered_batches(X, T, sample_weight, order, batch_size):
-    """``_mini_batches`` for dense NumPy input in ``order``, through one reused buffer."""
+    """``_mini_batches`` for dense NumPy input in ``order``, through one reused buffer.
+
+    The buffer is this thread's scratch (see ``_scratch``): the batches are
+    views of it, valid until the next chunk is gathered.
+    """
     n_samples = order.shape[0]
     row_bytes = max(1, X.shape[1] * X.itemsize)
     per_chunk = max(1, HOST_GATHER_CHUNK_BYTES // (row_bytes * batch_size)) * batch_size
     per_chunk = min(per_chunk, n_samples)
-    X_buf = np.empty((per_chunk, X.shape[1]), dtype=X.dtype)
-    T_buf = np.empty((per_chunk, T.shape[1]), dtype=T.dtype)
-    w_buf = None if sample_weight is None else np.empty(per_chunk, dtype=sample_weight.dtype)
+    X_buf = scratch("gather-X", (per_chunk, X.shape[1]), X.dtype)
+    T_buf = scratch("gather-T", (per_chunk, T.shape[1]), T.dtype)
+    w_buf = None
+    if sample_weight is not None:
+        w_buf = scratch("gather-w", (per_chunk,), sample_weight.dtype)
     for c0 in range(0, n_samples, per_chunk):
         idx = order[c0 : c0 + per_chunk]
         m = idx.shape[0]

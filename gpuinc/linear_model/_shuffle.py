@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from ._scratch import arange, scratch
+
 ROUNDS = 4
 MAX_ROWS = 2**32  # a larger call (4 billion rows) falls back to NumPy's permutation
 
@@ -75,10 +77,12 @@ def shuffle_order(xp: ModuleType, n: int, keys: list[int], where: dict) -> Any:
 def _numpy_order(n: int, a: int, tables: list[np.ndarray]) -> np.ndarray:
     """``shuffle_order`` on NumPy, in place: the same values without a temporary per step."""
     ua = np.uint32(a)
-    L = np.arange(a * a, dtype=np.uint32)
-    R = L % ua
-    L //= ua
-    moved, less_a = np.empty_like(L), np.empty_like(L)
+    size = a * a
+    index = arange(size, np.uint32)
+    L, R = scratch("order-L", (size,), np.uint32), scratch("order-R", (size,), np.uint32)
+    moved, less_a = scratch("order-a", (size,), np.uint32), scratch("order-b", (size,), np.uint32)
+    np.floor_divide(index, ua, out=L)
+    np.remainder(index, ua, out=R)
     for table in tables:
         # every digit indexes the table, so "clip" never clips; it skips the bounds
         # check and the temporary of the default mode

@@ -59,3 +59,23 @@ def test_shuffled_passes_differ_and_repeat_with_random_state():
 
     assert np.array_equal(coef(), coef())
     assert not np.array_equal(coef(), coef(shuffle=False))
+
+
+def test_scratch_arrays_are_reused_per_thread_and_grown():
+    import threading
+
+    from gpuinc.linear_model._scratch import arange, scratch
+
+    a = scratch("test-a", (4, 3), np.float32)
+    b = scratch("test-a", (2, 3), np.float32)
+    assert np.shares_memory(a, b) and b.shape == (2, 3)
+    c = scratch("test-a", (10, 3), np.float32)  # larger: a new array
+    assert c.shape == (10, 3) and not np.shares_memory(a, c)
+    assert scratch("test-a", (3,), np.float64).dtype == np.float64
+    values = arange(7, np.uint32)
+    assert np.array_equal(values, np.arange(7)) and not values.flags.writeable
+    other = []
+    thread = threading.Thread(target=lambda: other.append(scratch("test-a", (2, 3), np.float32)))
+    thread.start()
+    thread.join()
+    assert not np.shares_memory(other[0], c)  # each thread has its own
