@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 
 import dask
 import numpy as np
-from dask.delayed import Delayed
-from dask.local import get_sync
 
 from ._array_api import aligned as _aligned
 from ._dispatch import DEVICE, HOST, KIND_HOME, block_kind, compute_context
@@ -196,7 +194,7 @@ class LocalRunner:
 
         def load(block):
             stats.start_block()
-            x, y, kw = compute_pieces(block.x, block.y, block.kwargs)
+            x, y, kw = dask.compute(block.x, block.y, block.kwargs)
             if mover is None:
                 return (x, y, kw), None
             n = check_block(x, y, kw, index=block.index, rows=block.rows, kind=kind)
@@ -425,44 +423,7 @@ class _Part:
 
 def _compute_here(opaque):
     """Compute a block's pieces in this worker, with the synchronous scheduler."""
-    return list(compute_pieces(*opaque.value, local=True))
-
-
-_LOCAL_SCHEDULERS = {None, "threads", "threading", "sync", "synchronous", "single-threaded"}
-
-
-def compute_pieces(*values, local: bool = False):
-    """``dask.compute(*values)`` for the pieces of one block (Delayed, dicts of them, data).
-
-    The pieces come from ``to_delayed`` of an already optimised collection
-    and hold only their own tasks, so their graphs run as they are, in this
-    thread, with the synchronous scheduler: ``dask.compute`` would optimise
-    them again and start its thread pool, about a millisecond per block.
-    Anything else (another collection type, a scheduler the user chose)
-    goes through ``dask.compute``; ``local=True`` keeps even that in this
-    thread (inside a worker task).
-    """
-    flat = [v for value in values for v in (value.values() if isinstance(value, dict) else [value])]
-    lazy = [v for v in flat if dask.is_dask_collection(v)]
-    scheduler = dask.config.get("scheduler", None)
-    if not lazy:
-        return values
-    if not all(isinstance(v, Delayed) for v in lazy) or (
-        not local and scheduler not in _LOCAL_SCHEDULERS
-    ):
-        return dask.compute(*values, **({"scheduler": "sync"} if local else {}))
-    graph = {}
-    for v in lazy:
-        graph.update(v.__dask_graph__())
-    results = dict(zip([v.key for v in lazy], get_sync(graph, [v.key for v in lazy]),
-                       strict=True))
-
-    def filled(value):
-        if isinstance(value, dict):
-            return {k: filled(v) for k, v in value.items()}
-        return results[value.key] if isinstance(value, Delayed) else value
-
-    return tuple(filled(value) for value in values)
+    return list(dask.compute(*opaque.value, scheduler="sync"))
 
 
 def _blocks_are_independent(client, blocks) -> bool:

@@ -223,30 +223,3 @@ def test_dd_read_parquet_columns_of_one_frame(parquet_folder):
     inc = Incremental(ReadAheadProbe(), prefetch=1)
     inc.fit(frame[["a", "b", "c", "d"]], frame["label"], classes=[0, 1])
     assert inc.estimator_.n_rows_ == N_FILES * ROWS
-
-
-def test_block_pieces_are_computed_straight_from_their_graphs():
-    from gpuinc._blocks import plan_blocks
-    from gpuinc._chain import compute_pieces
-
-    pdf = pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40.0) * 2, "y": np.arange(40) % 2})
-    ddf = dd.from_pandas(pdf, npartitions=4)
-    weights = da.from_array(np.linspace(1, 2, 40), chunks=10)
-    plan = plan_blocks(ddf[["a", "b"]], ddf["y"], {"sample_weight": weights})
-    calls = []
-
-    def scheduler(graph, keys, **kwargs):  # a scheduler the user chose is honoured
-        calls.append(keys)
-        return dask.get(graph, keys, **kwargs)
-
-    for block in plan.blocks:
-        x, y, kw = compute_pieces(block.x, block.y, block.kwargs)
-        ref = dask.compute(block.x, block.y, block.kwargs, scheduler="sync")
-        pd.testing.assert_frame_equal(x, ref[0])
-        pd.testing.assert_series_equal(y, ref[1])
-        np.testing.assert_array_equal(kw["sample_weight"], ref[2]["sample_weight"])
-        with dask.config.set(scheduler=scheduler):
-            again = compute_pieces(block.x, block.y, block.kwargs)
-        pd.testing.assert_frame_equal(again[0], x)
-    assert len(calls) == len(plan.blocks)
-    assert compute_pieces(np.ones(3), None, {})[0].shape == (3,)  # nothing lazy
