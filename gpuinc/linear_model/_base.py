@@ -542,50 +542,19 @@ class BaseSGD(BaseEstimator):
             order = rows
         if self._use_fused_kernel(xp, X, loss, is_sparse, l1_strength):
             W, b, W_avg, b_avg, probe, loss_sum = _fused.fused_epoch(
-                xp,
-                _fused.cupy_launcher(X.dtype),
-                X,
-                T,
-                sample_weight,
-                order,
-                W,
-                b,
-                W_avg,
-                b_avg,
-                loss=loss,
-                etas=etas,
-                mixes=mixes,
-                batch_size=batch_size,
-                l2=l2_strength,
-                fit_intercept=fit_intercept,
-                track_loss=track_loss,
-                where=where,
-            )
+                xp, _fused.cupy_launcher(X.dtype), X, T, sample_weight, order, W, b, W_avg, b_avg,
+                loss=loss, etas=etas, mixes=mixes, batch_size=batch_size, l2=l2_strength,
+                fit_intercept=fit_intercept, track_loss=track_loss, where=where,
+            )  # fmt: skip
         else:
             if order is not None and not is_sparse and not is_numpy_namespace(xp):
                 order = xp.asarray(order, **where)
-            W, b, W_avg, b_avg, probe, loss_sum, l1_total, l1_applied = self._array_api_epoch(
-                xp,
-                X,
-                T,
-                sample_weight,
-                loss,
-                order,
-                W,
-                b,
-                W_avg,
-                b_avg,
-                etas,
-                mixes,
-                batch_size=batch_size,
-                is_sparse=is_sparse,
-                track_loss=track_loss,
-                check_finite=check_finite,
-                l2_strength=l2_strength,
-                l1_strength=l1_strength,
-                l1_total=l1_total,
-                l1_applied=l1_applied,
-            )
+            weights, probe, loss_sum, (l1_total, l1_applied) = self._array_api_epoch(
+                xp, X, T, sample_weight, loss, order, (W, b, W_avg, b_avg), (etas, mixes),
+                batch_size=batch_size, is_sparse=is_sparse, track_loss=track_loss,
+                check_finite=check_finite, penalty=(l2_strength, l1_strength, l1_total, l1_applied),
+            )  # fmt: skip
+            W, b, W_avg, b_avg = weights
 
         weights_finite = bool(xp.all(xp.isfinite(W))) and bool(xp.all(xp.isfinite(b)))
         if (check_finite and not math.isfinite(float(probe))) or not weights_finite:
@@ -641,30 +610,18 @@ class BaseSGD(BaseEstimator):
         )
 
     def _array_api_epoch(
-        self,
-        xp,
-        X,
-        T,
-        sample_weight,
-        loss,
-        order,
-        W,
-        b,
-        W_avg,
-        b_avg,
-        etas,
-        mixes,
-        *,
-        batch_size,
-        is_sparse,
-        track_loss,
-        check_finite,
-        l2_strength,
-        l1_strength,
-        l1_total,
-        l1_applied,
-    ):
-        """The pass as array-API operations, one mini-batch at a time (any namespace)."""
+        self, xp, X, T, sample_weight, loss, order, weights, schedule, *, batch_size, is_sparse,
+        track_loss, check_finite, penalty,
+    ):  # fmt: skip
+        """The pass as array-API operations, one mini-batch at a time (any namespace).
+
+        ``weights`` is ``(W, b, W_avg, b_avg)``, ``schedule`` ``(etas, mixes)``
+        and ``penalty`` ``(l2, l1, l1 total, l1 applied)``; returns the new
+        weights, the finiteness probe, the loss sum and the new l1 state.
+        """
+        W, b, W_avg, b_avg = weights
+        etas, mixes = schedule
+        l2_strength, l1_strength, l1_total, l1_applied = penalty
         fit_intercept = bool(self.fit_intercept)
         loss_sum = 0.0
         probe = 0.0
@@ -700,7 +657,7 @@ class BaseSGD(BaseEstimator):
             if mix:
                 W_avg = W_avg + (W - W_avg) * mix
                 b_avg = b_avg + (b - b_avg) * mix
-        return W, b, W_avg, b_avg, probe, loss_sum, l1_total, l1_applied
+        return (W, b, W_avg, b_avg), probe, loss_sum, (l1_total, l1_applied)
 
     def _run_fit_epochs(
         self,
