@@ -285,6 +285,7 @@ class DistributedRunner:
         from distributed import wait
 
         state = (model, 0, [])
+        fits = []
 
         def settle():
             pos, block, fut, data = outstanding.popleft()
@@ -300,7 +301,14 @@ class DistributedRunner:
             for pos, block in enumerate(blocks):
                 while len(outstanding) > self.prefetch:
                     settle()
-                (x_f, y_f, kw_f, loaded), loads = _resolve(self.client, block, local=local)
+                # A load waits for the fit `lag` blocks back: with one thread per worker,
+                # a load queued early takes the thread before the fit of the block just
+                # loaded there, and the chain stalls behind it. Waiting for fit k - 2,
+                # load k runs while fit k - 1 trains on another worker.
+                lag = max(2, self.prefetch)
+                after = fits[pos - lag] if pos >= lag else None
+                (x_f, y_f, kw_f, loaded), loads = _resolve(self.client, block, local=local,
+                                                           after=after)
                 stats.start_block()
                 state = client.submit(
                     _fit_task, state, x_f, y_f, kw_f, static_kwargs, loaded=loaded,
@@ -311,6 +319,7 @@ class DistributedRunner:
                     priority=1,
                 )
                 outstanding.append((pos, block, state, loads))
+                fits.append(state)
             while outstanding:
                 settle()
         except BaseException:
@@ -366,7 +375,7 @@ def _held(client, value) -> bool:
     return key is not None and key in client.futures
 
 
-def _resolve(client, block, *, local=False):
+def _resolve(client, block, *, local=False, after=None):
     """``((x, y, kwargs, loaded), loads)``: the block with its lazy pieces as futures.
 
     Pieces the cluster holds reuse their futures (no graph is built or sent).
@@ -392,7 +401,8 @@ def _resolve(client, block, *, local=False):
         # One task computes the block's whole graph on its worker (the threaded runner
         # does the same in its loader thread): the small steps of a block (splitting X
         # from y, picking columns) cost no scheduler round trip each.
-        load = client.submit(_compute_here, _Opaque([pieces[i] for i in lazy]), pure=False,
+        load = client.submit(_compute_here, _Opaque([pieces[i] for i in lazy]), after,
+                             pure=False,
                              key=f"gpuinc-load-{dask.base.tokenize(object())}")
         loads = [load]
         for j, i in enumerate(lazy):
@@ -421,8 +431,11 @@ class _Part:
     i: int
 
 
-def _compute_here(opaque):
-    """Compute a block's pieces in this worker, with the synchronous scheduler."""
+def _compute_here(opaque, after=None):
+    """Compute a block's pieces in this worker, with the synchronous scheduler.
+
+    ``after``: the result of a task this load must wait for (unused).
+    """
     return list(dask.compute(*opaque.value, scheduler="sync"))
 
 

@@ -130,6 +130,19 @@ def test_distributed_reads_at_most_prefetch_ahead(parquet_folder, counted, clien
     assert N_FILES <= READS["n"] <= 2 * N_FILES
 
 
+def test_distributed_load_waits_for_the_fit_two_blocks_back(parquet_folder, counted, client):
+    # with one thread per worker, a load queued early would take the thread before the
+    # fit of the block just loaded there; so load k starts only once fit k - 2 is done,
+    # and while block t trains at most blocks 0..t+1 have been read
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    inc = Incremental(ReadAheadProbe(), prefetch=2, shuffle_blocks=False)
+    inc.fit(X, y, classes=[0, 1])
+    assert len(SEEN_AT_FIT) == N_FILES
+    for t, seen in enumerate(SEEN_AT_FIT):
+        assert seen <= t + 2, (t, SEEN_AT_FIT)
+    assert inc.estimator_.n_rows_ == N_FILES * ROWS
+
+
 def test_distributed_reads_each_block_in_one_task(parquet_folder, client):
     # a block's small steps (splitting X from y, picking columns) run inside its load
     # task instead of costing a scheduler round trip each
