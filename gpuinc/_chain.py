@@ -258,6 +258,19 @@ class DistributedRunner:
     def __init__(self, client, prefetch: int = 2):
         self.client = client
         self.prefetch = max(0, int(prefetch))
+        self._independent = (frozenset(), False)  # (ids of blocks checked, result)
+
+    def _blocks_independent(self, blocks) -> bool:
+        """``_blocks_are_independent``, checked once per fit: a later pass trains the
+        same blocks (or some of them), and any subset of independent blocks is
+        independent too.  (It reads every block's graph: ~3.5 ms a block.)"""
+        ids = frozenset(id(b) for b in blocks)
+        checked, result = self._independent
+        if result and ids <= checked:
+            return True
+        result = _blocks_are_independent(self.client, blocks)
+        self._independent = (ids, result)
+        return result
 
     def run(self, model, blocks, static_kwargs, *, kind, home, on_block=None, stats=None,
             progressive=None, group_runs=True):
@@ -280,7 +293,7 @@ class DistributedRunner:
 
     def _run_windowed(self, model, blocks, static_kwargs, where, token, on_block, stats):
         client = self.client
-        local = _blocks_are_independent(client, blocks)
+        local = self._blocks_independent(blocks)
         outstanding = deque()  # (pos, block, fit future, futures this call created)
         from distributed import wait
 

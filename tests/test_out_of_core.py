@@ -143,6 +143,24 @@ def test_distributed_load_waits_for_the_fit_two_blocks_back(parquet_folder, coun
     assert inc.estimator_.n_rows_ == N_FILES * ROWS
 
 
+def test_block_independence_is_checked_once_per_fit(parquet_folder, client, monkeypatch):
+    import gpuinc._chain as chain
+
+    calls = []
+    check = chain._blocks_are_independent
+
+    def counted_check(client, blocks):
+        calls.append(len(blocks))
+        return check(client, blocks)
+
+    monkeypatch.setattr(chain, "_blocks_are_independent", counted_check)
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    inc = Incremental(ReadAheadProbe(), epochs=3, random_state=0)
+    inc.fit(X, y, classes=[0, 1])
+    assert calls == [N_FILES]  # the later passes train the same blocks
+    assert [r["blocks"] for r in inc.history_] == [N_FILES] * 3
+
+
 def test_distributed_reads_each_block_in_one_task(parquet_folder, client):
     # a block's small steps (splitting X from y, picking columns) run inside its load
     # task instead of costing a scheduler round trip each
