@@ -167,6 +167,9 @@ def verdict(key):
 
 rows = [
     ("gpuinc SGD, s per pass (device data)", show("gpuinc_pass_s", "{:.3f}", " s"), "", ""),
+    ("  fused CUDA pass used", show("fused_kernel_used", "{}"), "", ""),
+    ("  1M rows: fused pass / array-API loop, s",
+     f"{show('fused_pass_s', '{:.4f}')} / {show('array_api_pass_s', '{:.4f}')}", "", ""),
     ("scikit-learn SGD, s per pass (CPU, scaled per row)",
      show("sklearn_pass_s_scaled", "{:.2f}", " s"), "", ""),
     ("speedup vs scikit-learn", show("speedup_vs_sklearn", "{:.1f}", "x"), ">= 30x",
