@@ -14,8 +14,10 @@ reason printed, when what it needs is missing or the time budget is spent):
    with ``batch_size=--batch-size`` (default 1024) for ``--passes`` passes
    after a warm-up fit; the figure is the median seconds per pass.
    Then **fused against array-API**: one direct ``partial_fit`` on the first
-   ``--fused-rows`` rows through the one-kernel CUDA pass and through the
-   array-API loop (``GPUINC_FUSED_SGD=0``), and whether the kernel was used.
+   ``--fused-rows`` rows through the one-kernel CUDA pass (shuffled, and
+   in order: the difference is the cost of the scattered row reads) and
+   through the array-API loop (``GPUINC_FUSED_SGD=0``), and whether the
+   kernel was used.
 3. **scikit-learn on the CPU**: ``sklearn.linear_model.SGDClassifier
    (loss="log_loss")``, one ``partial_fit`` per pass on the first
    ``--sklearn-rows`` rows (float64, converted beforehand); the median time
@@ -348,11 +350,11 @@ def part_fused(dev, report, X, y, args):
     n = min(X.shape[0], args.fused_rows)
     classes = np.array([0, 1])
 
-    def one_pass(fused):
+    def one_pass(fused, shuffle=True):
         previous = os.environ.get("GPUINC_FUSED_SGD")
         os.environ["GPUINC_FUSED_SGD"] = "1" if fused else "0"
         try:
-            est = gpuinc_sgd()
+            est = gpuinc_sgd().set_params(shuffle=shuffle)
             est.partial_fit(X[:4 * BATCH_SIZE], y[:4 * BATCH_SIZE], classes=classes)  # warm-up
             dev.sync()
             t0 = time.perf_counter()
@@ -367,11 +369,14 @@ def part_fused(dev, report, X, y, args):
 
     fused = [one_pass(True) for _ in range(args.passes)]
     used = bool(_fused._CUPY_KERNELS)
+    in_order = [one_pass(True, shuffle=False) for _ in range(args.passes)]
     loop = [one_pass(False) for _ in range(args.passes)]
     report.figure("fused_kernel_used", used, "fused CUDA pass used on CuPy input",
                   fmt="{}")
     report.figure("fused_pass_s", median(fused),
                   f"one partial_fit, {n:,} rows: fused CUDA pass", fmt="{:.4f}", unit=" s")
+    report.figure("fused_in_order_pass_s", median(in_order), "  fused, shuffle=False",
+                  fmt="{:.4f}", unit=" s")
     report.figure("array_api_pass_s", median(loop), "  same rows, array-API loop",
                   fmt="{:.4f}", unit=" s")
     report.figure("fused_speedup", median(loop) / median(fused), "  fused speed-up",
