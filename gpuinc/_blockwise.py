@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from ._array_api import to_numpy
 from ._dispatch import DEVICE, KIND_HOME, block_kind, collection_kind, compute_context
-from ._movers import move
+from ._movers import as_estimator_input, move
 from ._optional import is_cupyx_sparse
 
 #: the Incremental parameter that describes each method's output (dask-ml's names)
@@ -73,6 +73,7 @@ def apply_method(block, estimator, method: str, home: str, out_meta=None):
         empty = np.empty((0,) + tuple(out_meta.shape[1:]), dtype=out_meta.dtype)
         return move(empty, KIND_HOME[kind]) if KIND_HOME[kind] != "host" else empty
     x = block if KIND_HOME[kind] == home else move(block, home)
+    x = as_estimator_input(x, estimator, home)
     with compute_context(estimator, home):
         out = getattr(estimator, method)(x)
     if isinstance(out, (pd.Series, pd.DataFrame)):

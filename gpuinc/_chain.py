@@ -24,7 +24,7 @@ import numpy as np
 
 from ._array_api import aligned as _aligned
 from ._dispatch import DEVICE, HOST, KIND_HOME, block_kind, compute_context
-from ._movers import move
+from ._movers import as_estimator_input, move
 
 
 @dataclass
@@ -130,8 +130,8 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
             x = move(x, home)
             y = move(y, home) if y is not None else None
             kwargs = {k: move(v, home) if v is not None else v for k, v in kwargs.items()}
-        x, y = _aligned(x), _aligned(y)
-        kwargs = {k: _aligned(v) for k, v in kwargs.items()}
+        x, y = (_aligned(as_estimator_input(v, model, home)) for v in (x, y))
+        kwargs = {k: _aligned(as_estimator_input(v, model, home)) for k, v in kwargs.items()}
     stat = None
     if progressive is not None:
         from .metrics import progressive_statistic

@@ -9,7 +9,7 @@ to (or come from) the device.
 from __future__ import annotations
 
 from ._dispatch import DEVICE, HOST, KIND_HOME, block_kind
-from ._optional import import_optional
+from ._optional import import_optional, is_cudf_object
 
 
 def to_host(block):
@@ -55,3 +55,20 @@ def move(block, home: str):
     if home == DEVICE:
         return to_device(block)
     raise ValueError(f"home must be 'host' or 'device', got {home!r}")
+
+
+def as_estimator_input(value, estimator, home: str):
+    """``value`` in the form ``estimator`` takes on ``home``.
+
+    scikit-learn's array-API mode on the device takes CuPy arrays, not cuDF
+    frames (it would try to turn them into NumPy): a cuDF DataFrame or
+    Series becomes a CuPy array there, on the device.  cuML and gpuinc's own
+    estimators take cuDF as it is; everything else passes through.
+    """
+    if home != DEVICE or not is_cudf_object(value):
+        return value
+    if type(estimator).__module__.split(".")[0] != "sklearn":
+        return value
+    from ._gpu import cudf_to_cupy
+
+    return cudf_to_cupy(value)

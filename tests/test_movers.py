@@ -389,3 +389,30 @@ def test_device_mover_pinned_source_is_sent_directly():
         out = mover.to_device(src)
         assert mover.chunks_copied == 1
         np.testing.assert_array_equal(cupy.asnumpy(out), src)
+
+
+def test_cudf_blocks_reach_array_api_scikit_learn_as_cupy(monkeypatch):
+    import sys
+    import types
+
+    from sklearn.linear_model import SGDClassifier as SklearnSGD
+
+    import gpuinc._gpu as gpu_helpers
+    from gpuinc._movers import as_estimator_input
+    from gpuinc.linear_model import SGDClassifier
+
+    cudf = types.ModuleType("cudf")
+    cudf.DataFrame = type("DataFrame", (), {})
+    cudf.Series = type("Series", (), {})
+    monkeypatch.setitem(sys.modules, "cudf", cudf)
+    monkeypatch.setattr(gpu_helpers, "cudf_to_cupy", lambda obj: ("cupy", type(obj).__name__))
+    frame, series = cudf.DataFrame(), cudf.Series()
+    # scikit-learn's array-API mode on the device takes CuPy, not cuDF
+    assert as_estimator_input(frame, SklearnSGD(), "device") == ("cupy", "DataFrame")
+    assert as_estimator_input(series, SklearnSGD(), "device") == ("cupy", "Series")
+    # on the host, for gpuinc's own estimators (they read cuDF) and for other values: unchanged
+    assert as_estimator_input(frame, SklearnSGD(), "host") is frame
+    assert as_estimator_input(frame, SGDClassifier(), "device") is frame
+    values = np.ones(3)
+    assert as_estimator_input(values, SklearnSGD(), "device") is values
+    assert as_estimator_input(None, SklearnSGD(), "device") is None
