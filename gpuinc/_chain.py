@@ -310,15 +310,15 @@ class DistributedRunner:
                 on_block(pos, block, lambda: fut.result()[0])
             del data
 
+        # A load waits for the fit `lag` blocks back: with one thread per worker, a load
+        # queued early takes the thread before the fit of the block just loaded there,
+        # and the chain stalls behind it. Waiting for fit k - 2, load k runs while
+        # fit k - 1 trains on another worker.
+        lag = max(2, self.prefetch)
         try:
             for pos, block in enumerate(blocks):
                 while len(outstanding) > self.prefetch:
                     settle()
-                # A load waits for the fit `lag` blocks back: with one thread per worker,
-                # a load queued early takes the thread before the fit of the block just
-                # loaded there, and the chain stalls behind it. Waiting for fit k - 2,
-                # load k runs while fit k - 1 trains on another worker.
-                lag = max(2, self.prefetch)
                 after = fits[pos - lag] if pos >= lag else None
                 (x_f, y_f, kw_f, loaded), loads = _resolve(self.client, block, local=local,
                                                            after=after)

@@ -532,14 +532,14 @@ class BaseSGD(BaseEstimator):
             n_samples, batch_size, t0, average_start
         )
 
-        order = None
         where = _where(xp, X)
+        if rows is not None:
+            rows = xp.asarray(rows, **where)  # next to X, like the shuffled order
+        order = rows
         if self.shuffle:
             order = shuffle_order(xp, n_samples, draw_keys(self._rng), where)
             if rows is not None:
-                order = xp.take(xp.asarray(rows, **where), order)
-        elif rows is not None:
-            order = rows
+                order = xp.take(rows, order)
         if self._use_fused_kernel(xp, X, loss, is_sparse, l1_strength):
             W, b, W_avg, b_avg, probe, loss_sum = _fused.fused_epoch(
                 xp, _fused.cupy_launcher(X.dtype), X, T, sample_weight, order, W, b, W_avg, b_avg,
@@ -547,8 +547,6 @@ class BaseSGD(BaseEstimator):
                 fit_intercept=fit_intercept, track_loss=track_loss, where=where,
             )  # fmt: skip
         else:
-            if order is not None and not is_sparse and not is_numpy_namespace(xp):
-                order = xp.asarray(order, **where)
             weights, probe, loss_sum, (l1_total, l1_applied) = self._array_api_epoch(
                 xp, X, T, sample_weight, loss, order, (W, b, W_avg, b_avg), (etas, mixes),
                 batch_size=batch_size, is_sparse=is_sparse, track_loss=track_loss,

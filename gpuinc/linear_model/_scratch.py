@@ -15,6 +15,7 @@ repeats, 2-core VM, 2026-11-28); without it, no difference.
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any
 
@@ -26,9 +27,7 @@ _LOCAL = threading.local()
 def scratch(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     """An uninitialised C-contiguous array of ``shape`` and ``dtype``, reused by name."""
     dtype = np.dtype(dtype)
-    size = 1
-    for n in shape:
-        size *= int(n)
+    size = math.prod(int(n) for n in shape)
     store = _LOCAL.__dict__
     flat = store.get(name)
     if flat is None or flat.dtype != dtype or flat.shape[0] < size:
