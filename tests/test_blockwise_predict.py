@@ -51,6 +51,13 @@ def _frame(Xn, npartitions=4):
 
 
 # ------------------------------------------------------------ test estimators
+def _log_of_positive(X):
+    X = np.asarray(X)
+    if (X <= 0).any():
+        raise ValueError("features must be > 0")
+    return np.log(X)
+
+
 class PositiveOnly(RegressorMixin, BaseEstimator):
     """A regressor defined only for strictly positive features (it works on log X)."""
 
@@ -60,10 +67,7 @@ class PositiveOnly(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X):
-        X = np.asarray(X)
-        if (X <= 0).any():
-            raise ValueError("features must be > 0")
-        return np.log(X) @ self.coef_
+        return _log_of_positive(X) @ self.coef_
 
 
 class PositiveOnlyClassifier(ClassifierMixin, BaseEstimator):
@@ -75,10 +79,7 @@ class PositiveOnlyClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def predict_proba(self, X):
-        X = np.asarray(X)
-        if (X <= 0).any():
-            raise ValueError("features must be > 0")
-        score = np.log(X).sum(axis=1)
+        score = _log_of_positive(X).sum(axis=1)
         p = 1 / (1 + np.exp(-score))
         cols = [p * (k + 1) for k in range(len(self.classes_))]
         out = np.stack(cols, axis=1)
