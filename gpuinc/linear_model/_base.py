@@ -386,6 +386,18 @@ class BaseSGD(BaseEstimator):
             rows = None
         if sp.issparse(X):
             norms = np.asarray(X.multiply(X).sum(axis=1)).ravel()
+        elif (
+            is_numpy_namespace(xp)
+            and rows is None
+            and (sample_weight is None or sample_weight.dtype == X.dtype)
+        ):
+            # in place in scratch: no temporaries of n floats (see ``_scratch``)
+            norms = np.vecdot(X, X, axis=-1, out=scratch("row-norms", X.shape[:1], X.dtype))
+            norms += float(bool(self.fit_intercept))
+            if sample_weight is not None:
+                norms *= sample_weight
+                np.abs(norms, out=norms)  # |w| * norm: the norms are >= 0
+            return float(np.mean(norms))
         elif hasattr(xp, "vecdot"):
             norms = xp.vecdot(X, X, axis=-1)  # no temporary the size of X
         else:  # pragma: no cover - namespaces before the 2023.12 standard
@@ -433,10 +445,16 @@ class BaseSGD(BaseEstimator):
             return stable, 0.0
         if mean is None:
             n = X.shape[0] if rows is None else int(rows.shape[0])
-            picked = np.arange(0, n, max(1, n // 4096))
-            if rows is not None:
-                picked = rows[picked]
-            mean = self._mean_row_norm(xp, X, sample_weight, picked)
+            stride = max(1, n // 4096)
+            if rows is None and not sp.issparse(X):
+                # every stride-th row, as a view: no copy of them
+                sw = None if sample_weight is None else sample_weight[::stride]
+                mean = self._mean_row_norm(xp, X[::stride, ...], sw, None)
+            else:
+                picked = np.arange(0, n, stride)
+                if rows is not None:
+                    picked = rows[picked]
+                mean = self._mean_row_norm(xp, X, sample_weight, picked)
         lipschitz = loss.smoothness * mean
         smooth = 0.0 if not math.isfinite(lipschitz) or lipschitz <= 0.0 else 1.0 / lipschitz
         return stable, smooth
@@ -537,7 +555,7 @@ class BaseSGD(BaseEstimator):
             rows = xp.asarray(rows, **where)  # next to X, like the shuffled order
         order = rows
         if self.shuffle:
-            order = shuffle_order(xp, n_samples, draw_keys(self._rng), where)
+            order = shuffle_order(xp, n_samples, draw_keys(self._rng), where, reuse=True)
             if rows is not None:
                 order = xp.take(rows, order)
         if self._use_fused_kernel(xp, X, loss, is_sparse, l1_strength):

@@ -2,7 +2,7 @@
 
 A pass over a block needs a few host arrays of a few hundred kilobytes each
 (the row order and its work arrays, the buffer the shuffled rows are
-gathered into).  Allocated afresh on every ``partial_fit`` call, each of
+gathered into, the target matrix, the row norms of the step caps).  Allocated afresh on every ``partial_fit`` call, each of
 them comes from ``mmap`` and costs a page fault per 4 KiB when first
 written - and inside a Dask worker, whose nanny sets
 ``MALLOC_TRIM_THRESHOLD_``, that happens on every call.  So they are kept

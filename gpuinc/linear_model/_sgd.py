@@ -21,6 +21,7 @@ from ._loss import (
     sigmoid,
     softmax,
 )
+from ._scratch import scratch
 
 __all__ = ["SGDClassifier", "SGDRegressor"]
 
@@ -425,13 +426,26 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         if classes.shape[0] == 2:
             is_positive = y == classes[1]
             known = is_positive | (y == classes[0])
-            indicator = xp.reshape(xp.astype(is_positive, dtype), (-1, 1))
-            T = 2.0 * indicator - 1.0
+            is_class = xp.reshape(is_positive, (-1, 1))
+        elif is_numpy_namespace(xp):
+            is_class = scratch("targets-is-class", (y.shape[0], classes.shape[0]), np.bool_)
+            np.equal(y[:, None], classes[None, :], out=is_class)
+            known = np.logical_or.reduce(is_class, axis=1)
         else:
             is_class = y[:, None] == classes[None, :]
             known = xp.any(is_class, axis=1)
-            indicator = xp.astype(is_class, dtype)
-            T = indicator if self.loss == "log_loss" else 2.0 * indicator - 1.0
+        signed = classes.shape[0] == 2 or self.loss != "log_loss"  # +1/-1, else one-hot
+        if is_numpy_namespace(xp):
+            # written in place into this thread's scratch: no temporaries of n floats
+            T = scratch("targets", is_class.shape, dtype)
+            np.copyto(T, is_class)
+            if signed:
+                T *= 2.0
+                T -= 1.0
+        else:
+            T = xp.astype(is_class, dtype)
+            if signed:
+                T = 2.0 * T - 1.0
         if not bool(xp.all(known)):
             labels = set(to_numpy(classes).tolist())
             unknown = sorted({v for v in to_numpy(y).tolist() if v not in labels}, key=repr)
@@ -440,6 +454,7 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
             )
         sample_weight = self._validate_sample_weight(xp, sample_weight, X, dtype, in_fit=in_fit)
         weights = sample_weight
+        indicator = None if self.class_weight is None else xp.astype(is_class, dtype)
         class_weights = self._class_weight_vector(xp, indicator, classes)
         if class_weights is not None:
             if indicator.shape[1] == 1:

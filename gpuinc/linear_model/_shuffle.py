@@ -49,12 +49,16 @@ def _hash32(v: np.ndarray) -> np.ndarray:
     return v
 
 
-def shuffle_order(xp: ModuleType, n: int, keys: list[int], where: dict) -> Any:
+def shuffle_order(
+    xp: ModuleType, n: int, keys: list[int], where: dict, *, reuse: bool = False
+) -> Any:
     """A permutation of ``range(n)`` (uint32) in namespace ``xp``, fixed by ``keys``.
 
     ``where`` holds the ``device=`` keyword for arrays next to the data.
     The round functions are tabulated with NumPy (``a`` entries each) and
     moved to ``xp``, so no namespace's integer overflow rules matter.
+    ``reuse=True`` (NumPy): the result is this thread's scratch array (see
+    ``_scratch``), overwritten by the next such call; for a pass's own use.
     """
     if n > MAX_ROWS:  # pragma: no cover - 4 billion rows in one call
         host = np.random.default_rng(keys).permutation(n)
@@ -64,7 +68,8 @@ def shuffle_order(xp: ModuleType, n: int, keys: list[int], where: dict) -> Any:
         _hash32(np.arange(a, dtype=np.uint32) ^ np.uint32(key)) % np.uint32(a) for key in keys
     ]
     if xp.__name__ in {"numpy", "array_api_compat.numpy"}:
-        return _numpy_order(n, a, tables)
+        order = _numpy_order(n, a, tables)
+        return order if reuse else order.copy()
     y = xp.arange(a * a, dtype=xp.uint32, **where)
     L, R = y // a, y % a
     for table in tables:
@@ -75,18 +80,25 @@ def shuffle_order(xp: ModuleType, n: int, keys: list[int], where: dict) -> Any:
 
 
 def _numpy_order(n: int, a: int, tables: list[np.ndarray]) -> np.ndarray:
-    """``shuffle_order`` on NumPy, in place: the same values without a temporary per step."""
+    """``shuffle_order`` on NumPy, in scratch arrays: the same values, no temporary.
+
+    Inside Dask workers every temporary of this size is a fresh ``mmap`` and
+    a page fault per 4 KiB (see ``_scratch``), so even the index conversion
+    that ``np.take`` does and the filtering at the end go through scratch.
+    """
     ua = np.uint32(a)
     size = a * a
     index = arange(size, np.uint32)
     L, R = scratch("order-L", (size,), np.uint32), scratch("order-R", (size,), np.uint32)
     moved, less_a = scratch("order-a", (size,), np.uint32), scratch("order-b", (size,), np.uint32)
+    digit = scratch("order-digit", (size,), np.intp)  # np.take wants intp indices
     np.floor_divide(index, ua, out=L)
     np.remainder(index, ua, out=R)
     for table in tables:
         # every digit indexes the table, so "clip" never clips; it skips the bounds
         # check and the temporary of the default mode
-        np.take(table, R, out=moved, mode="clip")
+        np.copyto(digit, R)
+        np.take(table, digit, out=moved, mode="clip")
         moved += L
         # (L + F) mod a for L, F < a: unsigned L + F - a wraps above L + F when L + F < a
         np.subtract(moved, ua, out=less_a)
@@ -94,4 +106,19 @@ def _numpy_order(n: int, a: int, tables: list[np.ndarray]) -> np.ndarray:
         L, R, moved = R, moved, L
     L *= ua
     L += R
-    return L[L < n]
+    if size == n:
+        return L
+    # L[L < n], a piece at a time: np.compress's own index array stays small
+    order = scratch("order", (n,), np.uint32)
+    keep = scratch("order-keep", (_FILTER_PIECE,), np.bool_)
+    filled = 0
+    for start in range(0, size, _FILTER_PIECE):
+        piece = L[start : start + _FILTER_PIECE]
+        mask = np.less(piece, n, out=keep[: piece.shape[0]])
+        count = int(np.count_nonzero(mask))
+        np.compress(mask, piece, out=order[filled : filled + count])
+        filled += count
+    return order
+
+
+_FILTER_PIECE = 4096
