@@ -254,3 +254,24 @@ def test_dd_read_parquet_columns_of_one_frame(parquet_folder):
     inc = Incremental(ReadAheadProbe(), prefetch=1)
     inc.fit(frame[["a", "b", "c", "d"]], frame["label"], classes=[0, 1])
     assert inc.estimator_.n_rows_ == N_FILES * ROWS
+
+
+def test_threaded_persisted_blocks_are_taken_as_they_are(monkeypatch):
+    """Chunks persisted without a client are in the graph already: no dask.compute per block."""
+    X = da.random.default_rng(0).random((60, 3), chunks=20)
+    y = (X[:, 0] > 0.5).astype(int)
+    lazy_y = y + 0
+    X, y = dask.persist(X, y)
+    real, calls = dask.compute, []
+
+    def spy(*args, **kwargs):
+        calls.append(len(args))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(dask, "compute", spy)
+    inc = Incremental(ReadAheadProbe(), shuffle_blocks=False).fit(X, y, classes=[0, 1])
+    assert calls == []
+    assert inc.estimator_.n_rows_ == 60
+    # a piece that still needs computing sends the block through dask.compute
+    Incremental(ReadAheadProbe(), shuffle_blocks=False).fit(X, lazy_y, classes=[0, 1])
+    assert len(calls) == 3
