@@ -26,6 +26,7 @@ from dask._task_spec import DataNode
 
 from ._array_api import aligned as _aligned
 from ._dispatch import DEVICE, HOST, KIND_HOME, block_kind, compute_context
+from ._malloc import reusing_memory
 from ._movers import as_estimator_input, move
 
 
@@ -543,8 +544,15 @@ def _runs_by_worker(client, resolved):
     return runs
 
 
+def _fit_step(state, x, y, kwargs, static_kwargs, **where):
+    """Carries (model, rows seen, progressive statistics) one block along the chain."""
+    model, seen, stats = state
+    model, stat = fit_block(model, x, y, kwargs, static_kwargs, **where)
+    return model, seen + _n_rows(x), stats + [stat]
+
+
 def _fit_task(state, x, y, kwargs, static_kwargs, loaded=None, **where):
-    """Worker-side step: carries (model, rows seen, progressive statistics) along the chain.
+    """Worker-side step over one block.
 
     ``loaded``: the pieces one load task computed, standing in for the ``_Part``
     placeholders among x, y and kwargs.
@@ -552,16 +560,16 @@ def _fit_task(state, x, y, kwargs, static_kwargs, loaded=None, **where):
     if loaded is not None:
         x, y = _fill(x, loaded), _fill(y, loaded)
         kwargs = {k: _fill(v, loaded) for k, v in kwargs.items()}
-    model, seen, stats = state
-    model, stat = fit_block(model, x, y, kwargs, static_kwargs, **where)
-    return model, seen + _n_rows(x), stats + [stat]
+    with reusing_memory():
+        return _fit_step(state, x, y, kwargs, static_kwargs, **where)
 
 
 def _fit_run_task(state, blocks, static_kwargs, *, indices, rows, **where):
     """Worker-side step over consecutive blocks this worker holds, in order."""
-    for (x, y, kwargs, _), index, block_rows in zip(blocks, indices, rows, strict=True):
-        state = _fit_task(state, x, y, kwargs, static_kwargs, index=index, rows=block_rows,
-                          **where)
+    with reusing_memory():
+        for (x, y, kwargs, _), index, block_rows in zip(blocks, indices, rows, strict=True):
+            state = _fit_step(state, x, y, kwargs, static_kwargs, index=index,
+                              rows=block_rows, **where)
     return state
 
 
