@@ -484,7 +484,8 @@ def _compute_here(opaque, after=None):
 
     ``after``: the result of a task this load must wait for (unused).
     """
-    return list(dask.compute(*opaque.value, scheduler="sync"))
+    with reusing_memory():
+        return list(dask.compute(*opaque.value, scheduler="sync"))
 
 
 def _blocks_are_independent(client, blocks) -> bool:

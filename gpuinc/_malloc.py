@@ -9,7 +9,7 @@ written.  A scikit-learn ``SGDClassifier`` pass over the seed workload's
 10 blocks took 0.425 s under that setting against 0.39 s without it
 (5,201 against 1 page faults; 2-core VM, 2026-11-28).
 
-While a chain task trains, :func:`reusing_memory` raises both thresholds
+While a chain task trains or reads its block, :func:`reusing_memory` raises both thresholds
 (``M_MMAP_THRESHOLD`` to 32 MiB, ``M_TRIM_THRESHOLD`` to 64 MiB) so that
 freed blocks are reused, then restores the worker's values and calls
 ``malloc_trim(0)``, which returns what the task freed to the OS as the
