@@ -186,8 +186,9 @@ class LocalRunner:
     block *k+1* travels while block *k* trains.
     """
 
-    def __init__(self, prefetch: int = 2):
+    def __init__(self, prefetch: int = 2, scheduler=None):
         self.prefetch = max(0, int(prefetch))
+        self.scheduler = scheduler  # for dask.compute; "sync" inside a worker's task
 
     def run(self, model, blocks, static_kwargs, *, kind, home, on_block=None, stats=None,
             progressive=None, group_runs=True):  # group_runs: distributed runner only
@@ -197,7 +198,7 @@ class LocalRunner:
 
         def load(block):
             stats.start_block()
-            x, y, kw = _compute_block(block)
+            x, y, kw = _compute_block(block, self.scheduler)
             if mover is None:
                 return (x, y, kw), None
             n = check_block(x, y, kw, index=block.index, rows=block.rows, kind=kind)
@@ -270,11 +271,11 @@ def _in_memory(value):
 _LAZY = object()
 
 
-def _compute_block(block):
+def _compute_block(block, scheduler=None):
     """``(x, y, kwargs)`` of a block, in memory."""
     pieces = [_in_memory(v) for v in _pieces(block)]
     if any(v is _LAZY for v in pieces):
-        return dask.compute(block.x, block.y, block.kwargs)
+        return dask.compute(block.x, block.y, block.kwargs, scheduler=scheduler)
     x, y, *values = pieces
     return x, y, dict(zip(block.kwargs, values, strict=True))
 
@@ -316,6 +317,11 @@ class DistributedRunner:
         if blocks and all(_held(self.client, v) for b in blocks for v in _pieces(b)):
             state = self._run_held(model, blocks, static_kwargs, where, token, on_block, stats,
                                    group_runs)
+        elif (ONE_TASK_PASSES and group_runs and blocks and self._blocks_independent(blocks)
+              and not any(dask.is_dask_collection(v) and _held(self.client, v)
+                          for b in blocks for v in _pieces(b))):
+            return self._run_in_one_task(model, blocks, static_kwargs, where, token, on_block,
+                                         stats)
         else:
             state = self._run_windowed(model, blocks, static_kwargs, where, token, on_block,
                                        stats)
@@ -323,6 +329,48 @@ class DistributedRunner:
             state = state.result()
         model, rows, progressive_stats = state
         stats.rows += rows
+        stats.progressive.extend(progressive_stats)
+        return model
+
+    def _run_in_one_task(self, model, blocks, static_kwargs, where, token, on_block, stats):
+        """The whole pass as one task: a worker reads and trains like the local runner.
+
+        For blocks that can each be computed alone (see ``_blocks_are_independent``):
+        no block or model then moves between workers, and no scheduler round trip
+        sits between two blocks.  Progress comes back as events while the task runs.
+        """
+        client = self.client
+        reported, lock = set(), threading.Lock()
+
+        def report(pos):
+            with lock:
+                if pos in reported or pos >= len(blocks):
+                    return
+                reported.add(pos)
+            if on_block is not None:
+                on_block(pos, blocks[pos], _model_inside_task)
+
+        _PROGRESS[token] = report
+        try:
+            client.subscribe_topic(PROGRESS_TOPIC, _dispatch_progress)
+            fut = client.submit(
+                _pass_task, model, _Opaque(blocks), static_kwargs, prefetch=self.prefetch,
+                token=token, **where, key=f"gpuinc-pass-{token}", pure=False,
+            )
+            try:
+                model, counts, progressive_stats = fut.result()
+            except BaseException:
+                fut.cancel()  # the task stops at its next block (see _pass_task)
+                raise
+        finally:
+            _PROGRESS.pop(token, None)
+        for pos in range(len(blocks)):  # events still on their way are not waited for
+            report(pos)
+        n_blocks, rows, max_in_flight = counts
+        with stats._lock:
+            stats.blocks += n_blocks
+            stats.rows += rows
+            stats.max_in_flight = max(stats.max_in_flight, max_in_flight)
         stats.progressive.extend(progressive_stats)
         return model
 
@@ -409,6 +457,54 @@ class DistributedRunner:
             client.cancel([fut for _, fut in submitted])  # the chain only, never the data
             raise
         return state
+
+
+#: Train a pass over independent lazy blocks as one task (``_run_in_one_task``);
+#: False: always chain one task per block (tests of the chain set this).
+ONE_TASK_PASSES = True
+PROGRESS_TOPIC = "gpuinc-progress"
+_PROGRESS: dict = {}  # run token -> callback(position), for this client's passes
+
+
+def _dispatch_progress(event):
+    """Client-side handler of the progress events of every one-task pass."""
+    _, msg = event
+    callback = _PROGRESS.get(msg.get("token")) if isinstance(msg, dict) else None
+    if callback is not None:
+        callback(int(msg["pos"]))
+
+
+def _model_inside_task():
+    raise RuntimeError("the model of a one-task pass is only known when the pass ends")
+
+
+class _PassCancelled(Exception):
+    """Raised inside a one-task pass whose future was cancelled."""
+
+
+def _pass_task(model, opaque, static_kwargs, *, prefetch, token, **where):
+    """Worker side of ``_run_in_one_task``: the local runner, computing blocks here.
+
+    After every block it reports progress and stops if the client cancelled it.
+    """
+    from distributed import get_worker
+    from distributed.worker import thread_state
+
+    worker = get_worker()
+    key = getattr(thread_state, "key", None)
+
+    def on_block(pos, block, get_model):
+        worker.log_event(PROGRESS_TOPIC, {"token": token, "pos": pos})
+        task = worker.state.tasks.get(key) if key is not None else None
+        if key is not None and (task is None or task.state in ("cancelled", "released")):
+            raise _PassCancelled(f"gpuinc: pass {token} was cancelled")
+
+    stats = ChainStats()
+    with reusing_memory():
+        model = LocalRunner(prefetch, scheduler="sync").run(
+            model, opaque.value, static_kwargs, on_block=on_block, stats=stats, **where
+        )
+    return model, (stats.blocks, stats.rows, stats.max_in_flight), stats.progressive
 
 
 def _pieces(block):

@@ -119,7 +119,23 @@ def test_validation_blocks_read_once_per_pass(parquet_folder, counted):
     assert READS["n"] == 2 * N_FILES  # 6 trained + 2 scored, each pass
 
 
-def test_distributed_reads_at_most_prefetch_ahead(parquet_folder, counted, client):
+@pytest.fixture
+def chained(monkeypatch):
+    """Independent blocks train one task per block (the chain), as dependent ones do."""
+    import gpuinc._chain as chain
+
+    monkeypatch.setattr(chain, "ONE_TASK_PASSES", False)
+
+
+@pytest.fixture(params=["one task", "chain"])
+def either_way(request, monkeypatch):
+    import gpuinc._chain as chain
+
+    monkeypatch.setattr(chain, "ONE_TASK_PASSES", request.param == "one task")
+    return request.param
+
+
+def test_distributed_reads_at_most_prefetch_ahead(parquet_folder, counted, client, either_way):
     X, y = read_table(parquet_folder, "label", blocksize=None)
     inc = Incremental(ReadAheadProbe(), prefetch=1, shuffle_blocks=False, epochs=2)
     inc.fit(X, y, classes=[0, 1])
@@ -130,7 +146,8 @@ def test_distributed_reads_at_most_prefetch_ahead(parquet_folder, counted, clien
     assert N_FILES <= READS["n"] <= 2 * N_FILES
 
 
-def test_distributed_load_waits_for_the_fit_two_blocks_back(parquet_folder, counted, client):
+def test_distributed_load_waits_for_the_fit_two_blocks_back(parquet_folder, counted, client,
+                                                          chained):
     # with one thread per worker, a load queued early would take the thread before the
     # fit of the block just loaded there; so load k starts only once fit k - 2 is done,
     # and while block t trains at most blocks 0..t+1 have been read
@@ -161,7 +178,7 @@ def test_block_independence_is_checked_once_per_fit(parquet_folder, client, monk
     assert [r["blocks"] for r in inc.history_] == [N_FILES] * 3
 
 
-def test_distributed_reads_each_block_in_one_task(parquet_folder, client):
+def test_distributed_reads_each_block_in_one_task(parquet_folder, client, chained):
     # a block's small steps (splitting X from y, picking columns) run inside its load
     # task instead of costing a scheduler round trip each
     X, y = read_table(parquet_folder, "label", blocksize=None)
@@ -172,6 +189,84 @@ def test_distributed_reads_each_block_in_one_task(parquet_folder, client):
     assert sum(n.startswith("gpuinc-load-") for n in names) == N_FILES
     assert sum(n.startswith("gpuinc-partial-fit-") for n in names) == N_FILES
     assert len(names) == 2 * N_FILES, sorted(names)
+
+
+def test_independent_blocks_train_in_one_task_per_pass(parquet_folder, client):
+    """Blocks that each compute alone: one worker reads and trains them all, no hops."""
+    from sklearn.linear_model import SGDClassifier
+
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    client.get_task_stream()  # start recording
+    start = __import__("time").time()
+    inc = Incremental(SGDClassifier(random_state=0), epochs=2, prefetch=1, random_state=0,
+                      progress=False).fit(X, y, classes=[0, 1])
+    names = [str(t["key"]) for t in client.get_task_stream(start=start)]
+    assert sorted(n.split("-")[1] for n in names) == ["pass", "pass"], names
+    assert [r["blocks"] for r in inc.history_] == [N_FILES, N_FILES]
+    assert all(1 <= r["max_blocks_in_flight"] <= 2 for r in inc.history_)
+    with dask.config.set(scheduler="threads"):  # the same model without a cluster
+        local = Incremental(SGDClassifier(random_state=0), epochs=2, prefetch=1,
+                            random_state=0, progress=False).fit(X, y, classes=[0, 1])
+    assert np.array_equal(inc.coef_, local.coef_)
+    assert np.array_equal(inc.intercept_, local.intercept_)
+
+
+def test_one_task_pass_reports_every_block_in_order(parquet_folder, client):
+    from gpuinc._blocks import plan_blocks
+    from gpuinc._chain import ChainStats, DistributedRunner
+
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    blocks = plan_blocks(X, y, {}).blocks
+    seen, stats = [], ChainStats()
+    model = DistributedRunner(client, prefetch=2).run(
+        ReadAheadProbe(), blocks, {"classes": [0, 1]}, kind="pandas", home="host",
+        on_block=lambda pos, block, get_model: seen.append((pos, block.index)), stats=stats,
+    )
+    assert seen == [(i, b.index) for i, b in enumerate(blocks)]
+    assert (stats.blocks, stats.rows) == (N_FILES, N_FILES * ROWS)
+    assert model.n_rows_ == N_FILES * ROWS
+
+
+class _SlowProbe(ReadAheadProbe):
+    def partial_fit(self, X, y, classes=None):
+        __import__("time").sleep(0.2)
+        return super().partial_fit(X, y, classes=classes)
+
+
+def test_a_cancelled_one_task_pass_stops_at_the_next_block(parquet_folder, counted, client):
+    from gpuinc._blocks import plan_blocks
+    from gpuinc._chain import _Opaque, _pass_task
+
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    blocks = plan_blocks(X, y, {}).blocks
+    fut = client.submit(_pass_task, _SlowProbe(), _Opaque(blocks), {"classes": [0, 1]},
+                        prefetch=1, token="t", kind="pandas", home="host", progressive=None,
+                        pure=False)
+    deadline = __import__("time").time() + 10
+    while len(SEEN_AT_FIT) < 2 and __import__("time").time() < deadline:
+        __import__("time").sleep(0.02)
+    fut.cancel()
+    __import__("time").sleep(1.0)  # five more blocks' worth, had it gone on
+    assert 2 <= len(SEEN_AT_FIT) <= 4, SEEN_AT_FIT
+    assert READS["n"] <= len(SEEN_AT_FIT) + 2
+
+
+def test_lazy_x_with_persisted_y_is_chained(parquet_folder, client):
+    """A held piece cannot be computed inside a worker's task: such blocks are chained."""
+    from sklearn.linear_model import SGDClassifier
+
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    (y_held,) = client.persist([y])
+    client.get_task_stream()
+    start = __import__("time").time()
+    inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False,
+                      progress=False).fit(X, y_held, classes=[0, 1])
+    names = [str(t["key"]) for t in client.get_task_stream(start=start)]
+    assert not any(n.startswith("gpuinc-pass-") for n in names)
+    with dask.config.set(scheduler="threads"):
+        local = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False,
+                            progress=False).fit(X, y, classes=[0, 1])
+    assert np.array_equal(inc.coef_, local.coef_)
 
 
 def test_blocks_sharing_tasks_are_left_to_the_scheduler(client):
