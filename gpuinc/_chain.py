@@ -8,9 +8,11 @@ by dataset size.  Two runners share one contract:
 * ``LocalRunner`` (no distributed client): a loader thread computes the next
   blocks with Dask's local scheduler while the calling thread trains
   (chunks persisted in this process are taken as they are).
-* ``DistributedRunner``: blocks are computed on the workers and each
-  ``partial_fit`` runs as a task next to its block, so data never travels to
-  the client; only the model moves between workers.
+* ``DistributedRunner``: data never travels to the client.  A pass over
+  blocks that each compute alone is one task running the local runner on a
+  worker; otherwise each ``partial_fit`` runs as a task next to its block
+  (persisted, or read by its own task) and only the model moves between
+  workers.
 """
 
 from __future__ import annotations
@@ -281,14 +283,17 @@ def _compute_block(block, scheduler=None):
 
 
 class DistributedRunner:
-    """Runs every ``partial_fit`` as a task on the worker that holds its block.
+    """Runs a pass on the workers, where the blocks are held or read.
 
     Blocks whose lazy pieces the cluster already holds (persisted
     collections) cost nothing to load, so the prefetch bound protects no
     memory: their whole chain is submitted at once with the existing futures,
     and consecutive blocks held by one worker are trained by one task
     (``group_runs``), saving a scheduler round trip and a model transfer per
-    block. Other blocks are computed at most ``prefetch`` ahead.
+    block. Lazy blocks that each compute alone are read and trained by one
+    task on one worker (``_run_in_one_task``) unless ``group_runs`` is off
+    (block-level checkpoints need the model after every block). Other blocks
+    are computed at most ``prefetch`` ahead, each next to its ``partial_fit``.
     """
 
     def __init__(self, client, prefetch: int = 2):
