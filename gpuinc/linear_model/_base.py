@@ -177,18 +177,25 @@ class BaseSGD(BaseEstimator):
         if is_cudf_object(X):
             X = X.values
         if is_numpy_namespace(xp):
-            X = validate_data(
-                self,
-                X,
-                reset=reset,
-                accept_sparse="csr",
-                dtype=[np.float64, np.float32] if dtype is None else dtype,
-                order="C",
-                ensure_all_finite=check_finite,
-            )
+            X = self._validate_host(X, reset=reset, dtype=dtype, check_finite=check_finite)
             return _aligned(X), sp.issparse(X)
         X = self._validate_device_X(xp, X, reset=reset, dtype=dtype, check_finite=check_finite)
         return X, False
+
+    def _validate_host(self, X: Any, y: Any = "no_validation", *, reset: bool, dtype: Any,
+                       check_finite: bool, **check_params: Any) -> Any:
+        """scikit-learn's ``validate_data`` for NumPy / scipy.sparse input: X, or (X, y)."""
+        return validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32] if dtype is None else dtype,
+            order="C",
+            ensure_all_finite=check_finite,
+            **check_params,
+        )
 
     def _validate_device_X(
         self, xp: ModuleType, X: Any, *, reset: bool, dtype: Any, check_finite: bool
@@ -232,17 +239,8 @@ class BaseSGD(BaseEstimator):
         """(X, y, X is sparse) for fit/partial_fit; y is 1-D and sits next to X."""
         dtype = None if reset else self.coef_.dtype
         if is_numpy_namespace(xp):
-            X, y = validate_data(
-                self,
-                X,
-                y,
-                reset=reset,
-                accept_sparse="csr",
-                dtype=[np.float64, np.float32] if dtype is None else dtype,
-                order="C",
-                ensure_all_finite=False,
-                y_numeric=y_numeric,
-            )
+            X, y = self._validate_host(X, y, reset=reset, dtype=dtype, check_finite=False,
+                                       y_numeric=y_numeric)
             return _aligned(X), _aligned(y), sp.issparse(X)
         X, _ = self._validate_X(xp, X, reset=reset, dtype=dtype, check_finite=False)
         y = self._to_X_namespace(xp, y, X)
