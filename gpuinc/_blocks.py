@@ -237,9 +237,7 @@ def _joint_frame_blocks(X, y, fit_kwargs) -> BlockPlan | None:
     if _JOINT_TARGET in X.columns or X.npartitions != y.npartitions:
         return None
     try:
-        from dask.dataframe.dask_expr._expr import are_co_aligned
-
-        if not are_co_aligned(X.expr, y.expr):
+        if not _co_aligned(X.expr, y.expr):
             return None
     except Exception:  # private helper moved or refused: fall back to pairing by partition
         return None
@@ -251,6 +249,39 @@ def _joint_frame_blocks(X, y, fit_kwargs) -> BlockPlan | None:
         for i, p in enumerate(parts)
     ]
     return BlockPlan(blocks, collection_kind(X), None)
+
+
+def _co_aligned(*exprs) -> bool:
+    """Dask's ``are_co_aligned``, answered from the expressions' names when it can be.
+
+    Dask walks each expression through blockwise steps to its ancestors and
+    compares their tokens, minus column projections; tokenizing a frame that
+    was persisted or built from pandas hashes all of its data (0.58 s for
+    1 GB).  When X and y reach the same ancestors by name (both cut from one
+    frame), they are co-aligned without that; when one of several ancestors
+    is a persisted collection, they are not.
+    """
+    from dask.dataframe.dask_expr._cumulative import CumulativeAggregations
+    from dask.dataframe.dask_expr._expr import Blockwise, are_co_aligned
+    from dask.dataframe.dask_expr._reductions import Reduction
+    from dask.dataframe.dask_expr.io.io import FromGraph
+
+    seen, ancestors, persisted = set(), set(), False
+    stack = [e for e in exprs if e.ndim > 0]
+    while stack:
+        e = stack.pop()
+        if e._name in seen:
+            continue
+        seen.add(e._name)
+        if isinstance(e, (Blockwise, CumulativeAggregations, Reduction)) and e.dependencies():
+            stack.extend(e.dependencies())
+        else:
+            ancestors.add(e._name)
+            persisted = persisted or isinstance(e, FromGraph)
+    if len(ancestors) <= 1:
+        return True
+    # two persisted collections (different keys) are never co-aligned for Dask
+    return not persisted and are_co_aligned(*exprs)
 
 
 def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunks: bool = True) -> BlockPlan:
