@@ -960,7 +960,7 @@ def _read_parquet_block(fs, parts: tuple, cols: _Columns) -> pd.DataFrame:
             extra = _partition_table(partitions, cols.needed, table.num_rows)
             for name in extra.column_names:
                 table = table.append_column(name, extra.column(name))
-            frame = table.to_pandas()
+            frame = table.to_pandas(use_threads=False)
         except Exception as exc:
             raise DataError(
                 f"{where} could not be read ({_one_line(exc)}); the file may be corrupt. Replace it "
