@@ -17,6 +17,8 @@ by dataset size.  Two runners share one contract:
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -24,7 +26,11 @@ from dataclasses import dataclass, field
 
 import dask
 import numpy as np
-from dask._task_spec import DataNode
+
+try:  # private: only to read persisted chunks directly (see _in_memory)
+    from dask._task_spec import DataNode
+except ImportError:  # pragma: no cover - a future Dask that moves it
+    DataNode = None
 
 from ._array_api import aligned as _aligned
 from ._dispatch import DEVICE, HOST, KIND_HOME, block_kind, compute_context
@@ -260,6 +266,8 @@ def _in_memory(value):
     """
     if not dask.is_dask_collection(value):
         return value
+    if DataNode is None:  # pragma: no cover
+        return _LAZY
     keys = value.__dask_keys__()
     if len(keys) != 1 or not isinstance(keys[0], (str, tuple)):
         return _LAZY
@@ -345,32 +353,40 @@ class DistributedRunner:
         sits between two blocks.  Progress comes back as events while the task runs.
         """
         client = self.client
-        reported, lock = set(), threading.Lock()
+        reported = set()
+        events = queue.SimpleQueue()  # positions trained, then _PASS_DONE
 
-        def report(pos):
-            with lock:
-                if pos in reported or pos >= len(blocks):
-                    return
-                reported.add(pos)
+        def report(pos, get_model=_model_inside_task):
+            if pos in reported or pos >= len(blocks):
+                return
+            reported.add(pos)
             if on_block is not None:
-                on_block(pos, blocks[pos], _model_inside_task)
+                on_block(pos, blocks[pos], get_model)
 
-        _PROGRESS[token] = report
+        # the client's event loop only queues; reports run here, in the caller's
+        # thread, where an error in them stops the pass
+        _PROGRESS[token] = events.put
+        fut = None
         try:
-            client.subscribe_topic(PROGRESS_TOPIC, _dispatch_progress)
+            if getattr(client, "_event_handlers", {}).get(PROGRESS_TOPIC) is not _dispatch_progress:
+                client.subscribe_topic(PROGRESS_TOPIC, _dispatch_progress)
             fut = client.submit(
                 _pass_task, model, _Opaque(blocks), static_kwargs, prefetch=self.prefetch,
                 token=token, **where, key=f"gpuinc-pass-{token}", pure=False,
             )
-            try:
-                model, counts, progressive_stats = fut.result()
-            except BaseException:
-                fut.cancel()  # the task stops at its next block (see _pass_task)
-                raise
+            fut.add_done_callback(lambda _: events.put(_PASS_DONE))
+            while (pos := events.get()) is not _PASS_DONE:
+                report(pos)
+            model, counts, progressive_stats = fut.result()
+        except BaseException:
+            if fut is not None:
+                with contextlib.suppress(Exception):
+                    fut.cancel()  # the task stops at its next block (see _pass_task)
+            raise
         finally:
             _PROGRESS.pop(token, None)
         for pos in range(len(blocks)):  # events still on their way are not waited for
-            report(pos)
+            report(pos, (lambda: model) if pos == len(blocks) - 1 else _model_inside_task)
         n_blocks, rows, max_in_flight = counts
         with stats._lock:
             stats.blocks += n_blocks
@@ -469,6 +485,7 @@ class DistributedRunner:
 ONE_TASK_PASSES = True
 PROGRESS_TOPIC = "gpuinc-progress"
 _PROGRESS: dict = {}  # run token -> callback(position), for this client's passes
+_PASS_DONE = object()
 
 
 def _dispatch_progress(event):

@@ -15,7 +15,9 @@ freed blocks are reused, then restores the worker's values and calls
 ``malloc_trim(0)``, which returns what the task freed to the OS as the
 worker's setting would have.  It does nothing unless the process runs
 glibc and ``MALLOC_TRIM_THRESHOLD_`` is set in its environment (the values
-to restore are then known), and nothing when ``GPUINC_WORKER_MALLOC=0``.
+to restore are then known), nothing when both set thresholds are already
+at least the raised ones, and nothing when ``GPUINC_WORKER_MALLOC=0``; it
+never lowers a threshold.
 Tasks that overlap in one worker share one raise: the last one out
 restores.
 """
@@ -75,7 +77,10 @@ def worker_settings() -> tuple[int, int] | None:
     if trim is None or _libc() is None:
         return None
     mmap = _env_bytes("MALLOC_MMAP_THRESHOLD_")
-    return trim, GLIBC_MMAP_THRESHOLD if mmap is None else mmap
+    mmap = GLIBC_MMAP_THRESHOLD if mmap is None else mmap
+    if trim >= RAISED_TRIM_THRESHOLD and mmap >= RAISED_MMAP_THRESHOLD:
+        return None  # already at least as generous as the raise: leave them be
+    return trim, mmap
 
 
 @contextlib.contextmanager
@@ -87,9 +92,9 @@ def reusing_memory():
         return
     libc = _libc()
     with _LOCK:
-        if _STATE["depth"] == 0:
-            libc.mallopt(M_MMAP_THRESHOLD, RAISED_MMAP_THRESHOLD)
-            libc.mallopt(M_TRIM_THRESHOLD, RAISED_TRIM_THRESHOLD)
+        if _STATE["depth"] == 0:  # never lower a threshold the worker set higher
+            libc.mallopt(M_MMAP_THRESHOLD, max(RAISED_MMAP_THRESHOLD, settings[1]))
+            libc.mallopt(M_TRIM_THRESHOLD, max(RAISED_TRIM_THRESHOLD, settings[0]))
         _STATE["depth"] += 1
     try:
         yield

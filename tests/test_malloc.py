@@ -85,5 +85,37 @@ def test_worker_settings(monkeypatch):
     assert _malloc.worker_settings() == (65536, 128 * 1024)
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "200000")
     assert _malloc.worker_settings() == (65536, 200000)
+    # a worker already more generous than the raise is left as it is
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", str(2**30))
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", str(2**25))
+    assert _malloc.worker_settings() is None
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "200000")  # one of the two lower: raised
+    assert _malloc.worker_settings() == (2**30, 200000)
     monkeypatch.setenv("GPUINC_WORKER_MALLOC", "0")
     assert _malloc.worker_settings() is None
+
+
+def test_a_higher_worker_threshold_is_never_lowered(monkeypatch):
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, what, value):
+            calls.append((what, value))
+
+        def malloc_trim(self, pad):
+            calls.append(("trim", pad))
+
+    monkeypatch.setattr(_malloc, "_LIBC", [FakeLibc()])
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", str(2**30))
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("GPUINC_WORKER_MALLOC", raising=False)
+    with _malloc.reusing_memory():
+        assert calls == [
+            (_malloc.M_MMAP_THRESHOLD, _malloc.RAISED_MMAP_THRESHOLD),
+            (_malloc.M_TRIM_THRESHOLD, 2**30),  # the worker's, higher than the raise
+        ]
+    assert calls[2:] == [
+        (_malloc.M_TRIM_THRESHOLD, 2**30),
+        (_malloc.M_MMAP_THRESHOLD, _malloc.GLIBC_MMAP_THRESHOLD),
+        ("trim", 0),
+    ]

@@ -251,6 +251,62 @@ def test_a_cancelled_one_task_pass_stops_at_the_next_block(parquet_folder, count
     assert READS["n"] <= len(SEEN_AT_FIT) + 2
 
 
+class _FailsAtThirdBlock(ReadAheadProbe):
+    def partial_fit(self, X, y, classes=None):
+        if getattr(self, "n_rows_", 0) >= 2 * ROWS:
+            raise ValueError("probe: this block is bad")
+        return super().partial_fit(X, y, classes=classes)
+
+
+def test_a_block_error_in_a_one_task_pass_reaches_the_caller(parquet_folder, client):
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    inc = Incremental(_FailsAtThirdBlock(), shuffle_blocks=False, progress=False)
+    with pytest.raises(ValueError, match="probe: this block is bad") as info:
+        inc.fit(X, y, classes=[0, 1])
+    # which block, as on every other path (a note on the error)
+    assert any("block 2" in note for note in getattr(info.value, "__notes__", ())), info.value
+    assert not hasattr(inc, "estimator_")  # no half-trained model left behind
+
+
+def test_an_error_in_a_progress_report_stops_the_one_task_pass(parquet_folder, counted,
+                                                             client):
+    """Reports run in the caller's thread: their errors cancel the pass instead of vanishing."""
+    from gpuinc._blocks import plan_blocks
+    from gpuinc._chain import ChainStats, DistributedRunner
+
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    blocks = plan_blocks(X, y, {}).blocks
+    callers = []
+
+    def on_block(pos, block, get_model):
+        callers.append(threading.get_ident())
+        if pos == 1:
+            raise KeyError("report failed")
+
+    with pytest.raises(KeyError, match="report failed"):
+        DistributedRunner(client, prefetch=1).run(
+            _SlowProbe(), blocks, {"classes": [0, 1]}, kind="pandas", home="host",
+            on_block=on_block, stats=ChainStats(),
+        )
+    assert callers == [threading.get_ident()] * 2
+    __import__("time").sleep(1.0)  # five more blocks' worth, had the task gone on
+    assert len(SEEN_AT_FIT) <= 4, SEEN_AT_FIT
+
+
+def test_train_score_through_a_one_task_pass(parquet_folder, client):
+    from sklearn.linear_model import SGDClassifier
+
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    kwargs = {"epochs": 2, "train_score": True, "scoring": "accuracy", "random_state": 0,
+              "progress": False}
+    inc = Incremental(SGDClassifier(random_state=0), **kwargs).fit(X, y, classes=[0, 1])
+    with dask.config.set(scheduler="threads"):
+        local = Incremental(SGDClassifier(random_state=0), **kwargs).fit(X, y, classes=[0, 1])
+    scores = [r["train_score"] for r in inc.history_]
+    assert all(0 <= s <= 1 for s in scores)
+    assert scores == [r["train_score"] for r in local.history_]
+
+
 def test_lazy_x_with_persisted_y_is_chained(parquet_folder, client):
     """A held piece cannot be computed inside a worker's task: such blocks are chained."""
     from sklearn.linear_model import SGDClassifier

@@ -390,7 +390,11 @@ class BaseSGD(BaseEstimator):
             and (sample_weight is None or sample_weight.dtype == X.dtype)
         ):
             # in place in scratch: no temporaries of n floats (see ``_scratch``)
-            norms = np.vecdot(X, X, axis=-1, out=scratch("row-norms", X.shape[:1], X.dtype))
+            out = scratch("row-norms", X.shape[:1], X.dtype)
+            if hasattr(np, "vecdot"):  # NumPy >= 2
+                norms = np.vecdot(X, X, axis=-1, out=out)
+            else:  # pragma: no cover - NumPy 1.26
+                norms = np.einsum("ij,ij->i", X, X, out=out)
             norms += float(bool(self.fit_intercept))
             if sample_weight is not None:
                 norms *= sample_weight

@@ -429,7 +429,10 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
             is_class = xp.reshape(is_positive, (-1, 1))
         elif is_numpy_namespace(xp):
             is_class = scratch("targets-is-class", (y.shape[0], classes.shape[0]), np.bool_)
-            np.equal(y[:, None], classes[None, :], out=is_class)
+            try:
+                np.equal(y[:, None], classes[None, :], out=is_class)
+            except TypeError:  # labels that cannot be compared (str and int): none match
+                is_class[...] = False
             known = np.logical_or.reduce(is_class, axis=1)
         else:
             is_class = y[:, None] == classes[None, :]

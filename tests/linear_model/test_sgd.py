@@ -333,6 +333,8 @@ def test_partial_fit_errors():
     clf = SGDClassifier().partial_fit(X, y, classes=[0, 1, 2, 3])
     with pytest.raises(ValueError, match=r"labels \[9\] not in classes"):
         clf.partial_fit(X, np.where(y == 0, 9, y))
+    with pytest.raises(ValueError, match=r"labels \['a', 'b'\] not in classes \[0, 1, 2, 3\]"):
+        clf.partial_fit(X, np.where(y == 0, "a", "b"))  # labels of another type
     with pytest.raises(ValueError, match="not the same as on the first call"):
         clf.partial_fit(X, y, classes=[0, 1, 2])
     with pytest.raises(ValueError, match="features"):
