@@ -370,14 +370,19 @@ class DistributedRunner:
         try:
             if getattr(client, "_event_handlers", {}).get(PROGRESS_TOPIC) is not _dispatch_progress:
                 client.subscribe_topic(PROGRESS_TOPIC, _dispatch_progress)
+            # the worker of this client's previous pass, if any: its memory is warm (the
+            # blocks' arrays come from pages it already has; a fresh worker's first pass
+            # waits on the kernel for new ones), and another one takes over if it is gone
+            last = _LAST_PASS_WORKER.get(client.id)
+            placement = {} if last is None else {"workers": [last], "allow_other_workers": True}
             fut = client.submit(
                 _pass_task, model, _Opaque(blocks), static_kwargs, prefetch=self.prefetch,
-                token=token, **where, key=f"gpuinc-pass-{token}", pure=False,
+                token=token, **where, key=f"gpuinc-pass-{token}", pure=False, **placement,
             )
             fut.add_done_callback(lambda _: events.put(_PASS_DONE))
             while (pos := events.get()) is not _PASS_DONE:
                 report(pos)
-            model, counts, progressive_stats = fut.result()
+            model, counts, progressive_stats, _LAST_PASS_WORKER[client.id] = fut.result()
         except BaseException:
             if fut is not None:
                 with contextlib.suppress(Exception):
@@ -486,6 +491,7 @@ ONE_TASK_PASSES = True
 PROGRESS_TOPIC = "gpuinc-progress"
 _PROGRESS: dict = {}  # run token -> callback(position), for this client's passes
 _PASS_DONE = object()
+_LAST_PASS_WORKER: dict = {}  # client id -> address of the worker of its last one-task pass
 
 
 def _dispatch_progress(event):
@@ -526,7 +532,8 @@ def _pass_task(model, opaque, static_kwargs, *, prefetch, token, **where):
         model = LocalRunner(prefetch, scheduler="sync").run(
             model, opaque.value, static_kwargs, on_block=on_block, stats=stats, **where
         )
-    return model, (stats.blocks, stats.rows, stats.max_in_flight), stats.progressive
+    return (model, (stats.blocks, stats.rows, stats.max_in_flight), stats.progressive,
+            worker.address)
 
 
 def _pieces(block):

@@ -211,6 +211,33 @@ def test_independent_blocks_train_in_one_task_per_pass(parquet_folder, client):
     assert np.array_equal(inc.intercept_, local.intercept_)
 
 
+def test_one_task_passes_stay_on_one_worker(parquet_folder, client):
+    """Later passes run where the first ran (warm memory) while that worker is there."""
+    import gpuinc._chain as chain
+
+    chain._LAST_PASS_WORKER.pop(client.id, None)
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    client.get_task_stream()
+    start = __import__("time").time()
+    Incremental(ReadAheadProbe(), epochs=3, progress=False).fit(X, y, classes=[0, 1])
+    Incremental(ReadAheadProbe(), progress=False).fit(X, y, classes=[0, 1])
+    passes = [t for t in client.get_task_stream(start=start)
+              if str(t["key"]).startswith("gpuinc-pass-")]
+    assert len(passes) == 4
+    assert len({t["worker"] for t in passes}) == 1, [t["worker"] for t in passes]
+    assert chain._LAST_PASS_WORKER[client.id] == passes[0]["worker"]
+
+
+def test_a_pass_runs_elsewhere_when_its_last_worker_is_gone(parquet_folder, client):
+    import gpuinc._chain as chain
+
+    chain._LAST_PASS_WORKER[client.id] = "tcp://127.0.0.1:9"  # no worker there
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    inc = Incremental(ReadAheadProbe(), progress=False).fit(X, y, classes=[0, 1])
+    assert inc.estimator_.n_rows_ == N_FILES * ROWS
+    assert chain._LAST_PASS_WORKER[client.id] in client.scheduler_info()["workers"]
+
+
 def test_one_task_pass_reports_every_block_in_order(parquet_folder, client):
     from gpuinc._blocks import plan_blocks
     from gpuinc._chain import ChainStats, DistributedRunner
