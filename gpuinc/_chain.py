@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import sys
 import threading
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
@@ -285,6 +286,8 @@ def _compute_block(block, scheduler=None):
     """``(x, y, kwargs)`` of a block, in memory."""
     pieces = [_in_memory(v) for v in _pieces(block)]
     if any(v is _LAZY for v in pieces):
+        if scheduler is None:
+            scheduler = _default_local_scheduler()
         return dask.compute(block.x, block.y, block.kwargs, scheduler=scheduler)
     x, y, *values = pieces
     return x, y, dict(zip(block.kwargs, values, strict=True))
@@ -515,6 +518,7 @@ def _pass_task(model, opaque, static_kwargs, *, prefetch, token, **where):
 
     After every block it reports progress and stops if the client cancelled it.
     """
+    from dask.local import get_sync
     from distributed import get_worker
     from distributed.worker import thread_state
 
@@ -529,7 +533,8 @@ def _pass_task(model, opaque, static_kwargs, *, prefetch, token, **where):
 
     stats = ChainStats()
     with reusing_memory():
-        model = LocalRunner(prefetch, scheduler="sync").run(
+        # a function, not "sync": Dask then skips looking for a client on every block
+        model = LocalRunner(prefetch, scheduler=get_sync).run(
             model, opaque.value, static_kwargs, on_block=on_block, stats=stats, **where
         )
     return (model, (stats.blocks, stats.rows, stats.max_in_flight), stats.progressive,
@@ -715,8 +720,26 @@ def get_runner(prefetch: int = 2):
     return LocalRunner(prefetch)
 
 
+def _default_local_scheduler():
+    """Dask's threaded scheduler, named so that ``dask.compute`` does not import distributed.
+
+    Without a scheduler, ``dask.compute`` imports ``distributed`` to look for
+    a client (0.2 s, once per process).  When nothing has imported it, no
+    client can exist; then the threaded scheduler (the default of arrays and
+    data frames) is passed as a function.  None when a scheduler is configured
+    or distributed is loaded: Dask decides, as usual.
+    """
+    if "distributed" in sys.modules or dask.config.get("scheduler", None) is not None:
+        return None
+    from dask.threaded import get
+
+    return get
+
+
 def current_client():
     """The default ``distributed.Client`` if one is active and Dask uses it."""
+    if "distributed" not in sys.modules:
+        return None  # nothing imported distributed, so no client exists
     try:
         from distributed import default_client
     except ImportError:  # pragma: no cover - distributed is a dependency

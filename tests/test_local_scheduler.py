@@ -1,0 +1,61 @@
+"""Without a cluster, fitting neither needs nor imports ``distributed``.
+
+``dask.compute`` without a scheduler imports ``distributed`` to look for a
+client (0.2 s in a fresh process); when nothing imported it, no client can
+exist, and the blocks are computed with the threaded scheduler by name.
+A scheduler the user configured is still the one used.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+
+import dask
+import dask.array as da
+import numpy as np
+from sklearn.linear_model import SGDClassifier
+
+from gpuinc import Incremental
+from gpuinc._chain import _default_local_scheduler
+
+
+def test_a_threaded_fit_does_not_import_distributed():
+    script = textwrap.dedent("""
+        import sys
+        import dask.array as da, numpy as np
+        from sklearn.linear_model import SGDClassifier
+        from gpuinc import Incremental
+        from gpuinc.datasets import make_classification
+
+        X, y = make_classification(n_samples=2000, n_features=5, chunks=500, random_state=0)
+        inc = Incremental(SGDClassifier(random_state=0), progress=False, epochs=2)
+        inc.fit(X, y, classes=[0, 1])
+        assert inc.history_[-1]["blocks"] == 4
+        print("distributed" in sys.modules)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["False"], out.stdout + out.stderr
+
+
+def _record_thread(block, seen):
+    seen.add(threading.current_thread().name)
+    return block
+
+
+def test_a_configured_scheduler_is_used():
+    rng = np.random.default_rng(0)
+    X = da.from_array(rng.standard_normal((400, 3)), chunks=100)
+    y = da.from_array((rng.standard_normal(400) > 0).astype(int), chunks=100)
+    seen: set[str] = set()
+    X_seen = X.map_blocks(_record_thread, seen, dtype=X.dtype)
+    seen.clear()  # map_blocks tried the function on an empty block
+    with dask.config.set(scheduler="sync"):
+        assert _default_local_scheduler() is None  # Dask decides: the configured one
+        Incremental(SGDClassifier(random_state=0), progress=False).fit(X_seen, y,
+                                                                       classes=[0, 1])
+    # "sync" computes in the thread that asks: gpuinc's loader thread
+    assert seen and all(name.startswith("gpuinc-load") for name in seen), seen
