@@ -357,14 +357,14 @@ class DistributedRunner:
         """
         client = self.client
         reported = set()
-        events = queue.SimpleQueue()  # positions trained, then _PASS_DONE
+        events = queue.SimpleQueue()  # positions trained
 
-        def report(pos, get_model=_model_inside_task):
+        def report(pos):
             if pos in reported or pos >= len(blocks):
                 return
             reported.add(pos)
             if on_block is not None:
-                on_block(pos, blocks[pos], get_model)
+                on_block(pos, blocks[pos], _model_inside_task)
 
         # the client's event loop only queues; reports run here, in the caller's
         # thread, where an error in them stops the pass
@@ -373,19 +373,25 @@ class DistributedRunner:
         try:
             if getattr(client, "_event_handlers", {}).get(PROGRESS_TOPIC) is not _dispatch_progress:
                 client.subscribe_topic(PROGRESS_TOPIC, _dispatch_progress)
-            # the worker of this client's previous pass, if any: its memory is warm (the
-            # blocks' arrays come from pages it already has; a fresh worker's first pass
-            # waits on the kernel for new ones), and another one takes over if it is gone
-            last = _LAST_PASS_WORKER.get(client.id)
-            placement = {} if last is None else {"workers": [last], "allow_other_workers": True}
             fut = client.submit(
                 _pass_task, model, _Opaque(blocks), static_kwargs, prefetch=self.prefetch,
-                token=token, **where, key=f"gpuinc-pass-{token}", pure=False, **placement,
+                token=token, **where, key=f"gpuinc-pass-{token}", pure=False,
+                **_warm_placement(client),
             )
-            fut.add_done_callback(lambda _: events.put(_PASS_DONE))
-            while (pos := events.get()) is not _PASS_DONE:
+            # no done callback: distributed runs those on one shared thread, which a fit
+            # started from another callback would be holding
+            while True:
+                try:
+                    pos = events.get(timeout=_POLL_S)
+                except queue.Empty:
+                    if fut.done():
+                        break
+                    continue
                 report(pos)
-            model, counts, progressive_stats, _LAST_PASS_WORKER[client.id] = fut.result()
+                if pos == len(blocks) - 1:
+                    break  # the task is returning
+            model, counts, progressive_stats, worker = fut.result()
+            _LAST_PASS_WORKER[client.id] = worker
         except BaseException:
             if fut is not None:
                 with contextlib.suppress(Exception):
@@ -394,7 +400,7 @@ class DistributedRunner:
         finally:
             _PROGRESS.pop(token, None)
         for pos in range(len(blocks)):  # events still on their way are not waited for
-            report(pos, (lambda: model) if pos == len(blocks) - 1 else _model_inside_task)
+            report(pos)
         n_blocks, rows, max_in_flight = counts
         with stats._lock:
             stats.blocks += n_blocks
@@ -493,8 +499,28 @@ class DistributedRunner:
 ONE_TASK_PASSES = True
 PROGRESS_TOPIC = "gpuinc-progress"
 _PROGRESS: dict = {}  # run token -> callback(position), for this client's passes
-_PASS_DONE = object()
 _LAST_PASS_WORKER: dict = {}  # client id -> address of the worker of its last one-task pass
+_POLL_S = 0.05  # how often a waiting pass looks whether its task ended without a last event
+
+
+def _warm_placement(client) -> dict:
+    """``submit`` keywords sending a pass to the worker of the client's previous pass.
+
+    Its memory is warm (the blocks' arrays come from pages it already has; a
+    fresh worker's first pass waits on the kernel for new ones).  Only while
+    that worker is idle: the preference is taken by the pass that uses it, so
+    concurrent fits spread over the workers, and a busy worker is not waited for.
+    """
+    last = _LAST_PASS_WORKER.pop(client.id, None)
+    if last is None:
+        return {}
+    try:
+        busy = client.processing(workers=[last]).get(last)
+    except Exception:  # the scheduler could not say: no preference
+        return {}
+    if busy is None or len(busy):
+        return {}  # gone, or running something
+    return {"workers": [last], "allow_other_workers": True}
 
 
 def _dispatch_progress(event):

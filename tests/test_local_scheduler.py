@@ -46,7 +46,10 @@ def _record_thread(block, seen):
     return block
 
 
-def test_a_configured_scheduler_is_used():
+def test_a_configured_scheduler_is_used(monkeypatch):
+    # as in a process that never imported distributed (the test session has)
+    monkeypatch.delitem(sys.modules, "distributed", raising=False)
+    assert _default_local_scheduler() is not None
     rng = np.random.default_rng(0)
     X = da.from_array(rng.standard_normal((400, 3)), chunks=100)
     y = da.from_array((rng.standard_normal(400) > 0).astype(int), chunks=100)

@@ -228,6 +228,51 @@ def test_one_task_passes_stay_on_one_worker(parquet_folder, client):
     assert chain._LAST_PASS_WORKER[client.id] == passes[0]["worker"]
 
 
+def test_a_busy_last_worker_is_not_waited_for(parquet_folder, client):
+    import time
+
+    import gpuinc._chain as chain
+
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    Incremental(ReadAheadProbe(), progress=False).fit(X, y, classes=[0, 1])
+    last = chain._LAST_PASS_WORKER[client.id]
+    assert chain._warm_placement(client) == {"workers": [last], "allow_other_workers": True}
+    assert client.id not in chain._LAST_PASS_WORKER  # taken: a concurrent fit goes anywhere
+    chain._LAST_PASS_WORKER[client.id] = last
+    blocker = client.submit(time.sleep, 3, workers=[last], pure=False)
+    deadline = time.time() + 5
+    while not client.processing(workers=[last])[last] and time.time() < deadline:
+        time.sleep(0.01)
+    assert chain._warm_placement(client) == {}  # busy: no preference
+    chain._LAST_PASS_WORKER[client.id] = last
+    start = time.time()
+    Incremental(ReadAheadProbe(), progress=False).fit(X, y, classes=[0, 1])
+    assert time.time() - start < 2.5  # not behind the 3 s task
+    assert chain._LAST_PASS_WORKER[client.id] != last
+    blocker.cancel()
+
+
+def test_a_fit_inside_a_done_callback_does_not_hang(parquet_folder, client):
+    """distributed runs done callbacks on one thread: a pass must not need it to end."""
+    import time
+
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    result = {}
+
+    def train(_):
+        try:
+            inc = Incremental(ReadAheadProbe(), progress=False).fit(X, y, classes=[0, 1])
+            result["rows"] = inc.estimator_.n_rows_
+        except BaseException as exc:  # pragma: no cover - reported below
+            result["error"] = exc
+
+    client.submit(int, 1, pure=False).add_done_callback(train)
+    deadline = time.time() + 20
+    while not result and time.time() < deadline:
+        time.sleep(0.05)
+    assert result == {"rows": N_FILES * ROWS}
+
+
 def test_a_pass_runs_elsewhere_when_its_last_worker_is_gone(parquet_folder, client):
     import gpuinc._chain as chain
 

@@ -62,7 +62,9 @@ def arange(n: int, dtype: Any) -> np.ndarray:
     if values is None or values.shape[0] < n:
         kept = _kept_bytes(store) - (0 if values is None else values.nbytes)
         if kept + max(n, 1) * dtype.itemsize > MAX_BYTES:
-            return np.arange(n, dtype=dtype)
+            values = np.arange(n, dtype=dtype)
+            values.flags.writeable = False  # read only, like the shared one
+            return values
         values = store[key] = np.arange(max(n, 1), dtype=dtype)
         values.flags.writeable = False
     return values[:n]
