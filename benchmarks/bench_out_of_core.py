@@ -334,10 +334,10 @@ def main(argv=None) -> int:
     say(header)
     say("-" * len(header))
     for label, on_disk, n_files, runs in rows_out:
+        flight = max(r["max_in_flight"] for m in ("gpuinc", "threads") for r in runs[m])
         for key, name in (("seconds", "cold"), ("warm_seconds", "warm")):
             ps = med(runs["plain"], key)
             gs, ts = med(runs["gpuinc"], key), med(runs["threads"], key)
-            flight = max(r["max_in_flight"] for m in ("gpuinc", "threads") for r in runs[m])
             say(f"{label:>6} {name:>4} {human(on_disk):>8} {n_files:>5} | {ps:7.2f} {gs:8.2f} "
                 f"{gs / ps:5.2f} {ts:9.2f} {ts / ps:5.2f} | "
                 f"{human(med(runs['plain'], 'peak')):>10} "

@@ -36,6 +36,12 @@ def _kept_bytes(store: dict[str, np.ndarray]) -> int:
     return sum(a.nbytes for a in store.values())
 
 
+def _may_keep(store: dict[str, np.ndarray], replaced: np.ndarray | None, nbytes: int) -> bool:
+    """Whether the thread may keep ``nbytes`` more in place of ``replaced`` within the cap."""
+    kept = _kept_bytes(store) - (0 if replaced is None else replaced.nbytes)
+    return kept + nbytes <= MAX_BYTES
+
+
 def scratch(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     """An uninitialised C-contiguous array of ``shape`` and ``dtype``, reused by name.
 
@@ -46,8 +52,7 @@ def scratch(name: str, shape: tuple[int, ...], dtype: Any) -> np.ndarray:
     store = _LOCAL.__dict__
     flat = store.get(name)
     if flat is None or flat.dtype != dtype or flat.shape[0] < size:
-        kept = _kept_bytes(store) - (0 if flat is None else flat.nbytes)
-        if kept + max(size, 1) * dtype.itemsize > MAX_BYTES:
+        if not _may_keep(store, flat, max(size, 1) * dtype.itemsize):
             return np.empty(shape, dtype=dtype)
         flat = store[name] = np.empty(max(size, 1), dtype=dtype)
     return flat[:size].reshape(shape)
@@ -60,8 +65,7 @@ def arange(n: int, dtype: Any) -> np.ndarray:
     key = f"arange-{dtype.name}"
     values = store.get(key)
     if values is None or values.shape[0] < n:
-        kept = _kept_bytes(store) - (0 if values is None else values.nbytes)
-        if kept + max(n, 1) * dtype.itemsize > MAX_BYTES:
+        if not _may_keep(store, values, max(n, 1) * dtype.itemsize):
             values = np.arange(n, dtype=dtype)
             values.flags.writeable = False  # read only, like the shared one
             return values
