@@ -21,6 +21,7 @@ import contextlib
 import queue
 import sys
 import threading
+import weakref
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -371,8 +372,7 @@ class DistributedRunner:
         _PROGRESS[token] = events.put
         fut = None
         try:
-            if getattr(client, "_event_handlers", {}).get(PROGRESS_TOPIC) is not _dispatch_progress:
-                client.subscribe_topic(PROGRESS_TOPIC, _dispatch_progress)
+            _subscribe_progress(client)
             fut = client.submit(
                 _pass_task, model, _Opaque(blocks), static_kwargs, prefetch=self.prefetch,
                 token=token, **where, key=f"gpuinc-pass-{token}", pure=False,
@@ -391,7 +391,7 @@ class DistributedRunner:
                 if pos == len(blocks) - 1:
                     break  # the task is returning
             model, counts, progressive_stats, worker = fut.result()
-            _LAST_PASS_WORKER[client.id] = worker
+            _LAST_PASS_WORKER[client] = worker
         except BaseException:
             if fut is not None:
                 with contextlib.suppress(Exception):
@@ -499,7 +499,10 @@ class DistributedRunner:
 ONE_TASK_PASSES = True
 PROGRESS_TOPIC = "gpuinc-progress"
 _PROGRESS: dict = {}  # run token -> callback(position), for this client's passes
-_LAST_PASS_WORKER: dict = {}  # client id -> address of the worker of its last one-task pass
+#: client -> address of the worker of its last one-task pass (gone with the client)
+_LAST_PASS_WORKER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: client -> weak reference to the scheduler connection its progress subscription was sent on
+_SUBSCRIBED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _POLL_S = 0.05  # how often a waiting pass looks whether its task ended without a last event
 
 
@@ -511,7 +514,7 @@ def _warm_placement(client) -> dict:
     that worker is idle: the preference is taken by the pass that uses it, so
     concurrent fits spread over the workers, and a busy worker is not waited for.
     """
-    last = _LAST_PASS_WORKER.pop(client.id, None)
+    last = _LAST_PASS_WORKER.pop(client, None)
     if last is None:
         return {}
     try:
@@ -521,6 +524,22 @@ def _warm_placement(client) -> dict:
     if busy is None or len(busy):
         return {}  # gone, or running something
     return {"workers": [last], "allow_other_workers": True}
+
+
+def _subscribe_progress(client) -> None:
+    """Subscribe ``client`` to the progress topic, once per connection to its scheduler.
+
+    A scheduler keeps its subscribers in memory, and a client that reconnects
+    (to a restarted scheduler) does not send its subscriptions again: without
+    a new one, a pass's progress would only be reported when the pass ends.
+    """
+    comm = getattr(client, "scheduler_comm", None)
+    sent_on = _SUBSCRIBED.get(client)
+    if comm is not None and sent_on is not None and sent_on() is comm:
+        return
+    client.subscribe_topic(PROGRESS_TOPIC, _dispatch_progress)
+    if comm is not None:
+        _SUBSCRIBED[client] = weakref.ref(comm)
 
 
 def _dispatch_progress(event):

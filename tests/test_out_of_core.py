@@ -215,7 +215,7 @@ def test_one_task_passes_stay_on_one_worker(parquet_folder, client):
     """Later passes run where the first ran (warm memory) while that worker is there."""
     import gpuinc._chain as chain
 
-    chain._LAST_PASS_WORKER.pop(client.id, None)
+    chain._LAST_PASS_WORKER.pop(client, None)
     X, y = read_table(parquet_folder, "label", blocksize=None)
     client.get_task_stream()
     start = __import__("time").time()
@@ -225,7 +225,7 @@ def test_one_task_passes_stay_on_one_worker(parquet_folder, client):
               if str(t["key"]).startswith("gpuinc-pass-")]
     assert len(passes) == 4
     assert len({t["worker"] for t in passes}) == 1, [t["worker"] for t in passes]
-    assert chain._LAST_PASS_WORKER[client.id] == passes[0]["worker"]
+    assert chain._LAST_PASS_WORKER[client] == passes[0]["worker"]
 
 
 def test_a_busy_last_worker_is_not_waited_for(parquet_folder, client):
@@ -235,20 +235,20 @@ def test_a_busy_last_worker_is_not_waited_for(parquet_folder, client):
 
     X, y = read_table(parquet_folder, "label", blocksize=None)
     Incremental(ReadAheadProbe(), progress=False).fit(X, y, classes=[0, 1])
-    last = chain._LAST_PASS_WORKER[client.id]
+    last = chain._LAST_PASS_WORKER[client]
     assert chain._warm_placement(client) == {"workers": [last], "allow_other_workers": True}
-    assert client.id not in chain._LAST_PASS_WORKER  # taken: a concurrent fit goes anywhere
-    chain._LAST_PASS_WORKER[client.id] = last
+    assert client not in chain._LAST_PASS_WORKER  # taken: a concurrent fit goes anywhere
+    chain._LAST_PASS_WORKER[client] = last
     blocker = client.submit(time.sleep, 3, workers=[last], pure=False)
     deadline = time.time() + 5
     while not client.processing(workers=[last])[last] and time.time() < deadline:
         time.sleep(0.01)
     assert chain._warm_placement(client) == {}  # busy: no preference
-    chain._LAST_PASS_WORKER[client.id] = last
+    chain._LAST_PASS_WORKER[client] = last
     start = time.time()
     Incremental(ReadAheadProbe(), progress=False).fit(X, y, classes=[0, 1])
     assert time.time() - start < 2.5  # not behind the 3 s task
-    assert chain._LAST_PASS_WORKER[client.id] != last
+    assert chain._LAST_PASS_WORKER[client] != last
     blocker.cancel()
 
 
@@ -276,11 +276,11 @@ def test_a_fit_inside_a_done_callback_does_not_hang(parquet_folder, client):
 def test_a_pass_runs_elsewhere_when_its_last_worker_is_gone(parquet_folder, client):
     import gpuinc._chain as chain
 
-    chain._LAST_PASS_WORKER[client.id] = "tcp://127.0.0.1:9"  # no worker there
+    chain._LAST_PASS_WORKER[client] = "tcp://127.0.0.1:9"  # no worker there
     X, y = read_table(parquet_folder, "label", blocksize=None)
     inc = Incremental(ReadAheadProbe(), progress=False).fit(X, y, classes=[0, 1])
     assert inc.estimator_.n_rows_ == N_FILES * ROWS
-    assert chain._LAST_PASS_WORKER[client.id] in client.scheduler_info()["workers"]
+    assert chain._LAST_PASS_WORKER[client] in client.scheduler_info()["workers"]
 
 
 def test_one_task_pass_reports_every_block_in_order(parquet_folder, client):
@@ -498,3 +498,52 @@ def test_threaded_persisted_blocks_are_taken_as_they_are(monkeypatch):
     # a piece that still needs computing sends the block through dask.compute
     Incremental(ReadAheadProbe(), shuffle_blocks=False).fit(X, lazy_y, classes=[0, 1])
     assert len(calls) == 3
+
+
+def test_progress_is_live_after_the_client_reconnects(parquet_folder):
+    """A restarted scheduler has no subscribers: the client subscribes again.
+
+    ``live`` records, at each progress report, whether the pass was still
+    waiting for its task; reports made only after the task ended would be
+    all False.
+    """
+    import socket
+    import time
+
+    from distributed import Client, LocalCluster
+
+    import gpuinc._chain as chain
+    from gpuinc._blocks import plan_blocks
+    from gpuinc._chain import ChainStats, DistributedRunner
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    options = dict(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
+                   scheduler_port=port, host="127.0.0.1")
+    X, y = read_table(parquet_folder, "label", blocksize=None)
+    blocks = plan_blocks(X, y, {}).blocks
+
+    def one_pass(client):
+        live = []
+        DistributedRunner(client, prefetch=2).run(
+            ReadAheadProbe(), blocks, {"classes": [0, 1]}, kind="pandas", home="host",
+            on_block=lambda pos, block, get_model: live.append(bool(chain._PROGRESS)),
+            stats=ChainStats(),
+        )
+        return live
+
+    cluster = LocalCluster(**options)
+    client = Client(f"tcp://127.0.0.1:{port}")
+    try:
+        assert all(one_pass(client))
+        cluster.close()
+        cluster = LocalCluster(**options)
+        deadline = time.time() + 20
+        while client.status != "running" and time.time() < deadline:
+            time.sleep(0.05)
+        client.wait_for_workers(1, timeout=20)
+        assert all(one_pass(client))
+    finally:
+        client.close()
+        cluster.close()
