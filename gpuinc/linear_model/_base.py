@@ -125,6 +125,13 @@ class BaseSGD(BaseEstimator):
             _check_int(name, "batch_size", self.batch_size, low=1)
         if not isinstance(self.average, (bool, np.bool_)):
             _check_int(name, "average", self.average, low=1)
+        class_weight = getattr(self, "class_weight", None)
+        if not (class_weight is None or isinstance(class_weight, dict)
+                or (isinstance(class_weight, str) and class_weight == "balanced")):
+            raise ValueError(
+                f"{name}: class_weight must be a dict (class label -> weight), 'balanced' or "
+                f"None, got {class_weight!r}."
+            )
         if self.learning_rate == "optimal" and self.alpha == 0:
             raise ValueError(
                 f"{name}: alpha must be > 0 with learning_rate='optimal' (the step size is "
@@ -428,7 +435,7 @@ class BaseSGD(BaseEstimator):
 
         ``smooth``: ``1 / L`` with ``L = smoothness * mean(...)``, which bounds
         the curvature of the mean loss of a mini-batch (0 without a
-        smoothness).  It reuses the full mean when there is one; otherwise up
+        smoothness; None when X tells nothing: every row or weight is zero).  It reuses the full mean when there is one; otherwise up
         to 4096 rows spread over X are enough for a mean and cost little.
         """
         mean = None
@@ -457,8 +464,11 @@ class BaseSGD(BaseEstimator):
                 if rows is not None:
                     picked = rows[picked]
                 mean = self._mean_row_norm(xp, X, sample_weight, picked)
+            if mean == 0.0 and stride > 1:  # the sampled rows weigh nothing: ask them all
+                mean = self._mean_row_norm(xp, X, sample_weight, rows)
         lipschitz = loss.smoothness * mean
-        smooth = 0.0 if not math.isfinite(lipschitz) or lipschitz <= 0.0 else 1.0 / lipschitz
+        # None: this data tells nothing (zero weights or zero rows), not "no longer step"
+        smooth = None if not math.isfinite(lipschitz) or lipschitz <= 0.0 else 1.0 / lipschitz
         return stable, smooth
 
     def _batch_size(self, n_samples: int) -> int:
@@ -536,7 +546,8 @@ class BaseSGD(BaseEstimator):
             cap, smooth = self._step_caps(xp, X, sample_weight, loss, rows)
             self._eta_cap = cap if self._eta_cap is None else min(self._eta_cap, cap)
             previous = getattr(self, "_smooth_cap", None)
-            self._smooth_cap = smooth if previous is None else min(previous, smooth)
+            if smooth is not None:
+                self._smooth_cap = smooth if previous is None else min(previous, smooth)
 
         W, b = self._standard_weights(xp)
         l1_total = float(getattr(self, "_l1_total", 0.0))

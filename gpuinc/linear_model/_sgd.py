@@ -82,7 +82,9 @@ _COMMON_PARAMS_DOC = """
           training loss (with ``early_stopping``: the validation score) fails
           to improve for ``n_iter_no_change`` passes; once it is down to
           1e-6, the next such plateau ends ``fit`` (unless ``tol`` is None).
-          ``partial_fit`` never shrinks it.
+          ``partial_fit`` never shrinks it, and continues with the step
+          where ``fit`` left it (scikit-learn restarts every ``partial_fit``
+          call at ``eta0``).
     eta0 : float, default=0.01
         Initial step size for ``'constant'``, ``'invscaling'`` and
         ``'adaptive'``.
@@ -345,8 +347,7 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
             Updated estimator.
         """
         first_call = not hasattr(self, "classes_")
-        if first_call:
-            self._check_params()
+        self._check_params()  # every call: set_params may have changed them since
         if self.class_weight == "balanced":  # also after fit, as scikit-learn
             raise ValueError(
                 "class_weight 'balanced' is not supported for partial_fit: the class "
@@ -815,8 +816,7 @@ class SGDRegressor(RegressorMixin, BaseSGD):
             Updated estimator.
         """
         first_call = not hasattr(self, "coef_")
-        if first_call:
-            self._check_params()
+        self._check_params()  # every call: set_params may have changed them since
         xp = self._namespace(X, "partial_fit", reset=first_call)
         X, T, is_sparse = self._validate_Xy(xp, X, y, reset=first_call)
         weights = self._validate_sample_weight(xp, sample_weight, X, X.dtype)

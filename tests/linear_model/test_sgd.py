@@ -395,6 +395,59 @@ def test_parameter_errors(params, match):
         SGDClassifier(**params).fit(X, y)
 
 
+@pytest.mark.parametrize("class_weight", [[0, 1], (1, 2), "even"])
+def test_class_weight_of_another_type_is_refused(class_weight):
+    X, y = _blobs()
+    with pytest.raises(ValueError, match="class_weight must be a dict .* 'balanced' or None"):
+        SGDClassifier(class_weight=class_weight).fit(X, y)
+    with pytest.raises(ValueError, match="class_weight must be a dict"):
+        SGDClassifier(class_weight=class_weight).partial_fit(X, y, classes=[0, 1])
+
+
+@pytest.mark.parametrize("Model, data", [(SGDClassifier, _blobs), (SGDRegressor, _linear)])
+@pytest.mark.parametrize("params, match", [
+    (dict(learning_rate="bogus"), "learning_rate='bogus' is not supported"),
+    (dict(penalty="bogus"), "penalty='bogus' is not supported"),
+    (dict(alpha=-1.0), "alpha must be >= 0"),
+])
+def test_parameters_set_between_partial_fit_calls_are_checked(Model, data, params, match):
+    X, y = data()
+    kw = {"classes": np.unique(y)} if Model is SGDClassifier else {}
+    model = Model(random_state=0).partial_fit(X, y, **kw)
+    before = model.coef_.copy()
+    with pytest.raises(ValueError, match=match):
+        model.set_params(**params).partial_fit(X, y)
+    assert_array_equal(model.coef_, before)
+
+
+@pytest.mark.parametrize("Model, data", [(SGDClassifier, _blobs), (SGDRegressor, _linear)])
+def test_a_block_that_weighs_nothing_leaves_the_step_sizes_alone(Model, data):
+    """All-zero sample weights tell nothing about the data's scale: the 'optimal'
+    schedule's smoothness cap must not fall to zero (which shortens every later step)."""
+    X, y = data()
+    kw = {"classes": np.unique(y)} if Model is SGDClassifier else {}
+    plain = Model(random_state=0).partial_fit(X, y, **kw)
+    skipped = Model(random_state=0).partial_fit(X, y, **kw)
+    skipped.partial_fit(X[:50], y[:50], sample_weight=np.zeros(50))
+    assert plain._smooth_cap > 0
+    assert skipped._smooth_cap == plain._smooth_cap
+    # the first call weighing nothing: no cap yet, the next block sets it
+    late = Model(random_state=0).partial_fit(X[:50], y[:50], sample_weight=np.zeros(50), **kw)
+    assert late._smooth_cap is None
+    late.partial_fit(X, y)
+    assert late._smooth_cap == plain._smooth_cap
+
+
+def test_smoothness_sample_of_rows_that_weigh_nothing_falls_back_to_all_rows():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(10_000, 3))
+    y = (X[:, 0] > 0).astype(int)
+    w = np.zeros(10_000)
+    w[1::2] = 1.0  # every other row: the strided sample (every 2nd row from 0) weighs nothing
+    clf = SGDClassifier(random_state=0, max_iter=1, tol=None).fit(X, y, sample_weight=w)
+    assert clf._smooth_cap is not None and 0 < clf._smooth_cap < math.inf
+
+
 def test_regressor_rejects_classification_losses():
     with pytest.raises(ValueError, match="loss='hinge' is not supported"):
         SGDRegressor(loss="hinge").fit(*_linear())
