@@ -59,6 +59,11 @@ def check_supported_input(obj, name: str) -> None:
             "Arrays and Dask DataFrames/Series. Convert it first, e.g. bag.to_dataframe() or "
             "da.stack(list_of_delayed_arrays)."
         )
+    if getattr(obj, "ndim", None) == 0:
+        raise TypeError(
+            f"{name} is a scalar ({type(obj).__name__}); it must hold one value per row of X "
+            "(an array, a Series or a Dask collection of rows)."
+        )
     if isinstance(obj, (str, bytes, dict, set)) or not (
         hasattr(obj, "__len__") or hasattr(obj, "__array__") or hasattr(obj, "shape")
     ):
@@ -135,7 +140,9 @@ def _x_blocks(X) -> list:
 
 def _as_dask_array_1d_or_2d(obj):
     if isinstance(obj, (dd.Series, dd.DataFrame)):
-        return obj.to_dask_array(lengths=True)
+        # lowered first: Dask counts the rows of the frame as written but splits the
+        # lowered one, whose partitions may have been fused (a narrow Parquet read)
+        return obj.optimize().to_dask_array(lengths=True)
     return obj
 
 
@@ -162,7 +169,7 @@ def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengt
         if arr.shape[0] != sum(lengths):
             raise ValueError(
                 f"X has {sum(lengths)} rows but {name} has {arr.shape[0]}; they must have the same "
-                "number of rows."
+                "number of rows." + _not_per_row_hint(name)
             )
         arr = arr.rechunk({0: lengths})
         pieces = arr.to_delayed()
@@ -177,6 +184,13 @@ def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengt
     stops = np.cumsum(lengths)
     starts = stops - np.asarray(lengths)
     return [_take_rows(obj, int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+
+
+def _not_per_row_hint(name: str) -> str:
+    if name == "y" or name in PER_ROW_KEYWORDS:
+        return ""
+    return (f" A Dask collection passed as a fit keyword is split with the blocks, one value per "
+            f"row; if {name} is not per row, compute it first ({name}={name}.compute()).")
 
 
 def _n_rows(obj) -> int:
@@ -194,6 +208,24 @@ def _take_rows(obj, start: int, stop: int):
     return obj[start:stop]
 
 
+def accepts_2d_y(estimator) -> bool:
+    """Whether ``partial_fit`` takes a 2-D y: multi-output or multilabel by its tags.
+
+    scikit-learn's ``MLPRegressor`` takes one without saying so in its tags.
+    """
+    try:
+        tags = estimator.__sklearn_tags__()
+    except Exception:
+        return False
+    if tags.target_tags.multi_output:
+        return True
+    if tags.classifier_tags is not None and tags.classifier_tags.multi_label:
+        return True
+    from sklearn.neural_network import MLPRegressor
+
+    return isinstance(estimator, MLPRegressor)
+
+
 def check_y_shape(y, estimator) -> None:
     """Refuse a 2-D y unless the estimator is multi-output."""
     ndim = getattr(y, "ndim", None)
@@ -203,10 +235,7 @@ def check_y_shape(y, estimator) -> None:
         ndim = 2
     if ndim is None or ndim <= 1:
         return
-    try:
-        multi = estimator.__sklearn_tags__().target_tags.multi_output
-    except Exception:
-        multi = False
+    multi = accepts_2d_y(estimator)
     if ndim == 2 and not multi:
         if isinstance(y, dd.DataFrame):
             shape = f"(?, {len(y.columns)}) (a DataFrame with columns {list(y.columns)[:5]})"
@@ -214,7 +243,8 @@ def check_y_shape(y, estimator) -> None:
             shape = tuple("?" if d != d else d for d in getattr(y, "shape", ("?",)))
         raise ValueError(
             f"y must be 1-D for {type(estimator).__name__}, got shape {shape}. "
-            "Pass one column, e.g. y[:, 0] or y.ravel()."
+            "Pass one column, e.g. y[:, 0] or y.ravel(). (If the estimator does take a 2-D y, "
+            "declare it in its scikit-learn tags: target_tags.multi_output = True.)"
         )
     if ndim > 2:
         raise ValueError(f"y must be 1-D or 2-D, got {ndim} dimensions.")
@@ -241,7 +271,20 @@ def _joint_frame_blocks(X, y, fit_kwargs) -> BlockPlan | None:
             return None
     except Exception:  # private helper moved or refused: fall back to pairing by partition
         return None
-    parts = split_graph(X.assign(**{_JOINT_TARGET: y}).to_delayed())
+    try:
+        # Dask lowers each side alone when it builds the joint graph: a narrow read
+        # fused into fewer partitions would leave partitions without a partner
+        if X.optimize().npartitions != y.optimize().npartitions:
+            return None
+        # block i of y goes with block i of X by position, as on the other paths: assign()
+        # would align y's index labels to X's, and a y with another index (reset per
+        # partition, say) would pair wrong rows with NaN in between
+        meta = X._meta.assign(**{_JOINT_TARGET: y._meta.set_axis(X._meta.index)})
+        joined = dd.map_partitions(_attach_target, X, y, align_dataframes=False, meta=meta,
+                                   enforce_metadata=False)
+        parts = split_graph(joined.to_delayed())
+    except Exception:  # Dask refused to pair them (divisions, lowering): pair by partition
+        return None
     columns = list(X.columns)
     blocks = [
         Block(i, dask.delayed(operator.getitem, pure=True)(p, columns),
@@ -249,6 +292,18 @@ def _joint_frame_blocks(X, y, fit_kwargs) -> BlockPlan | None:
         for i, p in enumerate(parts)
     ]
     return BlockPlan(blocks, collection_kind(X), None)
+
+
+def _attach_target(part, target, partition_info=None):
+    """One partition of X with its partition of y as a column, paired by position."""
+    if len(part) != len(target):
+        where = "" if partition_info is None else f"partition {partition_info['number']}: "
+        raise ValueError(
+            f"{where}X has {len(part)} rows but y has {len(target)}; X and y must have the "
+            "same number of rows in each partition (repartition them alike, or pass "
+            "assume_equal_chunks=False to count the rows first)."
+        )
+    return part.assign(**{_JOINT_TARGET: target.set_axis(part.index)})
 
 
 def _co_aligned(*exprs) -> bool:

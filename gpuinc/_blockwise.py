@@ -293,11 +293,12 @@ def meta_sample(meta, estimator, method: str, X):
         )
     if ndim == 2:
         known = _estimator_width(estimator, method)
-        if width and known is not None and method in _PROBA + ("decision_function",) \
-                and width != known:
+        if width and known is not None and width != known:
+            what = (f"one column per class ({known} classes)" if method in _PROBA
+                    or method == "decision_function" else f"{known} columns")
             raise ValueError(
-                f"{param} describes {width} columns, but {name}.{method} gives one column per "
-                f"class ({known} classes); pass an array of shape (0, {known}) or (0, 0)."
+                f"{param} describes {width} columns, but {name}.{method} gives {what}; pass "
+                f"an array of shape (0, {known}) or (0, 0)."
             )
         width = width or known
         if not width:

@@ -76,25 +76,53 @@ def _describe(index: int, rows) -> str:
 
 
 def _has_non_finite(x) -> bool:
+    return _first_non_finite(x) is not None
+
+
+def _first_non_finite(x) -> tuple[int, object] | None:
+    """(row within the block, pandas index label or None) of X's first NaN/inf row, or None."""
     try:
         kind = block_kind(x)
     except TypeError:
-        return False
+        return None
     if kind == "pandas":
         try:
             values = x.to_numpy(dtype=float)
         except (TypeError, ValueError):
-            return False
-        return not np.isfinite(values).all()
+            return None
+        bad = ~np.isfinite(values).reshape(len(x), -1).all(axis=1)
+        if not bad.any():
+            return None
+        pos = int(np.argmax(bad))
+        return pos, x.index[pos]
     if kind == "numpy":
-        return np.issubdtype(x.dtype, np.number) and not np.isfinite(x).all()
+        if not np.issubdtype(x.dtype, np.number) or np.isfinite(x).all():
+            return None
+        bad = ~np.isfinite(x).reshape(x.shape[0], -1).all(axis=1)
+        return int(np.argmax(bad)), None
     if kind == "scipy.sparse":
-        return not np.isfinite(x.data).all()
+        coo = x.tocoo()
+        bad = ~np.isfinite(coo.data)
+        return (int(coo.row[bad].min()), None) if bad.any() else None
     if kind == "cupy":
         import cupy
 
-        return not bool(cupy.isfinite(x).all())
-    return False
+        if bool(cupy.isfinite(x).all()):
+            return None
+        bad = ~cupy.isfinite(x).reshape(x.shape[0], -1).all(axis=1)
+        return int(cupy.argmax(bad)), None
+    return None
+
+
+def _non_finite_where(first, rows) -> str:
+    """', first at row ...' for the error about a NaN/inf block."""
+    pos, label = first
+    where = f"; the first is in row {pos} of the block"
+    more = [] if rows is None else [f"row {rows[0] + pos} of X"]
+    if label is not None:
+        label = label.item() if isinstance(label, np.generic) else label
+        more.append(f"index {label!r}")
+    return where + (f" ({', '.join(more)})" if more else "")
 
 
 def check_block(x, y, kwargs, *, index, rows, kind) -> int:
@@ -105,8 +133,10 @@ def check_block(x, y, kwargs, *, index, rows, kind) -> int:
     if got != kind and not (kind == "pandas" and got == "numpy"):
         raise TypeError(
             f"{_describe(index, rows)} of X is a {got} block but the collection's meta says "
-            f"{kind}; all blocks must be of one kind. Make them uniform, e.g. with "
-            "X.map_blocks(np.asarray) or X.map_blocks(cupy.asarray)."
+            f"{kind}; all blocks must be of the collection's kind. If only some blocks are "
+            f"{got}, make them uniform, e.g. with X.map_blocks(np.asarray) or "
+            f"X.map_blocks(cupy.asarray); if every block is {got}, give the collection a meta "
+            "of that kind where it is built (map_blocks(..., meta=...))."
         )
     n = _n_rows(x)
     if y is not None and _n_rows(y) != n:
@@ -159,9 +189,11 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
             else:
                 model.partial_fit(x, y, **kwargs, **static_kwargs)
     except ValueError as exc:
-        if _has_non_finite(x):
+        first = _first_non_finite(x)
+        if first is not None:
             raise ValueError(
-                f"{_describe(index, rows)} of X contains NaN or infinity, which "
+                f"{_describe(index, rows)} of X contains NaN or infinity"
+                f"{_non_finite_where(first, rows)}, which "
                 f"{type(model).__name__} cannot train on. Drop or impute those values before "
                 "fitting (e.g. X = da.nan_to_num(X), or ddf.dropna() / ddf.fillna(0))."
             ) from exc

@@ -54,6 +54,7 @@ memory, ``score`` always calls the estimator's own ``score``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import dask
@@ -572,7 +573,7 @@ def _is_sklearn_scorer(scorer) -> bool:
     return hasattr(scorer, "_score_func")
 
 
-def _score_gathered(estimator, blocks, scorer, scoring, home):
+def _score_gathered(estimator, blocks, scorer, scoring, home, compute=True):
     has_y = any(b.y is not None for b in blocks)
     if not has_y and _is_sklearn_scorer(scorer):
         raise _needs_y(f"scoring={scoring!r}")
@@ -584,7 +585,7 @@ def _score_gathered(estimator, blocks, scorer, scoring, home):
     known_rows = [None if b.rows is None else b.rows[1] - b.rows[0] for b in blocks]
     has_w = any(b.kwargs.get("sample_weight") is not None for b in blocks)
     if method is None and not has_y and not has_w and None not in known_rows:
-        gathered = [(n, None, None, None) for n in known_rows]
+        parts = [(n, None, None, None) for n in known_rows]
     else:
         read_x = method is not None or not has_y
         parts = [
@@ -592,7 +593,13 @@ def _score_gathered(estimator, blocks, scorer, scoring, home):
                                          b.kwargs.get("sample_weight"), est, method, home)
             for b in blocks
         ]
-        gathered = dask.compute(*parts)
+    finish = functools.partial(_score_of_gathered, estimator, blocks, scorer, home, has_y,
+                               method)
+    return _finish(parts, finish, compute)
+
+
+def _score_of_gathered(estimator, blocks, scorer, home, has_y, method, gathered):
+    """The scorer on the gathered per-block responses (see ``_score_gathered``)."""
     rows = [g[0] for g in gathered]
     if sum(rows) == 0:
         raise _zero_samples()
@@ -637,13 +644,18 @@ def _block_score(estimator, x, y, w, home, with_y=True, with_weight=True):
     return float(value), weight, n
 
 
-def _reduce_block_scores(estimator, blocks, how, home, *, with_y=True, with_weight=True):
+def _reduce_block_scores(estimator, blocks, how, home, *, with_y=True, with_weight=True,
+                         compute=True):
     est = dask.delayed(estimator, pure=False)
-    parts = dask.compute(*[
+    parts = [
         dask.delayed(_block_score)(est, b.x, b.y, b.kwargs.get("sample_weight"), home,
                                    with_y, with_weight)
         for b in blocks
-    ])
+    ]
+    return _finish(parts, functools.partial(_combine_block_scores, how=how), compute)
+
+
+def _combine_block_scores(parts, how):
     if sum(n for _, _, n in parts) == 0:
         raise _zero_samples()
     if how == "sum":
@@ -652,18 +664,30 @@ def _reduce_block_scores(estimator, blocks, how, home, *, with_y=True, with_weig
     return float(sum(v * wt for v, wt, n in parts if n) / total)
 
 
-def score_blocks(estimator, blocks, scoring=None, *, home: str = "host") -> float:
+def _finish(parts, combine, compute: bool):
+    """``combine`` of the computed per-block ``parts``; with ``compute=False`` a Delayed of it.
+
+    The Delayed depends on the small per-block results only, so computing it
+    gathers no block.
+    """
+    if compute:
+        return combine(list(dask.compute(*parts)))
+    return dask.delayed(combine, pure=True)(parts)
+
+
+def score_blocks(estimator, blocks, scoring=None, *, home: str = "host", compute: bool = True):
     """Score a fitted estimator on aligned blocks (see :func:`gpuinc._blocks.plan_blocks`).
 
     ``scoring=None`` is the estimator's own ``score`` (see
-    :func:`score_reduction`); empty blocks are skipped.
+    :func:`score_reduction`); empty blocks are skipped. ``compute=False``
+    returns a ``dask.delayed`` object that computes the score.
     """
     has_y = any(b.y is not None for b in blocks)
     what = f"scoring={scoring!r}"
     if scoring is None:
         how = score_reduction(estimator)
         if how in ("sum", "mean"):
-            return _reduce_block_scores(estimator, blocks, how, home)
+            return _reduce_block_scores(estimator, blocks, how, home, compute=compute)
         scoring = how
         what = f"{type(estimator).__name__}.score ({'accuracy' if how == 'accuracy' else 'R^2'})"
     if isinstance(scoring, str) and scoring in STREAMING:
@@ -674,11 +698,15 @@ def score_blocks(estimator, blocks, scoring=None, *, home: str = "host") -> floa
             dask.delayed(_block_stats)(est, b.x, b.y, b.kwargs.get("sample_weight"), scoring, home)
             for b in blocks
         ]
-        return float(_combine(list(dask.compute(*parts)), scoring))
+        return _finish(parts, functools.partial(_combined_float, scoring=scoring), compute)
     scorer = get_scorer(scoring) if isinstance(scoring, str) else scoring
     if not callable(scorer):
         raise TypeError(f"scoring must be a scorer name or a callable, got {scoring!r}.")
-    return _score_gathered(estimator, blocks, scorer, scoring, home)
+    return _score_gathered(estimator, blocks, scorer, scoring, home, compute=compute)
+
+
+def _combined_float(parts, scoring):
+    return float(_combine(parts, scoring))
 
 
 def _is_fitted(estimator) -> bool:

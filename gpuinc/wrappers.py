@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.exceptions import NotFittedError
+from sklearn.metrics import get_scorer
 from sklearn.utils.metaestimators import available_if
 
 from . import _checkpoint
@@ -56,14 +57,89 @@ def _has_method(name):
     return check
 
 
+_MISSING_LABELS = (
+    "y has missing labels (NaN, None or NA), which a classifier cannot learn from; drop those "
+    "rows (e.g. keep = y.notna(); X, y = X[keep], y[keep]) or fill them before training."
+)
+
+
+def _check_no_missing_labels(values) -> None:
+    """Refuse host labels with NaN / None / NA (their sorting would fail obscurely)."""
+    if isinstance(values, np.ndarray) and values.dtype.kind not in "fcOMm":
+        return  # integers, booleans, strings: nothing can be missing
+    if bool(np.asarray(pd.isna(values)).any()):
+        raise ValueError(_MISSING_LABELS)
+
+
 def _unique_labels(y) -> np.ndarray:
     """Sorted distinct labels of an in-memory y (NumPy, CuPy, pandas, cuDF, list), as NumPy."""
+    if hasattr(y, "to_numpy") and not hasattr(y, "to_pandas"):  # pandas, not cuDF
+        _check_no_missing_labels(y)
     if hasattr(y, "to_numpy"):  # pandas and cuDF objects
         y = y.to_numpy()
     if isinstance(y, (list, tuple)):
         y = np.asarray(y)
+    if isinstance(y, np.ndarray):
+        _check_no_missing_labels(y)
     xp = get_namespace(y)
     return to_numpy(xp.unique_values(y))
+
+
+def _column_labels(y) -> list:
+    """``_unique_labels`` of every column of an in-memory 2-D y."""
+    if hasattr(y, "iloc"):
+        return [_unique_labels(y.iloc[:, j]) for j in range(y.shape[1])]
+    return [_unique_labels(y[:, j]) for j in range(y.shape[1])]
+
+
+def _merge_column_labels(parts: list) -> list:
+    """Per-column labels of several blocks, merged column by column."""
+    return [np.unique(np.concatenate(column)) for column in zip(*parts, strict=True)]
+
+
+def _two_d_classes(estimator, y):
+    """``classes`` for a 2-D y: label indices (multilabel) or one array per output."""
+    tags = estimator.__sklearn_tags__()
+    multilabel = (tags.classifier_tags is not None and tags.classifier_tags.multi_label
+                  and not tags.target_tags.multi_output)
+    if multilabel:  # an indicator matrix: the classes are its columns (MLPClassifier)
+        n_labels = len(y.columns) if isinstance(y, dd.DataFrame) else y.shape[1]
+        return np.arange(n_labels)
+    if isinstance(y, dd.DataFrame):
+        labels = [y[c].unique().compute() for c in y.columns]
+        for values in labels:
+            _check_no_missing_labels(values)
+        return [np.sort(values.to_numpy()) for values in labels]
+    if isinstance(y, da.Array):
+        blocks = y.rechunk({1: -1}).to_delayed()[:, 0]
+        return _merge_column_labels(dask.compute(*[dask.delayed(_column_labels)(b)
+                                                   for b in blocks]))
+    return _column_labels(y)
+
+
+def _is_scalar(value) -> bool:
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+
+def _n_columns(X):
+    """Number of feature columns of X when known without computing, else None."""
+    if isinstance(X, (pd.DataFrame, dd.DataFrame)):
+        return len(X.columns)
+    shape = getattr(X, "shape", None)
+    if shape is not None and len(shape) == 2 and not (isinstance(shape[1], float)
+                                                      and np.isnan(shape[1])):
+        return int(shape[1])
+    return None
+
+
+def _check_same_width(X, X_val) -> None:
+    """validation_data's X must have the training X's columns (checked before the first pass)."""
+    width, val_width = _n_columns(X), _n_columns(X_val)
+    if width is not None and val_width is not None and width != val_width:
+        raise ValueError(
+            f"validation_data's X has {val_width} features but X has {width}; pass validation "
+            "data with the same columns as the training data."
+        )
 
 
 def _make_rng(random_state, salt: int):
@@ -287,8 +363,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if y is not None:
             check_supported_input(y, "y")
             check_y_shape(y, self.estimator)
+        # a scalar sample_weight weighs every row alike: passed to every call as it is
         static = {k: v for k, v in fit_kwargs.items()
-                  if k not in PER_ROW_KEYWORDS and not is_dask_collection(v)}
+                  if (k not in PER_ROW_KEYWORDS or _is_scalar(v)) and not is_dask_collection(v)}
         per_row = {k: v for k, v in fit_kwargs.items() if k not in static}
         if is_dask_collection(X):
             plan = plan_blocks(X, y, per_row, assume_equal_chunks=self.assume_equal_chunks)
@@ -330,12 +407,20 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if known is not None:
             static["classes"] = known
             return
+        if isinstance(y, (list, tuple)):
+            y = np.asarray(y)
+        if (2 if isinstance(y, dd.DataFrame) else getattr(y, "ndim", 1)) == 2:
+            static["classes"] = _two_d_classes(estimator, y)
+            return
         if isinstance(y, da.Array):
             # one small task per block, computed where the block lives (NumPy or CuPy)
             parts = [dask.delayed(_unique_labels)(b) for b in y.to_delayed().ravel()]
             classes = np.unique(np.concatenate(dask.compute(*parts)))
         elif isinstance(y, dd.Series):
-            classes = np.sort(y.unique().compute().to_numpy())
+            labels = y.unique().compute()
+            if not hasattr(labels, "to_pandas"):  # pandas (cuDF has its own NA handling)
+                _check_no_missing_labels(labels)
+            classes = np.sort(labels.to_numpy())
         else:
             classes = np.unique(_unique_labels(y))
         static["classes"] = classes
@@ -402,6 +487,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 "the blocks) or pass validation_data=(X_val, y_val) to fit."
             )
         self._check_scoring_before_training(estimator, val_blocks)
+        if validation_data is not None:
+            _check_same_width(X, validation_data[0])
         history = History(self.history_ if append and hasattr(self, "history_") else [])
         state = {"epoch": 0, "position": -1, "order": None, "best": None, "no_improve": 0,
                  "finished": False, "pass_blocks": 0, "pass_rows": 0}
@@ -509,6 +596,18 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     def _check_scoring_before_training(self, estimator, val_blocks):
         """Fail now, not after a pass, when validation or train scores cannot be computed."""
         needs_score = val_blocks is not None or self.train_score
+        if isinstance(self.scoring, str):
+            scorer = get_scorer(self.scoring)  # an unknown name: scikit-learn's error, now
+            methods = getattr(scorer, "_response_method", None)
+            methods = (methods,) if isinstance(methods, str) else tuple(methods or ())
+            if needs_score and methods and not any(hasattr(estimator, m) for m in methods):
+                raise ValueError(
+                    f"scoring={self.scoring!r} needs {' or '.join(methods)}, which "
+                    f"{type(estimator).__name__} (with these parameters) does not have; choose "
+                    "a scoring that uses what it has (e.g. 'accuracy' for a classifier, 'r2' for "
+                    "a regressor) or an estimator that has it (for SGDClassifier, "
+                    "loss='log_loss')."
+                )
         how = None
         if self.scoring is None and needs_score:
             how = score_reduction(estimator)  # TypeError for a score gpuinc cannot combine
@@ -570,8 +669,12 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         """Transform blockwise; lazy for Dask input."""
         return self._method("transform", X, self.transform_meta)
 
-    def score(self, X, y=None, sample_weight=None):
+    def score(self, X, y=None, compute=True, sample_weight=None):
         """Score with ``scoring`` (or the estimator's own score) without gathering X.
+
+        ``compute=False`` (as in dask-ml) returns, for Dask inputs, a
+        ``dask.delayed`` object whose ``compute()`` is the score; in-memory
+        inputs are always scored at once. Pass ``sample_weight`` by keyword.
 
         For Dask inputs empty blocks are skipped, and:
 
@@ -601,6 +704,12 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         ``y`` is required unless the score is unsupervised or a callable does
         not use it. In-memory inputs are scored by scikit-learn directly.
         """
+        if not isinstance(compute, (bool, np.bool_)):
+            raise TypeError(
+                f"score's third argument is compute (True or False, as in dask-ml), got "
+                f"{type(compute).__name__}; pass sample weights by keyword: "
+                "score(X, y, sample_weight=w)."
+            )
         self._check_fitted()
         check_supported_input(X, "X")
         est = self.estimator_
@@ -608,7 +717,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             kw = {} if sample_weight is None else {"sample_weight": sample_weight}
             blocks, kind, _ = self._blocks(X, y, kw)
             home = estimator_home(est, KIND_HOME[kind], self.device)
-            return score_blocks(est, blocks, self.scoring, home=home)
+            return score_blocks(est, blocks, self.scoring, home=home, compute=bool(compute))
         if is_dask_collection(y):
             y = y.compute()
         if type(X).__module__.startswith("cupy") and getattr(X, "ndim", 0) == 2:

@@ -65,3 +65,72 @@ def test_plan_blocks_pairs_persisted_blocks_by_partition(frame):
     assert len(got) == 4
     assert pd.concat([x for x, _ in got]).equals(frame[["a", "b"]].compute())
     assert pd.concat([t for _, t in got]).equals(frame["t"].compute())
+
+
+def _pairs(plan):
+    """(X block, y block) of every planned block, computed."""
+    return [dask.compute(b.x, b.y) for b in plan.blocks]
+
+
+@pytest.mark.parametrize("reindex", ["y per partition", "y.reset_index", "X.reset_index"])
+def test_y_with_another_index_is_paired_by_position(frame, reindex):
+    """Block i of y goes with block i of X row by row, whatever y's index labels are."""
+    X, y = frame[["a", "b"]], frame["t"]
+    if reindex == "y per partition":
+        y = y.map_partitions(lambda s: s.reset_index(drop=True))
+    elif reindex == "y.reset_index":
+        y = y.reset_index(drop=True)
+    else:
+        X = X.reset_index(drop=True)
+    got = _pairs(blocks.plan_blocks(X, y))
+    assert len(got) == 4
+    assert sum(len(x) for x, _ in got) == 40
+    for x, t in got:
+        assert len(x) == len(t)
+        # the frame's t is a % 2: a row's label must be its own
+        np.testing.assert_array_equal(t.to_numpy(), x["a"].to_numpy().astype(int) % 2)
+
+
+def test_y_partition_of_another_length_is_an_error(frame):
+    y = frame["t"].map_partitions(lambda s: s.iloc[1:])
+    with pytest.raises(ValueError, match="X has 10 rows but y has 9"):
+        _pairs(blocks.plan_blocks(frame[["a", "b"]], y))
+
+
+def test_separate_parquet_reads_with_fused_narrow_y(tmp_path):
+    """A narrow read of y may be fused into fewer partitions than X's: realigned, not crashed."""
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "files"
+    folder.mkdir()
+    frames = []
+    for i in range(12):
+        df = pd.DataFrame({f"f{j}": rng.normal(size=25) for j in range(20)})
+        df["y"] = np.arange(25) + 100 * i
+        df.to_parquet(folder / f"part-{i:02d}.parquet")
+        frames.append(df)
+    features = [f"f{j}" for j in range(20)]
+    X = dd.read_parquet(folder, columns=features)
+    y = dd.read_parquet(folder, columns=["y"])["y"]
+    assert X.optimize().npartitions != y.optimize().npartitions  # the case under test
+    got = _pairs(blocks.plan_blocks(X, y))
+    whole = pd.concat(frames, ignore_index=True)
+    np.testing.assert_array_equal(np.concatenate([x.to_numpy() for x, _ in got]),
+                                  whole[features].to_numpy())
+    np.testing.assert_array_equal(np.concatenate([np.asarray(t) for _, t in got]),
+                                  whole["y"].to_numpy())
+
+
+def test_score_and_fit_with_a_reindexed_y_match_in_memory(frame):
+    from sklearn.linear_model import SGDClassifier
+
+    from gpuinc import Incremental
+
+    X, y = frame[["a", "b"]], frame["t"].map_partitions(lambda s: s.reset_index(drop=True))
+    pdf = frame.compute()
+    inc = Incremental(SGDClassifier(random_state=0), scoring="accuracy", shuffle_blocks=False)
+    inc.fit(X, y, classes=[0, 1])
+    plain = SGDClassifier(random_state=0)
+    for part in np.array_split(np.arange(40), 4):
+        plain.partial_fit(pdf[["a", "b"]].iloc[part], pdf["t"].iloc[part], classes=[0, 1])
+    np.testing.assert_array_equal(inc.coef_, plain.coef_)
+    assert inc.score(X, y) == inc.score(pdf[["a", "b"]], pdf["t"])

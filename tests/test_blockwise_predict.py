@@ -323,9 +323,21 @@ def test_transform_meta_without_a_width_is_refused(positive_data):
         inc.transform(X)
 
 
+class UnsizedTransformer(PositiveOnlyTransformer):
+    """Does not tell its output width (no ``n_components_``)."""
+
+    def partial_fit(self, X, y=None):
+        super().partial_fit(X, y)
+        del self.n_components_
+        return self
+
+
 def test_meta_with_the_wrong_shape_fails_clearly_at_compute(positive_data):
     X, _, _, _ = positive_data
     inc = Incremental(PositiveOnlyTransformer(n_components=2), transform_meta=np.empty((0, 3)))
+    with pytest.raises(ValueError, match=r"describes 3 columns.*gives 2 columns"):
+        inc.fit(X).transform(X)  # the width is known: refused when built
+    inc = Incremental(UnsizedTransformer(n_components=2), transform_meta=np.empty((0, 3)))
     out = inc.fit(X).transform(X)
     assert out.shape == (N, 3)  # what the meta said
     with pytest.raises(ValueError, match=r"returned an array of shape \(150, 2\).*transform_meta="):
@@ -392,3 +404,15 @@ def test_frame_probe_with_non_numeric_columns():
     pred = inc.predict(ddf)
     assert isinstance(pred, dd.Series) and pred.dtype == np.float64
     np.testing.assert_array_equal(pred.compute().to_numpy(), 2 * np.arange(10.0))
+
+
+def test_transform_meta_conflicting_with_the_output_width():
+    from sklearn.preprocessing import StandardScaler
+
+    X = da.from_array(np.arange(60.0).reshape(20, 3), chunks=(5, 3))
+    inc = Incremental(StandardScaler(), transform_meta=np.empty((0, 1))).fit(X)
+    with pytest.raises(ValueError, match=r"describes 1 columns, but StandardScaler.transform "
+                                         r"gives 3 columns; pass an array of shape \(0, 3\)"):
+        inc.transform(X)  # refused when built, not inside compute()
+    inc.set_params(transform_meta=np.empty((0, 3)))
+    np.testing.assert_allclose(inc.transform(X).compute(), inc.estimator_.transform(X.compute()))

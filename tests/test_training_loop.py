@@ -515,3 +515,49 @@ def test_an_uncombinable_validation_score_fails_before_training():
     # naming a metric makes it work
     inc.set_params(scoring="accuracy").fit(X, y)
     assert inc.history_[-1]["val_score"] == 0.5
+
+
+#: partial_fit calls of CountingSGD, all instances
+SGD_CALLS: list[int] = []
+
+
+class CountingSGD(SGDClassifier):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        SGD_CALLS.append(len(X))
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize("how", ["validation", "no validation"])
+def test_an_unknown_scoring_name_fails_before_training(how):
+    X, y = block_data()
+    SGD_CALLS.clear()
+    inc = Incremental(CountingSGD(), scoring="acuracy", progress=False,
+                      validation=0.25 if how == "validation" else None)
+    with pytest.raises(ValueError, match="'acuracy' is not a valid scoring value"):
+        inc.fit(X, y, classes=[0, 1])
+    assert SGD_CALLS == []
+
+
+def test_a_scoring_the_estimator_cannot_answer_fails_before_training():
+    X, y = block_data()
+    SGD_CALLS.clear()
+    inc = Incremental(CountingSGD(loss="hinge"), scoring="neg_log_loss", validation=0.25,
+                      progress=False)
+    with pytest.raises(ValueError, match="needs predict_proba, which CountingSGD"):
+        inc.fit(X, y, classes=[0, 1])
+    assert SGD_CALLS == []
+    # without validation the scoring is not used while training: fit works
+    inc.set_params(validation=None).fit(X, y, classes=[0, 1])
+    assert len(SGD_CALLS) == N_BLOCKS
+    # with a loss that has predict_proba the same scoring validates
+    inc.set_params(estimator__loss="log_loss", validation=0.25).fit(X, y, classes=[0, 1])
+    assert np.isfinite(inc.history_[-1]["val_score"])
+
+
+def test_validation_data_of_another_width_fails_before_training():
+    X, y = block_data()
+    SGD_CALLS.clear()
+    inc = Incremental(CountingSGD(), scoring="accuracy", progress=False)
+    with pytest.raises(ValueError, match="validation_data's X has 1 features but X has 2"):
+        inc.fit(X, y, classes=[0, 1], validation_data=(X[:, :1], y))
+    assert SGD_CALLS == []

@@ -340,8 +340,17 @@ def test_nan_in_a_block_names_the_block(data):
     X, y, Xn, yn = data
     Xbad = Xn.copy()
     Xbad[1234, 3] = np.nan
-    with pytest.raises(ValueError, match=r"block 2 \(rows 1000:1500\).*NaN"):
+    with pytest.raises(ValueError, match=r"block 2 \(rows 1000:1500\).*NaN or infinity; the "
+                       r"first is in row 234 of the block \(row 1234 of X\)"):
         Incremental(sgd(), shuffle_blocks=False).fit(da.from_array(Xbad, chunks=(500, 8)), y)
+    # a DataFrame's partitions have no known offsets: the row's index label is named
+    frame = dd.from_pandas(pd.DataFrame(Xbad, index=np.arange(3000) + 10_000), npartitions=6)
+    with pytest.raises(ValueError, match=r"block 2 of X contains NaN or infinity; the first is "
+                       r"in row 234 of the block \(index 11234\)"):
+        Incremental(sgd(), shuffle_blocks=False).fit(frame, frame[0] > 0, classes=[False, True])
+    with pytest.raises(ValueError, match=r"block 2 \(rows 1000:1500\) of X .* the first is in "
+                       r"row 234 of the block \(row 1234 of X, index 11234\)"):
+        Incremental(sgd(), shuffle_blocks=False).fit(frame, yn, classes=[0, 1])
 
 
 def test_nan_in_a_block_distributed(data, client):
@@ -360,6 +369,49 @@ def test_length_mismatch(data):
         Incremental(sgd()).fit(Xn, yn[:-1])
     with pytest.raises(ValueError, match="3000 rows but y has 2999"):
         Incremental(sgd()).fit(X, yn[:-1])
+
+
+def test_estimators_that_take_a_two_dimensional_y(data):
+    """Multi-output by tag, multilabel classifiers, and MLPRegressor (untagged) take 2-D y."""
+    from sklearn.multioutput import MultiOutputClassifier
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    X, y, Xn, yn = data
+    Yn = np.c_[yn, 1 - yn, yn].astype(int)
+    Y = da.from_array(Yn, chunks=(500, 3))
+    reg = Incremental(MLPRegressor(hidden_layer_sizes=(4,), random_state=0), random_state=0)
+    assert reg.fit(X, Y.astype(float)).predict(Xn).shape == (3000, 3)
+    # classes computed for a 2-D y: label indices for a multilabel model, one array per
+    # output for a multi-output one
+    mlp = Incremental(MLPClassifier(hidden_layer_sizes=(4,), random_state=0), random_state=0)
+    mlp.fit(X, Y)
+    assert list(mlp.classes_) == [0, 1, 2]
+    frame = dd.from_pandas(pd.DataFrame(Yn, columns=["a", "b", "c"]), npartitions=6)
+    for target in (Y, frame, Yn):
+        moc = Incremental(MultiOutputClassifier(sgd()), shuffle_blocks=False).fit(X, target)
+        assert [list(e.classes_) for e in moc.estimator_.estimators_] == [[0, 1]] * 3
+        ref = hand_loop(MultiOutputClassifier(sgd()), Xn, Yn, X.chunks[0],
+                        classes=[np.array([0, 1])] * 3)
+        for got, want in zip(moc.estimator_.estimators_, ref.estimators_, strict=True):
+            assert np.array_equal(got.coef_, want.coef_)
+
+
+@pytest.mark.parametrize("kind", ["pandas", "dask series", "dask array", "numpy float"])
+def test_missing_labels_are_named_when_classes_are_computed(kind):
+    X = np.arange(24.0).reshape(12, 2)
+    labels = np.array(["a", "b", None, "a"] * 3, dtype=object)
+    if kind == "pandas":
+        y = pd.Series(labels)
+    elif kind == "dask series":
+        y = dd.from_pandas(pd.Series(labels), npartitions=3)
+        X = dd.from_pandas(pd.DataFrame(X), npartitions=3)
+    elif kind == "dask array":
+        y = da.from_array(labels, chunks=4)
+        X = da.from_array(X, chunks=(4, 2))
+    else:
+        y = np.array([0.0, 1.0, np.nan, 1.0] * 3)
+    with pytest.raises(ValueError, match="y has missing labels"):
+        Incremental(sgd()).fit(X, y)
 
 
 def test_length_mismatch_unknown_chunks_found_at_the_block(data):
@@ -500,3 +552,36 @@ def test_sparse_blocks_refused_early_for_gpuinc_sgd_on_the_device(monkeypatch):
     Xs = X.map_blocks(sp.csr_matrix, meta=sp.csr_matrix((0, 0)))
     with pytest.raises(TypeError, match=r"dense arrays on the GPU, but X has scipy.sparse"):
         Incremental(GpuincSGD(), device="gpu").fit(Xs, y, classes=[0, 1])
+
+
+def test_score_compute_false_is_lazy_as_in_dask_ml(data):
+    X, y, Xn, yn = data
+    inc = Incremental(sgd(), scoring="accuracy", random_state=0).fit(X, y, classes=[0, 1])
+    expected = inc.score(X, y)
+    for scoring in ("accuracy", "roc_auc", None):  # streamed, gathered, the estimator's own
+        inc.set_params(scoring=scoring)
+        lazy = inc.score(X, y, compute=False)
+        assert dask.is_dask_collection(lazy)
+        assert lazy.compute() == inc.score(X, y)
+    inc.set_params(scoring="accuracy")
+    assert inc.score(X, y, False).compute() == expected  # positional, as dask-ml's
+    assert inc.score(Xn, yn, compute=False) == expected  # in memory: scored at once
+    with pytest.raises(TypeError, match="third argument is compute.*sample_weight=w"):
+        inc.score(X, y, np.ones(3000))
+    assert inc.score(X, y, sample_weight=np.ones(3000)) == pytest.approx(expected)
+
+
+def test_a_scalar_sample_weight_weighs_every_row(data):
+    X, y, Xn, yn = data
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(X, y, classes=[0, 1], sample_weight=2.0)
+    ref = hand_loop(sgd(), Xn, yn, X.chunks[0], classes=[0, 1], sample_weight=2.0)
+    assert np.array_equal(inc.coef_, ref.coef_)
+
+
+def test_scalar_y_and_lazy_non_row_keywords_are_explained(data):
+    X, y, _, _ = data
+    with pytest.raises(TypeError, match="y is a scalar .* one value per row"):
+        Incremental(sgd()).fit(X, y.sum())
+    with pytest.raises(ValueError, match=r"if classes is not per row, compute it first "
+                                         r"\(classes=classes.compute\(\)\)"):
+        Incremental(sgd()).fit(X, y, classes=da.unique(y))
