@@ -114,10 +114,16 @@ def _row_lengths(X) -> tuple | None:
     return None
 
 
-def _compute_row_lengths(X) -> tuple:
+def _compute_row_lengths(X, x_blocks) -> tuple:
+    """Rows of every block of X, counted on the blocks that will be trained.
+
+    For a DataFrame, ``X.map_partitions(len)`` is lowered on its own, and a
+    narrow Parquet read may then be fused into fewer partitions than X's
+    blocks: the blocks themselves are counted instead (this reads them).
+    """
     if isinstance(X, da.Array):
         return tuple(int(n) for n in X.compute_chunk_sizes().chunks[0])
-    return tuple(int(n) for n in X.map_partitions(len).compute())
+    return tuple(int(n) for n in dask.compute(*[dask.delayed(len)(b) for b in x_blocks]))
 
 
 def _x_blocks(X) -> list:
@@ -267,14 +273,16 @@ def _joint_frame_blocks(X, y, fit_kwargs) -> BlockPlan | None:
     if _JOINT_TARGET in X.columns or X.npartitions != y.npartitions:
         return None
     try:
-        if not _co_aligned(X.expr, y.expr):
+        ancestors, aligned = _co_alignment(X.expr, y.expr)
+        if not aligned:
             return None
     except Exception:  # private helper moved or refused: fall back to pairing by partition
         return None
     try:
-        # Dask lowers each side alone when it builds the joint graph: a narrow read
-        # fused into fewer partitions would leave partitions without a partner
-        if X.optimize().npartitions != y.optimize().npartitions:
+        # Cut from one frame, X and y are lowered together, from one read. From two
+        # (two reads of the same files, say), each side is lowered alone, and a narrow
+        # read fused into fewer partitions would leave partitions without a partner.
+        if ancestors > 1 and X.optimize().npartitions != y.optimize().npartitions:
             return None
         # block i of y goes with block i of X by position, as on the other paths: assign()
         # would align y's index labels to X's, and a y with another index (reset per
@@ -307,7 +315,12 @@ def _attach_target(part, target, partition_info=None):
 
 
 def _co_aligned(*exprs) -> bool:
-    """Dask's ``are_co_aligned``, answered from the expressions' names when it can be.
+    """Whether Dask may pair the partitions of these expressions (see ``_co_alignment``)."""
+    return _co_alignment(*exprs)[1]
+
+
+def _co_alignment(*exprs) -> tuple[int, bool]:
+    """(number of ancestors, Dask's ``are_co_aligned``), answered from names when it can be.
 
     Dask walks each expression through blockwise steps to its ancestors and
     compares their tokens, minus column projections; tokenizing a frame that
@@ -334,9 +347,9 @@ def _co_aligned(*exprs) -> bool:
             ancestors.add(e._name)
             persisted = persisted or isinstance(e, FromGraph)
     if len(ancestors) <= 1:
-        return True
+        return len(ancestors), True
     # two persisted collections (different keys) are never co-aligned for Dask
-    return not persisted and are_co_aligned(*exprs)
+    return len(ancestors), not persisted and are_co_aligned(*exprs)
 
 
 def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunks: bool = True) -> BlockPlan:
@@ -354,7 +367,7 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
 
     def x_lengths():
         if "lengths" not in cache:
-            cache["lengths"] = _compute_row_lengths(X)
+            cache["lengths"] = _compute_row_lengths(X, x_blocks)
         return cache["lengths"]
 
     if y is not None:

@@ -97,8 +97,9 @@ def test_y_partition_of_another_length_is_an_error(frame):
         _pairs(blocks.plan_blocks(frame[["a", "b"]], y))
 
 
-def test_separate_parquet_reads_with_fused_narrow_y(tmp_path):
-    """A narrow read of y may be fused into fewer partitions than X's: realigned, not crashed."""
+@pytest.fixture
+def wide_files(tmp_path):
+    """12 Parquet files of 20 features and a label y that numbers the rows."""
     rng = np.random.default_rng(0)
     folder = tmp_path / "files"
     folder.mkdir()
@@ -108,12 +109,25 @@ def test_separate_parquet_reads_with_fused_narrow_y(tmp_path):
         df["y"] = np.arange(25) + 100 * i
         df.to_parquet(folder / f"part-{i:02d}.parquet")
         frames.append(df)
-    features = [f"f{j}" for j in range(20)]
-    X = dd.read_parquet(folder, columns=features)
-    y = dd.read_parquet(folder, columns=["y"])["y"]
-    assert X.optimize().npartitions != y.optimize().npartitions  # the case under test
+    return folder, pd.concat(frames, ignore_index=True), [f"f{j}" for j in range(20)]
+
+
+@pytest.mark.parametrize("reads", ["one frame", "two reads"])
+def test_parquet_with_a_narrow_y_that_dask_fuses(wide_files, reads):
+    """A narrow read of y may be lowered to fewer partitions than X's: paired right anyway
+    (cut from one frame: from the one read; two reads: realigned on X's blocks)."""
+    folder, whole, features = wide_files
+    if reads == "one frame":
+        frame = dd.read_parquet(folder)
+        X, y = frame[features], frame["y"]
+    else:
+        X = dd.read_parquet(folder, columns=features)
+        y = dd.read_parquet(folder, columns=["y"])["y"]
+    assert len(y.to_delayed()) < len(X.to_delayed())  # the case under test
+    # one frame: X and y come from one read of each file (the joint plan)
+    assert (blocks._joint_frame_blocks(X, y, {}) is not None) == (reads == "one frame")
     got = _pairs(blocks.plan_blocks(X, y))
-    whole = pd.concat(frames, ignore_index=True)
+    assert len(got) == len(X.to_delayed())
     np.testing.assert_array_equal(np.concatenate([x.to_numpy() for x, _ in got]),
                                   whole[features].to_numpy())
     np.testing.assert_array_equal(np.concatenate([np.asarray(t) for _, t in got]),
