@@ -1150,7 +1150,15 @@ def _read_zarr_columns(source: str, storage_options: dict, columns: tuple, start
     if what == "y":
         y = np.asarray(pieces[0])
         # text labels (e.g. zarr 3 strings, NumPy StringDType): plain Python str objects
-        return y.astype(object) if y.dtype.kind == "T" else y
+        y = y.astype(object) if y.dtype.kind == "T" else y
+        if y.dtype.kind in "fcO":  # NaN, or None among text labels
+            missing = int(np.asarray(pd.isna(y)).sum())
+            if missing:
+                raise DataError(
+                    f"{where}: the target array {columns[0].name!r} has missing values in "
+                    f"{missing} row(s); drop those rows or fill them."
+                )
+        return y
     out = np.concatenate(pieces, axis=1) if len(pieces) > 1 else np.asarray(pieces[0])
     if dtype is not None:
         out = out.astype(dtype, copy=False)

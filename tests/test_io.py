@@ -501,6 +501,21 @@ def test_zarr_text_target(tmp_path):
     assert X.compute().shape == (10, 1)
 
 
+def test_zarr_target_with_missing_values_names_the_store_and_rows(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    path = tmp_path / "n.zarr"
+    group = zarr.open_group(str(path), mode="w")
+    group.create_array("f0", shape=(40,), chunks=(10,), dtype="f8")[:] = np.arange(40.0)
+    price = np.arange(40.0)
+    price[[25, 27]] = np.nan
+    group.create_array("price", shape=(40,), chunks=(10,), dtype="f8")[:] = price
+    with pytest.raises(DataError, match=r"n.zarr rows 20:40: the target array 'price' has "
+                                        r"missing values in 2 row\(s\)"):
+        read_table(path, "price", blocksize=80)[1].compute()
+    with pytest.raises(DataError, match="the target array 'price' has missing values"):
+        read_classes(path, "price")
+
+
 # --------------------------------------------------------------------------- review fixes
 def write_hive(path, n=40):
     """A Parquet folder partitioned as pandas writes it: year=2023/city=New%20York/...parquet."""
