@@ -220,6 +220,12 @@ def _device_mover(kind: str, home: str):
     return None
 
 
+#: Set (by the command line's Ctrl-C handler) to stop a local pass after the block in
+#: progress, even when the estimator caught the KeyboardInterrupt itself (scikit-learn's
+#: MLP models do: they warn and return).
+STOP_REQUESTED = threading.Event()
+
+
 class LocalRunner:
     """Trains in the calling thread; a loader thread computes blocks ahead.
 
@@ -257,6 +263,8 @@ class LocalRunner:
             if data is None:
                 mover.block_done()
             stats.progressive.append(stat)
+            if STOP_REQUESTED.is_set():
+                raise KeyboardInterrupt("stop requested")
             return model, _n_rows(x)
 
         try:

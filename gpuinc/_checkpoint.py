@@ -10,10 +10,12 @@ into a different fit.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import re
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 
 import dask
@@ -38,13 +40,19 @@ def write_pickle_atomic(target, payload) -> Path:
 
     The bytes go to a temporary file in the same directory, are flushed to
     disk, and only then renamed over ``target``: a reader sees the old file
-    or the complete new one, never a partial write.
+    or the complete new one, never a partial write.  A new file gets the mode
+    ``open()`` would give it (``0o666`` less the umask); a replaced file keeps
+    its mode.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    tmp = target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    fd = os.open(tmp, flags, 0o666)  # the umask applies, as with open()
     try:
         with os.fdopen(fd, "wb") as fh:
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(tmp, stat.S_IMODE(os.stat(target).st_mode))
             pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
             fh.flush()
             os.fsync(fh.fileno())

@@ -19,9 +19,9 @@ import inspect
 import logging
 import os
 import pickle
-import shutil
+import posixpath
+import secrets
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,6 +32,10 @@ from ._checkpoint import write_pickle_atomic
 
 MODEL_FORMAT = "gpuinc-model"
 MODEL_VERSION = 1
+#: the ``--dtype`` choices: features are converted to it, block by block
+FEATURE_DTYPES = ("float32", "float64")
+#: ``predict --out`` name endings and what is written; a name without suffix is a Parquet folder
+OUTPUTS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".csv.gz": "csv.gz"}
 
 
 class UsageError(ValueError):
@@ -209,13 +213,14 @@ def register(subparsers) -> None:
     t.add_argument("--prefetch", type=int, default=2,
                    help="blocks read ahead of the one training (default: 2)")
     t.add_argument("--dtype", default="float32",
-                   help="feature dtype, float32 or float64 (default: float32)")
+                   help=f"feature dtype, {' or '.join(FEATURE_DTYPES)} (default: float32)")
     t.add_argument("--checkpoint", metavar="DIR", default=None,
                    help="checkpoint directory; an interrupted run resumes from it")
     t.add_argument("--random-state", type=int, default=0, help="seed (default: 0)")
     t.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
                    help="progress bars (default: auto, in terminals only)")
-    t.add_argument("--out", default="model.pkl", help="model file (default: model.pkl)")
+    t.add_argument("--out", default="model.pkl",
+                   help="model file, local or fsspec URL (default: model.pkl)")
     _add_data_options(t)
     t.set_defaults(func=run_train)
 
@@ -223,11 +228,14 @@ def register(subparsers) -> None:
         "predict",
         help="predict with a model saved by `gpuinc train`",
         description="Predict one value per row of DATA, block by block, and write them to --out "
-                    "(Parquet folder, or one CSV file when --out ends in .csv), in input order.",
+                    "(a Parquet folder, or one CSV file when --out ends in .csv or .csv.gz), in "
+                    "input order.",
     )
     p.add_argument("model", metavar="MODEL", help="model file written by `gpuinc train`")
     p.add_argument("data", metavar="DATA", help="Parquet/CSV file or folder, glob, Zarr store, URL")
-    p.add_argument("--out", required=True, help="output: preds.parquet (a folder) or preds.csv")
+    p.add_argument("--out", required=True,
+                   help="output: preds.parquet or preds.pq (a Parquet folder; also a name "
+                        "without suffix), preds.csv, or preds.csv.gz (gzip CSV)")
     p.add_argument("--id", nargs="+", metavar="COLUMN", default=None,
                    help="columns copied next to the predictions (Parquet/CSV input)")
     p.add_argument("--proba", action="store_true",
@@ -294,11 +302,85 @@ def _storage_options(pairs) -> dict:
     return dict(pairs or [])
 
 
-def _is_url(path: str) -> bool:
+def _is_url(path) -> bool:
+    """An fsspec URL other than ``file://`` (a local path written as a URL)."""
     return "://" in str(path) and not str(path).startswith("file://")
 
 
+def _local(path) -> str:
+    """``path`` as the operating system takes it: ``file://`` URLs become plain paths."""
+    path = os.fspath(path)
+    if path.startswith("file://"):
+        from fsspec.implementations.local import LocalFileSystem
+
+        return LocalFileSystem._strip_protocol(path)
+    return path
+
+
+def _check_out_folder(out: str) -> None:
+    """Refuse, before any work, a local ``--out`` whose folder cannot be created or written."""
+    if _is_url(out):
+        return
+    parent = Path(_local(out)).resolve().parent
+    existing = next(p for p in (parent, *parent.parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"cannot write {out}: {existing} is a file, not a folder; choose "
+                         "another --out.")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {out}: {existing} is not writable; choose another --out.")
+
+
+def _feature_dtype(text: str) -> str:
+    """The ``--dtype`` value as a NumPy dtype name; a usage error unless a float dtype."""
+    import numpy as np
+
+    try:
+        dt = np.dtype(text)
+    except (TypeError, ValueError):
+        dt = None
+    if dt is not None and dt.name in FEATURE_DTYPES:
+        return dt.name
+    why = ("features are converted to it, and an integer dtype would silently truncate "
+           "fractions and wrap out-of-range values" if dt is not None and dt.kind in "iu"
+           else "not a supported feature dtype")
+    raise UsageError(f"--dtype {text}: {why}; use --dtype {' or --dtype '.join(FEATURE_DTYPES)}.")
+
+
 # --------------------------------------------------------------------------- train
+@contextlib.contextmanager
+def _stop_on_interrupt():
+    """Ctrl-C stops training, even if the estimator catches KeyboardInterrupt.
+
+    scikit-learn's MLP models catch it inside ``partial_fit``, warn and
+    return, so training went on and the model was saved. Here the signal also
+    sets ``STOP_REQUESTED``: a pass in this process stops after the block in
+    progress, and a fit that ends with the flag set counts as interrupted.
+    """
+    import signal
+    import threading
+
+    from ._chain import STOP_REQUESTED
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        STOP_REQUESTED.set()
+        raise KeyboardInterrupt
+
+    STOP_REQUESTED.clear()
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+        if STOP_REQUESTED.is_set():  # caught by the estimator in the pass's last block
+            raise KeyboardInterrupt
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        STOP_REQUESTED.clear()
+
+
 def _check_train_args(args) -> None:
     if args.epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {args.epochs}.")
@@ -308,13 +390,9 @@ def _check_train_args(args) -> None:
         raise UsageError(f"--prefetch must be >= 0, got {args.prefetch}.")
     if args.early_stopping and args.validation == 0:
         raise UsageError("--early-stopping needs validation blocks; set --validation > 0.")
-    if not _is_url(args.out):
-        parent = Path(args.out).resolve().parent
-        existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
-        if existing is None or not os.access(existing, os.W_OK):
-            raise UsageError(f"cannot write the model to {args.out}: {existing} is not writable.")
-        if Path(args.out).is_dir():
-            raise UsageError(f"--out {args.out} is a folder; give a file name such as model.pkl.")
+    _check_out_folder(args.out)
+    if not _is_url(args.out) and Path(_local(args.out)).is_dir():
+        raise UsageError(f"--out {args.out} is a folder; give a file name such as model.pkl.")
 
 
 def _needs_classes(estimator) -> bool:
@@ -335,6 +413,7 @@ def _train(args) -> int:
     from .io import read_classes, read_table, scan
 
     _check_train_args(args)
+    dtype = _feature_dtype(args.dtype)
     params = dict(args.param or [])
     estimator = build_estimator(args.model, args.random_state, params)
     storage_options = _storage_options(args.storage_option)
@@ -342,7 +421,7 @@ def _train(args) -> int:
     ds = scan(args.data, args.format, storage_options=storage_options)
     features = _names(args.features)
     X, y = read_table(ds, args.target, features, exclude=_names(args.exclude) or (),
-                      dtype=args.dtype, blocksize=args.blocksize, allow_nan=args.allow_nan)
+                      dtype=dtype, blocksize=args.blocksize, allow_nan=args.allow_nan)
     features = list(X.columns) if hasattr(X, "columns") else _zarr_feature_names(ds, args, features)
     width = len(features) if hasattr(X, "columns") else int(X.shape[1])
     n_blocks = X.npartitions if hasattr(X, "npartitions") else X.numblocks[0]
@@ -380,7 +459,8 @@ def _train(args) -> int:
         print(f"model: {args.model} ({type(estimator).__module__}.{type(estimator).__name__}), "
               f"{args.epochs} pass(es), prefetch {args.prefetch}, device {device}")
         t0 = time.perf_counter()
-        inc.fit(X, y, **fit_kwargs)
+        with _stop_on_interrupt():
+            inc.fit(X, y, **fit_kwargs)
         fit_s = time.perf_counter() - t0
     if inc.stopped_early_:
         print(f"stopped early after {inc.n_epochs_} passes (no improvement)")
@@ -391,7 +471,7 @@ def _train(args) -> int:
         "model_name": args.model,
         "features": features,
         "target": args.target,
-        "dtype": args.dtype,
+        "dtype": dtype,
         "data_format": ds.fmt,
         "classes": fit_kwargs.get("classes"),
         "history": list(inc.history_),
@@ -427,14 +507,16 @@ def save_model(payload: dict, path) -> None:
     """Pickle ``payload`` to ``path`` atomically (temporary file, then ``os.replace``).
 
     A reader never sees a half-written file, and an existing file is only
-    replaced once the new one is complete.  fsspec URLs are written directly.
+    replaced once the new one is complete.  fsspec URLs are pickled in memory
+    first and then written in one go.
     """
-    path = os.fspath(path)
+    path = _local(path)
     if _is_url(path):
         import fsspec
 
+        data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
         with fsspec.open(path, "wb") as fh:
-            pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
+            fh.write(data)
         return
     write_pickle_atomic(path, payload)
 
@@ -447,10 +529,10 @@ def load_model(path) -> dict:
 
         opener = fsspec.open(path, "rb")
     else:
-        if not os.path.exists(path):
+        if not os.path.exists(_local(path)):
             raise FileNotFoundError(f"model file {path} does not exist; train one with "
                                     "`gpuinc train DATA --target COLUMN --out MODEL`.")
-        opener = open(path, "rb")
+        opener = open(_local(path), "rb")
     with opener as fh:
         try:
             payload = pickle.load(fh)
@@ -472,13 +554,15 @@ def run_predict(args) -> int:
 
 def _predict(args) -> int:
     import dask.dataframe as dd
+    import fsspec
 
     from .io import _read_features_and_kept, read_features, scan
 
     out = os.fspath(args.out)
-    suffix = out.lower().rstrip("/")
-    as_csv = suffix.endswith(".csv")
-    if not _is_url(out) and os.path.exists(out) and not args.overwrite:
+    kind = _output_kind(out)
+    _check_out_folder(out)
+    fs, path = fsspec.core.url_to_fs(out)
+    if fs.exists(path) and not args.overwrite:
         raise UsageError(f"{out} exists; pass --overwrite to replace it.")
     payload = load_model(args.model)
     inc = payload["model"]
@@ -513,35 +597,61 @@ def _predict(args) -> int:
             if args.proba:
                 proba = inc.predict_proba(X)
                 table = table.assign(**{f"proba_{c}": proba[c] for c in proba.columns})
-        _write_table(table, out, as_csv)
+        _write_table(table, fs, path, kind)
     print(f"predictions for {ds.source} written to {out} in {time.perf_counter() - t0:.2f} s")
     return 0
 
 
-def _write_table(table, out: str, as_csv: bool) -> None:
-    """Write blockwise; locally into a temporary sibling first, then rename into place."""
-    if _is_url(out):
-        if as_csv:
-            table.to_csv(out, single_file=True, index=False)
-        else:
-            table.to_parquet(out, write_index=False, overwrite=True)
-        return
-    target = Path(out).resolve()
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+def _output_kind(out: str) -> str:
+    """What ``predict --out`` writes, from its name: "parquet", "csv" or "csv.gz"."""
+    name = posixpath.basename(out.rstrip("/")).lower()
+    kind = next((k for suffix, k in OUTPUTS.items() if name.endswith(suffix)), None)
+    if kind is None and "." in name.lstrip("."):
+        raise UsageError(
+            f"--out {out}: unknown output type; name it preds.parquet or preds.pq (a Parquet "
+            "folder), preds.csv or preds.csv.gz (gzip CSV)."
+        )
+    return kind or "parquet"
+
+
+def _write_table(table, fs, path: str, kind: str) -> None:
+    """Compute ``table`` blockwise into a temporary sibling of ``path``, then move it into place.
+
+    An existing output is moved aside only once the new one is complete, and
+    deleted after; on failure the old output stays, and the temporary output and
+    the folders created for it are removed.
+    """
+    parent, name = posixpath.split(path)
+    token = secrets.token_hex(4)
+    tmp, old = (posixpath.join(parent, f".{name}.{token}.{s}") for s in ("tmp", "old"))
+    created, folder = [], parent  # the folders made for the output, deepest first
+    while folder.strip("/") and not fs.exists(folder):
+        created.append(folder)
+        folder = posixpath.dirname(folder)
+    fs.makedirs(parent, exist_ok=True)
+    url = fs.unstrip_protocol(tmp)
     try:
-        if as_csv:
-            written = tmp / target.name
-            table.to_csv(str(written), single_file=True, index=False)
+        if kind == "parquet":
+            table.to_parquet(url, write_index=False)
         else:
-            written = tmp / "data"
-            table.to_parquet(str(written), write_index=False)
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-            os.replace(target, old / "previous")
-        os.replace(written, target)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+            table.to_csv(url, single_file=True, index=False,
+                         compression="gzip" if kind == "csv.gz" else None)
+        replaced = fs.exists(path)
+        if replaced:
+            fs.mv(path, old, recursive=True)
+        try:
+            fs.mv(tmp, path, recursive=True)
+        except BaseException:
+            if replaced:
+                fs.mv(old, path, recursive=True)
+            raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            if fs.exists(tmp):
+                fs.rm(tmp, recursive=True)
+        for folder in created:
+            with contextlib.suppress(OSError):
+                fs.rmdir(folder)
+        raise
+    if replaced:
+        fs.rm(old, recursive=True)

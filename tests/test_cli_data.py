@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import gzip
+import os
 import pickle
 import re
+import signal
+import stat
 
+import fsspec
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from sklearn.linear_model import SGDClassifier
 
 from gpuinc import Incremental
 from gpuinc._cli_data import build_estimator, load_model, save_model
@@ -182,13 +188,24 @@ def test_predict_id_that_is_a_model_feature_comes_through_unchanged(tmp_path, ca
         np.testing.assert_array_equal(got["prediction"].to_numpy(), np.asarray(want))
 
 
-def test_integer_dtype_is_a_usage_error(tmp_path, data, capsys):
+@pytest.mark.parametrize(("dtype", "why"), [("int32", "truncate"), ("foo", "not a supported"),
+                                           ("None", "not a supported"),
+                                           ("float16", "not a supported")])
+def test_bad_dtype_is_a_usage_error(tmp_path, data, capsys, dtype, why):
     folder, _ = data
     model = tmp_path / "m.pkl"
-    rc, _, err = run(capsys, *train_args(folder, model, "--dtype", "int32"))
-    assert rc == 2 and err.count("\n") == 1
-    assert "dtype='int32' (--dtype)" in err and "truncate" in err and "'float32'" in err
+    rc, out, err = run(capsys, *train_args(folder, model, "--dtype", dtype))
+    assert rc == 2 and err.startswith(f"gpuinc: error: --dtype {dtype}: ") and err.count("\n") == 1
+    assert why in err and "--dtype float32 or --dtype float64" in err
+    assert "dtype=None" not in err and "Traceback" not in err and out == ""  # up front
     assert not model.exists()
+
+
+def test_dtype_spellings_are_saved_by_name(tmp_path, data, capsys):
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model, "--dtype", "f8"))[0] == 0
+    assert load_model(model)["dtype"] == "float64"
 
 
 # --------------------------------------------------------------------------- bad data
@@ -305,3 +322,183 @@ def test_a_worker_error_is_one_line_on_a_real_cluster(tmp_path, data, capfd):
     assert re.search(pattern, lines[0]), err
     assert "Traceback" not in err and "Compute Failed" not in err
     assert not model.exists()
+
+
+# --------------------------------------------------------------------------- outputs
+def _with_nan_block(folder):
+    """Make the last file of ``folder`` hold a NaN feature: predict fails at that block."""
+    last = sorted(folder.iterdir())[-1]
+    pd.read_parquet(last).assign(f1=np.nan).to_parquet(last, index=False)
+
+
+def test_file_urls_are_local_paths(tmp_path, data, capsys, monkeypatch):
+    folder, expected = data
+    monkeypatch.chdir(tmp_path)
+    url = (tmp_path / "m.pkl").as_uri()
+    rc, out, err = run(capsys, *train_args(folder, url))
+    assert rc == 0, err
+    assert load_model(tmp_path / "m.pkl")["target"] == "label"
+    for name in ("p.parquet", "p.csv"):
+        rc, _, err = run(capsys, "predict", url, folder, "--workers", "0",
+                         "--out", (tmp_path / name).as_uri())
+        assert rc == 0, err
+    assert len(pd.read_parquet(tmp_path / "p.parquet")) == len(pd.read_csv(tmp_path / "p.csv"))
+    rc, _, err = run(capsys, "predict", url, folder, "--workers", "0",
+                     "--out", (tmp_path / "p.csv").as_uri())
+    assert rc == 2 and "exists; pass --overwrite" in err
+    assert not any(p.name.startswith("file:") for p in tmp_path.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pkl", "p.csv", "p.parquet", "train"]
+
+
+@pytest.fixture
+def memory_fs():
+    fs = fsspec.filesystem("memory")
+    root = f"/gpuinc-test-{os.getpid()}"
+    yield fs, root
+    if fs.exists(root):
+        fs.rm(root, recursive=True)
+
+
+def test_predict_to_a_url_refuses_an_existing_output_and_keeps_it_on_failure(
+        tmp_path, data, capsys, memory_fs):
+    fs, root = memory_fs
+    folder, expected = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model))[0] == 0
+    fs.pipe(f"{root}/p.parquet/part.0.parquet", b"old parquet")
+    fs.pipe(f"{root}/p.csv", b"old csv")
+    before = sorted(fs.find(root, withdirs=True))
+    for name in ("p.parquet", "p.csv"):
+        out = f"memory://{root}/{name}"
+        rc, _, err = run(capsys, "predict", model, folder, "--workers", "0", "--out", out)
+        assert rc == 2 and f"{out} exists; pass --overwrite" in err
+    _with_nan_block(folder)
+    for name in ("p.parquet", "p.csv", "new/sub/p.csv"):
+        rc, _, err = run(capsys, "predict", model, folder, "--workers", "0", "--overwrite",
+                         "--out", f"memory://{root}/{name}")
+        assert rc == 2 and "missing (NaN)" in err
+    # the old outputs are intact; no temporary output, no folder made for the failed one
+    assert sorted(fs.find(root, withdirs=True)) == before
+    assert fs.cat(f"{root}/p.parquet/part.0.parquet") == b"old parquet"
+    assert fs.cat(f"{root}/p.csv") == b"old csv"
+
+
+def test_predict_to_a_url_replaces_with_overwrite(tmp_path, data, capsys, memory_fs):
+    fs, root = memory_fs
+    folder, expected = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model))[0] == 0
+    fs.pipe(f"{root}/p.parquet/stale.parquet", b"old parquet")
+    rc, _, err = run(capsys, "predict", model, folder, "--workers", "0", "--overwrite",
+                     "--out", f"memory://{root}/p.parquet")
+    assert rc == 0, err
+    assert not fs.exists(f"{root}/p.parquet/stale.parquet")
+    assert fs.ls(root, detail=False) == [f"{root}/p.parquet"]  # no temporary left
+    assert len(pd.read_parquet(f"memory://{root}/p.parquet")) == len(expected)
+
+
+def test_out_below_a_file_is_refused_before_any_work(tmp_path, data, capsys):
+    folder, _ = data
+    blocker = tmp_path / "m.pkl"
+    blocker.write_bytes(b"a file")
+    rc, out, err = run(capsys, *train_args(folder, blocker / "model.pkl"))
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert f"{blocker} is a file, not a folder; choose another --out" in err
+    model = tmp_path / "real.pkl"
+    assert run(capsys, *train_args(folder, model))[0] == 0
+    rc, out, err = run(capsys, "predict", model, folder, "--workers", "0",
+                       "--out", blocker / "sub" / "p.parquet")
+    assert rc == 2 and out == "" and "is a file, not a folder" in err
+    assert blocker.read_bytes() == b"a file"
+
+
+def test_predict_out_suffixes(tmp_path, data, capsys):
+    folder, expected = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model))[0] == 0
+    rc, _, err = run(capsys, "predict", model, folder, "--workers", "0", "--id", "id",
+                     "--out", tmp_path / "p.csv.gz")
+    assert rc == 0, err
+    with gzip.open(tmp_path / "p.csv.gz") as fh:  # a gzip file, not a folder
+        got = pd.read_csv(fh)
+    assert got["id"].tolist() == expected["id"].tolist()
+    rc, _, err = run(capsys, "predict", model, folder, "--workers", "0", "--out", tmp_path / "p")
+    assert rc == 0, err
+    assert len(pd.read_parquet(tmp_path / "p")) == len(expected)  # no suffix: a Parquet folder
+    for name in ("p.json", "p.txt", "p.parquet.gz"):
+        rc, out, err = run(capsys, "predict", model, folder, "--workers", "0",
+                           "--out", tmp_path / name)
+        assert rc == 2 and out == "" and "unknown output type" in err, err
+        assert "preds.parquet" in err and "preds.csv.gz" in err
+        assert not (tmp_path / name).exists()
+
+
+def test_model_file_mode_follows_the_umask_and_is_kept_on_replace(tmp_path):
+    payload = {"format": "gpuinc-model", "version": 1}
+    old_umask = os.umask(0o027)
+    try:
+        save_model(payload, tmp_path / "new.pkl")
+        kept = tmp_path / "kept.pkl"
+        kept.write_bytes(b"old")
+        kept.chmod(0o604)
+        save_model(payload, kept)
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE((tmp_path / "new.pkl").stat().st_mode) == 0o640
+    assert stat.S_IMODE(kept.stat().st_mode) == 0o604 and load_model(kept)["version"] == 1
+
+
+def test_a_failed_predict_removes_the_folders_it_created(tmp_path, data, capsys):
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model))[0] == 0
+    _with_nan_block(folder)
+    for name in ("p.parquet", "p.csv"):
+        rc, _, err = run(capsys, "predict", model, folder, "--workers", "0",
+                         "--out", tmp_path / "new" / "sub" / name)
+        assert rc == 2 and "missing (NaN)" in err
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pkl", "train"]
+
+
+
+#: partial_fit calls of SwallowsInterrupts
+SWALLOWED: list[int] = []
+#: the call during which SwallowsInterrupts gets Ctrl-C
+INTERRUPT_AT = {"call": 2}
+
+
+class SwallowsInterrupts(SGDClassifier):
+    """Gets Ctrl-C during one call and, like scikit-learn's MLP, catches it."""
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        SWALLOWED.append(len(X))
+        try:
+            if len(SWALLOWED) == INTERRUPT_AT["call"]:
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(1000):  # the handler runs between these bytecodes
+                    pass
+        except KeyboardInterrupt:
+            pass  # "Training interrupted by user." and carry on
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize("epochs, call", [("3", 2), ("1", N_FILES)])
+def test_ctrl_c_stops_training_even_if_the_estimator_catches_it(tmp_path, data, capsys,
+                                                               monkeypatch, epochs, call):
+    """In the middle of the fit it stops after the block; in its last block, no model either."""
+    import gpuinc._cli_data as cli_data
+
+    folder, _ = data
+    model = tmp_path / "model.pkl"
+    model.write_bytes(b"the previous model")
+    monkeypatch.setattr(cli_data, "build_estimator",
+                        lambda *a, **k: SwallowsInterrupts(random_state=0))
+    SWALLOWED.clear()
+    INTERRUPT_AT["call"] = call
+    rc, out, err = run(capsys, *train_args(folder, model, "--epochs", epochs, "--validation", "0"))
+    assert rc == 130 and "interrupted" in err
+    assert len(SWALLOWED) == call  # stopped after the block in progress, not after all passes
+    assert model.read_bytes() == b"the previous model"  # nothing written
+    from gpuinc._chain import STOP_REQUESTED
+
+    assert not STOP_REQUESTED.is_set()
