@@ -145,7 +145,10 @@ def check_block(x, y, kwargs, *, index, rows, kind) -> int:
             "assume_equal_chunks=True block i of y goes with block i of X; pass "
             "assume_equal_chunks=False to let gpuinc count the rows and realign y to X, or "
             "block them alike yourself (a Dask array: y.rechunk(X.chunks[0]) when X's "
-            "chunk sizes are known)."
+            "chunk sizes are known). Realigning pairs rows by position, so X and y must list "
+            "the rows in the same order: if X was reordered (set_index, sort_values, "
+            "shuffle), cut y from the reordered frame instead (y = X['target']; "
+            "X = X.drop(columns='target'))."
         )
     for name, value in kwargs.items():
         if value is not None and _n_rows(value) != n:

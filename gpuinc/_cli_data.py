@@ -285,12 +285,14 @@ def _scheduler(device: str, workers: int | None):
         return
     from distributed import Client
 
-    from .cluster import make_cluster
+    from .cluster import GPUUnavailableError, make_cluster
 
     try:
         # Errors reach the user as one line from the command; the workers' own
         # "Compute Failed" logs would repeat them as tracebacks.
         cluster = make_cluster(device, n_workers=workers, silence_logs=logging.CRITICAL)
+    except GPUUnavailableError as exc:
+        raise UsageError(exc.message("--device gpu", "--device cpu or auto")) from exc
     except RuntimeError as exc:
         raise UsageError(str(exc)) from exc
     on_gpu = type(cluster).__name__ == "LocalCUDACluster"

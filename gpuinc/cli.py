@@ -115,8 +115,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    from .cluster import GPUUnavailableError
+
     try:
         return int(args.func(args) or 0)
+    except GPUUnavailableError as exc:
+        print(f"gpuinc: error: {exc.message('--device gpu', '--device cpu or auto')}",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

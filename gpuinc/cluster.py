@@ -50,11 +50,7 @@ def make_cluster(kind: str = "auto", *, n_workers: int | None = None,
             _log(f"started a LocalCUDACluster with {len(cluster.workers)} GPU worker(s)", quiet)
             return cluster
         if kind == "gpu":
-            raise RuntimeError(
-                f"kind='gpu' needs a CUDA GPU with CuPy and dask-cuda: {reason}. Install them "
-                "with `pip install 'gpuinc[gpu-cu12]'` (or gpu-cu13) on a GPU machine, or use "
-                "kind='cpu'."
-            )
+            raise GPUUnavailableError(reason)
         _log(f"no GPU cluster ({reason}); using CPU workers", quiet)
     from distributed import LocalCluster
 
@@ -64,6 +60,20 @@ def make_cluster(kind: str = "auto", *, n_workers: int | None = None,
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, **kwargs)
     _log(f"started a LocalCluster with {n_workers} CPU worker(s)", quiet)
     return cluster
+
+
+class GPUUnavailableError(RuntimeError):
+    """A GPU cluster was asked for (``kind='gpu'``) where none can start; ``reason`` says why."""
+
+    def __init__(self, reason: str):
+        self.reason = reason
+        super().__init__(self.message("kind='gpu'", "kind='cpu'"))
+
+    def message(self, asked: str, instead: str) -> str:
+        """The error in the words of the caller (``--device gpu`` on the command line)."""
+        return (f"{asked} needs a CUDA GPU with CuPy and dask-cuda: {self.reason}. Install "
+                "them with `pip install 'gpuinc[gpu-cu12]'` (or gpu-cu13) on a GPU machine, or "
+                f"use {instead}.")
 
 
 def _gpu_unavailable_reason() -> str | None:

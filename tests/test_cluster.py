@@ -103,3 +103,21 @@ def test_a_broken_dask_cuda_install_falls_back_with_the_reason(monkeypatch, caps
     assert reason.startswith("dask-cuda does not import (") and "dask_cuda" in reason
     with pytest.raises(RuntimeError, match="dask-cuda does not import"):
         make_cluster("gpu")
+
+
+@pytest.mark.parametrize("command", ["demo", "train"])
+def test_the_command_line_says_device_gpu_without_a_gpu(no_gpu, capsys, tmp_path, command):
+    """One line in the command line's words (--device), not a traceback about kind=."""
+    import pandas as pd
+
+    from gpuinc.cli import main
+
+    argv = ["demo", "--device", "gpu"]
+    if command == "train":
+        pd.DataFrame({"a": [1.0, 2.0], "y": [0, 1]}).to_parquet(tmp_path / "d.parquet")
+        argv = ["train", str(tmp_path / "d.parquet"), "--target", "y", "--device", "gpu",
+                "--workers", "1", "--validation", "0", "--out", str(tmp_path / "m.pkl")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpuinc: error: --device gpu needs a CUDA GPU")
+    assert "use --device cpu or auto" in err and "kind=" not in err

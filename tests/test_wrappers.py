@@ -418,8 +418,10 @@ def test_length_mismatch_unknown_chunks_found_at_the_block(data):
     X, y, Xn, yn = data
     keep = da.from_array(np.arange(3000) % 2 == 0, chunks=500)
     keep_y = da.from_array(np.arange(3000) % 3 == 0, chunks=500)
-    with pytest.raises(ValueError, match="X has 250 rows but y has 167"):
+    with pytest.raises(ValueError, match="X has 250 rows but y has 167") as info:
         Incremental(sgd(), shuffle_blocks=False).fit(X[keep], y[keep_y], classes=[0, 1])
+    # the advice to realign warns that it pairs by position (a reordered X needs its own y)
+    assert "same order: if X was reordered (set_index" in str(info.value)
 
 
 def test_two_dimensional_y(data):
