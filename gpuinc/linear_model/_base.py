@@ -758,7 +758,7 @@ class BaseSGD(BaseEstimator):
                     no_improvement = 0
                 elif self.tol is not None:
                     break
-        if self.tol is not None and self.max_iter > 1 and self.n_iter_ == self.max_iter:
+        if self.tol is not None and self.n_iter_ == self.max_iter:
             warnings.warn(
                 f"Maximum number of iteration reached before convergence in "
                 f"{type(self).__name__}. Consider increasing max_iter to improve the fit.",
