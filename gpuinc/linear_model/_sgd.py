@@ -106,7 +106,9 @@ _COMMON_PARAMS_DOC = """
     n_iter_no_change : int, default=5
         Patience of the ``tol`` criterion, in passes.
     warm_start : bool, default=False
-        Let ``fit`` start from the current weights instead of zeros.
+        Let ``fit`` start from the current weights instead of zeros.  With
+        ``average``, that is the SGD iterate, not the average exposed as
+        ``coef_`` (scikit-learn restarts from ``coef_``).
     average : bool or int, default=False
         Average the weights over the updates (averaged SGD) and expose the
         average as ``coef_``/``intercept_``; an int ``n`` starts averaging once
