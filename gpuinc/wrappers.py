@@ -725,7 +725,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             # the data meets the estimator where it computes and scorers see host values
             X_one = da.from_array(X, chunks=X.shape)
             y_one = None if y is None else da.from_array(y, chunks=y.shape)
-            return self.score(X_one, y_one, sample_weight)
+            return self.score(X_one, y_one, sample_weight=sample_weight)
         return score_in_memory(est, X, y, self.scoring, sample_weight)
 
     # ------------------------------------------------------ sklearn plumbing

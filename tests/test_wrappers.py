@@ -587,3 +587,20 @@ def test_scalar_y_and_lazy_non_row_keywords_are_explained(data):
     with pytest.raises(ValueError, match=r"if classes is not per row, compute it first "
                                          r"\(classes=classes.compute\(\)\)"):
         Incremental(sgd()).fit(X, y, classes=da.unique(y))
+
+
+class _DeviceStandIn(np.ndarray):
+    """Looks like an in-memory CuPy array to Incremental.score's dispatch (module name)."""
+
+
+_DeviceStandIn.__module__ = "cupy._stand_in"
+
+
+def test_in_memory_device_arrays_are_scored_as_one_block(data):
+    """The path for CuPy arrays in memory, exercised on the host: one Dask block, same score."""
+    X, y, Xn, yn = data
+    inc = Incremental(sgd(), scoring="accuracy", random_state=0).fit(X, y, classes=[0, 1])
+    Xs = Xn.view(_DeviceStandIn)
+    w = np.linspace(0.5, 1.5, len(yn))
+    assert inc.score(Xs, yn) == inc.score(Xn, yn)
+    assert inc.score(Xs, yn, sample_weight=w) == pytest.approx(inc.score(Xn, yn, sample_weight=w))
