@@ -303,13 +303,23 @@ def _joint_frame_blocks(X, y, fit_kwargs) -> BlockPlan | None:
 
 
 def _attach_target(part, target, partition_info=None):
-    """One partition of X with its partition of y as a column, paired by position."""
+    """One partition of X with its partition of y as a column.
+
+    Rows are paired by index label when y's labels are unique and cover X's
+    (y cut from X's frame, X filtered since: ``ddf[cols].dropna()`` with
+    ``ddf.t``), otherwise by position (y with an index of its own, reset per
+    partition or renumbered), which needs as many rows on both sides.
+    """
+    if part.index.equals(target.index):
+        return part.assign(**{_JOINT_TARGET: target})
+    if target.index.is_unique and bool(part.index.isin(target.index).all()):
+        return part.assign(**{_JOINT_TARGET: target.reindex(part.index)})
     if len(part) != len(target):
         where = "" if partition_info is None else f"partition {partition_info['number']}: "
         raise ValueError(
-            f"{where}X has {len(part)} rows but y has {len(target)}; X and y must have the "
-            "same number of rows in each partition (repartition them alike, or pass "
-            "assume_equal_chunks=False to count the rows first)."
+            f"{where}X has {len(part)} rows but y has {len(target)}, and y's index does not "
+            "hold X's rows either: X and y must list the same rows. Cut both from one frame "
+            "after filtering or reordering it (X = frame[features]; y = frame[target])."
         )
     return part.assign(**{_JOINT_TARGET: target.set_axis(part.index)})
 

@@ -479,10 +479,18 @@ class _GatheredResponses:
             f"an X of shape {getattr(X, 'shape', None)}. gpuinc never gathers the real X."
         )
 
+    def _no_blocks(self, what):
+        if self._blocks is None:
+            raise TypeError(
+                f"score(..., compute=False) computes one response per block ahead, but this "
+                f"scorer also asked for {what}; score with compute=True."
+            )
+
     def _responses(self, method):
         if method not in self._cache:
             if not hasattr(self._estimator, method):
                 raise AttributeError(f"{type(self._estimator).__name__} has no {method}")
+            self._no_blocks(method)
             est = dask.delayed(self._estimator, pure=False)
             parts = [dask.delayed(_block_response)(b.x, est, method, self._home)
                      for b in self._blocks]
@@ -535,6 +543,7 @@ class _GatheredResponses:
                     f"on Dask input the stand-in's score scores the test set block by block "
                     f"with its own {what}; it cannot take a different {what}."
                 )
+        self._no_blocks(f"{type(self._estimator).__name__}.score")
         return _reduce_block_scores(self._estimator, self._blocks, how, self._home,
                                     with_y=y is not None, with_weight=sample_weight is not None)
 
@@ -593,8 +602,9 @@ def _score_gathered(estimator, blocks, scorer, scoring, home, compute=True):
                                          b.kwargs.get("sample_weight"), est, method, home)
             for b in blocks
         ]
-    finish = functools.partial(_score_of_gathered, estimator, blocks, scorer, home, has_y,
-                               method)
+    # a lazy score holds no block: those graphs may hold the data (from_array, from_pandas)
+    finish = functools.partial(_score_of_gathered, estimator, blocks if compute else None,
+                               scorer, home, has_y, method)
     return _finish(parts, finish, compute)
 
 

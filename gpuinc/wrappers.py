@@ -106,9 +106,10 @@ def _two_d_classes(estimator, y):
         n_labels = len(y.columns) if isinstance(y, dd.DataFrame) else y.shape[1]
         return np.arange(n_labels)
     if isinstance(y, dd.DataFrame):
-        labels = [y[c].unique().compute() for c in y.columns]
+        labels = dask.compute(*[y[c].unique() for c in y.columns])  # one pass over y
         for values in labels:
-            _check_no_missing_labels(values)
+            if not hasattr(values, "to_pandas"):  # pandas (cuDF has its own NA handling)
+                _check_no_missing_labels(values)
         return [np.sort(values.to_numpy()) for values in labels]
     if isinstance(y, da.Array):
         blocks = y.rechunk({1: -1}).to_delayed()[:, 0]
@@ -119,6 +120,29 @@ def _two_d_classes(estimator, y):
 
 def _is_scalar(value) -> bool:
     return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+
+
+def _weight_per_row(X, weight: float):
+    """A Dask collection holding ``weight`` for every row of Dask X, blocked like X."""
+    if isinstance(X, dd.DataFrame):
+        return X.map_partitions(_full_like_rows, weight, meta=pd.Series(dtype="float64"))
+    return X[:, 0].map_blocks(_full_like_rows, weight, dtype="float64")
+
+
+def _full_like_rows(block, weight: float):
+    """``weight`` for every row of ``block``: a Series on its index, or a 1-D array."""
+    if hasattr(block, "iloc"):  # a pandas or cuDF partition: a Series on its index
+        values = np.full(len(block), weight, dtype="float64")
+        if type(block).__module__.startswith("pandas"):
+            return pd.Series(values, index=block.index)
+        import cudf  # pragma: no cover - needs a GPU
+
+        return cudf.Series(values, index=block.index)  # pragma: no cover
+    if type(block).__module__.startswith("cupy") and hasattr(block, "dtype"):
+        import cupy
+
+        return cupy.full(block.shape[0], weight, dtype="float64")
+    return np.full(block.shape[0], weight, dtype="float64")
 
 
 def _n_columns(X):
@@ -410,8 +434,10 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if isinstance(y, (list, tuple)):
             y = np.asarray(y)
         if (2 if isinstance(y, dd.DataFrame) else getattr(y, "ndim", 1)) == 2:
-            static["classes"] = _two_d_classes(estimator, y)
-            return
+            if (len(y.columns) if hasattr(y, "columns") else y.shape[1]) != 1:
+                static["classes"] = _two_d_classes(estimator, y)
+                return
+            y = y.iloc[:, 0] if hasattr(y, "iloc") else y[:, 0]  # one column: its labels
         if isinstance(y, da.Array):
             # one small task per block, computed where the block lives (NumPy or CuPy)
             parts = [dask.delayed(_unique_labels)(b) for b in y.to_delayed().ravel()]
@@ -673,8 +699,10 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         """Score with ``scoring`` (or the estimator's own score) without gathering X.
 
         ``compute=False`` (as in dask-ml) returns, for Dask inputs, a
-        ``dask.delayed`` object whose ``compute()`` is the score; in-memory
-        inputs are always scored at once. Pass ``sample_weight`` by keyword.
+        ``dask.delayed`` object whose ``compute()`` is the score (for scorer
+        names and ``make_scorer`` scorers; a callable that calls the estimator
+        needs ``compute=True``); in-memory inputs are always scored at once.
+        Pass ``sample_weight`` by keyword; one number weighs every row.
 
         For Dask inputs empty blocks are skipped, and:
 
@@ -714,6 +742,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         check_supported_input(X, "X")
         est = self.estimator_
         if is_dask_collection(X):
+            if _is_scalar(sample_weight):  # one weight for every row, laid out like X
+                sample_weight = _weight_per_row(X, float(sample_weight))
             kw = {} if sample_weight is None else {"sample_weight": sample_weight}
             blocks, kind, _ = self._blocks(X, y, kw)
             home = estimator_home(est, KIND_HOME[kind], self.device)

@@ -72,19 +72,25 @@ def _pairs(plan):
     return [dask.compute(b.x, b.y) for b in plan.blocks]
 
 
-@pytest.mark.parametrize("reindex", ["y per partition", "y.reset_index", "X.reset_index"])
-def test_y_with_another_index_is_paired_by_position(frame, reindex):
-    """Block i of y goes with block i of X row by row, whatever y's index labels are."""
+@pytest.mark.parametrize("reindex", ["y per partition", "y.reset_index", "X.reset_index",
+                                     "X filtered"])
+def test_y_with_another_index_is_paired_row_by_row(frame, reindex):
+    """Block i of y goes with block i of X row by row: by label when y's index holds X's
+    rows (X filtered from y's frame), else by position, whatever y's index labels are."""
     X, y = frame[["a", "b"]], frame["t"]
+    n = 40
     if reindex == "y per partition":
         y = y.map_partitions(lambda s: s.reset_index(drop=True))
     elif reindex == "y.reset_index":
         y = y.reset_index(drop=True)
-    else:
+    elif reindex == "X.reset_index":
         X = X.reset_index(drop=True)
+    else:
+        X = X[X["a"] % 3 != 0]
+        n = 26
     got = _pairs(blocks.plan_blocks(X, y))
     assert len(got) == 4
-    assert sum(len(x) for x, _ in got) == 40
+    assert sum(len(x) for x, _ in got) == n
     for x, t in got:
         assert len(x) == len(t)
         # the frame's t is a % 2: a row's label must be its own
@@ -93,7 +99,8 @@ def test_y_with_another_index_is_paired_by_position(frame, reindex):
 
 def test_y_partition_of_another_length_is_an_error(frame):
     y = frame["t"].map_partitions(lambda s: s.iloc[1:])
-    with pytest.raises(ValueError, match="X has 10 rows but y has 9"):
+    with pytest.raises(ValueError, match="X has 10 rows but y has 9, and y's index does not "
+                                         "hold X's rows"):
         _pairs(blocks.plan_blocks(frame[["a", "b"]], y))
 
 

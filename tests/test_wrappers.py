@@ -386,6 +386,8 @@ def test_estimators_that_take_a_two_dimensional_y(data):
     mlp = Incremental(MLPClassifier(hidden_layer_sizes=(4,), random_state=0), random_state=0)
     mlp.fit(X, Y)
     assert list(mlp.classes_) == [0, 1, 2]
+    # one column is not an indicator matrix: its labels are the classes
+    assert list(clone(mlp).fit(X, Y[:, :1]).classes_) == [0, 1]
     frame = dd.from_pandas(pd.DataFrame(Yn, columns=["a", "b", "c"]), npartitions=6)
     for target in (Y, frame, Yn):
         moc = Incremental(MultiOutputClassifier(sgd()), shuffle_blocks=False).fit(X, target)
@@ -565,6 +567,11 @@ def test_score_compute_false_is_lazy_as_in_dask_ml(data):
         lazy = inc.score(X, y, compute=False)
         assert dask.is_dask_collection(lazy)
         assert lazy.compute() == inc.score(X, y)
+        # the final task combines per-block results: it does not carry X's blocks (192 KB)
+        assert len(pickle.dumps(dict(lazy.__dask_graph__())[lazy.key])) < 20_000
+    inc.set_params(scoring=lambda est, X_, y_: float(np.mean(est.predict(X_) == y_)))
+    with pytest.raises(TypeError, match="also asked for predict; score with compute=True"):
+        inc.score(X, y, compute=False).compute()
     inc.set_params(scoring="accuracy")
     assert inc.score(X, y, False).compute() == expected  # positional, as dask-ml's
     assert inc.score(Xn, yn, compute=False) == expected  # in memory: scored at once
@@ -604,3 +611,18 @@ def test_in_memory_device_arrays_are_scored_as_one_block(data):
     w = np.linspace(0.5, 1.5, len(yn))
     assert inc.score(Xs, yn) == inc.score(Xn, yn)
     assert inc.score(Xs, yn, sample_weight=w) == pytest.approx(inc.score(Xn, yn, sample_weight=w))
+
+
+@pytest.mark.parametrize("kind", ["array", "frame"])
+def test_a_scalar_sample_weight_is_used_by_score(kind):
+    """A summed score (k-means inertia) doubles with weight 2, as scikit-learn's does."""
+    from sklearn.cluster import MiniBatchKMeans
+
+    rng = np.random.default_rng(0)
+    Xn = rng.normal(size=(400, 3))
+    X = (da.from_array(Xn, chunks=(100, 3)) if kind == "array"
+         else dd.from_pandas(pd.DataFrame(Xn), npartitions=4))
+    inc = Incremental(MiniBatchKMeans(n_clusters=3, random_state=0, n_init=1)).fit(X)
+    expected = inc.estimator_.score(Xn, sample_weight=np.full(400, 2.0))
+    assert inc.score(X, sample_weight=2.0) == pytest.approx(expected, rel=1e-9)
+    assert inc.score(X, sample_weight=2.0) == pytest.approx(2 * inc.score(X), rel=1e-9)

@@ -547,7 +547,10 @@ class BaseSGD(BaseEstimator):
             self._eta_cap = cap if self._eta_cap is None else min(self._eta_cap, cap)
             previous = getattr(self, "_smooth_cap", None)
             if smooth is not None:
-                self._smooth_cap = smooth if previous is None else min(previous, smooth)
+                # a stored 0.0 under a smooth loss only ever came from a block that weighed
+                # nothing (models saved before that was fixed): no estimate, replaced
+                unknown = previous is None or (previous == 0.0 and smooth > 0.0)
+                self._smooth_cap = smooth if unknown else min(previous, smooth)
 
         W, b = self._standard_weights(xp)
         l1_total = float(getattr(self, "_l1_total", 0.0))

@@ -439,6 +439,16 @@ def test_a_block_that_weighs_nothing_leaves_the_step_sizes_alone(Model, data):
     assert late._smooth_cap == plain._smooth_cap
 
 
+def test_a_zero_smoothness_cap_saved_by_older_versions_is_replaced():
+    X, y = _blobs()
+    plain = SGDClassifier(random_state=0).partial_fit(X, y, classes=[0, 1])
+    old = SGDClassifier(random_state=0).partial_fit(X, y, classes=[0, 1])
+    old._smooth_cap = 0.0  # what a block of zero weights used to leave behind
+    plain.partial_fit(X, y)
+    old.partial_fit(X, y)
+    assert old._smooth_cap == plain._smooth_cap > 0
+
+
 def test_smoothness_sample_of_rows_that_weigh_nothing_falls_back_to_all_rows():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(10_000, 3))
