@@ -347,6 +347,9 @@ def main(argv=None) -> int:
     say()
     small, large = rows_out[0], rows_out[-1]
     for method, what in (("gpuinc", "cluster"), ("threads", "threads")):
+        if len(rows_out) < 2:
+            say(f"memory ({what}): one size only, no ratio (the goal compares two sizes)")
+            continue
         mem_ratio = med(large[3][method], "peak") / med(small[3][method], "peak")
         verdict = "met" if mem_ratio <= GOAL_MEMORY else "NOT met"
         say(f"memory ({what}): peak at {large[0]} / at {small[0]} = {mem_ratio:.2f} "
