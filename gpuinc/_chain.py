@@ -75,10 +75,6 @@ def _describe(index: int, rows) -> str:
     return where
 
 
-def _has_non_finite(x) -> bool:
-    return _first_non_finite(x) is not None
-
-
 def _first_non_finite(x) -> tuple[int, object] | None:
     """(row within the block, pandas index label or None) of X's first NaN/inf row, or None."""
     try:

@@ -567,12 +567,15 @@ def _concat_responses(outs, rows, estimator, method):
     return np.concatenate(outs, axis=0)
 
 
+def response_methods(scorer) -> tuple:
+    """The estimator methods a scikit-learn scorer may ask for, in its order (() if unknown)."""
+    wanted = getattr(scorer, "_response_method", None)
+    return (wanted,) if isinstance(wanted, str) else tuple(wanted or ())
+
+
 def _first_response_method(scorer, estimator):
     """The response method a scikit-learn scorer will ask for, to gather it with y."""
-    wanted = getattr(scorer, "_response_method", None)
-    if wanted is None:
-        return None
-    for name in [wanted] if isinstance(wanted, str) else list(wanted):
+    for name in response_methods(scorer):
         if isinstance(name, str) and name in GATHERED_METHODS and hasattr(estimator, name):
             return name
     return None

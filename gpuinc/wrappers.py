@@ -34,6 +34,7 @@ from ._progress import bar, should_show
 from .metrics import (
     ESTIMATOR_DEFAULT,
     combine_progressive,
+    response_methods,
     score_blocks,
     score_in_memory,
     score_reduction,
@@ -73,13 +74,12 @@ def _check_no_missing_labels(values) -> None:
 
 def _unique_labels(y) -> np.ndarray:
     """Sorted distinct labels of an in-memory y (NumPy, CuPy, pandas, cuDF, list), as NumPy."""
-    if hasattr(y, "to_numpy") and not hasattr(y, "to_pandas"):  # pandas, not cuDF
-        _check_no_missing_labels(y)
+    host = not hasattr(y, "to_pandas")  # cuDF has its own NA handling
     if hasattr(y, "to_numpy"):  # pandas and cuDF objects
         y = y.to_numpy()
     if isinstance(y, (list, tuple)):
         y = np.asarray(y)
-    if isinstance(y, np.ndarray):
+    if host and isinstance(y, np.ndarray):
         _check_no_missing_labels(y)
     xp = get_namespace(y)
     return to_numpy(xp.unique_values(y))
@@ -131,18 +131,19 @@ def _weight_per_row(X, weight: float):
 
 def _full_like_rows(block, weight: float):
     """``weight`` for every row of ``block``: a Series on its index, or a 1-D array."""
-    if hasattr(block, "iloc"):  # a pandas or cuDF partition: a Series on its index
-        values = np.full(len(block), weight, dtype="float64")
-        if type(block).__module__.startswith("pandas"):
-            return pd.Series(values, index=block.index)
-        import cudf  # pragma: no cover - needs a GPU
+    kind = block_kind(block)
+    values = np.full(block.shape[0], weight, dtype="float64")
+    if kind == "pandas":  # a partition: a Series on its index
+        return pd.Series(values, index=block.index)
+    if kind == "cudf":  # pragma: no cover - needs a GPU
+        import cudf
 
-        return cudf.Series(values, index=block.index)  # pragma: no cover
-    if type(block).__module__.startswith("cupy") and hasattr(block, "dtype"):
+        return cudf.Series(values, index=block.index)
+    if kind in ("cupy", "cupyx.sparse"):  # pragma: no cover - needs a GPU
         import cupy
 
-        return cupy.full(block.shape[0], weight, dtype="float64")
-    return np.full(block.shape[0], weight, dtype="float64")
+        return cupy.asarray(values)
+    return values
 
 
 def _n_columns(X):
@@ -624,8 +625,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         needs_score = val_blocks is not None or self.train_score
         if isinstance(self.scoring, str):
             scorer = get_scorer(self.scoring)  # an unknown name: scikit-learn's error, now
-            methods = getattr(scorer, "_response_method", None)
-            methods = (methods,) if isinstance(methods, str) else tuple(methods or ())
+            methods = response_methods(scorer)
             if needs_score and methods and not any(hasattr(estimator, m) for m in methods):
                 raise ValueError(
                     f"scoring={self.scoring!r} needs {' or '.join(methods)}, which "

@@ -435,8 +435,9 @@ class BaseSGD(BaseEstimator):
 
         ``smooth``: ``1 / L`` with ``L = smoothness * mean(...)``, which bounds
         the curvature of the mean loss of a mini-batch (0 without a
-        smoothness; None when X tells nothing: every row or weight is zero).  It reuses the full mean when there is one; otherwise up
-        to 4096 rows spread over X are enough for a mean and cost little.
+        smoothness; None when X tells nothing: every row or weight is zero).
+        It reuses the full mean when there is one; otherwise up to 4096 rows
+        spread over X are enough for a mean and cost little.
         """
         mean = None
         stable = math.inf
