@@ -172,7 +172,9 @@ def _add_data_options(p) -> None:
     p.add_argument("--allow-nan", action="store_true",
                    help="accept NaN/infinite feature values (an error by default)")
     p.add_argument("--storage-option", action="append", type=_key_value, default=[],
-                   metavar="KEY=VALUE", help="fsspec option for URLs (repeatable), e.g. anon=True")
+                   metavar="KEY=VALUE",
+                   help="fsspec option for the URLs of DATA, MODEL and --out (repeatable), "
+                        "e.g. anon=True")
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
                    help="GPU workers and GPU compute when available (default: auto)")
     p.add_argument("--workers", type=int, default=None,
@@ -480,7 +482,7 @@ def _train(args) -> int:
         "data": str(ds.source),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    save_model(payload, args.out)
+    save_model(payload, args.out, storage_options)
     print(f"trained in {fit_s:.2f} s (total {time.perf_counter() - t_start:.2f} s); "
           f"model saved to {args.out}")
     return 0
@@ -505,31 +507,34 @@ def _model_to_host(inc):
     return inc
 
 
-def save_model(payload: dict, path) -> None:
+def save_model(payload: dict, path, storage_options: dict | None = None) -> None:
     """Pickle ``payload`` to ``path`` atomically (temporary file, then ``os.replace``).
 
     A reader never sees a half-written file, and an existing file is only
     replaced once the new one is complete.  fsspec URLs are pickled in memory
-    first and then written in one go.
+    first and then written in one go, with ``storage_options``.
     """
     path = _local(path)
     if _is_url(path):
         import fsspec
 
         data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
-        with fsspec.open(path, "wb") as fh:
+        with fsspec.open(path, "wb", **(storage_options or {})) as fh:
             fh.write(data)
         return
     write_pickle_atomic(path, payload)
 
 
-def load_model(path) -> dict:
-    """Load a model file written by ``gpuinc train`` (a pickle: load only your own files)."""
+def load_model(path, storage_options: dict | None = None) -> dict:
+    """Load a model file written by ``gpuinc train`` (a pickle: load only your own files).
+
+    ``storage_options`` are passed to fsspec for a URL.
+    """
     path = os.fspath(path)
     if _is_url(path):
         import fsspec
 
-        opener = fsspec.open(path, "rb")
+        opener = fsspec.open(path, "rb", **(storage_options or {}))
     else:
         if not os.path.exists(_local(path)):
             raise FileNotFoundError(f"model file {path} does not exist; train one with "
@@ -563,14 +568,15 @@ def _predict(args) -> int:
     out = os.fspath(args.out)
     kind = _output_kind(out)
     _check_out_folder(out)
-    fs, path = fsspec.core.url_to_fs(out)
+    storage_options = _storage_options(args.storage_option)
+    fs, path = fsspec.core.url_to_fs(out, **(storage_options if _is_url(out) else {}))
     if fs.exists(path) and not args.overwrite:
         raise UsageError(f"{out} exists; pass --overwrite to replace it.")
-    payload = load_model(args.model)
+    payload = load_model(args.model, storage_options)
     inc = payload["model"]
     features = list(payload["features"])
     keep = _names(args.id) or []
-    ds = scan(args.data, args.format, storage_options=_storage_options(args.storage_option))
+    ds = scan(args.data, args.format, storage_options=storage_options)
     options = {"dtype": payload["dtype"], "blocksize": args.blocksize, "allow_nan": args.allow_nan}
     if ds.fmt == "zarr":
         X, kept = read_features(ds, features, keep=keep, **options), None  # (no --id for Zarr)
@@ -632,11 +638,12 @@ def _write_table(table, fs, path: str, kind: str) -> None:
         folder = posixpath.dirname(folder)
     fs.makedirs(parent, exist_ok=True)
     url = fs.unstrip_protocol(tmp)
+    options = dict(fs.storage_options)  # the --storage-option values the output was opened with
     try:
         if kind == "parquet":
-            table.to_parquet(url, write_index=False)
+            table.to_parquet(url, write_index=False, storage_options=options)
         else:
-            table.to_csv(url, single_file=True, index=False,
+            table.to_csv(url, single_file=True, index=False, storage_options=options,
                          compression="gzip" if kind == "csv.gz" else None)
         replaced = fs.exists(path)
         if replaced:

@@ -10,6 +10,7 @@ import signal
 import stat
 
 import fsspec
+import fsspec.implementations.memory
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
@@ -502,3 +503,42 @@ def test_ctrl_c_stops_training_even_if_the_estimator_catches_it(tmp_path, data, 
     from gpuinc._chain import STOP_REQUESTED
 
     assert not STOP_REQUESTED.is_set()
+
+
+class _TokenFileSystem(fsspec.implementations.memory.MemoryFileSystem):
+    """An in-memory filesystem that, like a cloud store, refuses callers without a token."""
+
+    protocol = "gpuinc-token"
+    store: dict = {}
+    pseudo_dirs = [""]
+
+    def __init__(self, *args, token=None, **kwargs):
+        if token != "s3cret":
+            raise PermissionError(f"gpuinc-token:// refused token {token!r}")
+        super().__init__(*args, **kwargs)
+
+    @classmethod
+    def _strip_protocol(cls, path):
+        path = path.removeprefix("gpuinc-token://")
+        return super()._strip_protocol(path)
+
+
+def test_storage_options_reach_the_model_and_the_output_urls(tmp_path, data, capsys):
+    fsspec.register_implementation("gpuinc-token", _TokenFileSystem, clobber=True)
+    folder, expected = data
+    model, out = "gpuinc-token://models/m.pkl", "gpuinc-token://preds/p.csv"
+    token = ("--storage-option", "token=s3cret")
+    # without the option the store refuses the model, and no model is written
+    rc, _, err = run(capsys, *train_args(folder, model))
+    assert rc == 2 and "refused token None" in err
+    assert run(capsys, *train_args(folder, model, *token))[0] == 0
+    rc, _, err = run(capsys, "predict", model, folder, "--workers", "0", "--out", out)
+    assert rc == 2 and "refused token None" in err
+    rc, _, err = run(capsys, "predict", model, folder, "--workers", "0", "--out", out, *token)
+    assert rc == 0, err
+    fs = fsspec.filesystem("gpuinc-token", token="s3cret")
+    assert load_model(model, {"token": "s3cret"})["target"] == "label"
+    with fs.open("/preds/p.csv") as fh:
+        assert len(pd.read_csv(fh)) == len(expected)
+    fs.rm("/models", recursive=True)
+    fs.rm("/preds", recursive=True)
