@@ -184,6 +184,24 @@ def format_pass(record) -> str:
             f"{record['seconds']:.2f} s)")
 
 
+def _may_gain_after_fit(estimator, methods) -> bool:
+    """Whether an unfitted ``estimator`` lacking all of ``methods`` could have one once fitted.
+
+    scikit-learn's and gpuinc's conditional methods (``available_if``) depend on
+    parameters only (``loss``, ``voting`` ...), so their absence before fitting is
+    final.  Another library's method, or attributes served by ``__getattr__``,
+    may depend on the fitted state: those are checked when first used instead.
+    """
+    cls = type(estimator)
+    if any("__getattr__" in vars(c) for c in cls.__mro__[:-1]):
+        return True
+    for m in methods:
+        owner = next((c for c in cls.__mro__ if m in vars(c)), None)
+        if owner is not None and not owner.__module__.startswith(("sklearn.", "gpuinc.")):
+            return True
+    return False
+
+
 class Incremental(MetaEstimatorMixin, BaseEstimator):
     """Train any estimator with ``partial_fit`` on data too large for memory.
 
@@ -626,7 +644,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if isinstance(self.scoring, str):
             scorer = get_scorer(self.scoring)  # an unknown name: scikit-learn's error, now
             methods = response_methods(scorer)
-            if needs_score and methods and not any(hasattr(estimator, m) for m in methods):
+            if (needs_score and methods and not any(hasattr(estimator, m) for m in methods)
+                    and not _may_gain_after_fit(estimator, methods)):
                 raise ValueError(
                     f"scoring={self.scoring!r} needs {' or '.join(methods)}, which "
                     f"{type(estimator).__name__} (with these parameters) does not have; choose "

@@ -554,6 +554,25 @@ def test_a_scoring_the_estimator_cannot_answer_fails_before_training():
     assert np.isfinite(inc.history_[-1]["val_score"])
 
 
+class ProbaAfterFit(SGDClassifier):
+    """predict_proba appears once fitted (as in a library that calibrates on the data)."""
+
+    def __getattr__(self, name):
+        if name == "predict_proba" and hasattr(self, "coef_"):
+            return self._predict_proba_lr
+        raise AttributeError(name)
+
+
+def test_a_method_gained_by_fitting_is_not_refused_before_training():
+    X, y = block_data()
+    est = ProbaAfterFit(loss="hinge", random_state=0)
+    assert not hasattr(est, "predict_proba")
+    inc = Incremental(est, scoring="neg_log_loss", validation=0.25, progress=False,
+                      random_state=0)
+    inc.fit(X, y, classes=[0, 1])
+    assert np.isfinite(inc.history_[-1]["val_score"]) and inc.history_[-1]["val_score"] < 0
+
+
 def test_validation_data_of_another_width_fails_before_training():
     X, y = block_data()
     SGD_CALLS.clear()
