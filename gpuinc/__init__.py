@@ -3,9 +3,11 @@
 Public names only; nothing from the GPU stack is imported here.
 """
 
-from ._checkpoint import CheckpointMismatchError
+from ._checkpoint import CheckpointInUseError, CheckpointMismatchError
 from .wrappers import History, Incremental
 
 __version__ = "0.1.0"
 
-__all__ = ["Incremental", "History", "CheckpointMismatchError", "__version__"]
+__all__ = [
+    "Incremental", "History", "CheckpointMismatchError", "CheckpointInUseError", "__version__",
+]

@@ -266,13 +266,21 @@ class LocalRunner:
                 raise KeyboardInterrupt("stop requested")
             return model, _n_rows(x)
 
+        base, done = len(stats.progressive), [0]  # for the snapshots given to on_block
+
+        def finished(pos, block, model, n):
+            stats.end_block(n)
+            done[0] += n
+            if on_block is not None:  # the snapshot is sliced only when asked for
+                end = len(stats.progressive)
+                on_block(pos, block, lambda m=model, r=done[0], e=end:
+                         (m, r, stats.progressive[base:e]))
+
         try:
             if self.prefetch == 0:
                 for pos, block in enumerate(blocks):
                     model, n = train(model, block, load(block))
-                    stats.end_block(n)
-                    if on_block is not None:
-                        on_block(pos, block, lambda m=model: m)
+                    finished(pos, block, model, n)
                 return model
             pending = deque()
             blocks = list(blocks)
@@ -285,9 +293,7 @@ class LocalRunner:
                             pending.append(pool.submit(load, blocks[nxt]))
                             nxt += 1
                         model, n = train(model, block, pending.popleft().result())
-                        stats.end_block(n)
-                        if on_block is not None:
-                            on_block(pos, block, lambda m=model: m)
+                        finished(pos, block, model, n)
                 finally:
                     for fut in pending:
                         fut.cancel()
@@ -464,7 +470,7 @@ class DistributedRunner:
                 fut.result()  # raises the task's error, with its block in the message
             stats.end_block(0)
             if on_block is not None:
-                on_block(pos, block, lambda: fut.result()[0])
+                on_block(pos, block, fut.result)  # (model, rows, progressive) so far
             del data
 
         # A load waits for the fit `lag` blocks back: with one thread per worker, a load
@@ -526,7 +532,7 @@ class DistributedRunner:
                     stats.start_block()  # held blocks are not loaded ahead: one at a time
                     stats.end_block(0)
                     if on_block is not None:
-                        on_block(i, blocks[i], lambda f=fut: f.result()[0])
+                        on_block(i, blocks[i], fut.result)  # (model, rows, progressive)
         except BaseException:
             client.cancel([fut for _, fut in submitted])  # the chain only, never the data
             raise
@@ -593,6 +599,12 @@ def _model_inside_task():
     raise RuntimeError("the model of a one-task pass is only known when the pass ends")
 
 
+#: ``on_block(pos, block, snapshot)`` is called after each block a runner trains;
+#: ``snapshot()`` returns ``(model, rows, progressive)``: the model after that block,
+#: and the rows and progressive statistics of the blocks trained so far by this
+#: ``run`` call (one-task passes cannot say: they run with group_runs only).
+
+
 class _PassCancelled(Exception):
     """Raised inside a one-task pass whose future was cancelled."""
 
@@ -609,7 +621,7 @@ def _pass_task(model, opaque, static_kwargs, *, prefetch, token, **where):
     worker = get_worker()
     key = getattr(thread_state, "key", None)
 
-    def on_block(pos, block, get_model):
+    def on_block(pos, block, snapshot):
         worker.log_event(PROGRESS_TOPIC, {"token": token, "pos": pos})
         task = worker.state.tasks.get(key) if key is not None else None
         if key is not None and (task is None or task.state in ("cancelled", "released")):

@@ -24,11 +24,60 @@ import numpy as np
 from ._movers import to_host
 
 FILENAME = "gpuinc-checkpoint.pkl"
-FORMAT = 2
+LOCKNAME = "gpuinc-checkpoint.lock"
+FORMAT = 3
 
 
 class CheckpointMismatchError(ValueError):
     """The checkpoint in the directory belongs to a different fit."""
+
+
+class CheckpointInUseError(OSError):
+    """Another fit (in this process or another) is writing checkpoints to the directory."""
+
+
+@contextlib.contextmanager
+def lock(directory):
+    """Hold the checkpoint directory for one fit; create it, and check it can be written.
+
+    The lock is an ``flock`` on ``gpuinc-checkpoint.lock`` in the directory:
+    the operating system releases it when the fit ends or its process dies,
+    so a crashed fit never leaves the directory locked.  A second fit using
+    the directory at the same time is refused (CheckpointInUseError) instead
+    of overwriting the first one's checkpoints.  Temporary files that a
+    killed fit left behind are removed.  (Where ``fcntl`` is missing, as on
+    Windows, concurrent fits are not detected.)
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fh = open(directory / LOCKNAME, "a+b")  # noqa: SIM115 - held for the whole fit
+    except OSError as exc:
+        raise type(exc)(
+            exc.errno,
+            f"the checkpoint directory {directory} cannot be created or written "
+            f"({exc.strerror or exc}); pass checkpoint= a directory you can write to",
+        ) from exc
+    try:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - not on POSIX
+            fcntl = None
+        if fcntl is not None:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                raise CheckpointInUseError(
+                    f"another fit is writing checkpoints to {directory} (it holds "
+                    f"{directory / LOCKNAME}); wait for it to end, or give this fit its own "
+                    "checkpoint directory."
+                ) from exc
+        for stale in directory.glob(f".{FILENAME}.*.tmp"):  # left by a fit killed mid-write
+            with contextlib.suppress(OSError):
+                stale.unlink()
+        yield
+    finally:
+        fh.close()  # releases the lock
 
 
 def path_for(directory) -> Path:
@@ -102,7 +151,7 @@ def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
     """What differs between two fingerprints, in words; nested dicts (parameters) walked."""
     out = []
     for k in sorted(set(saved) | set(current), key=str):
-        a, b = saved.get(k), current.get(k)
+        a, b = saved.get(k, _ABSENT), current.get(k, _ABSENT)
         if isinstance(a, dict) and isinstance(b, dict):
             out.extend(_differences(a, b, f"{prefix}{k}."))
         elif a == b:
@@ -112,6 +161,16 @@ def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
         else:
             out.append(f"{prefix}{k}: checkpoint has {a!r}, this fit has {b!r}")
     return out
+
+
+class _Absent:
+    """A key one fingerprint has and the other has not (another estimator's parameter)."""
+
+    def __repr__(self) -> str:
+        return "no such parameter"
+
+
+_ABSENT = _Absent()
 
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")

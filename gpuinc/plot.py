@@ -75,6 +75,12 @@ def _columns(frame: pd.DataFrame, metric: str) -> list[tuple[str, str]]:
     found = [p for p in pairs if p[0] in frame and frame[p[0]].notna().any()]
     if not found:
         wanted = " or ".join(p[0] for p in pairs)
+        empty = [p[0] for p in pairs if p[0] in frame]
+        if empty:
+            raise ValueError(
+                f"the history's {' and '.join(empty)} column has no value to plot: every "
+                "score is missing (NaN). Check the scoring and the validation data."
+            )
         hint = (
             " Validation scores are recorded when Incremental has validation= or fit gets "
             "validation_data=(X_val, y_val)."

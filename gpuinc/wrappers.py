@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import time
+import warnings
 
 import dask
 import dask.array as da
@@ -106,7 +108,7 @@ def _two_d_classes(estimator, y):
         n_labels = len(y.columns) if isinstance(y, dd.DataFrame) else y.shape[1]
         return np.arange(n_labels)
     if isinstance(y, dd.DataFrame):
-        labels = dask.compute(*[y[c].unique() for c in y.columns])  # one pass over y
+        labels = dask.compute(*[y[c].unique(split_out=1) for c in y.columns])  # one pass over y
         for values in labels:
             if not hasattr(values, "to_pandas"):  # pandas (cuDF has its own NA handling)
                 _check_no_missing_labels(values)
@@ -164,6 +166,48 @@ def _check_same_width(X, X_val) -> None:
         raise ValueError(
             f"validation_data's X has {val_width} features but X has {width}; pass validation "
             "data with the same columns as the training data."
+        )
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _is_real(value) -> bool:
+    return (isinstance(value, (int, float, np.integer, np.floating))
+            and not isinstance(value, (bool, np.bool_)))
+
+
+def _check_count(name: str, value, *, low: int) -> None:
+    if not (_is_int(value) and value >= low):
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
+
+
+def _check_validation_data(validation_data):
+    """``(X_val, y_val)``, or an error naming what was passed instead."""
+    if validation_data is None:
+        return None
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+        what = (f"a {type(validation_data).__name__} of length {len(validation_data)}"
+                if isinstance(validation_data, (tuple, list))
+                else f"a {type(validation_data).__name__}")
+        raise ValueError(
+            f"validation_data must be a pair (X_val, y_val), got {what}; pass "
+            "validation_data=(X_val, y_val) (y_val may be None for unsupervised scoring)."
+        )
+    return tuple(validation_data)
+
+
+def _check_resumable(saved: dict, epochs: int, directory) -> None:
+    """Refuse a checkpoint whose model holds more passes than ``epochs``."""
+    done, partial = int(saved["epoch"]), saved.get("order") is not None
+    if done > epochs or (done == epochs and partial):
+        held = f"{done} pass(es)" + (f" and part of pass {done + 1}" if partial else "")
+        need = done + 1 if partial else done
+        raise _checkpoint.CheckpointMismatchError(
+            f"The checkpoint in {directory} holds a model trained for {held}, more than "
+            f"epochs={epochs}. Pass epochs={need} or more to resume it, or use a new "
+            "checkpoint directory (or delete this one) to train for fewer passes."
         )
 
 
@@ -259,7 +303,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         is not a terminal or ``CI`` is set).
     checkpoint : str or path, optional
         Directory for checkpoints. ``fit`` resumes from a checkpoint found
-        there and refuses one written by a different fit. Checkpoints are
+        there and refuses one written by a different fit, or one holding
+        more passes than ``epochs``; a second fit using the directory at the
+        same time is refused (``CheckpointInUseError``). Checkpoints are
         pickles: load only your own.
     checkpoint_every : int or "epoch", default="epoch"
         Write a checkpoint every that many blocks, or after every pass.
@@ -356,18 +402,27 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             computed from y once when the estimator needs it and it is missing.
         """
         self._validate_params_here()
+        validation_data = _check_validation_data(validation_data)
         estimator = clone(self.estimator)
         self._train(estimator, X, y, fit_kwargs, epochs=int(self.epochs),
                     validation_data=validation_data, resumable=True, salt=0)
         return self
 
-    def partial_fit(self, X, y=None, **fit_kwargs):
-        """One more pass over the blocks, continuing ``estimator_`` (or a fresh clone)."""
+    def partial_fit(self, X, y=None, *, validation_data=None, **fit_kwargs):
+        """One more pass over the blocks, continuing ``estimator_`` (or a fresh clone).
+
+        With ``validation=`` the blocks held out by ``fit`` (the same split,
+        drawn the same way on a first call) are not trained on, and are scored
+        after the pass, as are ``validation_data=(X_val, y_val)``; the score is
+        recorded in ``history_``.  Early stopping and checkpoints belong to
+        ``fit``: one pass is made whatever they say.
+        """
         self._validate_params_here()
+        validation_data = _check_validation_data(validation_data)
         fitted = getattr(self, "estimator_", None)
         estimator = copy.deepcopy(fitted) if fitted is not None else clone(self.estimator)
         passes = len(getattr(self, "history_", []) or [])
-        self._train(estimator, X, y, fit_kwargs, epochs=1, validation_data=None,
+        self._train(estimator, X, y, fit_kwargs, epochs=1, validation_data=validation_data,
                     resumable=False, salt=passes + 1, append=fitted is not None)
         return self
 
@@ -386,17 +441,25 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(
                 f"device must be None (follow the data), 'cpu' or 'gpu', got {self.device!r}."
             )
-        if int(self.epochs) < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}.")
-        if int(self.prefetch) < 0:
-            raise ValueError(f"prefetch must be >= 0, got {self.prefetch}.")
-        if self.validation is not None and not 0 < float(self.validation) < 1:
+        _check_count("epochs", self.epochs, low=1)
+        _check_count("prefetch", self.prefetch, low=0)
+        _check_count("n_iter_no_change", self.n_iter_no_change, low=1)
+        if not _is_real(self.tol) or not self.tol >= 0:
+            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}.")
+        if self.validation is not None and not (_is_real(self.validation)
+                                                and 0 < self.validation < 1):
             raise ValueError(
-                f"validation must be a fraction of blocks in (0, 1), got {self.validation}."
+                f"validation must be None or a fraction of the blocks in (0, 1), e.g. 0.1, got "
+                f"{self.validation!r}."
             )
         every = self.checkpoint_every
-        if every != "epoch" and not (isinstance(every, (int, np.integer)) and every >= 1):
+        if every != "epoch" and not (_is_int(every) and every >= 1):
             raise ValueError(f"checkpoint_every must be 'epoch' or a block count >= 1, got {every!r}.")
+        if self.checkpoint is not None and not str(self.checkpoint).strip():
+            raise ValueError(
+                "checkpoint must be None or a directory, got an empty path; pass e.g. "
+                "checkpoint='ckpt/run1'."
+            )
         should_show(self.progress)
 
     # -------------------------------------------------------------- blocks
@@ -462,13 +525,18 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             parts = [dask.delayed(_unique_labels)(b) for b in y.to_delayed().ravel()]
             classes = np.unique(np.concatenate(dask.compute(*parts)))
         elif isinstance(y, dd.Series):
-            labels = y.unique().compute()
+            labels = y.unique(split_out=1).compute()  # a tree reduction: no shuffle
             if not hasattr(labels, "to_pandas"):  # pandas (cuDF has its own NA handling)
                 _check_no_missing_labels(labels)
             classes = np.sort(labels.to_numpy())
         else:
             classes = np.unique(_unique_labels(y))
         static["classes"] = classes
+
+    def _split(self, rng, n_blocks: int) -> np.ndarray:
+        """The sorted indices of the blocks held out by ``validation``."""
+        n_val = min(n_blocks - 1, max(1, int(round(self.validation * n_blocks))))
+        return np.sort(rng.permutation(n_blocks)[:n_val])
 
     def _validation_blocks(self, validation_data):
         Xv, yv = validation_data
@@ -496,6 +564,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             "shuffle_blocks": bool(self.shuffle_blocks),
             "random_state": _checkpoint.stable_repr(self.random_state),
             "validation": self.validation,
+            "scoring": _checkpoint.stable_repr(self.scoring),
             "first_block": _checkpoint.block_digest(blocks[0]) if blocks else None,
         }
 
@@ -514,16 +583,20 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         rng = _make_rng(self.random_state, salt)
         val_blocks = None
         train_idx = np.arange(len(blocks))
-        if validation_data is not None:
+        if validation_data is not None:  # takes precedence over validation=
             val_blocks = self._validation_blocks(validation_data)
-        elif self.validation is not None and resumable:
+        elif self.validation is not None:
             if len(blocks) < 2:
                 raise ValueError(
                     "validation= holds out whole blocks, but X has only one block; rechunk X "
                     "into more blocks or pass validation_data=(X_val, y_val)."
                 )
-            n_val = min(len(blocks) - 1, max(1, int(round(self.validation * len(blocks)))))
-            val_idx = np.sort(rng.permutation(len(blocks))[:n_val])
+            if resumable:  # fit: drawn first from the fit's generator
+                val_idx = self._split(rng, len(blocks))
+            else:  # partial_fit: fit's split, kept, or drawn as fit draws it
+                kept = getattr(self, "_held_out", None)
+                val_idx = (np.asarray(kept[1]) if kept is not None and kept[0] == len(blocks)
+                           else self._split(_make_rng(self.random_state, 0), len(blocks)))
             train_idx = np.setdiff1d(np.arange(len(blocks)), val_idx)
             val_blocks = [blocks[i] for i in val_idx]
         if self.early_stopping and val_blocks is None and resumable:
@@ -535,41 +608,63 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if validation_data is not None:
             _check_same_width(X, validation_data[0])
         history = History(self.history_ if append and hasattr(self, "history_") else [])
+        # the pass in progress: its blocks, rows, progressive statistics, seconds and
+        # most blocks in flight so far (a checkpoint made within a pass keeps them)
         state = {"epoch": 0, "position": -1, "order": None, "best": None, "no_improve": 0,
-                 "finished": False, "pass_blocks": 0, "pass_rows": 0}
+                 "finished": False, "pass_blocks": 0, "pass_rows": 0, "pass_progressive": [],
+                 "pass_seconds": 0.0, "pass_in_flight": 0}
         fingerprint = None
-        if resumable and self.checkpoint is not None:
-            fingerprint = self._fingerprint(estimator, blocks, kind, X)
-            saved = _checkpoint.load(self.checkpoint, fingerprint)
-            if saved is not None:
-                estimator = saved["model"]
-                history = History(saved["history"])
-                rng.set_state(saved["rng"])
-                train_idx = np.asarray(saved["train_idx"])
-                if saved["val_idx"] is not None and validation_data is None:
-                    val_blocks = [blocks[i] for i in saved["val_idx"]]
-                state = {k: saved.get(k, v) for k, v in state.items()}
-        val_idx_saved = (
-            None if val_blocks is None or validation_data is not None
-            else [b.index for b in val_blocks]
-        )
+        with contextlib.ExitStack() as guard:
+            if resumable and self.checkpoint is not None:
+                # one fit per directory; a directory that cannot be written fails here
+                guard.enter_context(_checkpoint.lock(self.checkpoint))
+                fingerprint = self._fingerprint(estimator, blocks, kind, X)
+                saved = _checkpoint.load(self.checkpoint, fingerprint)
+                if saved is not None:
+                    _check_resumable(saved, epochs, self.checkpoint)
+                    estimator = saved["model"]
+                    history = History(saved["history"])
+                    rng.set_state(saved["rng"])
+                    train_idx = np.asarray(saved["train_idx"])
+                    if saved["val_idx"] is not None and validation_data is None:
+                        val_blocks = [blocks[i] for i in saved["val_idx"]]
+                    state = {k: saved.get(k, v) for k, v in state.items()}
+            if val_blocks is not None and validation_data is None:
+                self._held_out = (len(blocks), [b.index for b in val_blocks])
+            self._run_passes(estimator, blocks, kind, home, static, epochs=epochs, rng=rng,
+                             train_idx=train_idx, val_blocks=val_blocks, history=history,
+                             state=state, fingerprint=fingerprint,
+                             held_out=validation_data is None and val_blocks is not None,
+                             label_passes=resumable)
+        return self
+
+    def _stops_early(self, state, val_blocks) -> bool:
+        """Whether early stopping, as now configured, ends the fit in ``state``."""
+        return bool(self.early_stopping and val_blocks is not None
+                    and state["no_improve"] >= self.n_iter_no_change)
+
+    def _run_passes(self, estimator, blocks, kind, home, static, *, epochs, rng, train_idx,
+                    val_blocks, history, state, fingerprint, held_out, label_passes):
+        """Make the passes of ``_train`` from ``state``; set the fitted attributes."""
+        val_idx_saved = [b.index for b in val_blocks] if held_out else None
         runner = get_runner(self.prefetch)
         client = current_client()
         if client is not None and should_show(self.progress):
             print(f"gpuinc: Dask dashboard at {client.dashboard_link}")
 
-        def save(model, position, order, finished=False, pass_blocks=0, pass_rows=0):
+        def save(model, position, order, **pass_so_far):
             _checkpoint.save(self.checkpoint, {
-                "pass_blocks": pass_blocks, "pass_rows": pass_rows,
+                **pass_so_far,
                 "model": model, "history": list(history), "rng": rng.get_state(),
                 "train_idx": train_idx.tolist(), "val_idx": val_idx_saved,
                 "epoch": state["epoch"], "position": position, "order": order,
-                "best": state["best"], "no_improve": state["no_improve"], "finished": finished,
+                "best": state["best"], "no_improve": state["no_improve"],
+                "finished": self._stops_early(state, val_blocks),
                 "fingerprint": fingerprint,
             })
 
         every = self.checkpoint_every
-        while not state["finished"] and state["epoch"] < epochs:
+        while state["epoch"] < epochs and not self._stops_early(state, val_blocks):
             epoch = state["epoch"]
             if state["order"] is None:
                 order = rng.permutation(train_idx) if self.shuffle_blocks else train_idx.copy()
@@ -579,19 +674,31 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 order, start = list(state["order"]), state["position"] + 1
             todo = [blocks[i] for i in order[start:]]
             stats = ChainStats()
-            if start:  # resumed mid-pass: count the blocks trained before the checkpoint
-                stats.blocks, stats.rows = state["pass_blocks"], state["pass_rows"]
-            progress = bar(len(order), f"epoch {epoch + 1}/{epochs}", self.progress)
+            before = {"blocks": 0, "rows": 0, "progressive": [], "seconds": 0.0}
+            if start:  # resumed mid-pass: the blocks trained before the checkpoint count
+                before = {k: state[f"pass_{k}"] for k in before}
+                stats.blocks, stats.rows = before["blocks"], before["rows"]
+                stats.progressive = list(before["progressive"])
+                stats.max_in_flight = state["pass_in_flight"]
+            if label_passes:  # fit: "epoch 2/5" on the bar, "pass 2/5" in the log line
+                label, line = f"epoch {epoch + 1}/{epochs}", f"pass {epoch + 1}/{epochs}"
+            else:  # partial_fit: the pass's number in history_
+                label = line = f"pass {len(history) + 1}"
+            progress = bar(len(order), label, self.progress)
             progress.update(start)
             t0 = time.perf_counter()
 
-            def on_block(pos, block, get_model, _order=order, _start=start, _bar=progress):
+            def on_block(pos, block, snapshot, _order=order, _start=start, _bar=progress,
+                         _t0=t0, _before=before, _stats=stats):
                 _bar.update(1)
                 done = _start + pos
                 if fingerprint is not None and every != "epoch" and (done + 1) % every == 0:
-                    rows = sum(blocks[i].rows[1] - blocks[i].rows[0]
-                               for i in _order[:done + 1] if blocks[i].rows is not None)
-                    save(get_model(), done, _order, pass_blocks=done + 1, pass_rows=rows)
+                    model, rows, progressive = snapshot()
+                    save(model, done, _order, pass_blocks=done + 1,
+                         pass_rows=_before["rows"] + rows,
+                         pass_progressive=[*_before["progressive"], *progressive],
+                         pass_seconds=_before["seconds"] + time.perf_counter() - _t0,
+                         pass_in_flight=_stats.max_in_flight)
 
             try:
                 estimator = runner.run(
@@ -606,7 +713,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                         "that matches nothing, or empty input), so there was nothing to train "
                         "on. Check the data before fitting."
                     )
-                seconds = time.perf_counter() - t0
+                seconds = before["seconds"] + time.perf_counter() - t0
                 record = {"epoch": len(history) + 1, "blocks": stats.blocks, "rows": stats.rows,
                           "seconds": seconds, "max_blocks_in_flight": stats.max_in_flight}
                 if self.train_score:
@@ -615,28 +722,39 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                     vscore = score_blocks(estimator, val_blocks, self.scoring, home=home)
                     record["val_score"] = vscore
                     progress.set_postfix_str(f"val_score={vscore:.4f}")
-                    if state["best"] is None or vscore > state["best"] + self.tol:
-                        state["best"], state["no_improve"] = vscore, 0
-                    else:
-                        state["no_improve"] += 1
+                    self._track_best(state, vscore, record["epoch"])
             finally:
                 progress.close()
             history.append(record)
             if self.verbose:
-                print(f"pass {epoch + 1}/{epochs}: {format_pass(record)}", flush=True)
+                print(f"{line}: {format_pass(record)}", flush=True)
             state["epoch"], state["order"], state["position"] = epoch + 1, None, -1
-            if (self.early_stopping and val_blocks is not None
-                    and state["no_improve"] >= self.n_iter_no_change):
-                state["finished"] = True
             if fingerprint is not None:
-                save(estimator, -1, None, finished=state["finished"])
+                save(estimator, -1, None)
         self.estimator_ = estimator
         self.history_ = history
         self.n_epochs_ = len(history)
-        self.stopped_early_ = bool(state["finished"] and state["epoch"] < epochs)
+        self.stopped_early_ = self._stops_early(state, val_blocks) and state["epoch"] < epochs
         self.block_kind_ = kind
         self.estimator_home_ = home
-        return self
+
+    def _track_best(self, state, vscore: float, pass_number: int) -> None:
+        """Update the early-stopping state with a pass's validation score.
+
+        A score that is not a finite number never improves on the best one
+        and never becomes it (as in Keras), with a warning.
+        """
+        if not np.isfinite(vscore):
+            warnings.warn(
+                f"the validation score of pass {pass_number} is {vscore}; it counts as no "
+                "improvement. Check the validation data and the scoring.",
+                RuntimeWarning, stacklevel=4,
+            )
+            state["no_improve"] += 1
+        elif state["best"] is None or vscore > state["best"] + self.tol:
+            state["best"], state["no_improve"] = vscore, 0
+        else:
+            state["no_improve"] += 1
 
     def _check_scoring_before_training(self, estimator, val_blocks):
         """Fail now, not after a pass, when validation or train scores cannot be computed."""

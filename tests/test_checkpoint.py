@@ -17,7 +17,7 @@ import pytest
 from sklearn.linear_model import Perceptron, SGDClassifier
 
 from gpuinc import Incremental, _checkpoint
-from gpuinc._checkpoint import FILENAME, CheckpointMismatchError
+from gpuinc._checkpoint import FILENAME, CheckpointInUseError, CheckpointMismatchError
 from gpuinc.datasets import make_classification
 
 # 12 blocks of 100 rows; validation=0.25 holds out 3, so a pass trains 9 blocks
@@ -66,7 +66,9 @@ def read_checkpoint(directory):
 
 
 def leftovers(directory):
-    return sorted(p.name for p in directory.iterdir() if p.name != FILENAME)
+    """Files other than the checkpoint and the fit's lock file (temporary files, ...)."""
+    return sorted(p.name for p in directory.iterdir()
+                  if p.name not in (FILENAME, _checkpoint.LOCKNAME))
 
 
 def assert_same_model(a, b):
@@ -80,7 +82,7 @@ def test_checkpoint_holds_model_position_rng_split_and_history(tmp_path, data):
     X, y = data
     ckpt = tmp_path / "ckpt"
     inc = Incremental(SGDClassifier(random_state=0), checkpoint=ckpt, **FIT).fit(X, y)
-    assert sorted(p.name for p in ckpt.iterdir()) == [FILENAME]
+    assert sorted(p.name for p in ckpt.iterdir()) == sorted([FILENAME, _checkpoint.LOCKNAME])
     state = read_checkpoint(ckpt)
     assert state["format"] == _checkpoint.FORMAT
     assert (state["epoch"], state["position"], state["order"]) == (3, -1, None)
@@ -415,3 +417,155 @@ def test_sigkill_mid_fit_then_a_new_process_resumes_to_the_uninterrupted_model(
     # 3. ... to exactly the model of an uninterrupted run
     resumed_coef = np.load(tmp_path / "resumed.npy")
     assert np.array_equal(resumed_coef, uninterrupted.coef_)
+
+
+# --------------------------------------- resumed passes, epochs and early stopping
+def _frame_data():
+    """X and y as Dask DataFrame / Series: Dask does not know their blocks' row counts."""
+    import dask.dataframe as dd
+    import pandas as pd
+
+    X, y = make_classification(**DATA)
+    cols = [f"f{i}" for i in range(X.shape[1])]
+    df = pd.DataFrame(X.compute(), columns=cols).assign(t=y.compute())
+    ddf = dd.from_pandas(df, npartitions=12, sort=False)
+    return ddf[cols], ddf.t
+
+
+@pytest.mark.parametrize("every", [1, 4])
+def test_a_mid_pass_resume_of_dataframes_records_the_whole_pass(tmp_path, every):
+    X, y = _frame_data()
+    kw = dict(FIT, scoring="accuracy", train_score=True)
+    reference = Incremental(SGDClassifier(random_state=0), **kw).fit(X, y, classes=[0, 1])
+    kw.update(checkpoint=tmp_path, checkpoint_every=every)
+    CALLS["fail_at"] = 13 if every == 1 else 18  # pass 2, after a checkpoint within it
+    with pytest.raises(InjectedFailure):
+        Incremental(FlakySGD(random_state=0), **kw).fit(X, y, classes=[0, 1])
+    assert read_checkpoint(tmp_path)["position"] >= 0  # saved within pass 2
+    resumed = Incremental(FlakySGD(random_state=0), **kw).fit(X, y, classes=[0, 1])
+    assert_same_model(resumed.estimator_, reference.estimator_)
+    for name in ("epoch", "blocks", "rows", "train_score", "val_score"):
+        assert [r[name] for r in resumed.history_] == [r[name] for r in reference.history_]
+    resumed_pass = resumed.history_[1]
+    assert resumed_pass["seconds"] > 0 and resumed_pass["max_blocks_in_flight"] >= 1
+
+
+class _FailOnce:
+    """A scorer (accuracy) that fails the first time it is called, as a lost cluster would."""
+
+    calls = 0
+
+    def __call__(self, estimator, X, y):
+        type(self).calls += 1
+        if type(self).calls == 1:
+            raise InjectedFailure("validation failed")
+        return float((estimator.predict(X) == y).mean())
+
+    def __repr__(self):
+        return "_FailOnce()"
+
+
+def test_a_checkpoint_made_after_the_last_block_resumes_to_the_validation(tmp_path):
+    X, y = _frame_data()
+    kw = dict(FIT, scoring=_FailOnce(), checkpoint=tmp_path, checkpoint_every=1)
+    with pytest.raises(InjectedFailure, match="validation failed"):
+        Incremental(FlakySGD(random_state=0), **kw).fit(X, y, classes=[0, 1])
+    state = read_checkpoint(tmp_path)
+    assert (state["epoch"], state["position"]) == (0, TRAIN_BLOCKS - 1)
+    CALLS["n"] = 0
+    resumed = Incremental(FlakySGD(random_state=0), **kw).fit(X, y, classes=[0, 1])
+    assert CALLS["n"] == TOTAL_CALLS - TRAIN_BLOCKS
+    assert [r["rows"] for r in resumed.history_] == [900] * 3
+
+
+def test_resuming_with_fewer_epochs_than_the_checkpoint_holds_is_refused(tmp_path, data):
+    X, y = data
+    kw = dict(FIT, checkpoint=tmp_path, checkpoint_every=1)
+    CALLS["fail_at"] = 2 * TRAIN_BLOCKS + 4  # block 4 of pass 3
+    with pytest.raises(InjectedFailure):
+        Incremental(FlakySGD(random_state=0), **kw).fit(X, y)
+    saved = (tmp_path / FILENAME).read_bytes()
+    with pytest.raises(CheckpointMismatchError,
+                       match=r"2 pass\(es\) and part of pass 3, more than epochs=2\. Pass "
+                             r"epochs=3 or more"):
+        Incremental(FlakySGD(random_state=0), **dict(kw, epochs=2)).fit(X, y)
+    assert (tmp_path / FILENAME).read_bytes() == saved
+    done = Incremental(FlakySGD(random_state=0), **kw).fit(X, y)  # epochs=3: resumes
+    assert done.n_epochs_ == 3
+    with pytest.raises(CheckpointMismatchError, match=r"3 pass\(es\), more than epochs=1"):
+        Incremental(FlakySGD(random_state=0), **dict(kw, epochs=1)).fit(X, y)
+
+
+def _constant_score(estimator, X, y):
+    return 0.5
+
+
+def test_a_fit_that_stopped_early_continues_when_early_stopping_allows_it(tmp_path, data):
+    X, y = data
+    kw = dict(FIT, scoring=_constant_score, checkpoint=tmp_path, epochs=6)
+    first = Incremental(FlakySGD(random_state=0), early_stopping=True, n_iter_no_change=1,
+                        **kw).fit(X, y)
+    assert (first.n_epochs_, first.stopped_early_) == (2, True)
+    CALLS["n"] = 0
+    again = Incremental(FlakySGD(random_state=0), early_stopping=True, n_iter_no_change=1,
+                        **kw).fit(X, y)
+    assert CALLS["n"] == 0 and (again.n_epochs_, again.stopped_early_) == (2, True)
+    patient = Incremental(FlakySGD(random_state=0), early_stopping=True, n_iter_no_change=3,
+                          **kw).fit(X, y)
+    assert (patient.n_epochs_, patient.stopped_early_) == (4, True)
+    off = Incremental(FlakySGD(random_state=0), early_stopping=False, **kw).fit(X, y)
+    assert (off.n_epochs_, off.stopped_early_) == (6, False)
+    assert CALLS["n"] == 4 * TRAIN_BLOCKS
+
+
+def test_a_checkpoint_for_another_scoring_is_refused(tmp_path, data):
+    X, y = data
+    kw = dict(FIT, checkpoint=tmp_path)
+    Incremental(SGDClassifier(random_state=0), scoring="accuracy", **kw).fit(X, y)
+    with pytest.raises(CheckpointMismatchError, match="scoring: checkpoint has"):
+        Incremental(SGDClassifier(random_state=0), scoring="balanced_accuracy", **kw).fit(X, y)
+
+
+def test_a_parameter_only_one_estimator_has_is_named_as_such():
+    diffs = _checkpoint._differences({"params": {"a": "1"}}, {"params": {"b": "None"}})
+    assert diffs == ["params.a: checkpoint has '1', this fit has no such parameter",
+                     "params.b: checkpoint has no such parameter, this fit has 'None'"]
+
+
+# ----------------------------------------------------------- the directory
+def test_two_fits_cannot_share_a_checkpoint_directory(tmp_path, data):
+    X, y = data
+    with _checkpoint.lock(tmp_path):  # a fit in progress
+        with pytest.raises(CheckpointInUseError, match="another fit is writing checkpoints"):
+            Incremental(FlakySGD(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    assert CALLS["n"] == 0 and not (tmp_path / FILENAME).exists()
+    Incremental(FlakySGD(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)  # released
+    assert (tmp_path / FILENAME).exists()
+
+
+def test_a_checkpoint_path_that_cannot_be_a_directory_fails_before_training(tmp_path, data):
+    X, y = data
+    (tmp_path / "file").write_text("not a directory")
+    for path in (tmp_path / "file", tmp_path / "file" / "below"):
+        with pytest.raises(OSError, match="checkpoint directory .* cannot be created or written"):
+            Incremental(FlakySGD(random_state=0), checkpoint=path, **FIT).fit(X, y)
+    assert CALLS["n"] == 0
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="root writes to read-only directories")
+def test_a_read_only_checkpoint_directory_fails_before_training(tmp_path, data):
+    X, y = data
+    ckpt = tmp_path / "ro"
+    ckpt.mkdir(mode=0o500)
+    with pytest.raises(PermissionError, match="cannot be created or written"):
+        Incremental(FlakySGD(random_state=0), checkpoint=ckpt, **FIT).fit(X, y)
+    assert CALLS["n"] == 0
+
+
+def test_temporary_files_of_a_killed_write_are_removed(tmp_path, data):
+    X, y = data
+    stale = tmp_path / f".{FILENAME}.0123456789abcdef.tmp"
+    stale.write_bytes(b"half a pickle")
+    Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    assert not stale.exists() and leftovers(tmp_path) == []

@@ -5,6 +5,7 @@ curve plot."""
 from __future__ import annotations
 
 import io
+import re
 import sys
 
 import dask.array as da
@@ -153,10 +154,96 @@ def test_partial_fit_after_fit_numbers_its_pass_after_the_others():
     assert [r["epoch"] for r in inc.history_] == [1, 2, 3]
 
 
-def test_epochs_must_be_positive():
+def test_partial_fit_keeps_the_blocks_held_out_by_validation(capsys):
     X, y = block_data()
-    with pytest.raises(ValueError, match="epochs must be >= 1"):
-        Incremental(BlockRecorder(), epochs=0).fit(X, y)
+    inc = Incremental(BlockRecorder(), scoring="accuracy", random_state=0, epochs=2,
+                      validation=0.25, verbose=1, progress=False).fit(X, y)
+    trained = sorted(inc.estimator_.seen_[:N_BLOCKS - 2])
+    inc.partial_fit(X, y)
+    assert sorted(inc.estimator_.seen_[-(N_BLOCKS - 2):]) == trained  # same split
+    assert len(inc.estimator_.seen_) == 3 * (N_BLOCKS - 2)
+    assert [r["epoch"] for r in inc.history_] == [1, 2, 3]
+    assert inc.history_[-1]["val_score"] == 0.5
+    assert "pass 3: val_score=0.50000" in capsys.readouterr().out
+    # a first partial_fit holds out the blocks that fit would
+    alone = Incremental(BlockRecorder(), scoring="accuracy", random_state=0, validation=0.25)
+    alone.partial_fit(X, y)
+    assert sorted(alone.estimator_.seen_) == trained
+    assert alone.history_[-1]["val_score"] == 0.5
+
+
+def test_partial_fit_scores_validation_data():
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), scoring="accuracy", validation=0.25, random_state=0)
+    inc.partial_fit(X, y, validation_data=(X[:20], y[:20]))
+    assert sorted(inc.estimator_.seen_) == list(range(N_BLOCKS))  # validation_data wins
+    assert inc.history_[-1]["val_score"] == 0.5
+
+
+class ScriptedScores:
+    """A scorer that returns the given scores, one per call."""
+
+    def __init__(self, scores):
+        self.scores = list(scores)
+
+    def __call__(self, estimator, X, y):
+        return self.scores.pop(0)
+
+
+def test_a_score_that_is_not_a_number_never_becomes_the_best():
+    X, y = block_data()
+    scores = [float("nan"), 0.5, 0.6, 0.7, 0.8]
+    inc = Incremental(BlockRecorder(), scoring=ScriptedScores(scores), epochs=5,
+                      validation=0.25, early_stopping=True, n_iter_no_change=3, progress=False)
+    with pytest.warns(RuntimeWarning, match="validation score of pass 1 is nan"):
+        inc.fit(X, y)
+    assert (inc.n_epochs_, inc.stopped_early_) == (5, False)
+    stalled = Incremental(BlockRecorder(), scoring=ScriptedScores([0.5] + [float("inf")] * 4),
+                          epochs=5, validation=0.25, early_stopping=True, n_iter_no_change=2,
+                          progress=False)
+    with pytest.warns(RuntimeWarning, match="is inf"):
+        stalled.fit(X, y)
+    assert (stalled.n_epochs_, stalled.stopped_early_) == (3, True)
+
+
+@pytest.mark.parametrize("params, message", [
+    ({"epochs": 0}, "epochs must be an integer >= 1, got 0"),
+    ({"epochs": 2.7}, "epochs must be an integer >= 1, got 2.7"),
+    ({"epochs": "3"}, "epochs must be an integer >= 1, got '3'"),
+    ({"epochs": True}, "epochs must be an integer >= 1, got True"),
+    ({"prefetch": -1}, "prefetch must be an integer >= 0"),
+    ({"n_iter_no_change": 0}, "n_iter_no_change must be an integer >= 1, got 0"),
+    ({"n_iter_no_change": None}, "n_iter_no_change must be an integer >= 1, got None"),
+    ({"tol": None}, "tol must be a number >= 0, got None"),
+    ({"tol": "a"}, "tol must be a number >= 0, got 'a'"),
+    ({"tol": -1e-3}, "tol must be a number >= 0"),
+    ({"validation": "0.1"}, "validation must be None or a fraction of the blocks in"),
+    ({"validation": 1.0}, "validation must be None or a fraction of the blocks in"),
+    ({"checkpoint_every": True}, "checkpoint_every must be 'epoch' or a block count"),
+    ({"checkpoint": ""}, "checkpoint must be None or a directory, got an empty path"),
+])
+def test_bad_training_parameters_fail_before_any_block(params, message):
+    X, y = block_data()
+    est = BlockRecorder()
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Incremental(est, **params).fit(X, y)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Incremental(est, **params).partial_fit(X, y)
+
+
+def test_numpy_integers_are_accepted_as_counts():
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), epochs=np.int64(2), n_iter_no_change=np.int32(2),
+                      tol=np.float32(0.0), progress=False).fit(X, y)
+    assert inc.n_epochs_ == 2
+
+
+@pytest.mark.parametrize("bad", ["X", "triple", "dict"])
+def test_validation_data_must_be_a_pair(bad):
+    X, y = block_data()
+    value = {"X": X, "triple": (X, y, y), "dict": {"X": X}}[bad]
+    with pytest.raises(ValueError, match="validation_data must be a pair"):
+        Incremental(BlockRecorder(), scoring="accuracy").fit(X, y, validation_data=value)
 
 
 # ------------------------------------------------------------- validation
@@ -462,6 +549,9 @@ def test_learning_curve_explains_what_is_missing():
         learning_curve([{"epoch": 1, "blocks": 3}])
     with pytest.raises(ValueError, match="empty"):
         learning_curve([])
+    with pytest.raises(ValueError, match=r"val_score column has no value to plot: every score "
+                                         r"is missing \(NaN\)"):
+        learning_curve([{"epoch": 1, "val_score": float("nan")}])
 
 
 def test_learning_curve_names_the_extra_when_matplotlib_is_missing(monkeypatch):

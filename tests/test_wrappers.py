@@ -106,6 +106,25 @@ def test_classes_computed_when_missing(data):
     assert list(inc.classes_) == [0, 1]
 
 
+def test_classes_of_a_dataframe_target_on_a_cluster_need_no_shuffle(client):
+    import logging
+
+    df = pd.DataFrame({"a": np.arange(600.0), "b": np.arange(600.0) % 7,
+                       "t": np.arange(600) % 3})
+    ddf = dd.from_pandas(df, npartitions=40, sort=False)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logger = logging.getLogger("distributed.shuffle")
+    logger.addHandler(handler)
+    try:
+        inc = Incremental(sgd(), shuffle_blocks=False).fit(ddf[["a", "b"]], ddf.t)
+    finally:
+        logger.removeHandler(handler)
+    assert list(inc.classes_) == [0, 1, 2]
+    assert [r.getMessage() for r in records] == []  # y.unique() would start a P2P shuffle
+
+
 # --------------------------------------------------------------------- inputs
 def test_column_chunked_x_is_not_truncated(data):
     X, y, Xn, yn = data
