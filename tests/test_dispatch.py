@@ -195,7 +195,9 @@ def test_gpuinc_linear_models_declare_that_they_follow_the_data():
 
 def test_scikit_learn_with_array_api_dispatch_follows_the_data(monkeypatch):
     monkeypatch.setenv("SCIPY_ARRAY_API", "1")
-    assert GaussianNB().__sklearn_tags__().array_api_support
+    tags = getattr(GaussianNB(), "__sklearn_tags__", None)
+    if tags is None or not tags().array_api_support:
+        pytest.skip(f"scikit-learn {sklearn.__version__}'s GaussianNB has no array-API support")
     assert estimator_home(GaussianNB(), DEVICE) == HOST  # dispatch off: host
     with sklearn.config_context(array_api_dispatch=True):
         assert estimator_home(GaussianNB(), DEVICE) == DEVICE

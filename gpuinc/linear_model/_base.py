@@ -640,6 +640,7 @@ class BaseSGD(BaseEstimator):
             and not l1_strength
             and _fused.loss_code(loss) is not None
             and _fused.enabled()
+            and _fused.available(X.dtype)  # False, with a warning, where it does not compile
         )
 
     def _array_api_epoch(

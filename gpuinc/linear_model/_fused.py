@@ -27,6 +27,7 @@ NumPy path on machines with no GPU.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -425,6 +426,45 @@ def _defines(dtype_name: str) -> tuple[str, ...]:
     real = {"float32": "float", "float64": "double"}[dtype_name]
     vec, per_load = _VECTOR[real]
     return (f"-DREAL={real}", f"-DREAL_VEC={vec}", f"-DREAL_VW={per_load}")
+
+
+#: dtype name -> why the kernel could not be built on this machine (then not tried again)
+_UNAVAILABLE: dict[str, str] = {}
+
+
+def _build(name: str) -> None:
+    """Compile the kernel for ``name`` on the current device (raises what CuPy raises)."""
+    cupy_launcher(name)
+    int(_CUPY_KERNELS[name].max_threads_per_block)  # reading it compiles for the device
+
+
+def available(dtype: Any) -> bool:
+    """Whether the kernel compiles here for ``dtype``; warns once and says False if not.
+
+    A CUDA toolkit whose NVRTC rejects the source then costs speed, not the
+    fit: the array-API loop takes the same steps.
+    """
+    name = np.dtype(dtype).name
+    if name in _BUILT:
+        return True
+    if name in _UNAVAILABLE:
+        return False
+    try:
+        _build(name)
+    except Exception as exc:
+        _UNAVAILABLE[name] = f"{type(exc).__name__}: {exc}"
+        warnings.warn(
+            f"gpuinc's fused CUDA kernel for {name} SGD did not compile on this machine "
+            f"({_UNAVAILABLE[name][:300]}); training uses the array-API loop instead (the "
+            "same steps, slower). Set GPUINC_FUSED_SGD=0 to skip the attempt.",
+            RuntimeWarning, stacklevel=3,
+        )
+        return False
+    _BUILT.add(name)
+    return True
+
+
+_BUILT: set[str] = set()
 
 
 def cupy_launcher(dtype: Any) -> Callable[..., None]:

@@ -615,3 +615,25 @@ def test_switching_average_off_mid_stream_continues_from_the_latest_iterate():
     W, b0 = est._standard_weights(xp)
     np.testing.assert_array_equal(W, est.coef_)
     np.testing.assert_array_equal(b0, est.intercept_)
+
+
+def test_a_fused_kernel_that_does_not_compile_falls_back_with_one_warning(monkeypatch):
+    from gpuinc.linear_model import _base, _fused
+
+    monkeypatch.setattr(_fused, "_UNAVAILABLE", {})
+    monkeypatch.setattr(_fused, "_BUILT", set())
+
+    def fail(name):
+        raise RuntimeError("nvrtc: error: identifier 'float4' is undefined")
+
+    monkeypatch.setattr(_fused, "_build", fail)
+    monkeypatch.setattr(_base, "namespace_name", lambda xp: "cupy")  # as for CuPy input
+    est, X = SGDClassifier(), np.zeros((4, 2), dtype=np.float32)
+    with pytest.warns(RuntimeWarning, match=r"float32 SGD did not compile .*'float4' is "
+                                            r"undefined.*array-API loop instead"):
+        assert not est._use_fused_kernel(np, X, _fused.BinaryLogLoss(), False, 0.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # told once, then quietly on the array-API loop
+        assert not est._use_fused_kernel(np, X, _fused.BinaryLogLoss(), False, 0.0)
+    monkeypatch.setattr(_fused, "_build", lambda name: None)
+    assert _fused.available(np.float64)  # another dtype that compiles is used
