@@ -16,6 +16,7 @@ import pickle
 import re
 import secrets
 import stat
+import warnings
 from pathlib import Path
 
 import dask
@@ -66,12 +67,18 @@ def lock(directory):
         if fcntl is not None:
             try:
                 fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
+            except (BlockingIOError, PermissionError) as exc:  # held by another
                 raise CheckpointInUseError(
                     f"another fit is writing checkpoints to {directory} (it holds "
                     f"{directory / LOCKNAME}); wait for it to end, or give this fit its own "
                     "checkpoint directory."
                 ) from exc
+            except OSError as exc:  # a filesystem without locks (some network mounts)
+                warnings.warn(
+                    f"cannot lock {directory / LOCKNAME} ({exc.strerror or exc}); a second "
+                    "fit using this checkpoint directory at the same time would not be "
+                    "detected.", RuntimeWarning, stacklevel=3,
+                )
         for stale in directory.glob(f".{FILENAME}.*.tmp"):  # left by a fit killed mid-write
             with contextlib.suppress(OSError):
                 stale.unlink()

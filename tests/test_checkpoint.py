@@ -569,3 +569,16 @@ def test_temporary_files_of_a_killed_write_are_removed(tmp_path, data):
     stale.write_bytes(b"half a pickle")
     Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
     assert not stale.exists() and leftovers(tmp_path) == []
+
+
+def test_a_filesystem_without_locks_warns_and_trains(tmp_path, data, monkeypatch):
+    fcntl = pytest.importorskip("fcntl")
+
+    def no_locks(fd, op):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    X, y = data
+    with pytest.warns(RuntimeWarning, match="cannot lock .*No locks available"):
+        Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    assert (tmp_path / FILENAME).exists()
