@@ -46,8 +46,8 @@ def lock(directory):
     so a crashed fit never leaves the directory locked.  A second fit using
     the directory at the same time is refused (CheckpointInUseError) instead
     of overwriting the first one's checkpoints.  Temporary files that a
-    killed fit left behind are removed.  (Where ``fcntl`` is missing, as on
-    Windows, concurrent fits are not detected.)
+    killed fit left behind are removed.  On Windows the lock is a
+    ``msvcrt.locking`` byte lock, which the system also drops with the process.
     """
     directory = Path(directory)
     try:
@@ -61,30 +61,42 @@ def lock(directory):
         ) from exc
     try:
         try:
-            import fcntl
-        except ImportError:  # pragma: no cover - not on POSIX
-            fcntl = None
-        if fcntl is not None:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except (BlockingIOError, PermissionError) as exc:  # held by another
-                raise CheckpointInUseError(
-                    f"another fit is writing checkpoints to {directory} (it holds "
-                    f"{directory / LOCKNAME}); wait for it to end, or give this fit its own "
-                    "checkpoint directory."
-                ) from exc
-            except OSError as exc:  # a filesystem without locks (some network mounts)
-                warnings.warn(
-                    f"cannot lock {directory / LOCKNAME} ({exc.strerror or exc}); a second "
-                    "fit using this checkpoint directory at the same time would not be "
-                    "detected.", RuntimeWarning, stacklevel=3,
-                )
+            _lock_file(fh)
+        except (BlockingIOError, PermissionError) as exc:  # held by another
+            raise CheckpointInUseError(
+                f"another fit is writing checkpoints to {directory} (it holds "
+                f"{directory / LOCKNAME}); wait for it to end, or give this fit its own "
+                "checkpoint directory."
+            ) from exc
+        except OSError as exc:  # a filesystem without locks (some network mounts)
+            warnings.warn(
+                f"cannot lock {directory / LOCKNAME} ({exc.strerror or exc}); a second "
+                "fit using this checkpoint directory at the same time would not be "
+                "detected.", RuntimeWarning, stacklevel=3,
+            )
         for stale in directory.glob(f".{FILENAME}.*.tmp"):  # left by a fit killed mid-write
             with contextlib.suppress(OSError):
                 stale.unlink()
         yield
     finally:
         fh.close()  # releases the lock
+
+
+def _lock_file(fh):
+    """Take an exclusive, non-blocking lock on the open file ``fh``.
+
+    Raises BlockingIOError or PermissionError when another open file holds
+    it, another OSError when the filesystem cannot lock.
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        import msvcrt
+
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)  # EACCES (PermissionError) when held
+        return
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
 
 
 def path_for(directory) -> Path:

@@ -582,3 +582,33 @@ def test_a_filesystem_without_locks_warns_and_trains(tmp_path, data, monkeypatch
     with pytest.warns(RuntimeWarning, match="cannot lock .*No locks available"):
         Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
     assert (tmp_path / FILENAME).exists()
+
+
+def test_without_fcntl_the_lock_is_a_windows_byte_lock(tmp_path, data, monkeypatch):
+    """Where fcntl is missing (Windows) the lock goes through msvcrt.locking."""
+    held = {}
+
+    def locking(fd, mode, nbytes):
+        key = os.fstat(fd).st_ino
+        assert (mode, nbytes) == (fake.LK_NBLCK, 1)
+        if held.get(key, fd) != fd and _fd_inode(held[key]) == key:
+            raise PermissionError(13, "Permission denied")
+        held[key] = fd
+
+    fake = types.SimpleNamespace(LK_NBLCK=2, locking=locking)
+    monkeypatch.setitem(sys.modules, "fcntl", None)  # import fcntl -> ImportError
+    monkeypatch.setitem(sys.modules, "msvcrt", fake)
+    X, y = data
+    with _checkpoint.lock(tmp_path):
+        assert held, "msvcrt.locking was not called"
+        with pytest.raises(CheckpointInUseError, match="another fit is writing"):
+            Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    assert (tmp_path / FILENAME).exists()
+
+
+def _fd_inode(fd):
+    try:
+        return os.fstat(fd).st_ino
+    except OSError:  # closed: its lock went with it
+        return None
