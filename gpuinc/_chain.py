@@ -18,6 +18,7 @@ by dataset size.  Two runners share one contract:
 from __future__ import annotations
 
 import contextlib
+import copy
 import queue
 import sys
 import threading
@@ -778,6 +779,18 @@ def _fit_step(state, x, y, kwargs, static_kwargs, **where):
     return model, seen + _n_rows(x), stats + [stat]
 
 
+def _own(state):
+    """The chain state a worker task may change: a copy of the model it was handed.
+
+    A task that runs where the previous one did is handed the very object
+    that task returned, which is still that task's result: a checkpoint or a
+    retry may read it later.  Training a copy keeps every task's result as it
+    was when the task ended.
+    """
+    model, seen, stats = state
+    return copy.deepcopy(model), seen, list(stats)
+
+
 def _fit_task(state, x, y, kwargs, static_kwargs, loaded=None, **where):
     """Worker-side step over one block.
 
@@ -788,11 +801,12 @@ def _fit_task(state, x, y, kwargs, static_kwargs, loaded=None, **where):
         x, y = _fill(x, loaded), _fill(y, loaded)
         kwargs = {k: _fill(v, loaded) for k, v in kwargs.items()}
     with reusing_memory():
-        return _fit_step(state, x, y, kwargs, static_kwargs, **where)
+        return _fit_step(_own(state), x, y, kwargs, static_kwargs, **where)
 
 
 def _fit_run_task(state, blocks, static_kwargs, *, indices, rows, **where):
     """Worker-side step over consecutive blocks this worker holds, in order."""
+    state = _own(state)
     with reusing_memory():
         for (x, y, kwargs, _), index, block_rows in zip(blocks, indices, rows, strict=True):
             state = _fit_step(state, x, y, kwargs, static_kwargs, index=index,

@@ -612,3 +612,34 @@ def _fd_inode(fd):
         return os.fstat(fd).st_ino
     except OSError:  # closed: its lock went with it
         return None
+
+
+def test_cluster_checkpoints_hold_the_model_of_their_position(tmp_path, client, monkeypatch):
+    """Each mid-pass checkpoint holds the model after exactly the blocks it records.
+
+    A chain task on the worker that ran the previous one is handed that task's
+    result object; it must train a copy, or a checkpoint fetched a little later
+    holds a model that already learned the next blocks (and a resume trains
+    them twice).
+    """
+    import dask.array as da
+
+    rs = da.random.RandomState(0)
+    X = rs.normal(size=(30 * 200, 5), chunks=(200, 5))
+    y = (X[:, 0] > 0).astype(int)
+    X = X - X.mean(axis=0) * 0  # one graph with y: blocks computed on the workers
+    saved = []
+    real_save = _checkpoint.save
+
+    def recording_save(directory, state):
+        saved.append((state["position"], float(state["model"].t_)))
+        return real_save(directory, state)
+
+    monkeypatch.setattr(_checkpoint, "save", recording_save)
+    inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False, progress=False,
+                      checkpoint=tmp_path, checkpoint_every=1)
+    inc.fit(X, y, classes=[0, 1])
+    assert len(saved) >= 30
+    # t_ counts rows seen, plus one; position -1 is the checkpoint at the end of the pass
+    wrong = [(pos, t) for pos, t in saved if t != 1 + 200 * (pos + 1 if pos >= 0 else 30)]
+    assert wrong == [], "checkpoints of a model that had learned more blocks"
