@@ -945,7 +945,14 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
     return block.assign(**extra) if extra else block
 
 
-def _read_parquet_block(fs, parts: tuple, cols: _Columns) -> pd.DataFrame:
+def _read_csv_piece(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.DataFrame:
+    """One CSV block of :func:`_tabular_frame`: ``piece`` is (path, shown, header, offset,
+    length, compression); ``stamp`` only names the task (it changes with the files)."""
+    path, shown, header, offset, length, compression = piece
+    return _read_csv_block(fs, path, shown, header, offset, length, compression, cols)
+
+
+def _read_parquet_block(parts: tuple, fs, cols: _Columns, stamp: str = "") -> pd.DataFrame:
     """Read row groups of one or more Parquet files as one converted block."""
     frames = []
     for path, shown, groups, partitions in parts:
@@ -1105,21 +1112,22 @@ def _tabular_frame(ds: Dataset, cols: _Columns, blocksize) -> dd.DataFrame:
     rows = _rows_per_block(blocksize, len(cols.features), cols.dtype)
     token = tokenize(ds.fmt, [(f.path, f.stamp) for f in ds.files], cols, blocksize,
                      ds.storage_options)
-    tasks = []
+    # dd.from_map, not from_delayed(verify_meta=False): a frame of the latter could not
+    # become a Dask array (.values failed with "Missing dependency"). Blocks may differ
+    # from the meta on purpose (missing values in integer columns; see _finish).
+    meta = _frame_meta(ds, cols)
     if ds.fmt == "parquet":
-        for i, piece in enumerate(_parquet_pieces(ds.files, rows)):
-            parts = tuple((ds.files[fi].path, ds.files[fi].shown, groups, ds.files[fi].partitions)
-                          for fi, groups in piece)
-            tasks.append(dask.delayed(_read_parquet_block, pure=True)(
-                fs, parts, cols, dask_key_name=f"gpuinc-read-parquet-{token}-{i}"))
-    else:
-        fs = ds.fs
-        for i, (fi, offset, length) in enumerate(_csv_pieces(ds.files, rows)):
-            info = ds.files[fi]
-            tasks.append(dask.delayed(_read_csv_block, pure=True)(
-                fs, info.path, info.shown, info.header, offset, length, info.compression, cols,
-                dask_key_name=f"gpuinc-read-csv-{token}-{i}"))
-    return dd.from_delayed(tasks, meta=_frame_meta(ds, cols), verify_meta=False)
+        pieces = [tuple((ds.files[fi].path, ds.files[fi].shown, groups, ds.files[fi].partitions)
+                        for fi, groups in piece)
+                  for piece in _parquet_pieces(ds.files, rows)]
+        return dd.from_map(_read_parquet_block, pieces, args=(fs, cols, token), meta=meta,
+                           enforce_metadata=False, label="gpuinc-read-parquet")
+    fs = ds.fs
+    pieces = [(ds.files[fi].path, ds.files[fi].shown, ds.files[fi].header, offset, length,
+               ds.files[fi].compression)
+              for fi, offset, length in _csv_pieces(ds.files, rows)]
+    return dd.from_map(_read_csv_piece, pieces, args=(fs, cols, token), meta=meta,
+                       enforce_metadata=False, label="gpuinc-read-csv")
 
 
 def _read_zarr_columns(source: str, storage_options: dict, columns: tuple, start: int, stop: int,

@@ -141,7 +141,7 @@ def _split_checked(arrays, seeds, test_size, train_size, shuffle):
                     for p, r in zip(parts, rows, strict=True)
                 ], axis=0)
             else:
-                part = dd.from_delayed(parts, meta=arr._meta, verify_meta=False)
+                part = dd.from_delayed(parts, meta=arr._meta)
             out.append(part)
     return out
 

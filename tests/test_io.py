@@ -73,6 +73,19 @@ def test_parquet_round_trip_is_lazy_and_converted(pq_dir):
     np.testing.assert_array_equal(yc.to_numpy(), expected["label"].to_numpy())
 
 
+
+@pytest.mark.parametrize("fmt", ["parquet", "csv"])
+def test_frames_convert_to_dask_arrays(pq_dir, csv_dir, fmt):
+    """.values / to_dask_array of what read_table returns compute (they once failed
+    with 'Missing dependency')."""
+    folder, expected = pq_dir if fmt == "parquet" else csv_dir
+    X, y = read_table(folder, "label", exclude=["id"], blocksize=None)
+    Xa, ya = X.values, y.to_dask_array(lengths=True)
+    assert isinstance(Xa, da.Array) and isinstance(ya, da.Array)
+    np.testing.assert_allclose(Xa.compute(), expected[FEATURES].to_numpy(np.float32))
+    np.testing.assert_array_equal(ya.compute(), expected["label"].to_numpy())
+    assert sum(ya.chunks[0]) == len(expected) and len(ya.chunks[0]) == X.npartitions
+
 def test_parquet_blocks_follow_blocksize(pq_dir):
     folder, expected = pq_dir
     row_bytes = 4 * len(FEATURES)

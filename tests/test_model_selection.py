@@ -170,3 +170,17 @@ def test_explicit_test_size_wins_over_the_default(kind):
     assert len(te) == n_test and len(tr) == 100 - n_test
     tr, te = dask.compute(*train_test_split(X, train_size=0.6, random_state=0))
     assert len(tr) == 60 and len(te) == 40
+
+
+def test_split_frames_convert_to_dask_arrays():
+    """.values of split DataFrames computes (it once failed with 'Missing dependency')."""
+    pdf = pd.DataFrame(np.arange(300.0).reshape(100, 3), columns=list("abc"))
+    pdf["y"] = np.arange(100) % 2
+    ddf = dd.from_pandas(pdf, npartitions=4)
+    X_train, X_test, y_train, y_test = train_test_split(ddf[list("abc")], ddf.y, random_state=0)
+    for X, y in ((X_train, y_train), (X_test, y_test)):
+        values, labels = X.values.compute(), y.values.compute()
+        np.testing.assert_array_equal(values, X.compute().to_numpy())
+        np.testing.assert_array_equal(labels, y.compute().to_numpy())
+        np.testing.assert_array_equal(labels, values[:, 0] // 3 % 2)  # rows stay paired
+    assert len(X_train.compute()) + len(X_test.compute()) == 100
