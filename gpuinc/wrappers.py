@@ -414,8 +414,10 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         With ``validation=`` the blocks held out by ``fit`` (the same split,
         drawn the same way on a first call) are not trained on, and are scored
         after the pass, as are ``validation_data=(X_val, y_val)``; the score is
-        recorded in ``history_``.  Early stopping and checkpoints belong to
-        ``fit``: one pass is made whatever they say.
+        recorded in ``history_``.  X of a single block (one in-memory batch
+        per call, as in a stream) is trained on whole and not scored.  Early
+        stopping and checkpoints belong to ``fit``: one pass is made whatever
+        they say.
         """
         self._validate_params_here()
         validation_data = _check_validation_data(validation_data)
@@ -585,7 +587,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         train_idx = np.arange(len(blocks))
         if validation_data is not None:  # takes precedence over validation=
             val_blocks = self._validation_blocks(validation_data)
-        elif self.validation is not None:
+        elif self.validation is not None and not (len(blocks) < 2 and not resumable):
+            # partial_fit on one block (a batch per call, as in a stream) trains on it
             if len(blocks) < 2:
                 raise ValueError(
                     "validation= holds out whole blocks, but X has only one block; rechunk X "

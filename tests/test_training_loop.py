@@ -180,6 +180,20 @@ def test_partial_fit_scores_validation_data():
     assert inc.history_[-1]["val_score"] == 0.5
 
 
+
+def test_partial_fit_on_one_block_trains_it_whole_with_validation_set():
+    """A stream of one in-memory batch per call: validation= holds nothing out."""
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), scoring="accuracy", validation=0.25, random_state=0)
+    Xc, yc = X.compute(), y.compute()
+    for i in range(3):
+        inc.partial_fit(Xc[i * CHUNK:(i + 1) * CHUNK], yc[i * CHUNK:(i + 1) * CHUNK])
+        inc.partial_fit(X[:CHUNK], y[:CHUNK])  # a one-block Dask array too
+    assert len(inc.estimator_.seen_) == 6
+    assert len(inc.history_) == 6 and "val_score" not in inc.history_[-1]
+    with pytest.raises(ValueError, match="only one block"):  # fit still needs blocks to hold out
+        Incremental(BlockRecorder(), scoring="accuracy", validation=0.25).fit(X[:CHUNK], y[:CHUNK])
+
 class ScriptedScores:
     """A scorer that returns the given scores, one per call."""
 
