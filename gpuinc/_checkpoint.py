@@ -46,7 +46,8 @@ def lock(directory):
     so a crashed fit never leaves the directory locked.  A second fit using
     the directory at the same time is refused (CheckpointInUseError) instead
     of overwriting the first one's checkpoints.  Temporary files that a
-    killed fit left behind are removed.  On Windows the lock is a
+    killed fit left behind are removed (only under the lock: on a filesystem
+    that cannot lock, they may be another fit's write in progress).  On Windows the lock is a
     ``msvcrt.locking`` byte lock, which the system also drops with the process.
     """
     directory = Path(directory)
@@ -59,9 +60,10 @@ def lock(directory):
             f"the checkpoint directory {directory} cannot be created or written "
             f"({exc.strerror or exc}); pass checkpoint= a directory you can write to",
         ) from exc
+    unlock = None
     try:
         try:
-            _lock_file(fh)
+            unlock = _lock_file(fh)
         except (BlockingIOError, PermissionError) as exc:  # held by another
             raise CheckpointInUseError(
                 f"another fit is writing checkpoints to {directory} (it holds "
@@ -74,29 +76,39 @@ def lock(directory):
                 "fit using this checkpoint directory at the same time would not be "
                 "detected.", RuntimeWarning, stacklevel=3,
             )
-        for stale in directory.glob(f".{FILENAME}.*.tmp"):  # left by a fit killed mid-write
-            with contextlib.suppress(OSError):
-                stale.unlink()
+        if unlock is not None:  # unlocked, another fit may be writing its temporary file
+            for stale in directory.glob(f".{FILENAME}.*.tmp"):  # left by a fit killed mid-write
+                with contextlib.suppress(OSError):
+                    stale.unlink()
         yield
     finally:
-        fh.close()  # releases the lock
+        if unlock is not None:
+            with contextlib.suppress(OSError):
+                unlock()
+        fh.close()  # releases an flock in any case
 
 
 def _lock_file(fh):
-    """Take an exclusive, non-blocking lock on the open file ``fh``.
+    """Take an exclusive, non-blocking lock on the open file ``fh``; returns its release.
 
     Raises BlockingIOError or PermissionError when another open file holds
     it, another OSError when the filesystem cannot lock.
     """
+    fd = fh.fileno()
     try:
         import fcntl
     except ImportError:  # Windows
         import msvcrt
 
+        def release():  # Windows asks for locks to be released before the file is closed
+            fh.seek(0)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
         fh.seek(0)
-        msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)  # EACCES (PermissionError) when held
-        return
-    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)  # EACCES (PermissionError) when held
+        return release
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return lambda: fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def path_for(directory) -> Path:

@@ -585,17 +585,22 @@ def test_a_filesystem_without_locks_warns_and_trains(tmp_path, data, monkeypatch
 
 
 def test_without_fcntl_the_lock_is_a_windows_byte_lock(tmp_path, data, monkeypatch):
-    """Where fcntl is missing (Windows) the lock goes through msvcrt.locking."""
-    held = {}
+    """Where fcntl is missing (Windows) the lock goes through msvcrt.locking, and is
+    released before the file is closed (Windows frees unreleased locks only later)."""
+    held, calls = {}, []
 
     def locking(fd, mode, nbytes):
         key = os.fstat(fd).st_ino
-        assert (mode, nbytes) == (fake.LK_NBLCK, 1)
-        if held.get(key, fd) != fd and _fd_inode(held[key]) == key:
+        calls.append(mode)
+        assert nbytes == 1 and mode in (fake.LK_NBLCK, fake.LK_UNLCK)
+        if mode == fake.LK_UNLCK:
+            assert held.pop(key) == fd, "released by another file"
+        elif key in held:
             raise PermissionError(13, "Permission denied")
-        held[key] = fd
+        else:
+            held[key] = fd
 
-    fake = types.SimpleNamespace(LK_NBLCK=2, locking=locking)
+    fake = types.SimpleNamespace(LK_NBLCK=2, LK_UNLCK=0, locking=locking)
     monkeypatch.setitem(sys.modules, "fcntl", None)  # import fcntl -> ImportError
     monkeypatch.setitem(sys.modules, "msvcrt", fake)
     X, y = data
@@ -603,15 +608,25 @@ def test_without_fcntl_the_lock_is_a_windows_byte_lock(tmp_path, data, monkeypat
         assert held, "msvcrt.locking was not called"
         with pytest.raises(CheckpointInUseError, match="another fit is writing"):
             Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    assert not held  # released when the block ended
     Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
-    assert (tmp_path / FILENAME).exists()
+    assert (tmp_path / FILENAME).exists() and not held
+    assert calls.count(fake.LK_UNLCK) == 2
 
 
-def _fd_inode(fd):
-    try:
-        return os.fstat(fd).st_ino
-    except OSError:  # closed: its lock went with it
-        return None
+def test_without_locks_temporary_files_are_left_alone(tmp_path, monkeypatch):
+    """Unlocked, a temporary file may be another fit's write in progress: kept."""
+    fcntl = pytest.importorskip("fcntl")
+
+    def no_locks(fd, op):
+        raise OSError(37, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    in_progress = tmp_path / f".{FILENAME}.0123456789abcdef.tmp"
+    in_progress.write_bytes(b"another fit's checkpoint, half written")
+    with pytest.warns(RuntimeWarning, match="cannot lock"), _checkpoint.lock(tmp_path):
+        pass
+    assert in_progress.exists()
 
 
 def test_cluster_checkpoints_hold_the_model_of_their_position(tmp_path, client, monkeypatch):
