@@ -438,10 +438,11 @@ class DistributedRunner:
                     break  # the task is returning
             model, counts, progressive_stats, worker = fut.result()
             _LAST_PASS_WORKER[client] = worker
-        except BaseException:
+        except BaseException as exc:
             if fut is not None:
                 with contextlib.suppress(Exception):
                     fut.cancel()  # the task stops at its next block (see _pass_task)
+            _raise_if_client_gone(client, exc)
             raise
         finally:
             _PROGRESS.pop(token, None)
@@ -499,11 +500,12 @@ class DistributedRunner:
                 fits.append(state)
             while outstanding:
                 settle()
-        except BaseException:
+        except BaseException as exc:
             # stop the chain and the reads this call started; never the caller's own
             # (persisted) futures, which share keys with what they hold
-            client.cancel([item[2] for item in outstanding]
-                          + [f for item in outstanding for f in item[3]])
+            _cancel(client, [item[2] for item in outstanding]
+                    + [f for item in outstanding for f in item[3]])
+            _raise_if_client_gone(client, exc)
             raise
         return state
 
@@ -534,10 +536,32 @@ class DistributedRunner:
                     stats.end_block(0)
                     if on_block is not None:
                         on_block(i, blocks[i], fut.result)  # (model, rows, progressive)
-        except BaseException:
-            client.cancel([fut for _, fut in submitted])  # the chain only, never the data
+        except BaseException as exc:
+            _cancel(client, [fut for _, fut in submitted])  # the chain only, never the data
+            _raise_if_client_gone(client, exc)
             raise
         return state
+
+
+def _cancel(client, futures) -> None:
+    """Cancel what a failed pass started; a closed client has nothing left to cancel
+    (and its error would hide the one that stopped the pass)."""
+    with contextlib.suppress(Exception):
+        client.cancel(futures)
+
+
+def _raise_if_client_gone(client, exc: BaseException) -> None:
+    """Say what happened when a pass failed because its client closed or lost the scheduler."""
+    status = str(getattr(client, "status", ""))
+    if not isinstance(exc, Exception) or status not in ("closing", "closed", "connecting"):
+        return
+    what = ("lost its connection to the scheduler" if status == "connecting"
+            else "was closed")
+    raise RuntimeError(
+        f"the Dask client {what} during the fit ({type(exc).__name__}: {exc}); the wrapper "
+        "keeps what it held before this call. Fit again with a running client (with "
+        "checkpoint= the fit resumes from its last checkpoint)."
+    ) from exc
 
 
 #: Train a pass over independent lazy blocks as one task (``_run_in_one_task``);

@@ -75,3 +75,40 @@ def test_a_worker_killed_mid_fit_does_not_fail_it_or_change_the_model(tmp_path, 
     assert np.array_equal(inc.coef_, expected.coef_)
     assert np.array_equal(inc.intercept_, expected.intercept_)
     assert [r["val_score"] for r in inc.history_] == [r["val_score"] for r in expected.history_]
+
+
+class Slow(SGDClassifier):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        import time
+
+        time.sleep(0.05)
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize("data_kind", ["persisted", "lazy"])
+def test_a_client_closed_during_the_fit_is_named(data_kind):
+    """The error says the client closed (not a cancelled future, nor the cleanup's own
+    'Client is closed' error), and the wrapper keeps its earlier model."""
+    import threading
+
+    import dask
+    from distributed import Client, LocalCluster
+
+    X, y = make_classification(n_samples=1200, n_features=4, chunks=30, random_state=0)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster:
+        client = Client(cluster)
+        try:
+            if data_kind == "persisted":
+                X, y = dask.persist(X, y)
+            inc = Incremental(Slow(random_state=0), shuffle_blocks=False, progress=False)
+            inc.fit(X[:60], y[:60], classes=[0, 1])
+            before = inc.estimator_
+            timer = threading.Timer(0.3, client.close)
+            timer.start()
+            with pytest.raises(RuntimeError, match="client was closed during the fit"):
+                inc.partial_fit(X, y)
+            timer.join()
+            assert inc.estimator_ is before
+        finally:
+            client.close()
