@@ -27,6 +27,9 @@ from ._movers import to_host
 FILENAME = "gpuinc-checkpoint.pkl"
 LOCKNAME = "gpuinc-checkpoint.lock"
 FORMAT = 3
+#: Formats a fit resumes from: 2 (before the scoring joined the fingerprint) at the end
+#: of a pass
+_READABLE = (2, FORMAT)
 
 
 class CheckpointMismatchError(ValueError):
@@ -162,11 +165,20 @@ def load(directory, fingerprint: dict) -> dict | None:
                 f"{target} is not a readable gpuinc checkpoint ({exc}); delete it or choose "
                 "another checkpoint directory."
             ) from exc
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
+    written = state.get("format") if isinstance(state, dict) else None
+    if written not in _READABLE:
         raise CheckpointMismatchError(
             f"{target} was not written by this version of gpuinc; delete it or choose another "
             "checkpoint directory."
         )
+    if written == 2:  # no scoring in its fingerprint, and no counts of a pass in progress
+        if state.get("position", -1) != -1:
+            raise CheckpointMismatchError(
+                f"{target} was written in the middle of a pass by an earlier gpuinc, which "
+                "did not record that pass's progress; resume it with that version, or delete "
+                "it to start over."
+            )
+        fingerprint = {k: v for k, v in fingerprint.items() if k != "scoring"}
     saved = state.get("fingerprint", {})
     diffs = _differences(saved, fingerprint)
     if diffs:

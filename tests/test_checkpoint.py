@@ -658,3 +658,45 @@ def test_cluster_checkpoints_hold_the_model_of_their_position(tmp_path, client, 
     # t_ counts rows seen, plus one; position -1 is the checkpoint at the end of the pass
     wrong = [(pos, t) for pos, t in saved if t != 1 + 200 * (pos + 1 if pos >= 0 else 30)]
     assert wrong == [], "checkpoints of a model that had learned more blocks"
+
+
+def _as_format_2(ckpt):
+    """Rewrite a checkpoint as the previous format wrote it: no scoring in the
+    fingerprint, no counts of a pass in progress."""
+    state = read_checkpoint(ckpt)
+    state["format"] = 2
+    del state["fingerprint"]["scoring"]
+    for key in [k for k in state if k.startswith("pass_")]:
+        del state[key]
+    (ckpt / FILENAME).write_bytes(pickle.dumps(state))
+
+
+def test_a_checkpoint_of_the_previous_format_resumes_at_a_pass_end(tmp_path, data,
+                                                                   uninterrupted):
+    X, y = data
+    ckpt = tmp_path / "ckpt"
+    Incremental(SGDClassifier(random_state=0), checkpoint=ckpt,
+                **dict(FIT, epochs=1)).fit(X, y)
+    _as_format_2(ckpt)
+    resumed = Incremental(SGDClassifier(random_state=0), checkpoint=ckpt, **FIT).fit(X, y)
+    assert_same_model(resumed.estimator_, uninterrupted.estimator_)
+    assert len(resumed.history_) == FIT["epochs"]
+    # other parameters are still compared
+    _as_format_2(ckpt)
+    with pytest.raises(CheckpointMismatchError, match="alpha"):
+        Incremental(SGDClassifier(random_state=0, alpha=1.0), checkpoint=ckpt,
+                    **dict(FIT, epochs=4)).fit(X, y)
+
+
+def test_a_mid_pass_checkpoint_of_the_previous_format_is_refused(tmp_path, data):
+    X, y = data
+    ckpt = tmp_path / "ckpt"
+    CALLS["fail_at"] = 4
+    with pytest.raises(RuntimeError):
+        Incremental(FlakySGD(random_state=0), checkpoint=ckpt, checkpoint_every=2,
+                    **FIT).fit(X, y)
+    assert read_checkpoint(ckpt)["position"] >= 0
+    _as_format_2(ckpt)
+    with pytest.raises(CheckpointMismatchError, match="middle of a pass by an earlier gpuinc"):
+        Incremental(FlakySGD(random_state=0), checkpoint=ckpt, checkpoint_every=2,
+                    **FIT).fit(X, y)
