@@ -234,7 +234,9 @@ def _may_gain_after_fit(estimator, methods) -> bool:
     scikit-learn's and gpuinc's conditional methods (``available_if``) depend on
     parameters only (``loss``, ``voting`` ...), so their absence before fitting is
     final.  Another library's method, or attributes served by ``__getattr__``,
-    may depend on the fitted state: those are checked when first used instead.
+    may depend on the fitted state: those are checked when first used instead,
+    also when they belong to an estimator that a scikit-learn meta-estimator
+    wraps.
     """
     cls = type(estimator)
     if any("__getattr__" in vars(c) for c in cls.__mro__[:-1]):
@@ -243,7 +245,23 @@ def _may_gain_after_fit(estimator, methods) -> bool:
         owner = next((c for c in cls.__mro__ if m in vars(c)), None)
         if owner is not None and not owner.__module__.startswith(("sklearn.", "gpuinc.")):
             return True
-    return False
+    # a meta-estimator (OneVsRestClassifier ...) offers what the estimators it wraps offer
+    return any(_may_gain_after_fit(inner, methods) for inner in _wrapped_estimators(estimator))
+
+
+def _wrapped_estimators(estimator):
+    """The estimators among ``estimator``'s parameters (``estimator=``, ``estimators=[...]``)."""
+    try:
+        params = estimator.get_params(deep=False)
+    except Exception:  # not a scikit-learn estimator
+        return
+    for value in params.values():
+        items = value if isinstance(value, (list, tuple)) else [value]
+        for item in items:
+            if isinstance(item, tuple) and len(item) >= 2:  # ("name", estimator) pairs
+                item = item[1]
+            if hasattr(item, "get_params") and hasattr(item, "fit") and not isinstance(item, type):
+                yield item
 
 
 class Incremental(MetaEstimatorMixin, BaseEstimator):

@@ -677,6 +677,23 @@ def test_a_method_gained_by_fitting_is_not_refused_before_training():
     assert np.isfinite(inc.history_[-1]["val_score"]) and inc.history_[-1]["val_score"] < 0
 
 
+
+def test_a_method_gained_by_a_wrapped_estimator_is_not_refused_before_training():
+    """OneVsRestClassifier offers predict_proba when what it wraps does, once fitted."""
+    from sklearn.multiclass import OneVsRestClassifier
+
+    X, y = block_data()
+    est = OneVsRestClassifier(ProbaAfterFit(loss="hinge", random_state=0))
+    assert not hasattr(est, "predict_proba")
+    inc = Incremental(est, scoring="neg_log_loss", validation=0.25, progress=False,
+                      random_state=0)
+    inc.fit(X, y, classes=[0, 1])
+    assert np.isfinite(inc.history_[-1]["val_score"])
+    # scikit-learn's own, without the method whatever the data: still refused up front
+    with pytest.raises(ValueError, match="needs predict_proba"):
+        Incremental(OneVsRestClassifier(SGDClassifier(loss="hinge")), scoring="neg_log_loss",
+                    validation=0.25).fit(X, y, classes=[0, 1])
+
 def test_validation_data_of_another_width_fails_before_training():
     X, y = block_data()
     SGD_CALLS.clear()
