@@ -640,7 +640,7 @@ class BaseSGD(BaseEstimator):
             and not l1_strength
             and _fused.loss_code(loss) is not None
             and _fused.enabled()
-            and _fused.available(X.dtype)  # False, with a warning, where it does not compile
+            and _fused.available(X.dtype, getattr(X, "device", None))  # False: warned
         )
 
     def _array_api_epoch(

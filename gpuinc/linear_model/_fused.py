@@ -26,6 +26,7 @@ NumPy path on machines with no GPU.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import warnings
 from collections.abc import Callable
@@ -428,43 +429,58 @@ def _defines(dtype_name: str) -> tuple[str, ...]:
     return (f"-DREAL={real}", f"-DREAL_VEC={vec}", f"-DREAL_VW={per_load}")
 
 
-#: dtype name -> why the kernel could not be built on this machine (then not tried again)
-_UNAVAILABLE: dict[str, str] = {}
+#: (dtype name, device id) -> why the kernel does not compile there (then not tried again)
+_UNAVAILABLE: dict[tuple, str] = {}
+#: (dtype name, device id) where it compiled
+_BUILT: set[tuple] = set()
 
 
-def _build(name: str) -> None:
-    """Compile the kernel for ``name`` on the current device (raises what CuPy raises)."""
-    cupy_launcher(name)
-    int(_CUPY_KERNELS[name].max_threads_per_block)  # reading it compiles for the device
+def _build(name: str, device: Any = None) -> None:
+    """Compile the kernel for ``name`` on ``device`` (a CuPy Device; None: the current one).
 
-
-def available(dtype: Any) -> bool:
-    """Whether the kernel compiles here for ``dtype``; warns once and says False if not.
-
-    A CUDA toolkit whose NVRTC rejects the source then costs speed, not the
-    fit: the array-API loop takes the same steps.
+    Raises what CuPy raises.
     """
-    name = np.dtype(dtype).name
-    if name in _BUILT:
+    cupy_launcher(name)
+    with device if hasattr(device, "id") else contextlib.nullcontext():
+        int(_CUPY_KERNELS[name].max_threads_per_block)  # reading it compiles for the device
+
+
+def _is_compile_error(exc: BaseException) -> bool:
+    """An error of the compiler (final for this source and toolkit), not of the moment."""
+    return (type(exc).__name__ in ("CompileException", "NVRTCError")
+            or "nvrtc" in str(exc).lower())
+
+
+def available(dtype: Any, device: Any = None) -> bool:
+    """Whether the kernel compiles for ``dtype`` on ``device`` (that of the data).
+
+    Where NVRTC rejects the source it warns once and says False from then on:
+    that costs speed, not the fit, as the array-API loop takes the same steps.
+    Another error (out of memory, a busy device) says False for this call
+    only, and is tried again on the next.
+    """
+    key = (np.dtype(dtype).name, getattr(device, "id", None))
+    if key in _BUILT:
         return True
-    if name in _UNAVAILABLE:
+    if key in _UNAVAILABLE:
         return False
     try:
-        _build(name)
+        _build(key[0], device)
     except Exception as exc:
-        _UNAVAILABLE[name] = f"{type(exc).__name__}: {exc}"
+        why = f"{type(exc).__name__}: {exc}"[:300]
+        final = _is_compile_error(exc)
+        if final:
+            _UNAVAILABLE[key] = why
         warnings.warn(
-            f"gpuinc's fused CUDA kernel for {name} SGD did not compile on this machine "
-            f"({_UNAVAILABLE[name][:300]}); training uses the array-API loop instead (the "
+            f"gpuinc's fused CUDA kernel for {key[0]} SGD did not "
+            f"{'compile on this machine' if final else 'start'} ({why}); "
+            f"{'training' if final else 'this pass'} uses the array-API loop instead (the "
             "same steps, slower). Set GPUINC_FUSED_SGD=0 to skip the attempt.",
             RuntimeWarning, stacklevel=3,
         )
         return False
-    _BUILT.add(name)
+    _BUILT.add(key)
     return True
-
-
-_BUILT: set[str] = set()
 
 
 def cupy_launcher(dtype: Any) -> Callable[..., None]:

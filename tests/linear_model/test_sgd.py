@@ -617,13 +617,32 @@ def test_switching_average_off_mid_stream_continues_from_the_latest_iterate():
     np.testing.assert_array_equal(b0, est.intercept_)
 
 
+def test_a_fused_kernel_that_does_not_start_is_tried_again(monkeypatch):
+    """An error of the moment (out of memory) is not taken for a compiler's verdict."""
+    from gpuinc.linear_model import _fused
+
+    monkeypatch.setattr(_fused, "_UNAVAILABLE", {})
+    monkeypatch.setattr(_fused, "_BUILT", set())
+    errors = [MemoryError("out of memory allocating 1,024 bytes")]
+
+    def flaky(name, device=None):
+        if errors:
+            raise errors.pop()
+
+    monkeypatch.setattr(_fused, "_build", flaky)
+    with pytest.warns(RuntimeWarning, match="did not start .*this pass uses the array-API"):
+        assert not _fused.available(np.float32)
+    assert _fused.available(np.float32)  # tried again, and compiled
+    assert ("float32", None) in _fused._BUILT
+
+
 def test_a_fused_kernel_that_does_not_compile_falls_back_with_one_warning(monkeypatch):
     from gpuinc.linear_model import _base, _fused
 
     monkeypatch.setattr(_fused, "_UNAVAILABLE", {})
     monkeypatch.setattr(_fused, "_BUILT", set())
 
-    def fail(name):
+    def fail(name, device=None):
         raise RuntimeError("nvrtc: error: identifier 'float4' is undefined")
 
     monkeypatch.setattr(_fused, "_build", fail)
@@ -635,5 +654,5 @@ def test_a_fused_kernel_that_does_not_compile_falls_back_with_one_warning(monkey
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # told once, then quietly on the array-API loop
         assert not est._use_fused_kernel(np, X, _fused.BinaryLogLoss(), False, 0.0)
-    monkeypatch.setattr(_fused, "_build", lambda name: None)
+    monkeypatch.setattr(_fused, "_build", lambda name, device=None: None)
     assert _fused.available(np.float64)  # another dtype that compiles is used
