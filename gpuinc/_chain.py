@@ -854,6 +854,38 @@ def get_runner(prefetch: int = 2):
     return LocalRunner(prefetch)
 
 
+@contextlib.contextmanager
+def one_process_pool():
+    """One pool of processes for a whole fit under ``scheduler="processes"``.
+
+    The fit computes its blocks one at a time; without a configured ``pool``
+    Dask's process scheduler starts (spawns) a new pool for every compute,
+    seconds per block.  Here one pool, made as Dask makes it, serves them all.
+    Does nothing under any other scheduler, or when a pool is configured.
+    """
+    if (dask.config.get("scheduler", None) not in ("processes", "multiprocessing")
+            or dask.config.get("pool", None) is not None or current_client() is not None):
+        yield
+        return
+    import os
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+
+    from dask import multiprocessing as dmp
+
+    if os.environ.get("PYTHONHASHSEED") in (None, "0"):  # as Dask does: stable hashing
+        os.environ["PYTHONHASHSEED"] = "6640"
+    workers = dask.config.get("num_workers", None) or dmp.CPU_COUNT
+    init = partial(dmp.initialize_worker_process,
+                   user_initializer=dask.config.get("multiprocessing.initializer", None))
+    pool = ProcessPoolExecutor(workers, mp_context=dmp.get_context(), initializer=init)
+    try:
+        with dask.config.set(pool=pool):
+            yield
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _default_local_scheduler():
     """Dask's threaded scheduler, named so that ``dask.compute`` does not import distributed.
 

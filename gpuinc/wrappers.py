@@ -30,7 +30,7 @@ from ._blocks import (
     plan_blocks,
 )
 from ._blockwise import apply_method, map_method
-from ._chain import ChainStats, current_client, get_runner
+from ._chain import ChainStats, current_client, get_runner, one_process_pool
 from ._dispatch import DEVICE, KIND_HOME, block_kind, estimator_home
 from ._progress import bar, should_show
 from .metrics import (
@@ -636,6 +636,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                  "pass_seconds": 0.0, "pass_in_flight": 0}
         fingerprint = None
         with contextlib.ExitStack() as guard:
+            guard.enter_context(one_process_pool())  # scheduler="processes": one pool
             if resumable and self.checkpoint is not None:
                 # one fit per directory; a directory that cannot be written fails here
                 guard.enter_context(_checkpoint.lock(self.checkpoint))

@@ -62,3 +62,35 @@ def test_a_configured_scheduler_is_used(monkeypatch):
                                                                        classes=[0, 1])
     # "sync" computes in the thread that asks: gpuinc's loader thread
     assert seen and all(name.startswith("gpuinc-load") for name in seen), seen
+
+
+def test_the_process_scheduler_serves_a_fit_from_one_pool(monkeypatch):
+    """scheduler="processes": one pool for the fit, not a new one per block (seconds
+    each), and the same model as the threaded scheduler."""
+    import dask.multiprocessing as dmp
+
+    made = []
+
+    class Counted(dmp.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            made.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(dmp, "ProcessPoolExecutor", Counted)  # the pools Dask makes per call
+    rs = da.random.RandomState(0)
+    X = rs.normal(size=(600, 4), chunks=(100, 4))
+    y = (X[:, 0] > 0).astype(int)
+    X, y = dask.persist(X, y, scheduler="threads")
+    X, y = X + 0, y + 0  # a lazy step per block, computed by the configured scheduler
+
+    def fit():
+        return Incremental(SGDClassifier(random_state=0), shuffle_blocks=False, progress=False,
+                           validation=0.34, scoring="accuracy", random_state=0,
+                           epochs=2).fit(X, y, classes=[0, 1])
+
+    threaded = fit()
+    with dask.config.set(scheduler="processes", num_workers=1):
+        inc = fit()
+    assert made == []
+    np.testing.assert_array_equal(inc.coef_, threaded.coef_)
+    assert [r["val_score"] for r in inc.history_] == [r["val_score"] for r in threaded.history_]
