@@ -16,6 +16,7 @@ import pickle
 import re
 import secrets
 import stat
+import threading
 import warnings
 from pathlib import Path
 
@@ -40,6 +41,11 @@ class CheckpointInUseError(OSError):
     """Another fit (in this process or another) is writing checkpoints to the directory."""
 
 
+#: checkpoint directories (real paths) that fits of this process hold
+_HELD: set[str] = set()
+_HELD_GUARD = threading.Lock()
+
+
 @contextlib.contextmanager
 def lock(directory):
     """Hold the checkpoint directory for one fit; create it, and check it can be written.
@@ -52,17 +58,30 @@ def lock(directory):
     killed fit left behind are removed (only under the lock: on a filesystem
     that cannot lock, they may be another fit's write in progress).  On Windows the lock is a
     ``msvcrt.locking`` byte lock, which the system also drops with the process.
+    Fits of one process are also told apart without the filesystem: on NFS an
+    ``flock`` is a lock of the whole process, which a second fit would share.
     """
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _unwritable(directory, exc) from exc
+    # this process's fits first, without touching the lock file: on NFS an flock is the
+    # whole process's, and closing any handle of the file would drop it
+    key = os.path.realpath(directory)
+    with _HELD_GUARD:
+        if key in _HELD:
+            raise CheckpointInUseError(
+                f"another fit in this process is writing checkpoints to {directory}; wait "
+                "for it to end, or give this fit its own checkpoint directory."
+            )
+        _HELD.add(key)
+    try:
         fh = open(directory / LOCKNAME, "a+b")  # noqa: SIM115 - held for the whole fit
     except OSError as exc:
-        raise type(exc)(
-            exc.errno,
-            f"the checkpoint directory {directory} cannot be created or written "
-            f"({exc.strerror or exc}); pass checkpoint= a directory you can write to",
-        ) from exc
+        with _HELD_GUARD:
+            _HELD.discard(key)
+        raise _unwritable(directory, exc) from exc
     unlock = None
     try:
         try:
@@ -89,6 +108,16 @@ def lock(directory):
             with contextlib.suppress(OSError):
                 unlock()
         fh.close()  # releases an flock in any case
+        with _HELD_GUARD:
+            _HELD.discard(key)
+
+
+def _unwritable(directory, exc: OSError) -> OSError:
+    return type(exc)(
+        exc.errno,
+        f"the checkpoint directory {directory} cannot be created or written "
+        f"({exc.strerror or exc}); pass checkpoint= a directory you can write to",
+    )
 
 
 def _lock_file(fh):

@@ -536,8 +536,21 @@ def test_a_parameter_only_one_estimator_has_is_named_as_such():
 def test_two_fits_cannot_share_a_checkpoint_directory(tmp_path, data):
     X, y = data
     with _checkpoint.lock(tmp_path):  # a fit in progress
+        with pytest.raises(CheckpointInUseError, match="another fit in this process is writing"):
+            Incremental(FlakySGD(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    assert CALLS["n"] == 0 and not (tmp_path / FILENAME).exists()
+    pytest.importorskip("fcntl")
+    holder = subprocess.Popen(  # a fit of another process
+        [sys.executable, "-c", "import fcntl, sys; f = open(sys.argv[1], 'a+b'); "
+         "fcntl.flock(f, fcntl.LOCK_EX); print('held', flush=True); sys.stdin.read()",
+         str(tmp_path / _checkpoint.LOCKNAME)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(CheckpointInUseError, match="another fit is writing checkpoints"):
             Incremental(FlakySGD(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    finally:
+        holder.communicate("", timeout=60)
     assert CALLS["n"] == 0 and not (tmp_path / FILENAME).exists()
     Incremental(FlakySGD(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)  # released
     assert (tmp_path / FILENAME).exists()
@@ -606,12 +619,14 @@ def test_without_fcntl_the_lock_is_a_windows_byte_lock(tmp_path, data, monkeypat
     X, y = data
     with _checkpoint.lock(tmp_path):
         assert held, "msvcrt.locking was not called"
-        with pytest.raises(CheckpointInUseError, match="another fit is writing"):
-            Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
     assert not held  # released when the block ended
+    held[os.stat(tmp_path / _checkpoint.LOCKNAME).st_ino] = -1  # another process holds it
+    with pytest.raises(CheckpointInUseError, match="another fit is writing"):
+        Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    held.clear()
     Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
     assert (tmp_path / FILENAME).exists() and not held
-    assert calls.count(fake.LK_UNLCK) == 2
+    assert calls.count(fake.LK_UNLCK) == 2  # each lock taken was released
 
 
 def test_without_locks_temporary_files_are_left_alone(tmp_path, monkeypatch):
@@ -700,3 +715,15 @@ def test_a_mid_pass_checkpoint_of_the_previous_format_is_refused(tmp_path, data)
     with pytest.raises(CheckpointMismatchError, match="middle of a pass by an earlier gpuinc"):
         Incremental(FlakySGD(random_state=0), checkpoint=ckpt, checkpoint_every=2,
                     **FIT).fit(X, y)
+
+
+def test_two_fits_of_one_process_are_told_apart_without_the_filesystem(tmp_path, monkeypatch):
+    """On NFS an flock is the process's: a second lock in the process succeeds there."""
+    fcntl = pytest.importorskip("fcntl")
+    monkeypatch.setattr(fcntl, "flock", lambda fd, op: None)  # every lock granted
+    with _checkpoint.lock(tmp_path):
+        with pytest.raises(CheckpointInUseError, match="another fit in this process"):
+            with _checkpoint.lock(tmp_path / "." / ""):  # the same directory, spelt otherwise
+                pass
+    with _checkpoint.lock(tmp_path):  # free again once the first fit ended
+        pass
