@@ -56,14 +56,19 @@ def _to_device(block, device):
     return to_device(block)
 
 
-def _dask_from_blocks(make_block, rows, n_features, dtype, y_dtype, device, meta_like):
+def _dask_from_blocks(make_block, rows, n_features, dtype, y_dtype, device, meta_like,
+                      y_columns=None):
+    """X and y from ``make_block(i, n)``; y has ``y_columns`` columns (None: 1-D)."""
     xs, ys = [], []
     import dask
 
+    y_ndim = 1 if y_columns is None else 2
     for i, n in enumerate(rows):
         pair = dask.delayed(make_block, nout=2, pure=True)(i, n)
         xs.append(da.from_delayed(pair[0], shape=(n, n_features), dtype=dtype, meta=meta_like(2, dtype)))
-        ys.append(da.from_delayed(pair[1], shape=(n,), dtype=y_dtype, meta=meta_like(1, y_dtype)))
+        y_shape = (n,) if y_columns is None else (n, y_columns)
+        ys.append(da.from_delayed(pair[1], shape=y_shape, dtype=y_dtype,
+                                  meta=meta_like(y_ndim, y_dtype)))
     return da.concatenate(xs, axis=0), da.concatenate(ys, axis=0)
 
 
@@ -229,6 +234,7 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
     Parameters follow :func:`sklearn.datasets.make_regression` (``effective_rank``
     is not supported: rows are drawn independently per block). With
     ``coef=True`` the true coefficients are returned as a third value.
+    With ``n_targets > 1``, y is 2-D (rows x targets), chunked by rows like X.
     ``chunks`` is read as in :func:`make_classification` (only row chunks are
     used).
 
@@ -240,6 +246,8 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
     (500, 500)
     """
     _check_device(device)
+    if not isinstance(n_targets, (int, np.integer)) or n_targets < 1:
+        raise ValueError(f"n_targets must be a positive integer, got {n_targets!r}.")
     if effective_rank is not None:
         raise ValueError("effective_rank is not supported for chunked data; leave it None.")
     rows = _normalize_row_chunks(n_samples, chunks, n_features, dtype)
@@ -262,9 +270,8 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
         return _to_device(X.astype(dtype, copy=False), device), _to_device(y.astype(dtype), device)
 
     X, y = _dask_from_blocks(make_block, rows, n_features, np.dtype(dtype), np.dtype(dtype),
-                             device, _meta_factory(device))
-    if n_targets != 1:
-        raise ValueError("n_targets > 1 is not supported for chunked data yet; use n_targets=1.")
+                             device, _meta_factory(device),
+                             y_columns=None if n_targets == 1 else n_targets)
     if coef:
         return X, y, np.squeeze(true_coef)
     return X, y

@@ -228,6 +228,11 @@ def format_pass(record) -> str:
             f"{record['seconds']:.2f} s)")
 
 
+class _NoPartialFitError(TypeError, ValueError):
+    """The wrapped estimator has no ``partial_fit`` (a TypeError; a ValueError too, as
+    dask-ml raises, so code that catches either keeps working)."""
+
+
 def _may_gain_after_fit(estimator, methods) -> bool:
     """Whether an unfitted ``estimator`` lacking all of ``methods`` could have one once fitted.
 
@@ -451,7 +456,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if est is None:
             raise TypeError("Incremental needs an estimator, e.g. Incremental(SGDClassifier()).")
         if not hasattr(est, "partial_fit"):
-            raise TypeError(
+            raise _NoPartialFitError(
                 f"{type(est).__name__} has no partial_fit, so it cannot learn block by block. "
                 "Wrap an estimator with partial_fit (SGDClassifier, SGDRegressor, MultinomialNB, "
                 "MiniBatchKMeans, IncrementalPCA, StandardScaler, gpuinc.linear_model ...), or "

@@ -99,3 +99,17 @@ def test_bad_n_samples_and_chunks():
         make_regression(n_samples=0)
     with pytest.raises(ValueError, match="chunks"):
         make_classification(n_samples=100, chunks=0)
+
+
+def test_make_regression_with_several_targets():
+    X, y, coef = make_regression(n_samples=200, n_features=5, n_informative=3, n_targets=2,
+                                 chunks=50, coef=True, random_state=0)
+    assert y.shape == (200, 2) and y.chunks == ((50, 50, 50, 50), (2,))
+    assert coef.shape == (5, 2) and np.count_nonzero(coef.any(axis=1)) == 3
+    Xc, yc = dask.compute(X, y)
+    np.testing.assert_allclose(Xc @ coef, yc)
+    np.testing.assert_array_equal(yc, make_regression(n_samples=200, n_features=5,
+                                                      n_informative=3, n_targets=2, chunks=50,
+                                                      random_state=0)[1].compute())
+    with pytest.raises(ValueError, match="n_targets must be a positive integer"):
+        make_regression(n_samples=10, n_targets=0)

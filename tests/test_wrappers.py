@@ -345,6 +345,8 @@ def test_estimator_without_partial_fit():
     X, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
     with pytest.raises(TypeError, match="has no partial_fit"):
         Incremental(LinearRegression()).fit(X, y)
+    with pytest.raises(ValueError, match="has no partial_fit"):  # what dask-ml raises
+        Incremental(LinearRegression()).partial_fit(X, y)
 
 
 def test_predict_before_fit(data):
