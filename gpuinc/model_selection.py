@@ -147,7 +147,7 @@ def _split_checked(arrays, seeds, test_size, train_size, shuffle):
 
 
 def train_test_split(*arrays, test_size=None, train_size=None, random_state=None,
-                     shuffle=True, blockwise=True, **options):
+                     shuffle=True, blockwise=True, convert_mixed_types=False, **options):
     """Split arrays or DataFrames into random train and test subsets.
 
     Dask inputs are split *blockwise*: every block keeps its place and sends
@@ -179,6 +179,10 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
     and the following ones the test rows, as scikit-learn does for the whole
     array.
 
+    ``convert_mixed_types=True`` (as in dask-ml): when Dask arrays and Dask
+    DataFrames / Series are given together, the frames are split as Dask
+    arrays (``to_dask_array()``), so every output is an array.
+
     Returns
     -------
     list
@@ -202,6 +206,9 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
                                     random_state=random_state, shuffle=shuffle, **options)
     if options:
         raise TypeError(f"unexpected options for Dask inputs: {sorted(options)}.")
+    if convert_mixed_types and any(isinstance(a, da.Array) for a in arrays):
+        arrays = tuple(a.to_dask_array() if isinstance(a, (dd.DataFrame, dd.Series)) else a
+                       for a in arrays)
     if not blockwise:
         raise NotImplementedError("Only blockwise=True splitting is supported for Dask inputs.")
     if not all(is_dask_collection(a) for a in arrays):

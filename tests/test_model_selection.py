@@ -184,3 +184,16 @@ def test_split_frames_convert_to_dask_arrays():
         np.testing.assert_array_equal(labels, y.compute().to_numpy())
         np.testing.assert_array_equal(labels, values[:, 0] // 3 % 2)  # rows stay paired
     assert len(X_train.compute()) + len(X_test.compute()) == 100
+
+
+def test_convert_mixed_types_gives_arrays():
+    X, _ = make_classification(n_samples=200, n_features=3, n_informative=2, n_redundant=0,
+                               chunks=50, random_state=0)
+    y = dd.from_dask_array(X[:, 0] > 0)  # a Series next to an array
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0,
+                                                        convert_mixed_types=True)
+    assert all(isinstance(a, da.Array) for a in (X_train, X_test, y_train, y_test))
+    np.testing.assert_array_equal(y_test.compute(), X_test.compute()[:, 0] > 0)
+    _, _, y_train_frame, _ = train_test_split(X, y, random_state=0)  # default: kinds kept
+    assert isinstance(y_train_frame, dd.Series)
+    np.testing.assert_array_equal(y_train_frame.compute().to_numpy(), y_train.compute())
