@@ -68,6 +68,18 @@ def lock(directory):
         raise _unwritable(directory, exc) from exc
     # this process's fits first, without touching the lock file: on NFS an flock is the
     # whole process's, and closing any handle of the file would drop it
+    with _held_in_process(directory):
+        try:
+            fh = open(directory / LOCKNAME, "a+b")  # noqa: SIM115 - held for the whole fit
+        except OSError as exc:
+            raise _unwritable(directory, exc) from exc
+        with _locked(directory, fh):
+            yield
+
+
+@contextlib.contextmanager
+def _held_in_process(directory):
+    """Register ``directory`` as held by a fit of this process; refuse a second one."""
     key = os.path.realpath(directory)
     with _HELD_GUARD:
         if key in _HELD:
@@ -77,11 +89,15 @@ def lock(directory):
             )
         _HELD.add(key)
     try:
-        fh = open(directory / LOCKNAME, "a+b")  # noqa: SIM115 - held for the whole fit
-    except OSError as exc:
+        yield
+    finally:
         with _HELD_GUARD:
             _HELD.discard(key)
-        raise _unwritable(directory, exc) from exc
+
+
+@contextlib.contextmanager
+def _locked(directory, fh):
+    """Hold the filesystem lock on the open lock file ``fh``; remove stale temporaries."""
     unlock = None
     try:
         try:
@@ -96,7 +112,7 @@ def lock(directory):
             warnings.warn(
                 f"cannot lock {directory / LOCKNAME} ({exc.strerror or exc}); a second "
                 "fit using this checkpoint directory at the same time would not be "
-                "detected.", RuntimeWarning, stacklevel=3,
+                "detected.", RuntimeWarning, stacklevel=5,  # the fit that took the lock
             )
         if unlock is not None:  # unlocked, another fit may be writing its temporary file
             for stale in directory.glob(f".{FILENAME}.*.tmp"):  # left by a fit killed mid-write
@@ -108,8 +124,6 @@ def lock(directory):
             with contextlib.suppress(OSError):
                 unlock()
         fh.close()  # releases an flock in any case
-        with _HELD_GUARD:
-            _HELD.discard(key)
 
 
 def _unwritable(directory, exc: OSError) -> OSError:

@@ -945,15 +945,9 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
     return block.assign(**extra) if extra else block
 
 
-def _read_csv_piece(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.DataFrame:
-    """One CSV block of :func:`_tabular_frame`: ``piece`` is (path, shown, header, offset,
-    length, compression); ``stamp`` only names the task (it changes with the files)."""
-    path, shown, header, offset, length, compression = piece
-    return _read_csv_block(fs, path, shown, header, offset, length, compression, cols)
-
-
 def _read_parquet_block(parts: tuple, fs, cols: _Columns, stamp: str = "") -> pd.DataFrame:
-    """Read row groups of one or more Parquet files as one converted block."""
+    """Read row groups of one or more Parquet files as one converted block (``stamp``
+    only names the task)."""
     frames = []
     for path, shown, groups, partitions in parts:
         where = f"{shown} (row groups {groups[0]}-{groups[-1]})" if len(groups) > 1 \
@@ -979,9 +973,13 @@ def _read_parquet_block(parts: tuple, fs, cols: _Columns, stamp: str = "") -> pd
     return pd.concat(frames, ignore_index=True)
 
 
-def _read_csv_block(fs, path: str, shown: str, header: bytes, offset: int, length: int | None,
-                    compression: str | None, cols: _Columns) -> pd.DataFrame:
-    """Read one byte range of a CSV file (whole lines) as one converted block."""
+def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.DataFrame:
+    """Read one byte range of a CSV file (whole lines) as one converted block.
+
+    ``piece`` is (path, shown, header, offset, length, compression); ``stamp``
+    only names the task (it changes with the files).
+    """
+    path, shown, header, offset, length, compression = piece
     import fsspec.utils
 
     where = shown if length is None else f"{shown} (bytes {offset}-{offset + length})"
@@ -1126,7 +1124,7 @@ def _tabular_frame(ds: Dataset, cols: _Columns, blocksize) -> dd.DataFrame:
     pieces = [(ds.files[fi].path, ds.files[fi].shown, ds.files[fi].header, offset, length,
                ds.files[fi].compression)
               for fi, offset, length in _csv_pieces(ds.files, rows)]
-    return dd.from_map(_read_csv_piece, pieces, args=(fs, cols, token), meta=meta,
+    return dd.from_map(_read_csv_block, pieces, args=(fs, cols, token), meta=meta,
                        enforce_metadata=False, label="gpuinc-read-csv")
 
 

@@ -610,8 +610,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         train_idx = np.arange(len(blocks))
         if validation_data is not None:  # takes precedence over validation=
             val_blocks = self._validation_blocks(validation_data)
-        elif self.validation is not None and not (len(blocks) < 2 and not resumable):
-            # partial_fit on one block (a batch per call, as in a stream) trains on it
+        elif self.validation is not None and (resumable or len(blocks) > 1):
+            # (partial_fit on one block, a batch per call as in a stream, trains on it)
             if len(blocks) < 2:
                 raise ValueError(
                     "validation= holds out whole blocks, but X has only one block; rechunk X "
