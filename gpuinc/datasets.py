@@ -226,14 +226,31 @@ def _hypercube_vertices(n_vertices, dimensions, rs):
     return np.asarray(rows, dtype=float).reshape(n_vertices, dimensions)
 
 
+def _low_rank_basis(rs, n_features: int, rank: int, effective_rank: int,
+                    tail_strength: float) -> np.ndarray:
+    """``diag(s) V^T`` (rank x n_features) of scikit-learn's low-rank, fat-tail profile.
+
+    V has orthonormal columns; singular value ``i`` is
+    ``(1 - tail) exp(-(i / effective_rank)^2) + tail exp(-0.1 i / effective_rank)``.
+    """
+    v, _ = np.linalg.qr(rs.standard_normal(size=(n_features, rank)))
+    i = np.arange(rank, dtype=np.float64) / effective_rank
+    s = (1.0 - tail_strength) * np.exp(-(i**2)) + tail_strength * np.exp(-0.1 * i)
+    return s[:, None] * v.T
+
+
 def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1, bias=0.0,
                     effective_rank=None, tail_strength=0.5, noise=0.0, shuffle=True, coef=False,
                     random_state=None, chunks=None, dtype="float64", device=None):
     """A random linear regression problem as chunked Dask arrays ``(X, y)``.
 
-    Parameters follow :func:`sklearn.datasets.make_regression` (``effective_rank``
-    is not supported: rows are drawn independently per block). With
+    Parameters follow :func:`sklearn.datasets.make_regression`. With
     ``coef=True`` the true coefficients are returned as a third value.
+    ``effective_rank`` gives X scikit-learn's low-rank singular profile with a
+    fat tail (weighted by ``tail_strength``): X = Z diag(s) V^T, with V drawn
+    once and each block's rows of Z drawn independently from N(0, 1/n_samples),
+    so that Z's columns are orthonormal up to sampling error instead of
+    exactly, as they are in scikit-learn's one-piece matrix.
     With ``n_targets > 1``, y is 2-D (rows x targets), chunked by rows like X.
     ``chunks`` is read as in :func:`make_classification` (only row chunks are
     used).
@@ -248,8 +265,13 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
     _check_device(device)
     if not isinstance(n_targets, (int, np.integer)) or n_targets < 1:
         raise ValueError(f"n_targets must be a positive integer, got {n_targets!r}.")
-    if effective_rank is not None:
-        raise ValueError("effective_rank is not supported for chunked data; leave it None.")
+    if effective_rank is not None and (
+            isinstance(effective_rank, bool) or not isinstance(effective_rank, (int, np.integer))
+            or effective_rank < 1):
+        raise ValueError(
+            f"effective_rank must be a positive integer or None, got {effective_rank!r}.")
+    if not 0.0 <= float(tail_strength) <= 1.0:
+        raise ValueError(f"tail_strength must be between 0 and 1, got {tail_strength!r}.")
     rows = _normalize_row_chunks(n_samples, chunks, n_features, dtype)
     seeds = _block_seeds(random_state, len(rows))
     rs = np.random.RandomState(random_state) if not isinstance(
@@ -259,10 +281,17 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
     ground_truth[:n_informative, :] = 100 * rs.uniform(size=(n_informative, n_targets))
     permutation = rs.permutation(n_features) if shuffle else np.arange(n_features)
     true_coef = ground_truth[permutation]
+    basis = None
+    if effective_rank is not None:
+        rank = min(n_samples, n_features)
+        basis = _low_rank_basis(rs, n_features, rank, effective_rank, tail_strength)
 
     def make_block(i, n):
         brs = np.random.RandomState(seeds[i])
-        X = brs.standard_normal(size=(n, n_features))
+        if basis is None:
+            X = brs.standard_normal(size=(n, n_features))
+        else:
+            X = brs.standard_normal(size=(n, basis.shape[0])) @ basis / np.sqrt(n_samples)
         y = X @ true_coef + bias
         if noise > 0:
             y += brs.normal(scale=noise, size=y.shape)

@@ -113,3 +113,25 @@ def test_make_regression_with_several_targets():
                                                       random_state=0)[1].compute())
     with pytest.raises(ValueError, match="n_targets must be a positive integer"):
         make_regression(n_samples=10, n_targets=0)
+
+
+def test_make_regression_effective_rank_matches_scikit_learn_spectrum():
+    from sklearn.datasets import make_regression as sk_make_regression
+
+    kw = dict(n_samples=4000, n_features=30, effective_rank=5, tail_strength=0.2)
+    X, y, coef = make_regression(**kw, chunks=1000, coef=True, random_state=0)
+    Xc, yc = dask.compute(X, y)
+    np.testing.assert_allclose(Xc @ coef, yc, rtol=1e-10, atol=1e-8)
+    Xs = sk_make_regression(**kw, random_state=0)[0]
+    ours = np.linalg.svd(Xc, compute_uv=False)
+    theirs = np.linalg.svd(Xs, compute_uv=False)
+    # the same singular profile; Z's columns are orthonormal only up to sampling error
+    np.testing.assert_allclose(ours, theirs, rtol=0.1)
+    assert ours[0] / ours[10] > 5  # low rank: not a well-conditioned Gaussian X
+    # the default stays the well-conditioned, unit-variance X
+    X0 = make_regression(n_samples=4000, n_features=30, chunks=1000, random_state=0)[0]
+    assert abs(float(X0.std().compute()) - 1.0) < 0.05
+    with pytest.raises(ValueError, match="effective_rank must be a positive integer"):
+        make_regression(n_samples=10, effective_rank=0)
+    with pytest.raises(ValueError, match="tail_strength must be between 0 and 1"):
+        make_regression(n_samples=10, effective_rank=2, tail_strength=1.5)
