@@ -701,3 +701,29 @@ def test_validation_data_of_another_width_fails_before_training():
     with pytest.raises(ValueError, match="validation_data's X has 1 features but X has 2"):
         inc.fit(X, y, classes=[0, 1], validation_data=(X[:, :1], y))
     assert SGD_CALLS == []
+
+
+def test_hyper_parameter_loop_of_the_docs_refits_the_best_candidate_exactly():
+    # docs/training.md, "Choosing hyper-parameters": the refit of the best candidate
+    # for its best number of passes makes the same passes and scores the same.
+    from sklearn.base import clone
+    from sklearn.model_selection import ParameterGrid
+
+    X, y = make_classification(n_samples=6000, n_features=8, chunks=500, flip_y=0.1,
+                               random_state=0)
+    X_train, X_val, y_train, y_val = X[:4500], X[4500:], y[:4500], y[4500:]
+    base = Incremental(SGDClassifier(loss="log_loss", random_state=0), scoring="accuracy",
+                       epochs=8, early_stopping=True, n_iter_no_change=2, random_state=0,
+                       progress=False)
+    results = []
+    for params in ParameterGrid({"estimator__alpha": [1e-4, 1e-2]}):
+        inc = clone(base).set_params(**params)
+        inc.fit(X_train, y_train, classes=[0, 1], validation_data=(X_val, y_val))
+        best = max(inc.history_, key=lambda record: record["val_score"])
+        results.append((best["val_score"], best["epoch"], params))
+    assert results[0][2] != results[1][2] and results[0][0] != results[1][0]
+    score, epochs, params = max(results, key=lambda r: r[0])
+    final = clone(base).set_params(**params, epochs=epochs, early_stopping=False)
+    final.fit(X_train, y_train, classes=[0, 1])
+    assert final.n_epochs_ == epochs
+    assert final.score(X_val, y_val) == score
