@@ -368,11 +368,17 @@ def part_fused(dev, report, X, y, args):
                 os.environ["GPUINC_FUSED_SGD"] = previous
 
     fused = [one_pass(True) for _ in range(args.passes)]
-    used = bool(_fused._CUPY_KERNELS)
+    # compiled for float32 and launched: otherwise training fell back to the array-API loop
+    # (with a warning), and the "fused" times are the loop's
+    used = any(key[0] == "float32" for key in _fused._BUILT)
     in_order = [one_pass(True, shuffle=False) for _ in range(args.passes)]
     loop = [one_pass(False) for _ in range(args.passes)]
     report.figure("fused_kernel_used", used, "fused CUDA pass used on CuPy input",
                   fmt="{}")
+    report.figure("fused_rows", n)
+    if not used:
+        report.note("the fused CUDA kernel did not build here: no fused figures")
+        return
     report.figure("fused_pass_s", median(fused),
                   f"one partial_fit, {n:,} rows: fused CUDA pass", fmt="{:.4f}", unit=" s")
     report.figure("fused_in_order_pass_s", median(in_order), "  fused, shuffle=False",
@@ -686,7 +692,12 @@ def main(argv=None) -> int:
             _write_json(json_path, {"status": "skipped", "reason": reason})
             return 0
     dev = Device(args.dry_run)
-    env = environment(dev)
+    try:
+        env = environment(dev)
+    except Exception as exc:  # e.g. a CUDA library missing: say why in the results file
+        traceback.print_exc()
+        _write_json(json_path, {"status": "error", "reason": f"environment: {exc!r}"})
+        return 1
     log(f"{env['device']}, driver {env['driver']}, {env['date']}; CPU {env['cpu']} "
         f"({env['cpu_cores']} cores)")
     if args.dry_run:
@@ -699,9 +710,15 @@ def main(argv=None) -> int:
         return 1
 
     t0 = time.perf_counter()
-    X, y = make_problem(dev, args.rows, args.features, rows_seed=1)
-    Xt, yt = make_problem(dev, args.test_rows, args.features, rows_seed=2)
-    dev.sync()
+    try:
+        X, y = make_problem(dev, args.rows, args.features, rows_seed=1)
+        Xt, yt = make_problem(dev, args.test_rows, args.features, rows_seed=2)
+        dev.sync()
+    except Exception as exc:  # out of memory, cuRAND / cuBLAS missing, ...
+        traceback.print_exc()
+        _write_json(json_path, {"status": "error", "reason": f"making the data: {exc!r}",
+                                "environment": env})
+        return 1
     log(f"data: {args.rows:,} x {args.features} float32 + {args.test_rows:,} test rows made on "
         f"the device in {time.perf_counter() - t0:.1f} s")
     report.figure("rows", args.rows)
@@ -711,7 +728,8 @@ def main(argv=None) -> int:
 
     def save_so_far():
         _write_json(json_path, {"status": "partial", "environment": env,
-                                "figures": report.figures, "skipped": report.skipped,
+                                "arguments": _arguments(args), "figures": report.figures,
+                                "goals_met": _goals(report), "skipped": report.skipped,
                                 "errors": report.errors, "notes": report.notes})
 
     report.after_part = save_so_far
@@ -765,11 +783,11 @@ def main(argv=None) -> int:
                 report.skip("dask-cuda", "dask-cuda is not installed")
 
     elapsed = budget.seconds - budget.left()
-    goals = {k[:-len("_goal_met")]: v for k, v in report.figures.items() if k.endswith("_goal_met")}
+    goals = _goals(report)
     result = {
         "status": "dry-run" if dev.dry else "measured",
         "environment": env,
-        "arguments": {k: v for k, v in vars(args).items() if k != "json"},
+        "arguments": _arguments(args),
         "figures": report.figures,
         "goals_met": goals,
         "skipped": report.skipped,
@@ -794,6 +812,16 @@ def main(argv=None) -> int:
     if json_path:
         print(f"figures written to {json_path}")
     return 1 if report.errors else 0
+
+
+def _goals(report) -> dict:
+    """Goal name -> met, for the goals measured so far."""
+    return {k[:-len("_goal_met")]: v for k, v in report.figures.items()
+            if k.endswith("_goal_met")}
+
+
+def _arguments(args) -> dict:
+    return {k: v for k, v in vars(args).items() if k != "json"}
 
 
 def _write_json(path, data):

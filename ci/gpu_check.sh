@@ -2,9 +2,9 @@
 # One-shot proof on a GPU machine, in under 5 minutes:
 #   1. what the machine is (nvidia-smi: device name, driver);
 #   2. the Python packages gpuinc needs, installed from carried wheels (.whl/) when missing;
-#   3. the GPU-marked tests (pytest -m gpu tests/gpu tests/test_movers.py), then the checks
-#      that mean most where the GPU stack is installed (no GPU import from `import gpuinc`,
-#      dispatch, make_cluster);
+#   3. the checks that mean most where the GPU stack is installed (no GPU import from
+#      `import gpuinc`, dispatch, make_cluster; quick, so first), then the GPU-marked tests
+#      (pytest -m gpu tests/gpu tests/test_movers.py);
 #   4. the GPU benchmark (benchmarks/bench_gpu.py);
 #   5. a short table, printed last, and the same in $OUT/gpu_check.txt and .json.
 #
@@ -64,7 +64,7 @@ MISSING=$(missing)
 if [[ -n $MISSING ]] && compgen -G ".whl/*.whl" > /dev/null; then
     say "missing: $MISSING; installing the carried wheels from .whl/"
     SITE=/tmp/gpuinc-site
-    if timeout 60 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+    if timeout 120 "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
             --upgrade --target "$SITE" .whl/*.whl; then
         export PYTHONPATH="$ROOT:$SITE${PYTHONPATH#"$ROOT"}" PATH="$SITE/bin:$PATH"
     else
@@ -73,11 +73,16 @@ if [[ -n $MISSING ]] && compgen -G ".whl/*.whl" > /dev/null; then
     MISSING=$(missing)
 fi
 [[ -n $MISSING ]] && say "still missing (those parts will skip): $MISSING"
+# without these nothing of gpuinc runs: say so once instead of letting every test fail
+CORE_MISSING=$(for m in $MISSING; do
+    case $m in dask|distributed|array_api_compat|numpy|sklearn|pandas) echo -n "$m ";; esac
+done)
+[[ -n $CORE_MISSING ]] && say "cannot test or benchmark gpuinc without: $CORE_MISSING"
 "$PY" - > "$RES/environment.txt" 2>&1 <<'EOF'
 import importlib, platform, sys
 print("python", platform.python_version(), sys.executable)
 for name in ("numpy", "scipy", "pandas", "sklearn", "dask", "distributed", "dask_cuda",
-             "array_api_compat", "cupy", "torch", "pynvml", "gpuinc"):
+             "array_api_compat", "cupy", "pynvml", "gpuinc"):
     try:
         mod = importlib.import_module(name)
         print(name, getattr(mod, "__version__", "?"), getattr(mod, "__file__", ""))
@@ -85,7 +90,7 @@ for name in ("numpy", "scipy", "pandas", "sklearn", "dask", "distributed", "dask
         print(name, "-", type(exc).__name__, exc)
 from importlib import metadata
 for dist in ("cuda-core", "cuda-bindings", "cuda-python", "cupy-cuda12x", "cupy-cuda13x",
-             "dask-cuda", "scikit-learn"):
+             "dask-cuda", "scikit-learn", "torch"):  # torch: its version only (a slow import)
     try:
         print("distribution", dist, metadata.version(dist))
     except metadata.PackageNotFoundError:
@@ -109,34 +114,40 @@ EOF
 cat "$RES/environment.txt"
 
 # --------------------------------------------------------------------- 3. tests
-# CuPy compiles each kernel on its first use, so the first tests are the slow ones;
-# -v names every test as it ends, so a run cut short still says how far it got
-TEST_S=$(allot 130 150)
-TEST_RC=124
-if (( TEST_S >= 20 )); then
-    EXTRA=()
-    "$PY" -c "import pytest_timeout" 2>/dev/null && EXTRA+=(--timeout=60)
-    say "GPU tests (limit ${TEST_S} s)"
-    timeout -k 5 "$TEST_S" "$PY" -m pytest -m gpu tests/gpu tests/test_movers.py \
-        -p no:cacheprovider -o addopts="" -v --durations=10 -rsxXf ${EXTRA[@]+"${EXTRA[@]}"} \
-        2>&1 | tee "$RES/pytest_gpu.txt"
-    TEST_RC=${PIPESTATUS[0]}
+STACK_RC=-1   # -1: not run
+TEST_RC=-1
+if [[ -n $CORE_MISSING ]]; then
+    say "tests not run: missing $CORE_MISSING" | tee "$RES/pytest_stack.txt" "$RES/pytest_gpu.txt"
 else
-    say "no time left for the tests" | tee "$RES/pytest_gpu.txt"
-fi
-STACK_RC=124
-if (( $(allot 30 140) >= 20 )); then
-    say "import and dispatch checks with the GPU stack installed"
-    timeout -k 5 "$(allot 30 140)" "$PY" -m pytest tests/test_no_gpu_imports.py \
-        tests/test_dispatch.py tests/test_cluster.py -p no:cacheprovider -o addopts="" -q \
-        2>&1 | tee "$RES/pytest_stack.txt"
-    STACK_RC=${PIPESTATUS[0]}
+    if (( $(allot 30 190) >= 15 )); then
+        say "import and dispatch checks with the GPU stack installed"
+        timeout -k 5 "$(allot 30 190)" "$PY" -m pytest tests/test_no_gpu_imports.py \
+            tests/test_dispatch.py tests/test_cluster.py -p no:cacheprovider -o addopts="" -q \
+            2>&1 | tee "$RES/pytest_stack.txt"
+        STACK_RC=${PIPESTATUS[0]}
+    fi
+    # CuPy compiles each kernel on its first use, so the first tests are the slow ones;
+    # -v names every test as it ends, so a run cut short still says how far it got
+    TEST_S=$(allot 120 110)
+    if (( TEST_S >= 20 )); then
+        EXTRA=()
+        "$PY" -c "import pytest_timeout" 2>/dev/null && EXTRA+=(--timeout=60)
+        say "GPU tests (limit ${TEST_S} s)"
+        timeout -k 5 "$TEST_S" "$PY" -m pytest -m gpu tests/gpu tests/test_movers.py \
+            -p no:cacheprovider -o addopts="" -v --durations=10 -rsxXf ${EXTRA[@]+"${EXTRA[@]}"} \
+            2>&1 | tee "$RES/pytest_gpu.txt"
+        TEST_RC=${PIPESTATUS[0]}
+    else
+        say "no time left for the tests" | tee "$RES/pytest_gpu.txt"
+    fi
 fi
 
 # ----------------------------------------------------------------- 4. benchmark
 BENCH_S=$(allot 180 10)
-BENCH_RC=124
-if (( BENCH_S >= 40 )); then
+BENCH_RC=-1
+if [[ -n $CORE_MISSING ]]; then
+    say "benchmark not run: missing $CORE_MISSING" | tee "$RES/bench_gpu.txt"
+elif (( BENCH_S >= 40 )); then
     say "GPU benchmark (limit ${BENCH_S} s)"
     timeout -k 5 "$BENCH_S" "$PY" benchmarks/bench_gpu.py --budget $((BENCH_S - 20)) \
         --json "$RES/bench_gpu.json" 2>&1 | tee "$RES/bench_gpu.txt"
@@ -191,7 +202,8 @@ def verdict(key):
 rows = [
     ("gpuinc SGD, s per pass (device data)", show("gpuinc_pass_s", "{:.3f}", " s"), "", ""),
     ("  fused CUDA pass used", show("fused_kernel_used", "{}"), "", ""),
-    ("  1M rows: fused pass / array-API loop, s",
+    ((f"  {fig['fused_rows']:,} rows" if fig.get("fused_rows") else "  same rows")
+     + ": fused pass / array-API loop, s",
      f"{show('fused_pass_s', '{:.4f}')} / {show('array_api_pass_s', '{:.4f}')}", "", ""),
     ("scikit-learn SGD, s per pass (CPU, scaled per row)",
      show("sklearn_pass_s_scaled", "{:.2f}", " s"), "", ""),
@@ -210,16 +222,22 @@ rows = [
      show("agreement_rel_coef_diff", "{:.1e}"), "<= 1e-3", verdict("agreement_rel_coef_diff")),
 ]
 date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-test_text = ", ".join(f"{v} {k}" for k, v in tests.items()) or "no result line"
-if test_rc == 124:
-    test_text += " (timed out)"
+def ran(rc):
+    """How a step ended: -1 not run, 124 / 137 (SIGKILL after -k) cut by its time limit."""
+    return {-1: " (not run)", 124: " (timed out)", 137: " (timed out)"}.get(rc, "")
+
+
+test_text = (", ".join(f"{v} {k}" for k, v in tests.items()) or "no result line") + ran(test_rc)
 lines = [
     f"gpuinc GPU check - {name or 'no GPU found'}"
     + (f", driver {driver}, {mem}" if name else "") + f", {date}",
     f"tests (pytest -m gpu): {test_text} [exit {test_rc}]",
     "import/dispatch/cluster checks: "
-    + (", ".join(f"{v} {k}" for k, v in stack.items()) or "not run") + f" [exit {stack_rc}]",
+    + (", ".join(f"{v} {k}" for k, v in stack.items()) or "no result line") + ran(stack_rc)
+    + f" [exit {stack_rc}]",
     f"benchmark: {bench.get('status', 'no result')} [exit {bench_rc}]"
+    + ran(bench_rc)
+    + (f"; {bench['reason']}" if bench.get("reason") else "")
     + ("; scikit-learn timed on "
        f"{min(bench.get('arguments', {}).get('sklearn_rows', 0), fig.get('rows', 0)):,} rows "
        f"and scaled per row to {fig.get('rows', 0):,}" if fig.get("sklearn_pass_s_scaled") else ""),

@@ -55,11 +55,11 @@ def run_demo(args) -> int:
         )
         X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=args.seed)
         X_train, X_test, y_train, y_test = dask.persist(X_train, X_test, y_train, y_test)
-        classes = da.unique(y_train).compute()
-        if on_gpu:
-            import cupy
-
-            classes = cupy.asnumpy(classes)
+        fit_kw = {}
+        if not on_gpu:  # as the seed workflow does
+            fit_kw["classes"] = da.unique(y_train).compute()
+        # On CuPy blocks Incremental finds the classes itself, one small task per block:
+        # da.unique may take its NumPy-only path for CuPy chunks.
         estimator = _demo_estimator(args.estimator, args.seed)
         inc = Incremental(
             estimator, scoring="accuracy", random_state=args.seed, epochs=args.epochs,
@@ -69,7 +69,7 @@ def run_demo(args) -> int:
               f"({'GPU' if on_gpu else 'CPU'}); estimator: "
               f"{type(estimator).__module__.split('._')[0]}.{type(estimator).__name__}")
         t0 = time.perf_counter()
-        inc.fit(X_train, y_train, classes=classes, validation_data=(X_test, y_test))
+        inc.fit(X_train, y_train, validation_data=(X_test, y_test), **fit_kw)
         fit_s = time.perf_counter() - t0
         for rec in inc.history_:
             print(f"pass {rec['epoch']}: test accuracy {rec['val_score']:.4f} "

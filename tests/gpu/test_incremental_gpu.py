@@ -43,10 +43,15 @@ def _fit(estimator, X, y, **kw):
 
 
 def _assert_float32_close(got, want):
-    """Equal up to float32 rounding accumulated over a few dozen SGD steps."""
+    """Equal up to float32 rounding accumulated over a few dozen SGD steps.
+
+    The absolute part is that of the host tests of the fused kernel against the
+    loop (1e-4 of the largest weight): device and host reductions add in
+    different orders, and small weights carry the largest weight's rounding.
+    """
     got, want = np.asarray(got, dtype=np.float64), np.asarray(want, dtype=np.float64)
     scale = max(1.0, float(np.abs(want).max()))
-    np.testing.assert_allclose(got, want, rtol=2e-4, atol=2e-5 * scale)
+    np.testing.assert_allclose(got, want, rtol=2e-4, atol=1e-4 * scale)
 
 
 # ------------------------------------------------------------------ data on device
