@@ -217,6 +217,12 @@ def to_namespace(obj: Any, xp: ModuleType | str | Any, *, device: Any = None) ->
     if device is None and not isinstance(xp, (str, ModuleType)):
         device = array_api_compat.device(xp) if not _is_host_container(xp) else None
     target = resolve_namespace(xp)
+    if "dask" in getattr(target, "__name__", ""):
+        raise ValueError(
+            "to_namespace cannot move arrays or a model into dask.array: a model's arrays live "
+            "in memory (NumPy, CuPy, ...). Train on Dask data with gpuinc.Incremental, which "
+            "hands the model one in-memory block at a time."
+        )
     if hasattr(obj, "get_params") and hasattr(obj, "__dict__"):
         # Arrays are moved (copied once); everything else is deep-copied so the
         # two estimators share no mutable state (a random generator, say).

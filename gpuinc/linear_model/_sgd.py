@@ -75,7 +75,11 @@ _COMMON_PARAMS_DOC = """
           step is also capped at ``1 / L``, with ``L`` the loss curvature
           times the mean squared row norm of the training rows (the smallest
           cap over the ``partial_fit`` calls so far), so that large targets
-          or features cannot make it diverge.
+          or features cannot make it diverge.  A mini-batch of ``m < 32``
+          rows gets ``m / 32`` of that cap: its gradient carries the noise of
+          a few targets only, and at the full cap the iterate would keep
+          jumping around the optimum (streams of small ``partial_fit`` blocks,
+          where ``batch_size='auto'`` takes ``n // 16`` rows per update).
         - ``'constant'``: ``eta0``.
         - ``'invscaling'``: ``eta0 / t ** power_t``.
         - ``'adaptive'``: ``eta0``, divided by 5 in ``fit`` whenever the
@@ -189,7 +193,12 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
     ``gpuinc.Incremental(..., early_stopping=True)`` holds out validation
     data and stops.  Early stopping scores the model that ``predict`` uses
     (the averaged one with ``average``), where scikit-learn scores the plain
-    SGD iterate.
+    SGD iterate.  A ``partial_fit`` block whose sample weights are all zero
+    changes nothing (scikit-learn raises), so that such a block does not stop
+    a fit over many blocks.  ``loss`` takes the classification losses only
+    (scikit-learn's also takes the regression ones), and ``sparsify`` /
+    ``densify`` do not exist: ``coef_`` stays a dense array of the
+    training namespace.
 
     The input's namespace decides where the model computes.  On CuPy, a
     pass over dense input with the ``l2`` penalty or none is one CUDA kernel
@@ -376,7 +385,8 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         if first_call:
             self.classes_ = classes
             self._init_state(xp, T.shape[1], X, X.dtype)
-        self._sgd_epoch(xp, X, T, weights, loss, is_sparse=is_sparse)
+        if not _weighs_nothing(xp, weights):
+            self._sgd_epoch(xp, X, T, weights, loss, is_sparse=is_sparse)
         self.n_iter_ = 1
         return self
 
@@ -639,9 +649,10 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         if is_numpy_namespace(xp):
             return float(super().score(X, y, sample_weight=sample_weight))
         pred = self.predict(X)
-        y, pred = _comparable_labels(xp, self._to_X_namespace(xp, y, pred), pred)
-        correct = xp.astype(xp.reshape(y, (-1,)) == pred, self.coef_.dtype)
-        return _weighted_mean(self, xp, correct, sample_weight)
+        y, weights = _score_targets(self, xp, y, pred, sample_weight)
+        y, pred = _comparable_labels(xp, y, pred)
+        correct = xp.astype(y == pred, self.coef_.dtype)
+        return _weighted_mean(xp, correct, weights)
 
 
 class SGDRegressor(RegressorMixin, BaseSGD):
@@ -825,7 +836,8 @@ class SGDRegressor(RegressorMixin, BaseSGD):
         if first_call:
             self._init_state(xp, 1, X, X.dtype)
         loss = make_loss(self.loss, epsilon=float(self.epsilon))
-        self._sgd_epoch(xp, X, T, weights, loss, is_sparse=is_sparse)
+        if not _weighs_nothing(xp, weights):
+            self._sgd_epoch(xp, X, T, weights, loss, is_sparse=is_sparse)
         self.n_iter_ = 1
         return self
 
@@ -903,10 +915,11 @@ class SGDRegressor(RegressorMixin, BaseSGD):
         if is_numpy_namespace(xp):
             return float(super().score(X, y, sample_weight=sample_weight))
         pred = self.predict(X)
-        y = xp.astype(xp.reshape(self._to_X_namespace(xp, y, pred), (-1,)), pred.dtype)
-        y_mean = _weighted_mean(self, xp, y, sample_weight)
-        ss_res = _weighted_mean(self, xp, (y - pred) ** 2, sample_weight)
-        ss_tot = _weighted_mean(self, xp, (y - y_mean) ** 2, sample_weight)
+        y, weights = _score_targets(self, xp, y, pred, sample_weight)
+        y = xp.astype(y, pred.dtype)
+        y_mean = _weighted_mean(xp, y, weights)
+        ss_res = _weighted_mean(xp, (y - pred) ** 2, weights)
+        ss_tot = _weighted_mean(xp, (y - y_mean) ** 2, weights)
         if ss_tot == 0.0:
             return 1.0 if ss_res == 0.0 else 0.0
         return 1.0 - ss_res / ss_tot
@@ -943,8 +956,37 @@ def _comparable_labels(xp: ModuleType, y: Any, classes: Any) -> tuple[Any, Any]:
     return xp.astype(y, common), xp.astype(classes, common)
 
 
-def _weighted_mean(est: BaseSGD, xp: ModuleType, values: Any, sample_weight: Any) -> float:
-    if sample_weight is None:
+def _score_targets(est: BaseSGD, xp: ModuleType, y: Any, pred: Any,
+                   sample_weight: Any) -> tuple[Any, Any]:
+    """``y`` as a 1-D array next to ``pred``, and validated weights (or None).
+
+    The checks of scikit-learn's ``score`` on NumPy, for the other namespaces:
+    one target per predicted row, weights of the same length, finite and not all zero.
+    """
+    y = est._to_X_namespace(xp, y, pred)
+    n = pred.shape[0]
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = xp.reshape(y, (-1,))
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(
+            f"Found input variables with inconsistent numbers of samples: X has {n} rows, "
+            f"y has shape {tuple(y.shape)}; pass one target per row of X (a 1-D y)."
+        )
+    weights = est._validate_sample_weight(xp, sample_weight, pred, est.coef_.dtype, in_fit=True)
+    return y, weights
+
+
+def _weighted_mean(xp: ModuleType, values: Any, weights: Any) -> float:
+    if weights is None:
         return float(xp.mean(values))
-    w = xp.astype(est._to_X_namespace(xp, sample_weight, values), values.dtype)
-    return float(xp.sum(values * w) / xp.sum(w))
+    weights = xp.astype(weights, values.dtype)
+    return float(xp.sum(values * weights) / xp.sum(weights))
+
+
+def _weighs_nothing(xp: ModuleType, weights: Any) -> bool:
+    """Whether every row of a ``partial_fit`` block has weight zero (then it is a no-op).
+
+    Without this the pass would still decay, clip and average the weights and
+    advance the step schedule, although no row asked for a step.
+    """
+    return weights is not None and not bool(xp.any(weights != 0))

@@ -142,14 +142,27 @@ def test_sample_weight_errors():
         SGDClassifier().fit(X, y, sample_weight=np.ones(3))
     with pytest.raises(ValueError, match="non-zero"):
         SGDRegressor().fit(X, y, sample_weight=np.zeros(400))
-    # a partial_fit block whose weights are all zero only lets the L2 penalty act
-    clf = SGDClassifier(random_state=0).partial_fit(X, y, classes=[0, 1])
-    before = clf.coef_.copy(), clf.intercept_.copy()
-    clf.partial_fit(X, y, sample_weight=np.zeros(400))
-    shrink = clf.coef_ / before[0]
-    assert np.all((shrink > 0.95) & (shrink < 1.0))
-    assert_allclose(shrink, shrink.flat[0])
-    assert_array_equal(clf.intercept_, before[1])
+
+
+@pytest.mark.parametrize("params", [
+    {}, {"alpha": 0.1}, {"penalty": "l1", "alpha": 0.01}, {"average": True},
+    {"class_weight": {0: 2.0, 1: 1.0}},
+])
+@pytest.mark.parametrize("Est", [SGDClassifier, SGDRegressor])
+def test_partial_fit_block_of_zero_weights_changes_nothing(Est, params):
+    # no row asks for a step: no decay, no l1 clipping, no averaging, no schedule step
+    if Est is SGDRegressor and "class_weight" in params:
+        pytest.skip("class_weight is the classifier's")
+    X, y = _blobs()
+    kw = {"classes": [0, 1]} if Est is SGDClassifier else {}
+    est = Est(random_state=0, **params).partial_fit(X, y, **kw)
+    state = {k: np.copy(v) if isinstance(v, np.ndarray) else v for k, v in vars(est).items()
+             if k != "_rng"}
+    est.partial_fit(X, y, sample_weight=np.zeros(400))
+    for k, v in state.items():
+        assert_array_equal(getattr(est, k), v, err_msg=k)
+    est.partial_fit(X, y, sample_weight=np.ones(400))  # and a weighted block trains again
+    assert est.t_ > state["t_"]
 
 
 @pytest.mark.parametrize("n_classes", [2, 3])
@@ -656,3 +669,34 @@ def test_a_fused_kernel_that_does_not_compile_falls_back_with_one_warning(monkey
         assert not est._use_fused_kernel(np, X, _fused.BinaryLogLoss(), False, 0.0)
     monkeypatch.setattr(_fused, "_build", lambda name, device=None: None)
     assert _fused.available(np.float64)  # another dtype that compiles is used
+
+
+@pytest.mark.parametrize("Est", [SGDClassifier, SGDRegressor])
+def test_dask_input_is_refused_with_the_way_to_train_on_it(Est):
+    import dask.array as da
+
+    from gpuinc.linear_model import to_namespace
+
+    X, y = _blobs()
+    Xd, yd = da.from_array(X, chunks=100), da.from_array(y, chunks=100)
+    with pytest.raises(TypeError, match=r"not a Dask Array.*gpuinc.Incremental"):
+        Est().fit(Xd, yd)
+    kw = {"classes": [0, 1]} if Est is SGDClassifier else {}
+    with pytest.raises(TypeError, match="gpuinc.Incremental"):
+        Est().partial_fit(Xd, yd, **kw)
+    est = Est(random_state=0).fit(X, y)
+    with pytest.raises(TypeError, match=r"\.compute\(\)"):
+        est.predict(Xd)
+    with pytest.raises(ValueError, match="cannot move arrays or a model into dask.array"):
+        to_namespace(est, Xd)
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1", None])
+def test_l1_ratio_none_is_accepted_where_it_is_unused(penalty):
+    # as in scikit-learn: None only matters with penalty='elasticnet'
+    X, y = _blobs()
+    a = SGDClassifier(penalty=penalty, l1_ratio=None, random_state=0).fit(X, y)
+    b = SGDClassifier(penalty=penalty, random_state=0).fit(X, y)
+    assert_array_equal(a.coef_, b.coef_)
+    with pytest.raises(ValueError, match="l1_ratio"):
+        SGDClassifier(penalty="elasticnet", l1_ratio=None).fit(X, y)

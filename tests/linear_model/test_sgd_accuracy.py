@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification, make_regression
-from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.linear_model import LinearRegression, LogisticRegression, Ridge
 from sklearn.linear_model import SGDClassifier as SklearnSGDClassifier
 from sklearn.linear_model import SGDRegressor as SklearnSGDRegressor
 
@@ -98,3 +98,24 @@ def test_robust_regression_losses_learn(loss):
     y = y / y.std()
     ours = SGDRegressor(loss=loss, epsilon=0.1, random_state=0).fit(X, y)
     assert ours.score(X, y) > 0.95
+
+
+@pytest.mark.parametrize("block", [10, 50])
+def test_regressor_streamed_in_small_blocks_reaches_least_squares(block):
+    # partial_fit on a stream of small blocks (1-3 rows per update): with the full stable
+    # step the default 'optimal' schedule stayed 0.02-0.13 below the optimum's R^2
+    rng = np.random.default_rng(0)
+    d = 20
+    w = rng.normal(size=d)
+
+    def draw(r, n):
+        X = r.normal(size=(n, d))
+        return X, X @ w + 3.0 + r.normal(scale=2.0, size=n)
+
+    X_test, y_test = draw(rng, 20_000)
+    reg = SGDRegressor(random_state=0)
+    stream = np.random.default_rng(1)
+    for _ in range(40_000 // block):
+        reg.partial_fit(*draw(stream, block))
+    best = LinearRegression().fit(*draw(np.random.default_rng(2), 200_000)).score(X_test, y_test)
+    assert reg.score(X_test, y_test) > best - 0.01

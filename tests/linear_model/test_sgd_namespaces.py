@@ -293,3 +293,29 @@ def test_scores_use_the_wider_float_type(xp_name):
     assert_allclose(to_numpy(wide), to_numpy(narrow), rtol=1e-5, atol=1e-5)
     reg = SGDRegressor(random_state=0).fit(xp.asarray(X), xp.asarray(X[:, 0]))
     assert to_numpy(reg.predict(xp.asarray(X.astype(np.float32)))).dtype == np.float64
+
+
+@pytest.mark.parametrize("Est", [SGDClassifier, SGDRegressor])
+def test_score_checks_y_and_sample_weight_on_every_namespace(Est):
+    # broadcasting used to score a wrong-length y or weight vector without a word
+    X, y = _classification(2, np.float64) if Est is SGDClassifier else _regression(np.float64)
+    n = X.shape[0]
+    for make in (np.asarray, xps.asarray):
+        est = Est(random_state=0, max_iter=3, tol=None).fit(make(X), make(y))
+        Xm = make(X)
+        with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+            est.score(Xm, make(y[:1]))
+        with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+            est.score(Xm, make(np.reshape(y, (n // 2, 2))))
+        with pytest.raises(ValueError, match=r"sample_weight|inconsistent numbers of samples"):
+            est.score(Xm, make(y), sample_weight=[1.0])
+        with pytest.raises(ValueError, match="non-zero"):
+            est.score(Xm, make(y), sample_weight=np.zeros(n))
+    # and the checked scores are those of NumPy
+    sw = np.linspace(0.5, 1.5, n)
+    a = Est(random_state=0, max_iter=3, tol=None).fit(X, y)
+    b = to_namespace(a, "array_api_strict")
+    assert b.score(xps.asarray(X), xps.asarray(y), sample_weight=sw) == pytest.approx(
+        a.score(X, y, sample_weight=sw), rel=1e-9)
+    assert b.score(xps.asarray(X), xps.asarray(np.reshape(y, (n, 1)))) == pytest.approx(
+        a.score(X, y), rel=1e-9)
