@@ -577,6 +577,7 @@ def _predict(args) -> int:
     features = list(payload["features"])
     keep = _names(args.id) or []
     ds = scan(args.data, args.format, storage_options=storage_options)
+    _check_id_names(keep, inc, args.proba)
     options = {"dtype": payload["dtype"], "blocksize": args.blocksize, "allow_nan": args.allow_nan}
     if ds.fmt == "zarr":
         X, kept = read_features(ds, features, keep=keep, **options), None  # (no --id for Zarr)
@@ -610,6 +611,23 @@ def _predict(args) -> int:
     return 0
 
 
+def _check_id_names(keep: list, inc, proba: bool) -> None:
+    """Refuse --id columns that would be written twice or replaced by the predictions."""
+    repeated = sorted({c for c in keep if keep.count(c) > 1})
+    if repeated:
+        raise UsageError(f"--id names {repeated} more than once; name each column once.")
+    written = {"prediction"}
+    if proba and hasattr(getattr(inc, "estimator_", None), "classes_"):
+        written |= {f"proba_{c}" for c in inc.estimator_.classes_}
+    clash = sorted(written.intersection(keep))
+    if clash:
+        raise UsageError(
+            f"--id {clash}: the output has columns of that name for the new predictions, "
+            "which would replace them. Rename the column in the data, or leave it out of --id "
+            "and join the predictions to it by row order."
+        )
+
+
 def _output_kind(out: str) -> str:
     """What ``predict --out`` writes, from its name: "parquet", "csv" or "csv.gz"."""
     name = posixpath.basename(out.rstrip("/")).lower()
@@ -641,7 +659,11 @@ def _write_table(table, fs, path: str, kind: str) -> None:
     options = dict(fs.storage_options)  # the --storage-option values the output was opened with
     try:
         if kind == "parquet":
-            table.to_parquet(url, write_index=False, storage_options=options)
+            # zero-padded part names, so that every reader (pandas, pyarrow, Spark), which
+            # orders the files by name, reads the rows in input order: part.10 < part.2
+            width = len(str(max(table.npartitions - 1, 0)))
+            table.to_parquet(url, write_index=False, storage_options=options,
+                             name_function=lambda i: f"part.{i:0{width}d}.parquet")
         else:
             table.to_csv(url, single_file=True, index=False, storage_options=options,
                          compression="gzip" if kind == "csv.gz" else None)

@@ -497,7 +497,7 @@ def _scan_csv_file(fs, path: str) -> tuple[FileInfo, Any]:
     names = _parse_header(header, shown)
     body = sample if complete else sample[: sample.rfind(b"\n") + 1]
     try:
-        frame = pd.read_csv(_bytesio.BytesIO(body))
+        frame = _read_csv(body)
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(
             f"{shown} is not well-formed CSV in its first lines ({_one_line(exc)}); fix or remove it."
@@ -1008,11 +1008,46 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
     return _finish(frame, cols, where)
 
 
+def _read_csv(data: bytes, **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` of CSV bytes (a header line, then rows) whose rows may end with a
+    stray delimiter.
+
+    When the first row has one field more than the header, pandas makes the
+    first field of every row the index, and every value lands one column name
+    to the left.  A trailing delimiter on every row (a common export) is that,
+    with an empty last field: the rows are then read left-aligned to the
+    header, dropping the empty field.  An extra field that holds a value (an
+    unquoted delimiter inside a value, a header missing a name) raises
+    ``ValueError`` rather than shifting values.
+    """
+    header, first = _first_records(data)
+    if first is not None and len(first) > len(header):
+        if len(first) == len(header) + 1 and not first[-1].strip():
+            kwargs["index_col"] = False
+        else:
+            raise ValueError(
+                f"its first row has {len(first)} fields for {len(header)} header names (an "
+                "unquoted delimiter inside a value, or a column without a name in the header)"
+            )
+    return pd.read_csv(_bytesio.BytesIO(data), **kwargs)
+
+
+def _first_records(data: bytes) -> tuple[list[str], list[str] | None]:
+    """The header's fields and the first row's (None without a row), as the csv module reads them."""
+    text = data[:1 << 16].decode("utf-8-sig", errors="replace")
+    records = csv.reader(_bytesio.StringIO(text))
+    header = next(records, [])
+    first = next(records, None)
+    while first is not None and not first:  # blank lines: pandas skips them
+        first = next(records, None)
+    return header, first
+
+
 def _parse_csv(data: bytes, where: str, dtype=None,
                malformed=(ValueError, pd.errors.ParserError)) -> pd.DataFrame:
     """``pd.read_csv`` on bytes; the ``malformed`` errors become one DataError naming ``where``."""
     try:
-        return pd.read_csv(_bytesio.BytesIO(data), dtype=dtype)
+        return _read_csv(data, dtype=dtype)
     except malformed as exc:
         raise DataError(
             f"{where} is not well-formed CSV ({_one_line(exc)}); fix or remove the file."
@@ -1437,7 +1472,8 @@ def _csv_labels(fs, path: str, shown: str, target: str, compression) -> np.ndarr
     seen = []
     try:
         with fs.open(path, "rb", compression=compression) as fh:
-            for chunk in pd.read_csv(fh, usecols=[target], chunksize=1_000_000):
+            # index_col=False: a stray trailing delimiter cannot shift the target's values
+            for chunk in pd.read_csv(fh, usecols=[target], chunksize=1_000_000, index_col=False):
                 col = chunk[target]
                 if col.isna().any():
                     raise DataError(

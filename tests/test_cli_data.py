@@ -542,3 +542,43 @@ def test_storage_options_reach_the_model_and_the_output_urls(tmp_path, data, cap
         assert len(pd.read_csv(fh)) == len(expected)
     fs.rm("/models", recursive=True)
     fs.rm("/preds", recursive=True)
+
+
+def test_predict_parquet_rows_in_input_order_for_any_reader(tmp_path, capsys):
+    # 12 blocks: readers that order files by name read part.10 before part.2
+    folder = tmp_path / "many"
+    folder.mkdir()
+    parts = [frame(20, start=i * 20, seed=i) for i in range(12)]
+    for i, df in enumerate(parts):
+        df.to_parquet(folder / f"part-{i:02d}.parquet", index=False)
+    expected = pd.concat(parts, ignore_index=True)
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model, "--validation", "0"))[0] == 0
+    preds = tmp_path / "preds.parquet"
+    rc, _, err = run(capsys, "predict", model, folder, "--out", preds, "--id", "id",
+                     "--workers", "0", "--blocksize", "None")
+    assert rc == 0, err
+    names = sorted(p.name for p in preds.iterdir() if p.suffix == ".parquet")
+    assert len(names) == 12 and names[0] == "part.00.parquet"
+    for got in (pd.read_parquet(preds), pq.read_table(preds).to_pandas()):
+        assert got["id"].tolist() == expected["id"].tolist()
+
+
+@pytest.mark.parametrize(("ids", "why"), [
+    (["id", "id"], "more than once"),
+    (["id", "prediction"], "replace them"),
+    (["proba_1"], "replace them"),
+])
+def test_predict_id_columns_that_clash_are_refused_before_any_work(tmp_path, data, capsys,
+                                                                    ids, why):
+    folder, _ = data
+    df = frame(ROWS).assign(prediction=1.0, proba_1=0.5)
+    data_file = tmp_path / "clash.parquet"
+    df.to_parquet(data_file, index=False)
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model, "--validation", "0"))[0] == 0
+    preds = tmp_path / "preds.parquet"
+    rc, _, err = run(capsys, "predict", model, data_file, "--out", preds, "--proba",
+                     "--workers", "0", "--id", *ids)
+    assert rc == 2 and why in err and err.count("\n") == 1, err
+    assert not preds.exists()

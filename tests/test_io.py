@@ -620,3 +620,26 @@ def test_integer_dtype_is_refused(tmp_path):
                 read_features(path, ["f0"], dtype=dtype)
         X, _ = read_table(path, "label", dtype="float64")
         assert X.compute()["f0"].tolist() == [1.7, -2.2, 3.5]
+
+
+@pytest.mark.parametrize("blocksize", [None, 300])
+def test_csv_rows_ending_with_a_delimiter_keep_their_columns(tmp_path, blocksize):
+    # pandas makes the first field the index when rows have one field more than the header:
+    # every value then lands one column to the left (y read from x1, x1 from x2, ...)
+    df = make_frame(40)
+    clean, trailing = tmp_path / "clean.csv", tmp_path / "trailing.csv"
+    df.to_csv(clean, index=False)
+    trailing.write_text("".join(line + ",\n" if i else line + "\n" for i, line in
+                                enumerate(clean.read_text().splitlines())))
+    want = dask.compute(*read_table(clean, "label", exclude=["id"], blocksize=blocksize))
+    got = dask.compute(*read_table(trailing, "label", exclude=["id"], blocksize=blocksize))
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+    assert read_classes(scan(trailing), "label").tolist() == [0, 1]
+
+
+def test_csv_rows_with_more_values_than_header_names_are_refused(tmp_path):
+    path = tmp_path / "extra.csv"
+    path.write_text("f0,f1,label\n1,2,1,7\n3,4,0,7\n")
+    with pytest.raises(DataError, match=r"extra\.csv.*4 fields for 3 header names"):
+        dask.compute(*read_table(path, "label"))
