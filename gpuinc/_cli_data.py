@@ -205,9 +205,9 @@ def register(subparsers) -> None:
     t.add_argument("--param", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
                    help="estimator parameter (repeatable), e.g. --param alpha=1e-5")
     t.add_argument("--epochs", type=int, default=1, help="passes over the data (default: 1)")
-    t.add_argument("--validation", type=float, default=0.1,
+    t.add_argument("--validation", type=float, default=None,
                    help="fraction of blocks held out and scored after every pass; 0 for none "
-                        "(default: 0.1)")
+                        "(default: 0.1, or none when the data makes a single block)")
     t.add_argument("--scoring", default=None,
                    help="scikit-learn scorer name (default: accuracy or r2)")
     t.add_argument("--early-stopping", action="store_true",
@@ -388,7 +388,7 @@ def _stop_on_interrupt():
 def _check_train_args(args) -> None:
     if args.epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {args.epochs}.")
-    if not 0 <= args.validation < 1:
+    if args.validation is not None and not 0 <= args.validation < 1:
         raise UsageError(f"--validation must be in [0, 1), got {args.validation}.")
     if args.prefetch < 0:
         raise UsageError(f"--prefetch must be >= 0, got {args.prefetch}.")
@@ -429,12 +429,19 @@ def _train(args) -> int:
     features = list(X.columns) if hasattr(X, "columns") else _zarr_feature_names(ds, args, features)
     width = len(features) if hasattr(X, "columns") else int(X.shape[1])
     n_blocks = X.npartitions if hasattr(X, "npartitions") else X.numblocks[0]
-    validation = args.validation or None
+    validation = (0.1 if args.validation is None else args.validation) or None
     if validation is not None and n_blocks < 2:
-        raise UsageError(
-            f"the data makes {n_blocks} block, so no block can be held out for validation; pass "
-            "a smaller --blocksize (e.g. 8MiB) or --validation 0."
-        )
+        # a block is at least one Parquet row group, one compressed CSV file, 64 KiB of CSV
+        split = ("a smaller --blocksize (e.g. 8MiB) may split it, unless it is one Parquet row "
+                 "group, one compressed CSV file or a CSV file under 64 KiB")
+        if args.validation is not None or args.early_stopping:
+            raise UsageError(
+                f"the data makes {n_blocks} block, so no block can be held out for validation; "
+                f"{split}. Or pass --validation 0 (no validation, no early stopping)."
+            )
+        print(f"note: the data makes {n_blocks} block, so none is held out for validation; "
+              f"{split}.")
+        validation = None
     rows = "?" if ds.n_rows is None else f"{ds.n_rows:,}"
     files = f"{len(ds.files)} file(s)" if ds.files else "Zarr store"
     print(f"data: {ds.source} ({ds.fmt}, {files}, {rows} rows) in {n_blocks} blocks; "

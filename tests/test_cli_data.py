@@ -582,3 +582,21 @@ def test_predict_id_columns_that_clash_are_refused_before_any_work(tmp_path, dat
                      "--workers", "0", "--id", *ids)
     assert rc == 2 and why in err and err.count("\n") == 1, err
     assert not preds.exists()
+
+
+def test_train_on_data_of_one_block(tmp_path, capsys):
+    # a small CSV is one block whatever --blocksize says: the default trains without
+    # validation (and says so); an explicit --validation gets advice that can work
+    data = tmp_path / "small.csv"
+    frame(ROWS).to_csv(data, index=False)
+    model = tmp_path / "m.pkl"
+    base = ("train", data, "--target", "label", "--exclude", "id", "value", "--workers", "0",
+            "--out", model)
+    rc, out, err = run(capsys, *base)
+    assert rc == 0, err
+    assert "the data makes 1 block, so none is held out for validation" in out
+    assert load_model(model)["model"].history_[-1].get("val_score") is None
+    model.unlink()
+    rc, out, err = run(capsys, *base, "--validation", "0.2", "--blocksize", "1KiB")
+    assert rc == 2 and "CSV file under 64 KiB" in err and "--validation 0" in err, err
+    assert not model.exists()
