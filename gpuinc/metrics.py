@@ -56,10 +56,17 @@ from __future__ import annotations
 
 import functools
 import inspect
+import warnings
 
 import dask
 import numpy as np
-from sklearn.base import ClassifierMixin, RegressorMixin, is_classifier, is_regressor
+from sklearn.base import (
+    BaseEstimator,
+    ClassifierMixin,
+    RegressorMixin,
+    is_classifier,
+    is_regressor,
+)
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, check_scoring, get_scorer, r2_score
 from sklearn.utils.metaestimators import available_if
@@ -571,6 +578,70 @@ def response_methods(scorer) -> tuple:
     """The estimator methods a scikit-learn scorer may ask for, in its order (() if unknown)."""
     wanted = getattr(scorer, "_response_method", None)
     return (wanted,) if isinstance(wanted, str) else tuple(wanted or ())
+
+
+class _PerfectClassifier(ClassifierMixin, BaseEstimator):
+    """Stand-in that answers every row right: row ``i`` is of class ``classes_[i]``."""
+
+    def __init__(self, classes):
+        self.classes = classes
+        self.classes_ = np.asarray(classes)
+
+    def fit(self, X, y):  # pragma: no cover - never called; scikit-learn's checks want it
+        return self
+
+    def predict(self, X):
+        return self.classes_[: X.shape[0]]
+
+    def predict_proba(self, X):
+        n = len(self.classes_)
+        return np.eye(X.shape[0], n) * 0.9 + 0.1 / n
+
+    def predict_log_proba(self, X):
+        return np.log(self.predict_proba(X))
+
+    def decision_function(self, X):
+        if len(self.classes_) == 2:
+            return np.where(np.arange(X.shape[0]) == 1, 1.0, -1.0)
+        return np.eye(X.shape[0], len(self.classes_)) * 2.0 - 1.0
+
+
+def check_scoring_for_classes(scoring, classes) -> None:
+    """Refuse a scorer name that cannot score a problem with more than two ``classes``.
+
+    Binary metrics (``f1``, ``precision``, ``roc_auc``, ...) fail on multiclass
+    targets only when first scored, after a whole pass.  Here the scorer runs
+    on one perfectly predicted row per class, before any training.
+    """
+    if not isinstance(scoring, str) or classes is None:
+        return
+    classes = np.asarray(classes)
+    if classes.ndim != 1 or len(classes) <= 2:
+        return
+    scorer = get_scorer(scoring)
+    stand_in = _PerfectClassifier(classes)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the stand-in's scores are not the point
+            scorer(stand_in, np.zeros((len(classes), 1)), classes)
+    except ValueError as exc:
+        base = scoring.split("_")[0]
+        instead = "'accuracy'"
+        if base in ("f1", "precision", "recall", "jaccard"):
+            instead += f", '{base}_macro' or '{base}_weighted'"
+        elif base == "roc":
+            instead += ", 'roc_auc_ovr' or 'roc_auc_ovo'"
+        raise ValueError(
+            f"scoring={scoring!r} cannot score this problem of {len(classes)} classes "
+            f"({_one_line_message(exc)}); choose a scoring that takes more than two classes, "
+            f"such as {instead}."
+        ) from exc
+    except Exception:  # noqa: BLE001 - the stand-in may lack what a scorer wants: not a verdict
+        return
+
+
+def _one_line_message(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:300]
 
 
 def _first_response_method(scorer, estimator):

@@ -35,6 +35,7 @@ from ._dispatch import DEVICE, KIND_HOME, block_kind, estimator_home
 from ._progress import bar, should_show
 from .metrics import (
     ESTIMATOR_DEFAULT,
+    check_scoring_for_classes,
     combine_progressive,
     response_methods,
     score_blocks,
@@ -630,7 +631,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 "early_stopping=True needs validation data: set validation=0.1 (a fraction of "
                 "the blocks) or pass validation_data=(X_val, y_val) to fit."
             )
-        self._check_scoring_before_training(estimator, val_blocks)
+        self._check_scoring_before_training(estimator, val_blocks, static.get("classes"))
         if validation_data is not None:
             _check_same_width(X, validation_data[0])
         history = History(self.history_ if append and hasattr(self, "history_") else [])
@@ -783,11 +784,13 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         else:
             state["no_improve"] += 1
 
-    def _check_scoring_before_training(self, estimator, val_blocks):
+    def _check_scoring_before_training(self, estimator, val_blocks, classes=None):
         """Fail now, not after a pass, when validation or train scores cannot be computed."""
         needs_score = val_blocks is not None or self.train_score
         if isinstance(self.scoring, str):
             scorer = get_scorer(self.scoring)  # an unknown name: scikit-learn's error, now
+            if needs_score and is_classifier(estimator):
+                check_scoring_for_classes(self.scoring, classes)  # f1 on 3 classes, ...
             methods = response_methods(scorer)
             if (needs_score and methods and not any(hasattr(estimator, m) for m in methods)
                     and not _may_gain_after_fit(estimator, methods)):

@@ -133,3 +133,32 @@ def test_bad_scoring_name(binary):
     with pytest.raises(ValueError, match="not_a_metric"):
         inc.score(X, y)
     inc.set_params(scoring=None)
+
+
+@pytest.mark.parametrize(("scoring", "instead"), [
+    ("f1", "'f1_macro'"), ("precision", "'precision_macro'"), ("roc_auc", "'roc_auc_ovr'"),
+])
+def test_binary_scoring_of_a_multiclass_fit_fails_before_training(scoring, instead):
+    # scikit-learn's binary metrics only failed when first scored, after a whole pass
+    import dask.array as da
+
+    rng = np.random.default_rng(0)
+    X = da.from_array(rng.normal(size=(300, 3)), chunks=100)
+    y = da.from_array(rng.integers(0, 3, size=300), chunks=100)
+    calls = []
+
+    class Counting(SGDClassifier):
+        def partial_fit(self, X, y, classes=None, sample_weight=None):
+            calls.append(len(X))
+            return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+    inc = Incremental(Counting(loss="log_loss"), scoring=scoring, validation=0.34,
+                      random_state=0)
+    with pytest.raises(ValueError, match=rf"cannot score this problem of 3 classes.*{instead}"):
+        inc.fit(X, y)
+    assert calls == []
+    # the multiclass scorings go through, and binary problems keep their binary metrics
+    Incremental(Counting(loss="log_loss"), scoring=f"{scoring}_macro" if scoring != "roc_auc"
+                else "roc_auc_ovr", validation=0.34, random_state=0).fit(X, y)
+    Incremental(Counting(loss="log_loss"), scoring=scoring, validation=0.34,
+                random_state=0).fit(X, y % 2)
