@@ -255,11 +255,16 @@ def _resolve(path, fmt: str | None, storage_options: dict):
         return fs, paths, fmt, shown, _common_folder(paths)
     source = os.fspath(path)
     fs, root = _url_to_fs(source, storage_options)
-    if _has_glob(source):
-        paths = sorted(p for p in fs.glob(root) if not fs.isdir(p))
+    if _has_glob(source) and not fs.exists(root):  # an existing name may hold brackets
+        paths = _glob_files(fs, root)
         if not paths:
-            raise FileNotFoundError(f"No files match {source}.")
-        return fs, paths, fmt or _common_format(paths, source), source, _common_folder(paths)
+            raise FileNotFoundError(
+                f"No files match {source} (hidden files and names starting with '_' are "
+                "skipped).")
+        if fmt is None:
+            fmt = _common_format(paths, source, ignore_unknown=True)
+        wanted = [p for p in paths if _format_of_name(p) == fmt]
+        return fs, wanted or paths, fmt, source, _common_folder(paths)
     if not fs.exists(root):
         raise FileNotFoundError(f"{source} does not exist.")
     if fs.isdir(root):
@@ -277,6 +282,19 @@ def _resolve(path, fmt: str | None, storage_options: dict):
         wanted = [p for p in files if _format_of_name(p) == fmt]
         return fs, wanted or files, fmt, source, root.rstrip("/")
     return fs, [root], fmt or _common_format([root], source), source, _common_folder([root])
+
+
+def _glob_files(fs, pattern: str) -> list[str]:
+    """The data files a glob matches: matched files, and the files inside matched folders
+    (``data/year=*``), skipping hidden ones and ``_SUCCESS``-like markers as a folder does."""
+    out = set()
+    for p in fs.glob(pattern):
+        if not fs.isdir(p):
+            if not _is_hidden(p, posixpath.dirname(p)):
+                out.add(p)
+        elif not (p.rstrip("/").endswith(".zarr") or _is_zarr_dir(fs, p)):
+            out.update(q for q in fs.find(p) if not _is_hidden(q, p))
+    return sorted(out)
 
 
 def _common_format(paths: Sequence[str], source: str, ignore_unknown: bool = False) -> str:

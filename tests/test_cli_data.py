@@ -277,7 +277,7 @@ def test_usage_errors(tmp_path, data, capsys):
     assert rc == 2 and "--epochs must be >= 1" in err
     args = list(train_args(folder, model))
     args[args.index("--blocksize") + 1] = "64MiB"  # everything in one block
-    rc, _, err = run(capsys, *args)
+    rc, _, err = run(capsys, *args, "--validation", "0.1")  # asked for: refused
     assert rc == 2 and "--blocksize" in err and "--validation 0" in err
     assert not model.exists()
     not_a_model = tmp_path / "x.pkl"

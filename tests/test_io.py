@@ -643,3 +643,26 @@ def test_csv_rows_with_more_values_than_header_names_are_refused(tmp_path):
     path.write_text("f0,f1,label\n1,2,1,7\n3,4,0,7\n")
     with pytest.raises(DataError, match=r"extra\.csv.*4 fields for 3 header names"):
         dask.compute(*read_table(path, "label"))
+
+
+def test_paths_and_globs_find_the_data_files(tmp_path):
+    df = make_frame(40)
+    # an existing folder whose name holds glob characters is that folder
+    odd = tmp_path / "run[1]"
+    odd.mkdir()
+    df.to_parquet(odd / "part-0.parquet", index=False)
+    X, _ = read_table(odd, "label", exclude=["id"])
+    assert len(X.compute()) == 40
+    # a glob that matches folders reads the files inside them; markers are skipped as in a folder
+    for year in (2020, 2021):
+        part = tmp_path / "hive" / f"year={year}"
+        part.mkdir(parents=True)
+        df.to_parquet(part / "part-0.parquet", index=False)
+        (part / "_SUCCESS").write_text("")
+        (part / ".part-0.parquet.crc").write_bytes(b"\x00")
+    X, _ = read_table(str(tmp_path / "hive" / "year=*"), "label", exclude=["id"])
+    assert len(X.compute()) == 80
+    X, _ = read_table(str(tmp_path / "hive" / "year=2020" / "*"), "label", exclude=["id"])
+    assert len(X.compute()) == 40
+    with pytest.raises(FileNotFoundError, match="No files match"):
+        read_table(str(tmp_path / "hive" / "nothing*"), "label")
