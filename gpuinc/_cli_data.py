@@ -473,6 +473,15 @@ def _train(args) -> int:
         with _stop_on_interrupt():
             inc.fit(X, y, **fit_kwargs)
         fit_s = time.perf_counter() - t0
+    resumed = getattr(inc, "resumed_from_", None)
+    if resumed is not None:
+        if resumed["passes"] >= inc.n_epochs_ and resumed["blocks"] == 0:
+            print(f"the checkpoint in {args.checkpoint} held a finished fit of "
+                  f"{resumed['passes']} pass(es): nothing was trained. Pass a larger --epochs "
+                  "to add passes, or a new --checkpoint folder to train afresh.")
+        else:
+            print(f"resumed from the checkpoint in {args.checkpoint} after {resumed['passes']} "
+                  f"pass(es) and {resumed['blocks']} block(s)")
     if inc.stopped_early_:
         print(f"stopped early after {inc.n_epochs_} passes (no improvement)")
     payload = {

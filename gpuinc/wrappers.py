@@ -352,6 +352,15 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         ...) are also readable on the wrapper.
     history_ : History
         One dict per pass: epoch, blocks, rows, seconds, val_score, ...
+    n_epochs_ : int
+        Passes in ``history_`` after ``fit``.
+    stopped_early_ : bool
+        Whether early stopping ended ``fit`` before ``epochs`` passes.
+    resumed_from_ : dict or None
+        Set by ``fit``: None when it started afresh; when it resumed from a
+        checkpoint, ``{"passes": ..., "blocks": ...}``, the passes the
+        checkpoint held and the blocks of the next pass already trained
+        (``passes == n_epochs_`` and ``blocks == 0``: nothing was left to train).
 
     Examples
     --------
@@ -641,6 +650,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                  "finished": False, "pass_blocks": 0, "pass_rows": 0, "pass_progressive": [],
                  "pass_seconds": 0.0, "pass_in_flight": 0}
         fingerprint = None
+        if resumable:
+            self.resumed_from_ = None
         with contextlib.ExitStack() as guard:
             guard.enter_context(one_process_pool())  # scheduler="processes": one pool
             if resumable and self.checkpoint is not None:
@@ -657,6 +668,12 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                     if saved["val_idx"] is not None and validation_data is None:
                         val_blocks = [blocks[i] for i in saved["val_idx"]]
                     state = {k: saved.get(k, v) for k, v in state.items()}
+                    self.resumed_from_ = {"passes": int(state["epoch"]),
+                                          "blocks": int(state["position"]) + 1}
+                    if self.verbose or should_show(self.progress):
+                        print(f"resuming from checkpoint {self.checkpoint}: "
+                              f"{state['epoch']} pass(es) done, {state['position'] + 1} "
+                              "block(s) into the next", flush=True)
             if val_blocks is not None and validation_data is None:
                 self._held_out = (len(blocks), [b.index for b in val_blocks])
             self._run_passes(estimator, blocks, kind, home, static, epochs=epochs, rng=rng,

@@ -196,6 +196,12 @@ def test_resume_after_a_failure_equals_an_uninterrupted_fit(tmp_path, data, unin
     CALLS["n"] = 0
     resumed = make().fit(X, y)
     assert CALLS["n"] == TOTAL_CALLS - done  # picked up where the checkpoint left off
+    if saved_at[1] is None:
+        assert resumed.resumed_from_ is None
+    else:
+        assert resumed.resumed_from_ == {"passes": saved_at[0], "blocks": saved_at[1] + 1}
+    again = make().fit(X, y)  # a finished fit: nothing left to train
+    assert again.resumed_from_ == {"passes": again.n_epochs_, "blocks": 0}
     assert_same_model(resumed.estimator_, uninterrupted.estimator_)
     assert [r["epoch"] for r in resumed.history_] == [1, 2, 3]
     assert [r["val_score"] for r in resumed.history_] == [

@@ -600,3 +600,20 @@ def test_train_on_data_of_one_block(tmp_path, capsys):
     rc, out, err = run(capsys, *base, "--validation", "0.2", "--blocksize", "1KiB")
     assert rc == 2 and "CSV file under 64 KiB" in err and "--validation 0" in err, err
     assert not model.exists()
+
+
+def test_train_says_when_it_resumes_or_finds_a_finished_checkpoint(tmp_path, data, capsys):
+    folder, _ = data
+    model, ckpt = tmp_path / "m.pkl", tmp_path / "ckpt"
+    args = train_args(folder, model, "--epochs", "2", "--checkpoint", ckpt)
+    rc, out, err = run(capsys, *args)
+    assert rc == 0, err
+    assert "resumed" not in out and "nothing was trained" not in out
+    rc, out, err = run(capsys, *args)
+    assert rc == 0, err
+    assert f"the checkpoint in {ckpt} held a finished fit of 2 pass(es): nothing was trained" \
+        in out
+    rc, out, err = run(capsys, *train_args(folder, model, "--epochs", "3", "--checkpoint", ckpt))
+    assert rc == 0, err
+    assert "resuming from checkpoint" in out and f"resumed from the checkpoint in {ckpt} after " \
+        "2 pass(es) and 0 block(s)" in out
