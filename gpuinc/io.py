@@ -824,6 +824,9 @@ class _Columns:
     keep: tuple[str, ...]
     dtype: str | None
     allow_nan: bool
+    #: per kept column: "int" (integers, exact even with missing values), "object" (a
+    #: categorical: its values) or None (as read); see _kept_kind
+    kept_kinds: tuple = ()
 
     @property
     def needed(self) -> list[str]:
@@ -896,6 +899,54 @@ def _as_number_column(col: pd.Series):
     return values, False
 
 
+def _kept_kind(dt) -> str | None:
+    """How a kept column of (meta) dtype ``dt`` comes out of every block (see _kept_values)."""
+    if isinstance(dt, pd.CategoricalDtype):
+        return "object"
+    if pd.api.types.is_integer_dtype(dt):
+        return "int"
+    return None
+
+
+def _kept_kinds(ds: Dataset, keep) -> tuple:
+    return tuple(_kept_kind(ds.meta[c].dtype) for c in keep)
+
+
+def _kinds(cols: _Columns) -> tuple:
+    return cols.kept_kinds or (None,) * len(cols.keep)
+
+
+def _nullable_int(arrow_type):
+    import pyarrow as pa
+
+    return pd.Int64Dtype() if pa.types.is_integer(arrow_type) else None
+
+
+def _kept_values(values: pd.Series, kind: str | None, name: str, where: str) -> pd.Series:
+    """A kept column of one block, the same kind in every block.
+
+    Integers stay exact: int64, or pandas' nullable Int64 in a block with
+    missing values (where pandas would make them float64 and round ids above
+    2**53). A categorical becomes its values, whose type every block shares
+    (an empty categorical meta would not match any block's categories).
+    """
+    if kind == "object":
+        return values.astype(object)
+    if kind != "int" or (isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu"):
+        return values
+    try:
+        exact = values.astype("Int64")
+    except (TypeError, ValueError) as exc:
+        numbers = pd.to_numeric(values, errors="coerce")
+        odd = values[values.notna() & (numbers.isna() | (numbers % 1 != 0))]
+        example = odd.iloc[0] if len(odd) else None
+        raise DataError(
+            f"{where}: column {name!r} holds {example!r} where the first rows of the data hold "
+            "integers; fix the value, or leave the column out of --id / keep=."
+        ) from exc
+    return exact if exact.hasnans else exact.astype("int64")
+
+
 def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
     """Check one block's columns and convert its features; errors name ``where``."""
     block = frame[list(cols.features)]
@@ -958,8 +1009,8 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
                 f"{int(y.isna().sum())} row(s); drop those rows or fill them."
             )
         extra[cols.target] = y
-    for name, kept_as in zip(cols.keep, cols.kept_as, strict=True):
-        extra[kept_as] = frame[name]  # as read: ids and other kept columns are never converted
+    for name, kept_as, kind in zip(cols.keep, cols.kept_as, _kinds(cols), strict=True):
+        extra[kept_as] = _kept_values(frame[name], kind, name, where)
     return block.assign(**extra) if extra else block
 
 
@@ -980,6 +1031,11 @@ def _read_parquet_block(parts: tuple, fs, cols: _Columns, stamp: str = "") -> pd
             for name in extra.column_names:
                 table = table.append_column(name, extra.column(name))
             frame = table.to_pandas(use_threads=False)
+            for name, kind in zip(cols.keep, _kinds(cols), strict=True):
+                column = table.column(name)
+                if kind == "int" and column.null_count and _nullable_int(column.type):
+                    # to_pandas makes integers with nulls float64: inexact above 2**53
+                    frame[name] = column.to_pandas(types_mapper=_nullable_int)
         except Exception as exc:
             raise DataError(
                 f"{where} could not be read ({_one_line(exc)}); the file may be corrupt. Replace it "
@@ -1016,7 +1072,11 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
     # every column is parsed: with usecols= pandas would silently accept rows with extra fields;
     # a kept column is parsed as pandas types it, even if it is also a feature
     fast = {c: cols.dtype for c in cols.features if c not in cols.keep} \
-        if cols.dtype is not None else None
+        if cols.dtype is not None else {}
+    # integer ids parsed as such, exactly: pandas would make a block with an empty one float64
+    fast.update({c: "Int64" for c, kind in zip(cols.keep, _kinds(cols), strict=True)
+                 if kind == "int"})
+    fast = fast or None
     try:
         frame = _parse_csv(data, where, dtype=fast, malformed=(pd.errors.ParserError,
                                                                 UnicodeDecodeError))
@@ -1141,8 +1201,9 @@ def _frame_meta(ds: Dataset, cols: _Columns) -> pd.DataFrame:
             data[c] = np.empty(0, dtype=_numpy_feature_dtype(meta[c].dtype))
     if cols.target is not None and cols.target not in data:
         data[cols.target] = meta[cols.target].iloc[:0]
-    for c, kept_as in zip(cols.keep, cols.kept_as, strict=True):
-        data.setdefault(kept_as, meta[c].iloc[:0])
+    for c, kept_as, kind in zip(cols.keep, cols.kept_as, _kinds(cols), strict=True):
+        data.setdefault(kept_as, meta[c].iloc[:0].astype(object) if kind == "object"
+                        else meta[c].iloc[:0])
     return pd.DataFrame(data)
 
 
@@ -1439,7 +1500,8 @@ def read_features(
             f"converted to {dtype or 'numbers'}, kept columns come through unchanged, and the "
             "frame holds one column per name. List each column in only one of them."
         )
-    cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan))
+    cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan),
+                    _kept_kinds(ds, keep))
     return _tabular_frame(ds, cols, blocksize)
 
 
@@ -1453,7 +1515,8 @@ def _read_features_and_kept(ds: Dataset, features, keep, *, dtype, blocksize, al
     dtype = _check_dtype(dtype)
     keep = _as_names(keep) or []
     features = _select(ds, None, features, (), keep)
-    cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan))
+    cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan),
+                    _kept_kinds(ds, keep))
     frame = _tabular_frame(ds, cols, blocksize)
     kept = frame[list(cols.kept_as)]
     if cols.kept_as != cols.keep:

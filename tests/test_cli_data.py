@@ -184,7 +184,8 @@ def test_predict_id_that_is_a_model_feature_comes_through_unchanged(tmp_path, ca
                          "--out", preds)
         assert rc == 0, err
         got = pd.read_parquet(preds)
-        assert got["id"].dtype == np.int64 and got["id"].tolist() == df["id"].tolist()
+        # integer ids come out as pandas' nullable Int64 (exact, also with missing values)
+        assert got["id"].dtype == "Int64" and got["id"].tolist() == df["id"].tolist()
         want = inc.predict(df[[*FEATURES, "id"]].astype("float32"))  # as in training
         np.testing.assert_array_equal(got["prediction"].to_numpy(), np.asarray(want))
 
@@ -617,3 +618,58 @@ def test_train_says_when_it_resumes_or_finds_a_finished_checkpoint(tmp_path, dat
     assert rc == 0, err
     assert "resuming from checkpoint" in out and f"resumed from the checkpoint in {ckpt} after " \
         "2 pass(es) and 0 block(s)" in out
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+@pytest.mark.parametrize("out", ["preds.parquet", "preds.csv"])
+def test_predict_ids_stay_exact_with_missing_values(tmp_path, capsys, fmt, out):
+    # 64-bit ids above 2**53 with one missing: pandas makes such a block float64 and
+    # rounds every id in it (9007199254740993 -> 9007199254740992.0)
+    folder = tmp_path / "data"
+    folder.mkdir()
+    ids = pd.array(2**53 + 1 + np.arange(2 * ROWS), dtype="Int64")
+    ids[ROWS + 5] = pd.NA
+    for i in range(2):
+        df = frame(ROWS, seed=i).drop(columns="id").assign(id=ids[i * ROWS:(i + 1) * ROWS])
+        if fmt == "csv":
+            df.to_csv(folder / f"part-{i}.csv", index=False)
+        else:
+            df.to_parquet(folder / f"part-{i}.parquet", index=False)
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model, "--validation", "0"))[0] == 0
+    preds = tmp_path / out
+    rc, _, err = run(capsys, "predict", model, folder, "--out", preds, "--id", "id",
+                     "--workers", "0", "--blocksize", "None")
+    assert rc == 0, err
+    got = (pd.read_parquet(preds) if out.endswith(".parquet")
+           else pd.read_csv(preds, dtype={"id": "Int64"}))
+    assert got["id"].astype("Int64").tolist() == list(ids)
+
+
+def test_predict_categorical_id_to_parquet(tmp_path, capsys):
+    data = tmp_path / "cat.parquet"
+    df = frame(ROWS).assign(store=pd.Categorical(np.where(np.arange(ROWS) % 2, "north", "south")))
+    df.to_parquet(data, index=False)
+    model = tmp_path / "m.pkl"
+    rc, _, err = run(capsys, "train", data, "--target", "label", "--exclude", "id", "value",
+                     "store", "--workers", "0", "--validation", "0", "--out", model)
+    assert rc == 0, err
+    preds = tmp_path / "preds.parquet"
+    rc, _, err = run(capsys, "predict", model, data, "--out", preds, "--id", "store",
+                     "--workers", "0")
+    assert rc == 0, err
+    assert pd.read_parquet(preds)["store"].astype(str).tolist() == df["store"].astype(str).tolist()
+
+
+def test_predict_id_that_stops_being_an_integer_names_the_block(tmp_path, data, capsys):
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model, "--validation", "0"))[0] == 0
+    csv = tmp_path / "ids.csv"
+    df = frame(4000)  # ~400 KB: the last row lies beyond the 64 KiB that the scan samples
+    text = df.to_csv(index=False).splitlines()
+    text[-1] = text[-1].rsplit(",", 1)[0] + ",X-17"  # the last id is text
+    csv.write_text("\n".join(text) + "\n")
+    rc, _, err = run(capsys, "predict", model, csv, "--out", tmp_path / "p.parquet", "--id", "id",
+                     "--workers", "0")
+    assert rc == 2 and "ids.csv" in err and "'id' holds 'X-17'" in err, err
