@@ -457,6 +457,12 @@ def _train(args) -> int:
                     "classifier needs at least two classes (use a regressor for numbers)."
                 )
             fit_kwargs["classes"] = classes
+            if ds.fmt == "csv" and classes.dtype.kind in "OUT":
+                # text labels: every block's labels as text, also where a block holds
+                # digits only (pandas would make those numbers)
+                X, y = read_table(ds, args.target, features, dtype=dtype,
+                                  blocksize=args.blocksize, allow_nan=args.allow_nan,
+                                  text_target=True)
             shown = classes.tolist()
             print(f"classes: {shown[:20]}{' ...' if len(shown) > 20 else ''}")
         inc = Incremental(

@@ -827,6 +827,8 @@ class _Columns:
     #: per kept column: "int" (integers, exact even with missing values), "object" (a
     #: categorical: its values) or None (as read); see _kept_kind
     kept_kinds: tuple = ()
+    #: CSV: parse the target as text in every block (see read_table's text_target)
+    text_target: bool = False
 
     @property
     def needed(self) -> list[str]:
@@ -1076,13 +1078,15 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
     # integer ids parsed as such, exactly: pandas would make a block with an empty one float64
     fast.update({c: "Int64" for c, kind in zip(cols.keep, _kinds(cols), strict=True)
                  if kind == "int"})
+    if cols.text_target:
+        fast[cols.target] = str
     fast = fast or None
     try:
         frame = _parse_csv(data, where, dtype=fast, malformed=(pd.errors.ParserError,
                                                                 UnicodeDecodeError))
     except (ValueError, TypeError):
         # a value that is not a number: parse again without dtypes to name the column
-        frame = _parse_csv(data, where)
+        frame = _parse_csv(data, where, dtype={cols.target: str} if cols.text_target else None)
     return _finish(frame, cols, where)
 
 
@@ -1375,6 +1379,7 @@ def read_table(
     blocksize: int | str | None = DEFAULT_BLOCKSIZE,
     storage_options: dict | None = None,
     allow_nan: bool = False,
+    text_target: bool = False,
 ):
     """Lazily read features ``X`` and target ``y`` from Parquet, CSV or Zarr.
 
@@ -1415,6 +1420,13 @@ def read_table(
     allow_nan : bool, default=False
         Accept NaN, missing (null, NA) and infinite feature values (by
         default they are an error that names the column and the file).
+    text_target : bool, default=False
+        CSV only: read the target as text in every block.  pandas types each
+        block on its own, so labels that mix digits and text ("1", "2",
+        "n/a") come out as numbers in blocks without text; when
+        :func:`read_classes` returns text labels for a CSV dataset, pass
+        ``text_target=True`` so that every block's labels are text too
+        (``gpuinc train`` does).
 
     Returns
     -------
@@ -1444,7 +1456,8 @@ def read_table(
     features = _select(ds, target, features, exclude)
     if ds.fmt == "zarr":
         return _zarr_collections(ds, features, target, dtype, allow_nan, blocksize)
-    cols = _Columns(tuple(features), target, (), dtype, bool(allow_nan))
+    cols = _Columns(tuple(features), target, (), dtype, bool(allow_nan),
+                    text_target=bool(text_target) and ds.fmt == "csv")
     frame = _tabular_frame(ds, cols, blocksize)
     return frame[list(features)], frame[target]
 
@@ -1566,6 +1579,8 @@ def _csv_labels(fs, path: str, shown: str, target: str, compression) -> np.ndarr
         raise
     except Exception as exc:
         raise DataError(f"{shown} is not well-formed CSV ({_one_line(exc)}).") from exc
+    if len({part.dtype.kind == "O" for part in seen}) > 1:  # numbers in some chunks only
+        seen = [part.astype(str).astype(object) for part in seen]
     return np.concatenate(seen) if seen else np.empty(0)
 
 
@@ -1603,6 +1618,10 @@ def read_classes(data, target: str, *, fmt: str | None = None,
                                                        min(col.rows, a + step))
                  for a in range(0, col.rows, step)]
     parts = [p for p in dask.compute(*tasks) if len(p)]
+    if ds.fmt == "csv" and len({p.dtype.kind == "O" for p in parts}) > 1:
+        # pandas typed some chunks of the column as numbers and others as text: the
+        # labels are text ("1", "2", "n/a"); read_table(..., text_target=True) matches
+        parts = [p.astype(str).astype(object) for p in parts]
     values = pd.unique(np.concatenate(parts)) if parts else np.empty(0)
     try:
         return np.sort(np.asarray(values))

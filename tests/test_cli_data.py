@@ -673,3 +673,19 @@ def test_predict_id_that_stops_being_an_integer_names_the_block(tmp_path, data, 
     rc, _, err = run(capsys, "predict", model, csv, "--out", tmp_path / "p.parquet", "--id", "id",
                      "--workers", "0")
     assert rc == 2 and "ids.csv" in err and "'id' holds 'X-17'" in err, err
+
+
+def test_train_on_csv_labels_that_mix_digits_and_text(tmp_path, capsys):
+    # pandas types each block alone: blocks without the text label parsed "1" as 1, and
+    # training failed at the first such block ("labels [1, 2] not in classes ['1', ...]")
+    df = frame(8000).drop(columns=["value", "id"])
+    df["label"] = np.where(df["label"] == 1, "2", "1").astype(object)
+    df.loc[7990:, "label"] = "n/a-code"  # only in the last block, past the scanned rows
+    data = tmp_path / "mixed.csv"
+    df.to_csv(data, index=False)
+    model = tmp_path / "m.pkl"
+    rc, out, err = run(capsys, "train", data, "--target", "label", "--workers", "0",
+                       "--blocksize", "1KiB", "--validation", "0", "--out", model)
+    assert rc == 0, err
+    assert "classes: ['1', '2', 'n/a-code']" in out
+    assert load_model(model)["model"].classes_.tolist() == ["1", "2", "n/a-code"]
