@@ -264,7 +264,7 @@ class BaseSGD(BaseEstimator):
                                        y_numeric=y_numeric)
             return _aligned(X), _aligned(y), sp.issparse(X)
         X, _ = self._validate_X(xp, X, reset=reset, dtype=dtype, check_finite=False)
-        y = self._to_X_namespace(xp, y, X)
+        y = self._to_X_namespace(xp, y, X, dtype=X.dtype if y_numeric else None)
         if y.ndim == 2 and y.shape[1] == 1:
             warnings.warn(
                 "A column-vector y was passed when a 1d array was expected; it was raveled.",
@@ -295,7 +295,7 @@ class BaseSGD(BaseEstimator):
             if in_fit and float(sample_weight) == 0.0:
                 raise ValueError("Sample weights must contain at least one non-zero number.")
             return xp.full((n_samples,), float(sample_weight), dtype=dtype, **_where(xp, X))
-        sample_weight = self._to_X_namespace(xp, sample_weight, X)
+        sample_weight = self._to_X_namespace(xp, sample_weight, X, dtype=dtype)
         if sample_weight.ndim != 1 or sample_weight.shape[0] != n_samples:
             raise ValueError(
                 f"sample_weight.shape == {tuple(sample_weight.shape)}, expected ({n_samples},)!"
@@ -306,10 +306,18 @@ class BaseSGD(BaseEstimator):
             raise ValueError("Sample weights must contain at least one non-zero number.")
         return sample_weight
 
-    def _to_X_namespace(self, xp: ModuleType, a: Any, X: Any) -> Any:
-        """Move ``y``-like input next to X (host containers become NumPy arrays)."""
+    def _to_X_namespace(self, xp: ModuleType, a: Any, X: Any, dtype: Any = None) -> Any:
+        """Move ``y``-like input next to X (host containers become NumPy arrays).
+
+        With ``dtype``, host input is cast to it before it moves: a device
+        without float64 (array_api_strict's ``no_float64``, a GPU backend
+        without it) cannot receive NumPy's default float64 first.
+        """
         if is_cudf_object(a):
             a = a.values
+        if dtype is not None and (isinstance(a, (list, tuple, np.ndarray, numbers.Number))
+                                  or hasattr(a, "iloc")):
+            a = np.asarray(a).astype(_host_dtype(dtype), copy=False)
         return to_namespace(a, xp, device=_device_or_none(xp, X))
 
     # ------------------------------------------------------------ parameters
@@ -344,7 +352,7 @@ class BaseSGD(BaseEstimator):
         W, b = self._standard_weights(xp)
         k, d = W.shape
         if coef_init is not None:
-            coef = xp.astype(self._to_X_namespace(xp, coef_init, X), dtype)
+            coef = xp.astype(self._to_X_namespace(xp, coef_init, X, dtype=dtype), dtype)
             allowed = {(k, d), (d,)} if k == 1 else {(k, d)}
             if tuple(coef.shape) not in allowed:
                 raise ValueError(
@@ -352,7 +360,7 @@ class BaseSGD(BaseEstimator):
                 )
             W = xp.reshape(coef, (k, d)) * 1.0
         if intercept_init is not None:
-            intercept = self._to_X_namespace(xp, intercept_init, X)
+            intercept = self._to_X_namespace(xp, intercept_init, X, dtype=dtype)
             intercept = xp.reshape(xp.astype(intercept, dtype), (-1,))
             if intercept.shape[0] != k:
                 raise ValueError(
@@ -971,6 +979,14 @@ def _host_gathered_batches(X, T, sample_weight, order, batch_size):
         for start in range(0, m, batch_size):
             stop = min(start + batch_size, m)
             yield Xc[start:stop], Tc[start:stop], None if wc is None else wc[start:stop]
+
+
+def _host_dtype(dtype: Any) -> np.dtype:
+    """The NumPy dtype of the same name as any namespace's dtype (``array_api_strict.float32``,
+    a CuPy / NumPy dtype, ``torch.float32``)."""
+    if isinstance(dtype, np.dtype):
+        return dtype
+    return np.dtype(str(dtype).rsplit(".", 1)[-1])
 
 
 def _sum_function(xp: ModuleType) -> Any:

@@ -503,7 +503,8 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         if unweighted and len(labels) - len(unweighted) != len(self.class_weight):
             raise ValueError(f"The classes, {unweighted}, are not in class_weight")
         values = np.asarray([float(self.class_weight.get(label, 1.0)) for label in labels])
-        return xp.astype(self._to_X_namespace(xp, values, indicator), indicator.dtype)
+        return xp.astype(self._to_X_namespace(xp, values, indicator, dtype=indicator.dtype),
+                         indicator.dtype)
 
     # ------------------------------------------------------------ predicting
     def decision_function(self, X: Any) -> Any:
@@ -915,7 +916,7 @@ class SGDRegressor(RegressorMixin, BaseSGD):
         if is_numpy_namespace(xp):
             return float(super().score(X, y, sample_weight=sample_weight))
         pred = self.predict(X)
-        y, weights = _score_targets(self, xp, y, pred, sample_weight)
+        y, weights = _score_targets(self, xp, y, pred, sample_weight, numeric=True)
         y = xp.astype(y, pred.dtype)
         y_mean = _weighted_mean(xp, y, weights)
         ss_res = _weighted_mean(xp, (y - pred) ** 2, weights)
@@ -957,13 +958,13 @@ def _comparable_labels(xp: ModuleType, y: Any, classes: Any) -> tuple[Any, Any]:
 
 
 def _score_targets(est: BaseSGD, xp: ModuleType, y: Any, pred: Any,
-                   sample_weight: Any) -> tuple[Any, Any]:
+                   sample_weight: Any, numeric: bool = False) -> tuple[Any, Any]:
     """``y`` as a 1-D array next to ``pred``, and validated weights (or None).
 
     The checks of scikit-learn's ``score`` on NumPy, for the other namespaces:
     one target per predicted row, weights of the same length, finite and not all zero.
     """
-    y = est._to_X_namespace(xp, y, pred)
+    y = est._to_X_namespace(xp, y, pred, dtype=pred.dtype if numeric else None)
     n = pred.shape[0]
     if y.ndim == 2 and y.shape[1] == 1:
         y = xp.reshape(y, (-1,))

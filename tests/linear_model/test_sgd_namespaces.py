@@ -319,3 +319,21 @@ def test_score_checks_y_and_sample_weight_on_every_namespace(Est):
         a.score(X, y, sample_weight=sw), rel=1e-9)
     assert b.score(xps.asarray(X), xps.asarray(np.reshape(y, (n, 1)))) == pytest.approx(
         a.score(X, y), rel=1e-9)
+
+
+def test_float64_host_inputs_reach_a_device_without_float64():
+    # a float32 model on a device without float64 (as some GPU backends): host weights,
+    # targets and initial coefficients are cast before they move, not after
+    if not hasattr(xps, "Device"):
+        pytest.skip("this array_api_strict has no devices")
+    dev = xps.Device("no_float64")
+    X, y = _classification(2, np.float32)
+    Xd, yd = xps.asarray(X, device=dev), xps.asarray(y.astype(np.int32), device=dev)
+    n = X.shape[0]
+    weighted = SGDClassifier(random_state=0, max_iter=3, tol=None).fit(
+        Xd, yd, sample_weight=np.linspace(0.5, 1.5, n), coef_init=np.zeros((1, X.shape[1])))
+    assert weighted.coef_.dtype == xps.float32
+    assert 0.5 < weighted.score(Xd, yd, sample_weight=np.ones(n)) <= 1.0
+    SGDClassifier(random_state=0, max_iter=3, tol=None, class_weight={0: 2, 1: 1}).fit(Xd, yd)
+    reg = SGDRegressor(random_state=0, max_iter=3, tol=None).fit(Xd, X[:, 0].astype(np.float64))
+    assert reg.score(Xd, X[:, 0].astype(np.float64)) > 0.5
