@@ -153,13 +153,21 @@ def _blocksize(text: str):
     return text
 
 
-def _names(values) -> list[str] | None:
-    """``--features a b`` and ``--features a,b`` both give ['a', 'b']."""
+def _names(values, known=()) -> list[str] | None:
+    """``--features a b`` and ``--features a,b`` both give ['a', 'b'].
+
+    A value that is the name of a column of the data (``known``) is that
+    column, commas and all: ``--features "price, usd"``.
+    """
     if not values:
         return None
+    known = set(known)
     out = []
     for v in values:
-        out.extend(p.strip() for p in v.split(",") if p.strip())
+        if v in known or v.strip() in known:
+            out.append(v if v in known else v.strip())
+        else:
+            out.extend(p.strip() for p in v.split(",") if p.strip())
     return out
 
 
@@ -423,8 +431,8 @@ def _train(args) -> int:
     storage_options = _storage_options(args.storage_option)
     t_start = time.perf_counter()
     ds = scan(args.data, args.format, storage_options=storage_options)
-    features = _names(args.features)
-    X, y = read_table(ds, args.target, features, exclude=_names(args.exclude) or (),
+    features = _names(args.features, ds.columns)
+    X, y = read_table(ds, args.target, features, exclude=_names(args.exclude, ds.columns) or (),
                       dtype=dtype, blocksize=args.blocksize, allow_nan=args.allow_nan)
     features = list(X.columns) if hasattr(X, "columns") else _zarr_feature_names(ds, args, features)
     width = len(features) if hasattr(X, "columns") else int(X.shape[1])
@@ -513,7 +521,7 @@ def _train(args) -> int:
 def _zarr_feature_names(ds, args, features) -> list[str]:
     if features:
         return list(features)
-    exclude = set(_names(args.exclude) or [])
+    exclude = set(_names(args.exclude, ds.columns) or [])
     return [c for c in ds.columns if c != args.target and c not in exclude]
 
 
@@ -598,8 +606,8 @@ def _predict(args) -> int:
     payload = load_model(args.model, storage_options)
     inc = payload["model"]
     features = list(payload["features"])
-    keep = _names(args.id) or []
     ds = scan(args.data, args.format, storage_options=storage_options)
+    keep = _names(args.id, ds.columns) or []
     _check_id_names(keep, inc, args.proba)
     options = {"dtype": payload["dtype"], "blocksize": args.blocksize, "allow_nan": args.allow_nan}
     if ds.fmt == "zarr":

@@ -689,3 +689,24 @@ def test_train_on_csv_labels_that_mix_digits_and_text(tmp_path, capsys):
     assert rc == 0, err
     assert "classes: ['1', '2', 'n/a-code']" in out
     assert load_model(model)["model"].classes_.tolist() == ["1", "2", "n/a-code"]
+
+
+def test_column_names_with_commas_can_be_named(tmp_path, capsys):
+    df = frame(ROWS).rename(columns={"f0": "price, usd", "id": "id, internal"})
+    data = tmp_path / "commas.parquet"
+    df.to_parquet(data, index=False)
+    model = tmp_path / "m.pkl"
+    rc, _, err = run(capsys, "train", data, "--target", "label", "--features", "price, usd",
+                     "f1", "--workers", "0", "--validation", "0", "--out", model)
+    assert rc == 0, err
+    assert load_model(model)["features"] == ["price, usd", "f1"]
+    rc, _, err = run(capsys, "train", data, "--target", "label", "--exclude", "f1,f2",
+                     "id, internal", "value", "--workers", "0", "--validation", "0",
+                     "--out", model)
+    assert rc == 0, err
+    assert load_model(model)["features"] == ["price, usd", "f3"]
+    preds = tmp_path / "p.csv"
+    rc, _, err = run(capsys, "predict", model, data, "--id", "id, internal", "--workers", "0",
+                     "--out", preds)
+    assert rc == 0, err
+    assert pd.read_csv(preds)["id, internal"].tolist() == df["id, internal"].tolist()
