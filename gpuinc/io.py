@@ -495,6 +495,17 @@ def _csv_index_columns(header: bytes, names: Sequence[str]) -> tuple[str, ...]:
     return ()
 
 
+#: the package fsspec needs for a compression it may lack
+_COMPRESSION_PACKAGES = {"zstd": "zstandard (pip install zstandard)",
+                         "snappy": "python-snappy", "lz4": "lz4"}
+
+
+def _available_compressions() -> list:
+    import fsspec
+
+    return fsspec.available_compressions()
+
+
 def _scan_csv_file(fs, path: str) -> tuple[FileInfo, Any]:
     shown, size, stamp = _file_info(fs, path)
     compression = _csv_compression(path) or None
@@ -502,6 +513,12 @@ def _scan_csv_file(fs, path: str) -> tuple[FileInfo, Any]:
         with fs.open(path, "rb", compression=compression) as fh:
             sample, complete = _read_csv_sample(fh)
     except Exception as exc:
+        if compression and compression not in _available_compressions():
+            raise DataError(
+                f"{shown} is {compression}-compressed, which this Python cannot read: install "
+                f"{_COMPRESSION_PACKAGES.get(compression, 'its decompression package')} "
+                f"(fsspec reads {compression} with it), or decompress the file."
+            ) from exc
         raise DataError(f"{shown} could not be read ({_one_line(exc)}); is it corrupt?") from exc
     if not sample.strip():
         raise DataError(f"{shown} is empty (no header, no rows); remove it from the dataset.")

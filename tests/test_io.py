@@ -666,3 +666,13 @@ def test_paths_and_globs_find_the_data_files(tmp_path):
     assert len(X.compute()) == 40
     with pytest.raises(FileNotFoundError, match="No files match"):
         read_table(str(tmp_path / "hive" / "nothing*"), "label")
+
+
+def test_csv_of_a_compression_this_python_lacks_says_what_to_install(tmp_path, monkeypatch):
+    import gpuinc.io as gio
+
+    path = tmp_path / "x.csv.zst"
+    path.write_bytes(b"\x28\xb5\x2f\xfd" + bytes(20))
+    monkeypatch.setattr(gio, "_available_compressions", lambda: [None, "gzip", "bz2"])
+    with pytest.raises(DataError, match=r"x\.csv\.zst is zstd-compressed.*pip install zstandard"):
+        read_table(path, "b")
