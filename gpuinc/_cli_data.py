@@ -268,6 +268,26 @@ def _fail(exc: BaseException) -> int:
 USER_ERRORS = (ValueError, OSError, ImportError)
 
 
+@contextlib.contextmanager
+def _name_the_file(ds, n_features: int, dtype, blocksize):
+    """Add to an error that names a block of X (from an estimator) the file it reads."""
+    import re
+
+    from .io import block_sources
+
+    try:
+        yield
+    except USER_ERRORS as exc:
+        text = " ".join([str(exc), *getattr(exc, "__notes__", ())])
+        found = re.search(r"\bblock (\d+)\b", text)
+        if found and not any(f.shown in text for f in ds.files):
+            sources = block_sources(ds, n_features, dtype, blocksize)
+            i = int(found.group(1))
+            if i < len(sources):
+                exc.add_note(f"block {i} reads {sources[i]}")
+        raise
+
+
 def _guarded(run):
     def call(args) -> int:
         try:
@@ -484,7 +504,7 @@ def _train(args) -> int:
         print(f"model: {args.model} ({type(estimator).__module__}.{type(estimator).__name__}), "
               f"{args.epochs} pass(es), prefetch {args.prefetch}, device {device}")
         t0 = time.perf_counter()
-        with _stop_on_interrupt():
+        with _stop_on_interrupt(), _name_the_file(ds, width, dtype, args.blocksize):
             inc.fit(X, y, **fit_kwargs)
         fit_s = time.perf_counter() - t0
     resumed = getattr(inc, "resumed_from_", None)

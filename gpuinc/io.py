@@ -1212,6 +1212,24 @@ def _csv_pieces(files: Sequence[FileInfo], rows_per_block: int | None) -> list[t
     return pieces
 
 
+def block_sources(ds: Dataset, n_features: int, dtype, blocksize) -> list[str]:
+    """What each block of ``read_table(ds, ...)`` reads, in block order, for messages:
+    ``"data/part-3.parquet (row groups 0-2)"``, ``"data/x.csv (bytes 0-1048576)"``."""
+    rows = _rows_per_block(blocksize, n_features, dtype)
+    out = []
+    if ds.fmt == "parquet":
+        for piece in _parquet_pieces(ds.files, rows):
+            out.append(", ".join(
+                f"{ds.files[fi].shown} (row group{'s' if len(groups) > 1 else ''} "
+                f"{groups[0]}{f'-{groups[-1]}' if len(groups) > 1 else ''})"
+                for fi, groups in piece))
+    elif ds.fmt == "csv":
+        for fi, offset, length in _csv_pieces(ds.files, rows):
+            shown = ds.files[fi].shown
+            out.append(shown if length is None else f"{shown} (bytes {offset}-{offset + length})")
+    return out
+
+
 def _frame_meta(ds: Dataset, cols: _Columns) -> pd.DataFrame:
     meta = ds.meta
     data = {}

@@ -710,3 +710,19 @@ def test_column_names_with_commas_can_be_named(tmp_path, capsys):
                      "--out", preds)
     assert rc == 0, err
     assert pd.read_csv(preds)["id, internal"].tolist() == df["id, internal"].tolist()
+
+
+def test_an_estimator_error_on_a_block_names_its_file(tmp_path, capsys):
+    # MultinomialNB refuses negative counts, naming only "block 1": the file is added
+    folder = tmp_path / "counts"
+    folder.mkdir()
+    for i in range(3):
+        df = frame(ROWS, seed=i).drop(columns=["value", "id"])
+        df[FEATURES] = np.abs(df[FEATURES])
+        if i == 1:
+            df.loc[7, "f2"] = -1.0
+        df.to_parquet(folder / f"part-{i}.parquet", index=False)
+    rc, _, err = run(capsys, "train", folder, "--target", "label", "--model", "multinomial-nb",
+                     "--workers", "0", "--validation", "0", "--blocksize", "None",
+                     "--random-state", "0", "--out", tmp_path / "m.pkl")
+    assert rc == 2 and "block 1" in err and "(block 1 reads " in err and "part-1.parquet" in err, err
