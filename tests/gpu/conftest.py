@@ -16,6 +16,12 @@ HERE = Path(__file__).resolve().parent
 REASON = device_unavailable_reason()
 
 
+#: tests that start a LocalCUDACluster run last: worker processes that fail to start
+#: (a dask-cuda / CUDA bindings mismatch) wait for a timeout, and on a GPU machine lent
+#: for minutes every other proof should have run by then
+LAST = ("test_local_cuda_cluster_fit_matches_the_local_run", "test_demo_on_the_gpu")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
     skip = pytest.mark.skip(reason=f"GPU test: {REASON}") if REASON else None
@@ -25,6 +31,7 @@ def pytest_collection_modifyitems(config, items):
         item.add_marker(pytest.mark.gpu)
         if skip is not None:
             item.add_marker(skip)
+    items.sort(key=lambda item: item.name in LAST)  # stable: the others keep their order
 
 
 @pytest.fixture(scope="session")
