@@ -75,7 +75,7 @@ fi
 [[ -n $MISSING ]] && say "still missing (those parts will skip): $MISSING"
 # without these nothing of gpuinc runs: say so once instead of letting every test fail
 CORE_MISSING=$(for m in $MISSING; do
-    case $m in dask|distributed|array_api_compat|numpy|sklearn|pandas) echo -n "$m ";; esac
+    case $m in dask|distributed|array_api_compat|numpy|scipy|sklearn|pandas) echo -n "$m ";; esac
 done)
 [[ -n $CORE_MISSING ]] && say "cannot test or benchmark gpuinc without: $CORE_MISSING"
 "$PY" - > "$RES/environment.txt" 2>&1 <<'EOF'

@@ -442,7 +442,7 @@ def run_train(args) -> int:
 def _train(args) -> int:
     from . import Incremental
     from ._progress import should_show
-    from .io import read_classes, read_table, scan
+    from .io import csv_target_has_text, read_classes, read_table, scan
 
     _check_train_args(args)
     dtype = _feature_dtype(args.dtype)
@@ -452,8 +452,11 @@ def _train(args) -> int:
     t_start = time.perf_counter()
     ds = scan(args.data, args.format, storage_options=storage_options)
     features = _names(args.features, ds.columns)
+    # a classifier's CSV labels with text in some file are text everywhere (see below)
+    text_target = _needs_classes(estimator) and csv_target_has_text(ds, args.target)
     X, y = read_table(ds, args.target, features, exclude=_names(args.exclude, ds.columns) or (),
-                      dtype=dtype, blocksize=args.blocksize, allow_nan=args.allow_nan)
+                      dtype=dtype, blocksize=args.blocksize, allow_nan=args.allow_nan,
+                      text_target=text_target)
     features = list(X.columns) if hasattr(X, "columns") else _zarr_feature_names(ds, args, features)
     width = len(features) if hasattr(X, "columns") else int(X.shape[1])
     n_blocks = X.npartitions if hasattr(X, "npartitions") else X.numblocks[0]
@@ -485,7 +488,7 @@ def _train(args) -> int:
                     "classifier needs at least two classes (use a regressor for numbers)."
                 )
             fit_kwargs["classes"] = classes
-            if ds.fmt == "csv" and classes.dtype.kind in "OUT":
+            if ds.fmt == "csv" and classes.dtype.kind in "OUT" and not text_target:
                 # text labels: every block's labels as text, also where a block holds
                 # digits only (pandas would make those numbers)
                 X, y = read_table(ds, args.target, features, dtype=dtype,
@@ -510,9 +513,15 @@ def _train(args) -> int:
     resumed = getattr(inc, "resumed_from_", None)
     if resumed is not None:
         if resumed["passes"] >= inc.n_epochs_ and resumed["blocks"] == 0:
+            if inc.stopped_early_:
+                more = ("it stopped early, so it goes on only without --early-stopping (with "
+                        "--epochs above the passes made); or pass a new --checkpoint folder to "
+                        "train afresh.")
+            else:
+                more = ("pass a larger --epochs to add passes, or a new --checkpoint folder to "
+                        "train afresh.")
             print(f"the checkpoint in {args.checkpoint} held a finished fit of "
-                  f"{resumed['passes']} pass(es): nothing was trained. Pass a larger --epochs "
-                  "to add passes, or a new --checkpoint folder to train afresh.")
+                  f"{resumed['passes']} pass(es): nothing was trained; {more}")
         else:
             print(f"resumed from the checkpoint in {args.checkpoint} after {resumed['passes']} "
                   f"pass(es) and {resumed['blocks']} block(s)")
@@ -635,10 +644,10 @@ def _predict(args) -> int:
     else:
         # --id columns come through as stored, also one that is a feature of the model
         X, kept = _read_features_and_kept(ds, features, keep, **options)
-        # integer ids as pandas' nullable Int64 in every part: a part with a missing id
-        # holds Int64, and readers (pd.read_parquet) would give float64 for int64 parts
-        ints = {c: "Int64" for c, dt in kept.dtypes.items()
-                if pd.api.types.is_integer_dtype(dt)}
+        # integer ids as pandas' nullable (U)Int64 in every part: a part with a missing id
+        # holds it, and readers (pd.read_parquet) would give float64 for int64 parts
+        ints = {c: "UInt64" if pd.api.types.is_unsigned_integer_dtype(dt) else "Int64"
+                for c, dt in kept.dtypes.items() if pd.api.types.is_integer_dtype(dt)}
         kept = kept.astype(ints) if ints else kept
     if args.proba and not hasattr(inc.estimator_, "predict_proba"):
         raise UsageError(f"--proba: {type(inc.estimator_).__name__} has no predict_proba.")

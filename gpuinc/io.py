@@ -256,7 +256,7 @@ def _resolve(path, fmt: str | None, storage_options: dict):
     source = os.fspath(path)
     fs, root = _url_to_fs(source, storage_options)
     if _has_glob(source) and not fs.exists(root):  # an existing name may hold brackets
-        paths = _glob_files(fs, root)
+        paths, matched = _glob_files(fs, root)
         if not paths:
             raise FileNotFoundError(
                 f"No files match {source} (hidden files and names starting with '_' are "
@@ -264,7 +264,9 @@ def _resolve(path, fmt: str | None, storage_options: dict):
         if fmt is None:
             fmt = _common_format(paths, source, ignore_unknown=True)
         wanted = [p for p in paths if _format_of_name(p) == fmt]
-        return fs, wanted or paths, fmt, source, _common_folder(paths)
+        # the root is above what the glob matched: a matched key=value folder stays a
+        # Hive partition, also when only one matched
+        return fs, wanted or paths, fmt, source, _common_folder(matched)
     if not fs.exists(root):
         raise FileNotFoundError(f"{source} does not exist.")
     if fs.isdir(root):
@@ -284,17 +286,21 @@ def _resolve(path, fmt: str | None, storage_options: dict):
     return fs, [root], fmt or _common_format([root], source), source, _common_folder([root])
 
 
-def _glob_files(fs, pattern: str) -> list[str]:
-    """The data files a glob matches: matched files, and the files inside matched folders
-    (``data/year=*``), skipping hidden ones and ``_SUCCESS``-like markers as a folder does."""
-    out = set()
+def _glob_files(fs, pattern: str) -> tuple[list[str], list[str]]:
+    """The data files a glob matches, and the matches that gave them: matched files, and
+    the files inside matched folders (``data/year=*``), skipping hidden ones and
+    ``_SUCCESS``-like markers as a folder does."""
+    out, matched = set(), []
     for p in fs.glob(pattern):
         if not fs.isdir(p):
             if not _is_hidden(p, posixpath.dirname(p)):
                 out.add(p)
+                matched.append(p)
         elif not (p.rstrip("/").endswith(".zarr") or _is_zarr_dir(fs, p)):
-            out.update(q for q in fs.find(p) if not _is_hidden(q, p))
-    return sorted(out)
+            inside = [q for q in fs.find(p) if not _is_hidden(q, p)]
+            out.update(inside)
+            matched += [p] if inside else []
+    return sorted(out), matched
 
 
 def _common_format(paths: Sequence[str], source: str, ignore_unknown: bool = False) -> str:
@@ -720,7 +726,8 @@ def _check_target(ds: Dataset, target: str) -> None:
             )
 
 
-def _select(ds: Dataset, target: str | None, features, exclude=(), keep=()) -> list[str]:
+def _select(ds: Dataset, target: str | None, features, exclude=(), keep=(),
+            text_target: bool = False) -> list[str]:
     """Validate the columns against every file; return the feature columns."""
     available = list(ds.columns)
     known = set(available)
@@ -758,11 +765,13 @@ def _select(ds: Dataset, target: str | None, features, exclude=(), keep=()) -> l
     first = ds.files[0]
     used = [*features, *([target] if target is not None else []), *keep]
     for info in ds.files:
-        _check_file_columns(first, info, features, used, target, implicit)
+        _check_file_columns(first, info, features, used, target, implicit,
+                            csv=ds.fmt == "csv", text_target=text_target)
     return features
 
 
-def _check_file_columns(first: FileInfo, info: FileInfo, features, used, target, implicit):
+def _check_file_columns(first: FileInfo, info: FileInfo, features, used, target, implicit,
+                        csv: bool = False, text_target: bool = False):
     pos = {c: i for i, c in enumerate(info.columns)}
     first_pos = {c: i for i, c in enumerate(first.columns)}
     missing = [c for c in used if c not in pos]
@@ -798,14 +807,17 @@ def _check_file_columns(first: FileInfo, info: FileInfo, features, used, target,
             "Leave it out of the features (--exclude / --features; exclude= / features= in "
             "read_table), or encode it as numbers first."
         )
-    if target is not None and info is not first:
+    if target is not None and info is not first and not (csv and text_target):
         i, j = pos[target], first_pos[target]
         a = _type_family(first.numeric[j], first.types[j])
         b = _type_family(info.numeric[i], info.types[i])
         if a != b:
+            csv_hint = (" For CSV labels that mix digits and text, read them as text in "
+                        "every file: read_table(..., text_target=True).") if csv else ""
             raise DataError(
                 f"Schema drift: target column {target!r} is {first.types[j]} in {first.shown} but "
                 f"{info.types[i]} in {info.shown}; labels must have one type in every file."
+                + csv_hint
             )
 
 
@@ -841,8 +853,8 @@ class _Columns:
     keep: tuple[str, ...]
     dtype: str | None
     allow_nan: bool
-    #: per kept column: "int" (integers, exact even with missing values), "object" (a
-    #: categorical: its values) or None (as read); see _kept_kind
+    #: per kept column: "Int64" / "UInt64" (integers, exact even with missing values),
+    #: "object" (a categorical: its values) or None (as read); see _kept_kind
     kept_kinds: tuple = ()
     #: CSV: parse the target as text in every block (see read_table's text_target)
     text_target: bool = False
@@ -922,8 +934,10 @@ def _kept_kind(dt) -> str | None:
     """How a kept column of (meta) dtype ``dt`` comes out of every block (see _kept_values)."""
     if isinstance(dt, pd.CategoricalDtype):
         return "object"
+    if pd.api.types.is_unsigned_integer_dtype(dt):
+        return "UInt64"
     if pd.api.types.is_integer_dtype(dt):
-        return "int"
+        return "Int64"
     return None
 
 
@@ -936,8 +950,11 @@ def _kinds(cols: _Columns) -> tuple:
 
 
 def _nullable_int(arrow_type):
+    """pandas' nullable integer dtype for an Arrow integer type (None for other types)."""
     import pyarrow as pa
 
+    if pa.types.is_unsigned_integer(arrow_type):
+        return pd.UInt64Dtype()
     return pd.Int64Dtype() if pa.types.is_integer(arrow_type) else None
 
 
@@ -951,10 +968,10 @@ def _kept_values(values: pd.Series, kind: str | None, name: str, where: str) -> 
     """
     if kind == "object":
         return values.astype(object)
-    if kind != "int" or (isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu"):
+    if kind is None or (isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu"):
         return values
     try:
-        exact = values.astype("Int64")
+        exact = values.astype(kind)
     except (TypeError, ValueError) as exc:
         numbers = pd.to_numeric(values, errors="coerce")
         odd = values[values.notna() & (numbers.isna() | (numbers % 1 != 0))]
@@ -963,7 +980,7 @@ def _kept_values(values: pd.Series, kind: str | None, name: str, where: str) -> 
             f"{where}: column {name!r} holds {example!r} where the first rows of the data hold "
             "integers; fix the value, or leave the column out of --id / keep=."
         ) from exc
-    return exact if exact.hasnans else exact.astype("int64")
+    return exact if exact.hasnans else exact.astype(kind.lower())
 
 
 def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
@@ -1052,7 +1069,8 @@ def _read_parquet_block(parts: tuple, fs, cols: _Columns, stamp: str = "") -> pd
             frame = table.to_pandas(use_threads=False)
             for name, kind in zip(cols.keep, _kinds(cols), strict=True):
                 column = table.column(name)
-                if kind == "int" and column.null_count and _nullable_int(column.type):
+                if kind is not None and kind != "object" and column.null_count \
+                        and _nullable_int(column.type):
                     # to_pandas makes integers with nulls float64: inexact above 2**53
                     frame[name] = column.to_pandas(types_mapper=_nullable_int)
         except Exception as exc:
@@ -1093,8 +1111,8 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
     fast = {c: cols.dtype for c in cols.features if c not in cols.keep} \
         if cols.dtype is not None else {}
     # integer ids parsed as such, exactly: pandas would make a block with an empty one float64
-    fast.update({c: "Int64" for c, kind in zip(cols.keep, _kinds(cols), strict=True)
-                 if kind == "int"})
+    fast.update({c: kind for c, kind in zip(cols.keep, _kinds(cols), strict=True)
+                 if kind in ("Int64", "UInt64")})
     if cols.text_target:
         fast[cols.target] = str
     fast = fast or None
@@ -1114,30 +1132,48 @@ def _read_csv(data: bytes, **kwargs) -> pd.DataFrame:
     When the first row has one field more than the header, pandas makes the
     first field of every row the index, and every value lands one column name
     to the left.  A trailing delimiter on every row (a common export) is that,
-    with an empty last field: the rows are then read left-aligned to the
-    header, dropping the empty field.  An extra field that holds a value (an
-    unquoted delimiter inside a value, a header missing a name) raises
-    ``ValueError`` rather than shifting values.
+    with an empty last field: the rows are then read with one unnamed column
+    more, which must stay empty in every row and is dropped.  An extra field
+    that holds a value (an unquoted delimiter inside a value, a header
+    missing a name) raises ``ValueError`` rather than shifting or dropping
+    values.
     """
     header, first = _first_records(data)
-    if first is not None and len(first) > len(header):
-        if len(first) == len(header) + 1 and not first[-1].strip():
-            kwargs["index_col"] = False
-        else:
-            raise ValueError(
-                f"its first row has {len(first)} fields for {len(header)} header names (an "
-                "unquoted delimiter inside a value, or a column without a name in the header)"
-            )
-    return pd.read_csv(_bytesio.BytesIO(data), **kwargs)
+    if first is None or len(first) <= len(header):
+        return pd.read_csv(_bytesio.BytesIO(data), **kwargs)
+    if len(first) > len(header) + 1 or first[-1].strip():
+        raise ValueError(
+            f"its first row has {len(first)} fields for {len(header)} header names (an "
+            "unquoted delimiter inside a value, or a column without a name in the header)"
+        )
+    names = [str(n) for n in pd.read_csv(_bytesio.BytesIO(data), nrows=0).columns]
+    extra = "\x00gpuinc-trailing-field"
+    dtype = kwargs.pop("dtype", None)
+    dtype = {**(dtype or {}), extra: str}
+    frame = pd.read_csv(_bytesio.BytesIO(data), header=0, names=[*names, extra], dtype=dtype,
+                        **kwargs)
+    tail = frame[extra].dropna().astype(str).str.strip()
+    tail = tail[tail != ""]
+    if len(tail):
+        raise ValueError(
+            f"its rows end with an empty field after the last header column, but a row holds "
+            f"{tail.iloc[0]!r} there (an unquoted delimiter inside a value, or a column "
+            "without a name in the header)"
+        )
+    return frame.drop(columns=extra)
 
 
 def _first_records(data: bytes) -> tuple[list[str], list[str] | None]:
-    """The header's fields and the first row's (None without a row), as the csv module reads them."""
-    text = data[:1 << 16].decode("utf-8-sig", errors="replace")
-    records = csv.reader(_bytesio.StringIO(text))
+    """The header's fields and the first row's (None without a row), as the csv module reads
+    them; at least 64 KiB are read, and enough for the header and the first row."""
+    first_end = data.find(b"\n")
+    second_end = data.find(b"\n", first_end + 1) if first_end >= 0 else -1
+    limit = max(1 << 16, second_end + 1 if second_end >= 0 else len(data))
+    records = csv.reader(_bytesio.StringIO(data[:limit].decode("utf-8-sig", errors="replace")))
     header = next(records, [])
     first = next(records, None)
-    while first is not None and not first:  # blank lines: pandas skips them
+    # blank and whitespace-only lines: pandas skips them
+    while first is not None and (not first or (len(first) == 1 and not first[0].strip())):
         first = next(records, None)
     return header, first
 
@@ -1488,7 +1524,7 @@ def read_table(
     dtype = _check_dtype(dtype)
     if target is None:
         raise ValueError("read_table needs a target column; use read_features for features only.")
-    features = _select(ds, target, features, exclude)
+    features = _select(ds, target, features, exclude, text_target=text_target)
     if ds.fmt == "zarr":
         return _zarr_collections(ds, features, target, dtype, allow_nan, blocksize)
     cols = _Columns(tuple(features), target, (), dtype, bool(allow_nan),
@@ -1597,12 +1633,23 @@ def _parquet_labels(fs, path: str, shown: str, target: str, partitions=()) -> np
     return pc.unique(column).to_numpy(zero_copy_only=False)
 
 
-def _csv_labels(fs, path: str, shown: str, target: str, compression) -> np.ndarray:
+def csv_target_has_text(ds: Dataset, target: str) -> bool:
+    """Whether the scan of a CSV dataset saw text in the target column of any file."""
+    if ds.fmt != "csv":
+        return False
+    return any(not info.numeric[list(info.columns).index(target)] for info in ds.files
+               if target in info.columns)
+
+
+def _csv_labels(fs, path: str, shown: str, target: str, compression,
+                text: bool = False) -> np.ndarray:
+    """The distinct labels of one CSV file; ``text``: read as written ("01" stays "01")."""
     seen = []
     try:
         with fs.open(path, "rb", compression=compression) as fh:
             # index_col=False: a stray trailing delimiter cannot shift the target's values
-            for chunk in pd.read_csv(fh, usecols=[target], chunksize=1_000_000, index_col=False):
+            for chunk in pd.read_csv(fh, usecols=[target], chunksize=1_000_000, index_col=False,
+                                     dtype={target: str} if text else None):
                 col = chunk[target]
                 if col.isna().any():
                     raise DataError(
@@ -1614,8 +1661,10 @@ def _csv_labels(fs, path: str, shown: str, target: str, compression) -> np.ndarr
         raise
     except Exception as exc:
         raise DataError(f"{shown} is not well-formed CSV ({_one_line(exc)}).") from exc
-    if len({part.dtype.kind == "O" for part in seen}) > 1:  # numbers in some chunks only
-        seen = [part.astype(str).astype(object) for part in seen]
+    if not text and len({part.dtype.kind == "O" for part in seen}) > 1:
+        # numbers in some chunks only: the labels are text, read as written (str() of a
+        # parsed number would turn "01" into "1")
+        return _csv_labels(fs, path, shown, target, compression, text=True)
     return np.concatenate(seen) if seen else np.empty(0)
 
 
@@ -1654,9 +1703,12 @@ def read_classes(data, target: str, *, fmt: str | None = None,
                  for a in range(0, col.rows, step)]
     parts = [p for p in dask.compute(*tasks) if len(p)]
     if ds.fmt == "csv" and len({p.dtype.kind == "O" for p in parts}) > 1:
-        # pandas typed some chunks of the column as numbers and others as text: the
-        # labels are text ("1", "2", "n/a"); read_table(..., text_target=True) matches
-        parts = [p.astype(str).astype(object) for p in parts]
+        # pandas typed some files' labels as numbers and others' as text: the labels are
+        # text ("1", "2", "n/a"), read as written; read_table(..., text_target=True) matches
+        parts = [p for p in dask.compute(*[
+            dask.delayed(_csv_labels, pure=True)(ds.fs, f.path, f.shown, target, f.compression,
+                                                 text=True)
+            for f in ds.files]) if len(p)]
     values = pd.unique(np.concatenate(parts)) if parts else np.empty(0)
     try:
         return np.sort(np.asarray(values))

@@ -357,7 +357,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     stopped_early_ : bool
         Whether early stopping ended ``fit`` before ``epochs`` passes.
     resumed_from_ : dict or None
-        Set by ``fit``: None when it started afresh; when it resumed from a
+        None after ``partial_fit`` and a ``fit`` that started afresh; when ``fit`` resumed from a
         checkpoint, ``{"passes": ..., "blocks": ...}``, the passes the
         checkpoint held and the blocks of the next pass already trained
         (``passes == n_epochs_`` and ``blocks == 0``: nothing was left to train).
@@ -650,8 +650,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                  "finished": False, "pass_blocks": 0, "pass_rows": 0, "pass_progressive": [],
                  "pass_seconds": 0.0, "pass_in_flight": 0}
         fingerprint = None
-        if resumable:
-            self.resumed_from_ = None
+        self.resumed_from_ = None  # partial_fit never resumes
         with contextlib.ExitStack() as guard:
             guard.enter_context(one_process_pool())  # scheduler="processes": one pool
             if resumable and self.checkpoint is not None:

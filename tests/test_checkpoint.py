@@ -733,3 +733,14 @@ def test_two_fits_of_one_process_are_told_apart_without_the_filesystem(tmp_path,
                 pass
     with _checkpoint.lock(tmp_path):  # free again once the first fit ended
         pass
+
+
+def test_resumed_from_is_none_after_partial_fit(tmp_path, data):
+    X, y = data
+    inc = Incremental(FlakySGD(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    assert inc.resumed_from_ is None
+    inc = Incremental(FlakySGD(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    assert inc.resumed_from_ is not None
+    inc.partial_fit(X, y)
+    assert inc.resumed_from_ is None
+    assert Incremental(FlakySGD(random_state=0)).partial_fit(X, y).resumed_from_ is None

@@ -612,8 +612,8 @@ def test_train_says_when_it_resumes_or_finds_a_finished_checkpoint(tmp_path, dat
     assert "resumed" not in out and "nothing was trained" not in out
     rc, out, err = run(capsys, *args)
     assert rc == 0, err
-    assert f"the checkpoint in {ckpt} held a finished fit of 2 pass(es): nothing was trained" \
-        in out
+    assert f"the checkpoint in {ckpt} held a finished fit of 2 pass(es): nothing was " \
+        "trained; pass a larger --epochs" in out
     rc, out, err = run(capsys, *train_args(folder, model, "--epochs", "3", "--checkpoint", ckpt))
     assert rc == 0, err
     assert "resuming from checkpoint" in out and f"resumed from the checkpoint in {ckpt} after " \
@@ -726,3 +726,20 @@ def test_an_estimator_error_on_a_block_names_its_file(tmp_path, capsys):
                      "--workers", "0", "--validation", "0", "--blocksize", "None",
                      "--random-state", "0", "--out", tmp_path / "m.pkl")
     assert rc == 2 and "block 1" in err and "(block 1 reads " in err and "part-1.parquet" in err, err
+
+
+def test_train_on_csv_files_whose_labels_are_digits_in_one_and_text_in_another(tmp_path, capsys):
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    for i, labels in enumerate([("01", "02"), ("01", "x")]):
+        df = frame(ROWS, seed=i).drop(columns=["value", "id"])
+        df["label"] = np.where(df["label"] == 1, labels[1], labels[0])
+        df.to_csv(folder / f"part-{i}.csv", index=False)
+    with pytest.raises(Exception, match="text_target=True"):  # the library says what to do
+        from gpuinc.io import read_table
+        read_table(folder, "label")
+    model = tmp_path / "m.pkl"
+    rc, out, err = run(capsys, "train", folder, "--target", "label", "--workers", "0",
+                       "--validation", "0", "--out", model)
+    assert rc == 0, err
+    assert "classes: ['01', '02', 'x']" in out

@@ -676,3 +676,47 @@ def test_csv_of_a_compression_this_python_lacks_says_what_to_install(tmp_path, m
     monkeypatch.setattr(gio, "_available_compressions", lambda: [None, "gzip", "bz2"])
     with pytest.raises(DataError, match=r"x\.csv\.zst is zstd-compressed.*pip install zstandard"):
         read_table(path, "b")
+
+
+def test_csv_trailing_delimiter_edge_cases(tmp_path):
+    from gpuinc.io import _read_csv
+
+    # a later row with a value where the others end with an empty field: refused, not dropped
+    with pytest.raises(ValueError, match="holds '99' there"):
+        _read_csv(b"a,b\n1,2,\n3,4,99\n")
+    # a whitespace line before the rows, and rows without the trailing field, are fine
+    assert _read_csv(b"a,b\n  \n1,2,\n3,4\n").to_dict("list") == {"a": [1, 3], "b": [2, 4]}
+    # a header longer than 64 KiB: the first row is still compared with all of it
+    names = [f"f{i:05d}" for i in range(12_000)]
+    text = ",".join(names) + "\n" + ",".join("1" for _ in names) + ",\n"
+    frame = _read_csv(text.encode())
+    assert list(frame.columns) == names and frame.iloc[0].tolist() == [1] * len(names)
+
+
+def test_csv_text_labels_are_read_as_written(tmp_path):
+    # one file of digit labels ("01", "02" parse as 1, 2), one with text: all text, as written
+    folder = tmp_path / "labels"
+    folder.mkdir()
+    df = make_frame(20)
+    df.assign(label=np.where(df["label"] == 1, "02", "01")).to_csv(folder / "a.csv", index=False)
+    df.assign(label="x").to_csv(folder / "b.csv", index=False)
+    assert read_classes(scan(folder), "label").tolist() == ["01", "02", "x"]
+    _, y = read_table(folder, "label", exclude=["id"], text_target=True)
+    assert sorted(set(y.compute())) == ["01", "02", "x"]
+
+
+def test_a_glob_matching_one_hive_folder_keeps_its_partition_columns(tmp_path):
+    df = make_frame(40).assign(year=2020, region=np.repeat(["eu", "us"], 20))
+    df.to_parquet(tmp_path / "h", partition_cols=["year", "region"])
+    X = read_features(str(tmp_path / "h" / "year=2020*"), ["f0"], keep=["year", "region"])
+    got = X.compute()
+    assert got["year"].tolist() == [2020] * 40 and sorted(set(got["region"])) == ["eu", "us"]
+
+
+def test_unsigned_integer_ids_stay_exact(tmp_path):
+    import pyarrow as pa
+
+    ids = pa.array([2**63 + 5, None, 3], type=pa.uint64())
+    pq.write_table(pa.table({"id": ids, "f0": [1.0, 2.0, 3.0]}), tmp_path / "u.parquet")
+    got = read_features(tmp_path / "u.parquet", ["f0"], keep=["id"]).compute()["id"]
+    assert got.dtype == "UInt64" and got.tolist() == [2**63 + 5, pd.NA, 3]

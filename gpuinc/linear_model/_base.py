@@ -507,9 +507,9 @@ class BaseSGD(BaseEstimator):
         would be taken ``rows`` times over a mini-batch of ``rows`` samples.  One
         step along the batch's mean gradient may be that long (``rows * e``) as
         long as it stays below the stable step of the loss (``_smooth_cap``), and
-        is never shorter than ``e``; ``_eta_cap`` bounds the squared losses,
-        scaled by ``rows / QUIET_BATCH_ROWS`` for small mini-batches, whose
-        gradients are too noisy for the largest stable step.
+        is never shorter than ``e`` except where ``_eta_cap`` bounds it: the cap
+        of the squared losses, scaled by ``rows / QUIET_BATCH_ROWS`` for small
+        mini-batches, whose gradients are too noisy for the largest stable step.
         Without the ``rows * e`` part a pass moves ``rows`` times less than
         scikit-learn's schedule, which stalls at large ``alpha``.
         """

@@ -78,8 +78,11 @@ _COMMON_PARAMS_DOC = """
           or features cannot make it diverge.  A mini-batch of ``m < 32``
           rows gets ``m / 32`` of that cap: its gradient carries the noise of
           a few targets only, and at the full cap the iterate would keep
-          jumping around the optimum (streams of small ``partial_fit`` blocks,
-          where ``batch_size='auto'`` takes ``n // 16`` rows per update).
+          jumping around the optimum.  That is the case of streams of small
+          ``partial_fit`` blocks, and of ``fit`` on fewer than 512 rows, as
+          ``batch_size='auto'`` takes ``n // 16`` rows per update: on
+          noiseless small data that costs passes (60 rows: R^2 0.958 instead
+          of 1.000 after 5 passes); a larger ``batch_size`` avoids it.
         - ``'constant'``: ``eta0``.
         - ``'invscaling'``: ``eta0 / t ** power_t``.
         - ``'adaptive'``: ``eta0``, divided by 5 in ``fit`` whenever the
