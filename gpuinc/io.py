@@ -961,9 +961,9 @@ def _nullable_int(arrow_type):
 def _kept_values(values: pd.Series, kind: str | None, name: str, where: str) -> pd.Series:
     """A kept column of one block, the same kind in every block.
 
-    Integers stay exact: int64, or pandas' nullable Int64 in a block with
-    missing values (where pandas would make them float64 and round ids above
-    2**53). A categorical becomes its values, whose type every block shares
+    Integers stay exact: int64 (uint64), or pandas' nullable Int64 (UInt64)
+    in a block with missing values (where pandas would make them float64 and
+    round ids above 2**53). A categorical becomes its values, whose type every block shares
     (an empty categorical meta would not match any block's categories).
     """
     if kind == "object":
@@ -1275,7 +1275,8 @@ def _frame_meta(ds: Dataset, cols: _Columns) -> pd.DataFrame:
         else:
             data[c] = np.empty(0, dtype=_numpy_feature_dtype(meta[c].dtype))
     if cols.target is not None and cols.target not in data:
-        data[cols.target] = meta[cols.target].iloc[:0]
+        target_meta = meta[cols.target].iloc[:0]
+        data[cols.target] = target_meta.astype(object) if cols.text_target else target_meta
     for c, kept_as, kind in zip(cols.keep, cols.kept_as, _kinds(cols), strict=True):
         data.setdefault(kept_as, meta[c].iloc[:0].astype(object) if kind == "object"
                         else meta[c].iloc[:0])
