@@ -621,7 +621,6 @@ def run_predict(args) -> int:
 def _predict(args) -> int:
     import dask.dataframe as dd
     import fsspec
-    import pandas as pd
 
     from .io import _read_features_and_kept, read_features, scan
 
@@ -644,11 +643,6 @@ def _predict(args) -> int:
     else:
         # --id columns come through as stored, also one that is a feature of the model
         X, kept = _read_features_and_kept(ds, features, keep, **options)
-        # integer ids as pandas' nullable (U)Int64 in every part: a part with a missing id
-        # holds it, and readers (pd.read_parquet) would give float64 for int64 parts
-        ints = {c: "UInt64" if pd.api.types.is_unsigned_integer_dtype(dt) else "Int64"
-                for c, dt in kept.dtypes.items() if pd.api.types.is_integer_dtype(dt)}
-        kept = kept.astype(ints) if ints else kept
     if args.proba and not hasattr(inc.estimator_, "predict_proba"):
         raise UsageError(f"--proba: {type(inc.estimator_).__name__} has no predict_proba.")
     t0 = time.perf_counter()

@@ -930,6 +930,10 @@ def _as_number_column(col: pd.Series):
     return values, False
 
 
+#: the kinds of kept integer columns: pandas' nullable dtypes, exact with missing values
+_EXACT_INTS = ("Int64", "UInt64")
+
+
 def _kept_kind(dt) -> str | None:
     """How a kept column of (meta) dtype ``dt`` comes out of every block (see _kept_values)."""
     if isinstance(dt, pd.CategoricalDtype):
@@ -1069,8 +1073,7 @@ def _read_parquet_block(parts: tuple, fs, cols: _Columns, stamp: str = "") -> pd
             frame = table.to_pandas(use_threads=False)
             for name, kind in zip(cols.keep, _kinds(cols), strict=True):
                 column = table.column(name)
-                if kind is not None and kind != "object" and column.null_count \
-                        and _nullable_int(column.type):
+                if kind in _EXACT_INTS and column.null_count and _nullable_int(column.type):
                     # to_pandas makes integers with nulls float64: inexact above 2**53
                     frame[name] = column.to_pandas(types_mapper=_nullable_int)
         except Exception as exc:
@@ -1112,7 +1115,7 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
         if cols.dtype is not None else {}
     # integer ids parsed as such, exactly: pandas would make a block with an empty one float64
     fast.update({c: kind for c, kind in zip(cols.keep, _kinds(cols), strict=True)
-                 if kind in ("Int64", "UInt64")})
+                 if kind in _EXACT_INTS})
     if cols.text_target:
         fast[cols.target] = str
     fast = fast or None
@@ -1595,7 +1598,9 @@ def _read_features_and_kept(ds: Dataset, features, keep, *, dtype, blocksize, al
 
     For ``gpuinc predict --id``: unlike :func:`read_features`, a kept column
     may also be a feature (the model's); X holds it converted, ``kept`` as
-    stored.
+    stored, integer columns as pandas' nullable (U)Int64 in every block (a
+    block with a missing id holds that, and readers such as ``pd.read_parquet``
+    would turn int64 parts into float64 where the parts differ).
     """
     dtype = _check_dtype(dtype)
     keep = _as_names(keep) or []
@@ -1606,7 +1611,9 @@ def _read_features_and_kept(ds: Dataset, features, keep, *, dtype, blocksize, al
     kept = frame[list(cols.kept_as)]
     if cols.kept_as != cols.keep:
         kept = kept.rename(columns=dict(zip(cols.kept_as, cols.keep, strict=True)))
-    return frame[list(features)], kept
+    ints = {c: kind for c, kind in zip(cols.keep, cols.kept_kinds, strict=True)
+            if kind in _EXACT_INTS}
+    return frame[list(features)], kept.astype(ints) if ints else kept
 
 
 def _parquet_labels(fs, path: str, shown: str, target: str, partitions=()) -> np.ndarray:

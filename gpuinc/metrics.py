@@ -625,6 +625,8 @@ def check_scoring_for_classes(scoring, classes) -> None:
             warnings.simplefilter("ignore")  # the stand-in's scores are not the point
             scorer(stand_in, np.zeros((len(classes), 1)), classes)
     except ValueError as exc:
+        from .io import _one_line
+
         base = scoring.split("_")[0]
         instead = "'accuracy'"
         if base in ("f1", "precision", "recall", "jaccard"):
@@ -633,15 +635,11 @@ def check_scoring_for_classes(scoring, classes) -> None:
             instead += ", 'roc_auc_ovr' or 'roc_auc_ovo'"
         raise ValueError(
             f"scoring={scoring!r} cannot score this problem of {len(classes)} classes "
-            f"({_one_line_message(exc)}); choose a scoring that takes more than two classes, "
+            f"({_one_line(exc)[:300]}); choose a scoring that takes more than two classes, "
             f"such as {instead}."
         ) from exc
     except Exception:  # noqa: BLE001 - the stand-in may lack what a scorer wants: not a verdict
         return
-
-
-def _one_line_message(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:300]
 
 
 def _first_response_method(scorer, estimator):

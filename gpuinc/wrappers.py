@@ -671,8 +671,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                                           "blocks": int(state["position"]) + 1}
                     if self.verbose or should_show(self.progress):
                         print(f"resuming from checkpoint {self.checkpoint}: "
-                              f"{state['epoch']} pass(es) done, {state['position'] + 1} "
-                              "block(s) into the next", flush=True)
+                              f"{self.resumed_from_['passes']} pass(es) done, "
+                              f"{self.resumed_from_['blocks']} block(s) into the next",
+                              flush=True)
             if val_blocks is not None and validation_data is None:
                 self._held_out = (len(blocks), [b.index for b in val_blocks])
             self._run_passes(estimator, blocks, kind, home, static, epochs=epochs, rng=rng,
