@@ -111,6 +111,9 @@ class FileInfo:
     index_columns: tuple[str, ...] = ()
     #: Parquet: Hive partition columns from the file's folders, as (name, value, Arrow type)
     partitions: tuple[tuple[str, Any, str], ...] = ()
+    #: CSV: columns of integers with missing values in the sample (pandas reads them as
+    #: float64), as (name, "Int64" or "UInt64"), so that kept ids stay exact
+    int_columns: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -558,8 +561,38 @@ def _scan_csv_file(fs, path: str) -> tuple[FileInfo, Any]:
     info = FileInfo(path, shown, size, tuple(names), tuple(numeric), tuple(types),
                     header=header, compression=compression,
                     bytes_per_row=rows_bytes / len(frame), examples=tuple(examples), stamp=stamp,
-                    index_columns=_csv_index_columns(header, names))
+                    index_columns=_csv_index_columns(header, names),
+                    int_columns=_csv_int_columns(body, frame))
     return info, frame.iloc[:0]
+
+
+_INTEGER_TEXT = r"\s*[+-]?\d+\s*"
+
+
+def _csv_int_columns(body: bytes, frame: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """Columns of the sample ``frame`` whose values are all written as integers, but which
+    pandas typed as float64 (or as text, above 2**63) because a value is missing:
+    (name, "Int64" or "UInt64")."""
+    candidates = [c for c in frame.columns if not pd.api.types.is_bool_dtype(frame[c]) and (
+        (frame[c].dtype.kind == "f" and frame[c].isna().any())
+        or not pd.api.types.is_numeric_dtype(frame[c]))]
+    if not candidates:
+        return ()
+    text = _read_csv(body, dtype={c: str for c in candidates})
+    out = []
+    for name in candidates:
+        values = text[name].dropna().str.strip()
+        missing = len(text) - int((values != "").sum())
+        values = values[values != ""]  # above 2**63 pandas gives text, a missing value ""
+        if not missing or not len(values) or not values.str.fullmatch(_INTEGER_TEXT).all():
+            continue
+        numbers = [int(v) for v in values]
+        low, high = min(numbers), max(numbers)
+        if low >= -(2**63) and high < 2**63:
+            out.append((str(name), "Int64"))
+        elif low >= 0 and high < 2**64:
+            out.append((str(name), "UInt64"))
+    return tuple(out)
 
 
 def _read_csv_sample(fh) -> tuple[bytes, bool]:
@@ -946,7 +979,9 @@ def _kept_kind(dt) -> str | None:
 
 
 def _kept_kinds(ds: Dataset, keep) -> tuple:
-    return tuple(_kept_kind(ds.meta[c].dtype) for c in keep)
+    # a CSV sample with a missing id gives float64: its text says whether the ids are integers
+    ints = dict(ds.files[0].int_columns) if ds.files else {}
+    return tuple(ints.get(c) or _kept_kind(ds.meta[c].dtype) for c in keep)
 
 
 def _kinds(cols: _Columns) -> tuple:
@@ -1281,8 +1316,11 @@ def _frame_meta(ds: Dataset, cols: _Columns) -> pd.DataFrame:
         target_meta = meta[cols.target].iloc[:0]
         data[cols.target] = target_meta.astype(object) if cols.text_target else target_meta
     for c, kept_as, kind in zip(cols.keep, cols.kept_as, _kinds(cols), strict=True):
-        data.setdefault(kept_as, meta[c].iloc[:0].astype(object) if kind == "object"
-                        else meta[c].iloc[:0])
+        column = meta[c].iloc[:0]
+        if kind == "object" or (kind in _EXACT_INTS
+                                and not pd.api.types.is_integer_dtype(column.dtype)):
+            column = column.astype(kind)  # integers that the scan's sample read as float / text
+        data.setdefault(kept_as, column)
     return pd.DataFrame(data)
 
 

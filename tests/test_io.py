@@ -713,6 +713,28 @@ def test_a_glob_matching_one_hive_folder_keeps_its_partition_columns(tmp_path):
     assert got["year"].tolist() == [2020] * 40 and sorted(set(got["region"])) == ["eu", "us"]
 
 
+@pytest.mark.parametrize("values, kind", [
+    (["1152921504606846977", "", "-3"], "Int64"),
+    (["18446744073709551610", "", "3"], "UInt64"),
+])
+def test_csv_integer_ids_missing_in_the_sampled_rows_stay_exact(tmp_path, values, kind):
+    # the scan's sample holds the missing id: pandas types it float64, which rounds ids
+    # above 2**53; the sample's text says they are integers
+    lines = ["id,f0"] + [f"{v},{i}.5" for i, v in enumerate(values)]
+    (tmp_path / "a.csv").write_text("\n".join(lines) + "\n")
+    X = read_features(tmp_path / "a.csv", ["f0"], keep=["id"])
+    assert X.dtypes["id"] == kind
+    got = X.compute()["id"]
+    assert got.dtype == kind
+    assert got.tolist() == [int(values[0]), pd.NA, int(values[2])]
+
+
+def test_csv_ids_written_as_decimals_are_read_as_numbers(tmp_path):
+    (tmp_path / "a.csv").write_text("id,f0\n1.5,1\n,2\n3,3\n")
+    got = read_features(tmp_path / "a.csv", ["f0"], keep=["id"]).compute()["id"]
+    assert got.dtype == "float64" and got.iloc[0] == 1.5 and got.isna().iloc[1]
+
+
 def test_unsigned_integer_ids_stay_exact(tmp_path):
     import pyarrow as pa
 
