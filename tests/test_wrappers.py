@@ -546,6 +546,72 @@ def test_failed_fit_keeps_the_users_persisted_data(data, client):
     assert yp.sum().compute() == y.sum().compute()
 
 
+def test_small_persisted_blocks_train_in_few_tasks(client):
+    # 60 blocks of 50 x 8 spread over two workers: one task per block would hop the model
+    # through the scheduler ~30 times; small blocks are fetched to the model instead
+    X, y = make_classification(n_samples=3000, n_features=8, chunks=50, random_state=1)
+    Xn, yn = dask.compute(X, y)
+    Xp, yp = dask.persist(X, y)
+    from distributed import wait
+
+    wait([Xp, yp])
+    holders = client.who_has(client.futures_of(Xp))
+    assert len({w for ws in holders.values() for w in ws}) == 2  # spread, or this tests nothing
+    client.get_task_stream()
+    start = __import__("time").time()
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(Xp, yp, classes=[0, 1])
+    names = [str(t["key"]) for t in client.get_task_stream(start=start)]
+    assert sum(n.startswith("gpuinc-partial-fit-") for n in names) == 1, sorted(names)
+    ref = hand_loop(sgd(), Xn, yn, X.chunks[0], classes=[0, 1])
+    assert np.array_equal(inc.coef_, ref.coef_)
+    assert inc.history_[0]["blocks"] == 60
+
+
+class _FakeClient:
+    """who_has / nbytes of blocks placed by hand, for the run grouping."""
+
+    def __init__(self, placement):  # key -> (workers, nbytes)
+        self.placement = placement
+
+    def who_has(self, futures):
+        return {f.key: list(self.placement[f.key][0]) for f in futures}
+
+    def nbytes(self, keys, summary=True):
+        return {k: self.placement[k][1] for k in keys}
+
+
+def test_runs_fetch_small_blocks_within_the_byte_budget(monkeypatch):
+    from distributed import Future
+
+    import gpuinc._chain as chain
+
+    monkeypatch.setattr("distributed.wait", lambda futures: None)
+
+    class Key:  # stands for a Future: _runs_by_worker reads only .key
+        def __init__(self, key):
+            self.key = key
+
+    monkeypatch.setattr("distributed.Future", Key)
+    MB = 2**20
+    placement = {
+        "a0": (["A"], 60 * MB), "a1": (["A"], 60 * MB),  # same worker: one run
+        "b0": (["B"], 1 * MB), "b1": (["B"], 1 * MB),  # small, elsewhere: fetched
+        "b2": (["B"], 40 * MB),  # large, elsewhere: the model hops
+        "a2": (["A"], 1 * MB), "a3": (["A"], 31 * MB),  # 32 MiB to fetch: still joins
+        "a4": (["A"], 1 * MB),  # one byte over the budget: a new run
+        "p0": ([], 1 * MB),  # not held anywhere (yet): never joined
+        "p1": (["A"], 1 * MB),
+    }
+    resolved = [(Key(k), None, {}, None) for k in placement]
+    runs = chain._runs_by_worker(_FakeClient(placement), resolved, fetch_bytes=32 * MB)
+    names = [[list(placement)[i] for i in run] for run in runs]
+    assert names == [["a0", "a1", "b0", "b1"], ["b2", "a2", "a3"], ["a4"], ["p0"], ["p1"]]
+    # without a budget only blocks one worker holds share a task, as before
+    runs = chain._runs_by_worker(_FakeClient(placement), resolved, fetch_bytes=0)
+    assert [len(r) for r in runs] == [2, 3, 3, 1, 1]
+    assert Future is not Key
+
+
 class AlignmentRecorder(SGDClassifier):
     """Notes whether each block it trained on was aligned in memory."""
 
