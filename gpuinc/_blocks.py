@@ -256,72 +256,114 @@ def check_y_shape(y, estimator) -> None:
         raise ValueError(f"y must be 1-D or 2-D, got {ndim} dimensions.")
 
 
-_JOINT_TARGET = "__gpuinc_target__"
+_JOINT_PREFIX = "__gpuinc_joint_"
 
 
 def _joint_frame_blocks(X, y, fit_kwargs) -> BlockPlan | None:
-    """Blocks of X and y lowered as one frame when y is a column of X's frame.
+    """Blocks of X, y and per-row keywords lowered as one frame when all are cut from one.
 
     ``ddf[features]`` and ``ddf[target]`` are two expressions that Dask may
     lower to different partitionings (a narrow column projection of
-    ``read_parquet`` can be fused into fewer partitions).  Putting y back
+    ``read_parquet`` can be fused into fewer partitions), or compute apart:
+    a shuffle, ``set_index`` or ``sort_values`` on a key with ties orders
+    the rows of a partition differently each time it runs.  Putting y (a
+    Series or a DataFrame) and the per-row keywords (``sample_weight``) back
     into X's frame and splitting each partition afterwards keeps them aligned
     and reads every partition once.
     """
-    if fit_kwargs or not isinstance(X, dd.DataFrame) or not isinstance(y, dd.Series):
+    if not isinstance(X, dd.DataFrame) or not isinstance(y, (dd.Series, dd.DataFrame)):
         return None
-    if _JOINT_TARGET in X.columns or X.npartitions != y.npartitions:
+    extra = {k: v for k, v in fit_kwargs.items() if v is not None}
+    if not all(isinstance(v, (dd.Series, dd.DataFrame)) for v in extra.values()):
+        return None
+    pieces = [("y", y), *extra.items()]
+    if any(str(c).startswith(_JOINT_PREFIX) for c in X.columns):
+        return None
+    if any(v.npartitions != X.npartitions for _, v in pieces):
         return None
     try:
-        ancestors, aligned = _co_alignment(X.expr, y.expr)
+        ancestors, aligned = _co_alignment(X.expr, *(v.expr for _, v in pieces))
         if not aligned:
             return None
     except Exception:  # private helper moved or refused: fall back to pairing by partition
         return None
     try:
-        # Cut from one frame, X and y are lowered together, from one read. From two
+        # Cut from one frame, the pieces are lowered together, from one read. From two
         # (two reads of the same files, say), each side is lowered alone, and a narrow
         # read fused into fewer partitions would leave partitions without a partner.
-        if ancestors > 1 and X.optimize().npartitions != y.optimize().npartitions:
+        if ancestors > 1 and len({c.optimize().npartitions
+                                  for c in (X, *(v for _, v in pieces))}) > 1:
             return None
+        layout = _joint_layout(pieces)
+        meta = _attach_pieces(X._meta, *(v._meta for _, v in pieces), layout=layout)
         # block i of y goes with block i of X by position, as on the other paths: assign()
         # would align y's index labels to X's, and a y with another index (reset per
         # partition, say) would pair wrong rows with NaN in between
-        meta = X._meta.assign(**{_JOINT_TARGET: y._meta.set_axis(X._meta.index)})
-        joined = dd.map_partitions(_attach_target, X, y, align_dataframes=False, meta=meta,
-                                   enforce_metadata=False)
+        joined = dd.map_partitions(_attach_pieces, X, *(v for _, v in pieces), layout=layout,
+                                   align_dataframes=False, meta=meta, enforce_metadata=False)
         parts = split_graph(joined.to_delayed())
     except Exception:  # Dask refused to pair them (divisions, lowering): pair by partition
         return None
     columns = list(X.columns)
-    blocks = [
-        Block(i, dask.delayed(operator.getitem, pure=True)(p, columns),
-              dask.delayed(operator.getitem, pure=True)(p, _JOINT_TARGET))
-        for i, p in enumerate(parts)
-    ]
+    take = dask.delayed(_joint_piece, pure=True)
+    blocks = []
+    for i, p in enumerate(parts):
+        kwargs = {name: take(p, *spec) for name, *spec in layout[1:]}
+        blocks.append(Block(i, dask.delayed(operator.getitem, pure=True)(p, columns),
+                            take(p, *layout[0][1:]), kwargs))
     return BlockPlan(blocks, collection_kind(X), None)
 
 
-def _attach_target(part, target, partition_info=None):
-    """One partition of X with its partition of y as a column.
+def _joint_layout(pieces) -> list:
+    """(name, joined column names, the piece's own column names or its Series name, is_frame)
+    for each piece: the columns it occupies in the joined frame."""
+    layout = []
+    for j, (name, value) in enumerate(pieces):
+        if isinstance(value, dd.DataFrame):
+            own = list(value.columns)
+            joined = [f"{_JOINT_PREFIX}{j}_{i}" for i in range(len(own))]
+            layout.append((name, joined, own, True))
+        else:
+            layout.append((name, [f"{_JOINT_PREFIX}{j}"], value.name, False))
+    return layout
 
-    Rows are paired by index label when y's labels are unique and cover X's
-    (y cut from X's frame, X filtered since: ``ddf[cols].dropna()`` with
-    ``ddf.t``), otherwise by position (y with an index of its own, reset per
-    partition or renumbered), which needs as many rows on both sides.
+
+def _joint_piece(part, joined, own, is_frame):
+    """One piece (y, a keyword) back out of a joined partition, with its own names."""
+    if is_frame:
+        return part[joined].set_axis(own, axis=1)
+    return part[joined[0]].rename(own)
+
+
+def _attach_pieces(part, *others, layout, partition_info=None):
+    """One partition of X with the partitions of y and the keywords as columns.
+
+    Rows are paired by index label when a piece's labels are unique and cover
+    X's (y cut from X's frame, X filtered since: ``ddf[cols].dropna()`` with
+    ``ddf.t``), otherwise by position (a piece with an index of its own, reset
+    per partition or renumbered), which needs as many rows on both sides.
     """
-    if part.index.equals(target.index):
-        return part.assign(**{_JOINT_TARGET: target})
-    if target.index.is_unique and bool(part.index.isin(target.index).all()):
-        return part.assign(**{_JOINT_TARGET: target.reindex(part.index)})
-    if len(part) != len(target):
-        where = "" if partition_info is None else f"partition {partition_info['number']}: "
-        raise ValueError(
-            f"{where}X has {len(part)} rows but y has {len(target)}, and y's index does not "
-            "hold X's rows either: X and y must list the same rows. Cut both from one frame "
-            "after filtering or reordering it (X = frame[features]; y = frame[target])."
-        )
-    return part.assign(**{_JOINT_TARGET: target.set_axis(part.index)})
+    columns = {}
+    for (name, joined, _, is_frame), other in zip(layout, others, strict=True):
+        if part.index.equals(other.index):
+            paired = other
+        elif other.index.is_unique and bool(part.index.isin(other.index).all()):
+            paired = other.reindex(part.index)
+        elif len(part) != len(other):
+            where = "" if partition_info is None else f"partition {partition_info['number']}: "
+            raise ValueError(
+                f"{where}X has {len(part)} rows but {name} has {len(other)}, and {name}'s index "
+                f"does not hold X's rows either: X and {name} must list the same rows. Cut "
+                "them from one frame after filtering or reordering it (X = frame[features]; "
+                "y = frame[target])."
+            )
+        else:
+            paired = other.set_axis(part.index)
+        if is_frame:
+            columns.update({c: paired.iloc[:, i] for i, c in enumerate(joined)})
+        else:
+            columns[joined[0]] = paired
+    return part.assign(**columns)
 
 
 def _co_aligned(*exprs) -> bool:

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from arrays import misaligned_copy
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.decomposition import IncrementalPCA
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LinearRegression, SGDClassifier, SGDRegressor
@@ -227,6 +227,55 @@ def test_dataframes_after_dask_expr_operations(data, op):
     pred = inc.predict(Xd)
     assert isinstance(pred, dd.Series)
     assert len(pred.compute()) == len(yd.compute())
+
+
+class PairingProbe(RegressorMixin, BaseEstimator):
+    """Records, per block, whether the rows it got belong together: every target column is
+    10 * a, and every weight a + 100."""
+
+    def partial_fit(self, X, y, sample_weight=None):
+        a = np.asarray(X)[:, 0]
+        y = np.asarray(y, dtype=float)
+        ok = np.allclose(y, 10 * a[:, None] if y.ndim == 2 else 10 * a)
+        if sample_weight is not None:
+            ok = ok and np.allclose(np.asarray(sample_weight), a + 100)
+        self.paired_ = [*getattr(self, "paired_", []), bool(ok)]
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def predict(self, X):
+        return 10 * np.asarray(X)[:, 0]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+def _tied_frame():
+    """A frame whose partitions' row order changes each time Dask computes it (a set_index
+    on a key with ties), with the target and the weights derivable from column a."""
+    rng = np.random.RandomState(0)
+    pdf = pd.DataFrame({"a": rng.randn(4000), "b": rng.randn(4000),
+                        "k": rng.randint(0, 100, 4000)})
+    pdf = pdf.assign(t=10 * pdf.a, t2=10 * pdf.a, w=pdf.a + 100)
+    return dd.from_pandas(pdf, npartitions=8).set_index("k")
+
+
+@pytest.mark.parametrize("how", ["weights", "weights-none", "frame-y", "score-weight"])
+def test_rows_stay_paired_on_a_reordering_frame(how):
+    # Dask computes the projections X, y and w of a frame apart, and a shuffle orders
+    # tied rows differently each time: they were paired as they came, silently wrong
+    f = _tied_frame()
+    X = f[["a", "b"]]
+    y = f[["t", "t2"]] if how == "frame-y" else f["t"]
+    kw = {"weights": {"sample_weight": f["w"]}, "weights-none": {"sample_weight": None}}
+    inc = Incremental(PairingProbe(), shuffle_blocks=False,
+                      scoring="r2").fit(X, y, **kw.get(how, {}))
+    assert inc.estimator_.paired_ == [True] * len(inc.estimator_.paired_)
+    if how == "score-weight":
+        assert inc.score(X, y, sample_weight=2.0) == pytest.approx(1.0)
+        assert inc.score(X, y, sample_weight=f["w"]) == pytest.approx(1.0)
 
 
 def test_dataframe_x_with_series_y_other_partitions(data):
