@@ -146,6 +146,54 @@ def _split_checked(arrays, seeds, test_size, train_size, shuffle):
     return out
 
 
+def _split_frames_jointly(arrays, seeds, test_size, train_size, shuffle):
+    """DataFrames / Series cut from one frame: split as one frame, or None.
+
+    Dask computes each input on its own, and a shuffle (``set_index``,
+    ``sort_values`` with ties, ``merge``) orders a partition's rows
+    differently each time: split apart, the inputs' rows would no longer
+    pair.  Joined into one frame first, each partition is computed once and
+    split once, and each output is a projection of the same split frame, which
+    ``Incremental`` (and any single ``dask.compute``) computes once.
+    """
+    from ._blocks import _co_alignment, _joint_layout, _joint_piece
+
+    if not all(isinstance(a, (dd.DataFrame, dd.Series)) for a in arrays):
+        return None
+    try:
+        if not _co_alignment(*(a.expr for a in arrays))[1]:
+            return None
+    except Exception:  # private helper moved or refused: split each input alone
+        return None
+    layout = _joint_layout([(f"input {i}", a) for i, a in enumerate(arrays)])
+    meta = _join_inputs(*(a._meta for a in arrays), layout=layout)
+    joined = dd.map_partitions(_join_inputs, *arrays, layout=layout, align_dataframes=False,
+                               meta=meta, enforce_metadata=False)
+    out = []
+    sides = [joined.map_partitions(_split_frame_partition, seeds, test_size, train_size,
+                                   shuffle, want_test, meta=meta, enforce_metadata=False)
+             for want_test in (False, True)]
+    for (_, cols, own, is_frame), a in zip(layout, arrays, strict=True):
+        for side in sides:
+            out.append(side.map_partitions(_joint_piece, cols, own, is_frame, meta=a._meta,
+                                           enforce_metadata=False))
+    return out
+
+
+def _join_inputs(*parts, layout, partition_info=None):
+    from ._blocks import _attach_pieces
+
+    base = parts[0].iloc[:, :0] if parts[0].ndim == 2 else parts[0].to_frame().iloc[:, :0]
+    return _attach_pieces(base, *parts, layout=layout, partition_info=partition_info)
+
+
+def _split_frame_partition(part, seeds, test_size, train_size, shuffle, want_test,
+                           partition_info=None):
+    seed = seeds[partition_info["number"]] if partition_info is not None else 0
+    train, test = _block_indices(len(part), seed, test_size, train_size, shuffle)
+    return part.iloc[test if want_test else train]
+
+
 def train_test_split(*arrays, test_size=None, train_size=None, random_state=None,
                      shuffle=True, blockwise=True, convert_mixed_types=False, **options):
     """Split arrays or DataFrames into random train and test subsets.
@@ -178,6 +226,18 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
     With ``shuffle=False`` the first rows of each block are the training rows
     and the following ones the test rows, as scikit-learn does for the whole
     array.
+
+    Dask DataFrames / Series cut from one frame are split as one frame: each
+    partition is computed once and the same rows go to each output, even
+    after a shuffle (``set_index``, ``merge``, ``sort_values`` with ties)
+    that orders a partition's rows differently each time Dask computes it.
+    The outputs keep that pairing when computed together (one
+    ``dask.compute``, or ``Incremental``); computed one at a time, each
+    recomputes the shuffle.
+
+    ``blockwise`` must be True for Dask inputs (the only way they are split);
+    other keyword ``options`` (``stratify``, ...) go to scikit-learn for
+    in-memory inputs and are refused for Dask inputs.
 
     ``convert_mixed_types=True`` (as in dask-ml): when Dask arrays and Dask
     DataFrames / Series are given together, the frames are split as Dask
@@ -233,6 +293,9 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
         for a in arrays:
             out.extend(_split_known(a, seeds, test_size, train_size, shuffle))
         return out
+    joint = _split_frames_jointly(arrays, seeds, test_size, train_size, shuffle)
+    if joint is not None:
+        return joint
     return _split_checked(arrays, seeds, test_size, train_size, shuffle)
 
 

@@ -197,3 +197,42 @@ def test_convert_mixed_types_gives_arrays():
     _, _, y_train_frame, _ = train_test_split(X, y, random_state=0)  # default: kinds kept
     assert isinstance(y_train_frame, dd.Series)
     np.testing.assert_array_equal(y_train_frame.compute().to_numpy(), y_train.compute())
+
+
+def test_frames_that_dask_reorders_on_each_compute_stay_paired():
+    # set_index on a key with ties orders a partition's rows differently each time Dask
+    # computes it; split apart, X's and y's rows no longer belonged together
+    rng = np.random.RandomState(0)
+    pdf = pd.DataFrame({"a": rng.randn(4000), "k": rng.randint(0, 100, 4000)})
+    pdf = pdf.assign(t=10 * pdf.a, u=-pdf.a)
+    f = dd.from_pandas(pdf, npartitions=8).set_index("k")
+    X_tr, X_te, y_tr, y_te, u_tr, u_te = train_test_split(f[["a"]], f["t"], f[["u"]],
+                                                          random_state=0)
+    X_tr_c, y_tr_c, u_tr_c, X_te_c, y_te_c = dask.compute(X_tr, y_tr, u_tr, X_te, y_te)
+    np.testing.assert_allclose(y_tr_c.to_numpy(), 10 * X_tr_c["a"].to_numpy())
+    np.testing.assert_allclose(u_tr_c["u"].to_numpy(), -X_tr_c["a"].to_numpy())
+    np.testing.assert_allclose(y_te_c.to_numpy(), 10 * X_te_c["a"].to_numpy())
+    assert len(X_tr_c) + len(X_te_c) == 4000 and len(X_te_c) == pytest.approx(400, abs=8)
+    # the outputs keep the inputs' kinds, names and divisions
+    assert isinstance(y_tr, dd.Series) and y_tr.name == "t" and list(u_tr.columns) == ["u"]
+    assert X_tr.known_divisions
+
+
+def test_frames_split_jointly_train_on_paired_rows():
+    from sklearn.base import BaseEstimator, RegressorMixin
+
+    from gpuinc import Incremental
+
+    class Probe(RegressorMixin, BaseEstimator):
+        def partial_fit(self, X, y):
+            paired = np.allclose(np.asarray(y), 10 * np.asarray(X)[:, 0])
+            self.paired_ = [*getattr(self, "paired_", []), paired]
+            return self
+
+    rng = np.random.RandomState(1)
+    pdf = pd.DataFrame({"a": rng.randn(3000), "k": rng.randint(0, 50, 3000)})
+    other = dd.from_pandas(pd.DataFrame({"k": range(50), "c": 1.0}), npartitions=2)
+    f = dd.from_pandas(pdf.assign(t=10 * pdf.a), npartitions=6).merge(other, on="k")
+    X_tr, _, y_tr, _ = train_test_split(f[["a", "c"]], f["t"], random_state=0)
+    inc = Incremental(Probe(), shuffle_blocks=False).fit(X_tr, y_tr)
+    assert inc.estimator_.paired_ and all(inc.estimator_.paired_)
