@@ -175,6 +175,9 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
             kwargs = {k: move(v, home) if v is not None else v for k, v in kwargs.items()}
         x, y = (_aligned(as_estimator_input(v, model, home)) for v in (x, y))
         kwargs = {k: _aligned(as_estimator_input(v, model, home)) for k, v in kwargs.items()}
+    if _weighs_nothing(kwargs.get("sample_weight")):
+        # no row counts: nothing to learn (scikit-learn's estimators refuse such a call)
+        return model, None
     stat = None
     if progressive is not None:
         from .metrics import progressive_statistic
@@ -203,6 +206,17 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
         _add_block_note(exc, index, rows)
         raise
     return model, stat
+
+
+def _weighs_nothing(weights) -> bool:
+    """True for per-row weights that are all zero."""
+    if weights is None:
+        return False
+    values = getattr(weights, "values", weights)  # a pandas Series: its array
+    try:
+        return bool((values == 0).all())
+    except (TypeError, ValueError):
+        return False
 
 
 def _add_block_note(exc: BaseException, index, rows) -> None:

@@ -60,6 +60,7 @@ import warnings
 
 import dask
 import numpy as np
+import pandas as pd
 from sklearn.base import (
     BaseEstimator,
     ClassifierMixin,
@@ -275,6 +276,11 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
     _check_rows(_rows(x), n)
     if n == 0:
         return None
+    if _has_missing(y):
+        raise ValueError(
+            f"y holds missing values (NaN / None) in {int(np.sum(pd.isna(y)))} row(s) of a "
+            "test block; a missing label cannot be scored. Drop those rows or fill them."
+        )
     w = np.ones(n) if w is None else _host(w).astype(float)
     _check_rows(n, w.shape[0], "sample_weight")
     method = STREAMING[name]
@@ -311,6 +317,8 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
         return {"sw": sw, "sae": w @ np.abs(r)}
     # r2 / explained variance: weighted mean and M2 of y and of the residual,
     # merged across blocks with Chan's update (stable for large offsets).
+    if sw == 0:  # a block that weighs nothing adds nothing (and has no mean)
+        return None
     my = (w @ y) / sw
     mr = (w @ r) / sw
     return {
@@ -323,6 +331,15 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
     }
 
 
+def _has_missing(y) -> bool:
+    """NaN in float labels, None / NaN / pd.NA in object labels."""
+    if y.dtype.kind in "fc":
+        return bool(np.isnan(y).any())
+    if y.dtype.kind == "O":
+        return bool(pd.isna(y).any())
+    return False
+
+
 def _merge_moments(a, b, mean, m2):
     n = a["sw"] + b["sw"]
     delta = b[mean] - a[mean]
@@ -333,7 +350,10 @@ def _merge_moments(a, b, mean, m2):
 
 
 def _zero_samples() -> ValueError:
-    return ValueError("cannot score on zero samples: every block of the test data is empty.")
+    return ValueError(
+        "cannot score on zero samples: every block of the test data is empty (or, for r2 and "
+        "explained_variance, weighs zero)."
+    )
 
 
 def _combine(stats: list, name: str) -> float:

@@ -369,3 +369,49 @@ def test_gpuinc_estimators_score_is_accuracy_and_r2():
         assert metrics.default_scoring(inc.estimator_) in ("accuracy", "r2")
         got = inc.score(X, da.from_array(target, chunks=100))
         assert got == pytest.approx(inc.estimator_.score(Xn, target), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["r2", "explained_variance", "neg_mean_squared_error"])
+def test_a_block_that_weighs_nothing_scores_like_sklearn(name):
+    # r2's per-block mean divided by the block's zero weight: NaN for the whole score
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(400, 3)
+    yn = Xn @ [1.0, 2.0, 3.0] + rng.randn(400)
+    w = rng.rand(400)
+    w[100:200] = 0.0
+    est = SGDRegressor(random_state=0).fit(Xn, yn)
+    inc = Incremental(SGDRegressor(), scoring=name)
+    inc.estimator_ = est
+    got = inc.score(da.from_array(Xn, chunks=100), da.from_array(yn, chunks=100),
+                    sample_weight=da.from_array(w, chunks=100))
+    assert got == pytest.approx(get_scorer(name)(est, Xn, yn, sample_weight=w), rel=1e-9)
+
+
+def test_fit_skips_a_block_that_weighs_nothing():
+    # scikit-learn's partial_fit refuses all-zero weights; that block has nothing to teach
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(400, 3)
+    yn = Xn @ [1.0, 2.0, 3.0]
+    w = np.ones(400)
+    w[100:200] = 0.0
+    inc = Incremental(SGDRegressor(random_state=0), shuffle_blocks=False).fit(
+        da.from_array(Xn, chunks=100), da.from_array(yn, chunks=100),
+        sample_weight=da.from_array(w, chunks=100))
+    ref = SGDRegressor(random_state=0)
+    for i in (0, 2, 3):
+        rows = slice(100 * i, 100 * (i + 1))
+        ref.partial_fit(Xn[rows], yn[rows], sample_weight=w[rows])
+    np.testing.assert_array_equal(inc.coef_, ref.coef_)
+
+
+@pytest.mark.parametrize("name", ["accuracy", None])
+def test_missing_test_labels_are_an_error_not_a_miss(name):
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(200, 3)
+    yn = (Xn[:, 0] > 0).astype(float)
+    est = SGDClassifier(random_state=0).fit(Xn, yn)
+    yn[5] = np.nan
+    inc = Incremental(SGDClassifier(), scoring=name)
+    inc.estimator_ = est
+    with pytest.raises(ValueError, match=r"y holds missing values .* in 1 row"):
+        inc.score(da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50))
