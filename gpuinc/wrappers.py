@@ -122,7 +122,35 @@ def _two_d_classes(estimator, y):
 
 
 def _is_scalar(value) -> bool:
-    return isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+    return isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_))
+
+
+def _plain_keywords(fit_kwargs: dict) -> dict:
+    """Fit keywords in the forms the blocks take.
+
+    A lazy ``classes`` (``da.unique(y)``, as dask-ml's examples pass it) is
+    computed once: it is one array for every call, not per-row data.  A 0-d
+    array as ``sample_weight`` is its number; a boolean or text one is refused.
+    """
+    out = dict(fit_kwargs)
+    classes = out.get("classes")
+    if is_dask_collection(classes):
+        out["classes"] = np.asarray(classes.compute())
+    weight = out.get("sample_weight")
+    if isinstance(weight, np.ndarray) and weight.ndim == 0:
+        weight = out["sample_weight"] = weight[()]
+    if isinstance(weight, (bool, np.bool_, str, bytes)):
+        raise TypeError(
+            f"sample_weight must be one number for every row or one number per row, got "
+            f"{weight!r}."
+        )
+    if getattr(weight, "ndim", 1) > 1:
+        shape = tuple("?" if d != d else d for d in getattr(weight, "shape", ()))
+        raise ValueError(
+            f"sample_weight must be 1-D (one number per row), got shape {shape or '(?, ?)'}; "
+            "pass one column of it."
+        )
+    return out
 
 
 def _weight_per_row(X, weight: float):
@@ -500,6 +528,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     # -------------------------------------------------------------- blocks
     def _blocks(self, X, y, fit_kwargs):
         """Aligned training blocks, their kind, and the non-per-row keywords."""
+        fit_kwargs = _plain_keywords(fit_kwargs)
         check_supported_input(X, "X")
         if y is not None:
             check_supported_input(y, "y")
@@ -624,8 +653,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             # (partial_fit on one block, a batch per call as in a stream, trains on it)
             if len(blocks) < 2:
                 raise ValueError(
-                    "validation= holds out whole blocks, but X has only one block; rechunk X "
-                    "into more blocks or pass validation_data=(X_val, y_val)."
+                    "validation= holds out whole blocks, but X has only one block; split X "
+                    "into more blocks (X.rechunk / X.repartition; for read_table, a smaller "
+                    "blocksize=) or pass validation_data=(X_val, y_val)."
                 )
             if resumable:  # fit: drawn first from the fit's generator
                 val_idx = self._split(rng, len(blocks))
@@ -764,7 +794,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 if self.train_score:
                     record["train_score"] = combine_progressive(stats.progressive)
                 if val_blocks is not None:
-                    vscore = score_blocks(estimator, val_blocks, self.scoring, home=home)
+                    vscore = self._validation_score(estimator, val_blocks, home, held_out)
                     record["val_score"] = vscore
                     progress.set_postfix_str(f"val_score={vscore:.4f}")
                     self._track_best(state, vscore, record["epoch"])
@@ -800,6 +830,19 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             state["best"], state["no_improve"] = vscore, 0
         else:
             state["no_improve"] += 1
+
+    def _validation_score(self, estimator, val_blocks, home, held_out):
+        try:
+            return score_blocks(estimator, val_blocks, self.scoring, home=home)
+        except ValueError as exc:
+            if not held_out or "cannot score on zero samples" not in str(exc):
+                raise
+            raise ValueError(
+                f"validation= held out block(s) {[b.index for b in val_blocks]} of X, and "
+                "every one of them is empty (partitions emptied by a filter, say), so there is "
+                "nothing to validate on. Pass validation_data=(X_val, y_val), or drop the empty "
+                "partitions first (e.g. ddf.repartition(npartitions=...) after filtering)."
+            ) from exc
 
     def _check_scoring_before_training(self, estimator, val_blocks, classes=None):
         """Fail now, not after a pass, when validation or train scores cannot be computed."""
@@ -926,6 +969,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         check_supported_input(X, "X")
         est = self.estimator_
         if is_dask_collection(X):
+            sample_weight = _plain_keywords({"sample_weight": sample_weight})["sample_weight"]
             if _is_scalar(sample_weight):  # one weight for every row, laid out like X
                 sample_weight = _weight_per_row(X, float(sample_weight))
             kw = {} if sample_weight is None else {"sample_weight": sample_weight}
@@ -940,6 +984,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             X_one = da.from_array(X, chunks=X.shape)
             y_one = None if y is None else da.from_array(y, chunks=y.shape)
             return self.score(X_one, y_one, sample_weight=sample_weight)
+        sample_weight = _plain_keywords({"sample_weight": sample_weight})["sample_weight"]
+        if _is_scalar(sample_weight):  # scikit-learn's scorers take one weight per row
+            sample_weight = np.full(in_memory_rows(X), float(sample_weight))
         return score_in_memory(est, X, y, self.scoring, sample_weight)
 
     # ------------------------------------------------------ sklearn plumbing

@@ -723,13 +723,10 @@ def test_a_scalar_sample_weight_weighs_every_row(data):
     assert np.array_equal(inc.coef_, ref.coef_)
 
 
-def test_scalar_y_and_lazy_non_row_keywords_are_explained(data):
+def test_scalar_y_is_explained(data):
     X, y, _, _ = data
     with pytest.raises(TypeError, match="y is a scalar .* one value per row"):
         Incremental(sgd()).fit(X, y.sum())
-    with pytest.raises(ValueError, match=r"if classes is not per row, compute it first "
-                                         r"\(classes=classes.compute\(\)\)"):
-        Incremental(sgd()).fit(X, y, classes=da.unique(y))
 
 
 class _DeviceStandIn(np.ndarray):
@@ -762,3 +759,42 @@ def test_a_scalar_sample_weight_is_used_by_score(kind):
     expected = inc.estimator_.score(Xn, sample_weight=np.full(400, 2.0))
     assert inc.score(X, sample_weight=2.0) == pytest.approx(expected, rel=1e-9)
     assert inc.score(X, sample_weight=2.0) == pytest.approx(2 * inc.score(X), rel=1e-9)
+
+
+@pytest.mark.parametrize("lazy", ["array", "series"])
+def test_lazy_classes_are_computed_once_not_split(data, lazy):
+    # dask-ml's own examples pass classes=da.unique(y); it is one array for every call
+    X, y, Xn, yn = data
+    if lazy == "array":
+        inc = Incremental(sgd(), shuffle_blocks=False).fit(X, y, classes=da.unique(y))
+    else:
+        pdf, ddf = _frame(Xn, yn)
+        feats = [f"f{i}" for i in range(8)]
+        inc = Incremental(sgd(), shuffle_blocks=False).fit(ddf[feats], ddf["target"],
+                                                          classes=ddf["target"].unique())
+    assert inc.classes_.tolist() == [0, 1]
+
+
+def test_sample_weight_forms(data):
+    X, y, Xn, yn = data
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(X, y, classes=[0, 1])
+    ref = Incremental(sgd(), shuffle_blocks=False).fit(X, y, classes=[0, 1],
+                                                       sample_weight=np.array(1.0))
+    np.testing.assert_array_equal(inc.coef_, ref.coef_)  # a 0-d array is its number
+    # one number scores in memory as it does on Dask input
+    assert inc.score(Xn, yn, sample_weight=2.0) == pytest.approx(inc.score(X, y))
+    assert inc.score(Xn, yn, sample_weight=np.array(2.0)) == pytest.approx(inc.score(X, y))
+    with pytest.raises(TypeError, match="sample_weight must be one number .* got True"):
+        Incremental(sgd()).fit(X, y, classes=[0, 1], sample_weight=True)
+    with pytest.raises(ValueError, match=r"sample_weight must be 1-D .* got shape \(3000, 2\)"):
+        Incremental(sgd()).fit(X, y, classes=[0, 1], sample_weight=da.ones((3000, 2)))
+
+
+def test_validation_that_holds_out_only_empty_partitions_says_so():
+    pdf = pd.DataFrame({"a": np.arange(400.0), "t": np.arange(400) % 2})
+    ddf = dd.from_pandas(pdf, npartitions=4)
+    ddf = ddf[ddf.a >= 200]  # partitions 0 and 1 are empty
+    inc = Incremental(sgd(), validation=0.5, random_state=0, shuffle_blocks=False)
+    inc._split = lambda rng, n: np.array([0, 1])  # hold those out
+    with pytest.raises(ValueError, match=r"validation= held out block\(s\) \[0, 1\] .* every one"):
+        inc.fit(ddf[["a"]], ddf["t"], classes=[0, 1])
