@@ -210,11 +210,29 @@ def infer_meta(estimator, method: str, X, home: str):
     try:
         out = apply_method(probe, estimator, method, home)
     except Exception as exc:
+        text = non_numeric_columns(meta)
+        if text:
+            raise ValueError(
+                f"{type(estimator).__name__}.{method} failed on X, whose column(s) {text} "
+                f"are not numbers ({exc}). Convert them first (e.g. X.astype(...) or "
+                "dd.get_dummies(X)), or leave them out."
+            ) from exc
         raise ValueError(
             f"gpuinc could not infer the output of {type(estimator).__name__}.{method} from one "
             f"row of zeros ({exc}){_meta_advice(estimator, method)}."
         ) from exc
     return out
+
+
+def non_numeric_columns(frame) -> str:
+    """The non-numeric columns of a pandas / cuDF frame with their dtypes, for a message
+    ("" for other inputs or all-numeric frames)."""
+    dtypes = getattr(frame, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items"):
+        return ""
+    bad = [f"{c!r} ({dt})" for c, dt in dtypes.items()
+           if not (pd.api.types.is_numeric_dtype(dt) or pd.api.types.is_bool_dtype(dt))]
+    return ", ".join(bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
 
 
 def _flat_classes(estimator):

@@ -192,6 +192,15 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
             else:
                 model.partial_fit(x, y, **kwargs, **static_kwargs)
     except ValueError as exc:
+        from ._blockwise import non_numeric_columns
+
+        text = non_numeric_columns(x)
+        if text and any(w in str(exc).lower() for w in ("convert", "string", "dtype", "categor")):
+            raise ValueError(
+                f"{_describe(index, rows)} of X has column(s) {text} that are not numbers, "
+                f"which {type(model).__name__} cannot train on ({exc}). Convert them first "
+                "(e.g. X.astype(...) or dd.get_dummies(X)), or leave them out of X."
+            ) from exc
         first = _first_non_finite(x)
         if first is not None:
             raise ValueError(

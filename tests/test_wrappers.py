@@ -798,3 +798,14 @@ def test_validation_that_holds_out_only_empty_partitions_says_so():
     inc._split = lambda rng, n: np.array([0, 1])  # hold those out
     with pytest.raises(ValueError, match=r"validation= held out block\(s\) \[0, 1\] .* every one"):
         inc.fit(ddf[["a"]], ddf["t"], classes=[0, 1])
+
+
+def test_non_numeric_columns_are_named_in_fit_and_predict():
+    rng = np.random.RandomState(0)
+    pdf = pd.DataFrame({"a": rng.randn(100), "c": pd.Categorical(rng.choice(["x", "y"], 100))})
+    f = dd.from_pandas(pdf.assign(t=pdf.a), npartitions=2)
+    with pytest.raises(ValueError, match=r"column\(s\) 'c' \(category\) that are not numbers"):
+        Incremental(SGDRegressor()).fit(f[["a", "c"]], f["t"])
+    inc = Incremental(SGDRegressor()).fit(f[["a"]], f["t"])
+    with pytest.raises(ValueError, match=r"column\(s\) 'a' \(.*\) are not numbers"):
+        inc.predict(f[["a"]].assign(a=f.a.astype(str)))
