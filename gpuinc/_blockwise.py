@@ -81,7 +81,28 @@ def apply_method(block, estimator, method: str, home: str, out_meta=None):
     if KIND_HOME[kind] != home:
         out = move(out, KIND_HOME[kind])
     _check_output(out, out_meta, estimator, method)
-    return out
+    return _as_meta_dtype(out, out_meta, estimator, method)
+
+
+def _as_meta_dtype(out, out_meta, estimator, method: str):
+    """The block result in the dtype the lazy result promised: cast within its kind of
+    numbers (int64 labels for a float32 meta), refused across kinds."""
+    dtype = getattr(out, "dtype", None)
+    want = getattr(out_meta, "dtype", None)
+    if dtype is None or want is None or dtype == want or _is_sparse(out):
+        return out
+    try:
+        castable = np.can_cast(dtype, want, casting="same_kind")
+    except TypeError:
+        castable = False
+    if castable:
+        return out.astype(want)
+    param = META_PARAM.get(method)
+    hint = f"; fix {param}= (or leave it out to let gpuinc infer it)" if param else ""
+    raise ValueError(
+        f"{type(estimator).__name__}.{method} returned {dtype} values, but the lazy result "
+        f"was set up for {want}{hint}."
+    )
 
 
 def _frame_result(part, estimator, method, home, out_meta, columns):

@@ -416,3 +416,16 @@ def test_transform_meta_conflicting_with_the_output_width():
         inc.transform(X)  # refused when built, not inside compute()
     inc.set_params(transform_meta=np.empty((0, 3)))
     np.testing.assert_allclose(inc.transform(X).compute(), inc.estimator_.transform(X.compute()))
+
+
+def test_blocks_come_in_the_dtype_the_meta_promised(dense_data):
+    # the lazy result said float32 while compute() gave int64 labels
+    X, y = dense_data[:2]
+    inc = Incremental(sgd(), predict_meta=np.array([0], dtype="float32")).fit(X, y)
+    pred = inc.predict(X)
+    assert pred.dtype == "float32" and pred.compute().dtype == "float32"
+    # across kinds of values (labels into a boolean meta) it is an error, not a cast
+    inc = Incremental(sgd(), predict_meta=np.array([True])).fit(X, y)
+    with pytest.raises(ValueError, match=r"returned int64 values, but the lazy result was set "
+                                         r"up for bool; fix predict_meta="):
+        inc.predict(X).compute()
