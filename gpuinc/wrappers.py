@@ -826,10 +826,16 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 RuntimeWarning, stacklevel=4,
             )
             state["no_improve"] += 1
-        elif state["best"] is None or vscore > state["best"] + self.tol:
+        elif state["best"] is None:
             state["best"], state["no_improve"] = vscore, 0
         else:
-            state["no_improve"] += 1
+            # scikit-learn's rule: a pass improves when it is at least tol above the best
+            # score so far, and any higher score becomes the best
+            if vscore < state["best"] + self.tol:
+                state["no_improve"] += 1
+            else:
+                state["no_improve"] = 0
+            state["best"] = max(state["best"], vscore)
 
     def _validation_score(self, estimator, val_blocks, home, held_out):
         try:

@@ -362,6 +362,23 @@ def test_early_stopping_tol_decides_what_counts_as_improvement():
     assert strict.stopped_early_
 
 
+def test_early_stopping_counts_like_scikit_learn():
+    # scores rising by 0.6 tol a pass: none is tol above the best so far, so after
+    # n_iter_no_change passes scikit-learn's rule stops (the best moves up every pass)
+    X, y = block_data()
+    Xv, yv = block_data(n_blocks=1)
+    calls = []
+
+    def creeping(estimator, X, y):
+        calls.append(1)
+        return 0.5 + 0.6e-4 * len(calls)
+
+    inc = Incremental(BlockRecorder(), random_state=0, epochs=10, early_stopping=True,
+                      n_iter_no_change=2, tol=1e-4, scoring=creeping)
+    inc.fit(X, y, validation_data=(Xv, yv))
+    assert len(inc.history_) == 3 and inc.stopped_early_
+
+
 def test_early_stopping_needs_validation_data():
     X, y = block_data()
     with pytest.raises(ValueError, match="validation"):
