@@ -243,10 +243,50 @@ def _device_mover(kind: str, home: str):
     return None
 
 
-#: Set (by the command line's Ctrl-C handler) to stop a local pass after the block in
-#: progress, even when the estimator caught the KeyboardInterrupt itself (scikit-learn's
+#: Set (by :func:`stop_on_interrupt`'s Ctrl-C handler) to stop a local pass after the block
+#: in progress, even when the estimator caught the KeyboardInterrupt itself (scikit-learn's
 #: MLP models do: they warn and return).
 STOP_REQUESTED = threading.Event()
+_INTERRUPT_DEPTH = [0]
+
+
+@contextlib.contextmanager
+def stop_on_interrupt():
+    """Ctrl-C stops training, even if the estimator catches KeyboardInterrupt.
+
+    scikit-learn's MLP models catch it inside ``partial_fit``, warn and
+    return: training went on from a half-trained block, and the fit ended as
+    if nothing had happened.  While this is active (in the main thread) the
+    signal also sets ``STOP_REQUESTED``: a pass in this process stops after
+    the block in progress, and a fit that ends with the flag set counts as
+    interrupted.  Nested uses share the outermost one.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread() or _INTERRUPT_DEPTH[0]:
+        yield  # signal handlers belong to the main thread; an outer use is in charge
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def handler(signum, frame):
+        STOP_REQUESTED.set()
+        raise KeyboardInterrupt
+
+    STOP_REQUESTED.clear()
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main interpreter, or signals unavailable here
+        yield
+        return
+    _INTERRUPT_DEPTH[0] += 1
+    try:
+        yield
+        if STOP_REQUESTED.is_set():  # caught by the estimator in the pass's last block
+            raise KeyboardInterrupt
+    finally:
+        _INTERRUPT_DEPTH[0] -= 1
+        signal.signal(signal.SIGINT, previous)
+        STOP_REQUESTED.clear()
 
 
 class LocalRunner:

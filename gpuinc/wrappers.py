@@ -30,7 +30,7 @@ from ._blocks import (
     plan_blocks,
 )
 from ._blockwise import apply_method, map_method
-from ._chain import ChainStats, current_client, get_runner, one_process_pool
+from ._chain import ChainStats, current_client, get_runner, one_process_pool, stop_on_interrupt
 from ._dispatch import DEVICE, KIND_HOME, block_kind, estimator_home
 from ._progress import bar, should_show
 from .metrics import (
@@ -465,8 +465,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self._validate_params_here()
         validation_data = _check_validation_data(validation_data)
         estimator = clone(self.estimator)
-        self._train(estimator, X, y, fit_kwargs, epochs=int(self.epochs),
-                    validation_data=validation_data, resumable=True, salt=0)
+        with stop_on_interrupt():
+            self._train(estimator, X, y, fit_kwargs, epochs=int(self.epochs),
+                        validation_data=validation_data, resumable=True, salt=0)
         return self
 
     def partial_fit(self, X, y=None, *, validation_data=None, **fit_kwargs):
@@ -485,8 +486,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         fitted = getattr(self, "estimator_", None)
         estimator = copy.deepcopy(fitted) if fitted is not None else clone(self.estimator)
         passes = len(getattr(self, "history_", []) or [])
-        self._train(estimator, X, y, fit_kwargs, epochs=1, validation_data=validation_data,
-                    resumable=False, salt=passes + 1, append=fitted is not None)
+        with stop_on_interrupt():
+            self._train(estimator, X, y, fit_kwargs, epochs=1, validation_data=validation_data,
+                        resumable=False, salt=passes + 1, append=fitted is not None)
         return self
 
     def _validate_params_here(self):
