@@ -526,7 +526,10 @@ class DistributedRunner:
         from distributed import wait
 
         state = (model, 0, [])
-        fits = []
+        # the fits of the last `lag` blocks: each model the chain hands on is released
+        # once nothing waits for it (the whole list would hold one model per block)
+        lag = max(2, self.prefetch)
+        fits = deque(maxlen=lag)
 
         def settle():
             pos, block, fut, data = outstanding.popleft()
@@ -542,12 +545,11 @@ class DistributedRunner:
         # queued early takes the thread before the fit of the block just loaded there,
         # and the chain stalls behind it. Waiting for fit k - 2, load k runs while
         # fit k - 1 trains on another worker.
-        lag = max(2, self.prefetch)
         try:
             for pos, block in enumerate(blocks):
                 while len(outstanding) > self.prefetch:
                     settle()
-                after = fits[pos - lag] if pos >= lag else None
+                after = fits[0] if len(fits) == lag else None  # the fit of block pos - lag
                 (x_f, y_f, kw_f, loaded), loads = _resolve(self.client, block, local=local,
                                                            after=after)
                 stats.start_block()
@@ -581,7 +583,7 @@ class DistributedRunner:
         runs = (_runs_by_worker(client, resolved) if group_runs
                 else [[i] for i in range(len(blocks))])
         state = (model, 0, [])
-        submitted = []
+        submitted = deque()
         try:
             for r, run in enumerate(runs):
                 state = client.submit(
@@ -590,7 +592,9 @@ class DistributedRunner:
                     **where, key=f"gpuinc-partial-fit-{token}-{r}", pure=False, priority=1,
                 )
                 submitted.append((run, state))
-            for run, fut in submitted:
+            while submitted:
+                # dropped once reported: a model the next task has taken is then released
+                run, fut = submitted[0]
                 wait([fut])
                 if fut.status != "finished":
                     fut.result()  # raises the task's error, with its block in the message
@@ -599,6 +603,8 @@ class DistributedRunner:
                     stats.end_block(0)
                     if on_block is not None:
                         on_block(i, blocks[i], fut.result)  # (model, rows, progressive)
+                submitted.popleft()
+                del fut
         except BaseException as exc:
             _cancel(client, [fut for _, fut in submitted])  # the chain only, never the data
             _raise_if_client_gone(client, exc)

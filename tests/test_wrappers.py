@@ -809,3 +809,33 @@ def test_non_numeric_columns_are_named_in_fit_and_predict():
     inc = Incremental(SGDRegressor()).fit(f[["a"]], f["t"])
     with pytest.raises(ValueError, match=r"column\(s\) 'a' \(.*\) are not numbers"):
         inc.predict(f[["a"]].assign(a=f.a.astype(str)))
+
+
+@pytest.mark.parametrize("persisted", [False, True])
+def test_a_chained_pass_holds_few_models_not_one_per_block(client, persisted):
+    # every fit future was kept to the end of the pass: one model per block in memory
+    from gpuinc._blocks import plan_blocks
+    from gpuinc._chain import DistributedRunner
+
+    X, y = make_classification(n_samples=2400, n_features=4, chunks=100, random_state=0)
+    if persisted:
+        X, y = dask.persist(X, y)
+    blocks = plan_blocks(X, y, {}).blocks
+    held = []
+
+    def on_block(pos, block, get_model):  # finished fits whose model the client keeps
+        held.append(sum(str(k).startswith("gpuinc-partial-fit-") and s.status == "finished"
+                        for k, s in client.futures.items()))
+
+    DistributedRunner(client, prefetch=2).run(
+        _SlowSGD(), blocks, {"classes": [0, 1]}, kind="numpy", home="host", on_block=on_block,
+        group_runs=False)
+    assert len(held) == 24 and max(held) <= 6, held
+
+
+class _SlowSGD(SGDClassifier):
+    """Slower than the client reports its blocks: the chain never runs far ahead of it."""
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        __import__("time").sleep(0.02)
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
