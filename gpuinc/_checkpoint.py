@@ -118,12 +118,24 @@ def _locked(directory, fh):
             for stale in directory.glob(f".{FILENAME}.*.tmp"):  # left by a fit killed mid-write
                 with contextlib.suppress(OSError):
                     stale.unlink()
+        _check_writable(directory)
         yield
     finally:
         if unlock is not None:
             with contextlib.suppress(OSError):
                 unlock()
         fh.close()  # releases an flock in any case
+
+
+def _check_writable(directory) -> None:
+    """Create and remove a file where checkpoints go: a directory that holds a lock file
+    already (from an earlier fit) opens even when no new file can be made in it."""
+    probe = directory / f".{FILENAME}.{os.getpid()}.{threading.get_ident()}.probe"
+    try:
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise _unwritable(directory, exc) from exc
 
 
 def _unwritable(directory, exc: OSError) -> OSError:

@@ -582,6 +582,29 @@ def test_a_read_only_checkpoint_directory_fails_before_training(tmp_path, data):
     assert CALLS["n"] == 0
 
 
+def test_a_directory_where_no_file_can_be_made_fails_before_training(tmp_path, data,
+                                                                    monkeypatch):
+    # a directory that already holds the lock file (an earlier fit) opened it fine even
+    # when read-only; the first checkpoint, after a whole pass, then failed
+    import pathlib
+
+    X, y = data
+    Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+    real_touch = pathlib.Path.touch
+
+    def read_only(self, *args, **kwargs):
+        if self.parent == tmp_path:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_touch(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "touch", read_only)
+    CALLS["n"] = 0
+    with pytest.raises(PermissionError, match="cannot be created or written"):
+        Incremental(FlakySGD(random_state=0), checkpoint=tmp_path,
+                    **{**FIT, "epochs": FIT.get("epochs", 1) + 2}).fit(X, y)
+    assert CALLS["n"] == 0
+
+
 def test_temporary_files_of_a_killed_write_are_removed(tmp_path, data):
     X, y = data
     stale = tmp_path / f".{FILENAME}.0123456789abcdef.tmp"
