@@ -235,6 +235,8 @@ def load(directory, fingerprint: dict) -> dict | None:
             )
         fingerprint = {k: v for k, v in fingerprint.items() if k != "scoring"}
     saved = state.get("fingerprint", {})
+    # keys that fingerprints of earlier versions lack: not compared with those
+    fingerprint = {k: v for k, v in fingerprint.items() if k in saved or k not in _LATER_KEYS}
     diffs = _differences(saved, fingerprint)
     if diffs:
         detail = "; ".join(diffs[:5]) + ("; ..." if len(diffs) > 5 else "")
@@ -243,6 +245,10 @@ def load(directory, fingerprint: dict) -> dict | None:
             "Use a new checkpoint directory, or delete the old checkpoint to start over."
         )
     return state
+
+
+#: fingerprint keys added after checkpoint format 3 was introduced
+_LATER_KEYS = frozenset({"validation_source"})
 
 
 def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:

@@ -689,6 +689,11 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 # one fit per directory; a directory that cannot be written fails here
                 guard.enter_context(_checkpoint.lock(self.checkpoint))
                 fingerprint = self._fingerprint(estimator, blocks, kind, X)
+                # where the validation scores come from: resuming with another source would
+                # keep the saved split of training blocks and validate on some of them
+                fingerprint["validation_source"] = (
+                    "validation_data" if validation_data is not None
+                    else "held-out blocks" if val_blocks is not None else None)
                 saved = _checkpoint.load(self.checkpoint, fingerprint)
                 if saved is not None:
                     _check_resumable(saved, epochs, self.checkpoint)

@@ -532,6 +532,32 @@ def test_a_checkpoint_for_another_scoring_is_refused(tmp_path, data):
         Incremental(SGDClassifier(random_state=0), scoring="balanced_accuracy", **kw).fit(X, y)
 
 
+def test_a_checkpoint_for_another_source_of_validation_is_refused(tmp_path, data):
+    # resumed, it kept the saved split (every block trains) and drew a held-out one too:
+    # the fit validated on blocks it trained on
+    X, y = data
+    kw = dict(FIT, checkpoint=tmp_path)
+    Xv, yv = make_classification(**{**DATA, "random_state": 7})
+    Incremental(SGDClassifier(random_state=0), **{**kw, "epochs": 1}).fit(
+        X, y, validation_data=(Xv, yv))
+    with pytest.raises(CheckpointMismatchError, match="validation_source: checkpoint has "
+                                                       "'validation_data', this fit has 'held-"):
+        Incremental(SGDClassifier(random_state=0), **kw).fit(X, y)
+
+
+def test_a_checkpoint_without_a_validation_source_still_resumes(tmp_path, data):
+    # written before the fingerprint recorded it: not compared
+    X, y = data
+    kw = dict(FIT, checkpoint=tmp_path)
+    Incremental(SGDClassifier(random_state=0), **{**kw, "epochs": 1}).fit(X, y)
+    ckpt = _checkpoint.path_for(tmp_path)
+    state = pickle.loads(ckpt.read_bytes())
+    del state["fingerprint"]["validation_source"]
+    ckpt.write_bytes(pickle.dumps(state))
+    inc = Incremental(SGDClassifier(random_state=0), **kw).fit(X, y)
+    assert inc.resumed_from_ == {"passes": 1, "blocks": 0}
+
+
 def test_a_parameter_only_one_estimator_has_is_named_as_such():
     diffs = _checkpoint._differences({"params": {"a": "1"}}, {"params": {"b": "None"}})
     assert diffs == ["params.a: checkpoint has '1', this fit has no such parameter",
