@@ -11,6 +11,7 @@ into a different fit.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import pickle
 import re
@@ -290,6 +291,10 @@ def stable_repr(value) -> str:
         return "RandomState(...)"
     if isinstance(value, np.random.Generator):
         return "Generator(...)"
+    if isinstance(value, np.ndarray) and value.dtype.kind != "O":
+        # repr prints 8 digits and elides the middle of large arrays: a digest of the values
+        digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:16]
+        return f"ndarray(shape={value.shape}, dtype={value.dtype}, sha256={digest})"
     return _ADDRESS.sub("", repr(value))
 
 

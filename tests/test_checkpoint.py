@@ -793,3 +793,13 @@ def test_resumed_from_is_none_after_partial_fit(tmp_path, data):
     inc.partial_fit(X, y)
     assert inc.resumed_from_ is None
     assert Incremental(FlakySGD(random_state=0)).partial_fit(X, y).resumed_from_ is None
+
+
+def test_array_parameters_are_compared_by_value():
+    # repr shows 8 digits and elides the middle of long arrays: changed values looked equal
+    a = np.linspace(0, 1, 5000)
+    b = a.copy()
+    b[2500] += 1e-13
+    assert repr(a) == repr(b)
+    assert _checkpoint.stable_repr(a) != _checkpoint.stable_repr(b)
+    assert _checkpoint.stable_repr(a) == _checkpoint.stable_repr(a.copy())
