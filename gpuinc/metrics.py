@@ -863,6 +863,9 @@ def combine_progressive(stats: list) -> float | None:
     if name == "sum":
         return float(sum(p["sum"] for p in parts))
     if name == "mean":
+        # a block where the scorer is undefined (roc_auc on a block of one class) is left
+        # out rather than making the whole pass's score NaN
+        parts = [p for p in parts if np.isfinite(p["sum"])] or parts
         return sum(p["sum"] for p in parts) / sum(p["sw"] for p in parts)
     return _combine(parts, name)
 

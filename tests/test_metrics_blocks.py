@@ -415,3 +415,21 @@ def test_missing_test_labels_are_an_error_not_a_miss(name):
     inc.estimator_ = est
     with pytest.raises(ValueError, match=r"y holds missing values .* in 1 row"):
         inc.score(da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50))
+
+
+def test_a_block_where_the_scorer_is_undefined_does_not_blank_the_train_score():
+    # roc_auc of a block holding one class is NaN; it made every pass's train_score NaN
+    import warnings
+
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(2400, 5)
+    yn = (Xn[:, 0] > 0).astype(int)
+    yn[1000:1200] = 1  # block 5 holds one class only
+    X, y = da.from_array(Xn, chunks=(200, 5)), da.from_array(yn, chunks=200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # scikit-learn warns about the one-class block
+        inc = Incremental(SGDClassifier(loss="log_loss", random_state=0), scoring="roc_auc",
+                          train_score=True, shuffle_blocks=False, epochs=2,
+                          progress=False).fit(X, y, classes=[0, 1])
+    scores = [r["train_score"] for r in inc.history_]
+    assert all(np.isfinite(scores)) and 0.9 < scores[-1] <= 1.0, scores
