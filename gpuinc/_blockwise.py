@@ -40,8 +40,11 @@ def _empty_like_meta(out_meta):
 
 def _check_output(out, out_meta, estimator, method: str) -> None:
     """Refuse a block result that does not match what the collection was promised."""
+    if out_meta is None:
+        return
+    _refuse_a_list(out, estimator, method)
     ndim = getattr(out, "ndim", None)
-    if out_meta is None or ndim is None:
+    if ndim is None:
         return
     if ndim == out_meta.ndim and (ndim < 2 or out.shape[1:] == tuple(out_meta.shape[1:])):
         return
@@ -55,6 +58,16 @@ def _check_output(out, out_meta, estimator, method: str) -> None:
         f"{type(estimator).__name__}.{method} returned an array of shape {tuple(out.shape)}, "
         f"but the lazy result was set up for {expected} output{hint}."
     )
+
+
+def _refuse_a_list(out, estimator, method: str) -> None:
+    if isinstance(out, (list, tuple)):
+        raise TypeError(
+            f"{type(estimator).__name__}.{method} returns a {type(out).__name__} of "
+            f"{len(out)} arrays (one per output), which cannot be laid out as one blockwise "
+            f"result. Call it on in-memory data (e.g. inc.estimator_.{method}(X_block)), or "
+            "on each output's estimator."
+        )
 
 
 def apply_method(block, estimator, method: str, home: str, out_meta=None):
@@ -242,6 +255,7 @@ def infer_meta(estimator, method: str, X, home: str):
             f"gpuinc could not infer the output of {type(estimator).__name__}.{method} from one "
             f"row of zeros ({exc}){_meta_advice(estimator, method)}."
         ) from exc
+    _refuse_a_list(out, estimator, method)
     return out
 
 

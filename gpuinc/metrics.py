@@ -284,7 +284,14 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
     w = np.ones(n) if w is None else _host(w).astype(float)
     _check_rows(n, w.shape[0], "sample_weight")
     method = STREAMING[name]
-    out = _host(apply_method(x, estimator, method, home))
+    out = apply_method(x, estimator, method, home)
+    if isinstance(out, (list, tuple)):  # one array per output (MultiOutputClassifier)
+        raise ValueError(
+            f"{name} needs {type(estimator).__name__}.{method} to return one array, but it "
+            f"returns a {type(out).__name__} of {len(out)} (one per output); score each "
+            "output's estimator on its own, or pick another scoring."
+        )
+    out = _host(out)
     _check_rows(out.shape[0], n)
     sw = float(w.sum())
     if name == "neg_log_loss":

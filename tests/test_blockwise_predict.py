@@ -429,3 +429,19 @@ def test_blocks_come_in_the_dtype_the_meta_promised(dense_data):
     with pytest.raises(ValueError, match=r"returned int64 values, but the lazy result was set "
                                          r"up for bool; fix predict_meta="):
         inc.predict(X).compute()
+
+
+def test_outputs_that_are_lists_get_a_clear_error(dense_data):
+    # MultiOutputClassifier.predict_proba: one array per output; the lazy result died
+    # with "'list' object has no attribute 'dtype'"
+    from sklearn.multioutput import MultiOutputClassifier
+
+    X, y, Xn, yn = dense_data
+    Y = da.stack([y, 1 - y], axis=1)
+    inc = Incremental(MultiOutputClassifier(SGDClassifier(loss="log_loss", random_state=0)),
+                      scoring="neg_log_loss").fit(X, Y)
+    assert len(inc.predict_proba(Xn)) == 2  # in memory it is the estimator's own list
+    with pytest.raises(TypeError, match="returns a list of 2 arrays .* one blockwise result"):
+        inc.predict_proba(X)
+    with pytest.raises(ValueError, match="neg_log_loss needs MultiOutputClassifier.predict_proba"):
+        inc.score(X, Y)
