@@ -340,14 +340,17 @@ class LocalRunner:
                 on_block(pos, block, lambda m=model, r=done[0], e=end:
                          (m, r, stats.progressive[base:e]))
 
+        blocks = list(blocks)
         try:
-            if self.prefetch == 0:
+            # blocks already in this process's memory (persisted chunks) have nothing to load
+            # ahead: a loader thread would only cost a hand-over per block
+            if self.prefetch == 0 or (mover is None and all(
+                    _in_memory(v) is not _LAZY for b in blocks for v in _pieces(b))):
                 for pos, block in enumerate(blocks):
                     model, n = train(model, block, load(block))
                     finished(pos, block, model, n)
                 return model
             pending = deque()
-            blocks = list(blocks)
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpuinc-load") as pool:
                 try:
                     nxt = 0

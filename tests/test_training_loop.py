@@ -8,6 +8,7 @@ import io
 import re
 import sys
 
+import dask
 import dask.array as da
 import numpy as np
 import pandas as pd
@@ -774,7 +775,8 @@ def test_ctrl_c_stops_a_fit_even_if_the_estimator_catches_it(method):
     X, y = make_classification(n_samples=600, n_features=4, chunks=100, random_state=0)
     _SwallowsInterrupts.calls = []
     inc = Incremental(_SwallowsInterrupts(random_state=0), epochs=2, shuffle_blocks=False)
-    with pytest.raises(KeyboardInterrupt):
+    # trained in this process (a client of an earlier test would train on its workers)
+    with dask.config.set(scheduler="threads"), pytest.raises(KeyboardInterrupt):
         getattr(inc, method)(X, y, classes=[0, 1])
     assert len(_SwallowsInterrupts.calls) == 2  # stopped after the block in progress
     assert not hasattr(inc, "estimator_") and not STOP_REQUESTED.is_set()
