@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ._chain import stop_on_interrupt
 from ._checkpoint import write_pickle_atomic
 
 MODEL_FORMAT = "gpuinc-model"
@@ -76,6 +77,31 @@ def _sklearn(name: str, **params):
     return build
 
 
+def _sklearn_version() -> tuple[int, ...]:
+    """The installed scikit-learn's (major, minor) version."""
+    import re
+
+    import sklearn
+
+    return tuple(int(part) for part in re.findall(r"\d+", sklearn.__version__)[:2])
+
+
+def _passive_aggressive(seed):
+    """PA-I with the hinge loss and a step of at most 1 (``C=1``), for any scikit-learn.
+
+    scikit-learn 1.8 made this ``SGDClassifier(learning_rate="pa1")``, with
+    ``eta0`` as the cap, and deprecated ``PassiveAggressiveClassifier``.
+    Earlier versions accept ``learning_rate="pa1"`` only as a hidden option
+    that ignores ``eta0`` (the cap stays 1), so there the classifier is
+    ``PassiveAggressiveClassifier``, whose cap is ``C``.
+    """
+    if _sklearn_version() >= (1, 8):
+        return _sklearn("sklearn.linear_model.SGDClassifier", loss="hinge", penalty=None,
+                        learning_rate="pa1", eta0=1.0)(seed)
+    return _sklearn("sklearn.linear_model.PassiveAggressiveClassifier", loss="hinge",
+                    C=1.0)(seed)
+
+
 MODELS = {
     "sgd-classifier": ModelChoice(
         "gpuinc's SGDClassifier (logistic loss; runs on the GPU with --device gpu)",
@@ -89,9 +115,9 @@ MODELS = {
     "sklearn-sgd-regressor": ModelChoice(
         "scikit-learn SGDRegressor", _sklearn("sklearn.linear_model.SGDRegressor")),
     "passive-aggressive": ModelChoice(
-        "passive-aggressive classifier (scikit-learn SGDClassifier, learning_rate='pa1')",
-        _sklearn("sklearn.linear_model.SGDClassifier", loss="hinge", penalty=None,
-                 learning_rate="pa1", eta0=1.0)),
+        "passive-aggressive classifier, PA-I (scikit-learn SGDClassifier with "
+        "learning_rate='pa1'; PassiveAggressiveClassifier before scikit-learn 1.8)",
+        _passive_aggressive),
     "perceptron": ModelChoice("scikit-learn Perceptron", _sklearn("sklearn.linear_model.Perceptron")),
     "multinomial-nb": ModelChoice(
         "scikit-learn MultinomialNB (non-negative features, e.g. counts)",
@@ -171,7 +197,7 @@ def _names(values, known=()) -> list[str] | None:
     return out
 
 
-def _add_data_options(p) -> None:
+def _add_data_options(p, urls: str) -> None:
     p.add_argument("--format", choices=["parquet", "csv", "zarr"], default=None,
                    help="data format (default: from the file suffixes)")
     p.add_argument("--blocksize", default="64MiB", type=_blocksize,
@@ -181,13 +207,14 @@ def _add_data_options(p) -> None:
                    help="accept NaN/infinite feature values (an error by default)")
     p.add_argument("--storage-option", action="append", type=_key_value, default=[],
                    metavar="KEY=VALUE",
-                   help="fsspec option for the URLs of DATA, MODEL and --out (repeatable), "
-                        "e.g. anon=True")
+                   help=f"fsspec option for the URLs of {urls} (repeatable), e.g. anon=True")
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
-                   help="GPU workers and GPU compute when available (default: auto)")
+                   help="auto: a GPU when one is found (GPU workers when CuPy and dask-cuda "
+                        "find one; with --workers 0, when CuPy does), else the CPU; gpu: a GPU "
+                        "or an error; cpu: the CPU only (default: auto)")
     p.add_argument("--workers", type=int, default=None,
-                   help="local Dask workers (default: cores, at most 4); 0 runs on threads "
-                        "without a cluster")
+                   help="workers of a local CPU cluster (default: cores, at most 4; a GPU "
+                        "cluster has one worker per GPU); 0 runs on threads without a cluster")
 
 
 def register(subparsers) -> None:
@@ -231,7 +258,7 @@ def register(subparsers) -> None:
                    help="progress bars (default: auto, in terminals only)")
     t.add_argument("--out", default="model.pkl",
                    help="model file, local or fsspec URL (default: model.pkl)")
-    _add_data_options(t)
+    _add_data_options(t, "DATA and --out")
     t.set_defaults(func=run_train)
 
     p = subparsers.add_parser(
@@ -251,7 +278,7 @@ def register(subparsers) -> None:
     p.add_argument("--proba", action="store_true",
                    help="also write class probabilities (proba_<class> columns)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
-    _add_data_options(p)
+    _add_data_options(p, "MODEL, DATA and --out")
     p.set_defaults(func=run_predict)
 
 
@@ -379,38 +406,34 @@ def _feature_dtype(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- train
+#: the Python API's words in a refused checkpoint's message, and the command line's
+_CHECKPOINT_WORDS = (
+    (r"\bmore than epochs=(\d+)\.", r"more than --epochs \1."),
+    (r"\bPass epochs=(\d+) or more to resume it, or use a new checkpoint directory",
+     r"Pass --epochs \1 or more to resume it, or a new --checkpoint folder"),
+)
+
+
 @contextlib.contextmanager
-def _stop_on_interrupt():
-    """Ctrl-C stops training, even if the estimator catches KeyboardInterrupt.
+def _checkpoint_in_cli_words():
+    """Say a checkpoint that holds more passes than ``--epochs`` in the command's terms.
 
-    scikit-learn's MLP models catch it inside ``partial_fit``, warn and
-    return, so training went on and the model was saved. Here the signal also
-    sets ``STOP_REQUESTED``: a pass in this process stops after the block in
-    progress, and a fit that ends with the flag set counts as interrupted.
+    :class:`~gpuinc.CheckpointMismatchError` speaks of ``epochs=`` and a
+    checkpoint directory, as the Python API takes them.
     """
-    import signal
-    import threading
+    import re
 
-    from ._chain import STOP_REQUESTED
+    from ._checkpoint import CheckpointMismatchError
 
-    if threading.current_thread() is not threading.main_thread():
-        yield  # signal handlers belong to the main thread
-        return
-    previous = signal.getsignal(signal.SIGINT)
-
-    def handler(signum, frame):
-        STOP_REQUESTED.set()
-        raise KeyboardInterrupt
-
-    STOP_REQUESTED.clear()
-    signal.signal(signal.SIGINT, handler)
     try:
         yield
-        if STOP_REQUESTED.is_set():  # caught by the estimator in the pass's last block
-            raise KeyboardInterrupt
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        STOP_REQUESTED.clear()
+    except CheckpointMismatchError as exc:
+        text = str(exc)
+        for pattern, words in _CHECKPOINT_WORDS:
+            text = re.sub(pattern, words, text)
+        if text == str(exc):
+            raise
+        raise UsageError(text) from exc
 
 
 def _check_train_args(args) -> None:
@@ -507,7 +530,8 @@ def _train(args) -> int:
         print(f"model: {args.model} ({type(estimator).__module__}.{type(estimator).__name__}), "
               f"{args.epochs} pass(es), prefetch {args.prefetch}, device {device}")
         t0 = time.perf_counter()
-        with _stop_on_interrupt(), _name_the_file(ds, width, dtype, args.blocksize):
+        with (_checkpoint_in_cli_words(), stop_on_interrupt(),
+              _name_the_file(ds, width, dtype, args.blocksize)):
             inc.fit(X, y, **fit_kwargs)
         fit_s = time.perf_counter() - t0
     resumed = getattr(inc, "resumed_from_", None)

@@ -12,20 +12,30 @@ def _demo_parser(sub) -> None:
         "demo",
         help="train on synthetic data end to end (the seed workflow)",
         description="Generate a synthetic classification problem, train it block by block "
-        "through Incremental on a local cluster, print the validation score after every pass "
-        "and the total time.",
+        "through Incremental on a local cluster, and print the test accuracy of every pass (in "
+        "the progress bar as each pass ends, and one line per pass once training ends) and the "
+        "total time.",
     )
-    p.add_argument("--n-samples", type=int, default=1_000_000)
-    p.add_argument("--n-features", type=int, default=100)
+    p.add_argument("--n-samples", type=int, default=1_000_000,
+                   help="rows of synthetic data, about a tenth of them held out for testing "
+                        "(default: 1000000)")
+    p.add_argument("--n-features", type=int, default=100,
+                   help="feature columns (default: 100)")
     p.add_argument("--blocks", type=int, default=10, help="row blocks (default: 10)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the blocks (default: 5)")
     p.add_argument("--estimator", choices=["gpuinc-sgd", "sklearn-sgd"], default="gpuinc-sgd",
                    help="gpuinc's array-API SGDClassifier or scikit-learn's (default: gpuinc-sgd)")
     p.add_argument("--device", choices=["auto", "cpu", "gpu"], default="auto",
-                   help="cluster and data placement (default: auto)")
-    p.add_argument("--workers", type=int, default=None, help="CPU workers (default: cores, max 4)")
+                   help="cluster and data placement: auto (GPU workers and CuPy data when CuPy "
+                        "and dask-cuda find a GPU, else CPU), gpu (an error without a GPU) or "
+                        "cpu (default: auto)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="workers of a CPU cluster (default: cores, max 4); a GPU cluster has "
+                        "one worker per GPU")
     p.add_argument("--plot", metavar="PNG", default=None, help="write a learning curve here")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the data, the train/test split, the block order and the model "
+                        "(default: 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run_demo)
 

@@ -27,10 +27,14 @@ def make_cluster(kind: str = "auto", *, n_workers: int | None = None,
     n_workers : int, optional
         CPU workers (default: the number of cores, at most 4).
     threads_per_worker : int, default=1
+        Threads of each CPU worker.
     quiet : bool
         Do not print which cluster was started.
     **kwargs
         Passed to the cluster class (``memory_limit``, ``rmm_pool_size`` ...).
+
+    ``n_workers`` and ``threads_per_worker`` apply to a CPU cluster only: a
+    GPU cluster is started with ``kwargs`` alone and has one worker per GPU.
 
     Examples
     --------

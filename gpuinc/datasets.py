@@ -95,7 +95,12 @@ def make_classification(n_samples=100, n_features=20, n_informative=2, n_redunda
     The parameters mean what they mean in
     :func:`sklearn.datasets.make_classification`. The class structure
     (cluster centres, informative directions) is shared by all blocks; rows are
-    drawn block by block. ``device="gpu"`` gives CuPy blocks.
+    drawn block by block.
+
+    ``dtype`` (default ``"float64"``) is the dtype of ``X``; ``y`` is always
+    ``int64``. ``device`` is where the blocks live: None or ``"cpu"`` gives
+    NumPy blocks, ``"gpu"`` CuPy blocks (each block is drawn on the host and
+    copied to the current CUDA device when it is computed; needs CuPy).
 
     ``chunks`` goes through :func:`dask.array.core.normalize_chunks` with
     shape ``(n_samples, n_features)`` as in dask-ml: an int (rows per block),
@@ -253,7 +258,9 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
     exactly, as they are in scikit-learn's one-piece matrix.
     With ``n_targets > 1``, y is 2-D (rows x targets), chunked by rows like X.
     ``chunks`` is read as in :func:`make_classification` (only row chunks are
-    used).
+    used). ``dtype`` (default ``"float64"``) is the dtype of both ``X`` and
+    ``y``. ``device``: None or ``"cpu"`` gives NumPy blocks, ``"gpu"`` CuPy
+    blocks, as in :func:`make_classification`.
 
     Examples
     --------

@@ -329,6 +329,8 @@ def detect_format(path, storage_options: dict | None = None) -> str:
 
     Decided by the suffix of the file (or of the files in a folder); a folder
     holding ``zarr.json`` (or ``.zgroup``/``.zarray``) is a Zarr store.
+    ``path`` may be an fsspec URL; ``storage_options`` (credentials,
+    endpoints) are passed to fsspec to list it.
 
     Examples
     --------
@@ -1725,6 +1727,12 @@ def read_classes(data, target: str, *, fmt: str | None = None,
     Classifiers need every class on their first ``partial_fit``; this gets
     them cheaply (Parquet reads only the target column chunks) instead of a
     full pass over the data.  Runs on the active Dask scheduler.
+
+    ``data`` is what :func:`read_table` takes (a path, glob, list or fsspec
+    URL, or the result of :func:`scan`); ``fmt`` (``"parquet"``, ``"csv"``
+    or ``"zarr"``) overrides the format told from the suffixes, and
+    ``storage_options`` are passed to fsspec for URLs.  CSV labels that
+    mix digits and text come back all as text.
 
     Examples
     --------

@@ -109,7 +109,7 @@ def _can_show() -> bool:
 
 
 def learning_curve(inc_or_history, path=None, ax=None, metric: str = "score"):
-    """Plot the score after every pass of a fit, and save it as a PNG.
+    """Plot the score after every pass of a fit; with ``path=``, also save the figure.
 
     Parameters
     ----------

@@ -8,6 +8,7 @@ import pickle
 import re
 import signal
 import stat
+import warnings
 
 import fsspec
 import fsspec.implementations.memory
@@ -745,3 +746,50 @@ def test_train_on_csv_files_whose_labels_are_digits_in_one_and_text_in_another(t
                        "--validation", "0", "--out", model)
     assert rc == 0, err
     assert "classes: ['01', '02', 'x']" in out
+
+
+@pytest.mark.parametrize("version", [(1, 7), (1, 8)])
+def test_passive_aggressive_on_any_scikit_learn(monkeypatch, version):
+    # learning_rate="pa1" with eta0 as the step cap is public from scikit-learn 1.8;
+    # before, the same classifier is PassiveAggressiveClassifier (cap C)
+    import sklearn.linear_model
+
+    from gpuinc import _cli_data as cli_data
+
+    if version < (1, 8) and not hasattr(sklearn.linear_model, "PassiveAggressiveClassifier"):
+        pytest.skip("PassiveAggressiveClassifier was removed from this scikit-learn")
+    monkeypatch.setattr(cli_data, "_sklearn_version", lambda: version)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # deprecated from 1.8
+        est = build_estimator("passive-aggressive", 3)
+    if version < (1, 8):
+        assert type(est) is sklearn.linear_model.PassiveAggressiveClassifier
+        assert (est.C, est.loss, est.random_state) == (1.0, "hinge", 3)
+    else:
+        assert type(est) is SGDClassifier
+        params = est.get_params()
+        assert (params["loss"], params["penalty"], params["learning_rate"], params["eta0"],
+                params["random_state"]) == ("hinge", None, "pa1", 1.0, 3)
+
+
+def test_passive_aggressive_trains(tmp_path, data, capsys):
+    folder, _ = data
+    rc, out, err = run(capsys, *train_args(folder, tmp_path / "m.pkl", "--model",
+                                           "passive-aggressive", "--validation", "0.34"))
+    assert rc == 0, err
+    assert re.search(r"pass 1/1: val_score=[01]\.\d{5}", out), out
+
+
+def test_a_checkpoint_of_more_passes_than_epochs_is_refused_in_cli_words(tmp_path, data,
+                                                                         capsys):
+    folder, _ = data
+    model, ckpt = tmp_path / "m.pkl", tmp_path / "ckpt"
+    rc, out, err = run(capsys, *train_args(folder, model, "--epochs", "2", "--checkpoint", ckpt))
+    assert rc == 0, err
+    model.unlink()
+    rc, out, err = run(capsys, *train_args(folder, model, "--epochs", "1", "--checkpoint", ckpt))
+    assert rc == 2 and err.count("\n") == 1, err
+    assert f"The checkpoint in {ckpt} holds a model trained for 2 pass(es), more than " \
+        "--epochs 1. Pass --epochs 2 or more to resume it, or a new --checkpoint folder" in err
+    assert "epochs=" not in err and "checkpoint directory" not in err
+    assert not model.exists()

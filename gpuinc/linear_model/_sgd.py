@@ -54,8 +54,9 @@ _COMMON_PARAMS_DOC = """
     verbose : int, default=0
         Print the mean loss of each pass of ``fit``.
     epsilon : float, default=0.1
-        Width of the insensitive region for ``huber`` and the
-        epsilon-insensitive losses.
+        Width of the insensitive region for the regressor's ``huber`` and
+        epsilon-insensitive losses.  The classifier has none of these losses
+        and ignores it; it is accepted so that scikit-learn's parameters are.
     random_state : int, RandomState instance or None, default=None
         Seed for the shuffling.
     learning_rate : {'optimal', 'constant', 'invscaling', 'adaptive'}, default='optimal'
