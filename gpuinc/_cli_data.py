@@ -20,6 +20,7 @@ import logging
 import os
 import pickle
 import posixpath
+import re
 import secrets
 import sys
 import time
@@ -376,9 +377,16 @@ def _local(path) -> str:
     return path
 
 
-def _check_out_folder(out: str) -> None:
-    """Refuse, before any work, a local ``--out`` whose folder cannot be created or written."""
+def _check_out_folder(out: str, storage_options: dict | None = None) -> None:
+    """Refuse, before any work, an ``--out`` whose folder cannot be created or written (for
+    a URL: whose filesystem cannot be opened, e.g. its package is not installed)."""
     if _is_url(out):
+        import fsspec
+
+        try:
+            fsspec.core.url_to_fs(out, **(storage_options or {}))
+        except (ImportError, ValueError) as exc:
+            raise UsageError(f"cannot write {out}: {exc}") from exc
         return
     parent = Path(_local(out)).resolve().parent
     existing = next(p for p in (parent, *parent.parents) if p.exists())
@@ -445,7 +453,7 @@ def _check_train_args(args) -> None:
         raise UsageError(f"--prefetch must be >= 0, got {args.prefetch}.")
     if args.early_stopping and args.validation == 0:
         raise UsageError("--early-stopping needs validation blocks; set --validation > 0.")
-    _check_out_folder(args.out)
+    _check_out_folder(args.out, _storage_options(args.storage_option))
     if not _is_url(args.out) and Path(_local(args.out)).is_dir():
         raise UsageError(f"--out {args.out} is a folder; give a file name such as model.pkl.")
 
@@ -572,10 +580,11 @@ def _train(args) -> int:
 
 
 def _zarr_feature_names(ds, args, features) -> list[str]:
-    if features:
-        return list(features)
+    """The feature names the model is trained on, as read_table picks them: --features (or
+    every column but the target) less --exclude."""
     exclude = set(_names(args.exclude, ds.columns) or [])
-    return [c for c in ds.columns if c != args.target and c not in exclude]
+    chosen = list(features) if features else [c for c in ds.columns if c != args.target]
+    return [c for c in chosen if c not in exclude]
 
 
 def _model_to_host(inc):
@@ -614,14 +623,17 @@ def load_model(path, storage_options: dict | None = None) -> dict:
     ``storage_options`` are passed to fsspec for a URL.
     """
     path = os.fspath(path)
+    missing = FileNotFoundError(f"model file {path} does not exist; train one with "
+                                "`gpuinc train DATA --target COLUMN --out MODEL`.")
     if _is_url(path):
         import fsspec
 
         opener = fsspec.open(path, "rb", **(storage_options or {}))
+        if not opener.fs.exists(opener.path):
+            raise missing
     else:
         if not os.path.exists(_local(path)):
-            raise FileNotFoundError(f"model file {path} does not exist; train one with "
-                                    "`gpuinc train DATA --target COLUMN --out MODEL`.")
+            raise missing
         opener = open(_local(path), "rb")
     with opener as fh:
         try:
@@ -650,8 +662,8 @@ def _predict(args) -> int:
 
     out = os.fspath(args.out)
     kind = _output_kind(out)
-    _check_out_folder(out)
     storage_options = _storage_options(args.storage_option)
+    _check_out_folder(out, storage_options)
     fs, path = fsspec.core.url_to_fs(out, **(storage_options if _is_url(out) else {}))
     if fs.exists(path) and not args.overwrite:
         raise UsageError(f"{out} exists; pass --overwrite to replace it.")
@@ -659,6 +671,8 @@ def _predict(args) -> int:
     inc = payload["model"]
     features = list(payload["features"])
     ds = scan(args.data, args.format, storage_options=storage_options)
+    if fs.exists(path):
+        _check_replaceable(fs, path, out, kind, ds, os.fspath(args.model), storage_options)
     keep = _names(args.id, ds.columns) or []
     _check_id_names(keep, inc, args.proba)
     options = {"dtype": payload["dtype"], "blocksize": args.blocksize, "allow_nan": args.allow_nan}
@@ -721,6 +735,56 @@ def _output_kind(out: str) -> str:
             "folder), preds.csv or preds.csv.gz (gzip CSV)."
         )
     return kind or "parquet"
+
+
+#: what a folder written by ``gpuinc predict`` (Parquet output) holds
+_PREDICT_PARTS = re.compile(r"part\.\d+\.parquet|_metadata|_common_metadata|_SUCCESS")
+
+
+def _check_replaceable(fs, path: str, out: str, kind: str, ds, model: str,
+                       storage_options: dict) -> None:
+    """``--overwrite`` replaces an earlier prediction output, and nothing else: never the
+    data, the model, a folder that holds them or other files, or the working folder."""
+    import fsspec
+
+    def key(filesystem, p):
+        if _is_local_fs(filesystem):
+            return os.path.realpath(_local(p))
+        return filesystem.unstrip_protocol(filesystem._strip_protocol(p)).rstrip("/")
+
+    target = key(fs, path)
+    model_fs, model_path = fsspec.core.url_to_fs(
+        model, **(storage_options if _is_url(model) else {}))
+    guarded = [(f"the model {model}", key(model_fs, model_path))]
+    guarded += [(f"the data ({f.shown})", key(ds.fs, f.path)) for f in ds.files]
+    if ds.fmt == "zarr":
+        guarded.append((f"the data ({ds.source})", key(ds.fs, ds.fs._strip_protocol(
+            ds.zarr_store))))
+    if _is_local_fs(fs):
+        guarded.append(("the working folder", os.path.realpath(os.getcwd())))
+    for what, where in guarded:
+        if where == target or where.startswith(target.rstrip("/") + "/"):
+            relation = "is" if where == target else "holds"
+            raise UsageError(f"--out {out} {relation} {what}; --overwrite replaces only an "
+                             "earlier prediction output. Choose another --out.")
+    if not fs.isdir(path):
+        return
+    if kind != "parquet":
+        raise UsageError(f"--out {out} is a folder, not a {kind} file; --overwrite replaces "
+                         "only an earlier prediction output. Choose another --out.")
+    others = [p for p in fs.ls(path, detail=False)
+              if not _PREDICT_PARTS.fullmatch(posixpath.basename(p.rstrip("/")))]
+    if others:
+        raise UsageError(
+            f"--out {out} is a folder that holds more than an earlier prediction output (e.g. "
+            f"{posixpath.basename(others[0].rstrip('/'))}); --overwrite would delete it. "
+            "Remove the folder yourself, or choose another --out."
+        )
+
+
+def _is_local_fs(fs) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol in ("file", "local")
 
 
 def _write_table(table, fs, path: str, kind: str) -> None:

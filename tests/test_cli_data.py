@@ -104,6 +104,77 @@ def test_predict_to_csv_and_overwrite(tmp_path, data, capsys):
     assert rc == 0, err
 
 
+def test_overwrite_replaces_only_an_earlier_prediction_output(tmp_path, data, capsys,
+                                                              monkeypatch):
+    # --overwrite moved aside and deleted whatever --out named: the input data, the model,
+    # a folder of other files, the working folder
+    folder, expected = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model))[0] == 0
+    (tmp_path / "notes.txt").write_text("keep me")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    parts = sorted(p.name for p in folder.iterdir())
+    predict = ("predict", model, folder, "--workers", "0", "--overwrite", "--out")
+    for out, says in [(folder, "holds the data"), (folder / parts[0], "is the data"),
+                      (tmp_path, "holds the model")]:
+        rc, _, err = run(capsys, *predict, out)
+        assert rc == 2 and says in err and "--overwrite replaces only" in err, err
+    odd = tmp_path / "model.csv"  # a model file named like an output
+    odd.write_bytes(model.read_bytes())
+    rc, _, err = run(capsys, "predict", odd, folder, "--workers", "0", "--overwrite", "--out", odd)
+    assert rc == 2 and "is the model" in err, err
+    odd.unlink()
+    monkeypatch.chdir(tmp_path / "train")
+    rc, _, err = run(capsys, *predict, ".")
+    assert rc == 2 and "holds the data" in err
+    other = tmp_path / "results"
+    other.mkdir()
+    (other / "summary.txt").write_text("keep me too")
+    rc, _, err = run(capsys, *predict, other)
+    assert rc == 2 and "holds more than an earlier prediction output (e.g. summary.txt)" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*before, "results"])
+    assert sorted(p.name for p in folder.iterdir()) == parts
+    assert (other / "summary.txt").read_text() == "keep me too"
+    # an earlier output is replaced, as before
+    preds = tmp_path / "preds.parquet"
+    assert run(capsys, "predict", model, folder, "--workers", "0", "--out", preds)[0] == 0
+    rc, _, err = run(capsys, *predict, preds)
+    assert rc == 0, err
+    assert len(pd.read_parquet(preds)) == len(expected)
+
+
+def test_zarr_features_less_exclude_are_the_model_features(tmp_path, capsys):
+    # the model was trained on --features less --exclude but saved --features: predict
+    # then failed with "X has 3 features, but SGDClassifier is expecting 2"
+    zarr = pytest.importorskip("zarr")
+    rng = np.random.default_rng(0)
+    group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
+    for name in ("f0", "f1", "f2"):
+        group.create_array(name, shape=(200,), chunks=(50,), dtype="float64")[:] = \
+            rng.normal(size=200)
+    group.create_array("label", shape=(200,), chunks=(50,), dtype="int64")[:] = \
+        group["f0"][:] > 0
+    model = tmp_path / "z.pkl"
+    rc, _, err = run(capsys, "train", tmp_path / "d.zarr", "--target", "label", "--features",
+                     "f0", "f1", "f2", "--exclude", "f2", "--workers", "0", "--validation", "0",
+                     "--out", model)
+    assert rc == 0, err
+    rc, _, err = run(capsys, "predict", model, tmp_path / "d.zarr", "--out", tmp_path / "p.csv",
+                     "--workers", "0")
+    assert rc == 0, err
+    assert len(pd.read_csv(tmp_path / "p.csv")) == 200
+
+
+def test_train_out_url_without_its_package_fails_before_training(tmp_path, data, capsys):
+    pytest.importorskip("fsspec")
+    if __import__("importlib").util.find_spec("gcsfs") is not None:
+        pytest.skip("gcsfs is installed")
+    folder, _ = data
+    rc, out, err = run(capsys, *train_args(folder, "gs://bucket/m.pkl"))
+    assert rc == 2 and "cannot write gs://bucket/m.pkl" in err and "gcsfs" in err, err
+    assert "pass 1" not in out
+
+
 def test_train_regressor_on_csv(tmp_path, capsys):
     folder = tmp_path / "csv"
     folder.mkdir()
@@ -362,6 +433,15 @@ def memory_fs():
         fs.rm(root, recursive=True)
 
 
+def test_a_missing_model_url_is_named(tmp_path, data, capsys, memory_fs):
+    _, root = memory_fs
+    folder, _ = data
+    url = f"memory://{root}/none.pkl"
+    rc, _, err = run(capsys, "predict", url, folder, "--workers", "0", "--out",
+                     tmp_path / "p.csv")
+    assert rc == 2 and f"model file {url} does not exist" in err, err
+
+
 def test_predict_to_a_url_refuses_an_existing_output_and_keeps_it_on_failure(
         tmp_path, data, capsys, memory_fs):
     fs, root = memory_fs
@@ -391,11 +471,11 @@ def test_predict_to_a_url_replaces_with_overwrite(tmp_path, data, capsys, memory
     folder, expected = data
     model = tmp_path / "m.pkl"
     assert run(capsys, *train_args(folder, model))[0] == 0
-    fs.pipe(f"{root}/p.parquet/stale.parquet", b"old parquet")
+    fs.pipe(f"{root}/p.parquet/part.7.parquet", b"old parquet")  # a longer earlier output
     rc, _, err = run(capsys, "predict", model, folder, "--workers", "0", "--overwrite",
                      "--out", f"memory://{root}/p.parquet")
     assert rc == 0, err
-    assert not fs.exists(f"{root}/p.parquet/stale.parquet")
+    assert not fs.exists(f"{root}/p.parquet/part.7.parquet")
     assert fs.ls(root, detail=False) == [f"{root}/p.parquet"]  # no temporary left
     assert len(pd.read_parquet(f"memory://{root}/p.parquet")) == len(expected)
 
