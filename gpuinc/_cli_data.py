@@ -787,6 +787,46 @@ def _is_local_fs(fs) -> bool:
     return protocol in ("file", "local")
 
 
+def _compute_writes(writes) -> None:
+    """Compute the block writes of an output; when one fails, return only once no other
+    write is still running, so that cleaning up after the failure is final.
+
+    (Dask's schedulers raise the first error while other tasks still run: a block
+    written after the clean-up would leave a partial output behind.)
+    """
+    import dask
+
+    from ._chain import current_client
+
+    client = current_client()
+    if client is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1), thread_name_prefix="gpuinc-write")
+        try:
+            dask.compute(writes, scheduler="threads", pool=pool)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+        return
+    futures = client.compute(writes)
+    try:
+        client.gather(futures)
+    except BaseException:
+        # the command's own cluster: once no task runs on it (cancelled ones run on until
+        # they end), no write is left to land
+        with contextlib.suppress(Exception):
+            client.cancel(futures)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and any(client.run(_running_tasks).values()):
+                time.sleep(0.05)
+        raise
+
+
+def _running_tasks(dask_worker) -> int:
+    """Tasks occupying a thread of this worker, cancelled ones included."""
+    return len(dask_worker.state.all_running_tasks)
+
+
 def _write_table(table, fs, path: str, kind: str) -> None:
     """Compute ``table`` blockwise into a temporary sibling of ``path``, then move it into place.
 
@@ -809,11 +849,13 @@ def _write_table(table, fs, path: str, kind: str) -> None:
             # zero-padded part names, so that every reader (pandas, pyarrow, Spark), which
             # orders the files by name, reads the rows in input order: part.10 < part.2
             width = len(str(max(table.npartitions - 1, 0)))
-            table.to_parquet(url, write_index=False, storage_options=options,
-                             name_function=lambda i: f"part.{i:0{width}d}.parquet")
+            _compute_writes(table.to_parquet(
+                url, write_index=False, storage_options=options, compute=False,
+                name_function=lambda i: f"part.{i:0{width}d}.parquet"))
         else:
-            table.to_csv(url, single_file=True, index=False, storage_options=options,
-                         compression="gzip" if kind == "csv.gz" else None)
+            _compute_writes(table.to_csv(
+                url, single_file=True, index=False, storage_options=options, compute=False,
+                compression="gzip" if kind == "csv.gz" else None))
         replaced = fs.exists(path)
         if replaced:
             fs.mv(path, old, recursive=True)

@@ -405,6 +405,41 @@ def _with_nan_block(folder):
     pd.read_parquet(last).assign(f1=np.nan).to_parquet(last, index=False)
 
 
+@pytest.mark.parametrize("name", ["preds.csv", "preds.parquet"])
+def test_a_failed_predict_leaves_nothing_behind_even_with_slow_writes(tmp_path, data, capsys,
+                                                                      monkeypatch, name):
+    # Dask raised the first block's error while other block writes still ran; one that
+    # wrote after the clean-up left a temporary output behind
+    import time
+
+    import dask.dataframe.io.csv as dask_csv
+    import dask.dataframe.io.parquet.core as dask_parquet
+
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model))[0] == 0
+    _with_nan_block(folder)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    slow_csv, slow_parquet = dask_csv._write_csv, dask_parquet.ToParquetFunctionWrapper.__call__
+
+    def csv_later(*args, **kwargs):
+        time.sleep(0.2)
+        return slow_csv(*args, **kwargs)
+
+    def parquet_later(self, *args, **kwargs):
+        time.sleep(0.2)
+        return slow_parquet(self, *args, **kwargs)
+
+    monkeypatch.setattr(dask_csv, "_write_csv", csv_later)
+    monkeypatch.setattr(dask_parquet.ToParquetFunctionWrapper, "__call__", parquet_later)
+    rc, _, err = run(capsys, "predict", model, folder, "--workers", "0", "--blocksize", "None",
+                     "--out", out_dir / name)
+    assert rc == 2 and "missing (NaN)" in err, err
+    time.sleep(0.5)  # a write still running would land now
+    assert list(out_dir.iterdir()) == []
+
+
 def test_file_urls_are_local_paths(tmp_path, data, capsys, monkeypatch):
     folder, expected = data
     monkeypatch.chdir(tmp_path)
