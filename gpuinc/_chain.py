@@ -223,7 +223,8 @@ def _weighs_nothing(weights) -> bool:
         return False
     values = getattr(weights, "values", weights)  # a pandas Series: its array
     try:
-        return bool((values == 0).all())
+        zero = values == 0
+        return bool(zero.all()) if hasattr(zero, "all") else False
     except (TypeError, ValueError):
         return False
 
