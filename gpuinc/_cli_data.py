@@ -504,7 +504,10 @@ def _train(args) -> int:
         print(f"note: the data makes {n_blocks} block, so none is held out for validation; "
               f"{split}.")
         validation = None
-    rows = "?" if ds.n_rows is None else f"{ds.n_rows:,}"
+    n_rows = ds.n_rows
+    if ds.fmt == "zarr" and isinstance(getattr(X, "shape", (None,))[0], int):
+        n_rows = X.shape[0]  # the arrays read (others in the store may differ in length)
+    rows = "?" if n_rows is None else f"{n_rows:,}"
     files = f"{len(ds.files)} file(s)" if ds.files else "Zarr store"
     print(f"data: {ds.source} ({ds.fmt}, {files}, {rows} rows) in {n_blocks} blocks; "
           f"{width} feature columns, target {args.target!r}")

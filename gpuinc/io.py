@@ -32,10 +32,16 @@ Layouts
   Uncompressed files are split at line boundaries; compressed files are one
   block each.  Quoted fields must not contain line breaks.  Folder names
   are not read as columns (as with ``pandas.read_csv`` and Dask).
-* **Zarr**: a group whose arrays are the columns (1-D arrays, one column
-  each; a 2-D array is a block of feature columns under one name), or a
-  single 2-D array whose ``columns`` attribute names its columns (else they
-  are named ``"0"``, ``"1"``, ...).
+* **Zarr**: one store (not a list or a glob of stores): a group whose arrays
+  are the columns (1-D arrays, one column each; a 2-D array is a block of
+  feature columns under one name; arrays of other dimensions are not
+  columns), or a single 2-D array whose ``columns`` attribute names its
+  columns, each name once (else they are named ``"0"``, ``"1"``, ...).
+  Features are real numbers (complex numbers are refused).  The rows are
+  those of the arrays read: arrays left out may have other lengths.  Each
+  array is read once per block; blocks are whole chunks of every array read
+  when a common multiple of their chunks fits in ``blocksize``, else whole
+  chunks of the first feature.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import io as _bytesio
+import math
 import os
 import posixpath
 import re
@@ -142,6 +149,8 @@ class Dataset:
     storage_options: dict = field(default_factory=dict)
     zarr_columns: tuple[_ZarrColumn, ...] = ()
     zarr_store: str = ""  #: absolute path or URL of the Zarr store, for the block tasks
+    #: Zarr: arrays of a group that are not columns (0-D, 3-D ...), as (name, ndim)
+    zarr_skipped: tuple[tuple[str, int], ...] = ()
     fs: Any = None
     meta: Any = None  #: empty pandas frame with the first file's dtypes (Parquet, CSV)
 
@@ -154,9 +163,14 @@ class Dataset:
 
     @property
     def n_rows(self) -> int | None:
-        """Total rows when the metadata says (Parquet, Zarr); None for CSV."""
+        """Total rows when the metadata says (Parquet, Zarr); None for CSV.
+
+        Zarr: the length of the arrays, or None when they differ (the rows are then
+        those of the arrays read, as ``read_table``'s ``X.shape[0]`` says).
+        """
         if self.fmt == "zarr":
-            return self.zarr_columns[0].rows
+            lengths = {c.rows for c in self.zarr_columns}
+            return lengths.pop() if len(lengths) == 1 else None
         rows = [f.rows for f in self.files]
         return None if any(r is None for r in rows) else int(sum(rows))
 
@@ -259,7 +273,13 @@ def _resolve(path, fmt: str | None, storage_options: dict):
     source = os.fspath(path)
     fs, root = _url_to_fs(source, storage_options)
     if _has_glob(source) and not fs.exists(root):  # an existing name may hold brackets
-        paths, matched = _glob_files(fs, root)
+        paths, matched, stores = _glob_files(fs, root)
+        if stores and (not paths or fmt == "zarr"):
+            shown = [_shown(fs, p) for p in stores]
+            raise DataError(
+                f"{source} matches Zarr store(s) {_listing(shown)}, not data files; gpuinc reads "
+                f"one Zarr store at a time: pass one store path (e.g. {shown[0]}), not a glob."
+            )
         if not paths:
             raise FileNotFoundError(
                 f"No files match {source} (hidden files and names starting with '_' are "
@@ -289,21 +309,24 @@ def _resolve(path, fmt: str | None, storage_options: dict):
     return fs, [root], fmt or _common_format([root], source), source, _common_folder([root])
 
 
-def _glob_files(fs, pattern: str) -> tuple[list[str], list[str]]:
-    """The data files a glob matches, and the matches that gave them: matched files, and
-    the files inside matched folders (``data/year=*``), skipping hidden ones and
-    ``_SUCCESS``-like markers as a folder does."""
-    out, matched = set(), []
+def _glob_files(fs, pattern: str) -> tuple[list[str], list[str], list[str]]:
+    """The data files a glob matches, the matches that gave them (matched files, and
+    the files inside matched folders such as ``data/year=*``, skipping hidden ones and
+    ``_SUCCESS``-like markers as a folder does), and the Zarr stores it matched (not
+    read as files)."""
+    out, matched, stores = set(), [], []
     for p in fs.glob(pattern):
         if not fs.isdir(p):
             if not _is_hidden(p, posixpath.dirname(p)):
                 out.add(p)
                 matched.append(p)
-        elif not (p.rstrip("/").endswith(".zarr") or _is_zarr_dir(fs, p)):
+        elif p.rstrip("/").endswith(".zarr") or _is_zarr_dir(fs, p):
+            stores.append(p)
+        else:
             inside = [q for q in fs.find(p) if not _is_hidden(q, p)]
             out.update(inside)
             matched += [p] if inside else []
-    return sorted(out), matched
+    return sorted(out), matched, sorted(stores)
 
 
 def _common_format(paths: Sequence[str], source: str, ignore_unknown: bool = False) -> str:
@@ -634,7 +657,7 @@ def _scan_zarr(fs, root: str, source: str, storage_options: dict) -> Dataset:
         node = zarr.open(store=store, mode="r", storage_options=storage_options or None)
     except Exception as exc:
         raise DataError(f"{source} is not a readable Zarr store ({_one_line(exc)}).") from exc
-    columns = []
+    columns, skipped = [], []
     if isinstance(node, zarr.Array):
         if node.ndim != 2:
             raise DataError(
@@ -647,30 +670,82 @@ def _scan_zarr(fs, root: str, source: str, storage_options: dict) -> Dataset:
                 f"{source}: the 'columns' attribute names {len(names)} columns but the array has "
                 f"{node.shape[1]}; fix the attribute."
             )
+        names = [str(name) for name in names]
+        dup = sorted(c for c, n in Counter(names).items() if n > 1)
+        if dup:
+            raise DataError(
+                f"{source}: the 'columns' attribute names column(s) {_listing(dup)} more than "
+                "once, so they cannot be told apart; give every column its own name in the "
+                "attribute."
+            )
         numeric = _numpy_is_numeric(node.dtype)
         for i, name in enumerate(names):
-            columns.append(_ZarrColumn(str(name), "", i, 1, str(node.dtype), numeric,
+            columns.append(_ZarrColumn(name, "", i, 1, str(node.dtype), numeric,
                                        int(node.shape[0]), int(node.chunks[0])))
     else:
-        for name, arr in sorted(node.arrays(), key=lambda item: item[0]):
+        for name, arr in _zarr_group_arrays(fs, root, source, node):
             if arr.ndim not in (1, 2):
+                skipped.append((name, int(arr.ndim)))
                 continue
             width = 1 if arr.ndim == 1 else int(arr.shape[1])
             columns.append(_ZarrColumn(name, name, None, width, str(arr.dtype),
                                        _numpy_is_numeric(arr.dtype), int(arr.shape[0]),
                                        int(arr.chunks[0])))
         if not columns:
-            raise DataError(f"{source} is a Zarr group without 1-D or 2-D arrays; it holds no data.")
-    if columns[0].rows == 0:
+            other = (f" (its arrays {_dims(skipped)} are not columns)") if skipped else ""
+            raise DataError(f"{source} is a Zarr group without 1-D or 2-D arrays{other}; it "
+                            "holds no data.")
+    if all(c.rows == 0 for c in columns):
         raise DataError(f"{source} has no rows; there is nothing to train on.")
     return Dataset(source, "zarr", (), dict(storage_options), tuple(columns), zarr_store=store,
-                   fs=fs)
+                   zarr_skipped=tuple(skipped), fs=fs)
+
+
+def _dims(arrays) -> str:
+    """'cube' (3-D), ... for (name, ndim) pairs."""
+    return ", ".join(f"{name!r} ({ndim}-D)" for name, ndim in arrays)
+
+
+def _zarr_group_arrays(fs, root: str, source: str, node) -> list:
+    """The (name, array) pairs of a Zarr group, sorted by name; an array whose metadata
+    cannot be read is a DataError that names it."""
+    try:
+        return sorted(node.arrays(), key=lambda item: item[0])
+    except Exception as exc:
+        problem = _one_line(exc)
+    bad = None
+    with contextlib.suppress(Exception):  # find which member fails, to name it
+        for entry in sorted(fs.ls(root, detail=False)):
+            name = posixpath.basename(entry.rstrip("/"))
+            if name.startswith(".") or not fs.isdir(entry):
+                continue
+            try:
+                node[name]
+            except Exception:
+                bad = name
+                break
+    what = f"the array {bad!r} in {source}" if bad else f"an array in {source}"
+    raise DataError(
+        f"The metadata of {what} cannot be read ({problem}); the store may be corrupt. "
+        "Rewrite that array, or remove it from the store."
+    )
+
+
+def _is_complex(dtype) -> bool:
+    try:
+        return np.dtype(dtype).kind == "c"
+    except TypeError:
+        return False
 
 
 def _numpy_is_numeric(dtype) -> bool:
+    """Real numbers or booleans (complex numbers are not features: they would lose their
+    imaginary part)."""
     try:
         dtype = np.dtype(dtype)
-        return bool(np.issubdtype(dtype, np.number) or np.issubdtype(dtype, np.bool_))
+        return bool((np.issubdtype(dtype, np.number)
+                     and not np.issubdtype(dtype, np.complexfloating))
+                    or np.issubdtype(dtype, np.bool_))
     except TypeError:  # text and other non-NumPy Zarr data types
         return False
 
@@ -709,6 +784,15 @@ def scan(path, fmt: str | None = None, *, storage_options: dict | None = None) -
     storage_options = dict(storage_options or {})
     fs, paths, fmt, source, root = _resolve(path, fmt, storage_options)
     if fmt == "zarr":
+        if len(paths) > 1:
+            names = ([os.fspath(p) for p in path] if isinstance(path, (list, tuple))
+                     else [_shown(fs, p) for p in paths])
+            what = "The list" if isinstance(path, (list, tuple)) else source
+            raise DataError(
+                f"{what} names {len(paths)} Zarr stores ({_listing(names)}); gpuinc reads "
+                "one Zarr store at a time; pass one store path, or write the data into one "
+                "store."
+            )
         return _scan_zarr(fs, paths[0], os.fspath(path) if not isinstance(path, (list, tuple))
                           else os.fspath(path[0]), storage_options)
     scan_one = _scan_parquet_file if fmt == "parquet" else _scan_csv_file
@@ -747,6 +831,7 @@ def _type_family(numeric: bool, typ: str) -> str:
 
 
 def _check_target(ds: Dataset, target: str) -> None:
+    _check_zarr_dims(ds, [target])
     if target not in ds.columns:
         raise DataError(
             f"Target column {target!r} is not in {_where(ds)}; available columns: "
@@ -771,7 +856,10 @@ def _select(ds: Dataset, target: str | None, features, exclude=(), keep=(),
     keep = _as_names(keep) or []
     if target is not None:
         _check_target(ds, target)
-    unknown = [c for c in [*(features or []), *exclude, *keep] if c not in known]
+    _check_zarr_dims(ds, [*(features or []), *keep])
+    # an array that is not a column (3-D ...) is left out anyway: excluding it is fine
+    not_columns = {name for name, _ in ds.zarr_skipped}
+    unknown = [c for c in [*(features or []), *(exclude - not_columns), *keep] if c not in known]
     if unknown:
         raise DataError(
             f"Column(s) {_listing(unknown)} not in {_where(ds)}; available columns: "
@@ -856,16 +944,46 @@ def _check_file_columns(first: FileInfo, info: FileInfo, features, used, target,
             )
 
 
+def _check_zarr_dims(ds: Dataset, names) -> None:
+    """Refuse, by name, arrays of a Zarr group that are there but are not columns."""
+    dims = dict(ds.zarr_skipped)
+    bad = [(n, dims[n]) for n in dict.fromkeys(names) if n in dims]
+    if bad:
+        these = "it" if len(bad) == 1 else "them"
+        raise DataError(
+            f"{ds.source} holds {'array' if len(bad) == 1 else 'arrays'} {_dims(bad)}, but "
+            "only 1-D arrays (one column) and 2-D arrays (rows x columns) are columns. Store "
+            f"{these} as 2-D (e.g. arr.reshape(len(arr), -1)), or leave {these} out "
+            "(--features / --exclude)."
+        )
+
+
+def _zarr_by_name(ds: Dataset) -> dict:
+    return {c.name: c for c in ds.zarr_columns}  # names are unique (see _scan_zarr)
+
+
 def _check_zarr_columns(ds: Dataset, features, target):
-    by_name = {c.name: c for c in ds.zarr_columns}
+    by_name = _zarr_by_name(ds)
+    # the rows are those of the arrays read: other arrays may have any length
     rows = {c: by_name[c].rows for c in [*features, *([target] if target else [])]}
     if len(set(rows.values())) > 1:
         raise DataError(
             f"{ds.source}: the arrays have different lengths ({rows}); every column must have "
             "one value per row."
         )
+    if not any(rows.values()):
+        raise DataError(
+            f"{ds.source}: the array(s) read ({_listing(rows)}) have no rows; there is nothing "
+            "to train on."
+        )
     for c in features:
         col = by_name[c]
+        if not col.numeric and _is_complex(col.dtype):
+            raise DataError(
+                f"Feature array {c!r} in {ds.source} holds complex numbers ({col.dtype}); "
+                "features must be real numbers. Store the real and imaginary parts (or the "
+                "magnitude) as arrays of their own, or leave it out (--exclude / --features)."
+            )
         if not col.numeric:
             raise DataError(
                 f"Feature array {c!r} in {ds.source} is not numeric ({col.dtype}); leave it out "
@@ -1363,31 +1481,39 @@ def _tabular_frame(ds: Dataset, cols: _Columns, blocksize) -> dd.DataFrame:
 
 def _read_zarr_columns(source: str, storage_options: dict, columns: tuple, start: int, stop: int,
                        dtype: str | None, allow_nan: bool, what: str):
-    """Rows [start, stop) of some Zarr columns as one 2-D (or, for a target, 1-D) array."""
-    import zarr
+    """Rows [start, stop) of some Zarr columns as one 2-D (or, for a target, 1-D) array.
 
+    Each array is read once: the columns of a root 2-D array are taken from one read
+    of the rows (and of the column range they span).  Errors are raised outside the
+    ``except`` clause, with the Zarr message in their text: chained to a Zarr exception,
+    a DataError raised on a worker could not be unpickled on the client.
+    """
     where = f"{source} rows {start}:{stop}"
-    pieces = []
+    blocks, failure, failed = {}, None, columns[0]
     try:
-        cache = {}
+        import zarr
+
         for col in columns:
-            if col.array not in cache:
-                cache[col.array] = zarr.open_array(store=source, path=col.array, mode="r",
-                                                   storage_options=storage_options or None)
-            arr = cache[col.array]
-            if col.index is not None:
-                piece = arr[start:stop, col.index]
-            else:
-                piece = arr[start:stop]
-            pieces.append(piece.reshape(stop - start, -1) if what == "X" else piece)
+            if col.array in blocks:
+                continue
+            failed = col
+            arr = zarr.open_array(store=source, path=col.array, mode="r",
+                                  storage_options=storage_options or None)
+            if col.array:
+                blocks[col.array] = (arr[start:stop], 0)
+            else:  # a root 2-D array: the column range the wanted columns span
+                idx = [c.index for c in columns if c.array == col.array]
+                lo, hi = min(idx), max(idx) + 1
+                blocks[col.array] = (arr[start:stop, lo:hi], lo)
     except Exception as exc:
-        name = columns[len(pieces)].name if len(pieces) < len(columns) else "?"
-        raise DataError(
-            f"{where}: array {name!r} could not be read ({_one_line(exc)}); the store may be "
-            "corrupt."
-        ) from exc
+        name = f"array {failed.name!r}" if failed.array else "the array"
+        failure = (f"{where}: {name} could not be read ({_one_line(exc)}); the store may be "
+                   "corrupt, or it changed since it was scanned.")
+    if failure is not None:
+        raise DataError(failure)
     if what == "y":
-        y = np.asarray(pieces[0])
+        block, lo = blocks[columns[0].array]
+        y = np.asarray(block if columns[0].index is None else block[:, columns[0].index - lo])
         # text labels (e.g. zarr 3 strings, NumPy StringDType): plain Python str objects
         y = y.astype(object) if y.dtype.kind == "T" else y
         if y.dtype.kind in "fcO":  # NaN, or None among text labels
@@ -1398,9 +1524,28 @@ def _read_zarr_columns(source: str, storage_options: dict, columns: tuple, start
                     f"{missing} row(s); drop those rows or fill them."
                 )
         return y
+    pieces, run = [], []  # run: consecutive columns of a root 2-D array, as indices
+
+    def flush():
+        if run:
+            block, lo = blocks[""]
+            wanted = [i - lo for i in run]
+            contiguous = wanted == list(range(wanted[0], wanted[0] + len(wanted)))
+            pieces.append(block[:, wanted[0]:wanted[-1] + 1] if contiguous
+                          else np.take(block, wanted, axis=1))
+            run.clear()
+
+    for col in columns:
+        if col.index is not None:
+            run.append(col.index)
+            continue
+        flush()
+        pieces.append(np.asarray(blocks[col.array][0]).reshape(stop - start, -1))
+    flush()
     out = np.concatenate(pieces, axis=1) if len(pieces) > 1 else np.asarray(pieces[0])
     if dtype is not None:
         out = out.astype(dtype, copy=False)
+    out = np.ascontiguousarray(out)  # a view of some columns of a block: one C-ordered copy
     if not allow_nan and out.dtype.kind in "fc" and not np.isfinite(out).all():
         bad = (~np.isfinite(out)).any(axis=0)
         names, j = [], 0
@@ -1415,14 +1560,30 @@ def _read_zarr_columns(source: str, storage_options: dict, columns: tuple, start
     return out
 
 
+def _zarr_step(cols, n: int, rows: int | None) -> int:
+    """Rows per Zarr block: about ``rows`` (None: all), whole chunks of the arrays read.
+
+    When the arrays are chunked alike, or their chunks have a common multiple within
+    ``rows``, blocks are made of whole chunks of every array, so no chunk is decoded
+    twice in a pass.  Otherwise blocks follow the first feature's chunks.
+    """
+    if rows is None:
+        return n
+    chunks = [c.chunk_rows for c in cols if c.chunk_rows]
+    unit = math.lcm(*chunks) if chunks else n
+    if unit > rows:
+        unit = cols[0].chunk_rows or n
+    return max(unit, (rows // unit) * unit)
+
+
 def _zarr_collections(ds: Dataset, features, target, dtype, allow_nan, blocksize):
-    by_name = {c.name: c for c in ds.zarr_columns}
+    by_name = _zarr_by_name(ds)
     fcols = tuple(by_name[c] for c in features)
+    tcol = by_name[target] if target is not None else None
     width = sum(c.width for c in fcols)
     n = fcols[0].rows
-    chunk = fcols[0].chunk_rows or n
-    rows = _rows_per_block(blocksize, width, dtype)
-    step = n if rows is None else max(chunk, (rows // chunk) * chunk)
+    step = _zarr_step([*fcols, *([tcol] if tcol else [])], n,
+                      _rows_per_block(blocksize, width, dtype))
     bounds = [(a, min(n, a + step)) for a in range(0, n, step)]
     token = tokenize(ds.zarr_store, ds.zarr_columns, features, target, dtype, allow_nan, blocksize)
     out_dtype = np.dtype(dtype) if dtype is not None else np.result_type(*[c.dtype for c in fcols])
@@ -1436,7 +1597,6 @@ def _zarr_collections(ds: Dataset, features, target, dtype, allow_nan, blocksize
     X = da.concatenate(xs, axis=0) if len(xs) > 1 else xs[0]
     if target is None:
         return X, None
-    tcol = by_name[target]
     ydt = _zarr_label_dtype(tcol.dtype)
     ys = [da.from_delayed(
         dask.delayed(_read_zarr_columns, pure=True)(
@@ -1750,8 +1910,9 @@ def read_classes(data, target: str, *, fmt: str | None = None,
         tasks = [dask.delayed(_csv_labels, pure=True)(ds.fs, f.path, f.shown, target, f.compression)
                  for f in ds.files]
     else:
-        col = next(c for c in ds.zarr_columns if c.name == target)
-        step = max(col.chunk_rows, 1_000_000 // col.chunk_rows * col.chunk_rows)
+        col = _zarr_by_name(ds)[target]
+        chunk = max(1, col.chunk_rows)
+        step = max(chunk, 1_000_000 // chunk * chunk)
         tasks = [dask.delayed(_zarr_labels, pure=True)(ds.zarr_store, ds.storage_options, col, a,
                                                        min(col.rows, a + step))
                  for a in range(0, col.rows, step)]

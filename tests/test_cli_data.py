@@ -165,6 +165,22 @@ def test_zarr_features_less_exclude_are_the_model_features(tmp_path, capsys):
     assert len(pd.read_csv(tmp_path / "p.csv")) == 200
 
 
+def test_zarr_rows_are_those_of_the_arrays_read(tmp_path, capsys):
+    # a short array the run does not read decided the row count ("2 rows")
+    zarr = pytest.importorskip("zarr")
+    rng = np.random.default_rng(0)
+    group = zarr.open_group(str(tmp_path / "d.zarr"), mode="w")
+    group.create_array("f0", shape=(200,), chunks=(50,), dtype="float64")[:] = \
+        rng.normal(size=200)
+    group.create_array("label", shape=(200,), chunks=(50,), dtype="int64")[:] = \
+        group["f0"][:] > 0
+    group.create_array("classes", shape=(2,), chunks=(2,), dtype="int64")[:] = [0, 1]
+    rc, out, err = run(capsys, "train", tmp_path / "d.zarr", "--target", "label", "--features",
+                       "f0", "--workers", "0", "--validation", "0", "--out", tmp_path / "m.pkl")
+    assert rc == 0, err
+    assert "Zarr store, 200 rows)" in out, out
+
+
 def test_train_out_url_without_its_package_fails_before_training(tmp_path, data, capsys):
     pytest.importorskip("fsspec")
     if __import__("importlib").util.find_spec("gcsfs") is not None:
