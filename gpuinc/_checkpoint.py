@@ -213,6 +213,11 @@ def load(directory, fingerprint: dict) -> dict | None:
     target = path_for(directory)
     if not target.exists():
         return None
+    if target.is_dir():
+        raise CheckpointMismatchError(
+            f"{target} is a folder, not a gpuinc checkpoint file; move it away or choose "
+            "another checkpoint directory."
+        )
     with open(target, "rb") as fh:
         try:
             state = pickle.load(fh)

@@ -558,6 +558,13 @@ def test_a_checkpoint_without_a_validation_source_still_resumes(tmp_path, data):
     assert inc.resumed_from_ == {"passes": 1, "blocks": 0}
 
 
+def test_a_folder_in_place_of_the_checkpoint_file_is_refused(tmp_path, data):
+    X, y = data
+    _checkpoint.path_for(tmp_path).mkdir()
+    with pytest.raises(CheckpointMismatchError, match="is a folder, not a gpuinc checkpoint"):
+        Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path, **FIT).fit(X, y)
+
+
 def test_a_parameter_only_one_estimator_has_is_named_as_such():
     diffs = _checkpoint._differences({"params": {"a": "1"}}, {"params": {"b": "None"}})
     assert diffs == ["params.a: checkpoint has '1', this fit has no such parameter",
