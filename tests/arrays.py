@@ -1,5 +1,5 @@
-"""Array helpers shared by the tests (importable from every test folder: conftest.py's
-folder is on sys.path)."""
+"""Array and estimator helpers shared by the tests (importable from every test folder:
+conftest.py's folder is on sys.path)."""
 
 from __future__ import annotations
 
@@ -13,3 +13,27 @@ def misaligned_copy(a):
     out[...] = a
     assert not out.flags.aligned
     return out
+
+
+def swallows_interrupts(interrupt_at: int, calls: list):
+    """A scikit-learn SGDClassifier that gets Ctrl-C during its ``interrupt_at``-th
+    ``partial_fit`` call and, like scikit-learn's MLP models, catches it; each call's row
+    count is appended to ``calls``."""
+    import os
+    import signal
+
+    from sklearn.linear_model import SGDClassifier
+
+    class SwallowsInterrupts(SGDClassifier):
+        def partial_fit(self, X, y, classes=None, sample_weight=None):
+            calls.append(len(X))
+            try:
+                if len(calls) == interrupt_at:
+                    os.kill(os.getpid(), signal.SIGINT)
+                    for _ in range(1000):  # the handler runs between these bytecodes
+                        pass
+            except KeyboardInterrupt:
+                pass  # "Training interrupted by user." and carry on
+            return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+    return SwallowsInterrupts(random_state=0)

@@ -6,7 +6,6 @@ import gzip
 import os
 import pickle
 import re
-import signal
 import stat
 import warnings
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from arrays import swallows_interrupts
 from sklearn.linear_model import SGDClassifier
 
 from gpuinc import Incremental
@@ -595,27 +595,6 @@ def test_a_failed_predict_removes_the_folders_it_created(tmp_path, data, capsys)
 
 
 
-#: partial_fit calls of SwallowsInterrupts
-SWALLOWED: list[int] = []
-#: the call during which SwallowsInterrupts gets Ctrl-C
-INTERRUPT_AT = {"call": 2}
-
-
-class SwallowsInterrupts(SGDClassifier):
-    """Gets Ctrl-C during one call and, like scikit-learn's MLP, catches it."""
-
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
-        SWALLOWED.append(len(X))
-        try:
-            if len(SWALLOWED) == INTERRUPT_AT["call"]:
-                os.kill(os.getpid(), signal.SIGINT)
-                for _ in range(1000):  # the handler runs between these bytecodes
-                    pass
-        except KeyboardInterrupt:
-            pass  # "Training interrupted by user." and carry on
-        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
-
-
 @pytest.mark.parametrize("epochs, call", [("3", 2), ("1", N_FILES)])
 def test_ctrl_c_stops_training_even_if_the_estimator_catches_it(tmp_path, data, capsys,
                                                                monkeypatch, epochs, call):
@@ -625,13 +604,12 @@ def test_ctrl_c_stops_training_even_if_the_estimator_catches_it(tmp_path, data, 
     folder, _ = data
     model = tmp_path / "model.pkl"
     model.write_bytes(b"the previous model")
+    calls = []
     monkeypatch.setattr(cli_data, "build_estimator",
-                        lambda *a, **k: SwallowsInterrupts(random_state=0))
-    SWALLOWED.clear()
-    INTERRUPT_AT["call"] = call
+                        lambda *a, **k: swallows_interrupts(call, calls))
     rc, out, err = run(capsys, *train_args(folder, model, "--epochs", epochs, "--validation", "0"))
     assert rc == 130 and "interrupted" in err
-    assert len(SWALLOWED) == call  # stopped after the block in progress, not after all passes
+    assert len(calls) == call  # stopped after the block in progress, not after all passes
     assert model.read_bytes() == b"the previous model"  # nothing written
     from gpuinc._chain import STOP_REQUESTED
 

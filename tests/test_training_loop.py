@@ -13,6 +13,7 @@ import dask.array as da
 import numpy as np
 import pandas as pd
 import pytest
+from arrays import swallows_interrupts
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import SGDClassifier
 
@@ -747,38 +748,18 @@ def test_hyper_parameter_loop_of_the_docs_refits_the_best_candidate_exactly():
     assert final.score(X_val, y_val) == score
 
 
-class _SwallowsInterrupts(SGDClassifier):
-    """Gets Ctrl-C during its second call and, like scikit-learn's MLP, catches it."""
-
-    calls: list = []
-
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
-        import os
-        import signal
-
-        self.calls.append(len(X))
-        try:
-            if len(self.calls) == 2:
-                os.kill(os.getpid(), signal.SIGINT)
-                for _ in range(1000):  # the handler runs between these bytecodes
-                    pass
-        except KeyboardInterrupt:
-            pass  # "Training interrupted by user." and carry on
-        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
-
-
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
 def test_ctrl_c_stops_a_fit_even_if_the_estimator_catches_it(method):
     # the fit went on from a half-trained block and ended as if nothing had happened
     from gpuinc._chain import STOP_REQUESTED
 
     X, y = make_classification(n_samples=600, n_features=4, chunks=100, random_state=0)
-    _SwallowsInterrupts.calls = []
-    inc = Incremental(_SwallowsInterrupts(random_state=0), epochs=2, shuffle_blocks=False)
+    calls = []
+    inc = Incremental(swallows_interrupts(2, calls), epochs=2, shuffle_blocks=False)
     # trained in this process (a client of an earlier test would train on its workers)
     with dask.config.set(scheduler="threads"), pytest.raises(KeyboardInterrupt):
         getattr(inc, method)(X, y, classes=[0, 1])
-    assert len(_SwallowsInterrupts.calls) == 2  # stopped after the block in progress
+    assert len(calls) == 2  # stopped after the block in progress
     assert not hasattr(inc, "estimator_") and not STOP_REQUESTED.is_set()
     import signal
 
