@@ -848,18 +848,23 @@ def _fill(value, loaded):
 
 
 #: Held blocks are trained in runs, one task per run: consecutive blocks (in training order)
-#: that one worker holds, plus blocks held elsewhere as long as the run's task, on the worker
-#: holding most of its bytes, fetches at most this many bytes.  Fetching a small block costs
-#: less than the model's hop to it (a scheduler round trip, ~5-10 ms): 1,000 blocks of 200 x 10
-#: float64 on 2 workers took 11 s a pass as one task per block, 1.1 s in runs (2026-11-29).
+#: that one worker holds, plus blocks held elsewhere whose pieces there come to at most
+#: FETCH_BLOCK_BYTES, as long as the run's task, on the worker holding most of its bytes,
+#: fetches at most RUN_FETCH_BYTES.  Fetching a few MiB costs about what the model's hop to
+#: them does (a scheduler round trip, ~5-10 ms); more costs more (a 30 MB block fetched
+#: instead of one hop: 0.18 s a pass against 0.15 s, 2026-11-29).  1,000 blocks of 200 x 10
+#: float64 on 2 workers took 11 s a pass as one task per block, 1.1 s in runs.
 RUN_FETCH_BYTES = 32 * 2**20
+FETCH_BLOCK_BYTES = 4 * 2**20
 
 
-def _runs_by_worker(client, resolved, fetch_bytes: int | None = None):
+def _runs_by_worker(client, resolved, fetch_bytes: int | None = None,
+                    block_bytes: int | None = None):
     """Consecutive block positions to train in one task each, as lists (see RUN_FETCH_BYTES)."""
     from distributed import Future, wait
 
     fetch_bytes = RUN_FETCH_BYTES if fetch_bytes is None else fetch_bytes
+    block_bytes = FETCH_BLOCK_BYTES if block_bytes is None else block_bytes
     futures = [v for parts in resolved for v in _flatten(parts) if isinstance(v, Future)]
     who, sizes = {}, {}
     if futures:
@@ -881,8 +886,9 @@ def _runs_by_worker(client, resolved, fetch_bytes: int | None = None):
                 for w in who.get(v.key, ()):
                     mine[w] = mine.get(w, 0) + n
         joined = {w: held.get(w, 0) + mine.get(w, 0) for w in {*held, *mine}}
+        before = total - max(held.values(), default=0)
         fetched = total + size - max(joined.values(), default=0)
-        if runs and fetched <= fetch_bytes:
+        if runs and fetched <= fetch_bytes and fetched - before <= block_bytes:
             runs[-1].append(i)
             held, total = joined, total + size
         else:

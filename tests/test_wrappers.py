@@ -644,20 +644,23 @@ def test_runs_fetch_small_blocks_within_the_byte_budget(monkeypatch):
     MB = 2**20
     placement = {
         "a0": (["A"], 60 * MB), "a1": (["A"], 60 * MB),  # same worker: one run
-        "b0": (["B"], 1 * MB), "b1": (["B"], 1 * MB),  # small, elsewhere: fetched
-        "b2": (["B"], 40 * MB),  # large, elsewhere: the model hops
-        "a2": (["A"], 1 * MB), "a3": (["A"], 31 * MB),  # 32 MiB to fetch: still joins
-        "a4": (["A"], 1 * MB),  # one byte over the budget: a new run
+        "b0": (["B"], 4 * MB), "b1": (["B"], 4 * MB),  # small, elsewhere: fetched
+        "b2": (["B"], 5 * MB),  # larger than a block may be to be fetched: the model hops
+        "a2": (["A"], 4 * MB), "a3": (["A"], 4 * MB),  # small again: fetched
+        "d0": (["D"], 4 * MB), "e0": (["E"], 4 * MB),  # 13 MiB fetched in all
+        "f0": (["F"], 4 * MB),  # 17 MiB: over the run's budget, a new run
         "p0": ([], 1 * MB),  # not held anywhere (yet): never joined
         "p1": (["A"], 1 * MB),
     }
     resolved = [(Key(k), None, {}, None) for k in placement]
-    runs = chain._runs_by_worker(_FakeClient(placement), resolved, fetch_bytes=32 * MB)
+    runs = chain._runs_by_worker(_FakeClient(placement), resolved, fetch_bytes=16 * MB,
+                                 block_bytes=4 * MB)
     names = [[list(placement)[i] for i in run] for run in runs]
-    assert names == [["a0", "a1", "b0", "b1"], ["b2", "a2", "a3"], ["a4"], ["p0"], ["p1"]]
+    assert names == [["a0", "a1", "b0", "b1"], ["b2", "a2", "a3", "d0", "e0"], ["f0"],
+                     ["p0"], ["p1"]]
     # without a budget only blocks one worker holds share a task, as before
     runs = chain._runs_by_worker(_FakeClient(placement), resolved, fetch_bytes=0)
-    assert [len(r) for r in runs] == [2, 3, 3, 1, 1]
+    assert [len(r) for r in runs] == [2, 3, 2, 1, 1, 1, 1, 1]
     assert Future is not Key
 
 
