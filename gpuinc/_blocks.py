@@ -257,6 +257,7 @@ def check_y_shape(y, estimator) -> None:
 
 
 _JOINT_PREFIX = "__gpuinc_joint_"
+_NO_INDEX = object()
 
 
 def _joint_frame_blocks(X, y, fit_kwargs) -> BlockPlan | None:
@@ -328,14 +329,24 @@ def _joint_layout(pieces) -> list:
     return layout
 
 
-def _joint_piece(part, joined, own, is_frame):
-    """One piece (y, a keyword) back out of a joined partition, with its own names."""
+def _joint_piece(part, joined, own, is_frame, index_name=_NO_INDEX):
+    """One piece (y, a keyword) back out of a joined partition, with its own names (and,
+    given ``index_name``, its own index, as :func:`_attach_pieces` kept it)."""
     if is_frame:
-        return part[joined].set_axis(own, axis=1)
-    return part[joined[0]].rename(own)
+        out = part[joined].copy(deep=False)
+        out.columns = own
+    else:
+        out = part[joined[0]].rename(own)
+    if index_name is not _NO_INDEX:
+        out.index = part[_index_column(joined)].rename(index_name)
+    return out
 
 
-def _attach_pieces(part, *others, layout, partition_info=None):
+def _index_column(joined) -> str:
+    return f"{joined[0]}_index"
+
+
+def _attach_pieces(part, *others, layout, partition_info=None, keep_index=False):
     """One partition of X with the partitions of y and the keywords as columns.
 
     Rows are paired by index label when a piece's labels are unique and cover
@@ -346,9 +357,9 @@ def _attach_pieces(part, *others, layout, partition_info=None):
     columns = {}
     for (name, joined, _, is_frame), other in zip(layout, others, strict=True):
         if part.index.equals(other.index):
-            paired = other
+            paired, own_index = other, other.index
         elif other.index.is_unique and bool(part.index.isin(other.index).all()):
-            paired = other.reindex(part.index)
+            paired, own_index = other.reindex(part.index), part.index
         elif len(part) != len(other):
             where = "" if partition_info is None else f"partition {partition_info['number']}: "
             raise ValueError(
@@ -358,7 +369,9 @@ def _attach_pieces(part, *others, layout, partition_info=None):
                 "y = frame[target])."
             )
         else:
-            paired = other.set_axis(part.index)
+            paired, own_index = other.set_axis(part.index), other.index
+        if keep_index:  # each piece's own index labels, row for row (train_test_split)
+            columns[_index_column(joined)] = own_index
         if is_frame:
             columns.update({c: paired.iloc[:, i] for i, c in enumerate(joined)})
         else:

@@ -98,17 +98,21 @@ def apply_method(block, estimator, method: str, home: str, out_meta=None):
 
 
 def _as_meta_dtype(out, out_meta, estimator, method: str):
-    """The block result in the dtype the lazy result promised: cast within its kind of
-    numbers (int64 labels for a float32 meta), refused across kinds."""
+    """The block result in the dtype the lazy result promised, when no value changes: a
+    cast that loses nothing (int64 labels for a float64 meta, integers to floats); text and
+    object results keep their own dtype (a meta of ``str`` is one character wide); other
+    casts (floats to integers, wider integers to narrower) are refused."""
     dtype = getattr(out, "dtype", None)
     want = getattr(out_meta, "dtype", None)
     if dtype is None or want is None or dtype == want or _is_sparse(out):
         return out
     try:
-        castable = np.can_cast(dtype, want, casting="same_kind")
+        dtype, want = np.dtype(dtype), np.dtype(want)
     except TypeError:
-        castable = False
-    if castable:
+        return out
+    if dtype.kind in "USOV" or want.kind in "USOV":
+        return out
+    if np.can_cast(dtype, want, casting="safe") or (dtype.kind in "biu" and want.kind == "f"):
         return out.astype(want)
     param = META_PARAM.get(method)
     hint = f"; fix {param}= (or leave it out to let gpuinc infer it)" if param else ""

@@ -195,7 +195,8 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
         from ._blockwise import non_numeric_columns
 
         text = non_numeric_columns(x)
-        if text and any(w in str(exc).lower() for w in ("convert", "string", "dtype", "categor")):
+        if text and any(w in str(exc).lower() for w in ("could not convert", "string to float",
+                                                         "categor")):
             raise ValueError(
                 f"{_describe(index, rows)} of X has column(s) {text} that are not numbers, "
                 f"which {type(model).__name__} cannot train on ({exc}). Convert them first "
@@ -249,6 +250,14 @@ def _device_mover(kind: str, home: str):
 #: MLP models do: they warn and return).
 STOP_REQUESTED = threading.Event()
 _INTERRUPT_DEPTH = [0]
+#: the thread whose pass STOP_REQUESTED stops (the main thread, where the handler runs);
+#: passes that run in other threads of the process (an in-process cluster's workers) are
+#: stopped by cancelling them
+_STOP_THREAD = [None]
+
+
+def _stop_requested() -> bool:
+    return STOP_REQUESTED.is_set() and threading.get_ident() == _STOP_THREAD[0]
 
 
 @contextlib.contextmanager
@@ -268,6 +277,9 @@ def stop_on_interrupt():
         yield  # signal handlers belong to the main thread; an outer use is in charge
         return
     previous = signal.getsignal(signal.SIGINT)
+    if previous is not signal.default_int_handler:
+        yield  # SIGINT ignored, or handled by the program's own handler: left as it is
+        return
 
     def handler(signum, frame):
         STOP_REQUESTED.set()
@@ -279,6 +291,7 @@ def stop_on_interrupt():
     except ValueError:  # not the main interpreter, or signals unavailable here
         yield
         return
+    _STOP_THREAD[0] = threading.get_ident()
     _INTERRUPT_DEPTH[0] += 1
     try:
         yield
@@ -327,9 +340,10 @@ class LocalRunner:
             if data is None:
                 mover.block_done()
             stats.progressive.append(stat)
-            if STOP_REQUESTED.is_set():
+            if _stop_requested():
                 raise KeyboardInterrupt("stop requested")
-            return model, _n_rows(x)
+            # a block that weighs nothing was not trained on (see fit_block)
+            return model, 0 if _weighs_nothing(kw.get("sample_weight")) else _n_rows(x)
 
         base, done = len(stats.progressive), [0]  # for the snapshots given to on_block
 
@@ -901,7 +915,8 @@ def _fit_step(state, x, y, kwargs, static_kwargs, **where):
     """Carries (model, rows seen, progressive statistics) one block along the chain."""
     model, seen, stats = state
     model, stat = fit_block(model, x, y, kwargs, static_kwargs, **where)
-    return model, seen + _n_rows(x), stats + [stat]
+    trained = 0 if _weighs_nothing(kwargs.get("sample_weight")) else _n_rows(x)
+    return model, seen + trained, stats + [stat]
 
 
 def _own(state):

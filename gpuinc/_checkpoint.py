@@ -254,7 +254,7 @@ def load(directory, fingerprint: dict) -> dict | None:
 
 
 #: fingerprint keys added after checkpoint format 3 was introduced
-_LATER_KEYS = frozenset({"validation_source"})
+_LATER_KEYS = frozenset({"held_out_blocks"})
 
 
 def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:

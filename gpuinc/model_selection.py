@@ -175,8 +175,8 @@ def _split_frames_jointly(arrays, seeds, test_size, train_size, shuffle):
              for want_test in (False, True)]
     for (_, cols, own, is_frame), a in zip(layout, arrays, strict=True):
         for side in sides:
-            out.append(side.map_partitions(_joint_piece, cols, own, is_frame, meta=a._meta,
-                                           enforce_metadata=False))
+            out.append(side.map_partitions(_joint_piece, cols, own, is_frame, a._meta.index.name,
+                                           meta=a._meta, enforce_metadata=False))
     return out
 
 
@@ -184,7 +184,8 @@ def _join_inputs(*parts, layout, partition_info=None):
     from ._blocks import _attach_pieces
 
     base = parts[0].iloc[:, :0] if parts[0].ndim == 2 else parts[0].to_frame().iloc[:, :0]
-    return _attach_pieces(base, *parts, layout=layout, partition_info=partition_info)
+    return _attach_pieces(base, *parts, layout=layout, partition_info=partition_info,
+                          keep_index=True)
 
 
 def _split_frame_partition(part, seeds, test_size, train_size, shuffle, want_test,

@@ -691,9 +691,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 fingerprint = self._fingerprint(estimator, blocks, kind, X)
                 # where the validation scores come from: resuming with another source would
                 # keep the saved split of training blocks and validate on some of them
-                fingerprint["validation_source"] = (
-                    "validation_data" if validation_data is not None
-                    else "held-out blocks" if val_blocks is not None else None)
+                fingerprint["held_out_blocks"] = validation_data is None and val_blocks is not None
                 saved = _checkpoint.load(self.checkpoint, fingerprint)
                 if saved is not None:
                     _check_resumable(saved, epochs, self.checkpoint)
@@ -791,9 +789,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 )
                 if stats.rows == 0:
                     raise ValueError(
-                        f"X has no rows: all {len(order)} training blocks are empty (a filter "
-                        "that matches nothing, or empty input), so there was nothing to train "
-                        "on. Check the data before fitting."
+                        f"X has no rows to train on: all {len(order)} training blocks are "
+                        "empty (a filter that matches nothing, or empty input) or weigh nothing "
+                        "(sample_weight all zero). Check the data before fitting."
                     )
                 seconds = before["seconds"] + time.perf_counter() - t0
                 record = {"epoch": len(history) + 1, "blocks": stats.blocks, "rows": stats.rows,
@@ -852,8 +850,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 raise
             raise ValueError(
                 f"validation= held out block(s) {[b.index for b in val_blocks]} of X, and "
-                "every one of them is empty (partitions emptied by a filter, say), so there is "
-                "nothing to validate on. Pass validation_data=(X_val, y_val), or drop the empty "
+                "every one of them is empty (partitions emptied by a filter, say) or weighs "
+                "nothing, so there is nothing to validate on. Pass validation_data=(X_val, y_val), or drop the empty "
                 "partitions first (e.g. ddf.repartition(npartitions=...) after filtering)."
             ) from exc
 

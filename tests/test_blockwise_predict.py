@@ -424,11 +424,22 @@ def test_blocks_come_in_the_dtype_the_meta_promised(dense_data):
     inc = Incremental(sgd(), predict_meta=np.array([0], dtype="float32")).fit(X, y)
     pred = inc.predict(X)
     assert pred.dtype == "float32" and pred.compute().dtype == "float32"
-    # across kinds of values (labels into a boolean meta) it is an error, not a cast
-    inc = Incremental(sgd(), predict_meta=np.array([True])).fit(X, y)
-    with pytest.raises(ValueError, match=r"returned int64 values, but the lazy result was set "
-                                         r"up for bool; fix predict_meta="):
-        inc.predict(X).compute()
+    # a cast that would change values (labels into a boolean or a narrower meta) is refused
+    for meta in (np.array([True]), np.array([0], dtype="int8")):
+        inc = Incremental(sgd(), predict_meta=meta).fit(X, y)
+        with pytest.raises(ValueError, match=rf"returned int64 values, but the lazy result was "
+                                             rf"set up for {meta.dtype}; fix predict_meta="):
+            inc.predict(X).compute()
+
+
+def test_text_labels_keep_their_width_whatever_the_meta_says(dense_data):
+    # predict_meta=str is a one-character meta: casting to it cut "cat" to "c"
+    X, y, Xn, yn = dense_data
+    labels = np.where(yn == 1, "horse", "cat")
+    inc = Incremental(sgd(), predict_meta=np.array([], dtype=str)).fit(
+        X, da.from_array(labels, chunks=X.chunks[0]))
+    got = inc.predict(X).compute()
+    assert set(got) <= {"horse", "cat"} and len(set(got)) == 2
 
 
 def test_outputs_that_are_lists_get_a_clear_error(dense_data):

@@ -540,9 +540,15 @@ def test_a_checkpoint_for_another_source_of_validation_is_refused(tmp_path, data
     Xv, yv = make_classification(**{**DATA, "random_state": 7})
     Incremental(SGDClassifier(random_state=0), **{**kw, "epochs": 1}).fit(
         X, y, validation_data=(Xv, yv))
-    with pytest.raises(CheckpointMismatchError, match="validation_source: checkpoint has "
-                                                       "'validation_data', this fit has 'held-"):
+    with pytest.raises(CheckpointMismatchError, match="held_out_blocks: checkpoint has False, "
+                                                       "this fit has True"):
         Incremental(SGDClassifier(random_state=0), **kw).fit(X, y)
+    # without held-out blocks either way (no validation, then validation_data): it resumes
+    plain = dict(kw, validation=None, epochs=1, checkpoint=tmp_path / "plain")
+    Incremental(SGDClassifier(random_state=0), **plain).fit(X, y)
+    inc = Incremental(SGDClassifier(random_state=0), **dict(plain, epochs=2)).fit(
+        X, y, validation_data=(Xv, yv))
+    assert inc.resumed_from_ == {"passes": 1, "blocks": 0}
 
 
 def test_a_checkpoint_without_a_validation_source_still_resumes(tmp_path, data):
@@ -552,7 +558,7 @@ def test_a_checkpoint_without_a_validation_source_still_resumes(tmp_path, data):
     Incremental(SGDClassifier(random_state=0), **{**kw, "epochs": 1}).fit(X, y)
     ckpt = _checkpoint.path_for(tmp_path)
     state = pickle.loads(ckpt.read_bytes())
-    del state["fingerprint"]["validation_source"]
+    del state["fingerprint"]["held_out_blocks"]
     ckpt.write_bytes(pickle.dumps(state))
     inc = Incremental(SGDClassifier(random_state=0), **kw).fit(X, y)
     assert inc.resumed_from_ == {"passes": 1, "blocks": 0}

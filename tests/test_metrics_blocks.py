@@ -433,3 +433,18 @@ def test_a_block_where_the_scorer_is_undefined_does_not_blank_the_train_score():
                           progress=False).fit(X, y, classes=[0, 1])
     scores = [r["train_score"] for r in inc.history_]
     assert all(np.isfinite(scores)) and 0.9 < scores[-1] <= 1.0, scores
+
+
+def test_blocks_that_weigh_nothing_are_not_counted_and_all_zero_is_an_error():
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(400, 3)
+    yn = Xn @ [1.0, 2.0, 3.0]
+    X, y = da.from_array(Xn, chunks=100), da.from_array(yn, chunks=100)
+    w = np.ones(400)
+    w[100:200] = 0.0
+    inc = Incremental(SGDRegressor(random_state=0), shuffle_blocks=False).fit(
+        X, y, sample_weight=da.from_array(w, chunks=100))
+    assert inc.history_[0]["rows"] == 300
+    with pytest.raises(ValueError, match=r"no rows to train on: .* weigh nothing"):
+        Incremental(SGDRegressor(random_state=0)).fit(X, y, sample_weight=da.zeros(400,
+                                                                                  chunks=100))

@@ -236,3 +236,14 @@ def test_frames_split_jointly_train_on_paired_rows():
     X_tr, _, y_tr, _ = train_test_split(f[["a", "c"]], f["t"], random_state=0)
     inc = Incremental(Probe(), shuffle_blocks=False).fit(X_tr, y_tr)
     assert inc.estimator_.paired_ and all(inc.estimator_.paired_)
+
+
+def test_an_input_paired_by_position_keeps_its_own_index():
+    pdf = pd.DataFrame({"a": np.arange(100.0)}, index=[f"r{i}" for i in range(100)])
+    X = dd.from_pandas(pdf, npartitions=4, sort=False)
+    y = X.a.map_partitions(lambda s: s.reset_index(drop=True),
+                           meta=pd.Series([], dtype=float, name="a"))
+    X_tr, _, y_tr, _ = train_test_split(X, y, random_state=0)
+    X_c, y_c = dask.compute(X_tr, y_tr)
+    assert y_c.index.dtype == y_tr._meta.index.dtype == "int64"
+    np.testing.assert_array_equal(X_c["a"].to_numpy(), y_c.to_numpy())

@@ -764,3 +764,40 @@ def test_ctrl_c_stops_a_fit_even_if_the_estimator_catches_it(method):
     import signal
 
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
+
+
+def test_a_program_that_ignores_sigint_keeps_ignoring_it_during_a_fit():
+    import os
+    import signal
+
+    X, y = make_classification(n_samples=400, n_features=4, chunks=100, random_state=0)
+    calls = []
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with dask.config.set(scheduler="threads"):
+            Incremental(swallows_interrupts(2, calls), shuffle_blocks=False).fit(
+                X, y, classes=[0, 1])
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(calls) == 4 and os.getpid()  # every block trained: the signal was ignored
+
+
+def test_a_stop_request_stops_only_the_pass_of_the_thread_that_asked():
+    # an in-process cluster's worker thread raised KeyboardInterrupt inside a task
+    import threading
+
+    from gpuinc import _chain
+
+    _chain.STOP_REQUESTED.set()
+    try:
+        _chain._STOP_THREAD[0] = threading.get_ident()
+        assert _chain._stop_requested()
+        seen = []
+        worker = threading.Thread(target=lambda: seen.append(_chain._stop_requested()))
+        worker.start()
+        worker.join()
+        assert seen == [False]
+    finally:
+        _chain.STOP_REQUESTED.clear()
+        _chain._STOP_THREAD[0] = None

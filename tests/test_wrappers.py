@@ -515,7 +515,7 @@ def test_no_rows_at_all_is_an_error_not_an_empty_model(data, where):
         X, y = Xn[:0], yn[:0]
     with pytest.raises(ValueError, match="X has no rows") as info:
         Incremental(sgd()).fit(X, y, classes=[0, 1])
-    assert "nothing to train on" in str(info.value)
+    assert "no rows to train on" in str(info.value)
 
 
 def test_mixed_block_types(data):
