@@ -851,8 +851,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(
                 f"validation= held out block(s) {[b.index for b in val_blocks]} of X, and "
                 "every one of them is empty (partitions emptied by a filter, say) or weighs "
-                "nothing, so there is nothing to validate on. Pass validation_data=(X_val, y_val), or drop the empty "
-                "partitions first (e.g. ddf.repartition(npartitions=...) after filtering)."
+                "nothing, so there is nothing to validate on. Pass validation_data=(X_val, "
+                "y_val), or drop the empty partitions first (e.g. "
+                "ddf.repartition(npartitions=...) after filtering)."
             ) from exc
 
     def _check_scoring_before_training(self, estimator, val_blocks, classes=None):
