@@ -163,12 +163,14 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
     Errors are re-raised with the block they come from.  With
     ``progressive`` (a scoring), the block is first scored by the model as it
     stands, before it learns from it (progressive validation); the small
-    statistic is returned next to the model.  ``checked=True``: the block was
-    checked and moved to ``home`` already (by the local runner's device mover).
+    statistic is returned next to the model, and then the number of rows
+    trained on (0 for a block that weighs nothing).  ``checked=True``: the
+    block was checked and moved to ``home`` already (by the local runner's
+    device mover).
     """
     if not checked:
         if check_block(x, y, kwargs, index=index, rows=rows, kind=kind) == 0:
-            return model, None  # empty partitions (filters, repartitions): nothing to learn
+            return model, None, 0  # empty partitions (filters, repartitions): nothing to learn
         if KIND_HOME[block_kind(x)] != home:
             x = move(x, home)
             y = move(y, home) if y is not None else None
@@ -177,7 +179,7 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
         kwargs = {k: _aligned(as_estimator_input(v, model, home)) for k, v in kwargs.items()}
     if _weighs_nothing(kwargs.get("sample_weight")):
         # no row counts: nothing to learn (scikit-learn's estimators refuse such a call)
-        return model, None
+        return model, None, 0
     stat = None
     if progressive is not None:
         from .metrics import progressive_statistic
@@ -215,7 +217,7 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
     except Exception as exc:
         _add_block_note(exc, index, rows)
         raise
-    return model, stat
+    return model, stat, _n_rows(x)
 
 
 def _weighs_nothing(weights) -> bool:
@@ -335,15 +337,14 @@ class LocalRunner:
                 stats.progressive.append(None)
                 return model, 0
             x, y, kw = data if data is not None else mover.ready(sent)
-            model, stat = fit_block(model, x, y, kw, static_kwargs, index=block.index,
+            model, stat, n = fit_block(model, x, y, kw, static_kwargs, index=block.index,
                                     rows=block.rows, checked=data is None, **where)
             if data is None:
                 mover.block_done()
             stats.progressive.append(stat)
             if _stop_requested():
                 raise KeyboardInterrupt("stop requested")
-            # a block that weighs nothing was not trained on (see fit_block)
-            return model, 0 if _weighs_nothing(kw.get("sample_weight")) else _n_rows(x)
+            return model, n
 
         base, done = len(stats.progressive), [0]  # for the snapshots given to on_block
 
@@ -429,8 +430,8 @@ class DistributedRunner:
     memory: their whole chain is submitted at once with the existing futures,
     and consecutive blocks held by one worker, with small blocks held elsewhere
     (``RUN_FETCH_BYTES``), are trained by one task (``group_runs``), saving a
-    scheduler round trip and a model transfer per block. Lazy blocks that each compute alone are read and trained by one
-    task on one worker (``_run_in_one_task``) unless ``group_runs`` is off
+    scheduler round trip and a model transfer per block. Lazy blocks that each
+    compute alone are read and trained by one task on one worker (``_run_in_one_task``) unless ``group_runs`` is off
     (block-level checkpoints need the model after every block). Other blocks
     are computed at most ``prefetch`` ahead, each next to its ``partial_fit``.
     """
@@ -914,8 +915,7 @@ def _runs_by_worker(client, resolved, fetch_bytes: int | None = None,
 def _fit_step(state, x, y, kwargs, static_kwargs, **where):
     """Carries (model, rows seen, progressive statistics) one block along the chain."""
     model, seen, stats = state
-    model, stat = fit_block(model, x, y, kwargs, static_kwargs, **where)
-    trained = 0 if _weighs_nothing(kwargs.get("sample_weight")) else _n_rows(x)
+    model, stat, trained = fit_block(model, x, y, kwargs, static_kwargs, **where)
     return model, seen + trained, stats + [stat]
 
 

@@ -80,8 +80,6 @@ def _sklearn(name: str, **params):
 
 def _sklearn_version() -> tuple[int, ...]:
     """The installed scikit-learn's (major, minor) version."""
-    import re
-
     import sklearn
 
     return tuple(int(part) for part in re.findall(r"\d+", sklearn.__version__)[:2])
@@ -429,8 +427,6 @@ def _checkpoint_in_cli_words():
     :class:`~gpuinc.CheckpointMismatchError` speaks of ``epochs=`` and a
     checkpoint directory, as the Python API takes them.
     """
-    import re
-
     from ._checkpoint import CheckpointMismatchError
 
     try:
@@ -750,8 +746,10 @@ def _check_replaceable(fs, path: str, out: str, kind: str, ds, model: str,
     data, the model, a folder that holds them or other files, or the working folder."""
     import fsspec
 
+    from .io import _is_local
+
     def key(filesystem, p):
-        if _is_local_fs(filesystem):
+        if _is_local(filesystem):
             return os.path.realpath(_local(p))
         return filesystem.unstrip_protocol(filesystem._strip_protocol(p)).rstrip("/")
 
@@ -763,7 +761,7 @@ def _check_replaceable(fs, path: str, out: str, kind: str, ds, model: str,
     if ds.fmt == "zarr":
         guarded.append((f"the data ({ds.source})", key(ds.fs, ds.fs._strip_protocol(
             ds.zarr_store))))
-    if _is_local_fs(fs):
+    if _is_local(fs):
         guarded.append(("the working folder", os.path.realpath(os.getcwd())))
     for what, where in guarded:
         if where == target or where.startswith(target.rstrip("/") + "/"):
@@ -783,11 +781,6 @@ def _check_replaceable(fs, path: str, out: str, kind: str, ds, model: str,
             f"{posixpath.basename(others[0].rstrip('/'))}); --overwrite would delete it. "
             "Remove the folder yourself, or choose another --out."
         )
-
-
-def _is_local_fs(fs) -> bool:
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    return protocol in ("file", "local")
 
 
 def _compute_writes(writes) -> None:

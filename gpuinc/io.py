@@ -598,15 +598,17 @@ def _csv_int_columns(body: bytes, frame: pd.DataFrame) -> tuple[tuple[str, str],
     """Columns of the sample ``frame`` whose values are all written as integers, but which
     pandas typed as float64 (or as text, above 2**63) because a value is missing:
     (name, "Int64" or "UInt64")."""
-    candidates = [c for c in frame.columns if not pd.api.types.is_bool_dtype(frame[c]) and (
-        (frame[c].dtype.kind == "f" and frame[c].isna().any())
-        or not pd.api.types.is_numeric_dtype(frame[c]))]
-    if not candidates:
+    floats = [c for c in frame.columns if frame[c].dtype.kind == "f" and frame[c].isna().any()]
+    texts = [c for c in frame.columns if not pd.api.types.is_bool_dtype(frame[c])
+             and not pd.api.types.is_numeric_dtype(frame[c])]
+    if not floats and not texts:
         return ()
-    text = _read_csv(body, dtype={c: str for c in candidates})
+    # a float's text is gone from the frame ("1" and "1.0" both read 1.0): read those again;
+    # text columns hold their text already
+    text = _read_csv(body, dtype={c: str for c in floats}) if floats else frame
     out = []
-    for name in candidates:
-        values = text[name].dropna().str.strip()
+    for name in [*floats, *texts]:
+        values = text[name].dropna().astype(str).str.strip()
         missing = len(text) - int((values != "").sum())
         values = values[values != ""]  # above 2**63 pandas gives text, a missing value ""
         if not missing or not len(values) or not values.str.fullmatch(_INTEGER_TEXT).all():

@@ -356,8 +356,12 @@ def _merge_moments(a, b, mean, m2):
     )
 
 
+class NoSamplesError(ValueError):
+    """The test data holds no row to score (every block empty, or weighing nothing)."""
+
+
 def _zero_samples() -> ValueError:
-    return ValueError(
+    return NoSamplesError(
         "cannot score on zero samples: every block of the test data is empty (or, for r2 and "
         "explained_variance, weighs zero)."
     )

@@ -35,6 +35,7 @@ from ._dispatch import DEVICE, KIND_HOME, block_kind, estimator_home
 from ._progress import bar, should_show
 from .metrics import (
     ESTIMATOR_DEFAULT,
+    NoSamplesError,
     check_scoring_for_classes,
     combine_progressive,
     response_methods,
@@ -845,8 +846,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     def _validation_score(self, estimator, val_blocks, home, held_out):
         try:
             return score_blocks(estimator, val_blocks, self.scoring, home=home)
-        except ValueError as exc:
-            if not held_out or "cannot score on zero samples" not in str(exc):
+        except NoSamplesError as exc:
+            if not held_out:
                 raise
             raise ValueError(
                 f"validation= held out block(s) {[b.index for b in val_blocks]} of X, and "
@@ -980,8 +981,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self._check_fitted()
         check_supported_input(X, "X")
         est = self.estimator_
+        sample_weight = _plain_keywords({"sample_weight": sample_weight})["sample_weight"]
         if is_dask_collection(X):
-            sample_weight = _plain_keywords({"sample_weight": sample_weight})["sample_weight"]
             if _is_scalar(sample_weight):  # one weight for every row, laid out like X
                 sample_weight = _weight_per_row(X, float(sample_weight))
             kw = {} if sample_weight is None else {"sample_weight": sample_weight}
@@ -996,7 +997,6 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             X_one = da.from_array(X, chunks=X.shape)
             y_one = None if y is None else da.from_array(y, chunks=y.shape)
             return self.score(X_one, y_one, sample_weight=sample_weight)
-        sample_weight = _plain_keywords({"sample_weight": sample_weight})["sample_weight"]
         if _is_scalar(sample_weight):  # scikit-learn's scorers take one weight per row
             sample_weight = np.full(in_memory_rows(X), float(sample_weight))
         return score_in_memory(est, X, y, self.scoring, sample_weight)
