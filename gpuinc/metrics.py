@@ -9,7 +9,8 @@ per-block statistics, so only a handful of numbers per block reach the
 client: ``accuracy``, ``neg_mean_squared_error``,
 ``neg_root_mean_squared_error``, ``neg_mean_absolute_error``, ``r2``,
 ``explained_variance`` and ``neg_log_loss`` (multi-output ``y`` is averaged
-over the outputs, as scikit-learn does).
+over the outputs, as scikit-learn does; ``neg_log_loss`` takes a multilabel
+indicator ``y`` with scikit-learn's formula, each row's positive labels).
 
 **Gathered responses.**  Every other scorer (``roc_auc``, ``f1_macro``,
 ``average_precision``, ...) and every callable is evaluated on the
@@ -295,8 +296,10 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
     _check_rows(out.shape[0], n)
     sw = float(w.sum())
     if name == "neg_log_loss":
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
         if y.ndim != 1:
-            raise ValueError(f"neg_log_loss needs 1-D y, got shape {y.shape}.")
+            return {"sw": sw, "nll": _multilabel_nll(out, y, w)}
         classes = _host(estimator.classes_)
         pos = np.searchsorted(classes, y)
         pos = np.clip(pos, 0, len(classes) - 1)
@@ -336,6 +339,29 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
         "mr": mr,
         "m2r": w @ ((r - mr) ** 2),
     }
+
+
+def _multilabel_nll(out, y, w) -> float:
+    """Weighted log loss of a label indicator matrix, summed over the rows.
+
+    scikit-learn's ``log_loss`` on an indicator ``y``: each row's loss is
+    ``-sum_k y_k log p_k`` over its positive labels, ``p`` clipped to
+    ``[eps, 1 - eps]``.
+    """
+    if y.ndim != 2 or out.ndim != 2 or out.shape != y.shape:
+        raise ValueError(
+            f"neg_log_loss with a {y.ndim}-D y of shape {y.shape} needs predict_proba of the "
+            f"same shape (a label indicator matrix), got {out.shape}."
+        )
+    if y.dtype.kind not in "biuf" or not np.isin(y, (0, 1)).all():
+        raise ValueError(
+            "neg_log_loss with a 2-D y needs a label indicator matrix (0 / 1 values); this y "
+            "holds other values. A multi-output y has no single log loss: score each "
+            "output on its own, or pick another scoring."
+        )
+    eps = np.finfo(out.dtype).eps if out.dtype.kind == "f" else np.finfo(float).eps
+    p = np.clip(out.astype(float, copy=False), eps, 1 - eps)
+    return float(-(w @ (y.astype(float) * np.log(p)).sum(axis=1)))
 
 
 def _has_missing(y) -> bool:

@@ -448,3 +448,24 @@ def test_blocks_that_weigh_nothing_are_not_counted_and_all_zero_is_an_error():
     with pytest.raises(ValueError, match=r"no rows to train on: .* weigh nothing"):
         Incremental(SGDRegressor(random_state=0)).fit(X, y, sample_weight=da.zeros(400,
                                                                                   chunks=100))
+
+
+def test_neg_log_loss_of_a_multilabel_indicator_y_matches_scikit_learn():
+    from sklearn.neural_network import MLPClassifier
+
+    rs = np.random.RandomState(0)
+    Xn = rs.rand(600, 4)
+    Yn = np.c_[Xn[:, 0] > 0.5, Xn[:, 1] + Xn[:, 2] > 1.0, Xn[:, 3] > 0.7].astype(int)
+    X, Y = da.from_array(Xn, chunks=150), da.from_array(Yn, chunks=(150, 3))
+    inc = Incremental(MLPClassifier(hidden_layer_sizes=(5,), random_state=0),
+                      scoring="neg_log_loss", random_state=0).fit(X, Y)
+    w = np.linspace(0.5, 2.0, 600)
+    with pytest.warns(UserWarning, match="do not sum to one"):  # scikit-learn's own warning
+        want = get_scorer("neg_log_loss")(inc.estimator_, Xn, Yn)
+        want_w = get_scorer("neg_log_loss")(inc.estimator_, Xn, Yn, sample_weight=w)
+    assert inc.score(X, Y) == pytest.approx(want, rel=1e-9)
+    assert inc.score(X, Y, sample_weight=da.from_array(w, chunks=150)) == pytest.approx(
+        want_w, rel=1e-9)
+    # values other than 0 / 1 are a multi-output y, which has no single log loss
+    with pytest.raises(ValueError, match="label indicator matrix"):
+        inc.score(X, Y * 2)
