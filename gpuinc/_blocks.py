@@ -126,7 +126,29 @@ def _compute_row_lengths(X, x_blocks) -> tuple:
     return tuple(int(n) for n in dask.compute(*[dask.delayed(len)(b) for b in x_blocks]))
 
 
-def _x_blocks(X) -> list:
+def _shared_source(X, y) -> tuple:
+    """X and y with whole rows a block, and whether they are cut from the same arrays.
+
+    ``to_delayed`` optimizes each collection alone, and Dask's fusion then folds
+    a shared read (``data = da.from_zarr(...)``; ``X, y = data[:, :-1],
+    data[:, -1]``) into both X's and y's tasks: every chunk would be read twice a
+    block (``dask.optimize(X, y)`` fuses them apart too).  Such X and y give
+    their blocks unoptimized (``to_delayed(optimize_graph=False)``), so the read
+    stays one task that both depend on when a block is computed.
+    """
+    if not (isinstance(X, da.Array) and isinstance(y, da.Array) and X.ndim == 2
+            and y.ndim in (1, 2) and X.numblocks[0] == y.numblocks[0]):
+        return X, y, False
+    if not set(X.__dask_graph__().layers) & set(y.__dask_graph__().layers):
+        return X, y, False
+    if X.numblocks[1] > 1:
+        X = X.rechunk({1: -1})
+    if y.ndim == 2 and y.numblocks[1] > 1:
+        y = y.rechunk({1: -1})
+    return X, y, True
+
+
+def _x_blocks(X, shared: bool = False) -> list:
     if isinstance(X, da.Array):
         if X.ndim != 2:
             raise ValueError(
@@ -136,7 +158,7 @@ def _x_blocks(X) -> list:
         if X.numblocks[1] > 1:
             # Every partial_fit must see all the features of its rows.
             X = X.rechunk({1: -1})
-        return split_graph(X.to_delayed()[:, 0])
+        return split_graph(X.to_delayed(optimize_graph=not shared)[:, 0])
     if isinstance(X, dd.Series):
         raise ValueError(
             "X is a Dask Series (1-D); estimators need 2-D X. Use X.to_frame() for one feature."
@@ -153,12 +175,13 @@ def _as_dask_array_1d_or_2d(obj):
 
 
 def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengths_fn,
-                   assume_equal_chunks: bool) -> list:
+                   assume_equal_chunks: bool, shared: bool = False) -> list:
     """Split a per-row object (y, sample_weight) into pieces matching X's blocks."""
     if is_dask_collection(obj):
         if isinstance(obj, da.Array) and obj.ndim == 2 and obj.numblocks[1] > 1:
             obj = obj.rechunk({1: -1})
-        pieces = obj.to_delayed()
+        pieces = (obj.to_delayed(optimize_graph=False) if shared  # with X, see above
+                  else obj.to_delayed())
         pieces = pieces[:, 0] if isinstance(obj, da.Array) and pieces.ndim == 2 else pieces
         # count the pieces Dask will really produce: its optimizer may fuse partitions
         nblocks = len(pieces)
@@ -426,7 +449,10 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
         if joint is not None:
             return joint
     kind = collection_kind(X)
-    x_blocks = _x_blocks(X)
+    shared = False
+    if y is not None:
+        X, y, shared = _shared_source(X, y)
+    x_blocks = _x_blocks(X, shared)
     lengths = _row_lengths(X)
     cache: dict = {}
 
@@ -442,7 +468,8 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
                     f"X has {X.shape[0]} rows but y has {y.shape[0]}; they must have the same "
                     "number of rows."
                 )
-        y_pieces = _split_per_row(y, "y", len(x_blocks), lengths, x_lengths, assume_equal_chunks)
+        y_pieces = _split_per_row(y, "y", len(x_blocks), lengths, x_lengths, assume_equal_chunks,
+                                  shared)
     else:
         y_pieces = [None] * len(x_blocks)
     kw_pieces = {}

@@ -1481,16 +1481,15 @@ def _tabular_frame(ds: Dataset, cols: _Columns, blocksize) -> dd.DataFrame:
                        enforce_metadata=False, label="gpuinc-read-csv")
 
 
-def _read_zarr_columns(source: str, storage_options: dict, columns: tuple, start: int, stop: int,
-                       dtype: str | None, allow_nan: bool, what: str):
-    """Rows [start, stop) of some Zarr columns as one 2-D (or, for a target, 1-D) array.
+def _read_zarr_arrays(source: str, storage_options: dict, columns: tuple, start: int,
+                      stop: int, where: str) -> dict:
+    """Rows [start, stop) of the arrays that hold ``columns``, each array read once.
 
-    Each array is read once: the columns of a root 2-D array are taken from one read
-    of the rows (and of the column range they span).  Errors are raised outside the
-    ``except`` clause, with the Zarr message in their text: chained to a Zarr exception,
-    a DataError raised on a worker could not be unpickled on the client.
+    A root 2-D array is read over the column range the wanted columns span; its
+    entry is ``(block, first column)``.  Errors are raised outside the ``except``
+    clause, with the Zarr message in their text: chained to a Zarr exception, a
+    DataError raised on a worker could not be unpickled on the client.
     """
-    where = f"{source} rows {start}:{stop}"
     blocks, failure, failed = {}, None, columns[0]
     try:
         import zarr
@@ -1513,19 +1512,28 @@ def _read_zarr_columns(source: str, storage_options: dict, columns: tuple, start
                    "corrupt, or it changed since it was scanned.")
     if failure is not None:
         raise DataError(failure)
-    if what == "y":
-        block, lo = blocks[columns[0].array]
-        y = np.asarray(block if columns[0].index is None else block[:, columns[0].index - lo])
-        # text labels (e.g. zarr 3 strings, NumPy StringDType): plain Python str objects
-        y = y.astype(object) if y.dtype.kind == "T" else y
-        if y.dtype.kind in "fcO":  # NaN, or None among text labels
-            missing = int(np.asarray(pd.isna(y)).sum())
-            if missing:
-                raise DataError(
-                    f"{where}: the target array {columns[0].name!r} has missing values in "
-                    f"{missing} row(s); drop those rows or fill them."
-                )
-        return y
+    return blocks
+
+
+def _zarr_target(blocks: dict, col, where: str) -> np.ndarray:
+    """The target column ``col`` out of the arrays read by :func:`_read_zarr_arrays`."""
+    block, lo = blocks[col.array]
+    y = np.asarray(block if col.index is None else block[:, col.index - lo])
+    # text labels (e.g. zarr 3 strings, NumPy StringDType): plain Python str objects
+    y = y.astype(object) if y.dtype.kind == "T" else y
+    if y.dtype.kind in "fcO":  # NaN, or None among text labels
+        missing = int(np.asarray(pd.isna(y)).sum())
+        if missing:
+            raise DataError(
+                f"{where}: the target array {col.name!r} has missing values in "
+                f"{missing} row(s); drop those rows or fill them."
+            )
+    return y
+
+
+def _zarr_features(blocks: dict, columns: tuple, rows: int, dtype: str | None,
+                   allow_nan: bool, where: str) -> np.ndarray:
+    """The feature columns, in order, as one C-ordered 2-D array."""
     pieces, run = [], []  # run: consecutive columns of a root 2-D array, as indices
 
     def flush():
@@ -1542,7 +1550,7 @@ def _read_zarr_columns(source: str, storage_options: dict, columns: tuple, start
             run.append(col.index)
             continue
         flush()
-        pieces.append(np.asarray(blocks[col.array][0]).reshape(stop - start, -1))
+        pieces.append(np.asarray(blocks[col.array][0]).reshape(rows, -1))
     flush()
     out = np.concatenate(pieces, axis=1) if len(pieces) > 1 else np.asarray(pieces[0])
     if dtype is not None:
@@ -1560,6 +1568,25 @@ def _read_zarr_columns(source: str, storage_options: dict, columns: tuple, start
             "Fill or drop them before training, or pass allow_nan=True (--allow-nan)."
         )
     return out
+
+
+def _read_zarr_columns(source: str, storage_options: dict, columns: tuple, start: int, stop: int,
+                       dtype: str | None, allow_nan: bool, what: str):
+    """Rows [start, stop) of some Zarr columns as one 2-D (or, for a target, 1-D) array."""
+    where = f"{source} rows {start}:{stop}"
+    blocks = _read_zarr_arrays(source, storage_options, columns, start, stop, where)
+    if what == "y":
+        return _zarr_target(blocks, columns[0], where)
+    return _zarr_features(blocks, columns, stop - start, dtype, allow_nan, where)
+
+
+def _read_zarr_xy(source: str, storage_options: dict, fcols: tuple, tcol, start: int,
+                  stop: int, dtype: str | None, allow_nan: bool) -> tuple:
+    """Features and target of rows [start, stop) from one read of the arrays they share."""
+    where = f"{source} rows {start}:{stop}"
+    blocks = _read_zarr_arrays(source, storage_options, (*fcols, tcol), start, stop, where)
+    return (_zarr_features(blocks, fcols, stop - start, dtype, allow_nan, where),
+            _zarr_target(blocks, tcol, where))
 
 
 def _zarr_step(cols, n: int, rows: int | None) -> int:
@@ -1590,24 +1617,36 @@ def _zarr_collections(ds: Dataset, features, target, dtype, allow_nan, blocksize
     token = tokenize(ds.zarr_store, ds.zarr_columns, features, target, dtype, allow_nan, blocksize)
     out_dtype = np.dtype(dtype) if dtype is not None else np.result_type(*[c.dtype for c in fcols])
     so = ds.storage_options
-    xs = [da.from_delayed(
-        dask.delayed(_read_zarr_columns, pure=True)(
+    ydt = _zarr_label_dtype(tcol.dtype) if tcol is not None else None
+
+    def x_block(task, a, b):
+        return da.from_delayed(task, shape=(b - a, width), dtype=out_dtype,
+                               meta=np.empty((0, 0), out_dtype))
+
+    def y_block(task, a, b):
+        return da.from_delayed(task, shape=(b - a,), dtype=ydt, meta=np.empty((0,), ydt))
+
+    if tcol is not None and any(c.array == tcol.array for c in fcols):
+        # The target is a column of an array the features come from (a root 2-D
+        # array): one task reads the rows of both, so no chunk is decoded twice.
+        pairs = [dask.delayed(_read_zarr_xy, pure=True, nout=2)(
+            ds.zarr_store, so, fcols, tcol, a, b, dtype, allow_nan,
+            dask_key_name=f"gpuinc-read-zarr-xy-{token}-{i}") for i, (a, b) in enumerate(bounds)]
+        xs = [x_block(p[0], a, b) for p, (a, b) in zip(pairs, bounds, strict=True)]
+        ys = [y_block(p[1], a, b) for p, (a, b) in zip(pairs, bounds, strict=True)]
+    else:
+        xs = [x_block(dask.delayed(_read_zarr_columns, pure=True)(
             ds.zarr_store, so, fcols, a, b, dtype, allow_nan, "X",
-            dask_key_name=f"gpuinc-read-zarr-x-{token}-{i}"),
-        shape=(b - a, width), dtype=out_dtype, meta=np.empty((0, 0), out_dtype))
-        for i, (a, b) in enumerate(bounds)]
-    X = da.concatenate(xs, axis=0) if len(xs) > 1 else xs[0]
-    if target is None:
-        return X, None
-    ydt = _zarr_label_dtype(tcol.dtype)
-    ys = [da.from_delayed(
-        dask.delayed(_read_zarr_columns, pure=True)(
+            dask_key_name=f"gpuinc-read-zarr-x-{token}-{i}"), a, b)
+            for i, (a, b) in enumerate(bounds)]
+        ys = None if tcol is None else [y_block(dask.delayed(_read_zarr_columns, pure=True)(
             ds.zarr_store, so, (tcol,), a, b, None, True, "y",
-            dask_key_name=f"gpuinc-read-zarr-y-{token}-{i}"),
-        shape=(b - a,), dtype=ydt, meta=np.empty((0,), ydt))
-        for i, (a, b) in enumerate(bounds)]
-    y = da.concatenate(ys, axis=0) if len(ys) > 1 else ys[0]
-    return X, y
+            dask_key_name=f"gpuinc-read-zarr-y-{token}-{i}"), a, b)
+            for i, (a, b) in enumerate(bounds)]
+    X = da.concatenate(xs, axis=0) if len(xs) > 1 else xs[0]
+    if ys is None:
+        return X, None
+    return X, da.concatenate(ys, axis=0) if len(ys) > 1 else ys[0]
 
 
 def _zarr_label_dtype(dtype: str) -> np.dtype:

@@ -8,6 +8,7 @@ threaded scheduler and on a distributed cluster alike.
 
 from __future__ import annotations
 
+import collections
 import threading
 
 import dask
@@ -449,6 +450,38 @@ def test_any_lazy_array_is_read_at_most_prefetch_ahead(counted):
     inc.fit(X, y, classes=[0, 1])
     assert_read_ahead_bounded(2, n_blocks)
     assert READS["n"] == n_blocks
+
+
+class _CountedTable:
+    """An on-disk-like 2-D array for ``da.from_array``: counts its reads by rows."""
+
+    reads: collections.Counter = collections.Counter()
+
+    def __init__(self, values):
+        self.values, self.shape, self.dtype, self.ndim = values, values.shape, values.dtype, 2
+
+    def __getitem__(self, key):
+        rows = key[0] if isinstance(key, tuple) else key
+        _CountedTable.reads[(rows.start, rows.stop)] += 1
+        return self.values[key]
+
+
+@pytest.mark.parametrize("where", ["threads", "cluster"])
+def test_x_and_y_cut_from_one_array_read_it_once_a_block(where, request):
+    """``X, y = data[:, :-1], data[:, -1]``: each chunk of data is read once a pass."""
+    rng = np.random.default_rng(0)
+    values = rng.normal(size=(400, 4))
+    values[:, -1] = values[:, 0] > 0
+    data = da.from_array(_CountedTable(values), chunks=(100, 4), asarray=False)
+    X, y = data[:, :-1], data[:, -1].astype(int)
+    if where == "cluster":
+        request.getfixturevalue("client")
+    _CountedTable.reads.clear()
+    inc = Incremental(ReadAheadProbe(), epochs=2, shuffle_blocks=False)
+    inc.fit(X, y, classes=[0, 1])
+    assert inc.estimator_.n_rows_ == 800
+    chunks = [(a, a + 100) for a in range(0, 400, 100)]
+    assert dict(_CountedTable.reads) == dict.fromkeys(chunks, 2)  # two passes, one read each
 
 
 def test_da_from_zarr_and_dd_read_csv(tmp_path):

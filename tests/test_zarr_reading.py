@@ -140,6 +140,37 @@ def test_a_root_array_is_read_once_per_block_not_once_per_column(tmp_path, chunk
     assert len(chunk_gets) == 4 and set(chunk_gets.values()) == {1}, dict(chunk_gets)
 
 
+def test_a_target_inside_the_root_array_is_read_with_the_features(tmp_path, chunk_gets):
+    from sklearn.linear_model import SGDRegressor
+
+    from gpuinc import Incremental
+
+    n, k = 100, 6
+    path = tmp_path / "xy.zarr"
+    data = np.random.default_rng(0).normal(size=(n, k)).astype("float32")
+    arr = zarr.create_array(str(path), data=data, chunks=(25, k))
+    arr.attrs["columns"] = [f"c{i}" for i in range(k - 1)] + ["label"]
+    X, y = read_table(path, "label", blocksize=25 * (k - 1) * 4)
+    assert X.numblocks[0] == 4
+    chunk_gets.clear()
+    Xv, yv = dask.compute(X, y, scheduler="sync")
+    np.testing.assert_array_equal(Xv, data[:, :-1])
+    np.testing.assert_array_equal(yv, data[:, -1])
+    assert len(chunk_gets) == 4 and set(chunk_gets.values()) == {1}, dict(chunk_gets)
+    # a training pass decodes each chunk once, not once for X and again for y
+    chunk_gets.clear()
+    inc = Incremental(SGDRegressor(random_state=0), shuffle_blocks=False).fit(X, y)
+    assert len(chunk_gets) == 4 and set(chunk_gets.values()) == {1}, dict(chunk_gets)
+    ref = SGDRegressor(random_state=0)
+    for a in range(0, n, 25):
+        ref.partial_fit(data[a:a + 25, :-1], data[a:a + 25, -1])
+    np.testing.assert_array_equal(inc.estimator_.coef_, ref.coef_)
+    # y alone still reads only what it needs
+    chunk_gets.clear()
+    np.testing.assert_array_equal(y.compute(scheduler="sync"), data[:, -1])
+    assert len(chunk_gets) == 4
+
+
 def test_differently_chunked_arrays_are_read_in_whole_chunks(tmp_path, chunk_gets):
     n = 200
     rng = np.random.default_rng(0)
