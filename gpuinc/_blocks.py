@@ -392,7 +392,9 @@ def _attach_pieces(part, *others, layout, partition_info=None, keep_index=False)
                 "y = frame[target])."
             )
         else:
-            paired, own_index = other.set_axis(part.index), other.index
+            # relabelled by position (cuDF has no set_axis)
+            paired, own_index = other.copy(deep=False), other.index
+            paired.index = part.index
         if keep_index:  # each piece's own index labels, row for row (train_test_split)
             columns[_index_column(joined)] = own_index
         if is_frame:

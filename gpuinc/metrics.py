@@ -75,7 +75,7 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._blockwise import apply_method
-from ._dispatch import KIND_HOME, block_kind
+from ._dispatch import DEVICE, KIND_HOME, block_kind
 from ._movers import move, to_host
 
 #: scorer name -> the response method its per-block statistic needs
@@ -615,6 +615,38 @@ class _GatheredResponses:
         return self._estimator.get_params(deep=deep)
 
 
+class _OneBlockResponses(_GatheredResponses):
+    """The stand-in of :class:`_GatheredResponses` for one in-memory block (device data)."""
+
+    def __init__(self, estimator, x, home, *, y=None, sample_weight=None):
+        n = _rows(x)
+        try:
+            n_features = int(getattr(estimator, "n_features_in_", 0))
+        except (TypeError, ValueError):
+            n_features = 0
+        super().__init__(estimator, None, home, rows=[n], y=y, sample_weight=sample_weight,
+                         placeholder=np.broadcast_to(np.float64(np.nan), (n, n_features)))
+        self._x = x
+
+    def _responses(self, method):
+        if method not in self._cache:
+            if not hasattr(self._estimator, method):
+                raise AttributeError(f"{type(self._estimator).__name__} has no {method}")
+            out = _block_response(self._x, self._estimator, method, self._home)
+            self._cache[method] = _concat_responses([out], self._block_rows, self._estimator,
+                                                    method)
+        return self._cache[method]
+
+    def score(self, X=None, y=None, sample_weight=None):
+        """The estimator's own score of the block (``X`` is the placeholder)."""
+        self._check_x(X, "score")
+        where = KIND_HOME[block_kind(self._x)]  # y and weights join the block where it lives
+        y = None if y is None else move(y, where)
+        sample_weight = None if sample_weight is None else move(sample_weight, where)
+        return _block_score(self._estimator, self._x, y, sample_weight, self._home,
+                            with_y=y is not None, with_weight=sample_weight is not None)[0]
+
+
 def _concat_responses(outs, rows, estimator, method):
     outs = list(outs)
     for out, n in zip(outs, rows, strict=True):
@@ -672,7 +704,10 @@ def check_scoring_for_classes(scoring, classes) -> None:
     """
     if not isinstance(scoring, str) or classes is None:
         return
-    classes = np.asarray(classes)
+    if isinstance(classes, (list, tuple)) and any(
+            hasattr(c, "shape") or isinstance(c, (list, tuple)) for c in classes):
+        return  # one array of classes per output (multi-output): no single class count
+    classes = _host(classes)  # CuPy / cuDF classes (a model fitted on the device)
     if classes.ndim != 1 or len(classes) <= 2:
         return
     scorer = get_scorer(scoring)
@@ -885,6 +920,14 @@ def progressive_statistic(estimator, x, y, w, scoring, home: str = "host"):
     if n == 0:
         return None
     scorer = get_scorer(scoring) if isinstance(scoring, str) else scoring
+    if home == DEVICE or KIND_HOME[block_kind(x)] == DEVICE:
+        # scikit-learn's metrics take host arrays: the scorer gets a stand-in whose
+        # responses are computed where the block lives and brought to the host
+        y = None if y is None else _host(y)
+        w = None if w is None else _host(w)
+        proxy = _OneBlockResponses(estimator, x, home, y=y, sample_weight=w)
+        x = proxy._placeholder
+        estimator = proxy
     kw = {} if w is None else {"sample_weight": w}
     value = scorer(estimator, x, y, **kw)
     return ("mean", {"sw": float(n), "sum": float(value) * n})

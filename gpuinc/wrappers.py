@@ -36,6 +36,7 @@ from ._progress import bar, should_show
 from .metrics import (
     ESTIMATOR_DEFAULT,
     NoSamplesError,
+    _host,
     check_scoring_for_classes,
     combine_progressive,
     response_methods,
@@ -136,7 +137,7 @@ def _plain_keywords(fit_kwargs: dict) -> dict:
     out = dict(fit_kwargs)
     classes = out.get("classes")
     if is_dask_collection(classes):
-        out["classes"] = np.asarray(classes.compute())
+        out["classes"] = _host(classes.compute())  # CuPy / cuDF from device data too
     weight = out.get("sample_weight")
     if isinstance(weight, np.ndarray) and weight.ndim == 0:
         weight = out["sample_weight"] = weight[()]
@@ -157,7 +158,8 @@ def _plain_keywords(fit_kwargs: dict) -> dict:
 def _weight_per_row(X, weight: float):
     """A Dask collection holding ``weight`` for every row of Dask X, blocked like X."""
     if isinstance(X, dd.DataFrame):
-        return X.map_partitions(_full_like_rows, weight, meta=pd.Series(dtype="float64"))
+        # the meta built from X's own (pandas or cuDF): the pairing joins it with X's
+        return X.map_partitions(_full_like_rows, weight, meta=_full_like_rows(X._meta, weight))
     return X[:, 0].map_blocks(_full_like_rows, weight, dtype="float64")
 
 
@@ -176,6 +178,30 @@ def _full_like_rows(block, weight: float):
 
         return cupy.asarray(values)
     return values
+
+
+def _in_memory_device(obj) -> bool:
+    """Whether ``obj`` is an in-memory CuPy / cuDF object."""
+    try:
+        return KIND_HOME[block_kind(obj)] == DEVICE
+    except TypeError:  # not a block type (a list ...)
+        return False
+
+
+def _one_block(obj):
+    """An in-memory object as a one-block Dask collection, without hashing its values.
+
+    (Dask would tokenize a CuPy array by pickling it: a copy of it to the host.)
+    """
+    if obj is None:
+        return None
+    if block_kind(obj) == "cudf":  # pragma: no cover - needs a GPU
+        import dask_cudf
+
+        return dask_cudf.from_cudf(obj, npartitions=1, sort=False)
+    if block_kind(obj) in ("pandas",):
+        return dd.from_pandas(obj, npartitions=1, sort=False)
+    return da.from_array(obj, chunks=obj.shape, name=False)
 
 
 def _n_columns(X):
@@ -991,12 +1017,10 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             return score_blocks(est, blocks, self.scoring, home=home, compute=bool(compute))
         if is_dask_collection(y):
             y = y.compute()
-        if type(X).__module__.startswith("cupy") and getattr(X, "ndim", 0) == 2:
-            # device arrays in memory: scored as one block, like Dask input, so that
-            # the data meets the estimator where it computes and scorers see host values
-            X_one = da.from_array(X, chunks=X.shape)
-            y_one = None if y is None else da.from_array(y, chunks=y.shape)
-            return self.score(X_one, y_one, sample_weight=sample_weight)
+        if _in_memory_device(X) and getattr(X, "ndim", 0) == 2:
+            # device data in memory (CuPy, cuDF): scored as one block, like Dask input, so
+            # that the data meets the estimator where it computes and scorers see host values
+            return self.score(_one_block(X), _one_block(y), sample_weight=sample_weight)
         if _is_scalar(sample_weight):  # scikit-learn's scorers take one weight per row
             sample_weight = np.full(in_memory_rows(X), float(sample_weight))
         return score_in_memory(est, X, y, self.scoring, sample_weight)

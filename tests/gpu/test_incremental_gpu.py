@@ -305,3 +305,57 @@ def test_persisted_cupy_blocks_train_without_recomputing(cp):
     Xg, yg = dask.persist(*_data("gpu"))
     inc = _fit(_gpuinc_sgd(), Xg, yg)
     assert inc.history_[0]["rows"] == N
+
+
+def test_device_classes_with_validation_and_train_score(cp):
+    """A model fitted on CuPy keeps CuPy classes_: the checks before training and the
+    gathered scorers (roc_auc) bring them and the responses to the host."""
+    Xg, yg = _data("gpu")
+    Xc, yc = _data(None)
+    kw = dict(scoring="roc_auc", train_score=True, validation=0.25, random_state=0,
+              progress=False, shuffle_blocks=False)
+    g = Incremental(_gpuinc_sgd(), **kw).fit(Xg, yg, classes=cp.asarray(CLASSES))
+    c = Incremental(_gpuinc_sgd(), **kw).fit(Xc, yc, classes=CLASSES)
+    assert isinstance(g.classes_, cp.ndarray)
+    g.partial_fit(Xg, yg)  # classes_ (CuPy) now feed the scoring check
+    c.partial_fit(Xc, yc)
+    for a, b in zip(g.history_, c.history_, strict=True):
+        assert a["val_score"] == pytest.approx(b["val_score"], abs=5e-3)
+        assert a["train_score"] == pytest.approx(b["train_score"], abs=5e-3)
+
+
+def test_lazy_classes_from_device_labels(cp):
+    Xg, yg = _data("gpu")
+    inc = Incremental(_gpuinc_sgd(), progress=False).fit(Xg, yg, classes=da.unique(yg))
+    assert cp.asnumpy(inc.classes_).tolist() == [0, 1]
+
+
+def test_in_memory_cudf_and_cupy_score_like_dask_input(cp):
+    cudf = pytest.importorskip("cudf")
+    pytest.importorskip("dask_cudf")
+    Xh, yh = _frames("pandas")
+    host = _fit(SkSGDClassifier(random_state=0), Xh, yh)
+    Xm, ym = Xh.compute(), yh.compute()
+    want = host.score(Xm, ym)
+    assert host.score(cudf.from_pandas(Xm), cudf.from_pandas(ym)) == pytest.approx(want)
+    assert host.score(cp.asarray(Xm.to_numpy()), cp.asarray(ym.to_numpy())) == pytest.approx(
+        want)
+
+
+def test_scalar_weight_and_positional_y_on_cudf_partitions(cp):
+    pytest.importorskip("dask_cudf")
+    Xg, yg = _frames("cudf")
+    Xh, yh = _frames("pandas")
+    g = _fit(SkSGDClassifier(random_state=0), Xg, yg)
+    h = _fit(SkSGDClassifier(random_state=0), Xh, yh)
+    assert g.score(Xg, yg, sample_weight=2.0) == pytest.approx(h.score(Xh, yh))
+    # a y whose index holds none of X's labels is paired with X by position
+    import dask.dataframe as dd
+
+    pdf = Xh.compute()
+    pdf.index = pdf.index + 10 * N
+    Xh_far = dd.from_pandas(pdf, npartitions=N // CHUNK, sort=False)
+    g2 = _fit(SkSGDClassifier(random_state=0), Xh_far.to_backend("cudf"), yg)
+    h2 = _fit(SkSGDClassifier(random_state=0), Xh_far, yh)
+    np.testing.assert_array_equal(g2.coef_, h2.coef_)
+    np.testing.assert_array_equal(h2.coef_, h.coef_)
