@@ -469,3 +469,15 @@ def test_neg_log_loss_of_a_multilabel_indicator_y_matches_scikit_learn():
     # values other than 0 / 1 are a multi-output y, which has no single log loss
     with pytest.raises(ValueError, match="label indicator matrix"):
         inc.score(X, Y * 2)
+
+
+def test_multi_output_classes_of_different_sizes_with_a_scoring_name():
+    """One array of classes per output (2 and 3 classes): the scoring check skips them."""
+    rng = np.random.default_rng(0)
+    Xn = rng.normal(size=(600, 3))
+    Yn = np.c_[Xn[:, 0] > 0, np.digitize(Xn[:, 1], [-0.5, 0.5])].astype(int)
+    inc = Incremental(MultiOutputClassifier(SGDClassifier(random_state=0)), scoring="accuracy",
+                      validation=0.2, random_state=0)
+    inc.fit(da.from_array(Xn, chunks=100), da.from_array(Yn, chunks=(100, 2)))
+    assert [len(e.classes_) for e in inc.estimator_.estimators_] == [2, 3]
+    assert 0.0 <= inc.history_[-1]["val_score"] <= 1.0
