@@ -175,7 +175,7 @@ def _as_dask_array_1d_or_2d(obj):
 
 
 def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengths_fn,
-                   assume_equal_chunks: bool, shared: bool = False) -> list:
+                   assume_equal_chunks: bool, shared: bool = False, x_indexes_fn=None) -> list:
     """Split a per-row object (y, sample_weight) into pieces matching X's blocks."""
     if is_dask_collection(obj):
         if isinstance(obj, da.Array) and obj.ndim == 2 and obj.numblocks[1] > 1:
@@ -204,6 +204,10 @@ def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengt
         pieces = arr.to_delayed()
         return split_graph(pieces[:, 0] if pieces.ndim == 2 else pieces.ravel())
     # In memory: slice on X's row offsets.
+    labelled = x_indexes_fn is not None and isinstance(obj, (pd.Series, pd.DataFrame))
+    indexes = x_indexes_fn() if labelled else None
+    if indexes is not None:
+        lengths = tuple(len(i) for i in indexes)
     lengths = lengths if lengths is not None else x_lengths_fn()
     n = _n_rows(obj)
     if n != sum(lengths):
@@ -212,7 +216,35 @@ def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengt
         )
     stops = np.cumsum(lengths)
     starts = stops - np.asarray(lengths)
-    return [_take_rows(obj, int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+    pieces = [_take_rows(obj, int(a), int(b)) for a, b in zip(starts, stops, strict=True)]
+    if indexes is not None:
+        pieces = _by_label(obj, pieces, indexes)
+    return pieces
+
+
+def _by_label(obj, pieces: list, indexes) -> list:
+    """Pieces of an in-memory pandas ``obj`` holding the rows of X's blocks by index label.
+
+    A Dask DataFrame may hold its rows in another order than the pandas object
+    they came with (``dd.from_pandas`` sorts by index): when ``obj``'s index is
+    unique and holds every label of X, each block gets the rows of its own
+    labels, as pandas aligns.  Otherwise the pieces stay as cut by position.
+    """
+    if all(p.index.equals(i) for p, i in zip(pieces, indexes, strict=True)):
+        return pieces
+    own = obj.index
+    if not own.is_unique:
+        return pieces
+    positions = [own.get_indexer(i) for i in indexes]
+    if any(bool((pos < 0).any()) for pos in positions):
+        return pieces
+    return [obj.take(pos) for pos in positions]
+
+
+def _block_index(block):
+    """The index of one partition, as pandas (a cuDF partition's too)."""
+    index = block.index
+    return index.to_pandas() if hasattr(index, "to_pandas") else index
 
 
 def _not_per_row_hint(name: str) -> str:
@@ -463,6 +495,17 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
             cache["lengths"] = _compute_row_lengths(X, x_blocks)
         return cache["lengths"]
 
+    x_indexes = None
+    if isinstance(X, (dd.DataFrame, dd.Series)):
+        def x_indexes():
+            # X's labels, block by block (read once, with the row counts): an in-memory
+            # pandas y or sample_weight is paired with them by label, as pandas aligns
+            if "indexes" not in cache:
+                cache["indexes"] = dask.compute(*[dask.delayed(_block_index)(b)
+                                                  for b in x_blocks])
+                cache.setdefault("lengths", tuple(len(i) for i in cache["indexes"]))
+            return cache["indexes"]
+
     if y is not None:
         if isinstance(X, da.Array) and isinstance(y, da.Array) and lengths is not None:
             if not any(math.isnan(n) for n in y.shape) and y.shape[0] != X.shape[0]:
@@ -471,7 +514,7 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
                     "number of rows."
                 )
         y_pieces = _split_per_row(y, "y", len(x_blocks), lengths, x_lengths, assume_equal_chunks,
-                                  shared)
+                                  shared, x_indexes)
     else:
         y_pieces = [None] * len(x_blocks)
     kw_pieces = {}
@@ -480,7 +523,8 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
             if value is None:
                 continue
             kw_pieces[name] = _split_per_row(
-                value, name, len(x_blocks), lengths, x_lengths, assume_equal_chunks
+                value, name, len(x_blocks), lengths, x_lengths, assume_equal_chunks,
+                x_indexes_fn=x_indexes,
             )
     final_lengths = lengths if lengths is not None else cache.get("lengths")
     offsets = None

@@ -155,3 +155,39 @@ def test_score_and_fit_with_a_reindexed_y_match_in_memory(frame):
         plain.partial_fit(pdf[["a", "b"]].iloc[part], pdf["t"].iloc[part], classes=[0, 1])
     np.testing.assert_array_equal(inc.coef_, plain.coef_)
     assert inc.score(X, y) == inc.score(pdf[["a", "b"]], pdf["t"])
+
+
+def _hand_loop(estimator, parts):
+    for x, y, w in parts:
+        estimator.partial_fit(x, y, classes=[0, 1], sample_weight=w)
+    return estimator
+
+
+def test_in_memory_pandas_y_is_paired_with_a_dask_frame_by_label():
+    """``dd.from_pandas`` sorts the rows by index; a pandas y (and sample_weight) that
+    came with them in their first order is paired by label, not by position."""
+    from sklearn.linear_model import SGDClassifier
+
+    from gpuinc import Incremental
+
+    rng = np.random.default_rng(0)
+    index = rng.permutation(400) + 1000
+    Xp = pd.DataFrame(rng.normal(size=(400, 3)), index=index, columns=list("abc"))
+    yp = pd.Series((Xp.a + 0.2 * rng.normal(size=400) > 0).astype(int), index=index)
+    wp = pd.Series(rng.uniform(0.5, 2.0, 400), index=index)
+    X = dd.from_pandas(Xp, npartitions=4)  # rows now in index order
+    assert not X.compute().index.equals(Xp.index)
+    sgd = lambda: SGDClassifier(random_state=0)  # noqa: E731
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(X, yp, sample_weight=wp)
+    parts = [(p, yp.loc[p.index], wp.loc[p.index]) for p in X.partitions]
+    parts = [(x.compute(), y, w) for x, y, w in parts]
+    ref = _hand_loop(sgd(), parts)
+    np.testing.assert_array_equal(inc.estimator_.coef_, ref.coef_)
+    assert inc.score(X, yp) == pytest.approx(inc.estimator_.score(Xp, yp))
+    # a y whose labels are not X's is still paired by position
+    y_pos = yp.reset_index(drop=True)
+    inc2 = Incremental(sgd(), shuffle_blocks=False).fit(X, y_pos)
+    starts = np.cumsum([0] + [len(x) for x, _, _ in parts])
+    ref2 = _hand_loop(sgd(), [(x, y_pos.iloc[a:b], None)
+                              for (x, _, _), a, b in zip(parts, starts, starts[1:])])
+    np.testing.assert_array_equal(inc2.estimator_.coef_, ref2.coef_)
