@@ -490,13 +490,10 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
     lengths = _row_lengths(X)
     cache: dict = {}
 
-    def x_lengths():
-        if "lengths" not in cache:
-            cache["lengths"] = _compute_row_lengths(X, x_blocks)
-        return cache["lengths"]
-
+    per_row = [y, *(v for k, v in fit_kwargs.items() if k in PER_ROW_KEYWORDS)]
     x_indexes = None
-    if isinstance(X, (dd.DataFrame, dd.Series)):
+    if isinstance(X, (dd.DataFrame, dd.Series)) and any(
+            isinstance(v, (pd.Series, pd.DataFrame)) for v in per_row):
         def x_indexes():
             # X's labels, block by block (read once, with the row counts): an in-memory
             # pandas y or sample_weight is paired with them by label, as pandas aligns
@@ -505,6 +502,14 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
                                                   for b in x_blocks])
                 cache.setdefault("lengths", tuple(len(i) for i in cache["indexes"]))
             return cache["indexes"]
+
+    def x_lengths():
+        if "lengths" not in cache:
+            if x_indexes is not None:  # one read of X gives both
+                x_indexes()
+            else:
+                cache["lengths"] = _compute_row_lengths(X, x_blocks)
+        return cache["lengths"]
 
     if y is not None:
         if isinstance(X, da.Array) and isinstance(y, da.Array) and lengths is not None:
