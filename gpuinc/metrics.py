@@ -333,6 +333,7 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
     mr = (w @ r) / sw
     return {
         "sw": sw,
+        "n": n,
         "sse": w @ (r * r),
         "my": my,
         "m2y": w @ ((y - my) ** 2),
@@ -402,8 +403,14 @@ def _combine(stats: list, name: str) -> float:
         for s in stats[1:]:
             my, m2y = _merge_moments(acc, s, "my", "m2y")
             mr, m2r = _merge_moments(acc, s, "mr", "m2r")
-            acc = {"sw": acc["sw"] + s["sw"], "sse": acc["sse"] + s["sse"],
-                   "my": my, "m2y": m2y, "mr": mr, "m2r": m2r}
+            acc = {"sw": acc["sw"] + s["sw"], "n": acc["n"] + s["n"],
+                   "sse": acc["sse"] + s["sse"], "my": my, "m2y": m2y, "mr": mr, "m2r": m2r}
+        if acc["n"] < 2:  # scikit-learn: not well defined on one sample
+            from sklearn.exceptions import UndefinedMetricWarning
+
+            warnings.warn(f"{name} is not well-defined with fewer than two samples.",
+                          UndefinedMetricWarning, stacklevel=2)
+            return float("nan")
         num = np.asarray(acc["sse"] if name == "r2" else acc["m2r"], dtype=float)
         den = np.asarray(acc["m2y"], dtype=float)
         safe = np.where(den == 0, 1.0, den)
@@ -411,6 +418,11 @@ def _combine(stats: list, name: str) -> float:
         per_output = np.where(den == 0, np.where(num == 0, 1.0, 0.0), 1.0 - num / safe)
         return float(np.mean(per_output))
     sw = sum(s["sw"] for s in stats)
+    if sw == 0:  # every row weighs zero (scikit-learn refuses such weights too)
+        raise NoSamplesError(
+            f"cannot score {name} on test rows that all weigh zero (sample_weight is 0 for "
+            "every row); give some rows a positive weight."
+        )
     if name == "accuracy":
         return sum(s["hit"] for s in stats) / sw
     if name == "neg_log_loss":

@@ -135,6 +135,8 @@ def _plain_keywords(fit_kwargs: dict) -> dict:
     array as ``sample_weight`` is its number; a boolean or text one is refused.
     """
     out = dict(fit_kwargs)
+    if "classes" in out and out["classes"] is None:  # as scikit-learn: the same as not given
+        del out["classes"]
     classes = out.get("classes")
     if is_dask_collection(classes):
         out["classes"] = _host(classes.compute())  # CuPy / cuDF from device data too
@@ -202,6 +204,11 @@ def _one_block(obj):
     if block_kind(obj) in ("pandas",):
         return dd.from_pandas(obj, npartitions=1, sort=False)
     return da.from_array(obj, chunks=obj.shape, name=False)
+
+
+def _listing_labels(classes) -> str:
+    labels = [c.item() if hasattr(c, "item") else c for c in list(classes)[:10]]
+    return repr(labels)[:-1] + (", ...]" if len(classes) > 10 else "]")
 
 
 def _n_columns(X):
@@ -429,6 +436,11 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     (5,)
     """
 
+    # fit keywords scikit-learn's metadata routing may pass (set_fit_request, ...):
+    # they sit in **fit_kwargs, which routing cannot read from the signature
+    __metadata_request__fit = {"sample_weight": None, "classes": None}  # noqa: RUF012
+    __metadata_request__partial_fit = {"sample_weight": None, "classes": None}  # noqa: RUF012
+
     def __init__(
         self,
         estimator=None,
@@ -596,8 +608,12 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             kw[k] = v
         return [Block(0, X, y, kw, (0, n))], kind, static
 
-    def _add_classes(self, estimator, y, static):
-        """Give ``classes`` to classifiers whose partial_fit wants it on the first call."""
+    def _add_classes(self, estimator, y, static, stream=False):
+        """Give ``classes`` to classifiers whose partial_fit wants it on the first call.
+
+        ``stream``: this is a first ``Incremental.partial_fit``, whose y may be one
+        batch of a stream (the classes found in it may not be all of them).
+        """
         if y is None or "classes" in static or not is_classifier(estimator):
             return
         if "classes" not in inspect.signature(estimator.partial_fit).parameters:
@@ -625,6 +641,14 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         else:
             classes = np.unique(_unique_labels(y))
         static["classes"] = classes
+        if stream:
+            warnings.warn(
+                f"partial_fit was not given classes, so {type(estimator).__name__}'s classes "
+                f"are taken from this call's y: {_listing_labels(classes)}. A later call whose "
+                "y holds another label will fail; pass every label on the first call, "
+                "partial_fit(X, y, classes=[...]), as scikit-learn requires.",
+                UserWarning, stacklevel=4,
+            )
 
     def _split(self, rng, n_blocks: int) -> np.ndarray:
         """The sorted indices of the blocks held out by ``validation``."""
@@ -664,7 +688,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     def _train(self, estimator, X, y, fit_kwargs, *, epochs, validation_data, resumable,
                salt, append=False):
         blocks, kind, static = self._blocks(X, y, fit_kwargs)
-        self._add_classes(estimator, y, static)
+        # a first partial_fit on in-memory y: maybe one batch of a stream
+        self._add_classes(estimator, y, static,
+                          stream=salt != 0 and not append and not is_dask_collection(y))
         home = estimator_home(estimator, KIND_HOME[kind], self.device)
         if home == DEVICE and kind in ("scipy.sparse", "cupyx.sparse") and getattr(
                 estimator, "_gpuinc_array_api", False):
@@ -935,8 +961,12 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if isinstance(X, (list, tuple)):
             X = np.asarray(X)
         home = estimator_home(est, KIND_HOME[block_kind(X)], self.device)
+        if method == "transform" and home == KIND_HOME[block_kind(X)] and getattr(
+                est, "_sklearn_output_config", {}).get("transform", "default") != "default":
+            return est.transform(X)  # in memory, set_output's container as it is
         return apply_method(X, est, method, home)
 
+    @available_if(_has_method("predict"))
     def predict(self, X):
         """Predict blockwise: lazy for Dask input (same kind out), eager otherwise."""
         return self._method("predict", X, self.predict_meta)
@@ -960,6 +990,32 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     def transform(self, X):
         """Transform blockwise; lazy for Dask input."""
         return self._method("transform", X, self.transform_meta)
+
+    @available_if(_has_method("transform"))
+    def fit_transform(self, X, y=None, **fit_kwargs):
+        """``fit`` then ``transform`` (two passes over Dask input: the model must be
+        trained on every block before any block is transformed)."""
+        return self.fit(X, y, **fit_kwargs).transform(X)
+
+    @available_if(_has_method("get_feature_names_out"))
+    def get_feature_names_out(self, input_features=None):
+        """The trained estimator's output feature names (a transformer's)."""
+        self._check_fitted()
+        return self.estimator_.get_feature_names_out(input_features)
+
+    @available_if(_has_method("set_output"))
+    def set_output(self, *, transform=None):
+        """Set the wrapped transformer's output container, as scikit-learn's ``set_output``.
+
+        In memory, ``transform`` then returns what the estimator returns (a
+        pandas DataFrame with ``transform="pandas"``). On Dask input the blocks
+        keep X's kind: a Dask Array's stay arrays, a Dask DataFrame's
+        partitions are DataFrames named by ``get_feature_names_out``.
+        """
+        self.estimator.set_output(transform=transform)
+        if hasattr(self, "estimator_"):
+            self.estimator_.set_output(transform=transform)
+        return self
 
     def score(self, X, y=None, compute=True, sample_weight=None):
         """Score with ``scoring`` (or the estimator's own score) without gathering X.

@@ -189,5 +189,5 @@ def test_in_memory_pandas_y_is_paired_with_a_dask_frame_by_label():
     inc2 = Incremental(sgd(), shuffle_blocks=False).fit(X, y_pos)
     starts = np.cumsum([0] + [len(x) for x, _, _ in parts])
     ref2 = _hand_loop(sgd(), [(x, y_pos.iloc[a:b], None)
-                              for (x, _, _), a, b in zip(parts, starts, starts[1:])])
+                              for (x, _, _), a, b in zip(parts, starts, starts[1:], strict=False)])
     np.testing.assert_array_equal(inc2.estimator_.coef_, ref2.coef_)
