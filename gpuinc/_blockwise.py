@@ -12,9 +12,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ._array_api import to_numpy
-from ._dispatch import DEVICE, KIND_HOME, block_kind, collection_kind, compute_context
-from ._movers import as_estimator_input, move
-from ._optional import is_cupyx_sparse
+from ._dispatch import DEVICE, HOST, KIND_HOME, block_kind, collection_kind, compute_context
+from ._movers import as_estimator_input, move, to_host
+from ._optional import is_cudf_object, is_cupyx_sparse
 
 #: the Incremental parameter that describes each method's output (dask-ml's names)
 META_PARAM = {
@@ -73,6 +73,13 @@ def _refuse_a_list(out, estimator, method: str) -> None:
 def apply_method(block, estimator, method: str, home: str, out_meta=None):
     """Call ``estimator.<method>`` on one block; the result comes back in the block's kind.
 
+    The result is an array: NumPy for host blocks, CuPy (or cupyx sparse) for
+    device blocks; pandas output becomes NumPy and cuDF output (cuML's, for
+    cuDF input) becomes CuPy.  One exception: a result that is not numeric
+    (text labels, objects) for a cuDF block comes back as a cuDF Series (1-D)
+    or DataFrame (2-D, columns ``0..k-1``) with a fresh index, since CuPy holds
+    numbers only; :func:`gpuinc._movers.to_host` brings either to the host.
+
     Empty blocks give an empty result of the right trailing shape and dtype
     instead of reaching the estimator (most estimators reject zero rows).
     With ``out_meta`` (the lazy collection's meta) the result's number of
@@ -84,17 +91,77 @@ def apply_method(block, estimator, method: str, home: str, out_meta=None):
         if _is_sparse(out_meta):
             return _empty_like_meta(out_meta)
         empty = np.empty((0,) + tuple(out_meta.shape[1:]), dtype=out_meta.dtype)
-        return move(empty, KIND_HOME[kind]) if KIND_HOME[kind] != "host" else empty
+        return _in_block_kind(empty, kind, estimator, method)
     x = block if KIND_HOME[kind] == home else move(block, home)
     x = as_estimator_input(x, estimator, home)
     with compute_context(estimator, home):
         out = getattr(estimator, method)(x)
     if isinstance(out, (pd.Series, pd.DataFrame)):
         out = out.to_numpy()
+    elif is_cudf_object(out):
+        out = _cudf_result(out)
     if KIND_HOME[kind] != home:
-        out = move(out, KIND_HOME[kind])
+        out = _in_block_kind(out, kind, estimator, method)
     _check_output(out, out_meta, estimator, method)
     return _as_meta_dtype(out, out_meta, estimator, method)
+
+
+def _is_number_dtype(dtype) -> bool:
+    """Whether values of ``dtype`` can live in a CuPy array (numbers and booleans)."""
+    try:
+        return np.dtype(dtype).kind in "biufc"
+    except TypeError:  # pandas / cuDF extension dtypes (categories, ...)
+        return False
+
+
+def _cudf_result(out):
+    """cuDF output as CuPy when every column is numeric (cuML answers cuDF input in
+    cuDF, with columns ``0..k-1`` and the input's index); other cuDF output as it is."""
+    dtypes = list(out.dtypes) if out.ndim == 2 else [out.dtype]
+    if all(_is_number_dtype(dt) for dt in dtypes):
+        from ._gpu import cudf_to_cupy
+
+        return cudf_to_cupy(out)
+    return out
+
+
+def _in_block_kind(out, kind: str, estimator, method: str):
+    """A result computed on the other side brought to where a block of ``kind`` lives.
+
+    Numeric results move as arrays; on a cuDF block a non-numeric one (text
+    labels of a host classifier) becomes a cuDF Series or DataFrame instead of
+    going through CuPy, which holds numbers only; on a CuPy block it is refused
+    with a message that says what to do.
+    """
+    if KIND_HOME[kind] == HOST:
+        out = move(out, HOST)
+        return out.to_numpy() if isinstance(out, (pd.Series, pd.DataFrame)) else out
+    dtype = getattr(out, "dtype", None)
+    if _is_sparse(out) or dtype is None or _is_number_dtype(dtype):
+        return move(out, DEVICE)
+    if kind != "cudf":
+        raise TypeError(
+            f"{type(estimator).__name__}.{method} returned {dtype} values (e.g. text labels), "
+            "which a CuPy array cannot hold; encode the labels as integers before training "
+            "(e.g. with sklearn.preprocessing.LabelEncoder), or pass NumPy blocks."
+        )
+    import cudf
+
+    host = np.asarray(to_host(out))
+    if host.dtype.kind in "US":
+        host = host.astype(object)  # Python strings: what cuDF builds its string columns from
+    try:
+        if host.ndim == 1:
+            return cudf.Series(host)
+        if host.ndim == 2:
+            return cudf.DataFrame({i: cudf.Series(host[:, i]) for i in range(host.shape[1])})
+    except Exception as exc:
+        raise TypeError(
+            f"{type(estimator).__name__}.{method} returned {host.dtype} values that cuDF "
+            f"cannot hold ({exc}); return numbers, text or booleans, or pass the data as "
+            "pandas (X.to_backend('pandas'))."
+        ) from exc
+    return move(out, DEVICE)  # other shapes: as CuPy would take them
 
 
 def _as_meta_dtype(out, out_meta, estimator, method: str):
@@ -125,7 +192,13 @@ def _as_meta_dtype(out, out_meta, estimator, method: str):
 def _frame_result(part, estimator, method, home, out_meta, columns):
     out = apply_method(part, estimator, method, home, out_meta)
     kind = block_kind(part)
-    if kind == "cudf":  # pragma: no cover - needs a GPU
+    if is_cudf_object(out):  # a non-numeric result of a cuDF block (see apply_method)
+        out = out.copy(deep=False)
+        out.index = part.index  # by position: cuDF's constructors would reindex by label
+        if out.ndim == 2 and columns is not None:
+            out.columns = columns
+        return out
+    if kind == "cudf":
         import cudf
 
         if out.ndim == 1:
@@ -207,9 +280,13 @@ def _probe_frame(X):
         except TypeError:  # categoricals, strings, ...: a value of the right dtype
             if nonempty is None:
                 nonempty = X._meta_nonempty
-            cols[c] = nonempty[c].iloc[:1].reset_index(drop=True)
-    probe = pd.DataFrame(cols, columns=meta.columns)
-    if block_kind(meta) == "cudf":  # pragma: no cover - needs a GPU
+            value = nonempty[c].iloc[:1].reset_index(drop=True)
+            if hasattr(value, "to_pandas"):  # cuDF: refuses implicit conversion to pandas
+                value = value.to_pandas()
+            cols[c] = value
+    columns = meta.columns.to_pandas() if hasattr(meta.columns, "to_pandas") else meta.columns
+    probe = pd.DataFrame(cols, columns=columns)
+    if block_kind(meta) == "cudf":
         import cudf
 
         probe = cudf.from_pandas(probe)
@@ -370,8 +447,8 @@ def meta_sample(meta, estimator, method: str, X):
             raise ValueError(f"a sparse {param} must be 2-D.")
         return type(meta)(shape, dtype=dtype), columns
     out = np.empty(shape, dtype=dtype)
-    if KIND_HOME[collection_kind(X)] == DEVICE:  # pragma: no cover - needs a GPU
-        out = move(out, DEVICE)
+    if KIND_HOME[collection_kind(X)] == DEVICE and _is_number_dtype(dtype):
+        out = move(out, DEVICE)  # (text stays a NumPy meta: CuPy holds numbers only)
     return out, columns
 
 
@@ -406,6 +483,8 @@ def map_method(X, estimator, method: str, home: str, meta=None):
         out_meta, meta_columns = meta_sample(meta, estimator, method, X)
     else:
         out_meta = _empty_like_meta(infer_meta(estimator, method, X, home))
+        if is_cudf_object(out_meta):  # a non-numeric result on cuDF: described in NumPy
+            out_meta = np.asarray(to_host(out_meta).to_numpy())
     dtype = out_meta.dtype
     if isinstance(X, da.Array):
         if X.numblocks[1] > 1:
@@ -434,7 +513,7 @@ def map_method(X, estimator, method: str, home: str, meta=None):
         frame_meta = pd.DataFrame(
             np.empty((0, width), dtype=dtype), index=index, columns=columns,
         )
-    if collection_kind(X) == "cudf":  # pragma: no cover - needs a GPU
+    if collection_kind(X) == "cudf":
         import cudf
 
         frame_meta = cudf.from_pandas(frame_meta)

@@ -454,6 +454,43 @@ def _check_train_args(args) -> None:
         raise UsageError(f"--out {args.out} is a folder; give a file name such as model.pkl.")
 
 
+def _auto_picks_gpu(workers: int | None) -> bool:
+    """Whether ``--device auto`` would train on the GPU (as :func:`_scheduler` decides)."""
+    from ._optional import gpu_available
+
+    if workers == 0:
+        return gpu_available()
+    from .cluster import _gpu_unavailable_reason
+
+    return _gpu_unavailable_reason() is None
+
+
+def _text_labels(classes) -> bool:
+    """Whether class labels are text (or other values that cannot live on the GPU)."""
+    import numpy as np
+
+    return classes is not None and np.asarray(classes).dtype.kind not in "biuf"
+
+
+def _device_for_text_target(args, estimator, classes) -> str:
+    """The ``--device`` to train with: text class labels keep gpuinc's estimators (which
+    compute where the data is) on the CPU, since the GPU holds numbers only."""
+    if args.device == "cpu" or not getattr(estimator, "_gpuinc_array_api", False):
+        return args.device
+    if not _text_labels(classes):
+        return args.device
+    if args.device == "gpu":
+        raise UsageError(
+            f"--device gpu: the target {args.target!r} holds text labels, which cannot live "
+            "on the GPU; encode the labels as integers, or pass --device cpu."
+        )
+    if not _auto_picks_gpu(args.workers):
+        return args.device  # the CPU anyway
+    print(f"note: training on the CPU: the target {args.target!r} holds text labels, which "
+          "cannot live on the GPU (encode them as integers to train there).")
+    return "cpu"
+
+
 def _needs_classes(estimator) -> bool:
     from sklearn.base import is_classifier
 
@@ -508,10 +545,17 @@ def _train(args) -> int:
     print(f"data: {ds.source} ({ds.fmt}, {files}, {rows} rows) in {n_blocks} blocks; "
           f"{width} feature columns, target {args.target!r}")
     progress = {"auto": "auto", "always": True, "never": False}[args.progress]
-    with _scheduler(args.device, args.workers) as device:
+    classes, chosen = None, args.device
+    if (_needs_classes(estimator) and args.device != "cpu"
+            and getattr(estimator, "_gpuinc_array_api", False)):
+        # text labels decide the device before any cluster or training starts
+        classes = read_classes(ds, args.target)
+        chosen = _device_for_text_target(args, estimator, classes)
+    with _scheduler(chosen, args.workers) as device:
         fit_kwargs = {}
         if _needs_classes(estimator):
-            classes = read_classes(ds, args.target)
+            if classes is None:
+                classes = read_classes(ds, args.target)
             if len(classes) < 2:
                 raise UsageError(
                     f"the target {args.target!r} has a single value ({classes.tolist()}); a "
@@ -684,6 +728,12 @@ def _predict(args) -> int:
         raise UsageError(f"--proba: {type(inc.estimator_).__name__} has no predict_proba.")
     t0 = time.perf_counter()
     with _scheduler(args.device, args.workers) as device:
+        if (device == "gpu" and getattr(inc.estimator_, "_gpuinc_array_api", False)
+                and _text_labels(getattr(inc.estimator_, "classes_", None))):
+            # text classes_ cannot live on the GPU: the model predicts on the host
+            print("note: predicting on the CPU: the model's classes are text labels, which "
+                  "cannot live on the GPU.")
+            device = "cpu"
         inc.set_params(device=device if device == "gpu" else None)
         if device == "gpu" and getattr(inc.estimator_, "_gpuinc_array_api", False):
             from .linear_model import to_namespace

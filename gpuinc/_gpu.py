@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ._movers import pandas_to_numpy
 from ._optional import gpu_available, has_module, is_cudf_object
 
 __all__ = [
@@ -318,7 +319,7 @@ class DeviceMover:
             sparse_paths.append(path)
             return leaf
         if isinstance(leaf, (pd.DataFrame, pd.Series, pd.Index)):
-            leaf = leaf.to_numpy()
+            leaf = pandas_to_numpy(leaf)  # numeric columns: their common dtype
         elif isinstance(leaf, np.generic):
             leaf = np.asarray(leaf)
         if not isinstance(leaf, np.ndarray):

@@ -8,8 +8,54 @@ to (or come from) the device.
 
 from __future__ import annotations
 
+import numpy as np
+import pandas as pd
+
 from ._dispatch import DEVICE, HOST, KIND_HOME, block_kind
 from ._optional import import_optional, is_cudf_object
+
+
+def pandas_to_numpy(obj) -> np.ndarray:
+    """A pandas DataFrame, Series or Index as one NumPy array, for a trip to the device.
+
+    When every column is numeric or boolean the array has their common NumPy
+    dtype (``np.result_type``), so a frame that mixes bool and float columns,
+    or holds nullable ``Int64`` / ``boolean`` / ``Float64`` columns, gives a
+    numeric array rather than pandas' object one; a nullable integer or boolean
+    column that holds missing values counts as float64, its missing values as
+    NaN.  Frames with other columns (text, categories, dates) come out as
+    ``to_numpy()`` gives them, for the caller to refuse.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from gpuinc._movers import pandas_to_numpy
+    >>> pandas_to_numpy(pd.DataFrame({"a": [True, False], "b": [0.5, 1.5]})).dtype
+    dtype('float64')
+    >>> pandas_to_numpy(pd.Series([1, None], dtype="Int64"))
+    array([ 1., nan])
+    """
+    columns = ([obj.iloc[:, i] for i in range(obj.shape[1])] if isinstance(obj, pd.DataFrame)
+               else [obj])
+    if not columns or not all(pd.api.types.is_numeric_dtype(c.dtype)
+                              or pd.api.types.is_bool_dtype(c.dtype) for c in columns):
+        return obj.to_numpy()
+    dtypes, missing = [], False
+    for col in columns:
+        dtype = col.dtype
+        if isinstance(dtype, np.dtype):
+            dtypes.append(dtype)
+            continue
+        base = np.dtype(getattr(dtype, "numpy_dtype", np.float64))  # nullable / Arrow dtypes
+        if col.hasnans:
+            missing = True
+            if base.kind not in "fc":
+                base = np.dtype(np.float64)
+        dtypes.append(base)
+    dtype = np.result_type(*dtypes)
+    if missing:
+        return obj.to_numpy(dtype=dtype, na_value=np.nan)
+    return obj.to_numpy(dtype=dtype)
 
 
 def to_host(block):
@@ -30,7 +76,8 @@ def to_device(block):
     """Return ``block`` on the current CUDA device (a synchronous copy).
 
     NumPy -> CuPy, scipy.sparse -> cupyx sparse, pandas -> CuPy (numeric
-    frames; columns keep their order).  Copies that overlap training go
+    frames, in their columns' common dtype, see :func:`pandas_to_numpy`;
+    columns keep their order).  Copies that overlap training go
     through :class:`gpuinc._gpu.DeviceMover` (pinned staging, a copy stream).
     """
     kind = block_kind(block)
@@ -39,7 +86,7 @@ def to_device(block):
     cupy = import_optional("cupy", "gpu-cu12")
 
     if kind == "pandas":
-        block = block.to_numpy()
+        block = pandas_to_numpy(block)
         kind = "numpy"
     if kind == "scipy.sparse":
         import cupyx.scipy.sparse as cpsp

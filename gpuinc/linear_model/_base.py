@@ -233,9 +233,10 @@ class BaseSGD(BaseEstimator):
                 f"feature is required by {type(self).__name__}."
             )
         if dtype is None:
-            if xp.isdtype(X.dtype, "real floating"):
+            if _host_dtype(X.dtype) in (np.dtype(np.float32), np.dtype(np.float64)):
                 dtype = X.dtype
-            elif xp.isdtype(X.dtype, ("integral", "bool")):
+            elif xp.isdtype(X.dtype, ("real floating", "integral", "bool")):
+                # float16 too, as on the host: the model computes in float32 or float64
                 dtype = _default_float(xp, X)
             else:
                 raise ValueError(f"{type(self).__name__} does not accept X of dtype {X.dtype}.")

@@ -457,9 +457,12 @@ def available(dtype: Any, device: Any = None) -> bool:
     Where NVRTC rejects the source it warns once and says False from then on:
     that costs speed, not the fit, as the array-API loop takes the same steps.
     Another error (out of memory, a busy device) says False for this call
-    only, and is tried again on the next.
+    only, and is tried again on the next.  Dtypes other than float32 and
+    float64 say False, without a warning.
     """
     key = (np.dtype(dtype).name, getattr(device, "id", None))
+    if key[0] not in ("float32", "float64"):
+        return False  # the kernel is written for these two (X is validated to one of them)
     if key in _BUILT:
         return True
     if key in _UNAVAILABLE:
