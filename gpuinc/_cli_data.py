@@ -515,6 +515,7 @@ def _train(args) -> int:
     storage_options = _storage_options(args.storage_option)
     t_start = time.perf_counter()
     ds = scan(args.data, args.format, storage_options=storage_options)
+    _check_model_out(args.out, ds, storage_options)
     features = _names(args.features, ds.columns)
     # a classifier's CSV labels with text in some file are text everywhere (see below)
     text_target = _needs_classes(estimator) and csv_target_has_text(ds, args.target)
@@ -790,6 +791,38 @@ def _output_kind(out: str) -> str:
 _PREDICT_PARTS = re.compile(r"part\.\d+\.parquet|_metadata|_common_metadata|_SUCCESS")
 
 
+def _path_key(filesystem, p) -> str:
+    """A path in one comparable form: resolved locally, with its protocol elsewhere."""
+    from .io import _is_local
+
+    if _is_local(filesystem):
+        return os.path.realpath(_local(p))
+    return filesystem.unstrip_protocol(filesystem._strip_protocol(p)).rstrip("/")
+
+
+def _data_keys(ds) -> list:
+    """(what, key) of every file (or Zarr store) of a scanned dataset."""
+    keys = [(f"the data ({f.shown})", _path_key(ds.fs, f.path)) for f in ds.files]
+    if ds.fmt == "zarr":
+        keys.append((f"the data ({ds.source})",
+                     _path_key(ds.fs, ds.fs._strip_protocol(ds.zarr_store))))
+    return keys
+
+
+def _check_model_out(out: str, ds, storage_options: dict) -> None:
+    """``train --out`` must not be, or hold, the training data: saving the model there
+    would replace it (checked before any work)."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(out, **(storage_options if _is_url(out) else {}))
+    target = _path_key(fs, path)
+    for what, where in _data_keys(ds):
+        if where == target or where.startswith(target.rstrip("/") + "/"):
+            relation = "is" if where == target else "holds"
+            raise UsageError(f"--out {out} {relation} {what}; saving the model there would "
+                             "replace the data. Choose another --out, such as model.pkl.")
+
+
 def _check_replaceable(fs, path: str, out: str, kind: str, ds, model: str,
                        storage_options: dict) -> None:
     """``--overwrite`` replaces an earlier prediction output, and nothing else: never the
@@ -798,19 +831,10 @@ def _check_replaceable(fs, path: str, out: str, kind: str, ds, model: str,
 
     from .io import _is_local
 
-    def key(filesystem, p):
-        if _is_local(filesystem):
-            return os.path.realpath(_local(p))
-        return filesystem.unstrip_protocol(filesystem._strip_protocol(p)).rstrip("/")
-
-    target = key(fs, path)
+    target = _path_key(fs, path)
     model_fs, model_path = fsspec.core.url_to_fs(
         model, **(storage_options if _is_url(model) else {}))
-    guarded = [(f"the model {model}", key(model_fs, model_path))]
-    guarded += [(f"the data ({f.shown})", key(ds.fs, f.path)) for f in ds.files]
-    if ds.fmt == "zarr":
-        guarded.append((f"the data ({ds.source})", key(ds.fs, ds.fs._strip_protocol(
-            ds.zarr_store))))
+    guarded = [(f"the model {model}", _path_key(model_fs, model_path)), *_data_keys(ds)]
     if _is_local(fs):
         guarded.append(("the working folder", os.path.realpath(os.getcwd())))
     for what, where in guarded:

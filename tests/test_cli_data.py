@@ -191,6 +191,23 @@ def test_train_out_url_without_its_package_fails_before_training(tmp_path, data,
     assert "pass 1" not in out
 
 
+def test_train_out_onto_the_data_is_refused_before_training(tmp_path, data, capsys):
+    folder, _ = data
+    one = sorted(folder.glob("*.parquet"))[0]
+    before = one.read_bytes()
+    for data_arg in (one, folder):  # the file itself, and a folder that holds it
+        rc, stdout, err = run(capsys, *train_args(data_arg, one))
+        assert rc == 2 and f"--out {one} is the data" in err, err
+        assert "saving the model there would replace the data" in err and "pass 1" not in stdout
+    assert one.read_bytes() == before
+    csv = tmp_path / "train.csv"
+    pd.read_parquet(one).to_csv(csv, index=False)
+    text = csv.read_text()
+    rc, _, err = run(capsys, *train_args(csv, csv))
+    assert rc == 2 and f"--out {csv} is the data" in err, err
+    assert csv.read_text() == text
+
+
 def test_train_regressor_on_csv(tmp_path, capsys):
     folder = tmp_path / "csv"
     folder.mkdir()
