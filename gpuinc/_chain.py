@@ -24,7 +24,7 @@ import sys
 import threading
 import weakref
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
 import dask
@@ -367,23 +367,62 @@ class LocalRunner:
                     finished(pos, block, model, n)
                 return model
             pending = deque()
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gpuinc-load") as pool:
-                try:
-                    nxt = 0
-                    for pos, block in enumerate(blocks):
-                        # keep `prefetch` blocks loading beyond the one being trained
-                        while nxt < len(blocks) and nxt <= pos + self.prefetch:
-                            pending.append(pool.submit(load, blocks[nxt]))
-                            nxt += 1
-                        model, n = train(model, block, pending.popleft().result())
-                        finished(pos, block, model, n)
-                finally:
-                    for fut in pending:
-                        fut.cancel()
+            loader, done_all = _Loader(load), False
+            try:
+                nxt = 0
+                for pos, block in enumerate(blocks):
+                    # keep `prefetch` blocks loading beyond the one being trained
+                    while nxt < len(blocks) and nxt <= pos + self.prefetch:
+                        pending.append(loader.submit(blocks[nxt]))
+                        nxt += 1
+                    model, n = train(model, block, pending.popleft().result())
+                    finished(pos, block, model, n)
+                done_all = True
+            finally:
+                for fut in pending:
+                    fut.cancel()
+                # after an error or Ctrl-C a read that hangs (a stalled file system) must
+                # not hold the caller; the device mover's buffers are in use until it ends
+                loader.close(wait=done_all or mover is not None)
             return model
         finally:
             if mover is not None:
                 mover.close()
+
+
+class _Loader:
+    """One daemon thread that runs ``fn`` on the blocks submitted, in order.
+
+    Like a one-thread ``ThreadPoolExecutor``, but a daemon: a load stuck in a
+    read that never returns neither blocks :meth:`close` (``wait=False``) nor
+    the interpreter's exit.
+    """
+
+    def __init__(self, fn):
+        self._fn = fn
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._work, name="gpuinc-load", daemon=True)
+        self._thread.start()
+
+    def submit(self, block) -> Future:
+        fut = Future()
+        self._queue.put((fut, block))
+        return fut
+
+    def _work(self):
+        while (item := self._queue.get()) is not None:
+            fut, block = item
+            if not fut.set_running_or_notify_cancel():
+                continue  # cancelled while waiting
+            try:
+                fut.set_result(self._fn(block))
+            except BaseException as exc:  # noqa: BLE001 - handed to the trainer
+                fut.set_exception(exc)
+
+    def close(self, wait: bool = True) -> None:
+        self._queue.put(None)
+        if wait:
+            self._thread.join()
 
 
 def _in_memory(value):

@@ -857,6 +857,10 @@ def _check_replaceable(fs, path: str, out: str, kind: str, ds, model: str,
         )
 
 
+#: seconds an interrupted predict waits for block writes already running
+_INTERRUPTED_WRITES_WAIT = 10.0
+
+
 def _compute_writes(writes) -> None:
     """Compute the block writes of an output; when one fails, return only once no other
     write is still running, so that cleaning up after the failure is final.
@@ -875,8 +879,18 @@ def _compute_writes(writes) -> None:
         pool = ThreadPoolExecutor(max(1, os.cpu_count() or 1), thread_name_prefix="gpuinc-write")
         try:
             dask.compute(writes, scheduler="threads", pool=pool)
-        finally:
+        except KeyboardInterrupt:
+            # Ctrl-C / SIGTERM: running writes get a moment to end, but one stuck on a
+            # stalled file system must not keep the command from stopping
+            pool.shutdown(wait=False, cancel_futures=True)
+            end = time.monotonic() + _INTERRUPTED_WRITES_WAIT
+            for thread in list(getattr(pool, "_threads", ())):
+                thread.join(max(0.0, end - time.monotonic()))
+            raise
+        except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
         return
     futures = client.compute(writes)
     try:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
+import threading
 import time
 
 
@@ -122,21 +126,67 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, Slurm, Kubernetes): the command stops and cleans up as for
+    Ctrl-C, and exits with 143."""
+
+
+@contextlib.contextmanager
+def _sigterm_stops():
+    """While a command runs, SIGTERM raises :class:`_Terminated` in the main thread
+    (unless the program has its own handler, or this is not the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous not in (signal.SIG_DFL, None):
+        yield
+        return
+
+    def handler(signum, frame):
+        raise _Terminated
+
+    signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from .cluster import GPUUnavailableError
 
     try:
-        return int(args.func(args) or 0)
+        with _sigterm_stops():
+            return int(args.func(args) or 0)
     except GPUUnavailableError as exc:
         print(f"gpuinc: error: {exc.message('--device gpu', '--device cpu or auto')}",
               file=sys.stderr)
         return 2
+    except _Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
 
 
+def console() -> None:  # pragma: no cover - the installed command; tests call main()
+    """The ``gpuinc`` command: :func:`main`, then exit.
+
+    After Ctrl-C or SIGTERM the command has cleaned up what it wrote; it then
+    exits at once, since a read or write stuck in a worker thread (a stalled
+    file system) would hold the interpreter's exit, which waits for them.
+    """
+    rc = main()
+    if rc in (130, 143):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(rc)
+    sys.exit(rc)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    console()

@@ -919,3 +919,35 @@ def test_a_checkpoint_of_more_passes_than_epochs_is_refused_in_cli_words(tmp_pat
         "--epochs 1. Pass --epochs 2 or more to resume it, or a new --checkpoint folder" in err
     assert "epochs=" not in err and "checkpoint directory" not in err
     assert not model.exists()
+
+
+@pytest.mark.parametrize("command", ["train", "predict"])
+def test_sigterm_stops_the_command_and_leaves_nothing_behind(tmp_path, data, capsys,
+                                                              monkeypatch, command):
+    """``timeout``, Slurm and Kubernetes send SIGTERM: the command cleans up as for Ctrl-C
+    and exits with 143 (before, it died on the spot and left hidden partial outputs)."""
+    import signal
+
+    import gpuinc.io as gio
+
+    folder, _ = data
+    model = tmp_path / "model.pkl"
+    assert run(capsys, *train_args(folder, model))[0] == 0
+    before = model.read_bytes()
+    reader, reads = gio._read_parquet_block, []
+
+    def terminated_at_the_third_read(*args, **kwargs):
+        reads.append(1)
+        if len(reads) == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return reader(*args, **kwargs)
+
+    monkeypatch.setattr(gio, "_read_parquet_block", terminated_at_the_third_read)
+    out = tmp_path / "new" / "preds.parquet"
+    argv = (train_args(folder, model, "--epochs", "3") if command == "train"
+            else ("predict", model, folder, "--workers", "0", "--blocksize", "None", "--out", out))
+    rc, _, err = run(capsys, *argv)
+    assert rc == 143 and "terminated" in err, err
+    assert model.read_bytes() == before  # the previous model is kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pkl", "train"]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored

@@ -801,3 +801,45 @@ def test_a_stop_request_stops_only_the_pass_of_the_thread_that_asked():
     finally:
         _chain.STOP_REQUESTED.clear()
         _chain._STOP_THREAD[0] = None
+
+
+def test_ctrl_c_returns_while_a_block_read_is_stuck():
+    """A read that never returns (a stalled mount) must not hold an interrupted fit: the
+    loader thread is left to it, and the fit raises at once."""
+    import os
+    import signal
+    import threading
+
+    from sklearn.linear_model import SGDClassifier
+
+    release, stuck, ended = threading.Event(), threading.Event(), threading.Event()
+
+    def read(i):
+        if i == 3:
+            stuck.set()
+            release.wait(20)  # stuck until the test lets it go
+            ended.set()
+        return np.random.default_rng(i).normal(size=(50, 3))
+
+    X = da.concatenate([da.from_delayed(dask.delayed(read)(i), shape=(50, 3), dtype=float)
+                        for i in range(6)])
+    y = (X[:, 0] > 0).astype(int)
+
+    class InterruptedAtTheThirdBlock(SGDClassifier):
+        calls = 0
+
+        def partial_fit(self, X, y, classes=None, sample_weight=None):
+            type(self).calls += 1
+            if type(self).calls == 3:  # block 2 trains while block 3's read hangs
+                assert stuck.wait(30)
+                os.kill(os.getpid(), signal.SIGINT)
+            return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+    inc = Incremental(InterruptedAtTheThirdBlock(random_state=0), shuffle_blocks=False,
+                      prefetch=2)
+    try:
+        with dask.config.set(scheduler="threads"), pytest.raises(KeyboardInterrupt):
+            inc.fit(X, y, classes=[0, 1])
+        assert not ended.is_set()  # the fit returned while the read was still stuck
+    finally:
+        release.set()
