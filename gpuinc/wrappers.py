@@ -30,7 +30,14 @@ from ._blocks import (
     plan_blocks,
 )
 from ._blockwise import apply_method, map_method
-from ._chain import ChainStats, current_client, get_runner, one_process_pool, stop_on_interrupt
+from ._chain import (
+    ChainStats,
+    _raise_if_client_gone,
+    current_client,
+    get_runner,
+    one_process_pool,
+    stop_on_interrupt,
+)
 from ._dispatch import DEVICE, KIND_HOME, block_kind, estimator_home
 from ._progress import bar, should_show
 from .metrics import (
@@ -204,6 +211,20 @@ def _one_block(obj):
     if block_kind(obj) in ("pandas",):
         return dd.from_pandas(obj, npartitions=1, sort=False)
     return da.from_array(obj, chunks=obj.shape, name=False)
+
+
+@contextlib.contextmanager
+def _says_if_the_client_went():
+    """A fit whose Dask client closed (or lost its scheduler) in any of its steps (the
+    classes, a pass, validation) fails with a RuntimeError that says so, not with the
+    cancelled future of whatever step was running."""
+    client = current_client()
+    try:
+        yield
+    except Exception as exc:
+        if client is not None:
+            _raise_if_client_gone(client, exc)
+        raise
 
 
 def _listing_labels(classes) -> str:
@@ -504,7 +525,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self._validate_params_here()
         validation_data = _check_validation_data(validation_data)
         estimator = clone(self.estimator)
-        with stop_on_interrupt():
+        with stop_on_interrupt(), _says_if_the_client_went():
             self._train(estimator, X, y, fit_kwargs, epochs=int(self.epochs),
                         validation_data=validation_data, resumable=True, salt=0)
         return self
@@ -525,7 +546,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         fitted = getattr(self, "estimator_", None)
         estimator = copy.deepcopy(fitted) if fitted is not None else clone(self.estimator)
         passes = len(getattr(self, "history_", []) or [])
-        with stop_on_interrupt():
+        with stop_on_interrupt(), _says_if_the_client_went():
             self._train(estimator, X, y, fit_kwargs, epochs=1, validation_data=validation_data,
                         resumable=False, salt=passes + 1, append=fitted is not None)
         return self

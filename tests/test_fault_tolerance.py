@@ -85,6 +85,51 @@ class Slow(SGDClassifier):
         return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
 
 
+def _slow_labels(block):
+    import time
+
+    time.sleep(0.2)
+    return block
+
+
+class SlowPredict(SGDClassifier):
+    def predict(self, X):
+        import time
+
+        time.sleep(0.2)
+        return super().predict(X)
+
+
+@pytest.mark.parametrize("step", ["classes", "validation"])
+def test_a_client_closed_outside_the_training_pass_is_named(step):
+    """Closed while the fit computes the classes or scores validation blocks: the same
+    RuntimeError as in a pass, not the cancelled future of that step."""
+    import threading
+
+    from distributed import Client, LocalCluster
+
+    X, y = make_classification(n_samples=1600, n_features=4, chunks=100, random_state=0)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster:
+        client = Client(cluster)
+        try:
+            if step == "classes":
+                inc, kw = Incremental(SGDClassifier(random_state=0), progress=False), {}
+                y = y.map_blocks(_slow_labels)
+            else:
+                inc = Incremental(SlowPredict(random_state=0), validation=0.5,
+                                  scoring="accuracy", progress=False)
+                kw = {"classes": [0, 1]}
+            timer = threading.Timer(0.4, client.close)
+            timer.start()
+            with pytest.raises(RuntimeError, match="client was closed during the fit"):
+                inc.fit(X, y, **kw)
+            timer.join()
+            assert not hasattr(inc, "estimator_")
+        finally:
+            client.close()
+
+
 @pytest.mark.parametrize("data_kind", ["persisted", "lazy"])
 def test_a_client_closed_during_the_fit_is_named(data_kind):
     """The error says the client closed (not a cancelled future, nor the cleanup's own
