@@ -20,6 +20,7 @@ import stat
 import threading
 import warnings
 from pathlib import Path
+from pickle import PicklingError
 
 import dask
 import numpy as np
@@ -196,9 +197,19 @@ def write_pickle_atomic(target, payload) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno is not None:
+            # a full disk, a quota, a file-size limit ...: say which file, and what to do
+            raise OSError(exc.errno, f"could not write {target}: {exc.strerror}; free some "
+                          "space there, or choose another path") from exc
+        if isinstance(exc, (TypeError, AttributeError, PicklingError)):
+            raise TypeError(
+                f"could not save {target}: the model cannot be pickled ({exc}). Keep what "
+                "cannot be pickled (open files, locks, connections) out of the estimator's "
+                "attributes."
+            ) from exc
         raise
     return target
 

@@ -213,6 +213,32 @@ def _one_block(obj):
     return da.from_array(obj, chunks=obj.shape, name=False)
 
 
+def _check_picklable(estimator, why: str, *, cloud: bool) -> None:
+    """Refuse, before training, an estimator that cannot be pickled where it must be."""
+    import pickle
+
+    try:
+        if cloud:  # as distributed does: pickle, else cloudpickle (lambdas, local classes)
+            try:
+                pickle.dumps(estimator)
+            except Exception:  # noqa: BLE001 - cloudpickle is the real test
+                import cloudpickle
+
+                cloudpickle.dumps(estimator)
+        else:
+            pickle.dumps(estimator)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure is the same answer
+        from .io import _one_line
+
+        raise TypeError(
+            f"{type(estimator).__name__} cannot be pickled ({_one_line(exc)}), but {why}. "
+            "Keep what cannot be pickled (open files, locks, connections, generators) out of "
+            "the estimator's attributes"
+            + (", or train without a distributed client." if cloud else
+               ", or fit without checkpoint=.")
+        ) from exc
+
+
 @contextlib.contextmanager
 def _says_if_the_client_went():
     """A fit whose Dask client closed (or lost its scheduler) in any of its steps (the
@@ -760,6 +786,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         with contextlib.ExitStack() as guard:
             guard.enter_context(one_process_pool())  # scheduler="processes": one pool
             if resumable and self.checkpoint is not None:
+                _check_picklable(estimator, "checkpoint= saves it with pickle", cloud=False)
                 # one fit per directory; a directory that cannot be written fails here
                 guard.enter_context(_checkpoint.lock(self.checkpoint))
                 fingerprint = self._fingerprint(estimator, blocks, kind, X)
@@ -803,6 +830,10 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         val_idx_saved = [b.index for b in val_blocks] if held_out else None
         runner = get_runner(self.prefetch)
         client = current_client()
+        if client is not None and not str(getattr(client.scheduler, "address", "")).startswith(
+                "inproc"):  # an in-process cluster hands objects over without pickling
+            _check_picklable(estimator, "a pass on a distributed cluster sends it to the workers",
+                             cloud=True)
         if client is not None and should_show(self.progress):
             print(f"gpuinc: Dask dashboard at {client.dashboard_link}")
 

@@ -115,20 +115,35 @@ def test_save_writes_a_temporary_file_then_renames_it(tmp_path, monkeypatch):
     assert read_checkpoint(tmp_path)["model"] == "first"
 
 
-def test_a_failed_write_leaves_the_previous_checkpoint_and_no_temp_file(tmp_path, monkeypatch):
+@pytest.mark.parametrize("error", [OSError("No space left on device"),
+                                   OSError(28, "No space left on device")])
+def test_a_failed_write_leaves_the_previous_checkpoint_and_no_temp_file(tmp_path, monkeypatch,
+                                                                        error):
     _checkpoint.save(tmp_path, {"model": "good"})
     before = (tmp_path / FILENAME).read_bytes()
 
     def dump_then_fail(obj, fh, protocol=None):
         fh.write(b"half a pickle")
-        raise OSError("No space left on device")
+        raise error
 
     fake_pickle = types.SimpleNamespace(dump=dump_then_fail, load=pickle.load,
                                         HIGHEST_PROTOCOL=pickle.HIGHEST_PROTOCOL)
     monkeypatch.setattr(_checkpoint, "pickle", fake_pickle)
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(OSError, match="No space") as info:
         _checkpoint.save(tmp_path, {"model": "new"})
+    if error.errno is not None:  # the file is named, and what to do
+        assert str(tmp_path / FILENAME) in str(info.value) and "free some space" in str(
+            info.value)
     assert (tmp_path / FILENAME).read_bytes() == before
+    assert leftovers(tmp_path) == []
+
+
+def test_a_model_that_cannot_be_pickled_is_named_when_saved(tmp_path):
+    import threading
+
+    with pytest.raises(TypeError, match=r"could not save .*cannot be pickled \(cannot pickle "
+                                        r"'_thread.lock'"):
+        _checkpoint.save(tmp_path, {"model": threading.Lock()})
     assert leftovers(tmp_path) == []
 
 

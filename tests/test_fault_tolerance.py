@@ -157,3 +157,31 @@ def test_a_client_closed_during_the_fit_is_named(data_kind):
             assert inc.estimator_ is before
         finally:
             client.close()
+
+
+class _HoldsALock(SGDClassifier):
+    def __init__(self, random_state=None):
+        super().__init__(random_state=random_state)
+        import threading
+
+        self.lock = threading.Lock()
+
+    def __sklearn_clone__(self):
+        return _HoldsALock(random_state=self.random_state)
+
+    def partial_fit(self, *args, **kwargs):  # pragma: no cover - must not be reached
+        raise AssertionError("trained although the estimator cannot be saved")
+
+
+def test_an_estimator_that_cannot_be_pickled_is_refused_before_training(tmp_path):
+    from gpuinc.wrappers import _check_picklable
+
+    X, y = make_classification(n_samples=400, n_features=4, chunks=100, random_state=0)
+    with pytest.raises(TypeError, match=r"_HoldsALock cannot be pickled .*checkpoint= saves"):
+        Incremental(_HoldsALock(random_state=0), checkpoint=tmp_path / "ck").fit(
+            X, y, classes=[0, 1])
+    assert not (tmp_path / "ck" / "gpuinc-checkpoint.pkl").exists()
+    with pytest.raises(TypeError, match="sends it to the workers.*without a distributed client"):
+        _check_picklable(_HoldsALock(), "a pass on a distributed cluster sends it to the workers",
+                         cloud=True)
+    _check_picklable(lambda: 1, "-", cloud=True)  # cloudpickle takes what pickle refuses
