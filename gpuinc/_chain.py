@@ -564,6 +564,10 @@ class DistributedRunner:
                 with contextlib.suppress(Exception):
                     fut.cancel()  # the task stops at its next block (see _pass_task)
             _raise_if_client_gone(client, exc)
+            # progress events may lag behind the task's death: no block is blamed
+            _raise_if_workers_died(
+                exc, f"the pass over blocks {blocks[0].index} to {blocks[-1].index} (one task "
+                f"reads and trains them in order; {len(reported)} had been reported done)")
             raise
         finally:
             _PROGRESS.pop(token, None)
@@ -589,8 +593,11 @@ class DistributedRunner:
         lag = max(2, self.prefetch)
         fits = deque(maxlen=lag)
 
+        settling = [None]  # the block whose fit is awaited (named if its workers die)
+
         def settle():
             pos, block, fut, data = outstanding.popleft()
+            settling[0] = block
             wait([fut])
             if fut.status != "finished":
                 fut.result()  # raises the task's error, with its block in the message
@@ -629,6 +636,8 @@ class DistributedRunner:
             _cancel(client, [item[2] for item in outstanding]
                     + [f for item in outstanding for f in item[3]])
             _raise_if_client_gone(client, exc)
+            if settling[0] is not None:
+                _raise_if_workers_died(exc, _describe(settling[0].index, settling[0].rows))
             raise
         return state
 
@@ -642,6 +651,7 @@ class DistributedRunner:
                 else [[i] for i in range(len(blocks))])
         state = (model, 0, [])
         submitted = deque()
+        awaited = None
         try:
             for r, run in enumerate(runs):
                 state = client.submit(
@@ -653,6 +663,7 @@ class DistributedRunner:
             while submitted:
                 # dropped once reported: a model the next task has taken is then released
                 run, fut = submitted[0]
+                awaited = run
                 wait([fut])
                 if fut.status != "finished":
                     fut.result()  # raises the task's error, with its block in the message
@@ -666,6 +677,10 @@ class DistributedRunner:
         except BaseException as exc:
             _cancel(client, [fut for _, fut in submitted])  # the chain only, never the data
             _raise_if_client_gone(client, exc)
+            if awaited:
+                first, last = blocks[awaited[0]], blocks[awaited[-1]]
+                _raise_if_workers_died(exc, _describe(first.index, first.rows) if first is last
+                                       else f"one of blocks {first.index} to {last.index}")
             raise
         return state
 
@@ -675,6 +690,28 @@ def _cancel(client, futures) -> None:
     (and its error would hide the one that stopped the pass)."""
     with contextlib.suppress(Exception):
         client.cancel(futures)
+
+
+class WorkersDiedError(RuntimeError):
+    """Every worker that ran a block's task died (killed, out of memory, a crash)."""
+
+
+def _raise_if_workers_died(exc: BaseException, what: str) -> None:
+    """Name the block whose task killed every worker that ran it (distributed's
+    KilledWorker names only an internal task)."""
+    try:
+        from distributed.scheduler import KilledWorker
+    except ImportError:  # pragma: no cover - distributed is a dependency
+        return
+    if not isinstance(exc, KilledWorker):
+        return
+    tries = getattr(exc, "allowed_failures", None)
+    who = (f"{tries + 1} worker(s) in a row" if isinstance(tries, int) else "the workers")
+    raise WorkersDiedError(
+        f"{who} died running {what}: killed, out of memory, or a crash in native code. The "
+        "fit stops. See the workers' logs; if they ran out of memory, make the blocks "
+        "smaller (e.g. a smaller blocksize) or give the workers more memory."
+    ) from exc
 
 
 def _raise_if_client_gone(client, exc: BaseException) -> None:

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ._chain import stop_on_interrupt
+from ._chain import WorkersDiedError, stop_on_interrupt
 from ._checkpoint import write_pickle_atomic
 
 MODEL_FORMAT = "gpuinc-model"
@@ -291,7 +291,7 @@ def _fail(exc: BaseException) -> int:
 
 
 #: what a user can cause (and fix): reported as one line, never a traceback
-USER_ERRORS = (ValueError, OSError, ImportError)
+USER_ERRORS = (ValueError, OSError, ImportError, WorkersDiedError)
 
 
 @contextlib.contextmanager

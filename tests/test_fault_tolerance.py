@@ -185,3 +185,31 @@ def test_an_estimator_that_cannot_be_pickled_is_refused_before_training(tmp_path
         _check_picklable(_HoldsALock(), "a pass on a distributed cluster sends it to the workers",
                          cloud=True)
     _check_picklable(lambda: 1, "-", cloud=True)  # cloudpickle takes what pickle refuses
+
+
+class KillsEveryWorkerAtBlock3(SGDClassifier):
+    """Its fourth partial_fit (block 3) SIGKILLs whichever worker runs it, every time."""
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        self.calls_seen = getattr(self, "calls_seen", 0) + 1
+        if os.environ.get(MARKER) and self.calls_seen == 4 and _in_a_worker():
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_a_block_that_kills_every_worker_is_named(monkeypatch):
+    import dask
+
+    from gpuinc._chain import WorkersDiedError
+
+    X, y = make_classification(**DATA)
+    monkeypatch.setenv(MARKER, "1")  # before the workers start: they inherit it
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                     dashboard_address=":0") as cluster, \
+            distributed.Client(cluster):
+        with pytest.raises(WorkersDiedError, match=r"1 worker\(s\) in a row died running the "
+                                                   r"pass over blocks 0 to 7 .*out of memory"):
+            Incremental(KillsEveryWorkerAtBlock3(random_state=0), shuffle_blocks=False).fit(
+                X, y, classes=[0, 1])
