@@ -30,8 +30,10 @@ Layouts
 * **CSV**: ``.csv`` files (optionally compressed: ``.csv.gz``, ``.csv.bz2``,
   ``.csv.xz``, ``.csv.zst``), comma separated, with a header line.
   Uncompressed files are split at line boundaries; compressed files are one
-  block each.  Quoted fields must not contain line breaks.  Folder names
-  are not read as columns (as with ``pandas.read_csv`` and Dask).
+  block each.  Quoted fields must not contain line breaks.  Every row needs
+  one field per header name: a row with more or fewer is refused with its
+  line in the file (an empty field, ``1,,3``, is a missing value).  Folder
+  names are not read as columns (as with ``pandas.read_csv`` and Dask).
 * **Zarr**: one store (not a list or a glob of stores): a group whose arrays
   are the columns (1-D arrays, one column each; a 2-D array is a block of
   feature columns under one name; arrays of other dimensions are not
@@ -861,12 +863,9 @@ def _select(ds: Dataset, target: str | None, features, exclude=(), keep=(),
     _check_zarr_dims(ds, [*(features or []), *keep])
     # an array that is not a column (3-D ...) is left out anyway: excluding it is fine
     not_columns = {name for name, _ in ds.zarr_skipped}
-    unknown = [c for c in [*(features or []), *(exclude - not_columns), *keep] if c not in known]
-    if unknown:
-        raise DataError(
-            f"Column(s) {_listing(unknown)} not in {_where(ds)}; available columns: "
-            f"{_listing(available)}."
-        )
+    _check_known(ds, [c for c in features or [] if c not in known],
+                 sorted(c for c in exclude - not_columns if c not in known),
+                 [c for c in keep if c not in known])
     implicit = features is None
     if implicit:
         index = set(ds.files[0].index_columns) if ds.files else set()
@@ -893,6 +892,36 @@ def _select(ds: Dataset, target: str | None, features, exclude=(), keep=(),
         _check_file_columns(first, info, features, used, target, implicit,
                             csv=ds.fmt == "csv", text_target=text_target)
     return features
+
+
+def _check_known(ds: Dataset, features, exclude, keep) -> None:
+    """Refuse column names the data lacks, saying what each was asked for and the fix.
+
+    The features may come from a user (``--features``, ``features=``) or from a model
+    (``gpuinc predict`` asks for the columns the model was trained on): the message is
+    true for both.
+    """
+    available = f"available columns: {_listing(ds.columns)}"
+    if features:
+        raise DataError(
+            f"Feature column(s) {_listing(features)} not in {_where(ds)}; {available}. They "
+            "were asked for as features: by --features / features=, or by the model in "
+            "`gpuinc predict` (a model needs the columns it was trained on, under the same "
+            "names). Give data that has these columns, under these names; or list only "
+            "columns this data has (--features), or, for a model, train it again on this "
+            "data's columns."
+        )
+    if keep:
+        raise DataError(
+            f"Column(s) {_listing(keep)} given to carry along (--id / keep=) not in "
+            f"{_where(ds)}; {available}. Name columns this data has (check the spelling)."
+        )
+    if exclude:
+        raise DataError(
+            f"Column(s) {_listing(exclude)} given to --exclude / exclude= not in "
+            f"{_where(ds)}; {available}. Name columns this data has (check the spelling), "
+            "or leave them out of --exclude."
+        )
 
 
 def _check_file_columns(first: FileInfo, info: FileInfo, features, used, target, implicit,
@@ -1276,13 +1305,142 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
     if cols.text_target:
         fast[cols.target] = str
     fast = fast or None
+    lines = _BlockLines(fs, path, compression, offset, length)
     try:
         frame = _parse_csv(data, where, dtype=fast, malformed=(pd.errors.ParserError,
-                                                                UnicodeDecodeError))
+                                                                UnicodeDecodeError), lines=lines)
     except (ValueError, TypeError):
         # a value that is not a number: parse again without dtypes to name the column
-        frame = _parse_csv(data, where, dtype={cols.target: str} if cols.text_target else None)
+        frame = _parse_csv(data, where, dtype={cols.target: str} if cols.text_target else None,
+                           lines=lines)
+    # pandas reads a row with too few fields as missing values in its last columns: so the
+    # last column has a missing value in every short row, and only then are the rows counted
+    if len(frame.columns) and frame.iloc[:, -1].isna().any():
+        _check_short_rows(data, where, lines, len(frame))
     return _finish(frame, cols, where)
+
+
+#: bytes read at a time when counting the lines before a CSV block (for error messages)
+_COUNT_CHUNK = 1 << 22
+
+
+@dataclass(frozen=True)
+class _BlockLines:
+    """Where one CSV block's lines are in its file, for error messages.
+
+    The parsed bytes are the file's header line, then the block: line ``n`` of the
+    parsed bytes (1: the header) is line ``n`` of the file for the first block, and for
+    a later block the line ``n - 1`` lines after the block's first.
+    """
+
+    fs: Any
+    path: str
+    compression: str | None
+    offset: int
+    length: int | None
+
+    def lines_before(self) -> int:
+        """The number of lines of the file before the block (streamed, on error paths only).
+
+        A block from byte ``offset`` on starts after the first line break at or after
+        ``offset`` (``fsspec.utils.read_block``), so that break is counted too.
+        """
+        if self.offset == 0:
+            return 0
+        count, left = 0, self.offset
+        with self.fs.open(self.path, "rb", compression=self.compression) as fh:
+            while left > 0:
+                chunk = fh.read(min(_COUNT_CHUNK, left))
+                if not chunk:
+                    raise EOFError(f"the file ends before byte {self.offset}")
+                count += chunk.count(b"\n")
+                left -= len(chunk)
+        return count + 1
+
+    def name(self, line: int) -> str:
+        """``"line N of the file"`` for line ``line`` of the parsed bytes; if the lines
+        before the block cannot be counted, ``"line N of bytes A-B"``."""
+        if self.offset == 0:
+            return f"line {line} of the file"
+        try:
+            return f"line {self.lines_before() + line - 1} of the file"
+        except Exception as exc:
+            end = "" if self.length is None else f"-{self.offset + self.length}"
+            return (f"line {line - 1} of bytes {self.offset}{end}, counted from the first line "
+                    f"that starts there (the lines before could not be counted: "
+                    f"{_one_line(exc)})")
+
+
+def _ragged_row_error(where: str, lines: _BlockLines, line: int, expected: int, saw: int,
+                      more: int = 0, names: int | None = None) -> DataError:
+    """``names``: the header's fields, where the rows have one more (an empty last field)."""
+    others = f"; {more} more row(s) of this block have too few fields too" if more else ""
+    source = "as in the header" if names in (None, expected) else \
+        f"the header's {names} and the empty one the rows end with"
+    if saw > expected:
+        why = ("Fix that row or drop it: every row needs one field per header name, and a "
+               "value that holds the delimiter must be quoted (\"1,5\").")
+    else:
+        why = ("Fix that row or drop it: every row needs one field per header name; a "
+               "missing value is an empty field (1,,3), not a missing one.")
+    return DataError(
+        f"{where} is not well-formed CSV (expected {expected} fields, {source}, in "
+        f"{lines.name(line)}, saw {saw}{others}). {why}"
+    )
+
+
+#: pandas' message for a row with more fields than the header (its line counts from the
+#: start of the bytes parsed)
+_PANDAS_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
+
+
+def _field_counts(data: bytes) -> np.ndarray:
+    """The number of fields of each line of CSV bytes (a line break ends every line:
+    quoted fields hold none), -1 for a blank line (pandas skips those)."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(arr == ord("\n"))
+    if len(data) and data[-1:] != b"\n":
+        ends = np.append(ends, len(data))
+    commas = np.searchsorted(np.flatnonzero(arr == ord(",")), ends)
+    counts = np.diff(commas, prepend=0) + 1
+    starts = np.concatenate([[0], ends[:-1] + 1])
+    quoted = np.unique(np.searchsorted(ends, np.flatnonzero(arr == ord('"'))))
+    for i in quoted[quoted < len(ends)]:  # a quoted field may hold commas: the csv module
+        text = data[starts[i]:ends[i]].decode("utf-8", errors="replace")
+        counts[i] = len(next(csv.reader([text]), []))
+    # blank lines: one field, no more than white space (few: checked one by one)
+    for i in np.flatnonzero(counts == 1):
+        if not data[starts[i]:ends[i]].strip():
+            counts[i] = -1
+    return counts
+
+
+def _check_short_rows(data: bytes, where: str, lines: _BlockLines, n_rows: int) -> None:
+    """Refuse rows with fewer fields than the header (pandas reads them as missing values).
+
+    ``data`` is the header line and the block, which pandas read as ``n_rows`` rows.  Rows
+    whose fields are there but empty (``1,,3``) are missing values, not short rows.
+    """
+    if b'"' not in data:
+        # the quick answer, in one pass: when no row has more fields than the header (pandas
+        # refuses those, unless the first row has one more: see _read_csv), every row has the
+        # header's fields exactly when the commas add up
+        header_end = data.find(b"\n")
+        expected = data.count(b",", 0, header_end) + 1
+        first_end = data.find(b"\n", header_end + 1)
+        first_end = len(data) if first_end < 0 else first_end
+        if (data.count(b",", header_end + 1, first_end) < expected
+                and data.count(b",") == (expected - 1) * (n_rows + 1)):
+            return
+    counts = _field_counts(data)
+    if len(counts) < 2:
+        return
+    expected = int(counts[0])
+    short = np.flatnonzero((counts[1:] >= 0) & (counts[1:] < expected)) + 1
+    if len(short):
+        first = int(short[0])
+        raise _ragged_row_error(where, lines, first + 1, expected, int(counts[first]),
+                                more=len(short) - 1)
 
 
 def _read_csv(data: bytes, **kwargs) -> pd.DataFrame:
@@ -1339,11 +1497,18 @@ def _first_records(data: bytes) -> tuple[list[str], list[str] | None]:
 
 
 def _parse_csv(data: bytes, where: str, dtype=None,
-               malformed=(ValueError, pd.errors.ParserError)) -> pd.DataFrame:
-    """``pd.read_csv`` on bytes; the ``malformed`` errors become one DataError naming ``where``."""
+               malformed=(ValueError, pd.errors.ParserError),
+               lines: _BlockLines | None = None) -> pd.DataFrame:
+    """``pd.read_csv`` on bytes; the ``malformed`` errors become one DataError naming ``where``
+    (and, for a row with too many fields, its line in the file: ``lines``)."""
     try:
         return _read_csv(data, dtype=dtype)
     except malformed as exc:
+        ragged = _PANDAS_RAGGED.search(str(exc)) if lines is not None else None
+        if ragged:
+            expected, line, saw = (int(g) for g in ragged.groups())
+            names = int(_field_counts(data[:data.find(b"\n") + 1])[0])
+            raise _ragged_row_error(where, lines, line, expected, saw, names=names) from exc
         raise DataError(
             f"{where} is not well-formed CSV ({_one_line(exc)}); fix or remove the file."
         ) from exc
@@ -1901,6 +2066,13 @@ def _csv_labels(fs, path: str, shown: str, target: str, compression,
                                      dtype={target: str} if text else None):
                 col = chunk[target]
                 if col.isna().any():
+                    # pandas reads a row with too few fields (the target's among them) so
+                    try:
+                        _check_short_rows_in_file(fs, path, shown, compression)
+                    except DataError:
+                        raise
+                    except Exception:  # the file cannot be read again: the message below
+                        pass
                     raise DataError(
                         f"{shown}: the target column {target!r} has missing values; drop those "
                         "rows or fill them."
@@ -1915,6 +2087,30 @@ def _csv_labels(fs, path: str, shown: str, target: str, compression,
         # parsed number would turn "01" into "1")
         return _csv_labels(fs, path, shown, target, compression, text=True)
     return np.concatenate(seen) if seen else np.empty(0)
+
+
+def _check_short_rows_in_file(fs, path: str, shown: str, compression) -> None:
+    """Refuse the first row of a CSV file with fewer fields than its header (error paths
+    only: the file is streamed, a few MiB at a time)."""
+    lines, done, expected, tail = _BlockLines(fs, path, compression, 0, None), 0, None, b""
+    with fs.open(path, "rb", compression=compression) as fh:
+        while True:
+            chunk = fh.read(_COUNT_CHUNK)
+            data = tail + chunk
+            cut = len(data) if not chunk else data.rfind(b"\n") + 1
+            data, tail = data[:cut], data[cut:]
+            if data:
+                counts = _field_counts(data)
+                if expected is None:
+                    expected, counts, done = int(counts[0]), counts[1:], 1
+                short = np.flatnonzero((counts >= 0) & (counts < expected))
+                if len(short):
+                    first = int(short[0])
+                    raise _ragged_row_error(shown, lines, done + first + 1, expected,
+                                            int(counts[first]))
+                done += len(counts)
+            if not chunk:
+                return
 
 
 def _zarr_labels(source, storage_options, col, start, stop) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 
 import dask
 import dask.array as da
@@ -742,3 +743,137 @@ def test_unsigned_integer_ids_stay_exact(tmp_path):
     pq.write_table(pa.table({"id": ids, "f0": [1.0, 2.0, 3.0]}), tmp_path / "u.parquet")
     got = read_features(tmp_path / "u.parquet", ["f0"], keep=["id"]).compute()["id"]
     assert got.dtype == "UInt64" and got.tolist() == [2**63 + 5, pd.NA, 3]
+
+
+# ------------------------------------------------------------------ malformed CSV rows: lines
+def _wide_csv(rows=4000):
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(rows, 10)), columns=[f"f{i}" for i in range(10)])
+    df["label"] = np.arange(rows) % 2
+    return df.to_csv(index=False).splitlines(keepends=True)  # [0] is the header: file line 1
+
+
+def _block_errors(path, target="label", **kw):
+    """The DataError messages of the blocks of ``read_table(path, target, ...)``."""
+    X, y = read_table(path, target, blocksize="16KiB", **kw)
+    assert X.npartitions > 2
+    out = []
+    for i in range(X.npartitions):
+        with dask.config.set(scheduler="sync"):
+            try:
+                dask.compute(X.partitions[i], y.partitions[i])
+            except DataError as exc:
+                out.append(str(exc))
+    return out
+
+
+def test_ragged_csv_row_names_its_line_in_the_file(tmp_path):
+    # a row with more fields than the header, deep in the file: pandas counts its line from
+    # the start of the block, the message from the start of the file
+    lines = _wide_csv()
+    lines[2999] = lines[2999].rstrip("\n") + ",1,2\n"  # file line 3000
+    (tmp_path / "r.csv").write_text("".join(lines))
+    (errors,) = _block_errors(tmp_path / "r.csv")
+    assert re.search(r"r\.csv \(bytes [1-9]\d*-\d+\) is not well-formed CSV \(expected 11 fields, "
+                     r"as in the header, in line 3000 of the file, saw 13\)\. Fix that row or "
+                     r"drop it", errors), errors
+    # a compressed file is one block: its line is the file's, and the fix is named too
+    with gzip.open(tmp_path / "r.csv.gz", "wt") as fh:
+        fh.write("".join(lines))
+    X, y = read_table(tmp_path / "r.csv.gz", "label")
+    with pytest.raises(DataError, match=r"r\.csv\.gz is not well-formed CSV \(expected 11 fields, "
+                                        r"as in the header, in line 3000 of the file, saw 13\)\. "
+                                        r"Fix that row or drop it"):
+        dask.compute(X, y)
+
+
+def test_ragged_csv_row_line_when_the_lines_before_cannot_be_counted(tmp_path, monkeypatch):
+    import gpuinc.io as gio
+
+    lines = _wide_csv()
+    lines[2999] = lines[2999].rstrip("\n") + ",1,2\n"
+    text = "".join(lines)
+    (tmp_path / "r.csv").write_text(text)
+
+    def cannot(self):
+        raise OSError("connection reset")
+
+    monkeypatch.setattr(gio._BlockLines, "lines_before", cannot)
+    (error,) = _block_errors(tmp_path / "r.csv")
+    got = re.search(r"in line (\d+) of bytes (\d+)-(\d+), counted from the first line that starts "
+                    r"there \(the lines before could not be counted: .*connection reset\)", error)
+    assert got, error
+    start = text.index("\n", int(got[2])) + 1  # where the block starts
+    assert text[:start].count("\n") + int(got[1]) == 3000
+
+
+def test_csv_row_with_too_few_fields_is_not_missing_values(tmp_path):
+    lines = _wide_csv()
+    empty = list(lines)
+    empty[2999] = ",".join(lines[2999].split(",")[:5]) + ",,,,,,1\n"  # empty fields: missing values
+    (tmp_path / "empty.csv").write_text("".join(empty))
+    (error,) = _block_errors(tmp_path / "empty.csv")
+    assert re.search(r"empty\.csv \(bytes .*\): feature column\(s\) 'f5', .* hold missing \(NaN\)",
+                     error), error
+    assert not _block_errors(tmp_path / "empty.csv", allow_nan=True)
+
+    short = list(lines)
+    short[2999] = ",".join(lines[2999].split(",")[:6]) + "\n"  # 6 fields of 11, no target
+    short[3049] = ",".join(lines[3049].split(",")[:3]) + "\n"  # a second one, same block
+    (tmp_path / "short.csv").write_text("".join(short))
+    for allow_nan in (False, True):  # a short row is malformed, not missing values
+        (error,) = _block_errors(tmp_path / "short.csv", allow_nan=allow_nan)
+        assert re.search(r"short\.csv \(bytes [1-9]\d*-\d+\) is not well-formed CSV \(expected 11 "
+                         r"fields, as in the header, in line 3000 of the file, saw 6; 1 more "
+                         r"row\(s\) of this block have too few fields too\)\. Fix that row or "
+                         r"drop it", error), error
+        assert "allow-nan" not in error and "allow_nan" not in error
+    # read_classes (gpuinc train reads a classifier's labels first) reads the target column
+    # only: its missing label is the short row's
+    assert read_classes(tmp_path / "empty.csv", "label").tolist() == [0, 1]
+    with pytest.raises(DataError, match=r"short\.csv is not well-formed CSV \(expected 11 fields, "
+                                        r"as in the header, in line 3000 of the file, saw 6\)\. "
+                                        r"Fix that row or drop it"):
+        read_classes(tmp_path / "short.csv", "label")
+
+
+def test_csv_short_row_check_keeps_quoted_commas_and_blank_lines(tmp_path):
+    # the fields of a row with a quoted delimiter are counted as pandas counts them; blank
+    # lines are skipped; genuinely missing values (with allow_nan) are fine
+    text = 'id,name,f0\n1,"a,b",1.5\n\n2,c,\n   \n3,"x, ""y"", z",\n'
+    (tmp_path / "q.csv").write_text(text)
+    got = read_features(tmp_path / "q.csv", ["f0"], keep=["name"], allow_nan=True).compute()
+    assert got["name"].tolist() == ["a,b", "c", 'x, "y", z'] and got["f0"].isna().sum() == 2
+    (tmp_path / "s.csv").write_text(text + '4,"p,q"\n')
+    with pytest.raises(DataError, match=r"expected 3 fields, as in the header, in line 7 of the "
+                                        r"file, saw 2\)"):
+        read_features(tmp_path / "s.csv", ["f0"], keep=["name"], allow_nan=True).compute()
+
+
+def test_missing_feature_column_says_what_asked_for_it_and_the_fix(tmp_path, capsys):
+    from gpuinc.cli import main
+
+    train, new = tmp_path / "train", tmp_path / "new"
+    write_parquet_dir(train, n_files=1)
+    new.mkdir()
+    make_frame(20).drop(columns="f2").to_parquet(new / "part-0.parquet", index=False)
+    with pytest.raises(DataError, match=r"Feature column\(s\) 'f2' not in .*part-0\.parquet; "
+                                        r"available columns: 'f0', 'f1', 'label', 'id'\. They were "
+                                        r"asked for as features: by --features / features=, or by "
+                                        r"the model in `gpuinc predict` \(a model needs the columns "
+                                        r"it was trained on, under the same names\)\. Give data "
+                                        r"that has these columns.*train it again"):
+        read_features(new, FEATURES)
+    model = tmp_path / "m.pkl"
+    assert main(["train", str(train), "--target", "label", "--exclude", "id", "--workers", "0",
+                 "--out", str(model)]) == 0
+    capsys.readouterr()
+    rc = main(["predict", str(model), str(new), "--out", str(tmp_path / "p.parquet"),
+               "--workers", "0"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "'f2' not in" in err and "by the model in `gpuinc predict`" in err, err
+    with pytest.raises(DataError, match=r"Column\(s\) 'ID' given to carry along \(--id / keep=\) "
+                                        r"not in .*Name columns this data has"):
+        read_features(new, ["f0"], keep=["ID"])
+    with pytest.raises(DataError, match=r"Column\(s\) 'f9' given to --exclude / exclude= not in "):
+        read_table(new, "label", exclude=["f9"])
