@@ -438,6 +438,12 @@ def _checkpoint_in_cli_words():
         if text == str(exc):
             raise
         raise UsageError(text) from exc
+    except OSError as exc:  # a checkpoint folder that cannot be written (or is a file)
+        api = "pass checkpoint= a directory you can write to"
+        if exc.strerror is None or api not in exc.strerror:
+            raise
+        raise OSError(exc.errno, exc.strerror.replace(
+            api, "pass --checkpoint a folder you can write to")) from exc
 
 
 def _check_train_args(args) -> None:

@@ -951,3 +951,15 @@ def test_sigterm_stops_the_command_and_leaves_nothing_behind(tmp_path, data, cap
     assert model.read_bytes() == before  # the previous model is kept
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pkl", "train"]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored
+
+
+def test_a_checkpoint_path_that_is_a_file_is_said_in_the_command_s_words(tmp_path, data,
+                                                                         capsys):
+    folder, _ = data
+    not_a_folder = tmp_path / "ck"
+    not_a_folder.write_text("a file")
+    rc, out, err = run(capsys, *train_args(folder, tmp_path / "m.pkl", "--checkpoint",
+                                           not_a_folder))
+    assert rc == 2 and "cannot be created or written" in err, err
+    assert "pass --checkpoint a folder you can write to" in err and "checkpoint=" not in err
+    assert "pass 1" not in out and not (tmp_path / "m.pkl").exists()
