@@ -269,6 +269,15 @@ def _n_columns(X):
     return None
 
 
+def _check_has_columns(X) -> None:
+    """X with no feature column (``ddf[[]]``): said before any block is read."""
+    if _n_columns(X) == 0:
+        raise ValueError(
+            "X has no feature columns (0 columns): there is nothing to learn from or predict "
+            "with. Select at least one column, e.g. X = ddf[['a', 'b']]."
+        )
+
+
 def _check_same_width(X, X_val) -> None:
     """validation_data's X must have the training X's columns (checked before the first pass)."""
     width, val_width = _n_columns(X), _n_columns(X_val)
@@ -618,6 +627,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         """Aligned training blocks, their kind, and the non-per-row keywords."""
         fit_kwargs = _plain_keywords(fit_kwargs)
         check_supported_input(X, "X")
+        _check_has_columns(X)
         if y is not None:
             check_supported_input(y, "y")
             check_y_shape(y, self.estimator)
@@ -1004,6 +1014,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     def _method(self, method, X, meta=None):
         self._check_fitted()
         check_supported_input(X, "X")
+        _check_has_columns(X)
         est = self.estimator_
         if is_dask_collection(X):
             from ._dispatch import collection_kind
@@ -1114,6 +1125,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             )
         self._check_fitted()
         check_supported_input(X, "X")
+        _check_has_columns(X)
         est = self.estimator_
         sample_weight = _plain_keywords({"sample_weight": sample_weight})["sample_weight"]
         if is_dask_collection(X):

@@ -842,3 +842,16 @@ class _SlowSGD(SGDClassifier):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         __import__("time").sleep(0.02)
         return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+def test_x_without_columns_is_refused_before_any_block():
+    pdf = pd.DataFrame(np.random.default_rng(0).random((40, 3)), columns=list("abc"))
+    pdf["t"] = np.arange(40) % 2
+    ddf = dd.from_pandas(pdf, npartitions=4)
+    fitted = Incremental(sgd()).fit(ddf[list("abc")], ddf.t, classes=[0, 1])
+    for call in (lambda: Incremental(sgd()).fit(ddf[[]], ddf.t, classes=[0, 1]),
+                 lambda: fitted.predict(ddf[[]]),
+                 lambda: fitted.score(ddf[[]], ddf.t),
+                 lambda: Incremental(sgd()).fit(np.empty((10, 0)), np.arange(10) % 2)):
+        with pytest.raises(ValueError, match="X has no feature columns"):
+            call()
