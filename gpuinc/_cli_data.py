@@ -759,7 +759,7 @@ def _predict(args) -> int:
             if args.proba:
                 proba = inc.predict_proba(X)
                 table = table.assign(**{f"proba_{c}": proba[c] for c in proba.columns})
-        _write_table(table, fs, path, kind)
+        _write_table(table, fs, path, kind, overwrite=args.overwrite, out=out)
     print(f"predictions for {ds.source} written to {out} in {time.perf_counter() - t0:.2f} s")
     return 0
 
@@ -917,12 +917,15 @@ def _running_tasks(dask_worker) -> int:
     return len(dask_worker.state.all_running_tasks)
 
 
-def _write_table(table, fs, path: str, kind: str) -> None:
+def _write_table(table, fs, path: str, kind: str, *, overwrite: bool = True,
+                 out: str | None = None) -> None:
     """Compute ``table`` blockwise into a temporary sibling of ``path``, then move it into place.
 
     An existing output is moved aside only once the new one is complete, and
     deleted after; on failure the old output stays, and the temporary output and
-    the folders created for it are removed.
+    the folders created for it are removed.  Without ``overwrite``, an output that
+    appeared while this one was computed (another run writing there) is left as
+    it is, and this one is not written.
     """
     parent, name = posixpath.split(path)
     token = secrets.token_hex(4)
@@ -947,6 +950,12 @@ def _write_table(table, fs, path: str, kind: str) -> None:
                 url, single_file=True, index=False, storage_options=options, compute=False,
                 compression="gzip" if kind == "csv.gz" else None))
         replaced = fs.exists(path)
+        if replaced and not overwrite:
+            raise UsageError(
+                f"--out {out or path} appeared while these predictions were computed (another "
+                "run writing there?); it was left as it is and these predictions were not "
+                "written. Run again with another --out, or with --overwrite."
+            )
         if replaced:
             fs.mv(path, old, recursive=True)
         try:

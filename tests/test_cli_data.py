@@ -963,3 +963,30 @@ def test_a_checkpoint_path_that_is_a_file_is_said_in_the_command_s_words(tmp_pat
     assert rc == 2 and "cannot be created or written" in err, err
     assert "pass --checkpoint a folder you can write to" in err and "checkpoint=" not in err
     assert "pass 1" not in out and not (tmp_path / "m.pkl").exists()
+
+
+def test_an_output_that_appears_during_predict_is_not_replaced(tmp_path, data, capsys,
+                                                               monkeypatch):
+    """Two predicts to one --out: the later one to finish must not silently replace the
+    other's output (only --overwrite replaces)."""
+    import gpuinc._cli_data as cli_data
+
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model))[0] == 0
+    out = tmp_path / "preds.csv"
+    compute = cli_data._compute_writes
+
+    def another_run_finishes_first(writes):
+        compute(writes)
+        out.write_text("the other run's predictions")
+
+    monkeypatch.setattr(cli_data, "_compute_writes", another_run_finishes_first)
+    rc, _, err = run(capsys, "predict", model, folder, "--workers", "0", "--out", out)
+    assert rc == 2 and "appeared while these predictions were computed" in err, err
+    assert out.read_text() == "the other run's predictions"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pkl", "preds.csv", "train"]
+    out.unlink()
+    rc, _, _ = run(capsys, "predict", model, folder, "--workers", "0", "--overwrite",
+                   "--out", out)
+    assert rc == 0 and out.read_text() != "the other run's predictions"  # --overwrite replaces
