@@ -269,6 +269,19 @@ def _n_columns(X):
     return None
 
 
+def _plain_array(obj):
+    """A foreign array-like (an object with ``__array__`` only, as scikit-learn takes
+    them) as a NumPy array; everything else as it is."""
+    if obj is None or is_dask_collection(obj) or isinstance(obj, (list, tuple, str, bytes)):
+        return obj
+    try:
+        block_kind(obj)
+    except TypeError:
+        if hasattr(obj, "__array__"):
+            return np.asarray(obj)
+    return obj
+
+
 def _check_has_columns(X) -> None:
     """X with no feature column (``ddf[[]]``): said before any block is read."""
     if _n_columns(X) == 0:
@@ -744,6 +757,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
 
     def _train(self, estimator, X, y, fit_kwargs, *, epochs, validation_data, resumable,
                salt, append=False):
+        X, y = _plain_array(X), _plain_array(y)
         blocks, kind, static = self._blocks(X, y, fit_kwargs)
         # a first partial_fit on in-memory y: maybe one batch of a stream
         self._add_classes(estimator, y, static,
@@ -1013,6 +1027,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
 
     def _method(self, method, X, meta=None):
         self._check_fitted()
+        X = _plain_array(X)
         check_supported_input(X, "X")
         _check_has_columns(X)
         est = self.estimator_
@@ -1124,6 +1139,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 "score(X, y, sample_weight=w)."
             )
         self._check_fitted()
+        X, y = _plain_array(X), _plain_array(y)
         check_supported_input(X, "X")
         _check_has_columns(X)
         est = self.estimator_

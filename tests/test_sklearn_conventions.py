@@ -123,3 +123,26 @@ def test_r2_of_one_row_is_undefined_as_in_scikit_learn():
     with pytest.warns(UndefinedMetricWarning, match="fewer than two samples"):
         got = inc.score(da.from_array(X[:1], chunks=1), da.from_array(y[:1], chunks=1))
     assert np.isnan(want) and np.isnan(got)
+
+
+def test_array_likes_that_only_offer_array_are_taken_as_scikit_learn_takes_them():
+    from sklearn.utils.estimator_checks import _NotAnArray
+
+    X, y = make_classification(200, 4, random_state=0)
+
+    class ArrayLike:
+        def __init__(self, a):
+            self.a = a
+
+        def __array__(self, dtype=None, copy=None):
+            return np.asarray(self.a, dtype=dtype)
+
+        def __len__(self):
+            return len(self.a)
+
+    want = Incremental(SGDClassifier(random_state=0)).fit(X, y)
+    for wrap in (_NotAnArray, ArrayLike):  # _NotAnArray refuses NumPy's other functions
+        inc = Incremental(SGDClassifier(random_state=0)).fit(wrap(X), wrap(y))
+        np.testing.assert_array_equal(inc.coef_, want.coef_)
+        np.testing.assert_array_equal(inc.predict(wrap(X)), want.predict(X))
+        assert inc.score(wrap(X), wrap(y)) == want.score(X, y)
