@@ -232,6 +232,14 @@ def load(directory, fingerprint: dict) -> dict | None:
     with open(target, "rb") as fh:
         try:
             state = pickle.load(fh)
+        except (ImportError, AttributeError) as exc:
+            # a class the checkpoint holds cannot be found here: the environment differs,
+            # the file may be fine (deleting it would throw the progress away)
+            raise CheckpointMismatchError(
+                f"{target} could not be loaded here ({type(exc).__name__}: {exc}): it holds a "
+                "class this Python environment cannot import. Resume where it was written "
+                "(the same packages and modules importable), or delete it to start over."
+            ) from exc
         except Exception as exc:
             raise CheckpointMismatchError(
                 f"{target} is not a readable gpuinc checkpoint ({exc}); delete it or choose "

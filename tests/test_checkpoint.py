@@ -831,3 +831,23 @@ def test_array_parameters_are_compared_by_value():
     assert repr(a) == repr(b)
     assert _checkpoint.stable_repr(a) != _checkpoint.stable_repr(b)
     assert _checkpoint.stable_repr(a) == _checkpoint.stable_repr(a.copy())
+
+
+def test_a_checkpoint_of_a_class_this_environment_lacks_is_not_called_unreadable(
+        tmp_path, monkeypatch):
+    """The file is fine: resuming needs the module its model's class comes from. Deleting
+    it, as for a corrupt file, would throw the progress away."""
+    import sys
+
+    module = tmp_path / "gone_module.py"
+    module.write_text("class Model:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import gone_module
+
+    _checkpoint.save(tmp_path / "ck", {"model": gone_module.Model()})
+    module.unlink()
+    monkeypatch.delitem(sys.modules, "gone_module")
+    with pytest.raises(_checkpoint.CheckpointMismatchError,
+                       match=r"could not be loaded here \(ModuleNotFoundError.*gone_module.*"
+                             r"Resume where it was written"):
+        _checkpoint.load(tmp_path / "ck", {})
