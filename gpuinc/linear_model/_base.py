@@ -106,7 +106,7 @@ class BaseSGD(BaseEstimator):
             _check_real(name, "tol", self.tol, low=0.0)
         _check_int(name, "max_iter", self.max_iter, low=1)
         _check_int(name, "n_iter_no_change", self.n_iter_no_change, low=1)
-        for flag in ("fit_intercept", "shuffle"):
+        for flag in ("fit_intercept", "shuffle", "warm_start"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise ValueError(
                     f"{name}: {flag} must be True or False, got {getattr(self, flag)!r}."

@@ -197,7 +197,7 @@ def test_class_weight_balanced():
 
 
 @pytest.mark.parametrize("param, value", [("fit_intercept", "no"), ("shuffle", "yes"),
-                                          ("verbose", "x"), ("verbose", -1)])
+                                          ("warm_start", 1), ("verbose", "x"), ("verbose", -1)])
 def test_flags_are_type_checked(param, value):
     X, y = _blobs()
     with pytest.raises(ValueError, match=f"{param} must be"):
