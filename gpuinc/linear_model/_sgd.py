@@ -95,7 +95,14 @@ _COMMON_PARAMS_DOC = """
           call at ``eta0``).
     eta0 : float, default=0.01
         Initial step size for ``'constant'``, ``'invscaling'`` and
-        ``'adaptive'``.
+        ``'adaptive'``: the length of one update along a mini-batch's mean
+        gradient.  scikit-learn takes that step once per sample, so a pass
+        here moves about ``batch_size`` times less far with the same
+        ``eta0``; with the losses whose gradient is bounded (``hinge``,
+        ``huber``, ``epsilon_insensitive`` ...) and targets far from the
+        start, ``fit`` may then stop on ``tol`` long before it fits.  Raise
+        ``eta0`` (up to the stable step of the loss), use ``'optimal'``
+        (which scales its step with the mini-batch), or ``batch_size=1``.
     power_t : float, default=0.5 (classifier), 0.25 (regressor)
         Exponent of ``'invscaling'``.
     early_stopping : bool, default=False
