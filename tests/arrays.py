@@ -37,3 +37,37 @@ def swallows_interrupts(interrupt_at: int, calls: list):
             return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
 
     return SwallowsInterrupts(random_state=0)
+
+
+class FakeCupyArray:
+    """A CuPy array stand-in: NumPy data reachable only through get(); like CuPy, it
+    refuses implicit conversion to NumPy (``np.asarray``) and iteration."""
+
+    def __init__(self, values):
+        self._a = np.asarray(values)
+
+    shape = property(lambda self: self._a.shape)
+    ndim = property(lambda self: self._a.ndim)
+    dtype = property(lambda self: self._a.dtype)
+    size = property(lambda self: self._a.size)
+
+    def __len__(self):
+        return len(self._a)
+
+    def __array__(self, *args, **kwargs):
+        raise TypeError("Implicit conversion to a NumPy array is not allowed.")
+
+    def __iter__(self):
+        raise TypeError("iteration over a CuPy array is not supported")
+
+    def __getitem__(self, key):
+        return FakeCupyArray(self._a[key])
+
+    def get(self):
+        return self._a.copy()
+
+    def copy(self):
+        return FakeCupyArray(self._a.copy())
+
+    def astype(self, dtype):
+        return FakeCupyArray(self._a.astype(dtype))

@@ -17,34 +17,11 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
+from arrays import FakeCupyArray
 from sklearn.metrics import roc_auc_score
 
 from gpuinc import metrics
 from gpuinc.wrappers import _plain_keywords, _weight_per_row
-
-
-class FakeCupyArray:
-    """Holds a NumPy array; like a CuPy array, it converts to NumPy only through get()."""
-
-    def __init__(self, values):
-        self._a = np.asarray(values)
-
-    shape = property(lambda self: self._a.shape)
-    ndim = property(lambda self: self._a.ndim)
-    dtype = property(lambda self: self._a.dtype)
-
-    def __len__(self):
-        return len(self._a)
-
-    def __getitem__(self, key):
-        return FakeCupyArray(self._a[key])
-
-    def __array__(self, *args, **kwargs):
-        raise TypeError("Implicit conversion to a NumPy array is not allowed. "
-                        "Please use `.get()` to construct a NumPy array explicitly.")
-
-    def get(self):
-        return self._a.copy()
 
 
 @pytest.fixture

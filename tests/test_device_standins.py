@@ -22,6 +22,7 @@ from contextlib import nullcontext
 import numpy as np
 import pandas as pd
 import pytest
+from arrays import FakeCupyArray
 from dask.delayed import Delayed
 from sklearn.naive_bayes import GaussianNB
 
@@ -30,39 +31,7 @@ from gpuinc._cli_data import load_model
 from gpuinc._dispatch import DEVICE, HOST
 from gpuinc._movers import to_device, to_host
 
-
 # ------------------------------------------------------------------- stand-ins
-class FakeCupyArray:
-    """A CuPy array: NumPy data reachable only through get()."""
-
-    def __init__(self, values):
-        self._a = np.asarray(values)
-
-    shape = property(lambda self: self._a.shape)
-    ndim = property(lambda self: self._a.ndim)
-    dtype = property(lambda self: self._a.dtype)
-    size = property(lambda self: self._a.size)
-
-    def __len__(self):
-        return len(self._a)
-
-    def __array__(self, *args, **kwargs):
-        raise TypeError("Implicit conversion to a NumPy array is not allowed.")
-
-    def __iter__(self):
-        raise TypeError("iteration over a CuPy array is not supported")
-
-    def __getitem__(self, key):
-        return FakeCupyArray(self._a[key])
-
-    def get(self):
-        return self._a.copy()
-
-    def copy(self):
-        return FakeCupyArray(self._a.copy())
-
-    def astype(self, dtype):
-        return FakeCupyArray(self._a.astype(dtype))
 
 
 def _cupy_asarray(values, dtype=None):
@@ -503,6 +472,11 @@ def _run(capsys, *argv):
     return rc, out, err
 
 
+def _train_on_text(capsys, folder, model, *extra):
+    return _run(capsys, "train", folder, "--target", "label", "--workers", "0",
+                "--blocksize", "None", "--validation", "0", *extra, "--out", model)
+
+
 def _pretend_gpu(monkeypatch):
     """What ``--device auto`` sees on a GPU machine (with --workers 0)."""
     import gpuinc._optional
@@ -515,8 +489,7 @@ def test_cli_text_target_trains_on_the_cpu_with_device_auto(tmp_path, text_data,
     folder, _ = text_data
     _pretend_gpu(monkeypatch)
     model = tmp_path / "m.pkl"
-    rc, out, err = _run(capsys, "train", folder, "--target", "label", "--workers", "0",
-                        "--blocksize", "None", "--validation", "0", "--out", model)
+    rc, out, err = _train_on_text(capsys, folder, model)
     assert rc == 0, err
     notes = [line for line in out.splitlines() if line.startswith("note: training on the CPU")]
     assert len(notes) == 1 and "'label'" in notes[0] and "text" in notes[0]
@@ -527,9 +500,7 @@ def test_cli_predict_keeps_a_text_class_model_on_the_host(tmp_path, text_data, c
                                                           monkeypatch):
     folder, frame = text_data
     model = tmp_path / "m.pkl"
-    rc, out, err = _run(capsys, "train", folder, "--target", "label", "--workers", "0",
-                        "--blocksize", "None", "--validation", "0", "--device", "cpu",
-                        "--out", model)
+    rc, out, err = _train_on_text(capsys, folder, model, "--device", "cpu")
     assert rc == 0, err
     _pretend_gpu(monkeypatch)  # predict on a GPU machine, --device auto
     preds = tmp_path / "p.csv"
@@ -546,9 +517,7 @@ def test_cli_text_target_with_device_gpu_is_a_clear_error(tmp_path, text_data, c
     folder, _ = text_data
     _pretend_gpu(monkeypatch)
     model = tmp_path / "m.pkl"
-    rc, out, err = _run(capsys, "train", folder, "--target", "label", "--workers", "0",
-                        "--blocksize", "None", "--validation", "0", "--device", "gpu",
-                        "--out", model)
+    rc, out, err = _train_on_text(capsys, folder, model, "--device", "gpu")
     assert rc == 2
     assert err.startswith("gpuinc: error: ") and err.count("\n") == 1, err
     assert "'label'" in err and "integers" in err and "--device cpu" in err

@@ -4,6 +4,7 @@ their inputs, and the chain passes the same model through the same blocks."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -100,63 +101,66 @@ class SlowPredict(SGDClassifier):
         return super().predict(X)
 
 
-@pytest.mark.parametrize("step", ["classes", "validation"])
-def test_a_client_closed_outside_the_training_pass_is_named(step):
-    """Closed while the fit computes the classes or scores validation blocks: the same
-    RuntimeError as in a pass, not the cancelled future of that step."""
-    import threading
-
+@contextlib.contextmanager
+def _closable_client():
+    """A client of its own in-process cluster, for a test that closes it mid-fit."""
     from distributed import Client, LocalCluster
 
-    X, y = make_classification(n_samples=1600, n_features=4, chunks=100, random_state=0)
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
                       dashboard_address=":0") as cluster:
         client = Client(cluster)
         try:
-            if step == "classes":
-                inc, kw = Incremental(SGDClassifier(random_state=0), progress=False), {}
-                y = y.map_blocks(_slow_labels)
-            else:
-                inc = Incremental(SlowPredict(random_state=0), validation=0.5,
-                                  scoring="accuracy", progress=False)
-                kw = {"classes": [0, 1]}
-            timer = threading.Timer(0.4, client.close)
-            timer.start()
-            with pytest.raises(RuntimeError, match="client was closed during the fit"):
-                inc.fit(X, y, **kw)
-            timer.join()
-            assert not hasattr(inc, "estimator_")
+            yield client
         finally:
             client.close()
+
+
+def _closed_after(seconds, client):
+    import threading
+
+    timer = threading.Timer(seconds, client.close)
+    timer.start()
+    return timer
+
+
+@pytest.mark.parametrize("step", ["classes", "validation"])
+def test_a_client_closed_outside_the_training_pass_is_named(step):
+    """Closed while the fit computes the classes or scores validation blocks: the same
+    RuntimeError as in a pass, not the cancelled future of that step."""
+    X, y = make_classification(n_samples=1600, n_features=4, chunks=100, random_state=0)
+    with _closable_client() as client:
+        if step == "classes":
+            inc, kw = Incremental(SGDClassifier(random_state=0), progress=False), {}
+            y = y.map_blocks(_slow_labels)
+        else:
+            inc = Incremental(SlowPredict(random_state=0), validation=0.5, scoring="accuracy",
+                              progress=False)
+            kw = {"classes": [0, 1]}
+        timer = _closed_after(0.4, client)
+        with pytest.raises(RuntimeError, match="client was closed during the fit"):
+            inc.fit(X, y, **kw)
+        timer.join()
+        assert not hasattr(inc, "estimator_")
 
 
 @pytest.mark.parametrize("data_kind", ["persisted", "lazy"])
 def test_a_client_closed_during_the_fit_is_named(data_kind):
     """The error says the client closed (not a cancelled future, nor the cleanup's own
     'Client is closed' error), and the wrapper keeps its earlier model."""
-    import threading
-
     import dask
-    from distributed import Client, LocalCluster
 
     X, y = make_classification(n_samples=1200, n_features=4, chunks=30, random_state=0)
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                      dashboard_address=":0") as cluster:
-        client = Client(cluster)
-        try:
-            if data_kind == "persisted":
-                X, y = dask.persist(X, y)
-            inc = Incremental(Slow(random_state=0), shuffle_blocks=False, progress=False)
-            inc.fit(X[:60], y[:60], classes=[0, 1])
-            before = inc.estimator_
-            timer = threading.Timer(0.3, client.close)
-            timer.start()
-            with pytest.raises(RuntimeError, match="client was closed during the fit"):
-                inc.partial_fit(X, y)
-            timer.join()
-            assert inc.estimator_ is before
-        finally:
-            client.close()
+    with _closable_client() as client:
+        if data_kind == "persisted":
+            X, y = dask.persist(X, y)
+        inc = Incremental(Slow(random_state=0), shuffle_blocks=False, progress=False)
+        inc.fit(X[:60], y[:60], classes=[0, 1])
+        before = inc.estimator_
+        timer = _closed_after(0.3, client)
+        with pytest.raises(RuntimeError, match="client was closed during the fit"):
+            inc.partial_fit(X, y)
+        timer.join()
+        assert inc.estimator_ is before
 
 
 class _HoldsALock(SGDClassifier):

@@ -126,14 +126,19 @@ def test_same_length_arrays_give_the_row_count(tmp_path):
 
 
 # --------------------------------------------------------------------------- 4: reads
-def test_a_root_array_is_read_once_per_block_not_once_per_column(tmp_path, chunk_gets):
-    n, k = 100, 30
-    path = tmp_path / "wide.zarr"
+def _root_array_with_a_label(path, n: int, k: int):
+    """A 2-D root array of ``n`` rows in chunks of 25, columns c0.. and a last 'label',
+    read as blocks of 25 rows."""
     data = np.random.default_rng(0).normal(size=(n, k)).astype("float32")
     arr = zarr.create_array(str(path), data=data, chunks=(25, k))
     arr.attrs["columns"] = [f"c{i}" for i in range(k - 1)] + ["label"]
     X, y = read_table(path, "label", blocksize=25 * (k - 1) * 4)
-    assert X.numblocks[0] == 4
+    assert X.numblocks[0] == n // 25
+    return data, X, y
+
+
+def test_a_root_array_is_read_once_per_block_not_once_per_column(tmp_path, chunk_gets):
+    data, X, _ = _root_array_with_a_label(tmp_path / "wide.zarr", 100, 30)
     chunk_gets.clear()
     Xv = X.compute(scheduler="sync")
     np.testing.assert_array_equal(Xv, data[:, :-1])
@@ -145,13 +150,8 @@ def test_a_target_inside_the_root_array_is_read_with_the_features(tmp_path, chun
 
     from gpuinc import Incremental
 
-    n, k = 100, 6
-    path = tmp_path / "xy.zarr"
-    data = np.random.default_rng(0).normal(size=(n, k)).astype("float32")
-    arr = zarr.create_array(str(path), data=data, chunks=(25, k))
-    arr.attrs["columns"] = [f"c{i}" for i in range(k - 1)] + ["label"]
-    X, y = read_table(path, "label", blocksize=25 * (k - 1) * 4)
-    assert X.numblocks[0] == 4
+    n = 100
+    data, X, y = _root_array_with_a_label(tmp_path / "xy.zarr", n, 6)
     chunk_gets.clear()
     Xv, yv = dask.compute(X, y, scheduler="sync")
     np.testing.assert_array_equal(Xv, data[:, :-1])
