@@ -139,13 +139,29 @@ def _shared_source(X, y) -> tuple:
     if not (isinstance(X, da.Array) and isinstance(y, da.Array) and X.ndim == 2
             and y.ndim in (1, 2) and X.numblocks[0] == y.numblocks[0]):
         return X, y, False
-    if not set(X.__dask_graph__().layers) & set(y.__dask_graph__().layers):
-        return X, y, False
+    graph = X.__dask_graph__()
+    shared = set(graph.layers) & set(y.__dask_graph__().layers)
+    if not shared or not _computes(graph, shared):
+        return X, y, False  # nothing shared, or only data in memory (persisted): nothing to read twice
     if X.numblocks[1] > 1:
         X = X.rechunk({1: -1})
     if y.ndim == 2 and y.numblocks[1] > 1:
         y = y.rechunk({1: -1})
     return X, y, True
+
+
+def _computes(graph, names) -> bool:
+    """Whether the named layers of ``graph`` hold any task (a read, a computation), not
+    only data already in memory (NumPy chunks, persisted results)."""
+    try:
+        from dask._task_spec import Task, convert_legacy_graph
+    except ImportError:  # pragma: no cover - older Dask: assume they do
+        return True
+    for name in names:
+        if any(isinstance(node, Task)
+               for node in convert_legacy_graph(dict(graph.layers[name])).values()):
+            return True
+    return False
 
 
 def _x_blocks(X, shared: bool = False) -> list:

@@ -191,3 +191,17 @@ def test_in_memory_pandas_y_is_paired_with_a_dask_frame_by_label():
     ref2 = _hand_loop(sgd(), [(x, y_pos.iloc[a:b], None)
                               for (x, _, _), a, b in zip(parts, starts, starts[1:], strict=False)])
     np.testing.assert_array_equal(inc2.estimator_.coef_, ref2.coef_)
+
+
+def test_x_and_y_from_data_in_memory_keep_dask_s_optimization():
+    """Only a shared read or computation is worth unoptimized blocks: slices of NumPy
+    chunks or of persisted data have nothing to read twice (and more tasks would cost
+    scheduler round trips on a cluster)."""
+    import dask.array as da
+
+    values = np.random.default_rng(0).normal(size=(100, 4))
+    data = da.from_array(values, chunks=25)
+    for source in (data, data.persist(scheduler="sync")):
+        assert blocks._shared_source(source[:, :-1], source[:, -1])[2] is False
+    computed = data * 2.0  # a computation both would repeat
+    assert blocks._shared_source(computed[:, :-1], computed[:, -1])[2] is True
