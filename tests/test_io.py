@@ -877,3 +877,26 @@ def test_missing_feature_column_says_what_asked_for_it_and_the_fix(tmp_path, cap
         read_features(new, ["f0"], keep=["ID"])
     with pytest.raises(DataError, match=r"Column\(s\) 'f9' given to --exclude / exclude= not in "):
         read_table(new, "label", exclude=["f9"])
+
+
+def test_csv_field_counts_know_quoted_commas_line_breaks_and_escaped_quotes():
+    from gpuinc.io import _field_counts
+
+    data = (b'a,b,c\n'
+            b'"x, y",1,2\n'              # a comma inside quotes
+            b'"two\nlines, here",3,4\n'  # a quoted line break: one record
+            b'"say ""hi"", ok",5,6\n'    # escaped quotes
+            b'\n'                        # a blank line
+            b'7,8\n'                     # a short row
+            b'9,10,11')                  # no final line break
+    assert _field_counts(data).tolist() == [3, 3, 3, 3, -1, 2, 3]
+
+
+def test_csv_header_ending_with_a_delimiter_over_rows_without_it(tmp_path):
+    """'a,b,t,' over rows '1,2,0': the header's last name is empty; the rows lack nothing."""
+    path = tmp_path / "trail.csv"
+    rows = "".join(f"{i},{i * 2},{i % 2}\n" for i in range(50))
+    path.write_text("a,b,t,\n" + rows)
+    X, y = read_table(path, "t", features=["a", "b"], blocksize=None, allow_nan=True)
+    np.testing.assert_array_equal(y.compute(), np.arange(50) % 2)
+    np.testing.assert_array_equal(np.asarray(X.compute())[:, 0], np.arange(50))
