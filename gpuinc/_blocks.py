@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import operator
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -222,8 +223,6 @@ def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengt
     # In memory: slice on X's row offsets.
     labelled = x_indexes_fn is not None and isinstance(obj, (pd.Series, pd.DataFrame))
     indexes = x_indexes_fn() if labelled else None
-    if indexes is not None:
-        lengths = tuple(len(i) for i in indexes)
     lengths = lengths if lengths is not None else x_lengths_fn()
     n = _n_rows(obj)
     if n != sum(lengths):
@@ -238,23 +237,41 @@ def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengt
     return pieces
 
 
-def _by_label(obj, pieces: list, indexes) -> list:
-    """Pieces of an in-memory pandas ``obj`` holding the rows of X's blocks by index label.
+def _labels_pair(indexes, objects) -> bool:
+    """Whether in-memory pandas ``objects`` pair with X's blocks (``indexes``) by label.
 
-    A Dask DataFrame may hold its rows in another order than the pandas object
-    they came with (``dd.from_pandas`` sorts by index): when ``obj``'s index is
-    unique and holds every label of X, each block gets the rows of its own
-    labels, as pandas aligns.  Otherwise the pieces stay as cut by position.
+    A Dask DataFrame may hold its rows in another order than the pandas objects
+    they came with (``dd.from_pandas`` sorts by index).  They are paired by label
+    when X's labels are unique over all its blocks (``dd.read_csv`` and files read
+    one by one number each partition from 0: those pair by position) and every
+    object's index is unique and holds all of them.
     """
+    labels = indexes[0].append(list(indexes[1:])) if len(indexes) > 1 else indexes[0]
+    pair = labels.is_unique and all(
+        obj.index.is_unique and not bool((obj.index.get_indexer(labels) < 0).any())
+        for obj in objects)
+    if not pair:
+        for obj in objects:  # paired by position: say so when the labels tell another order
+            own = obj.index
+            if (len(own) == len(labels) and not own.equals(labels)
+                    and np.array_equal(np.sort(own.to_numpy()), np.sort(labels.to_numpy()))):
+                warnings.warn(
+                    "an in-memory pandas y (or sample_weight) holds X's index labels in "
+                    "another order, but they are not unique, so it is paired with X's rows "
+                    "by position. Pass y as a column of the same Dask DataFrame as X (y = "
+                    "ddf['target']), or reorder it to X's rows first.",
+                    UserWarning, stacklevel=6,
+                )
+                break
+    return pair
+
+
+def _by_label(obj, pieces: list, indexes) -> list:
+    """Pieces of an in-memory pandas ``obj`` holding the rows of X's blocks by index
+    label (see :func:`_labels_pair`, which decided that they pair so)."""
     if all(p.index.equals(i) for p, i in zip(pieces, indexes, strict=True)):
         return pieces
-    own = obj.index
-    if not own.is_unique:
-        return pieces
-    positions = [own.get_indexer(i) for i in indexes]
-    if any(bool((pos < 0).any()) for pos in positions):
-        return pieces
-    return [obj.take(pos) for pos in positions]
+    return [obj.take(obj.index.get_indexer(i)) for i in indexes]
 
 
 def _block_index(block):
@@ -506,18 +523,22 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
     lengths = _row_lengths(X)
     cache: dict = {}
 
-    per_row = [y, *(v for k, v in fit_kwargs.items() if k in PER_ROW_KEYWORDS)]
+    in_memory = [v for v in (y, *(v for k, v in fit_kwargs.items() if k in PER_ROW_KEYWORDS))
+                 if v is not None and not is_dask_collection(v)]
     x_indexes = None
-    if isinstance(X, (dd.DataFrame, dd.Series)) and any(
-            isinstance(v, (pd.Series, pd.DataFrame)) for v in per_row):
+    # an in-memory pandas y / sample_weight may be paired with a Dask DataFrame by label
+    # (all of them, or none: a NumPy one among them is paired by position)
+    if isinstance(X, (dd.DataFrame, dd.Series)) and in_memory and all(
+            isinstance(v, (pd.Series, pd.DataFrame)) for v in in_memory):
         def x_indexes():
-            # X's labels, block by block (read once, with the row counts): an in-memory
-            # pandas y or sample_weight is paired with them by label, as pandas aligns
+            # X's labels, block by block (read once, with the row counts); None unless
+            # every in-memory pandas object can be paired with them by label
             if "indexes" not in cache:
                 cache["indexes"] = dask.compute(*[dask.delayed(_block_index)(b)
                                                   for b in x_blocks])
                 cache.setdefault("lengths", tuple(len(i) for i in cache["indexes"]))
-            return cache["indexes"]
+                cache["by_label"] = _labels_pair(cache["indexes"], in_memory)
+            return cache["indexes"] if cache["by_label"] else None
 
     def x_lengths():
         if "lengths" not in cache:

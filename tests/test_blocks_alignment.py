@@ -205,3 +205,29 @@ def test_x_and_y_from_data_in_memory_keep_dask_s_optimization():
         assert blocks._shared_source(source[:, :-1], source[:, -1])[2] is False
     computed = data * 2.0  # a computation both would repeat
     assert blocks._shared_source(computed[:, :-1], computed[:, -1])[2] is True
+
+
+def test_a_dask_frame_numbered_from_0_in_each_partition_pairs_by_position(tmp_path):
+    """``dd.read_csv`` (and files read one by one) number each partition from 0: X's labels
+    are not unique, so a pandas y with a RangeIndex is paired by position, not by label."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=600), "b": rng.normal(size=600)})
+    frame.to_csv(tmp_path / "d.csv", index=False)
+    X = dd.read_csv(tmp_path / "d.csv", blocksize=4000)
+    assert X.npartitions > 1
+    y = pd.Series(np.arange(600))  # y is the row number
+    plan = blocks.plan_blocks(X, y, {"sample_weight": pd.Series(np.arange(600.0))})
+    for b in plan.blocks:
+        x, yb, kw = dask.compute(b.x, b.y, b.kwargs)
+        np.testing.assert_array_equal(frame.a.to_numpy()[yb.to_numpy()], x.a.to_numpy())
+        np.testing.assert_array_equal(kw["sample_weight"].to_numpy(), yb.to_numpy())
+
+
+def test_a_pandas_y_with_x_s_labels_in_another_order_but_repeated_warns():
+    rng = np.random.default_rng(0)
+    labels = rng.permutation(400)
+    labels[:10] = labels[10:20]  # repeated labels: no pairing by label
+    X = dd.from_pandas(pd.DataFrame({"a": np.arange(400.0)}, index=labels), npartitions=4)
+    y = pd.Series(np.arange(400), index=labels)
+    with pytest.warns(UserWarning, match="paired with X's rows by position"):
+        blocks.plan_blocks(X, y, {})
