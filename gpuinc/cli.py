@@ -126,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: whether SIGTERM stopped the command (the interrupt may reach main() as a plain
+#: KeyboardInterrupt, raised again after an estimator swallowed the first)
+_TERMINATED = [False]
+
+
 class _Terminated(KeyboardInterrupt):
     """SIGTERM (``timeout``, Slurm, Kubernetes): the command stops and cleans up as for
     Ctrl-C, and exits with 143."""
@@ -144,7 +149,11 @@ def _sigterm_stops():
         return
 
     def handler(signum, frame):
-        raise _Terminated
+        from ._chain import STOP_REQUESTED
+
+        _TERMINATED[0] = True
+        STOP_REQUESTED.set()  # a pass stops after its block, even if the estimator swallows
+        raise _Terminated     # the exception (scikit-learn's MLP models catch it)
 
     signal.signal(signal.SIGTERM, handler)
     try:
@@ -158,6 +167,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from .cluster import GPUUnavailableError
 
+    _TERMINATED[0] = False
     try:
         with _sigterm_stops():
             return int(args.func(args) or 0)
@@ -165,10 +175,10 @@ def main(argv=None) -> int:
         print(f"gpuinc: error: {exc.message('--device gpu', '--device cpu or auto')}",
               file=sys.stderr)
         return 2
-    except _Terminated:
-        print("terminated", file=sys.stderr)
-        return 143
     except KeyboardInterrupt:
+        if _TERMINATED[0]:
+            print("terminated", file=sys.stderr)
+            return 143
         print("interrupted", file=sys.stderr)
         return 130
 

@@ -15,12 +15,14 @@ def misaligned_copy(a):
     return out
 
 
-def swallows_interrupts(interrupt_at: int, calls: list):
-    """A scikit-learn SGDClassifier that gets Ctrl-C during its ``interrupt_at``-th
-    ``partial_fit`` call and, like scikit-learn's MLP models, catches it; each call's row
-    count is appended to ``calls``."""
+def swallows_interrupts(interrupt_at: int, calls: list, signum=None):
+    """A scikit-learn SGDClassifier that gets Ctrl-C (or ``signum``) during its
+    ``interrupt_at``-th ``partial_fit`` call and, like scikit-learn's MLP models, catches
+    the KeyboardInterrupt; each call's row count is appended to ``calls``."""
     import os
     import signal
+
+    signum = signal.SIGINT if signum is None else signum
 
     from sklearn.linear_model import SGDClassifier
 
@@ -29,7 +31,7 @@ def swallows_interrupts(interrupt_at: int, calls: list):
             calls.append(len(X))
             try:
                 if len(calls) == interrupt_at:
-                    os.kill(os.getpid(), signal.SIGINT)
+                    os.kill(os.getpid(), signum)
                     for _ in range(1000):  # the handler runs between these bytecodes
                         pass
             except KeyboardInterrupt:

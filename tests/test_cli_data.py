@@ -612,20 +612,26 @@ def test_a_failed_predict_removes_the_folders_it_created(tmp_path, data, capsys)
 
 
 
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 @pytest.mark.parametrize("epochs, call", [("3", 2), ("1", N_FILES)])
 def test_ctrl_c_stops_training_even_if_the_estimator_catches_it(tmp_path, data, capsys,
-                                                               monkeypatch, epochs, call):
-    """In the middle of the fit it stops after the block; in its last block, no model either."""
+                                                               monkeypatch, epochs, call,
+                                                               signame):
+    """In the middle of the fit it stops after the block; in its last block, no model
+    either; SIGTERM alike, with its own exit status."""
+    import signal
+
     import gpuinc._cli_data as cli_data
 
     folder, _ = data
     model = tmp_path / "model.pkl"
     model.write_bytes(b"the previous model")
     calls = []
-    monkeypatch.setattr(cli_data, "build_estimator",
-                        lambda *a, **k: swallows_interrupts(call, calls))
+    monkeypatch.setattr(cli_data, "build_estimator", lambda *a, **k: swallows_interrupts(
+        call, calls, getattr(signal, signame)))
     rc, out, err = run(capsys, *train_args(folder, model, "--epochs", epochs, "--validation", "0"))
-    assert rc == 130 and "interrupted" in err
+    want = (130, "interrupted") if signame == "SIGINT" else (143, "terminated")
+    assert rc == want[0] and want[1] in err, err
     assert len(calls) == call  # stopped after the block in progress, not after all passes
     assert model.read_bytes() == b"the previous model"  # nothing written
     from gpuinc._chain import STOP_REQUESTED
