@@ -1657,8 +1657,9 @@ def _read_zarr_arrays(source: str, storage_options: dict, columns: tuple, start:
                       stop: int, where: str) -> dict:
     """Rows [start, stop) of the arrays that hold ``columns``, each array read once.
 
-    A root 2-D array is read over the column range the wanted columns span; its
-    entry is ``(block, first column)``.  Errors are raised outside the ``except``
+    A root 2-D array is read over the column ranges its wanted columns span (see
+    :func:`_column_spans`); its entry is ``(block, {column of the array: column of
+    the block})``, a named array's ``(block, None)``.  Errors are raised outside the ``except``
     clause, with the Zarr message in their text: chained to a Zarr exception, a
     DataError raised on a worker could not be unpickled on the client.
     """
@@ -1673,11 +1674,17 @@ def _read_zarr_arrays(source: str, storage_options: dict, columns: tuple, start:
             arr = zarr.open_array(store=source, path=col.array, mode="r",
                                   storage_options=storage_options or None)
             if col.array:
-                blocks[col.array] = (arr[start:stop], 0)
-            else:  # a root 2-D array: the column range the wanted columns span
-                idx = [c.index for c in columns if c.array == col.array]
-                lo, hi = min(idx), max(idx) + 1
-                blocks[col.array] = (arr[start:stop, lo:hi], lo)
+                blocks[col.array] = (arr[start:stop], None)
+            else:  # a root 2-D array: the column ranges of the column chunks wanted
+                spans = _column_spans([c.index for c in columns if c.array == col.array],
+                                      arr.chunks[1])
+                parts = [arr[start:stop, a:b] for a, b in spans]
+                where_in, offset = {}, 0  # column of the array -> column of the block
+                for a, b in spans:
+                    where_in.update({i: offset + i - a for i in range(a, b)})
+                    offset += b - a
+                block = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+                blocks[col.array] = (block, where_in)
     except Exception as exc:
         name = f"array {failed.name!r}" if failed.array else "the array"
         failure = (f"{where}: {name} could not be read ({_one_line(exc)}); the store may be "
@@ -1687,10 +1694,25 @@ def _read_zarr_arrays(source: str, storage_options: dict, columns: tuple, start:
     return blocks
 
 
+def _column_spans(indices, chunk: int) -> list:
+    """Column ranges to read for ``indices`` of a 2-D array chunked ``chunk`` columns wide:
+    one range over the columns wanted, split where whole column chunks hold none of them
+    (features c0..c9 and a target c399 are two reads, not one of 400 columns)."""
+    wanted = sorted(set(indices))
+    spans, first, last = [], wanted[0], wanted[0]
+    for i in wanted[1:]:
+        if i // chunk - last // chunk > 1:
+            spans.append((first, last + 1))
+            first = i
+        last = i
+    spans.append((first, last + 1))
+    return spans
+
+
 def _zarr_target(blocks: dict, col, where: str) -> np.ndarray:
     """The target column ``col`` out of the arrays read by :func:`_read_zarr_arrays`."""
-    block, lo = blocks[col.array]
-    y = np.asarray(block if col.index is None else block[:, col.index - lo])
+    block, where_in = blocks[col.array]
+    y = np.asarray(block if col.index is None else block[:, where_in[col.index]])
     # text labels (e.g. zarr 3 strings, NumPy StringDType): plain Python str objects
     y = y.astype(object) if y.dtype.kind == "T" else y
     if y.dtype.kind in "fcO":  # NaN, or None among text labels
@@ -1710,8 +1732,8 @@ def _zarr_features(blocks: dict, columns: tuple, rows: int, dtype: str | None,
 
     def flush():
         if run:
-            block, lo = blocks[""]
-            wanted = [i - lo for i in run]
+            block, where_in = blocks[""]
+            wanted = [where_in[i] for i in run]
             contiguous = wanted == list(range(wanted[0], wanted[0] + len(wanted)))
             pieces.append(block[:, wanted[0]:wanted[-1] + 1] if contiguous
                           else np.take(block, wanted, axis=1))

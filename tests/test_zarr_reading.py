@@ -171,6 +171,22 @@ def test_a_target_inside_the_root_array_is_read_with_the_features(tmp_path, chun
     assert len(chunk_gets) == 4
 
 
+def test_a_target_far_from_the_features_does_not_read_the_columns_between(tmp_path,
+                                                                           chunk_gets):
+    path = tmp_path / "cols.zarr"
+    data = np.random.default_rng(0).normal(size=(100, 400)).astype("float32")
+    arr = zarr.create_array(str(path), data=data, chunks=(50, 40))
+    arr.attrs["columns"] = [f"c{i}" for i in range(399)] + ["label"]
+    X, y = read_table(path, "label", features=[f"c{i}" for i in range(10)], blocksize=None)
+    chunk_gets.clear()
+    Xv, yv = dask.compute(X, y, scheduler="sync")
+    np.testing.assert_array_equal(Xv, data[:, :10])
+    np.testing.assert_array_equal(yv, data[:, -1])
+    # the features' column chunk and the target's, each row chunk once: not the 8 between
+    assert sorted(chunk_gets) == ["c/0/0", "c/0/9", "c/1/0", "c/1/9"], dict(chunk_gets)
+    assert set(chunk_gets.values()) == {1}
+
+
 def test_differently_chunked_arrays_are_read_in_whole_chunks(tmp_path, chunk_gets):
     n = 200
     rng = np.random.default_rng(0)
