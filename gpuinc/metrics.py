@@ -327,8 +327,8 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
         return {"sw": sw, "sae": w @ np.abs(r)}
     # r2 / explained variance: weighted mean and M2 of y and of the residual,
     # merged across blocks with Chan's update (stable for large offsets).
-    if sw == 0:  # a block that weighs nothing adds nothing (and has no mean)
-        return None
+    if sw == 0:  # a block that weighs nothing adds its rows only (it has no mean)
+        return {"sw": 0.0, "n": n}
     my = (w @ y) / sw
     mr = (w @ r) / sw
     return {
@@ -399,13 +399,17 @@ def _combine(stats: list, name: str) -> float:
     if not stats:
         raise _zero_samples()
     if name in ("r2", "explained_variance"):
+        n_rows = sum(s["n"] for s in stats)
+        stats = [s for s in stats if s["sw"] > 0]
+        if not stats:
+            raise _zero_samples()
         acc = dict(stats[0])
         for s in stats[1:]:
             my, m2y = _merge_moments(acc, s, "my", "m2y")
             mr, m2r = _merge_moments(acc, s, "mr", "m2r")
             acc = {"sw": acc["sw"] + s["sw"], "n": acc["n"] + s["n"],
                    "sse": acc["sse"] + s["sse"], "my": my, "m2y": m2y, "mr": mr, "m2r": m2r}
-        if acc["n"] < 2:  # scikit-learn: not well defined on one sample
+        if name == "r2" and n_rows < 2:  # scikit-learn: not well defined on one sample
             from sklearn.exceptions import UndefinedMetricWarning
 
             warnings.warn(f"{name} is not well-defined with fewer than two samples.",
@@ -717,7 +721,7 @@ def check_scoring_for_classes(scoring, classes) -> None:
     if not isinstance(scoring, str) or classes is None:
         return
     if isinstance(classes, (list, tuple)) and any(
-            hasattr(c, "shape") or isinstance(c, (list, tuple)) for c in classes):
+            getattr(c, "ndim", 0) > 0 or isinstance(c, (list, tuple)) for c in classes):
         return  # one array of classes per output (multi-output): no single class count
     classes = _host(classes)  # CuPy / cuDF classes (a model fitted on the device)
     if classes.ndim != 1 or len(classes) <= 2:

@@ -123,6 +123,24 @@ def test_r2_of_one_row_is_undefined_as_in_scikit_learn():
     with pytest.warns(UndefinedMetricWarning, match="fewer than two samples"):
         got = inc.score(da.from_array(X[:1], chunks=1), da.from_array(y[:1], chunks=1))
     assert np.isnan(want) and np.isnan(got)
+    # explained_variance of one row is defined (1.0), as are r2 rows that weigh zero
+    from sklearn.metrics import explained_variance_score, r2_score
+
+    ev = Incremental(SGDRegressor(random_state=0), scoring="explained_variance").fit(X, y)
+    assert ev.score(da.from_array(X[:1], chunks=1), da.from_array(y[:1], chunks=1)) == (
+        explained_variance_score(y[:1], ev.predict(X[:1])))
+    w = np.array([1.0, 0.0, 0.0])
+    got = inc.score(da.from_array(X[:3], chunks=1), da.from_array(y[:3], chunks=1),
+                    sample_weight=da.from_array(w, chunks=1))
+    assert got == r2_score(y[:3], inc.predict(X[:3]), sample_weight=w)
+
+
+def test_a_list_of_numpy_scalar_classes_is_checked_before_training():
+    from gpuinc.metrics import check_scoring_for_classes
+
+    for classes in (list(np.unique([0, 1, 2])), [np.str_("a"), np.str_("b"), np.str_("c")]):
+        with pytest.raises(ValueError, match="cannot score this problem of 3 classes"):
+            check_scoring_for_classes("f1", classes)
 
 
 def test_array_likes_that_only_offer_array_are_taken_as_scikit_learn_takes_them():
