@@ -127,28 +127,23 @@ def _compute_row_lengths(X, x_blocks) -> tuple:
     return tuple(int(n) for n in dask.compute(*[dask.delayed(len)(b) for b in x_blocks]))
 
 
-def _shared_source(X, y) -> tuple:
-    """X and y with whole rows a block, and whether they are cut from the same arrays.
+def _reads_shared(X, obj) -> bool:
+    """Whether ``obj`` (y, a per-row keyword) is cut from arrays X is cut from too.
 
     ``to_delayed`` optimizes each collection alone, and Dask's fusion then folds
     a shared read (``data = da.from_zarr(...)``; ``X, y = data[:, :-1],
     data[:, -1]``) into both X's and y's tasks: every chunk would be read twice a
-    block (``dask.optimize(X, y)`` fuses them apart too).  Such X and y give
+    block (``dask.optimize(X, y)`` fuses them apart too).  Such collections give
     their blocks unoptimized (``to_delayed(optimize_graph=False)``), so the read
-    stays one task that both depend on when a block is computed.
+    stays one task that all depend on when a block is computed.  Data already in
+    memory (NumPy chunks, persisted results) has nothing to read twice.
     """
-    if not (isinstance(X, da.Array) and isinstance(y, da.Array) and X.ndim == 2
-            and y.ndim in (1, 2) and X.numblocks[0] == y.numblocks[0]):
-        return X, y, False
+    if not (isinstance(X, da.Array) and isinstance(obj, da.Array) and X.ndim == 2
+            and obj.ndim in (1, 2) and X.numblocks[0] == obj.numblocks[0]):
+        return False
     graph = X.__dask_graph__()
-    shared = set(graph.layers) & set(y.__dask_graph__().layers)
-    if not shared or not _computes(graph, shared):
-        return X, y, False  # nothing shared, or only data in memory (persisted): nothing to read twice
-    if X.numblocks[1] > 1:
-        X = X.rechunk({1: -1})
-    if y.ndim == 2 and y.numblocks[1] > 1:
-        y = y.rechunk({1: -1})
-    return X, y, True
+    shared = set(graph.layers) & set(obj.__dask_graph__().layers)
+    return bool(shared) and _computes(graph, shared)
 
 
 def _computes(graph, names) -> bool:
@@ -516,10 +511,9 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
         if joint is not None:
             return joint
     kind = collection_kind(X)
-    shared = False
-    if y is not None:
-        X, y, shared = _shared_source(X, y)
-    x_blocks = _x_blocks(X, shared)
+    shared = {name: _reads_shared(X, value) for name, value in
+              [("y", y), *((k, v) for k, v in fit_kwargs.items() if k in PER_ROW_KEYWORDS)]}
+    x_blocks = _x_blocks(X, any(shared.values()))
     lengths = _row_lengths(X)
     cache: dict = {}
 
@@ -556,7 +550,7 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
                     "number of rows."
                 )
         y_pieces = _split_per_row(y, "y", len(x_blocks), lengths, x_lengths, assume_equal_chunks,
-                                  shared, x_indexes)
+                                  shared["y"], x_indexes)
     else:
         y_pieces = [None] * len(x_blocks)
     kw_pieces = {}
@@ -566,7 +560,7 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
                 continue
             kw_pieces[name] = _split_per_row(
                 value, name, len(x_blocks), lengths, x_lengths, assume_equal_chunks,
-                x_indexes_fn=x_indexes,
+                shared.get(name, False), x_indexes_fn=x_indexes,
             )
     final_lengths = lengths if lengths is not None else cache.get("lengths")
     offsets = None

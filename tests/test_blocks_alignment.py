@@ -202,9 +202,9 @@ def test_x_and_y_from_data_in_memory_keep_dask_s_optimization():
     values = np.random.default_rng(0).normal(size=(100, 4))
     data = da.from_array(values, chunks=25)
     for source in (data, data.persist(scheduler="sync")):
-        assert blocks._shared_source(source[:, :-1], source[:, -1])[2] is False
+        assert blocks._reads_shared(source[:, :-1], source[:, -1]) is False
     computed = data * 2.0  # a computation both would repeat
-    assert blocks._shared_source(computed[:, :-1], computed[:, -1])[2] is True
+    assert blocks._reads_shared(computed[:, :-1], computed[:, -1]) is True
 
 
 def test_a_dask_frame_numbered_from_0_in_each_partition_pairs_by_position(tmp_path):
