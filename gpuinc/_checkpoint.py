@@ -11,6 +11,7 @@ into a different fit.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import pickle
@@ -201,9 +202,12 @@ def write_pickle_atomic(target, payload) -> Path:
         if os.path.exists(tmp):
             os.unlink(tmp)
         if isinstance(exc, OSError) and exc.errno is not None:
-            # a full disk, a quota, a file-size limit ...: say which file, and what to do
-            raise OSError(exc.errno, f"could not write {target}: {exc.strerror}; free some "
-                          "space there, or choose another path") from exc
+            # a full disk, a quota, a file-size limit, no permission ...: say which file,
+            # and what to do
+            full = exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", -1), errno.EFBIG)
+            fix = ("free some space there, or choose another path" if full
+                   else "choose a path you can write to")
+            raise OSError(exc.errno, f"could not write {target}: {exc.strerror}; {fix}") from exc
         if isinstance(exc, (TypeError, AttributeError, PicklingError)):
             raise TypeError(
                 f"could not save {target}: the model cannot be pickled ({exc}). Keep what "

@@ -204,6 +204,8 @@ def _one_block(obj):
     """
     if obj is None:
         return None
+    if isinstance(obj, (list, tuple)):
+        obj = np.asarray(obj)
     if block_kind(obj) == "cudf":  # pragma: no cover - needs a GPU
         import dask_cudf
 
@@ -856,7 +858,12 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         client = current_client()
         if client is not None and not str(getattr(client.scheduler, "address", "")).startswith(
                 "inproc"):  # an in-process cluster hands objects over without pickling
-            _check_picklable(estimator, "a pass on a distributed cluster sends it to the workers",
+            # an unfitted copy: cheap, and a fitted model the cluster trained pickled already
+            try:
+                probe = clone(estimator)
+            except Exception:  # noqa: BLE001 - not a scikit-learn estimator: the thing itself
+                probe = estimator
+            _check_picklable(probe, "a pass on a distributed cluster sends it to the workers",
                              cloud=True)
         if client is not None and should_show(self.progress):
             print(f"gpuinc: Dask dashboard at {client.dashboard_link}")
