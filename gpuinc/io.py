@@ -1394,14 +1394,22 @@ def _ragged_row_error(where: str, lines: _BlockLines, line: int, expected: int, 
 _PANDAS_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
-def _field_counts(data: bytes) -> np.ndarray:
+def _field_counts(data: bytes, spans: bool = False):
     """The number of fields of each record of CSV bytes, -1 for a blank line (pandas skips
-    those).  Commas and line breaks inside quotes do not count (a quote's parity tells
-    them, as ``""`` inside a quoted field toggles it twice); all in whole-array steps."""
+    those); with ``spans``, also each record's (start, end) in ``data``.
+
+    Commas and line breaks inside quotes do not count, told by the parity of the
+    quotes before them (``""`` inside a quoted field toggles it twice), in
+    whole-array steps.  Bytes with an odd number of quotes hold a stray one (``5"3``,
+    which CSV readers take as a literal): then every line is a record, and the
+    lines with quotes are counted one by one as pandas reads them.
+    """
     arr = np.frombuffer(data, dtype=np.uint8)
     newline, comma = arr == ord("\n"), arr == ord(",")
     quotes = (arr == ord('"')).view(np.uint8)
-    if quotes.any():
+    n_quotes = int(quotes.sum())
+    balanced = n_quotes % 2 == 0
+    if n_quotes and balanced:
         outside = (np.bitwise_xor.accumulate(quotes) ^ quotes) == 0  # even quotes before
         newline &= outside
         comma &= outside
@@ -1410,12 +1418,37 @@ def _field_counts(data: bytes) -> np.ndarray:
         ends = np.append(ends, len(arr))
     commas = np.searchsorted(np.flatnonzero(comma), ends)
     counts = np.diff(commas, prepend=0) + 1
-    starts = np.concatenate([[0], ends[:-1] + 1])
+    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
+    if n_quotes and not balanced:  # lines with quotes: as a CSV reader reads each
+        for i in np.unique(np.searchsorted(ends, np.flatnonzero(quotes))):
+            if i < len(ends):
+                counts[i] = _fields_in(data[starts[i]:ends[i]])
     # blank lines: one field, no more than white space (few: checked one by one)
     for i in np.flatnonzero(counts == 1):
         if not data[starts[i]:ends[i]].strip():
             counts[i] = -1
-    return counts
+    return (counts, starts, ends) if spans else counts
+
+
+def _fields_in(text: bytes) -> int:
+    """Fields of the first CSV record of ``text`` (a quote is special at a field's start
+    only, as in pandas)."""
+    return len(next(csv.reader([text.decode("utf-8", errors="replace")]), []))
+
+
+def _short_records(data: bytes, least: int, skip_header: bool):
+    """The records of ``data`` with fewer than ``least`` fields (blank lines aside), as
+    (record index, fields), each confirmed by Python's CSV reader on its text: quotes
+    outside CSV's rules (``5"3``) can make the whole-array count see a short record."""
+    counts, starts, ends = _field_counts(data, spans=True)
+    first = 1 if skip_header else 0
+    found = []
+    for i in (np.flatnonzero((counts[first:] >= 0) & (counts[first:] < least)) + first):
+        text = data[starts[i]:ends[i]].decode("utf-8", errors="replace")
+        fields = [len(r) for r in csv.reader(_bytesio.StringIO(text)) if r]
+        if any(f < least for f in fields):
+            found.append((int(i), min(fields)))
+    return found, counts
 
 
 def _check_short_rows(data: bytes, where: str, lines: _BlockLines, n_rows: int) -> None:
@@ -1435,19 +1468,19 @@ def _check_short_rows(data: bytes, where: str, lines: _BlockLines, n_rows: int) 
         if (data.count(b",", header_end + 1, first_end) < expected
                 and data.count(b",") == (expected - 1) * (n_rows + 1)):
             return
-    counts = _field_counts(data)
-    if len(counts) < 2:
-        return
-    expected = int(counts[0])
     header = data[:data.find(b"\n")] if b"\n" in data else data
-    # a header that ends with a delimiter names no last column: rows without that empty
-    # field lack nothing (pandas reads them alike)
-    least = expected - 1 if header.rstrip(b"\r").endswith(b",") else expected
-    short = np.flatnonzero((counts[1:] >= 0) & (counts[1:] < least)) + 1
-    if len(short):
-        first = int(short[0])
-        raise _ragged_row_error(where, lines, first + 1, expected, int(counts[first]),
+    expected = _fields_in(header)
+    short, _ = _short_records(data, _least_fields(header, expected), skip_header=True)
+    if short:
+        first, fields = short[0]
+        raise _ragged_row_error(where, lines, first + 1, expected, fields,
                                 more=len(short) - 1)
+
+
+def _least_fields(header: bytes, expected: int) -> int:
+    """The fields a row needs: a header that ends with a delimiter names no last column,
+    and rows without that empty field lack nothing (pandas reads them alike)."""
+    return expected - 1 if header.rstrip(b"\r").endswith(b",") else expected
 
 
 def _read_csv(data: bytes, **kwargs) -> pd.DataFrame:
@@ -2129,14 +2162,15 @@ def _check_short_rows_in_file(fs, path: str, shown: str, compression) -> None:
             cut = len(data) if not chunk else data.rfind(b"\n") + 1
             data, tail = data[:cut], data[cut:]
             if data:
-                counts = _field_counts(data)
-                if expected is None:
-                    expected, counts, done = int(counts[0]), counts[1:], 1
-                short = np.flatnonzero((counts >= 0) & (counts < expected))
-                if len(short):
-                    first = int(short[0])
-                    raise _ragged_row_error(shown, lines, done + first + 1, expected,
-                                            int(counts[first]))
+                header_here = expected is None
+                if header_here:
+                    header = data[:data.find(b"\n")]
+                    expected = _fields_in(header)
+                    least = _least_fields(header, expected)
+                short, counts = _short_records(data, least, skip_header=header_here)
+                if short:
+                    first, fields = short[0]
+                    raise _ragged_row_error(shown, lines, done + first + 1, expected, fields)
                 done += len(counts)
             if not chunk:
                 return

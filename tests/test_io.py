@@ -900,3 +900,20 @@ def test_csv_header_ending_with_a_delimiter_over_rows_without_it(tmp_path):
     X, y = read_table(path, "t", features=["a", "b"], blocksize=None, allow_nan=True)
     np.testing.assert_array_equal(y.compute(), np.arange(50) % 2)
     np.testing.assert_array_equal(np.asarray(X.compute())[:, 0], np.arange(50))
+
+
+@pytest.mark.parametrize("text, ok", [
+    ('note,a,t,b\n5"3 tall,7,1,2\nx,8,0,\n', True),   # a literal quote mid-field
+    ('a,t,note\n1,0,5"3\n4,1\n5,0,x\n', False),       # ... and a short row after it
+    ('a,t,note\n1,0,5"3 and 6"4\n4,1\n', False),      # two literal quotes hide nothing
+])
+def test_csv_short_rows_with_literal_quotes(tmp_path, text, ok):
+    path = tmp_path / "q.csv"
+    path.write_text(text)
+    features = ["a", "b"] if text.startswith("note") else ["a"]
+    X, y = read_table(path, "t", features=features, blocksize=None, allow_nan=True)
+    if ok:
+        np.testing.assert_array_equal(y.compute(), [1, 0])
+    else:
+        with pytest.raises(DataError, match="in line 3 of the file, saw 2"):
+            dask.compute(X, y)
