@@ -160,6 +160,9 @@ def _sigterm_stops():
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        from ._chain import STOP_REQUESTED
+
+        STOP_REQUESTED.clear()  # set by a SIGTERM outside a fit: no later fit may see it
 
 
 def main(argv=None) -> int:

@@ -400,7 +400,7 @@ def _combine(stats: list, name: str) -> float:
         raise _zero_samples()
     if name in ("r2", "explained_variance"):
         n_rows = sum(s["n"] for s in stats)
-        stats = [s for s in stats if s["sw"] > 0]
+        stats = [s for s in stats if s["sw"] != 0]  # (negative weights are scikit-learn's too)
         if not stats:
             raise _zero_samples()
         acc = dict(stats[0])

@@ -852,3 +852,17 @@ def test_a_checkpoint_of_a_class_this_environment_lacks_is_not_called_unreadable
                        match=r"could not be loaded here \(ModuleNotFoundError.*gone_module.*"
                              r"Resume where it was written"):
         _checkpoint.load(tmp_path / "ck", {})
+
+
+def test_a_folder_that_refuses_the_temporary_file_names_the_target(tmp_path, monkeypatch):
+    real_open = os.open
+
+    def refused(path, *args, **kwargs):
+        if str(path).endswith(".tmp"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(_checkpoint.os, "open", refused)
+    with pytest.raises(PermissionError, match=r"could not write .*gpuinc-checkpoint.pkl: "
+                                              r"Permission denied; choose a path you can"):
+        _checkpoint.save(tmp_path, {"model": "m"})

@@ -164,3 +164,31 @@ def test_array_likes_that_only_offer_array_are_taken_as_scikit_learn_takes_them(
         np.testing.assert_array_equal(inc.coef_, want.coef_)
         np.testing.assert_array_equal(inc.predict(wrap(X)), want.predict(X))
         assert inc.score(wrap(X), wrap(y)) == want.score(X, y)
+
+
+def test_r2_with_negative_weights_matches_scikit_learn():
+    from sklearn.linear_model import SGDRegressor
+    from sklearn.metrics import r2_score
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(6, 2)), rng.normal(size=6)
+    inc = Incremental(SGDRegressor(random_state=0), scoring="r2").fit(X, y)
+    w = np.array([1, 1, -0.5, -0.5, 1, 1.0])  # the middle block's weights sum below zero
+    got = inc.score(da.from_array(X, chunks=2), da.from_array(y, chunks=2),
+                    sample_weight=da.from_array(w, chunks=2))
+    assert got == pytest.approx(r2_score(y, inc.predict(X), sample_weight=w))
+
+
+def test_a_sigterm_outside_a_fit_leaves_no_stop_request_behind():
+    import os
+    import signal
+
+    from gpuinc._chain import STOP_REQUESTED
+    from gpuinc.cli import _sigterm_stops, _Terminated
+
+    with pytest.raises(_Terminated), _sigterm_stops():
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(10_000):  # the handler runs between these bytecodes
+            pass
+    assert not STOP_REQUESTED.is_set()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
