@@ -232,33 +232,50 @@ def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengt
     return pieces
 
 
-def _labels_pair(indexes, objects) -> bool:
+def _labels_pair(indexes, objects, unlabelled: bool) -> bool:
     """Whether in-memory pandas ``objects`` pair with X's blocks (``indexes``) by label.
 
     A Dask DataFrame may hold its rows in another order than the pandas objects
     they came with (``dd.from_pandas`` sorts by index).  They are paired by label
-    when X's labels are unique over all its blocks (``dd.read_csv`` and files read
-    one by one number each partition from 0: those pair by position) and every
-    object's index is unique and holds all of them.
+    when X's labels are unique over all its blocks and every object's index is
+    unique and holds all of them, and the order differs from position's.  With
+    ``unlabelled`` (a NumPy y or sample_weight beside them, which can only follow
+    position) such a reordering is an error, not a silent mismatch between them.
     """
     labels = indexes[0].append(list(indexes[1:])) if len(indexes) > 1 else indexes[0]
     pair = labels.is_unique and all(
         obj.index.is_unique and not bool((obj.index.get_indexer(labels) < 0).any())
         for obj in objects)
-    if not pair:
-        for obj in objects:  # paired by position: say so when the labels tell another order
-            own = obj.index
-            if (len(own) == len(labels) and not own.equals(labels)
-                    and np.array_equal(np.sort(own.to_numpy()), np.sort(labels.to_numpy()))):
-                warnings.warn(
-                    "an in-memory pandas y (or sample_weight) holds X's index labels in "
-                    "another order, but they are not unique, so it is paired with X's rows "
-                    "by position. Pass y as a column of the same Dask DataFrame as X (y = "
-                    "ddf['target']), or reorder it to X's rows first.",
-                    UserWarning, stacklevel=6,
-                )
-                break
-    return pair
+    if pair:
+        if all(obj.index.equals(labels) for obj in objects):
+            return False  # by position is by label
+        if unlabelled:
+            raise ValueError(
+                "X's rows are in another order than the index of the in-memory pandas y "
+                "(or sample_weight), which would pair them by label, but a NumPy y or "
+                "sample_weight beside it has no labels and can only follow X's order. Pass "
+                "every per-row object as pandas with the same index (or as columns of the "
+                "Dask DataFrame X comes from), or all of them in X's order as NumPy arrays."
+            )
+        return True
+    for obj in objects:  # paired by position: say so when the labels tell another order
+        own = obj.index
+        try:
+            reordered = (len(own) == len(labels) and not own.equals(labels) and np.array_equal(
+                np.sort(own.to_numpy()), np.sort(labels.to_numpy())))
+        except TypeError:  # labels of types that do not sort together
+            reordered = False
+        if reordered:
+            warnings.warn(
+                "an in-memory pandas y (or sample_weight) holds X's index labels in another "
+                "order, but the labels cannot pair every per-row object (repeated labels, or "
+                "another object's index lacks some), so all are paired with X's rows by "
+                "position. Pass y as a column of the same Dask DataFrame as X (y = "
+                "ddf['target']), or reorder y and sample_weight to X's rows first.",
+                UserWarning, stacklevel=6,
+            )
+            break
+    return False
 
 
 def _by_label(obj, pieces: list, indexes) -> list:
@@ -520,18 +537,21 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
     in_memory = [v for v in (y, *(v for k, v in fit_kwargs.items() if k in PER_ROW_KEYWORDS))
                  if v is not None and not is_dask_collection(v)]
     x_indexes = None
-    # an in-memory pandas y / sample_weight may be paired with a Dask DataFrame by label
-    # (all of them, or none: a NumPy one among them is paired by position)
-    if isinstance(X, (dd.DataFrame, dd.Series)) and in_memory and all(
-            isinstance(v, (pd.Series, pd.DataFrame)) for v in in_memory):
+    framed = [v for v in in_memory if isinstance(v, (pd.Series, pd.DataFrame))]
+    # in-memory pandas y / sample_weight may be paired with a Dask DataFrame by label,
+    # when X has labels of its own: a RangeIndex is one a reader made (dd.read_csv,
+    # Parquet without an index), whose numbers say nothing about the rows
+    if isinstance(X, (dd.DataFrame, dd.Series)) and framed and (
+            type(X._meta.index).__name__ != "RangeIndex"):
         def x_indexes():
             # X's labels, block by block (read once, with the row counts); None unless
-            # every in-memory pandas object can be paired with them by label
+            # the in-memory pandas objects are to be paired with them by label
             if "indexes" not in cache:
                 cache["indexes"] = dask.compute(*[dask.delayed(_block_index)(b)
                                                   for b in x_blocks])
                 cache.setdefault("lengths", tuple(len(i) for i in cache["indexes"]))
-                cache["by_label"] = _labels_pair(cache["indexes"], in_memory)
+                cache["by_label"] = _labels_pair(cache["indexes"], framed,
+                                                 len(framed) < len(in_memory))
             return cache["indexes"] if cache["by_label"] else None
 
     def x_lengths():

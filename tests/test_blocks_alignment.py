@@ -231,3 +231,21 @@ def test_a_pandas_y_with_x_s_labels_in_another_order_but_repeated_warns():
     y = pd.Series(np.arange(400), index=labels)
     with pytest.warns(UserWarning, match="paired with X's rows by position"):
         blocks.plan_blocks(X, y, {})
+
+
+def test_label_pairing_needs_labels_of_x_s_own_and_every_per_row_object_in_pandas():
+    rng = np.random.default_rng(0)
+    labels = rng.permutation(400) + 1000
+    frame = pd.DataFrame({"a": np.arange(400.0)}, index=labels)
+    X = dd.from_pandas(frame, npartitions=4)  # sorted by label
+    y = pd.Series(labels, index=labels)
+    # a NumPy sample_weight beside a y that would be reordered: an error, not a mismatch
+    with pytest.raises(ValueError, match="a NumPy y or sample_weight beside it"):
+        blocks.plan_blocks(X, y, {"sample_weight": np.ones(400)})
+    # one partition of a frame with a RangeIndex (a reader's numbers): by position
+    shuffled = frame.reset_index(drop=True)
+    Xr = dd.from_pandas(shuffled, npartitions=1)
+    yr = pd.Series(np.arange(400), index=rng.permutation(400))  # y is the row number
+    plan = blocks.plan_blocks(Xr, yr, {})
+    x, yb = dask.compute(plan.blocks[0].x, plan.blocks[0].y)
+    np.testing.assert_array_equal(yb.to_numpy(), np.arange(400))
