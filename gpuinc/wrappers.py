@@ -1163,6 +1163,11 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if _in_memory_device(X) and getattr(X, "ndim", 0) == 2:
             # device data in memory (CuPy, cuDF): scored as one block, like Dask input, so
             # that the data meets the estimator where it computes and scorers see host values
+            if isinstance(y, (list, tuple)) or (y is not None and block_kind(X) == "cupy"
+                                                and not _in_memory_device(y)):
+                from ._movers import to_device
+
+                y = to_device(np.asarray(y))  # with X, as Dask input must be
             return self.score(_one_block(X), _one_block(y), sample_weight=sample_weight)
         if _is_scalar(sample_weight):  # scikit-learn's scorers take one weight per row
             sample_weight = np.full(in_memory_rows(X), float(sample_weight))

@@ -359,3 +359,12 @@ def test_scalar_weight_and_positional_y_on_cudf_partitions(cp):
     h2 = _fit(SkSGDClassifier(random_state=0), Xh_far, yh)
     np.testing.assert_array_equal(g2.coef_, h2.coef_)
     np.testing.assert_array_equal(h2.coef_, h.coef_)
+
+
+def test_in_memory_cupy_x_scored_with_a_host_y(cp):
+    Xc, yc = _data(None)
+    inc = _fit(SkSGDClassifier(random_state=0), Xc, yc)
+    Xm, ym = Xc.compute(), yc.compute()
+    want = inc.score(Xm, ym)
+    for y_host in (ym, list(ym)):
+        assert inc.score(cp.asarray(Xm), y_host) == pytest.approx(want)
