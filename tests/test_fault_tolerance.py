@@ -205,7 +205,7 @@ class KillsEveryWorkerAtBlock3(SGDClassifier):
 def test_a_block_that_kills_every_worker_is_named(monkeypatch):
     import dask
 
-    from gpuinc._chain import WorkersDiedError
+    from gpuinc import WorkersDiedError
 
     X, y = make_classification(**DATA)
     monkeypatch.setenv(MARKER, "1")  # before the workers start: they inherit it
