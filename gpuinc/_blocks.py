@@ -529,7 +529,8 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
             return joint
     kind = collection_kind(X)
     shared = {name: _reads_shared(X, value) for name, value in
-              [("y", y), *((k, v) for k, v in fit_kwargs.items() if k in PER_ROW_KEYWORDS)]}
+              [("y", y), *((k, v) for k, v in fit_kwargs.items()
+                           if k in PER_ROW_KEYWORDS or is_dask_collection(v))]}
     x_blocks = _x_blocks(X, any(shared.values()))
     lengths = _row_lengths(X)
     cache: dict = {}

@@ -46,7 +46,7 @@ def _count_read():
 class ReadAheadProbe(ClassifierMixin, BaseEstimator):
     """Records how many blocks had been read when each partial_fit began."""
 
-    def partial_fit(self, X, y, classes=None, sample_weight=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None, offsets=None):
         with _LOCK:
             SEEN_AT_FIT.append(READS["n"])
         self.classes_ = np.array([0, 1])
@@ -476,11 +476,12 @@ def test_x_and_y_cut_from_one_array_read_it_once_a_block(where, request):
     data = da.from_array(_CountedTable(values), chunks=(100, 4), asarray=False)
     X, y = data[:, :-1], data[:, -1].astype(int)
     w = abs(data[:, 1]) + 0.5  # a sample_weight cut from it too
+    offsets = data[:, 2] * 0  # and another per-row Dask keyword
     if where == "cluster":
         request.getfixturevalue("client")
     _CountedTable.reads.clear()
     inc = Incremental(ReadAheadProbe(), epochs=2, shuffle_blocks=False)
-    inc.fit(X, y, classes=[0, 1], sample_weight=w)
+    inc.fit(X, y, classes=[0, 1], sample_weight=w, offsets=offsets)
     assert inc.estimator_.n_rows_ == 800
     chunks = [(a, a + 100) for a in range(0, 400, 100)]
     assert dict(_CountedTable.reads) == dict.fromkeys(chunks, 2)  # two passes, one read each
