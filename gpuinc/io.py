@@ -1438,7 +1438,7 @@ def _fields_in(text: bytes) -> int:
 
 def _short_records(data: bytes, least: int, skip_header: bool):
     """The records of ``data`` with fewer than ``least`` fields (blank lines aside), as
-    (record index, fields), each confirmed by Python's CSV reader on its text: quotes
+    (line of ``data`` where the record starts, from 0; fields), each confirmed by Python's CSV reader on its text: quotes
     outside CSV's rules (``5"3``) can make the whole-array count see a short record."""
     counts, starts, ends = _field_counts(data, spans=True)
     first = 1 if skip_header else 0
@@ -1447,7 +1447,8 @@ def _short_records(data: bytes, least: int, skip_header: bool):
         text = data[starts[i]:ends[i]].decode("utf-8", errors="replace")
         fields = [len(r) for r in csv.reader(_bytesio.StringIO(text)) if r]
         if any(f < least for f in fields):
-            found.append((int(i), min(fields)))
+            # where it starts, in lines (records with quoted line breaks span several)
+            found.append((data.count(b"\n", 0, int(starts[i])), min(fields)))
     return found, counts
 
 
@@ -2151,6 +2152,20 @@ def _csv_labels(fs, path: str, shown: str, target: str, compression,
     return np.concatenate(seen) if seen else np.empty(0)
 
 
+def _last_record_end(data: bytes) -> int:
+    """Where the last whole record of CSV bytes (that start a record) ends: after the last
+    line break outside quotes, or after the last line break when the quotes do not pair
+    up in the second half (a stray literal quote: the rest must not pile up)."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    quotes = (arr == ord('"')).view(np.uint8)
+    newline = arr == ord("\n")
+    if quotes.any():
+        outside = np.flatnonzero(newline & ((np.bitwise_xor.accumulate(quotes) ^ quotes) == 0))
+        if len(outside) and outside[-1] >= len(arr) // 2:
+            return int(outside[-1]) + 1
+    return data.rfind(b"\n") + 1
+
+
 def _check_short_rows_in_file(fs, path: str, shown: str, compression) -> None:
     """Refuse the first row of a CSV file with fewer fields than its header (error paths
     only: the file is streamed, a few MiB at a time)."""
@@ -2159,7 +2174,7 @@ def _check_short_rows_in_file(fs, path: str, shown: str, compression) -> None:
         while True:
             chunk = fh.read(_COUNT_CHUNK)
             data = tail + chunk
-            cut = len(data) if not chunk else data.rfind(b"\n") + 1
+            cut = len(data) if not chunk else _last_record_end(data)
             data, tail = data[:cut], data[cut:]
             if data:
                 header_here = expected is None
@@ -2167,11 +2182,11 @@ def _check_short_rows_in_file(fs, path: str, shown: str, compression) -> None:
                     header = data[:data.find(b"\n")]
                     expected = _fields_in(header)
                     least = _least_fields(header, expected)
-                short, counts = _short_records(data, least, skip_header=header_here)
+                short, _ = _short_records(data, least, skip_header=header_here)
                 if short:
                     first, fields = short[0]
                     raise _ragged_row_error(shown, lines, done + first + 1, expected, fields)
-                done += len(counts)
+                done += data.count(b"\n")
             if not chunk:
                 return
 

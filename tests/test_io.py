@@ -917,3 +917,16 @@ def test_csv_short_rows_with_literal_quotes(tmp_path, text, ok):
     else:
         with pytest.raises(DataError, match="in line 3 of the file, saw 2"):
             dask.compute(X, y)
+
+
+def test_read_classes_file_scan_does_not_cut_a_quoted_line_break(tmp_path, monkeypatch):
+    """The scan for short rows reads a file in pieces; a piece cut at a line break inside
+    quotes made a good record look short."""
+    import gpuinc.io as gio
+
+    monkeypatch.setattr(gio, "_COUNT_CHUNK", 64)  # pieces of 64 bytes
+    rows = "".join(f'{i},"note\n{i}",{i % 2}\n' for i in range(40))
+    path = tmp_path / "q.csv"
+    path.write_text("a,note,t\n" + rows + "40,x\n")  # one short row, at the end
+    with pytest.raises(DataError, match="in line 82 of the file, saw 2"):
+        gio._check_short_rows_in_file(fsspec.filesystem("file"), str(path), "q.csv", None)
