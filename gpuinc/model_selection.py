@@ -38,14 +38,33 @@ def _check_sizes(test_size, train_size):
 
 
 def _block_counts(n, test_size, train_size):
-    """``(n_train, n_test)`` of a block of ``n`` rows, rounded like scikit-learn."""
+    """``(n_train, n_test)`` of a block of ``n`` rows, rounded like scikit-learn.
+
+    The products are rounded first to 9 decimals: 0.07 * 100 is 7.000000000000001 in
+    floating point, which ``ceil`` would make 8.  With both sizes given, the training
+    rows are capped at what the test rows leave (scikit-learn refuses sizes whose
+    rounded counts exceed the rows; a block cannot hold more rows than it has).
+    """
     if test_size is not None:
-        n_test = int(math.ceil(test_size * n))
-        n_train = n - n_test if train_size is None else int(math.floor(train_size * n))
+        n_test = min(n, int(math.ceil(round(test_size * n, 9))))
+        n_train = n - n_test if train_size is None else min(
+            n - n_test, int(math.floor(round(train_size * n, 9))))
     else:
-        n_train = int(math.floor(train_size * n))
+        n_train = int(math.floor(round(train_size * n, 9)))
         n_test = n - n_train
     return n_train, n_test
+
+
+def _check_not_empty(counts, test_size, train_size) -> None:
+    """Refuse a split whose training set would be empty (blocks of one row, say)."""
+    if counts and sum(c[0] for c in counts) == 0:
+        n = sum(c[0] + c[1] for c in counts)
+        raise ValueError(
+            f"With blocks of {sorted({c[0] + c[1] for c in counts})[:5]} rows (n_samples="
+            f"{n}), test_size={test_size} and train_size={train_size}, the resulting train "
+            "set would be empty: each block rounds its test rows up. Use larger blocks "
+            "(rechunk / repartition), or a smaller test_size."
+        )
 
 
 def _block_masks_seed(random_state, n_blocks):
@@ -106,6 +125,7 @@ def _split_known(arr, seeds, test_size, train_size, shuffle):
     if arr.ndim > 1 and any(nb > 1 for nb in arr.numblocks[1:]):
         arr = arr.rechunk({ax: -1 for ax in range(1, arr.ndim)})
     counts = [_block_counts(n, test_size, train_size) for n in arr.chunks[0]]
+    _check_not_empty(counts, test_size, train_size)
     seed_arr = da.from_array(np.asarray(seeds), chunks=1)
     seed_arr = seed_arr.reshape((len(seeds),) + (1,) * (arr.ndim - 1)) if arr.ndim > 1 else seed_arr
     out = []

@@ -247,3 +247,22 @@ def test_an_input_paired_by_position_keeps_its_own_index():
     X_c, y_c = dask.compute(X_tr, y_tr)
     assert y_c.index.dtype == y_tr._meta.index.dtype == "int64"
     np.testing.assert_array_equal(X_c["a"].to_numpy(), y_c.to_numpy())
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_sizes_whose_rounded_counts_overflow_a_block_keep_shapes_true(shuffle):
+    """0.07 * 100 is 7.000000000000001: rounded up it made 8 test rows, plus 93 training
+    rows, in a block of 100 (wrong declared shapes, or an IndexError at compute time)."""
+    X = da.arange(400, chunks=100).reshape(400, 1).rechunk((100, 1))
+    y = da.arange(400, chunks=100)
+    X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.07, train_size=0.93,
+                                              shuffle=shuffle, random_state=0)
+    got = dask.compute(X_tr, X_te, y_tr, y_te)
+    assert [g.shape[0] for g in got] == [X_tr.shape[0], X_te.shape[0], 372, 28]
+    assert sorted(np.concatenate([got[2], got[3]]).tolist()) == list(range(400))
+    np.testing.assert_array_equal(got[0][:, 0], got[2])
+
+
+def test_blocks_too_small_for_a_training_row_are_refused():
+    with pytest.raises(ValueError, match="the resulting train set would be empty"):
+        train_test_split(da.arange(10, chunks=1), random_state=0)
