@@ -12,10 +12,12 @@ def interactive() -> bool:
         return False
     if "ipykernel" in sys.modules:
         try:
+            from ipykernel.zmqshell import ZMQInteractiveShell
             from IPython import get_ipython
 
             shell = get_ipython()
-            if shell is not None and type(shell).__name__ == "ZMQInteractiveShell":
+            # Jupyter's kernel shell, or one built on it (Colab's, ...)
+            if isinstance(shell, ZMQInteractiveShell):
                 return True
         except Exception:
             pass

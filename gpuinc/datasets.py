@@ -75,7 +75,9 @@ def _dask_from_blocks(make_block, rows, n_features, dtype, y_dtype, device, meta
 def _meta_factory(device):
     if device in (None, "cpu"):
         return lambda ndim, dtype: np.empty((0,) * ndim, dtype=dtype)
-    import cupy
+    from ._optional import import_optional
+
+    cupy = import_optional("cupy", "gpu-cu12")  # a message that names the install
 
     return lambda ndim, dtype: cupy.empty((0,) * ndim, dtype=dtype)
 
@@ -149,6 +151,10 @@ class _ClassificationModel:
         n_classes, cpc = p["n_classes"], p["n_clusters_per_class"]
         if n_inf + n_red + n_rep > p["n_features"]:
             raise ValueError("n_informative + n_redundant + n_repeated must be <= n_features.")
+        if n_classes < 1 or cpc < 1:
+            raise ValueError(
+                f"n_classes and n_clusters_per_class must be >= 1, got {n_classes} and {cpc}."
+            )
         if n_classes * cpc > 2**n_inf:
             raise ValueError(
                 "n_classes * n_clusters_per_class must be <= 2**n_informative; raise "
@@ -165,6 +171,11 @@ class _ClassificationModel:
             weights = list(weights)
             if len(weights) == n_classes - 1:
                 weights.append(1.0 - sum(weights))
+            if any(not w >= 0 for w in weights) or sum(weights) <= 0:
+                raise ValueError(
+                    f"weights must be class proportions >= 0 (with n_classes - 1 of them, "
+                    f"summing to at most 1), got {p['weights']!r}."
+                )
         self.cluster_probs = np.repeat(np.asarray(weights) / cpc, cpc)
         self.cluster_probs /= self.cluster_probs.sum()
         centroids = _hypercube_vertices(n_clusters, n_inf, rs).astype(float)
@@ -279,6 +290,8 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
             f"effective_rank must be a positive integer or None, got {effective_rank!r}.")
     if not 0.0 <= float(tail_strength) <= 1.0:
         raise ValueError(f"tail_strength must be between 0 and 1, got {tail_strength!r}.")
+    if not noise >= 0:
+        raise ValueError(f"noise must be >= 0 (the standard deviation), got {noise!r}.")
     rows = _normalize_row_chunks(n_samples, chunks, n_features, dtype)
     seeds = _block_seeds(random_state, len(rows))
     rs = np.random.RandomState(random_state) if not isinstance(

@@ -135,3 +135,32 @@ def test_make_regression_effective_rank_matches_scikit_learn_spectrum():
         make_regression(n_samples=10, effective_rank=0)
     with pytest.raises(ValueError, match="tail_strength must be between 0 and 1"):
         make_regression(n_samples=10, effective_rank=2, tail_strength=1.5)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(weights=[1.2]), "weights must be class proportions"),
+    (dict(weights=[-0.1, 1.1]), "weights must be class proportions"),
+    (dict(n_classes=0), "n_classes and n_clusters_per_class must be >= 1"),
+])
+def test_bad_classification_parameters_fail_at_call_time(kwargs, match):
+    from gpuinc.datasets import make_classification
+
+    with pytest.raises(ValueError, match=match):
+        make_classification(n_samples=100, chunks=50, random_state=0, **kwargs)
+
+
+def test_negative_regression_noise_fails_at_call_time():
+    from gpuinc.datasets import make_regression
+
+    with pytest.raises(ValueError, match="noise must be >= 0"):
+        make_regression(n_samples=100, chunks=50, noise=-1.0)
+
+
+def test_gpu_data_without_cupy_names_the_install(monkeypatch):
+    import sys
+
+    from gpuinc.datasets import make_classification
+
+    monkeypatch.setitem(sys.modules, "cupy", None)  # importing it raises ImportError
+    with pytest.raises(ImportError, match="gpu-cu12"):
+        make_classification(n_samples=100, chunks=50, device="gpu")

@@ -843,3 +843,22 @@ def test_ctrl_c_returns_while_a_block_read_is_stuck():
         assert not ended.is_set()  # the fit returned while the read was still stuck
     finally:
         release.set()
+
+
+def test_progress_bars_show_in_kernels_built_on_jupyter_s_shell(monkeypatch):
+    """Colab's kernel shell is a subclass of ipykernel's under another name."""
+    zmqshell = pytest.importorskip("ipykernel.zmqshell")
+    import sys
+
+    import IPython
+
+    from gpuinc import _progress
+
+    class Shell(zmqshell.ZMQInteractiveShell):
+        def __init__(self):  # no kernel behind it: only its type matters here
+            pass
+
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setitem(sys.modules, "ipykernel", sys.modules["ipykernel"])
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
+    assert _progress.interactive()
