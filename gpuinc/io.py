@@ -1410,7 +1410,7 @@ def _field_counts(data: bytes, spans: bool = False):
     n_quotes = int(quotes.sum())
     balanced = n_quotes % 2 == 0
     if n_quotes and balanced:
-        outside = (np.bitwise_xor.accumulate(quotes) ^ quotes) == 0  # even quotes before
+        outside = _outside_quotes(quotes)
         newline &= outside
         comma &= outside
     ends = np.flatnonzero(newline)
@@ -1428,6 +1428,18 @@ def _field_counts(data: bytes, spans: bool = False):
         if not data[starts[i]:ends[i]].strip():
             counts[i] = -1
     return (counts, starts, ends) if spans else counts
+
+
+def _outside_quotes(quotes: np.ndarray) -> np.ndarray:
+    """For each byte, whether an even number of quotes stands before it (``quotes``: 1
+    where a byte is a quote, as uint8)."""
+    return (np.bitwise_xor.accumulate(quotes) ^ quotes) == 0
+
+
+def _header_line(data: bytes) -> bytes:
+    """The first line of CSV bytes, without its line break."""
+    end = data.find(b"\n")
+    return data if end < 0 else data[:end]
 
 
 def _fields_in(text: bytes) -> int:
@@ -1469,7 +1481,7 @@ def _check_short_rows(data: bytes, where: str, lines: _BlockLines, n_rows: int) 
         if (data.count(b",", header_end + 1, first_end) < expected
                 and data.count(b",") == (expected - 1) * (n_rows + 1)):
             return
-    header = data[:data.find(b"\n")] if b"\n" in data else data
+    header = _header_line(data)
     expected = _fields_in(header)
     short, _ = _short_records(data, _least_fields(header, expected), skip_header=True)
     if short:
@@ -1548,7 +1560,7 @@ def _parse_csv(data: bytes, where: str, dtype=None,
         ragged = _PANDAS_RAGGED.search(str(exc)) if lines is not None else None
         if ragged:
             expected, line, saw = (int(g) for g in ragged.groups())
-            names = int(_field_counts(data[:data.find(b"\n") + 1])[0])
+            names = _fields_in(_header_line(data))
             raise _ragged_row_error(where, lines, line, expected, saw, names=names) from exc
         raise DataError(
             f"{where} is not well-formed CSV ({_one_line(exc)}); fix or remove the file."
@@ -2160,7 +2172,7 @@ def _last_record_end(data: bytes) -> int:
     quotes = (arr == ord('"')).view(np.uint8)
     newline = arr == ord("\n")
     if quotes.any():
-        outside = np.flatnonzero(newline & ((np.bitwise_xor.accumulate(quotes) ^ quotes) == 0))
+        outside = np.flatnonzero(newline & _outside_quotes(quotes))
         if len(outside) and outside[-1] >= len(arr) // 2:
             return int(outside[-1]) + 1
     return data.rfind(b"\n") + 1
@@ -2179,7 +2191,7 @@ def _check_short_rows_in_file(fs, path: str, shown: str, compression) -> None:
             if data:
                 header_here = expected is None
                 if header_here:
-                    header = data[:data.find(b"\n")]
+                    header = _header_line(data)
                     expected = _fields_in(header)
                     least = _least_fields(header, expected)
                 short, _ = _short_records(data, least, skip_header=header_here)
