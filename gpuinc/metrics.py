@@ -407,8 +407,8 @@ def _combine(stats: list, name: str) -> float:
         for s in stats[1:]:
             my, m2y = _merge_moments(acc, s, "my", "m2y")
             mr, m2r = _merge_moments(acc, s, "mr", "m2r")
-            acc = {"sw": acc["sw"] + s["sw"], "n": acc["n"] + s["n"],
-                   "sse": acc["sse"] + s["sse"], "my": my, "m2y": m2y, "mr": mr, "m2r": m2r}
+            acc = {"sw": acc["sw"] + s["sw"], "sse": acc["sse"] + s["sse"],
+                   "my": my, "m2y": m2y, "mr": mr, "m2r": m2r}
         if name == "r2" and n_rows < 2:  # scikit-learn: not well defined on one sample
             from sklearn.exceptions import UndefinedMetricWarning
 
@@ -636,12 +636,8 @@ class _OneBlockResponses(_GatheredResponses):
 
     def __init__(self, estimator, x, home, *, y=None, sample_weight=None):
         n = _rows(x)
-        try:
-            n_features = int(getattr(estimator, "n_features_in_", 0))
-        except (TypeError, ValueError):
-            n_features = 0
         super().__init__(estimator, None, home, rows=[n], y=y, sample_weight=sample_weight,
-                         placeholder=np.broadcast_to(np.float64(np.nan), (n, n_features)))
+                         placeholder=_placeholder(estimator, n))
         self._x = x
 
     def _responses(self, method):
@@ -788,6 +784,15 @@ def _score_gathered(estimator, blocks, scorer, scoring, home, compute=True):
     return _finish(parts, finish, compute)
 
 
+def _placeholder(estimator, n_rows: int) -> np.ndarray:
+    """The X a scorer is given in place of the real one: the right shape, NaN values."""
+    try:
+        n_features = int(getattr(estimator, "n_features_in_", 0))
+    except (TypeError, ValueError):
+        n_features = 0
+    return np.broadcast_to(np.float64(np.nan), (n_rows, n_features))
+
+
 def _score_of_gathered(estimator, blocks, scorer, home, has_y, method, gathered):
     """The scorer on the gathered per-block responses (see ``_score_gathered``)."""
     rows = [g[0] for g in gathered]
@@ -803,12 +808,7 @@ def _score_of_gathered(estimator, blocks, scorer, home, has_y, method, gathered)
     cache = {}
     if method is not None:
         cache[method] = _concat_responses([g[3] for g in gathered], rows, estimator, method)
-    n_features = getattr(estimator, "n_features_in_", 0)
-    try:
-        n_features = int(n_features)
-    except (TypeError, ValueError):
-        n_features = 0
-    placeholder = np.broadcast_to(np.float64(np.nan), (sum(rows), n_features))
+    placeholder = _placeholder(estimator, sum(rows))
     proxy = _GatheredResponses(estimator, blocks, home, rows=rows, y=y,
                                sample_weight=kwargs.get("sample_weight"),
                                placeholder=placeholder, cache=cache)
