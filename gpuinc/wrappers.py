@@ -204,13 +204,12 @@ def _one_block(obj):
     """
     if obj is None:
         return None
-    if isinstance(obj, (list, tuple)):
-        obj = np.asarray(obj)
-    if block_kind(obj) == "cudf":  # pragma: no cover - needs a GPU
+    kind = block_kind(obj)
+    if kind == "cudf":  # pragma: no cover - needs a GPU
         import dask_cudf
 
         return dask_cudf.from_cudf(obj, npartitions=1, sort=False)
-    if block_kind(obj) in ("pandas",):
+    if kind == "pandas":
         return dd.from_pandas(obj, npartitions=1, sort=False)
     return da.from_array(obj, chunks=obj.shape, name=False)
 
