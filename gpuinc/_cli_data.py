@@ -815,18 +815,25 @@ def _data_keys(ds) -> list:
     return keys
 
 
+def _clash(target: str, guarded) -> str | None:
+    """``"is <what>"`` or ``"holds <what>"`` for the first (what, key) of ``guarded`` that
+    the path ``target`` is or holds (both as :func:`_path_key` gives them), else None."""
+    for what, where in guarded:
+        if where == target or where.startswith(target.rstrip("/") + "/"):
+            return f"{'is' if where == target else 'holds'} {what}"
+    return None
+
+
 def _check_model_out(out: str, ds, storage_options: dict) -> None:
     """``train --out`` must not be, or hold, the training data: saving the model there
     would replace it (checked before any work)."""
     import fsspec
 
     fs, path = fsspec.core.url_to_fs(out, **(storage_options if _is_url(out) else {}))
-    target = _path_key(fs, path)
-    for what, where in _data_keys(ds):
-        if where == target or where.startswith(target.rstrip("/") + "/"):
-            relation = "is" if where == target else "holds"
-            raise UsageError(f"--out {out} {relation} {what}; saving the model there would "
-                             "replace the data. Choose another --out, such as model.pkl.")
+    clash = _clash(_path_key(fs, path), _data_keys(ds))
+    if clash:
+        raise UsageError(f"--out {out} {clash}; saving the model there would replace the "
+                         "data. Choose another --out, such as model.pkl.")
 
 
 def _check_replaceable(fs, path: str, out: str, kind: str, ds, model: str,
@@ -843,11 +850,10 @@ def _check_replaceable(fs, path: str, out: str, kind: str, ds, model: str,
     guarded = [(f"the model {model}", _path_key(model_fs, model_path)), *_data_keys(ds)]
     if _is_local(fs):
         guarded.append(("the working folder", os.path.realpath(os.getcwd())))
-    for what, where in guarded:
-        if where == target or where.startswith(target.rstrip("/") + "/"):
-            relation = "is" if where == target else "holds"
-            raise UsageError(f"--out {out} {relation} {what}; --overwrite replaces only an "
-                             "earlier prediction output. Choose another --out.")
+    clash = _clash(target, guarded)
+    if clash:
+        raise UsageError(f"--out {out} {clash}; --overwrite replaces only an earlier "
+                         "prediction output. Choose another --out.")
     if not fs.isdir(path):
         return
     if kind != "parquet":
