@@ -73,3 +73,15 @@ class FakeCupyArray:
 
     def astype(self, dtype):
         return FakeCupyArray(self._a.astype(dtype))
+
+
+def parquet_parts(folder, frames) -> tuple:
+    """``frames`` written as ``folder/part-<i>.parquet`` (the folder is made); returns the
+    folder and the frames concatenated, as one reads them back."""
+    import pandas as pd
+
+    folder.mkdir()
+    frames = list(frames)
+    for i, df in enumerate(frames):
+        df.to_parquet(folder / f"part-{i}.parquet", index=False)
+    return folder, pd.concat(frames, ignore_index=True)

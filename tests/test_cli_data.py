@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from arrays import swallows_interrupts
+from arrays import parquet_parts, swallows_interrupts
 from sklearn.linear_model import SGDClassifier
 
 from gpuinc import Incremental
@@ -37,14 +37,8 @@ def frame(n, start=0, seed=0):
 
 @pytest.fixture
 def data(tmp_path):
-    folder = tmp_path / "train"
-    folder.mkdir()
-    parts = []
-    for i in range(N_FILES):
-        df = frame(ROWS, start=i * ROWS, seed=i)
-        df.to_parquet(folder / f"part-{i}.parquet", index=False)
-        parts.append(df)
-    return folder, pd.concat(parts, ignore_index=True)
+    return parquet_parts(tmp_path / "train",
+                         [frame(ROWS, start=i * ROWS, seed=i) for i in range(N_FILES)])
 
 
 def run(capsys, *argv):

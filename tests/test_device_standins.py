@@ -22,7 +22,7 @@ from contextlib import nullcontext
 import numpy as np
 import pandas as pd
 import pytest
-from arrays import FakeCupyArray
+from arrays import FakeCupyArray, parquet_parts
 from dask.delayed import Delayed
 from sklearn.naive_bayes import GaussianNB
 
@@ -452,16 +452,13 @@ def test_text_frames_are_still_refused_with_a_clear_message(gpu_standins):
 # ------------------------------------------------- 4. the CLI and text targets
 @pytest.fixture
 def text_data(tmp_path):
-    folder = tmp_path / "train"
-    folder.mkdir()
     rng = np.random.default_rng(0)
-    parts = []
-    for i in range(3):
+
+    def part():
         df = pd.DataFrame(rng.normal(size=(40, 2)), columns=["f0", "f1"])
-        df["label"] = np.where(df["f0"] > 0, "yes", "no")
-        df.to_parquet(folder / f"part-{i}.parquet", index=False)
-        parts.append(df)
-    return folder, pd.concat(parts, ignore_index=True)
+        return df.assign(label=np.where(df["f0"] > 0, "yes", "no"))
+
+    return parquet_parts(tmp_path / "train", [part() for _ in range(3)])
 
 
 def _run(capsys, *argv):
