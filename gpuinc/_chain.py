@@ -13,6 +13,8 @@ by dataset size.  Two runners share one contract:
   worker; otherwise each ``partial_fit`` runs as a task next to its block
   (persisted, or read by its own task) and the model moves between workers
   (small persisted blocks join a neighbour's task instead: ``RUN_FETCH_BYTES``).
+  Over persisted blocks that several workers hold, the model goes from worker
+  to worker directly instead of through the scheduler (``_relay``).
 """
 
 from __future__ import annotations
@@ -471,8 +473,10 @@ class DistributedRunner:
     (``RUN_FETCH_BYTES``), are trained by one task (``group_runs``), saving a
     scheduler round trip and a model transfer per block. Lazy blocks that each
     compute alone are read and trained by one task on one worker (``_run_in_one_task``) unless ``group_runs`` is off
-    (block-level checkpoints need the model after every block). Other blocks
-    are computed at most ``prefetch`` ahead, each next to its ``partial_fit``.
+    (block-level checkpoints need the model after every block). Held runs on
+    several workers are trained as a relay (``_relay.run_relay``: one task per
+    worker, the model sent directly between them). Other blocks are computed at
+    most ``prefetch`` ahead, each next to its ``partial_fit``.
     """
 
     def __init__(self, client, prefetch: int = 2):
@@ -647,8 +651,23 @@ class DistributedRunner:
         from distributed import wait
 
         resolved = [_resolve(client, b)[0] for b in blocks]
-        runs = (_runs_by_worker(client, resolved) if group_runs
+        reported = set()  # blocks a broken relay reported done: not reported again
+        owners = []
+        runs = (_runs_by_worker(client, resolved, owners=owners) if group_runs
                 else [[i] for i in range(len(blocks))])
+        if group_runs and where["home"] == HOST and len(set(owners)) > 1 \
+                and None not in owners:
+            from . import _relay
+
+            if _relay.ENABLED and _relay.ensure_plugin(client):
+                try:
+                    return _relay.run_relay(client, model, blocks, resolved, runs, owners,
+                                            static_kwargs, where, on_block, stats, reported)
+                except _relay.RelayBroken:
+                    pass  # trained again as a chain, from the model the pass started with
+                except BaseException as exc:
+                    _raise_if_client_gone(client, exc)
+                    raise
         state = (model, 0, [])
         submitted = deque()
         awaited = None
@@ -668,6 +687,8 @@ class DistributedRunner:
                 if fut.status != "finished":
                     fut.result()  # raises the task's error, with its block in the message
                 for i in run:
+                    if i in reported:
+                        continue
                     stats.start_block()  # held blocks are not loaded ahead: one at a time
                     stats.end_block(0)
                     if on_block is not None:
@@ -950,8 +971,12 @@ FETCH_BLOCK_BYTES = 4 * 2**20
 
 
 def _runs_by_worker(client, resolved, fetch_bytes: int | None = None,
-                    block_bytes: int | None = None):
-    """Consecutive block positions to train in one task each, as lists (see RUN_FETCH_BYTES)."""
+                    block_bytes: int | None = None, owners: list | None = None):
+    """Consecutive block positions to train in one task each, as lists (see RUN_FETCH_BYTES).
+
+    ``owners``, when given, receives each run's worker: the one holding most of
+    its bytes (None when no piece of the run is held by a known worker).
+    """
     from distributed import Future, wait
 
     fetch_bytes = RUN_FETCH_BYTES if fetch_bytes is None else fetch_bytes
@@ -985,6 +1010,9 @@ def _runs_by_worker(client, resolved, fetch_bytes: int | None = None,
         else:
             runs.append([i])
             held, total = mine, size
+        if owners is not None:
+            owner = max(sorted(held), key=held.get) if held else None
+            owners[len(runs) - 1:] = [owner]
     return runs
 
 

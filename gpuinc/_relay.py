@@ -1,0 +1,317 @@
+"""Relay passes: the model goes from worker to worker directly, not through the scheduler.
+
+A pass over persisted blocks trains runs of blocks, each on the worker that
+holds it (see ``_chain._runs_by_worker``).  Chained as one task per run, every
+hand-over of the model between two workers is a round trip through the
+scheduler: the finished task is reported, the next one is sent to its worker,
+which then fetches the model from the previous worker (about 5-6 ms a hop on
+a 2-core machine).  A relay pass submits one task per worker instead, holding
+all of that worker's runs; a task that finishes a run sends the model straight
+to the worker of the next run, whose task is already waiting for it (about
+1 ms a hop).
+
+The workers receive models in a mailbox that a worker plugin
+(:class:`RelayPlugin`, registered once per client) installs with a comm
+handler.  A waiting task leaves the worker's thread pool (``secede``) as soon
+as another task is ready on its worker, so relay passes of concurrent fits,
+or any other work, never wait on each other.  Anything that breaks the relay
+itself (a worker that leaves, a model that cannot be delivered) makes the
+client cancel it and train the pass again as an ordinary chain, from the
+model it started with.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import queue
+import threading
+import time
+import weakref
+from collections import deque
+
+#: the worker comm handler that receives models, and the worker extension holding them
+RELAY_OP = "gpuinc_relay_put"
+EXTENSION = "gpuinc-relay"
+PLUGIN_NAME = "gpuinc-relay"
+#: a model not delivered within this many seconds breaks the relay (a worker gone, or
+#: one without the handler: distributed then never answers)
+SEND_TIMEOUT_S = 60.0
+#: how often the client checks that every worker of a relay pass is still there
+ALIVE_CHECK_S = 1.0
+#: relay passes are used at all (tests compare them with the plain chain)
+ENABLED = True
+
+#: client -> weak reference to the scheduler connection the plugin was registered on
+_REGISTERED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_MISSING = object()
+
+
+class RelayBroken(RuntimeError):
+    """The relay could not hand the model on (not an error of the training)."""
+
+
+class Mailbox:
+    """Models sent to this worker, by (pass token, run number)."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._items: dict = {}
+        self._closed: deque = deque(maxlen=1024)  # tokens of passes that ended or stopped
+
+    def receive(self, token=None, run=None, state=None) -> str:
+        """The comm handler (runs on the worker's event loop: never blocks for long)."""
+        return "ok" if self.put(token, run, state) else "closed"
+
+    def put(self, token, run, state) -> bool:
+        with self._cond:
+            if token in self._closed:
+                return False
+            self._items[(token, run)] = state
+            self._cond.notify_all()
+        return True
+
+    def take(self, token, run, timeout: float):
+        """The model for ``run`` if it came within ``timeout`` seconds, else ``_MISSING``."""
+        with self._cond:
+            if (token, run) not in self._items:
+                self._cond.wait(timeout)
+            return self._items.pop((token, run), _MISSING)
+
+    def is_closed(self, token) -> bool:
+        with self._cond:
+            return token in self._closed
+
+    def close(self, token) -> None:
+        """Drop what a pass left here and refuse what is still on its way."""
+        with self._cond:
+            self._closed.append(token)
+            for key in [k for k in self._items if k[0] == token]:
+                del self._items[key]
+            self._cond.notify_all()
+
+
+def _plugin_base():
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    return WorkerPlugin
+
+
+class RelayPlugin(_plugin_base()):
+    """Installs the mailbox and its comm handler on every worker, present and future."""
+
+    name = PLUGIN_NAME
+
+    def setup(self, worker):
+        box = worker.extensions.get(EXTENSION)
+        if not isinstance(box, Mailbox):
+            box = worker.extensions[EXTENSION] = Mailbox()
+        worker.handlers[RELAY_OP] = box.receive
+
+    def teardown(self, worker):
+        worker.handlers.pop(RELAY_OP, None)
+        worker.extensions.pop(EXTENSION, None)
+
+
+def ensure_plugin(client) -> bool:
+    """Register :class:`RelayPlugin` once per connection to the scheduler; False if it failed."""
+    comm = getattr(client, "scheduler_comm", None)
+    sent_on = _REGISTERED.get(client)
+    if comm is not None and sent_on is not None and sent_on() is comm:
+        return True
+    try:
+        replies = client.register_plugin(RelayPlugin(), name=PLUGIN_NAME)
+    except Exception:
+        return False
+    if isinstance(replies, dict) and any(
+            isinstance(r, dict) and r.get("status") not in (None, "OK") for r in replies.values()):
+        return False
+    if comm is not None:
+        _REGISTERED[client] = weakref.ref(comm)
+    return True
+
+
+async def _close_token(token, dask_worker=None):
+    """Run on each worker's event loop (``client.run(..., wait=False)`` wants a coroutine)."""
+    box = dask_worker.extensions.get(EXTENSION) if dask_worker is not None else None
+    if isinstance(box, Mailbox):
+        box.close(token)
+
+
+# -- worker side ---------------------------------------------------------------------------
+
+
+def _await_model(worker, box, token, run, stop):
+    """Wait in this task for the model of ``run``; give the thread up if others need it."""
+    from distributed import rejoin, secede
+
+    seceded = False
+    try:
+        while True:
+            state = box.take(token, run, 0.1 if seceded else 0.01)
+            if state is not _MISSING:
+                return state
+            stop()
+            if not seceded and (worker.state.ready or worker.state.constrained):
+                secede()  # another task is ready here: let it run meanwhile
+                seceded = True
+    finally:
+        if seceded:
+            rejoin()
+
+
+def _send(worker, address, token, run, state) -> None:
+    from distributed.protocol import to_serialize
+    from distributed.utils import sync
+
+    async def deliver():
+        return await asyncio.wait_for(
+            worker.rpc(address).gpuinc_relay_put(token=token, run=run,
+                                                  state=to_serialize(state)),
+            SEND_TIMEOUT_S)
+
+    try:
+        reply = sync(worker.loop, deliver)
+    except Exception as exc:
+        raise RelayBroken(f"gpuinc: the model could not be sent to {address} "
+                          f"({type(exc).__name__}: {exc})") from exc
+    if reply != "ok":
+        raise RelayBroken(f"gpuinc: {address} refused the model of pass {token} ({reply!r})")
+
+
+def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, indices, rows,
+               **where):
+    """Worker side: train this worker's runs of the pass, in order, handing the model on.
+
+    ``numbers[k]`` is the run number of ``runs[k]`` (a list of resolved
+    blocks), ``nexts[k]`` the address of the worker of the next run (None
+    after the last run of the pass, whose task returns the chain state; the
+    others return None).  ``model`` is given to the task of run 0 only.
+    """
+    from distributed import get_worker
+    from distributed.worker import thread_state
+
+    from ._chain import PROGRESS_TOPIC, _fit_step, _own, _PassCancelled
+    from ._malloc import reusing_memory
+
+    worker = get_worker()
+    key = getattr(thread_state, "key", None)
+    box = worker.extensions.get(EXTENSION)
+    if not isinstance(box, Mailbox):
+        raise RelayBroken(f"gpuinc: worker {worker.address} has no relay mailbox")
+
+    def stop():
+        task = worker.state.tasks.get(key) if key is not None else None
+        if (key is not None and (task is None or task.state in ("cancelled", "released"))) \
+                or box.is_closed(token):
+            raise _PassCancelled(f"gpuinc: pass {token} was cancelled")
+
+    state = None
+    for number, blocks, nxt, where_pos, where_index, where_rows in zip(
+            numbers, runs, nexts, positions, indices, rows, strict=True):
+        state = _own((model, 0, [])) if number == 0 else _await_model(worker, box, token,
+                                                                      number, stop)
+        with reusing_memory():
+            for (x, y, kwargs, _), pos, index, block_rows in zip(
+                    blocks, where_pos, where_index, where_rows, strict=True):
+                stop()  # a cancelled pass stops at the next block
+                state = _fit_step(state, x, y, kwargs, static_kwargs, index=index,
+                                  rows=block_rows, **where)
+                worker.log_event(PROGRESS_TOPIC, {"token": token, "pos": pos})
+        if nxt is None:
+            return state
+        stop()
+        if nxt == worker.address:
+            box.put(token, number + 1, state)
+        else:
+            _send(worker, nxt, token, number + 1, state)
+        state = None
+    return None
+
+
+# -- client side ---------------------------------------------------------------------------
+
+
+def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, where, on_block,
+              stats, reported):
+    """Train ``runs`` (lists of positions in ``blocks``) as a relay; the final chain state.
+
+    ``owners[r]`` is the worker holding run ``r``.  Positions reported done
+    (``on_block`` called) are added to ``reported``.  Raises
+    :class:`RelayBroken` when the relay itself failed, the pass to be trained
+    again another way; errors of the training propagate.
+    """
+    import dask
+
+    from ._chain import _POLL_S, _PROGRESS, _subscribe_progress
+
+    token = dask.base.tokenize(object())
+    mine: dict = {}
+    for r, owner in enumerate(owners):
+        mine.setdefault(owner, []).append(r)
+    nexts = [*owners[1:], None]
+    events = queue.SimpleQueue()
+    futures = []
+    last = None
+    done = [-1]  # the last position reported
+
+    def report_through(pos):
+        for p in range(done[0] + 1, min(pos, len(blocks) - 1) + 1):
+            stats.start_block()  # held blocks are not loaded ahead: one at a time
+            stats.end_block(0)
+            reported.add(p)
+            done[0] = p
+            if on_block is not None:
+                on_block(p, blocks[p], _model_in_relay)
+
+    _PROGRESS[token] = events.put
+    try:
+        _subscribe_progress(client)
+        for n, (owner, numbers) in enumerate(mine.items()):
+            fut = client.submit(
+                relay_task, model if 0 in numbers else None,
+                [[resolved[i] for i in runs[r]] for r in numbers], static_kwargs,
+                token=token, numbers=numbers, nexts=[nexts[r] for r in numbers],
+                positions=[runs[r] for r in numbers],
+                indices=[[blocks[i].index for i in runs[r]] for r in numbers],
+                rows=[[blocks[i].rows for i in runs[r]] for r in numbers], **where,
+                key=f"gpuinc-relay-{token}-{n}", workers=[owner], allow_other_workers=False,
+                pure=False, priority=1,
+            )
+            futures.append(fut)
+            if len(runs) - 1 in numbers:
+                last = fut
+        next_check = time.monotonic() + ALIVE_CHECK_S
+        while True:
+            try:
+                report_through(events.get(timeout=_POLL_S))
+            except queue.Empty:
+                pass
+            if done[0] == len(blocks) - 1:
+                break  # the last task is returning
+            if last.done() or any(f.status in ("error", "cancelled", "lost") for f in futures):
+                break
+            if time.monotonic() >= next_check:
+                workers = client.scheduler_info().get("workers", {})
+                gone = sorted(set(mine) - set(workers))
+                if gone:
+                    raise RelayBroken(f"gpuinc: worker(s) {', '.join(gone)} left during the pass")
+                next_check = time.monotonic() + ALIVE_CHECK_S
+        for fut in futures:
+            if fut.status == "error":
+                fut.result()  # raises: a training error names its block; RelayBroken stays so
+        state = last.result()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            client.cancel(futures)
+        with contextlib.suppress(Exception):
+            client.run(_close_token, token, wait=False)
+        raise
+    finally:
+        _PROGRESS.pop(token, None)
+    report_through(len(blocks) - 1)  # events still on their way are not waited for
+    return state  # every model sent was taken: no mailbox holds anything of this pass
+
+
+def _model_in_relay():
+    raise RuntimeError("the model of a relay pass is only known when the pass ends")

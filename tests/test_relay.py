@@ -1,0 +1,261 @@
+"""Relay passes: over persisted blocks on a cluster, the model goes from worker to worker
+directly (one task per worker), and the result is the chain's, bit for bit."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import dask
+import numpy as np
+import pytest
+from sklearn.linear_model import SGDClassifier
+
+from gpuinc import Incremental, _chain, _relay, wrappers
+from gpuinc.datasets import make_classification
+
+distributed = pytest.importorskip("distributed")
+
+DATA = dict(n_samples=1600, n_features=6, chunks=100, random_state=0)  # 16 blocks
+
+
+def _persisted_on_both(client, X, y):
+    """X and y persisted with blocks on both workers (a relay needs two owners)."""
+    X, y = dask.persist(X, y)
+    distributed.wait([X, y])
+    workers = sorted(client.scheduler_info()["workers"])
+    holders = {w for ws in client.who_has(X).values() for w in ws}
+    if len(holders) < 2:
+        client.rebalance([X, y], workers=workers)
+        holders = {w for ws in client.who_has(X).values() for w in ws}
+    assert len(holders) == 2, f"blocks not spread over both workers: {holders}"
+    return X, y
+
+
+def _plain(X, y, estimator):
+    for xb, yb in zip(X.to_delayed().ravel(), y.to_delayed().ravel(), strict=True):
+        estimator.partial_fit(*dask.compute(xb, yb), classes=[0, 1])
+    return estimator
+
+
+@pytest.fixture
+def spy(monkeypatch):
+    """Counts relay passes and the tasks each one submitted.
+
+    Blocks this small would all join one task (see ``RUN_FETCH_BYTES``): none is
+    fetched to another worker here, so each worker's blocks are runs of their own.
+    """
+    monkeypatch.setattr(_chain, "RUN_FETCH_BYTES", 0)
+    seen = []
+    run_relay = _relay.run_relay
+
+    def counting(client, model, blocks, resolved, runs, owners, *args, **kwargs):
+        seen.append(len(set(owners)))
+        try:
+            return run_relay(client, model, blocks, resolved, runs, owners, *args, **kwargs)
+        except _relay.RelayBroken:
+            seen.append("broken")
+            raise
+
+    monkeypatch.setattr(_relay, "run_relay", counting)
+    return seen
+
+
+def _mailboxes(client):
+    def sizes(dask_worker):
+        box = dask_worker.extensions.get(_relay.EXTENSION)
+        return len(box._items) if box is not None else None
+
+    return client.run(sizes)
+
+
+def _settled(client, timeout=10.0):
+    """No task runs on any worker any more (within ``timeout`` seconds)."""
+    def running(dask_worker):
+        return len(dask_worker.state.executing) + len(dask_worker.state.long_running)
+
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if not any(client.processing().values()) and not any(client.run(running).values()):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_relay_pass_trains_the_model_the_plain_loop_does(client, spy):
+    X, y = _persisted_on_both(client, *make_classification(**DATA))
+    inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False, epochs=2)
+    inc.fit(X, y, classes=[0, 1])
+    expected = _plain(X, y, _plain(X, y, SGDClassifier(random_state=0)))
+    assert spy == [2, 2]  # one relay a pass, one task for each of the two workers
+    assert np.array_equal(inc.coef_, expected.coef_)
+    assert np.array_equal(inc.intercept_, expected.intercept_)
+    assert [r["blocks"] for r in inc.history_] == [16, 16]
+    assert [r["rows"] for r in inc.history_] == [1600, 1600]
+    assert set(_mailboxes(client).values()) == {0}  # every model sent was taken
+
+
+def test_a_relay_pass_and_a_chain_give_the_same_shuffled_model(client, spy, monkeypatch):
+    X, y = _persisted_on_both(client, *make_classification(**DATA))
+    make = lambda: Incremental(SGDClassifier(random_state=0), random_state=3, epochs=2,  # noqa: E731
+                               validation=0.25)
+    relayed = make().fit(X, y, classes=[0, 1])
+    assert spy
+    monkeypatch.setattr(_relay, "ENABLED", False)
+    chained = make().fit(X, y, classes=[0, 1])
+    assert len(spy) == 2  # the second fit made no relay
+    assert np.array_equal(relayed.coef_, chained.coef_)
+    assert relayed.history_[1]["val_score"] == chained.history_[1]["val_score"]
+
+
+def test_an_error_in_a_relay_pass_names_its_block_and_leaves_nothing_running(client, spy):
+    X, y = make_classification(**DATA)
+    X = dask.array.where((dask.array.arange(1600) == 1234)[:, None], np.nan, X)
+    X, y = _persisted_on_both(client, X, y)
+    inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False)
+    with pytest.raises(ValueError, match=r"block 12 \(rows 1200:1300\)"):
+        inc.fit(X, y, classes=[0, 1])
+    assert spy
+    assert _settled(client), client.processing()
+    assert set(_mailboxes(client).values()) == {0}
+
+
+def test_a_broken_relay_trains_the_pass_again_as_a_chain(client, spy, monkeypatch):
+    X, y = _persisted_on_both(client, *make_classification(**DATA))
+    sends = []
+    send = _relay._send
+
+    def fails_once(worker, address, token, run, state):
+        sends.append(run)
+        if len(sends) == 2:
+            raise _relay.RelayBroken("lost on the way (test)")
+        return send(worker, address, token, run, state)
+
+    monkeypatch.setattr(_relay, "_send", fails_once)  # the workers run in this process
+    updates = []
+    monkeypatch.setattr(wrappers, "bar", lambda total, desc, progress: _Counter(updates))
+    inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False)
+    inc.fit(X, y, classes=[0, 1])
+    assert spy == [2, "broken"] and len(sends) == 2
+    expected = _plain(X, y, SGDClassifier(random_state=0))
+    assert np.array_equal(inc.coef_, expected.coef_)
+    assert inc.history_[0]["blocks"] == 16 and inc.history_[0]["rows"] == 1600
+    assert sum(updates) == 16  # blocks reported before the break were not reported again
+    assert _settled(client)
+
+
+class _Counter:
+    def __init__(self, updates):
+        self.updates = updates
+
+    def update(self, n=1):
+        self.updates.append(n)
+
+    def set_postfix_str(self, s):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_concurrent_relay_passes_on_one_cluster_do_not_wait_on_each_other(client, spy):
+    X, y = _persisted_on_both(client, *make_classification(**DATA))
+    expected = _plain(X, y, SGDClassifier(random_state=0))
+    results, errors = [], []
+
+    def fit():
+        try:
+            inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False)
+            results.append(inc.fit(X, y, classes=[0, 1]).coef_)
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=fit) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "concurrent relay passes deadlocked"
+    assert not errors
+    assert len(spy) == 3 and len(results) == 3
+    assert all(np.array_equal(c, expected.coef_) for c in results)
+
+
+class SlowSGD(SGDClassifier):
+    calls = 0
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        type(self).calls += 1
+        if type(self).calls == 5:  # the workers are threads of this process
+            os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.02)
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs POSIX signals")
+def test_ctrl_c_stops_a_relay_pass_and_its_waiting_tasks(client, spy):
+    X, y = _persisted_on_both(client, *make_classification(**DATA))
+    SlowSGD.calls = 0
+    inc = Incremental(SlowSGD(random_state=0), shuffle_blocks=False)
+    with pytest.raises(KeyboardInterrupt):
+        inc.fit(X, y, classes=[0, 1])
+    assert spy and not hasattr(inc, "estimator_")
+    assert _settled(client), client.processing()  # the waiting task stopped too
+    assert set(_mailboxes(client).values()) == {0}
+    calls = SlowSGD.calls
+    time.sleep(0.3)
+    assert SlowSGD.calls == calls  # nothing trains on after the interrupt
+    # the cluster is fine for the next fit
+    inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False).fit(X, y,
+                                                                              classes=[0, 1])
+    assert np.array_equal(inc.coef_, _plain(X, y, SGDClassifier(random_state=0)).coef_)
+
+
+def test_block_level_checkpoints_and_device_models_do_not_relay(client, spy, tmp_path):
+    X, y = _persisted_on_both(client, *make_classification(**DATA))
+    Incremental(SGDClassifier(random_state=0), shuffle_blocks=False,
+                checkpoint=tmp_path / "ck.pkl", checkpoint_every=4).fit(X, y, classes=[0, 1])
+    assert spy == []  # a checkpoint every 4 blocks needs the model after each block
+
+
+MARKER = "GPUINC_TEST_RELAY_KILL_MARKER"
+
+
+class KillsItsWorkerOnce(SGDClassifier):
+    """SIGKILLs the worker running its 20th partial_fit (block 4 of pass 2), once."""
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        self.calls_seen = getattr(self, "calls_seen", 0) + 1
+        marker = os.environ.get(MARKER)
+        if marker and self.calls_seen == 20:
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pass  # trained again after the kill
+            else:
+                os.write(fd, str(os.getpid()).encode())
+                os.close(fd)
+                os.kill(os.getpid(), signal.SIGKILL)
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_a_worker_killed_during_a_relay_pass_does_not_change_the_model(tmp_path, monkeypatch,
+                                                                       spy):
+    X, y = make_classification(**DATA)
+    expected = _plain(X, y, _plain(X, y, SGDClassifier(random_state=0)))
+    marker = tmp_path / "killed.pid"
+    monkeypatch.setenv(MARKER, str(marker))  # before the workers start: they inherit it
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        Xp, yp = _persisted_on_both(client, X, y)
+        inc = Incremental(KillsItsWorkerOnce(random_state=0), shuffle_blocks=False, epochs=2)
+        inc.fit(Xp, yp, classes=[0, 1])
+    assert marker.exists(), "no worker was killed"
+    assert spy == [2, 2, "broken"]  # the second pass was trained again as a chain
+    assert inc.estimator_.calls_seen == 32  # each block once a pass, none skipped
+    assert np.array_equal(inc.coef_, expected.coef_)
+    assert [r["blocks"] for r in inc.history_] == [16, 16]
