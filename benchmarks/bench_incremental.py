@@ -234,7 +234,7 @@ def gather_blocks(X_train, y_train):
     return [(np.asarray(xb), np.asarray(yb)) for xb, yb in pairs]
 
 
-def make_methods(blocks, classes, X_train, y_train, with_dask_ml):
+def make_methods(blocks, classes, X_train, y_train, with_dask_ml, with_chain=False):
     def plain():
         est = make_sgd()
         for xb, yb in blocks:
@@ -253,6 +253,17 @@ def make_methods(blocks, classes, X_train, y_train, with_dask_ml):
 
         methods["dask-ml"] = daskml_fit
     methods["gpuinc"] = gpuinc_fit
+    if with_chain:
+        def chain_fit():
+            from gpuinc import _relay
+
+            _relay.ENABLED = False  # the chain of tasks a relay pass replaces
+            try:
+                return gpuinc_fit()
+            finally:
+                _relay.ENABLED = True
+
+        methods["gpuinc-chain"] = chain_fit
     return methods
 
 
@@ -298,6 +309,10 @@ def print_verdict(med, mn, times, label):
     print(f"  gpuinc / plain   = {r:.3f}x of medians, {r_min:.3f}x of minimums  (goal <= "
           f"{GOAL_VS_PLAIN:.2f}x, on medians: {'met' if r <= GOAL_VS_PLAIN else 'MISSED'}"
           f"{flag}) [{label}]")
+    if "gpuinc-chain" in med:
+        print(f"  gpuinc / gpuinc-chain = {med['gpuinc'] / med['gpuinc-chain']:.3f}x of medians, "
+              f"{mn['gpuinc'] / mn['gpuinc-chain']:.3f}x of minimums  (relay passes against the "
+              f"chain of tasks; no goal) [{label}]")
     if "dask-ml" in med:
         r2, r2_min = med["gpuinc"] / med["dask-ml"], mn["gpuinc"] / mn["dask-ml"]
         print(f"  gpuinc / dask-ml = {r2:.3f}x of medians, {r2_min:.3f}x of minimums  (goal <= "
@@ -428,6 +443,9 @@ def main(argv=None):
     p.add_argument("--retries", type=int, default=3, help="retries per disturbed timing")
     p.add_argument("--settle", type=float, default=30.0,
                    help="seconds to wait at most for other load to stop before a retry")
+    p.add_argument("--compare-chain", action="store_true",
+                   help="also time gpuinc with relay passes off on the cluster (gpuinc-chain: "
+                        "the model handed on by the scheduler between tasks)")
     p.add_argument("--profile", action="store_true",
                    help="add a task-stream and client-side cProfile breakdown")
     args = p.parse_args(argv)
@@ -462,7 +480,8 @@ def main(argv=None):
         print(f"  X_train {X_train.shape} in {len(blocks)} blocks of "
               f"{blocks[0][0].shape[0]:,} rows ({X_train.nbytes / 2**20:.0f} MiB); "
               f"X_test {X_test.shape}; classes {classes.tolist()}")
-        methods = make_methods(blocks, classes, X_train, y_train, with_dask_ml)
+        methods = make_methods(blocks, classes, X_train, y_train, with_dask_ml,
+                               with_chain=args.compare_chain)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             times, models, errors = run_round_robin(methods, args.repeats, args.max_foreign,

@@ -34,9 +34,10 @@ from collections import deque
 RELAY_OP = "gpuinc_relay_put"
 EXTENSION = "gpuinc-relay"
 PLUGIN_NAME = "gpuinc-relay"
-#: a model not delivered within this many seconds breaks the relay (a worker gone, or
-#: one without the handler: distributed then never answers)
-SEND_TIMEOUT_S = 60.0
+#: a model not delivered within this many seconds breaks the relay (a worker that hangs,
+#: or one without the handler: distributed then never answers; a worker that is gone
+#: refuses the connection at once).  Generous: a large model on a slow network is slow.
+SEND_TIMEOUT_S = 300.0
 #: how often the client checks that every worker of a relay pass is still there
 ALIVE_CHECK_S = 1.0
 #: relay passes are used at all (tests compare them with the plain chain)

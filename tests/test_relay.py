@@ -213,7 +213,7 @@ def test_ctrl_c_stops_a_relay_pass_and_its_waiting_tasks(client, spy):
     assert np.array_equal(inc.coef_, _plain(X, y, SGDClassifier(random_state=0)).coef_)
 
 
-def test_block_level_checkpoints_and_device_models_do_not_relay(client, spy, tmp_path):
+def test_block_level_checkpoints_do_not_relay(client, spy, tmp_path):
     X, y = _persisted_on_both(client, *make_classification(**DATA))
     Incremental(SGDClassifier(random_state=0), shuffle_blocks=False,
                 checkpoint=tmp_path / "ck.pkl", checkpoint_every=4).fit(X, y, classes=[0, 1])
