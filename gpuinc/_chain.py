@@ -652,11 +652,11 @@ class DistributedRunner:
 
         resolved = [_resolve(client, b)[0] for b in blocks]
         reported = set()  # blocks a broken relay reported done: not reported again
-        owners = []
-        runs = (_runs_by_worker(client, resolved, owners=owners) if group_runs
+        owned = []
+        runs = (_runs_by_worker(client, resolved, owners=owned) if group_runs
                 else [[i] for i in range(len(blocks))])
-        if group_runs and where["home"] == HOST and len(set(owners)) > 1 \
-                and None not in owners:
+        owners = _relay_owners(owned) if group_runs and where["home"] == HOST else None
+        if owners is not None:
             from . import _relay
 
             if _relay.ENABLED and _relay.ensure_plugin(client):
@@ -704,6 +704,23 @@ class DistributedRunner:
                                        else f"one of blocks {first.index} to {last.index}")
             raise
         return state
+
+
+def _relay_owners(owned):
+    """Each run's worker, if the runs (``(worker, bytes fetched)`` from ``_runs_by_worker``)
+    can be trained as a relay; else None.
+
+    A relay needs two workers or more, each run held by a known one, and no
+    relay task fetching more than ``RUN_FETCH_BYTES``: it fetches the foreign
+    blocks of all its runs at once, where the chain's task of one run fetches
+    those of that run only.
+    """
+    fetched = {}
+    for owner, n in owned:
+        fetched[owner] = fetched.get(owner, 0) + n
+    if len(fetched) < 2 or None in fetched or max(fetched.values()) > RUN_FETCH_BYTES:
+        return None
+    return [owner for owner, _ in owned]
 
 
 def _cancel(client, futures) -> None:
@@ -974,8 +991,10 @@ def _runs_by_worker(client, resolved, fetch_bytes: int | None = None,
                     block_bytes: int | None = None, owners: list | None = None):
     """Consecutive block positions to train in one task each, as lists (see RUN_FETCH_BYTES).
 
-    ``owners``, when given, receives each run's worker: the one holding most of
-    its bytes (None when no piece of the run is held by a known worker).
+    ``owners``, when given, receives each run's worker and the bytes its task
+    fetches from other workers, as ``(worker, fetched)``: the worker is the one
+    holding most of the run's bytes (None when no piece of it is held by a known
+    worker).
     """
     from distributed import Future, wait
 
@@ -1012,7 +1031,7 @@ def _runs_by_worker(client, resolved, fetch_bytes: int | None = None,
             held, total = mine, size
         if owners is not None:
             owner = max(sorted(held), key=held.get) if held else None
-            owners[len(runs) - 1:] = [owner]
+            owners[len(runs) - 1:] = [(owner, total - held.get(owner, 0))]
     return runs
 
 

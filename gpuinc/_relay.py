@@ -8,13 +8,13 @@ which then fetches the model from the previous worker (about 5-6 ms a hop on
 a 2-core machine).  A relay pass submits one task per worker instead, holding
 all of that worker's runs; a task that finishes a run sends the model straight
 to the worker of the next run, whose task is already waiting for it (about
-1 ms a hop).
+2-3 ms a hop).
 
 The workers receive models in a mailbox that a worker plugin
 (:class:`RelayPlugin`, registered once per client) installs with a comm
-handler.  A waiting task leaves the worker's thread pool (``secede``) as soon
-as another task is ready on its worker, so relay passes of concurrent fits,
-or any other work, never wait on each other.  Anything that breaks the relay
+handler.  A task waiting for the model leaves the worker's thread pool
+(``secede``), so relay passes of concurrent fits, or any other work, never
+wait on each other.  Anything that breaks the relay
 itself (a worker that leaves, a model that cannot be delivered) makes the
 client cancel it and train the pass again as an ordinary chain, from the
 model it started with.
@@ -142,23 +142,33 @@ async def _close_token(token, dask_worker=None):
 # -- worker side ---------------------------------------------------------------------------
 
 
+#: how long a relay task waits for the model while keeping its worker's thread
+GRACE_S = 0.002
+
+
 def _await_model(worker, box, token, run, stop):
-    """Wait in this task for the model of ``run``; give the thread up if others need it."""
+    """Wait in this task for the model of ``run``, out of the worker's thread pool.
+
+    A task that kept its thread while waiting could close a cycle: with two
+    relays on one cluster, each holding one worker's thread while waiting for a
+    model whose task waits (in ``rejoin``) for that very thread.  So, beyond a
+    short grace for a model already on its way, the wait gives the thread up.
+    """
     from distributed import rejoin, secede
 
-    seceded = False
+    state = box.take(token, run, GRACE_S)
+    if state is not _MISSING:
+        return state
+    stop()
+    secede()
     try:
         while True:
-            state = box.take(token, run, 0.1 if seceded else 0.01)
+            state = box.take(token, run, 0.1)
             if state is not _MISSING:
                 return state
             stop()
-            if not seceded and (worker.state.ready or worker.state.constrained):
-                secede()  # another task is ready here: let it run meanwhile
-                seceded = True
     finally:
-        if seceded:
-            rejoin()
+        rejoin()
 
 
 def _send(worker, address, token, run, state) -> None:

@@ -44,10 +44,10 @@ def _plain(X, y, estimator):
 def spy(monkeypatch):
     """Counts relay passes and the tasks each one submitted.
 
-    Blocks this small would all join one task (see ``RUN_FETCH_BYTES``): none is
+    Blocks this small would all join one task (see ``FETCH_BLOCK_BYTES``): none is
     fetched to another worker here, so each worker's blocks are runs of their own.
     """
-    monkeypatch.setattr(_chain, "RUN_FETCH_BYTES", 0)
+    monkeypatch.setattr(_chain, "FETCH_BLOCK_BYTES", 0)
     seen = []
     run_relay = _relay.run_relay
 
@@ -160,27 +160,41 @@ class _Counter:
         pass
 
 
-def test_concurrent_relay_passes_on_one_cluster_do_not_wait_on_each_other(client, spy):
+class Sleepy(SGDClassifier):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        time.sleep(0.003)  # long enough for the relays' tasks to interleave
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+def test_concurrent_relay_passes_on_one_cluster_do_not_wait_on_each_other(client, spy,
+                                                                          monkeypatch):
+    # Relay tasks that kept their worker's thread while waiting deadlocked here: each
+    # of two relays held one worker's only thread, waiting for a model whose task
+    # waited to rejoin that worker's thread pool.
     X, y = _persisted_on_both(client, *make_classification(**DATA))
-    expected = _plain(X, y, SGDClassifier(random_state=0))
-    results, errors = [], []
+    make = lambda: Incremental(Sleepy(random_state=0), random_state=1)  # noqa: E731
+    monkeypatch.setattr(_relay, "ENABLED", False)
+    expected = make().fit(X, y, classes=[0, 1]).coef_
+    monkeypatch.setattr(_relay, "ENABLED", True)
+    for _ in range(3):
+        results, errors = [], []
 
-    def fit():
-        try:
-            inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False)
-            results.append(inc.fit(X, y, classes=[0, 1]).coef_)
-        except BaseException as exc:  # pragma: no cover - reported below
-            errors.append(exc)
+        def fit(results=results, errors=errors):
+            try:
+                results.append(make().fit(X, y, classes=[0, 1]).coef_)
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
 
-    threads = [threading.Thread(target=fit) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    assert not any(t.is_alive() for t in threads), "concurrent relay passes deadlocked"
-    assert not errors
-    assert len(spy) == 3 and len(results) == 3
-    assert all(np.array_equal(c, expected.coef_) for c in results)
+        threads = [threading.Thread(target=fit, daemon=True) for _ in range(4)]
+        for t in threads:
+            t.start()
+        end = time.monotonic() + 60
+        for t in threads:
+            t.join(max(0.0, end - time.monotonic()))
+        assert not any(t.is_alive() for t in threads), "concurrent relay passes deadlocked"
+        assert not errors and len(results) == 4
+        assert all(np.array_equal(c, expected) for c in results)
+    assert len(spy) == 12
 
 
 class SlowSGD(SGDClassifier):
@@ -211,6 +225,16 @@ def test_ctrl_c_stops_a_relay_pass_and_its_waiting_tasks(client, spy):
     inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False).fit(X, y,
                                                                               classes=[0, 1])
     assert np.array_equal(inc.coef_, _plain(X, y, SGDClassifier(random_state=0)).coef_)
+
+
+def test_a_relay_needs_two_workers_and_never_fetches_more_than_a_run_may(monkeypatch):
+    monkeypatch.setattr(_chain, "RUN_FETCH_BYTES", 100)
+    plan = _chain._relay_owners
+    assert plan([("A", 0), ("B", 40), ("A", 60)]) == ["A", "B", "A"]
+    assert plan([("A", 0), ("A", 0)]) is None  # one worker: one task anyway
+    assert plan([("A", 0), (None, 0)]) is None  # a run held nowhere known
+    # a relay task fetches the foreign blocks of all its runs at once: 60 + 60 > 100
+    assert plan([("A", 60), ("B", 0), ("A", 60)]) is None
 
 
 def test_block_level_checkpoints_do_not_relay(client, spy, tmp_path):

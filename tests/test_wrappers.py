@@ -653,11 +653,14 @@ def test_runs_fetch_small_blocks_within_the_byte_budget(monkeypatch):
         "p1": (["A"], 1 * MB),
     }
     resolved = [(Key(k), None, {}, None) for k in placement]
+    owners = []
     runs = chain._runs_by_worker(_FakeClient(placement), resolved, fetch_bytes=16 * MB,
-                                 block_bytes=4 * MB)
+                                 block_bytes=4 * MB, owners=owners)
     names = [[list(placement)[i] for i in run] for run in runs]
     assert names == [["a0", "a1", "b0", "b1"], ["b2", "a2", "a3", "d0", "e0"], ["f0"],
                      ["p0"], ["p1"]]
+    # each run's worker (holding most of its bytes) and what its task fetches from others
+    assert owners == [("A", 8 * MB), ("A", 13 * MB), ("F", 0), (None, 1 * MB), ("A", 0)]
     # without a budget only blocks one worker holds share a task, as before
     runs = chain._runs_by_worker(_FakeClient(placement), resolved, fetch_bytes=0)
     assert [len(r) for r in runs] == [2, 3, 2, 1, 1, 1, 1, 1]
