@@ -314,6 +314,13 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
         return {"sw": sw, "nll": float(-(w @ np.log(p)))}
     out, y = _match_shapes(out, y)
     if name == "accuracy":
+        for what, values in (("y", y), ("the predictions", out)):
+            if _continuous(values):
+                raise ValueError(
+                    f"accuracy needs class labels, but {what} holds continuous values (as a "
+                    "regressor's do); score a regressor with a regression scorer such as "
+                    "'r2' or 'neg_mean_squared_error'."
+                )
         hit = out == y
         if hit.ndim == 2:  # multi-output: a row counts when all its outputs are right
             hit = hit.all(axis=1)
@@ -438,6 +445,15 @@ def _combine(stats: list, name: str) -> float:
     if name == "neg_mean_absolute_error":
         return -float(np.mean(sum(s["sae"] for s in stats) / sw))
     raise KeyError(name)  # pragma: no cover
+
+
+def _continuous(values) -> bool:
+    """Float values that are not all whole numbers (scikit-learn's 'continuous' target)."""
+    values = np.asarray(values)
+    if values.dtype.kind != "f" or values.size == 0:
+        return False
+    finite = values[np.isfinite(values)]
+    return bool(np.any(finite != np.floor(finite)))
 
 
 # ----------------------------------------------------- gathered responses

@@ -13,7 +13,7 @@ import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier, is_regressor
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import get_scorer
 from sklearn.utils.metaestimators import available_if
@@ -999,6 +999,15 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             if needs_score and is_classifier(estimator):
                 check_scoring_for_classes(self.scoring, classes)  # f1 on 3 classes, ...
             methods = response_methods(scorer)
+            func = getattr(scorer, "_score_func", None)
+            if (needs_score and methods == ("predict",) and is_regressor(estimator)
+                    and getattr(func, "__module__", "").endswith("._classification")):
+                raise ValueError(
+                    f"scoring={self.scoring!r} compares class labels, but "
+                    f"{type(estimator).__name__} is a regressor (its predictions are "
+                    "continuous); choose a regression scorer such as 'r2' or "
+                    "'neg_mean_squared_error'."
+                )
             if (needs_score and methods and not any(hasattr(estimator, m) for m in methods)
                     and not _may_gain_after_fit(estimator, methods)):
                 raise ValueError(

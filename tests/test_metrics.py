@@ -52,7 +52,14 @@ def test_every_scorer_name_matches_sklearn(problem, request):
     checked = 0
     for name in get_scorer_names():
         expected = _applicable(name, inc.estimator_, Xn, yn)
-        if expected is None or not np.isfinite(expected):
+        if expected is None:
+            # scikit-learn refuses (accuracy of a regressor's continuous predictions, a
+            # binary metric on three classes, ...): so must the blockwise score, never a
+            # number (accuracy of a regressor was a silent 0.0)
+            with pytest.raises(Exception):  # noqa: B017, PT011 - each scorer's own error
+                inc.set_params(scoring=name).score(X, y)
+            continue
+        if not np.isfinite(expected):
             continue
         got = inc.set_params(scoring=name).score(X, y)
         assert got == pytest.approx(expected, rel=1e-7, abs=1e-10), name
@@ -162,3 +169,26 @@ def test_binary_scoring_of_a_multiclass_fit_fails_before_training(scoring, inste
                 else "roc_auc_ovr", validation=0.34, random_state=0).fit(X, y)
     Incremental(Counting(loss="log_loss"), scoring=scoring, validation=0.34,
                 random_state=0).fit(X, y % 2)
+
+
+@pytest.mark.parametrize("scoring", ["accuracy", "balanced_accuracy", "f1_macro"])
+def test_a_classification_scorer_on_a_regressor_fails_before_training(scoring):
+    # its validation score was 0.0 after every pass: a regressor's predictions are
+    # continuous, and no row matched its label
+    X, y = make_regression(n_samples=300, n_features=3, chunks=100, random_state=0)
+    calls = []
+
+    class Counting(SGDRegressor):
+        def partial_fit(self, X, y, sample_weight=None):
+            calls.append(len(X))
+            return super().partial_fit(X, y, sample_weight=sample_weight)
+
+    inc = Incremental(Counting(), scoring=scoring, validation=0.3)
+    with pytest.raises(ValueError, match=r"is a regressor .*'r2'"):
+        inc.fit(X, y)
+    assert calls == []
+    # without validation it trains, and scoring it later fails the same way in memory and
+    # blockwise
+    inc.set_params(validation=None).fit(X, y)
+    with pytest.raises(ValueError, match="continuous"):
+        inc.score(X, y)
