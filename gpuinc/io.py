@@ -1979,7 +1979,7 @@ def read_table(
     text_target : bool, default=False
         CSV only: read the target as text in every block.  pandas types each
         block on its own, so labels that mix digits and text ("1", "2",
-        "n/a") come out as numbers in blocks without text; when
+        "x") come out as numbers in blocks without text; when
         :func:`read_classes` returns text labels for a CSV dataset, pass
         ``text_target=True`` so that every block's labels are text too
         (``gpuinc train`` does).
@@ -2246,7 +2246,7 @@ def read_classes(data, target: str, *, fmt: str | None = None,
     parts = [p for p in dask.compute(*tasks) if len(p)]
     if ds.fmt == "csv" and len({p.dtype.kind == "O" for p in parts}) > 1:
         # pandas typed some files' labels as numbers and others' as text: the labels are
-        # text ("1", "2", "n/a"), read as written; read_table(..., text_target=True) matches
+        # text ("1", "2", "x"), read as written; read_table(..., text_target=True) matches
         parts = [p for p in dask.compute(*[
             dask.delayed(_csv_labels, pure=True)(ds.fs, f.path, f.shown, target, f.compression,
                                                  text=True)

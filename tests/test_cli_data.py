@@ -990,3 +990,13 @@ def test_an_output_that_appears_during_predict_is_not_replaced(tmp_path, data, c
     rc, _, _ = run(capsys, "predict", model, folder, "--workers", "0", "--overwrite",
                    "--out", out)
     assert rc == 0 and out.read_text() != "the other run's predictions"  # --overwrite replaces
+
+
+def test_python_dash_m_gpuinc_runs_the_command():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-m", "gpuinc", "train", "--help"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage: gpuinc train")
