@@ -23,6 +23,7 @@ model it started with.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import queue
 import threading
@@ -50,6 +51,16 @@ _MISSING = object()
 
 class RelayBroken(RuntimeError):
     """The relay could not hand the model on (not an error of the training)."""
+
+
+def _stopped_base():
+    from ._chain import _PassCancelled
+
+    return _PassCancelled
+
+
+class _Stopped(_stopped_base()):
+    """Raised in a relay task whose pass was cancelled, or whose worker is closing."""
 
 
 class Mailbox:
@@ -83,12 +94,18 @@ class Mailbox:
         with self._cond:
             return token in self._closed
 
-    def close(self, token) -> None:
+    def close_pass(self, token) -> None:
         """Drop what a pass left here and refuse what is still on its way."""
         with self._cond:
             self._closed.append(token)
             for key in [k for k in self._items if k[0] == token]:
                 del self._items[key]
+            self._cond.notify_all()
+
+    def close(self) -> None:
+        """The worker is closing (it closes its extensions): drop everything, wake waiters."""
+        with self._cond:
+            self._items.clear()
             self._cond.notify_all()
 
 
@@ -99,9 +116,15 @@ def _plugin_base():
 
 
 class RelayPlugin(_plugin_base()):
-    """Installs the mailbox and its comm handler on every worker, present and future."""
+    """Installs the mailbox and its comm handler on every worker, present and future.
+
+    Registering it again (another client's first relay, a reconnected client)
+    changes nothing on the workers: it is idempotent, and a worker keeps its
+    mailbox, which relay tasks waiting there hold.
+    """
 
     name = PLUGIN_NAME
+    idempotent = True
 
     def setup(self, worker):
         box = worker.extensions.get(EXTENSION)
@@ -110,33 +133,37 @@ class RelayPlugin(_plugin_base()):
         worker.handlers[RELAY_OP] = box.receive
 
     def teardown(self, worker):
-        worker.handlers.pop(RELAY_OP, None)
-        worker.extensions.pop(EXTENSION, None)
+        pass  # the mailbox stays: a task may be waiting on it
+
+
+_REGISTER_LOCK = threading.Lock()
 
 
 def ensure_plugin(client) -> bool:
     """Register :class:`RelayPlugin` once per connection to the scheduler; False if it failed."""
-    comm = getattr(client, "scheduler_comm", None)
-    sent_on = _REGISTERED.get(client)
-    if comm is not None and sent_on is not None and sent_on() is comm:
+    with _REGISTER_LOCK:  # fits starting at once in several threads register it once
+        comm = getattr(client, "scheduler_comm", None)
+        sent_on = _REGISTERED.get(client)
+        if comm is not None and sent_on is not None and sent_on() is comm:
+            return True
+        try:
+            replies = client.register_plugin(RelayPlugin(), name=PLUGIN_NAME)
+        except Exception:
+            return False
+        if isinstance(replies, dict) and any(
+                isinstance(r, dict) and r.get("status") not in (None, "OK")
+                for r in replies.values()):
+            return False
+        if comm is not None:
+            _REGISTERED[client] = weakref.ref(comm)
         return True
-    try:
-        replies = client.register_plugin(RelayPlugin(), name=PLUGIN_NAME)
-    except Exception:
-        return False
-    if isinstance(replies, dict) and any(
-            isinstance(r, dict) and r.get("status") not in (None, "OK") for r in replies.values()):
-        return False
-    if comm is not None:
-        _REGISTERED[client] = weakref.ref(comm)
-    return True
 
 
 async def _close_token(token, dask_worker=None):
     """Run on each worker's event loop (``client.run(..., wait=False)`` wants a coroutine)."""
     box = dask_worker.extensions.get(EXTENSION) if dask_worker is not None else None
     if isinstance(box, Mailbox):
-        box.close(token)
+        box.close_pass(token)
 
 
 # -- worker side ---------------------------------------------------------------------------
@@ -161,19 +188,23 @@ def _await_model(worker, box, token, run, stop):
         return state
     stop()
     secede()
-    try:
-        while True:
-            state = box.take(token, run, 0.1)
-            if state is not _MISSING:
-                return state
-            stop()
-    finally:
-        rejoin()
+    while True:  # a pass cancelled meanwhile ends here, out of the pool (no rejoin wait)
+        state = box.take(token, run, 0.1)
+        if state is not _MISSING:
+            break
+        stop()
+    rejoin()
+    return state
 
 
-def _send(worker, address, token, run, state) -> None:
+def _send(worker, address, token, run, state, stop) -> None:
+    """Deliver the model to ``address``, stopping (``stop()``) if the pass is cancelled.
+
+    Distributed retries a connection that is refused until its connect timeout
+    (30 s by default): a worker that left would hold this task that long, so
+    the delivery is waited for in short slices.
+    """
     from distributed.protocol import to_serialize
-    from distributed.utils import sync
 
     async def deliver():
         return await asyncio.wait_for(
@@ -181,8 +212,17 @@ def _send(worker, address, token, run, state) -> None:
                                                   state=to_serialize(state)),
             SEND_TIMEOUT_S)
 
+    future = asyncio.run_coroutine_threadsafe(deliver(), worker.loop.asyncio_loop)
     try:
-        reply = sync(worker.loop, deliver)
+        while True:
+            try:
+                reply = future.result(timeout=0.1)
+                break
+            except concurrent.futures.TimeoutError:
+                stop()
+    except _Stopped:
+        future.cancel()
+        raise
     except Exception as exc:
         raise RelayBroken(f"gpuinc: the model could not be sent to {address} "
                           f"({type(exc).__name__}: {exc})") from exc
@@ -202,7 +242,7 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
     from distributed import get_worker
     from distributed.worker import thread_state
 
-    from ._chain import PROGRESS_TOPIC, _fit_step, _own, _PassCancelled
+    from ._chain import PROGRESS_TOPIC, _fit_step, _own
     from ._malloc import reusing_memory
 
     worker = get_worker()
@@ -215,7 +255,9 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
         task = worker.state.tasks.get(key) if key is not None else None
         if (key is not None and (task is None or task.state in ("cancelled", "released"))) \
                 or box.is_closed(token):
-            raise _PassCancelled(f"gpuinc: pass {token} was cancelled")
+            raise _Stopped(f"gpuinc: pass {token} was cancelled")
+        if getattr(worker.status, "name", "running") not in ("running", "paused"):
+            raise _Stopped(f"gpuinc: worker {worker.address} is closing")
 
     state = None
     for number, blocks, nxt, where_pos, where_index, where_rows in zip(
@@ -235,7 +277,7 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
         if nxt == worker.address:
             box.put(token, number + 1, state)
         else:
-            _send(worker, nxt, token, number + 1, state)
+            _send(worker, nxt, token, number + 1, state, stop)
         state = None
     return None
 
@@ -254,7 +296,7 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
     """
     import dask
 
-    from ._chain import _POLL_S, _PROGRESS, _subscribe_progress
+    from ._chain import _POLL_S, _PROGRESS, _PassCancelled, _subscribe_progress
 
     token = dask.base.tokenize(object())
     mine: dict = {}
@@ -275,6 +317,11 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
             if on_block is not None:
                 on_block(p, blocks[p], _model_in_relay)
 
+    def check_workers():
+        gone = sorted(set(mine) - set(client.ncores()))
+        if gone:
+            raise RelayBroken(f"gpuinc: worker(s) {', '.join(gone)} left during the pass")
+
     _PROGRESS[token] = events.put
     try:
         _subscribe_progress(client)
@@ -293,25 +340,39 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
             if len(runs) - 1 in numbers:
                 last = fut
         next_check = time.monotonic() + ALIVE_CHECK_S
-        while True:
-            try:
-                report_through(events.get(timeout=_POLL_S))
-            except queue.Empty:
-                pass
-            if done[0] == len(blocks) - 1:
-                break  # the last task is returning
-            if last.done() or any(f.status in ("error", "cancelled", "lost") for f in futures):
+        # Until the last task has ended (not only reported its last block: its worker may
+        # still die), follow the progress, stop at the first error, and check that every
+        # worker of the relay is still there: a pinned task whose worker left would wait
+        # for it forever.
+        while not last.done():
+            if done[0] < len(blocks) - 1:
+                try:
+                    report_through(events.get(timeout=_POLL_S))
+                except queue.Empty:
+                    pass
+            else:  # every block reported: the last task is returning its result
+                with contextlib.suppress(TimeoutError):
+                    distributed_wait([last], timeout=_POLL_S)
+            if any(f.status == "error" for f in futures):
                 break
+            if any(f.status == "cancelled" for f in futures) or last.status == "lost":
+                raise RelayBroken("gpuinc: a task of the relay was cancelled or lost")
             if time.monotonic() >= next_check:
-                workers = client.scheduler_info().get("workers", {})
-                gone = sorted(set(mine) - set(workers))
-                if gone:
-                    raise RelayBroken(f"gpuinc: worker(s) {', '.join(gone)} left during the pass")
+                check_workers()
                 next_check = time.monotonic() + ALIVE_CHECK_S
         for fut in futures:
             if fut.status == "error":
+                if isinstance(fut.exception(), _PassCancelled):  # its worker is closing
+                    raise RelayBroken(f"gpuinc: {fut.exception()}")
                 fut.result()  # raises: a training error names its block; RelayBroken stays so
-        state = last.result()
+        while True:  # its worker may die while the result comes: the scheduler would then
+            if last.status not in ("finished", "lost", "pending"):  # wait for it forever
+                raise RelayBroken(f"gpuinc: the relay's last task ended {last.status}")
+            try:
+                state = last.result(timeout=ALIVE_CHECK_S)
+                break
+            except TimeoutError:
+                check_workers()
     except BaseException:
         with contextlib.suppress(Exception):
             client.cancel(futures)
@@ -322,6 +383,12 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
         _PROGRESS.pop(token, None)
     report_through(len(blocks) - 1)  # events still on their way are not waited for
     return state  # every model sent was taken: no mailbox holds anything of this pass
+
+
+def distributed_wait(futures, timeout):
+    from distributed import wait
+
+    return wait(futures, timeout=timeout)
 
 
 def _model_in_relay():

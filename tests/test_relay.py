@@ -127,11 +127,11 @@ def test_a_broken_relay_trains_the_pass_again_as_a_chain(client, spy, monkeypatc
     sends = []
     send = _relay._send
 
-    def fails_once(worker, address, token, run, state):
+    def fails_once(worker, address, token, run, state, stop):
         sends.append(run)
         if len(sends) == 2:
             raise _relay.RelayBroken("lost on the way (test)")
-        return send(worker, address, token, run, state)
+        return send(worker, address, token, run, state, stop)
 
     monkeypatch.setattr(_relay, "_send", fails_once)  # the workers run in this process
     updates = []
@@ -283,3 +283,163 @@ def test_a_worker_killed_during_a_relay_pass_does_not_change_the_model(tmp_path,
     assert inc.estimator_.calls_seen == 32  # each block once a pass, none skipped
     assert np.array_equal(inc.coef_, expected.coef_)
     assert [r["blocks"] for r in inc.history_] == [16, 16]
+
+
+class Slow(SGDClassifier):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        time.sleep(0.05)
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+def test_another_client_registering_the_relay_plugin_leaves_a_running_pass_alone(client,
+                                                                                 spy):
+    # registering the plugin again replaced every worker's mailbox, and the waiting task of
+    # the running pass never got its model: the fit hung
+    X, y = _persisted_on_both(client, *make_classification(**DATA))
+    boxes = client.run(lambda dask_worker: id(dask_worker.extensions.get(_relay.EXTENSION)))
+    done, errors = [], []
+
+    def fit():
+        try:
+            done.append(Incremental(Slow(random_state=0), shuffle_blocks=False).fit(
+                X, y, classes=[0, 1]))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=fit, daemon=True)
+    thread.start()
+    time.sleep(0.3)  # the pass is running
+    with distributed.Client(client.scheduler.address) as other:
+        assert _relay.ensure_plugin(other)
+    thread.join(60)
+    assert not thread.is_alive(), "the running pass hung"
+    assert not errors and spy[0] == 2
+    assert np.array_equal(done[0].coef_, _plain(X, y, SGDClassifier(random_state=0)).coef_)
+    assert client.run(lambda dask_worker: id(dask_worker.extensions.get(_relay.EXTENSION))) \
+        == boxes
+
+
+class Slower(SGDClassifier):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        time.sleep(0.1)
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+def test_a_worker_retired_during_a_relay_pass_is_trained_around_at_once(spy):
+    # the surviving worker's task kept retrying to send the model to the retired worker
+    # (distributed's 30 s connect timeout) while the pass trained again behind it, and the
+    # retired worker's waiting thread polled for ever
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        X, y = _persisted_on_both(client, *make_classification(**DATA))
+        expected = _plain(X, y, SGDClassifier(random_state=0))
+        victim = sorted(client.scheduler_info()["workers"])[0]
+        timer = threading.Timer(0.8, client.retire_workers, args=([victim],))
+        timer.start()
+        start = time.monotonic()
+        inc = Incremental(Slower(random_state=0), shuffle_blocks=False).fit(X, y,
+                                                                            classes=[0, 1])
+        took = time.monotonic() - start
+        timer.join()
+        assert spy == [2, "broken"]
+        assert took < 15, f"the fit took {took:.1f} s after the worker left"
+        assert np.array_equal(inc.coef_, expected.coef_)
+        assert inc.history_[0]["blocks"] == 16
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(
+                "_await_model" in repr(f) or "_send" in repr(f)
+                for f in _frames()):
+            time.sleep(0.1)
+        assert not any("_await_model" in repr(f) or "_send" in repr(f) for f in _frames())
+
+
+def _frames():
+    """Code objects of every thread's stack, this process (in-process workers' too)."""
+    import sys
+
+    out = []
+    for frame in sys._current_frames().values():
+        while frame is not None:
+            out.append(frame.f_code)
+            frame = frame.f_back
+    return out
+
+
+def _send_to_nowhere():
+    from distributed import get_worker
+
+    start = time.monotonic()
+
+    def stop():
+        if time.monotonic() - start > 0.3:
+            raise _relay._Stopped("the pass was cancelled (test)")
+
+    try:
+        # nothing listens there: distributed retries the connection for 30 s
+        _relay._send(get_worker(), "tcp://127.0.0.1:9", "token", 1, (None, 0, []), stop)
+    except _relay._Stopped:
+        return time.monotonic() - start
+    return None
+
+
+def test_sending_the_model_to_a_worker_that_left_stops_with_the_pass(client):
+    took = client.submit(_send_to_nowhere, pure=False).result(timeout=60)
+    assert took is not None and took < 5
+
+
+DIES_MARKER = "GPUINC_TEST_RELAY_RESULT_MARKER"
+
+
+class DiesWhenItsResultIsSent(SGDClassifier):
+    """SIGKILLs the worker that pickles it after 16 blocks, once: a worker that dies while
+    the client fetches the pass's result."""
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        self.calls_seen = getattr(self, "calls_seen", 0) + 1
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+    def __getstate__(self):
+        marker = os.environ.get(DIES_MARKER)
+        if marker and getattr(self, "calls_seen", 0) == 16:
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pass  # the pass trained again
+            else:
+                os.close(fd)
+                os.kill(os.getpid(), signal.SIGKILL)
+        return super().__getstate__()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_a_worker_dying_while_the_result_comes_does_not_hang_the_fit(tmp_path, monkeypatch,
+                                                                      spy):
+    # the client waited for the result of the last task, pinned to a worker that was gone:
+    # the scheduler held it as 'no-worker' for ever
+    X, y = make_classification(**DATA)
+    expected = _plain(X, y, SGDClassifier(random_state=0))
+    marker = tmp_path / "killed"
+    monkeypatch.setenv(DIES_MARKER, str(marker))  # before the workers start: they inherit it
+    out = {}
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        Xp, yp = _persisted_on_both(client, X, y)
+
+        def fit():
+            try:
+                out["inc"] = Incremental(DiesWhenItsResultIsSent(random_state=0),
+                                         shuffle_blocks=False).fit(Xp, yp, classes=[0, 1])
+            except BaseException as exc:  # pragma: no cover - reported below
+                out["error"] = exc
+
+        thread = threading.Thread(target=fit, daemon=True)
+        thread.start()
+        thread.join(90)
+        assert not thread.is_alive(), "the fit hung after the worker died"
+    assert marker.exists(), "no worker was killed"
+    assert "error" not in out, out.get("error")
+    assert spy == [2, "broken"]
+    assert out["inc"].estimator_.calls_seen == 16
+    assert np.array_equal(out["inc"].coef_, expected.coef_)
