@@ -15,6 +15,21 @@ def misaligned_copy(a):
     return out
 
 
+def kill_this_process_once(marker) -> None:
+    """SIGKILL this process unless ``marker`` (a file path) exists, creating it (with the pid)
+    first: the first worker to get here dies, a rerun of its task goes on."""
+    import os
+    import signal
+
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return  # the rerun
+    os.write(fd, str(os.getpid()).encode())
+    os.close(fd)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
 def swallows_interrupts(interrupt_at: int, calls: list, signum=None):
     """A scikit-learn SGDClassifier that gets Ctrl-C (or ``signum``) during its
     ``interrupt_at``-th ``partial_fit`` call and, like scikit-learn's MLP models, catches

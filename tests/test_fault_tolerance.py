@@ -10,6 +10,7 @@ import signal
 
 import numpy as np
 import pytest
+from arrays import kill_this_process_once
 from sklearn.linear_model import SGDClassifier
 
 from gpuinc import Incremental
@@ -43,14 +44,7 @@ class KillsItsWorkerOnce(SGDClassifier):
         self.calls_seen = getattr(self, "calls_seen", 0) + 1
         marker = os.environ.get(MARKER)
         if marker and self.calls_seen == KILL_AT and _in_a_worker():
-            try:
-                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                pass  # this is the rerun
-            else:
-                os.write(fd, str(os.getpid()).encode())
-                os.close(fd)
-                os.kill(os.getpid(), signal.SIGKILL)
+            kill_this_process_once(marker)
         return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
 
 

@@ -11,6 +11,7 @@ import time
 import dask
 import numpy as np
 import pytest
+from arrays import kill_this_process_once
 from sklearn.linear_model import SGDClassifier
 
 from gpuinc import Incremental, _chain, _relay, wrappers
@@ -254,14 +255,7 @@ class KillsItsWorkerOnce(SGDClassifier):
         self.calls_seen = getattr(self, "calls_seen", 0) + 1
         marker = os.environ.get(MARKER)
         if marker and self.calls_seen == 20:
-            try:
-                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                pass  # trained again after the kill
-            else:
-                os.write(fd, str(os.getpid()).encode())
-                os.close(fd)
-                os.kill(os.getpid(), signal.SIGKILL)
+            kill_this_process_once(marker)  # trained again after the kill
         return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
 
 
@@ -402,13 +396,7 @@ class DiesWhenItsResultIsSent(SGDClassifier):
     def __getstate__(self):
         marker = os.environ.get(DIES_MARKER)
         if marker and getattr(self, "calls_seen", 0) == 16:
-            try:
-                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            except FileExistsError:
-                pass  # the pass trained again
-            else:
-                os.close(fd)
-                os.kill(os.getpid(), signal.SIGKILL)
+            kill_this_process_once(marker)  # the pass trained again
         return super().__getstate__()
 
 
