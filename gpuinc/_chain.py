@@ -752,14 +752,19 @@ def _raise_if_workers_died(exc: BaseException, what: str) -> None:
     ) from exc
 
 
+class _ClientGone(RuntimeError):
+    """A fit's Dask client closed or lost its scheduler (said once, however deep)."""
+
+
 def _raise_if_client_gone(client, exc: BaseException) -> None:
     """Say what happened when a pass failed because its client closed or lost the scheduler."""
     status = str(getattr(client, "status", ""))
-    if not isinstance(exc, Exception) or status not in ("closing", "closed", "connecting"):
+    if (not isinstance(exc, Exception) or isinstance(exc, _ClientGone)
+            or status not in ("closing", "closed", "connecting")):
         return
     what = ("lost its connection to the scheduler" if status == "connecting"
             else "was closed")
-    raise RuntimeError(
+    raise _ClientGone(
         f"the Dask client {what} during the fit ({type(exc).__name__}: {exc}); the wrapper "
         "keeps what it held before this call. Fit again with a running client (with "
         "checkpoint= the fit resumes from its last checkpoint)."

@@ -151,10 +151,11 @@ def test_a_client_closed_during_the_fit_is_named(data_kind):
         inc.fit(X[:60], y[:60], classes=[0, 1])
         before = inc.estimator_
         timer = _closed_after(0.3, client)
-        with pytest.raises(RuntimeError, match="client was closed during the fit"):
+        with pytest.raises(RuntimeError, match="client was closed during the fit") as info:
             inc.partial_fit(X, y)
         timer.join()
         assert inc.estimator_ is before
+        assert str(info.value).count("during the fit") == 1  # said once, not wrapped twice
 
 
 class _HoldsALock(SGDClassifier):
