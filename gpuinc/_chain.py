@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 import dask
 import numpy as np
+import pandas as pd
 
 try:  # private: only to read persisted chunks directly (see _in_memory)
     from dask._task_spec import DataNode
@@ -195,9 +196,20 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
                 model.partial_fit(x, **kwargs, **static_kwargs)
             else:
                 model.partial_fit(x, y, **kwargs, **static_kwargs)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         from ._blockwise import non_numeric_columns
 
+        missing = _missing_labels(y)
+        if missing:
+            raise ValueError(
+                f"{_describe(index, rows)}: y has {missing} missing value(s) (NaN, None or "
+                f"NA), which {type(model).__name__} cannot learn from ({type(exc).__name__}: "
+                f"{exc}); drop those rows (e.g. keep = y.notna(); X, y = X[keep], y[keep]) or "
+                "fill them before training."
+            ) from exc
+        if isinstance(exc, TypeError):
+            _add_block_note(exc, index, rows)
+            raise
         text = non_numeric_columns(x)
         if text and any(w in str(exc).lower() for w in ("could not convert", "string to float",
                                                          "categor")):
@@ -220,6 +232,24 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
         _add_block_note(exc, index, rows)
         raise
     return model, stat, _n_rows(x)
+
+
+def _missing_labels(y) -> int:
+    """How many of a host block's labels are missing (NaN, None, NA); 0 when none or unknown.
+
+    Only asked once ``partial_fit`` has failed: with ``classes=`` given, missing
+    labels reach the estimator, whose error does not say so (pandas' NA gives
+    "boolean value of NA is ambiguous").
+    """
+    if y is None or hasattr(y, "__cuda_array_interface__") or hasattr(y, "to_cupy"):
+        return 0
+    try:
+        values = y.to_numpy() if hasattr(y, "to_numpy") else np.asarray(y)
+        if values.dtype.kind in "biuSU":
+            return 0
+        return int(np.asarray(pd.isna(values)).sum())
+    except Exception:  # noqa: BLE001 - a y this cannot read: the estimator's error stands
+        return 0
 
 
 def _weighs_nothing(weights) -> bool:

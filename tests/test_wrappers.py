@@ -859,3 +859,25 @@ def test_x_without_columns_is_refused_before_any_block():
                  lambda: Incremental(sgd()).fit(np.empty((10, 0)), np.arange(10) % 2)):
         with pytest.raises(ValueError, match="X has no feature columns"):
             call()
+
+
+@pytest.mark.parametrize("dtype", ["string", "Int64", "float64"])
+def test_missing_labels_with_classes_given_name_the_block_and_the_fix(dtype):
+    # with classes= the labels reach partial_fit, whose errors did not say what was wrong
+    # (pandas' NA: "boolean value of NA is ambiguous")
+    import dask.dataframe as dd
+
+    rng = np.random.default_rng(0)
+    pdf = pd.DataFrame(rng.normal(size=(300, 2)), columns=["a", "b"])
+    labels = np.where(pdf.a > 0, 1, 0)
+    if dtype == "string":
+        pdf["y"] = pd.array(np.where(labels == 1, "u", "v"), dtype="string")
+        classes = ["u", "v"]
+    else:
+        pdf["y"] = pd.array(labels, dtype=dtype)
+        classes = [0, 1]
+    pdf.loc[250, "y"] = pd.NA if dtype != "float64" else np.nan
+    ddf = dd.from_pandas(pdf, npartitions=3)
+    inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False)
+    with pytest.raises(ValueError, match=r"block 2: y has 1 missing value\(s\) .*y\.notna\(\)"):
+        inc.fit(ddf[["a", "b"]], ddf["y"], classes=classes)
