@@ -33,10 +33,10 @@ import dask
 import numpy as np
 import pandas as pd
 
-try:  # private: only to read persisted chunks directly (see _in_memory)
-    from dask._task_spec import DataNode
+try:  # private: only to read persisted chunks directly (see _in_memory and _held_key)
+    from dask._task_spec import Alias, DataNode
 except ImportError:  # pragma: no cover - a future Dask that moves it
-    DataNode = None
+    Alias = DataNode = None
 
 from ._array_api import aligned as _aligned
 from ._dispatch import DEVICE, HOST, KIND_HOME, block_kind, compute_context
@@ -907,8 +907,32 @@ def _held(client, value) -> bool:
     """In memory already: not lazy, or a piece whose key the cluster holds (persisted)."""
     if not dask.is_dask_collection(value):
         return True
-    key = getattr(value, "key", None)  # Delayed pieces of a collection carry their chunk key
-    return key is not None and key in client.futures
+    return _held_key(client, value) is not None
+
+
+def _held_key(client, value):
+    """The key the cluster holds for a lazy piece, or None.
+
+    Delayed pieces of a collection carry their chunk key; a persisted Dask
+    DataFrame's partitions are aliases of the persisted keys under new names,
+    followed here (only plain aliases: a piece that computes anything is lazy).
+    """
+    key = getattr(value, "key", None)
+    if key is None:
+        return None
+    if key in client.futures:
+        return key
+    if Alias is None:  # pragma: no cover - a Dask without the task spec
+        return None
+    graph = value.__dask_graph__()
+    seen = set()
+    while key not in client.futures:
+        node = graph.get(key) if key not in seen else None
+        if not isinstance(node, Alias):
+            return None
+        seen.add(key)
+        key = node.target
+    return key
 
 
 def _resolve(client, block, *, local=False, after=None):
@@ -930,7 +954,7 @@ def _resolve(client, block, *, local=False, after=None):
         if not dask.is_dask_collection(value):
             continue
         if _held(client, value):
-            pieces[i] = Future(value.key, client)
+            pieces[i] = Future(_held_key(client, value), client)
         else:
             lazy.append(i)
     if lazy and local:

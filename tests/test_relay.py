@@ -431,3 +431,28 @@ def test_a_worker_dying_while_the_result_comes_does_not_hang_the_fit(tmp_path, m
     assert spy == [2, "broken"]
     assert out["inc"].estimator_.calls_seen == 16
     assert np.array_equal(out["inc"].coef_, expected.coef_)
+
+
+def test_persisted_dataframe_partitions_are_trained_where_they_are_held(client, spy):
+    # a persisted Dask DataFrame's partitions are aliases of the persisted keys: they were
+    # read as lazy, and each was computed again by a task of its own
+    import dask.dataframe as dd
+    import pandas as pd
+
+    X, y = make_classification(**DATA)
+    Xn, yn = dask.compute(X, y)
+    frame = pd.DataFrame(Xn, columns=[f"f{i}" for i in range(Xn.shape[1])])
+    Xd = dd.from_pandas(frame, npartitions=16)
+    yd = dd.from_pandas(pd.Series(yn, name="y"), npartitions=16)
+    Xd, yd = dask.persist(Xd, yd)
+    distributed.wait([Xd, yd])
+    if len({w for ws in client.who_has(Xd).values() for w in ws}) < 2:
+        client.rebalance([Xd, yd], workers=sorted(client.scheduler_info()["workers"]))
+    inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False).fit(
+        Xd, yd, classes=[0, 1])
+    assert spy == [2]
+    expected = SGDClassifier(random_state=0)
+    for i in range(16):
+        part = slice(i * 100, (i + 1) * 100)
+        expected.partial_fit(frame.iloc[part], yn[part], classes=[0, 1])
+    assert np.array_equal(inc.coef_, expected.coef_)
