@@ -495,6 +495,7 @@ def main(argv=None):
             "plain": lambda m: m.score(X_test_np, y_test_np),
             "dask-ml": lambda m: m.score(X_test, y_test),
             "gpuinc": lambda m: m.score(X_test, y_test),
+            "gpuinc-chain": lambda m: m.score(X_test, y_test),
         }
         report_models(models, errors, plain_ref, score_fns)
         if with_dask_ml and "dask-ml" in errors:

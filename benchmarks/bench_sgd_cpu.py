@@ -18,7 +18,8 @@ One process, one run, everything side by side:
    single-threaded worker processes, the data persisted on the cluster
    (float64 and float32 persisted separately); after 2b's timings, one more
    untimed fit of each under ``distributed.get_task_stream`` gives its
-   number of training tasks and of model moves between workers;
+   number of training tasks and of model moves between workers (or, for a
+   relay pass, its number of tasks);
 3. **accuracy**: test accuracy after each of ``--passes`` plain-loop passes
    for both estimators, and the full-batch ``LogisticRegression`` optimum.
 
@@ -281,10 +282,15 @@ def section_incremental(args, blocks64, blocks32, lazy):
         )
         if client is not None:
             print("  one more (untimed) fit of each under get_task_stream: training tasks "
-                  "(gpuinc-partial-fit-*, gpuinc-pass-*), model moves between workers")
+                  "(gpuinc-partial-fit-*, gpuinc-pass-*), model moves between workers; or "
+                  "relay tasks (gpuinc-relay-*, one per worker, the model sent between them "
+                  "inside the tasks)")
             for name, run in methods.items():
-                tasks, moves = task_counts(client, run)
-                print(f"    {name:<26} {tasks:3d} training tasks, {moves:3d} model moves")
+                tasks, moves, relays = task_counts(client, run)
+                if relays:
+                    print(f"    {name:<26} relay of {relays} tasks")
+                else:
+                    print(f"    {name:<26} {tasks:3d} training tasks, {moves:3d} model moves")
         print()
 
     with warnings.catch_warnings():
@@ -305,26 +311,29 @@ def section_incremental(args, blocks64, blocks32, lazy):
 
 
 def task_counts(client, run):
-    """(training tasks, model moves between workers) of one fit, from the task stream.
+    """(training tasks, model moves between workers, relay tasks) of one fit, from the task
+    stream.
 
     gpuinc names its training tasks ``gpuinc-partial-fit-<token>-<i>`` (one per
     block, or per run of blocks held by one worker) or ``gpuinc-pass-<token>``
     (a whole pass in one task); consecutive ones on different workers each
-    move the model.
+    move the model.  A relay pass has one ``gpuinc-relay-<token>-<n>`` task per
+    worker, which send the model to each other: those moves are not tasks.
     """
     from distributed import get_task_stream
 
     with get_task_stream(client) as ts:
         run()
-    fits = []
+    fits, relays = [], 0
     for rec in ts.data:
         key = rec["key"] if isinstance(rec["key"], str) else repr(rec["key"])
         starts = [s["start"] for s in rec["startstops"] if s["action"] == "compute"]
         if ("gpuinc-partial-fit-" in key or "gpuinc-pass-" in key) and starts:
             fits.append((min(starts), rec.get("worker")))
+        relays += "gpuinc-relay-" in key
     workers = [worker for _, worker in sorted(fits, key=lambda f: f[0])]
     moves = sum(1 for i in range(1, len(workers)) if workers[i] != workers[i - 1])
-    return len(fits), moves
+    return len(fits), moves, relays
 
 
 def section_accuracy(args, blocks64, blocks32, X_test, y_test):
