@@ -400,7 +400,7 @@ def test_lazy_x_with_persisted_y_is_chained(parquet_folder, client):
 
 def test_blocks_sharing_tasks_are_left_to_the_scheduler(client):
     from gpuinc._blocks import plan_blocks
-    from gpuinc._chain import _blocks_are_independent
+    from gpuinc._chain import _blocks_are_independent, _held
 
     frame = dd.from_pandas(pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40) % 3}),
                            npartitions=4)
@@ -408,10 +408,17 @@ def test_blocks_sharing_tasks_are_left_to_the_scheduler(client):
     shuffled = frame.shuffle("b")  # each output block depends on every input block
     shared = plan_blocks(shuffled[["a"]], shuffled["b"], {}).blocks
     # a lazy step on persisted data refers to what the cluster holds: not computable alone
-    on_persisted = plan_blocks(*client.persist([frame[["a"]], frame["b"]]), {}).blocks
+    persisted = client.persist(frame)
+    on_persisted = plan_blocks(persisted[["a"]], persisted["b"], {}).blocks
     assert _blocks_are_independent(client, independent)
     assert not _blocks_are_independent(client, shared)
     assert not _blocks_are_independent(client, on_persisted)
+    # persisted themselves, X and y are held: nothing is left to compute
+    kept = client.persist([frame[["a"]], frame["b"]])  # held while the names are
+    held = plan_blocks(*kept, {}).blocks
+    assert all(_held(client, piece) for block in held for piece in (block.x, block.y))
+    assert not any(_held(client, piece) for block in on_persisted for piece in (block.x,
+                                                                                  block.y))
 
 
 def test_distributed_error_names_the_file(parquet_folder, client):
