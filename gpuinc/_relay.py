@@ -352,7 +352,7 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
                     pass
             else:  # every block reported: the last task is returning its result
                 with contextlib.suppress(TimeoutError):
-                    distributed_wait([last], timeout=_POLL_S)
+                    _wait([last], timeout=_POLL_S)
             if any(f.status == "error" for f in futures):
                 break
             if any(f.status == "cancelled" for f in futures) or last.status == "lost":
@@ -385,7 +385,7 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
     return state  # every model sent was taken: no mailbox holds anything of this pass
 
 
-def distributed_wait(futures, timeout):
+def _wait(futures, timeout):
     from distributed import wait
 
     return wait(futures, timeout=timeout)
