@@ -503,8 +503,10 @@ class DistributedRunner:
     (``RUN_FETCH_BYTES``), are trained by one task (``group_runs``), saving a
     scheduler round trip and a model transfer per block. Lazy blocks that each
     compute alone are read and trained by one task on one worker (``_run_in_one_task``) unless ``group_runs`` is off
-    (block-level checkpoints need the model after every block). Held runs on
-    several workers are trained as a relay (``_relay.run_relay``: one task per
+    (block-level checkpoints need the model after every block). Blocks whose
+    lazy pieces compute from held data alone, each by steps of its own
+    (``_on_held_plans``), are trained as held blocks, their steps run inside the
+    fit task. Held runs on several workers are trained as a relay (``_relay.run_relay``: one task per
     worker, the model sent directly between them). Other blocks are computed at
     most ``prefetch`` ahead, each next to its ``partial_fit``.
     """
@@ -526,6 +528,17 @@ class DistributedRunner:
         self._independent = (ids, result)
         return result
 
+    def _plans_on_held(self, blocks):
+        """``_on_held_plans`` of the blocks, once per fit (later passes train the same ones)."""
+        ids = tuple(id(b) for b in blocks)
+        cached = getattr(self, "_on_held", None)
+        if cached is not None and set(ids) <= set(cached[0]):
+            by_id = dict(zip(cached[0], cached[1], strict=True)) if cached[1] else None
+            return None if by_id is None else [by_id[i] for i in ids]
+        plans = _on_held_plans(self.client, blocks)
+        self._on_held = (ids, plans)
+        return plans
+
     def run(self, model, blocks, static_kwargs, *, kind, home, on_block=None, stats=None,
             progressive=None, group_runs=True):
         stats = stats if stats is not None else ChainStats()
@@ -540,6 +553,9 @@ class DistributedRunner:
                           for b in blocks for v in _pieces(b))):
             return self._run_in_one_task(model, blocks, static_kwargs, where, token, on_block,
                                          stats)
+        elif blocks and (plans := self._plans_on_held(blocks)) is not None:
+            state = self._run_held(model, blocks, static_kwargs, where, token, on_block, stats,
+                                   group_runs, plans)
         else:
             state = self._run_windowed(model, blocks, static_kwargs, where, token, on_block,
                                        stats)
@@ -676,11 +692,13 @@ class DistributedRunner:
         return state
 
     def _run_held(self, model, blocks, static_kwargs, where, token, on_block, stats,
-                  group_runs):
+                  group_runs, plans=None):
         client = self.client
         from distributed import wait
 
-        resolved = [_resolve(client, b)[0] for b in blocks]
+        plans = plans if plans is not None else [None] * len(blocks)
+        resolved = [_resolve(client, b, on_held=plan)[0]
+                    for b, plan in zip(blocks, plans, strict=True)]
         reported = set()  # blocks a broken relay reported done: not reported again
         owned = []
         runs = (_runs_by_worker(client, resolved, owners=owned) if group_runs
@@ -935,7 +953,7 @@ def _held_key(client, value):
     return key
 
 
-def _resolve(client, block, *, local=False, after=None):
+def _resolve(client, block, *, local=False, after=None, on_held=None):
     """``((x, y, kwargs, loaded), loads)``: the block with its lazy pieces as futures.
 
     Pieces the cluster holds reuse their futures (no graph is built or sent).
@@ -957,6 +975,16 @@ def _resolve(client, block, *, local=False, after=None):
             pieces[i] = Future(_held_key(client, value), client)
         else:
             lazy.append(i)
+    if lazy and on_held is not None:
+        # computed from held data inside the fit task (see _on_held_plans): the data are
+        # the task's dependencies, the block's own small graph travels with it
+        graph, leaves = on_held
+        loaded = [_ON_HELD, _Opaque((graph, [pieces[i].key for i in lazy], leaves)),
+                  [Future(k, client) for k in leaves]]
+        for j, i in enumerate(lazy):
+            pieces[i] = _Part(j)
+        x, y, *kw_values = pieces
+        return (x, y, dict(zip(block.kwargs, kw_values, strict=True)), loaded), []
     if lazy and local:
         # One task computes the block's whole graph on its worker (the threaded runner
         # does the same in its loader thread): the small steps of a block (splitting X
@@ -1029,6 +1057,81 @@ def _blocks_are_independent(client, blocks) -> bool:
             return False
         seen |= mine
     return True
+
+
+_ON_HELD = "gpuinc-on-held"
+
+
+def _on_held_plans(client, blocks):
+    """Per block, ``(graph, leaves)`` when its lazy pieces compute from held data alone.
+
+    That is: every lazy piece's tasks lead only to keys the cluster holds
+    (``leaves``, a list), through tasks of this block alone (``graph``), such as
+    ``ddf[features]`` and ``ddf[target]`` of a persisted ``ddf``.  Such a
+    block is trained where its data are held, its pieces computed inside the
+    fit task; None (for the whole pass) when any block is otherwise.
+    """
+    from distributed import Future
+
+    plans, seen = [], set()
+    for block in blocks:
+        graph, leaves = {}, []
+        for value in _pieces(block):
+            if not dask.is_dask_collection(value) or _held(client, value):
+                continue
+            source = value.__dask_graph__()
+            stack = [value.key]
+            while stack:
+                key = stack.pop()
+                if key in graph or key in leaves:
+                    continue
+                if key in client.futures:
+                    leaves.append(key)
+                    continue
+                node = source.get(key)
+                if isinstance(node, Future) or node is None:
+                    return None  # a future of another client, or a key nowhere
+                deps = getattr(node, "dependencies", None)
+                if deps is None or _needs_the_cluster(key, node):
+                    return None
+                graph[key] = node
+                stack.extend(deps)
+        if not leaves or set(graph) & seen:
+            return None  # nothing held (plain lazy), or work shared with another block
+        seen |= set(graph)
+        plans.append((graph, leaves))
+    return plans
+
+
+def _needs_the_cluster(key, node) -> bool:
+    """A task that only runs on the cluster's workers: a P2P shuffle's (its transfer tasks
+    talk to the workers' shuffle extension, its barrier to the scheduler's)."""
+    name = str(key[0] if isinstance(key, tuple) else key)
+    func = getattr(node, "func", None)
+    return (name.startswith(("shuffle-transfer-", "shuffle-barrier-", "shuffle-p2p-"))
+            or str(getattr(func, "__module__", "")).startswith("distributed."))
+
+
+def _compute_on_held(loaded):
+    """The pieces of an ``_ON_HELD`` block, from its leaves' data (the task's dependencies)."""
+    from dask.local import get_sync
+
+    _, recipe, values = loaded
+    graph, keys, leaves = recipe.value
+    dsk = dict(graph)
+    for key, value in zip(leaves, values, strict=True):
+        dsk[key] = DataNode(key, value)
+    return list(get_sync(dsk, keys))
+
+
+def _filled(x, y, kwargs, loaded):
+    """A block's pieces with the ``_Part`` placeholders filled from what was loaded."""
+    if loaded is None:
+        return x, y, kwargs
+    if (isinstance(loaded, list) and loaded and isinstance(loaded[0], str)
+            and loaded[0] == _ON_HELD):
+        loaded = _compute_on_held(loaded)
+    return _fill(x, loaded), _fill(y, loaded), {k: _fill(v, loaded) for k, v in kwargs.items()}
 
 
 def _fill(value, loaded):
@@ -1119,9 +1222,7 @@ def _fit_task(state, x, y, kwargs, static_kwargs, loaded=None, **where):
     ``loaded``: the pieces one load task computed, standing in for the ``_Part``
     placeholders among x, y and kwargs.
     """
-    if loaded is not None:
-        x, y = _fill(x, loaded), _fill(y, loaded)
-        kwargs = {k: _fill(v, loaded) for k, v in kwargs.items()}
+    x, y, kwargs = _filled(x, y, kwargs, loaded)
     with reusing_memory():
         return _fit_step(_own(state), x, y, kwargs, static_kwargs, **where)
 
@@ -1130,7 +1231,9 @@ def _fit_run_task(state, blocks, static_kwargs, *, indices, rows, **where):
     """Worker-side step over consecutive blocks this worker holds, in order."""
     state = _own(state)
     with reusing_memory():
-        for (x, y, kwargs, _), index, block_rows in zip(blocks, indices, rows, strict=True):
+        for (x, y, kwargs, loaded), index, block_rows in zip(blocks, indices, rows,
+                                                             strict=True):
+            x, y, kwargs = _filled(x, y, kwargs, loaded)
             state = _fit_step(state, x, y, kwargs, static_kwargs, index=index,
                               rows=block_rows, **where)
     return state
@@ -1140,6 +1243,8 @@ def _flatten(values):
     for v in values:
         if isinstance(v, dict):
             yield from v.values()
+        elif isinstance(v, list):  # an _ON_HELD block's loads: its leaves' futures
+            yield from _flatten(v)
         else:
             yield v
 

@@ -242,7 +242,7 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
     from distributed import get_worker
     from distributed.worker import thread_state
 
-    from ._chain import PROGRESS_TOPIC, _fit_step, _own
+    from ._chain import PROGRESS_TOPIC, _filled, _fit_step, _own
     from ._malloc import reusing_memory
 
     worker = get_worker()
@@ -265,9 +265,10 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
         state = _own((model, 0, [])) if number == 0 else _await_model(worker, box, token,
                                                                       number, stop)
         with reusing_memory():
-            for (x, y, kwargs, _), pos, index, block_rows in zip(
+            for (x, y, kwargs, loaded), pos, index, block_rows in zip(
                     blocks, where_pos, where_index, where_rows, strict=True):
                 stop()  # a cancelled pass stops at the next block
+                x, y, kwargs = _filled(x, y, kwargs, loaded)
                 state = _fit_step(state, x, y, kwargs, static_kwargs, index=index,
                                   rows=block_rows, **where)
                 worker.log_event(PROGRESS_TOPIC, {"token": token, "pos": pos})

@@ -456,3 +456,89 @@ def test_persisted_dataframe_partitions_are_trained_where_they_are_held(client, 
         part = slice(i * 100, (i + 1) * 100)
         expected.partial_fit(frame.iloc[part], yn[part], classes=[0, 1])
     assert np.array_equal(inc.coef_, expected.coef_)
+
+
+def test_x_and_y_selected_from_a_persisted_frame_are_trained_where_it_is_held(client, spy):
+    # ddf.persist(); X, y = ddf[features], ddf[target]: each block was computed by a task of
+    # its own and the model handed on by the scheduler (6.8 s against 0.5 s for 3 passes
+    # over 100 partitions); the pieces are now computed inside the fit tasks
+    import dask.dataframe as dd
+    import pandas as pd
+
+    X, y = make_classification(**DATA)
+    Xn, yn = dask.compute(X, y)
+    frame = pd.DataFrame(Xn, columns=[f"f{i}" for i in range(Xn.shape[1])])
+    frame["label"] = yn
+    frame["w"] = np.linspace(0.5, 1.5, len(frame))
+    ddf = dd.from_pandas(frame, npartitions=16).persist()
+    distributed.wait(ddf)
+    if len({w for ws in client.who_has(ddf).values() for w in ws}) < 2:
+        client.rebalance([ddf], workers=sorted(client.scheduler_info()["workers"]))
+    features = [c for c in frame.columns if c.startswith("f")]
+    inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False, epochs=2).fit(
+        ddf[features], ddf["label"], classes=[0, 1], sample_weight=ddf["w"])
+    assert spy == [2, 2]
+    expected = SGDClassifier(random_state=0)
+    for _ in range(2):
+        for i in range(16):
+            part = frame.iloc[i * 100:(i + 1) * 100]
+            expected.partial_fit(part[features], part["label"], classes=[0, 1],
+                                 sample_weight=part["w"])
+    assert np.array_equal(inc.coef_, expected.coef_)
+    assert [r["rows"] for r in inc.history_] == [1600, 1600]
+    # a filter after persist: still block by block on held data
+    kept = ddf[ddf["f0"] > 0]
+    filtered = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False).fit(
+        kept[features], kept["label"], classes=[0, 1])
+    expected = SGDClassifier(random_state=0)
+    for i in range(16):
+        part = frame.iloc[i * 100:(i + 1) * 100]
+        part = part[part["f0"] > 0]
+        expected.partial_fit(part[features], part["label"], classes=[0, 1])
+    assert np.array_equal(filtered.coef_, expected.coef_)
+    assert len(spy) == 3
+    # a shuffle after persist shares work between blocks: left to the scheduler
+    shuffled = ddf.shuffle("label")
+    Incremental(SGDClassifier(random_state=0), shuffle_blocks=False).fit(
+        shuffled[features], shuffled["label"], classes=[0, 1])
+    assert len(spy) == 3
+
+
+def test_blocks_computed_from_held_data_are_planned_only_when_each_stands_alone(client):
+    import dask.dataframe as dd
+    import pandas as pd
+
+    from gpuinc._blocks import plan_blocks
+
+    frame = dd.from_pandas(pd.DataFrame({"a": np.arange(40.0), "b": np.arange(40) % 2}),
+                           npartitions=4).persist()
+    distributed.wait(frame)
+    blocks = plan_blocks(frame[["a"]], frame["b"], {}).blocks
+    plans = _chain._on_held_plans(client, blocks)
+    assert plans is not None and len(plans) == 4
+    assert all(len(leaves) == 1 for _, leaves in plans)  # each block reads its own partition
+    # (other values: the same ones would name the very keys the cluster holds)
+    lazy = dd.from_pandas(pd.DataFrame({"a": np.arange(40.0) + 1, "b": np.arange(40) % 2}),
+                          npartitions=4)
+    assert _chain._on_held_plans(client, plan_blocks(lazy[["a"]], lazy["b"], {}).blocks) is None
+    shuffled = frame.shuffle("b")
+    assert _chain._on_held_plans(
+        client, plan_blocks(shuffled[["a"]], shuffled["b"], {}).blocks) is None
+
+
+def test_a_p2p_shuffle_on_held_data_is_left_to_the_cluster(client):
+    # a shuffle into one partition shares no task with another block, but its tasks only
+    # run on the workers: computed inside a fit task, it failed (P2PConsistencyError)
+    import dask.dataframe as dd
+    import pandas as pd
+
+    from gpuinc._blocks import plan_blocks
+
+    rng = np.random.default_rng(0)
+    pdf = pd.DataFrame({"a": rng.normal(size=400), "b": np.arange(400) % 2})
+    frame = dd.from_pandas(pdf, npartitions=4).persist()
+    distributed.wait(frame)
+    one = frame.shuffle("b", npartitions=1)
+    assert _chain._on_held_plans(client, plan_blocks(one[["a"]], one["b"], {}).blocks) is None
+    inc = Incremental(SGDClassifier(random_state=0)).fit(one[["a"]], one["b"], classes=[0, 1])
+    assert inc.history_[0]["rows"] == 400
