@@ -975,13 +975,19 @@ def _resolve(client, block, *, local=False, after=None, on_held=None):
             pieces[i] = Future(_held_key(client, value), client)
         else:
             lazy.append(i)
-    if lazy and on_held is not None:
+    if on_held is not None:
         # computed from held data inside the fit task (see _on_held_plans): the data are
-        # the task's dependencies, the block's own small graph travels with it
-        graph, leaves = on_held
-        loaded = [_ON_HELD, _Opaque((graph, [pieces[i].key for i in lazy], leaves)),
+        # the task's dependencies, the block's own small graph travels with it.  The plan
+        # says which pieces it computes (the client's view of what it holds may change).
+        graph, leaves, computed = on_held
+        pieces = list(_pieces(block))
+        for i, value in enumerate(pieces):
+            if dask.is_dask_collection(value) and i not in computed:
+                pieces[i] = Future(_persisted_key(value.__dask_graph__(), value.key, client),
+                                   client)
+        loaded = [_ON_HELD, _Opaque((graph, [pieces[i].key for i in computed], leaves)),
                   [Future(k, client) for k in leaves]]
-        for j, i in enumerate(lazy):
+        for j, i in enumerate(computed):
             pieces[i] = _Part(j)
         x, y, *kw_values = pieces
         return (x, y, dict(zip(block.kwargs, kw_values, strict=True)), loaded), []
@@ -1063,44 +1069,82 @@ _ON_HELD = "gpuinc-on-held"
 
 
 def _on_held_plans(client, blocks):
-    """Per block, ``(graph, leaves)`` when its lazy pieces compute from held data alone.
+    """Per block, ``(graph, leaves, computed)`` when its pieces compute from persisted data alone.
 
-    That is: every lazy piece's tasks lead only to keys the cluster holds
-    (``leaves``, a list), through tasks of this block alone (``graph``), such as
-    ``ddf[features]`` and ``ddf[target]`` of a persisted ``ddf``.  Such a
-    block is trained where its data are held, its pieces computed inside the
-    fit task; None (for the whole pass) when any block is otherwise.
+    That is: every lazy piece's tasks lead only to persisted chunks, which its
+    graph holds as futures (``leaves``, a list of their keys), through tasks of
+    this block alone (``graph``), such as ``ddf[features]`` and ``ddf[target]``
+    of a persisted ``ddf``.  ``computed``: the positions (in ``_pieces``
+    order) of the pieces the graph computes; the others are persisted chunks
+    themselves (among the leaves) or in memory.  Such a block is trained where
+    its data are held, its pieces computed inside the fit task; None (for the
+    whole pass) when any block is otherwise.
+
+    Only futures the graphs hold count: a key the client holds for a while
+    (something computed and not yet released) could be gone by the pass that
+    uses the plan.
     """
     from distributed import Future
 
     plans, seen = [], set()
     for block in blocks:
-        graph, leaves = {}, []
-        for value in _pieces(block):
-            if not dask.is_dask_collection(value) or _held(client, value):
+        graph, leaves, computed, held = {}, [], [], 0
+        for pos, value in enumerate(_pieces(block)):
+            if not dask.is_dask_collection(value):
                 continue
             source = value.__dask_graph__()
+            root = _persisted_key(source, value.key, client)
+            if root is not None:  # a persisted chunk itself
+                held += 1
+                continue
+            computed.append(pos)
             stack = [value.key]
             while stack:
                 key = stack.pop()
                 if key in graph or key in leaves:
                     continue
-                if key in client.futures:
-                    leaves.append(key)
-                    continue
                 node = source.get(key)
-                if isinstance(node, Future) or node is None:
-                    return None  # a future of another client, or a key nowhere
+                if isinstance(node, Future) or (node is None and key in client.futures):
+                    leaves.append(key)  # persisted (aliases to it are tasks of the graph)
+                    continue
+                if node is None:
+                    return None  # a key nowhere
                 deps = getattr(node, "dependencies", None)
                 if deps is None or _needs_the_cluster(key, node):
                     return None
                 graph[key] = node
                 stack.extend(deps)
-        if not leaves or set(graph) & seen:
-            return None  # nothing held (plain lazy), or work shared with another block
+        if not computed or not leaves or set(graph) & seen:
+            # all persisted (the held path's), nothing persisted (plain lazy), or work
+            # shared with another block
+            return None
         seen |= set(graph)
-        plans.append((graph, leaves))
+        plans.append((graph, leaves, computed))
     return plans
+
+
+def _persisted_key(graph, key, client):
+    """The persisted key that ``key`` stands for (itself or through aliases), else None.
+
+    A graph holds a persisted chunk as a future; a graph split per block may
+    leave it out and keep the key only, which the client then holds.  A key
+    whose graph has a task for it is computed, even if the client holds it
+    for a while (something computed and not released yet).
+    """
+    from distributed import Future
+
+    seen = set()
+    while key not in seen:
+        seen.add(key)
+        node = graph.get(key)
+        if isinstance(node, Future):
+            return node.key
+        if node is None:
+            return key if key in client.futures else None
+        if Alias is None or not isinstance(node, Alias):
+            return None
+        key = node.target
+    return None
 
 
 def _needs_the_cluster(key, node) -> bool:

@@ -516,7 +516,7 @@ def test_blocks_computed_from_held_data_are_planned_only_when_each_stands_alone(
     blocks = plan_blocks(frame[["a"]], frame["b"], {}).blocks
     plans = _chain._on_held_plans(client, blocks)
     assert plans is not None and len(plans) == 4
-    assert all(len(leaves) == 1 for _, leaves in plans)  # each block reads its own partition
+    assert all(len(leaves) == 1 for _, leaves, _ in plans)  # each block reads its own partition
     # (other values: the same ones would name the very keys the cluster holds)
     lazy = dd.from_pandas(pd.DataFrame({"a": np.arange(40.0) + 1, "b": np.arange(40) % 2}),
                           npartitions=4)
@@ -542,3 +542,35 @@ def test_a_p2p_shuffle_on_held_data_is_left_to_the_cluster(client):
     assert _chain._on_held_plans(client, plan_blocks(one[["a"]], one["b"], {}).blocks) is None
     inc = Incremental(SGDClassifier(random_state=0)).fit(one[["a"]], one["b"], classes=[0, 1])
     assert inc.history_[0]["rows"] == 400
+
+
+def test_a_piece_the_client_holds_for_a_while_does_not_change_the_plan(client, spy,
+                                                                       monkeypatch):
+    # a checkpoint's digest computes block 0's X, whose key the client then held until
+    # garbage collection: planned as held, resolved as lazy a pass later -> KeyError
+    X, y = make_classification(**DATA)
+    Xp, yp = dask.persist(X, y)
+    distributed.wait([Xp, yp])
+    derived, target = Xp * 2, (yp + 1) - 1
+    held = {"f": client.compute(derived.to_delayed()[0, 0])}  # held for a while
+    distributed.wait(held["f"])
+    run, passes = _chain.DistributedRunner.run, []
+
+    def releasing_before_the_second_pass(self, *args, **kwargs):
+        passes.append(1)
+        if len(passes) == 2:
+            held.clear()
+            time.sleep(0.2)
+        return run(self, *args, **kwargs)
+
+    monkeypatch.setattr(_chain.DistributedRunner, "run", releasing_before_the_second_pass)
+    inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False, epochs=2).fit(
+        derived, target, classes=[0, 1])
+    expected = SGDClassifier(random_state=0)
+    Xn, yn = dask.compute(derived, target)
+    for _ in range(2):
+        for i in range(16):
+            expected.partial_fit(Xn[i * 100:(i + 1) * 100], yn[i * 100:(i + 1) * 100],
+                                 classes=[0, 1])
+    assert len(passes) == 2
+    assert np.array_equal(inc.coef_, expected.coef_)
