@@ -1088,15 +1088,13 @@ def _on_held_plans(client, blocks):
 
     plans, seen = [], set()
     for block in blocks:
-        graph, leaves, computed, held = {}, [], [], 0
+        graph, leaves, computed = {}, [], []
         for pos, value in enumerate(_pieces(block)):
             if not dask.is_dask_collection(value):
                 continue
             source = value.__dask_graph__()
-            root = _persisted_key(source, value.key, client)
-            if root is not None:  # a persisted chunk itself
-                held += 1
-                continue
+            if _persisted_key(source, value.key, client) is not None:
+                continue  # a persisted chunk itself
             computed.append(pos)
             stack = [value.key]
             while stack:
