@@ -735,12 +735,8 @@ class DistributedRunner:
                 if fut.status != "finished":
                     fut.result()  # raises the task's error, with its block in the message
                 for i in run:
-                    if i in reported:
-                        continue
-                    stats.start_block()  # held blocks are not loaded ahead: one at a time
-                    stats.end_block(0)
-                    if on_block is not None:
-                        on_block(i, blocks[i], fut.result)  # (model, rows, progressive)
+                    if i not in reported:  # (model, rows, progressive) after the run
+                        _report_held_block(stats, on_block, i, blocks[i], fut.result)
                 submitted.popleft()
                 del fut
         except BaseException as exc:
@@ -903,8 +899,7 @@ def _pass_task(model, opaque, static_kwargs, *, prefetch, token, **where):
 
     def on_block(pos, block, snapshot):
         worker.log_event(PROGRESS_TOPIC, {"token": token, "pos": pos})
-        task = worker.state.tasks.get(key) if key is not None else None
-        if key is not None and (task is None or task.state in ("cancelled", "released")):
+        if _task_cancelled(worker, key):
             raise _PassCancelled(f"gpuinc: pass {token} was cancelled")
 
     stats = ChainStats()
@@ -915,6 +910,22 @@ def _pass_task(model, opaque, static_kwargs, *, prefetch, token, **where):
         )
     return (model, (stats.blocks, stats.rows, stats.max_in_flight), stats.progressive,
             worker.address)
+
+
+def _task_cancelled(worker, key) -> bool:
+    """The worker's task ``key`` (the one running this code) was cancelled or released."""
+    if key is None:
+        return False
+    task = worker.state.tasks.get(key)
+    return task is None or task.state in ("cancelled", "released")
+
+
+def _report_held_block(stats, on_block, pos, block, snapshot) -> None:
+    """Count and report one trained block of a held pass (not loaded ahead: one at a time)."""
+    stats.start_block()
+    stats.end_block(0)
+    if on_block is not None:
+        on_block(pos, block, snapshot)
 
 
 def _pieces(block):

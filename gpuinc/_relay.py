@@ -31,6 +31,21 @@ import time
 import weakref
 from collections import deque
 
+from distributed.diagnostics.plugin import WorkerPlugin
+
+from ._chain import (
+    _POLL_S,
+    _PROGRESS,
+    PROGRESS_TOPIC,
+    _filled,
+    _fit_step,
+    _own,
+    _PassCancelled,
+    _report_held_block,
+    _subscribe_progress,
+    _task_cancelled,
+)
+
 #: the worker comm handler that receives models, and the worker extension holding them
 RELAY_OP = "gpuinc_relay_put"
 EXTENSION = "gpuinc-relay"
@@ -53,13 +68,7 @@ class RelayBroken(RuntimeError):
     """The relay could not hand the model on (not an error of the training)."""
 
 
-def _stopped_base():
-    from ._chain import _PassCancelled
-
-    return _PassCancelled
-
-
-class _Stopped(_stopped_base()):
+class _Stopped(_PassCancelled):
     """Raised in a relay task whose pass was cancelled, or whose worker is closing."""
 
 
@@ -109,13 +118,7 @@ class Mailbox:
             self._cond.notify_all()
 
 
-def _plugin_base():
-    from distributed.diagnostics.plugin import WorkerPlugin
-
-    return WorkerPlugin
-
-
-class RelayPlugin(_plugin_base()):
+class RelayPlugin(WorkerPlugin):
     """Installs the mailbox and its comm handler on every worker, present and future.
 
     Registering it again (another client's first relay, a reconnected client)
@@ -242,7 +245,6 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
     from distributed import get_worker
     from distributed.worker import thread_state
 
-    from ._chain import PROGRESS_TOPIC, _filled, _fit_step, _own
     from ._malloc import reusing_memory
 
     worker = get_worker()
@@ -252,9 +254,7 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
         raise RelayBroken(f"gpuinc: worker {worker.address} has no relay mailbox")
 
     def stop():
-        task = worker.state.tasks.get(key) if key is not None else None
-        if (key is not None and (task is None or task.state in ("cancelled", "released"))) \
-                or box.is_closed(token):
+        if _task_cancelled(worker, key) or box.is_closed(token):
             raise _Stopped(f"gpuinc: pass {token} was cancelled")
         if getattr(worker.status, "name", "running") not in ("running", "paused"):
             raise _Stopped(f"gpuinc: worker {worker.address} is closing")
@@ -296,8 +296,7 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
     again another way; errors of the training propagate.
     """
     import dask
-
-    from ._chain import _POLL_S, _PROGRESS, _PassCancelled, _subscribe_progress
+    from distributed import wait
 
     token = dask.base.tokenize(object())
     mine: dict = {}
@@ -311,12 +310,9 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
 
     def report_through(pos):
         for p in range(done[0] + 1, min(pos, len(blocks) - 1) + 1):
-            stats.start_block()  # held blocks are not loaded ahead: one at a time
-            stats.end_block(0)
             reported.add(p)
             done[0] = p
-            if on_block is not None:
-                on_block(p, blocks[p], _model_in_relay)
+            _report_held_block(stats, on_block, p, blocks[p], _model_in_relay)
 
     def check_workers():
         gone = sorted(set(mine) - set(client.ncores()))
@@ -353,7 +349,7 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
                     pass
             else:  # every block reported: the last task is returning its result
                 with contextlib.suppress(TimeoutError):
-                    _wait([last], timeout=_POLL_S)
+                    wait([last], timeout=_POLL_S)
             if any(f.status == "error" for f in futures):
                 break
             if any(f.status == "cancelled" for f in futures) or last.status == "lost":
@@ -384,12 +380,6 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
         _PROGRESS.pop(token, None)
     report_through(len(blocks) - 1)  # events still on their way are not waited for
     return state  # every model sent was taken: no mailbox holds anything of this pass
-
-
-def _wait(futures, timeout):
-    from distributed import wait
-
-    return wait(futures, timeout=timeout)
 
 
 def _model_in_relay():
