@@ -32,6 +32,7 @@ from ._blocks import (
 from ._blockwise import apply_method, map_method
 from ._chain import (
     ChainStats,
+    _missing_labels,
     _raise_if_client_gone,
     current_client,
     get_runner,
@@ -78,9 +79,7 @@ _MISSING_LABELS = (
 
 def _check_no_missing_labels(values) -> None:
     """Refuse host labels with NaN / None / NA (their sorting would fail obscurely)."""
-    if isinstance(values, np.ndarray) and values.dtype.kind not in "fcOMm":
-        return  # integers, booleans, strings: nothing can be missing
-    if bool(np.asarray(pd.isna(values)).any()):
+    if _missing_labels(values):
         raise ValueError(_MISSING_LABELS)
 
 
