@@ -33,7 +33,7 @@ import dask
 import numpy as np
 import pandas as pd
 
-try:  # private: only to read persisted chunks directly (see _in_memory and _held_key)
+try:  # private: only to read persisted chunks directly (see _in_memory and _persisted_key)
     from dask._task_spec import Alias, DataNode
 except ImportError:  # pragma: no cover - a future Dask that moves it
     Alias = DataNode = None
@@ -940,28 +940,11 @@ def _held(client, value) -> bool:
 
 
 def _held_key(client, value):
-    """The key the cluster holds for a lazy piece, or None.
-
-    Delayed pieces of a collection carry their chunk key; a persisted Dask
-    DataFrame's partitions are aliases of the persisted keys under new names,
-    followed here (only plain aliases: a piece that computes anything is lazy).
-    """
+    """The key the cluster holds for a lazy piece, or None (see :func:`_persisted_key`)."""
     key = getattr(value, "key", None)
     if key is None:
         return None
-    if key in client.futures:
-        return key
-    if Alias is None:  # pragma: no cover - a Dask without the task spec
-        return None
-    graph = value.__dask_graph__()
-    seen = set()
-    while key not in client.futures:
-        node = graph.get(key) if key not in seen else None
-        if not isinstance(node, Alias):
-            return None
-        seen.add(key)
-        key = node.target
-    return key
+    return _persisted_key(value.__dask_graph__(), key, client)
 
 
 def _resolve(client, block, *, local=False, after=None, on_held=None):
@@ -994,8 +977,7 @@ def _resolve(client, block, *, local=False, after=None, on_held=None):
         pieces = list(_pieces(block))
         for i, value in enumerate(pieces):
             if dask.is_dask_collection(value) and i not in computed:
-                pieces[i] = Future(_persisted_key(value.__dask_graph__(), value.key, client),
-                                   client)
+                pieces[i] = Future(_held_key(client, value), client)
         loaded = [_ON_HELD, _Opaque((graph, [pieces[i].key for i in computed], leaves)),
                   [Future(k, client) for k in leaves]]
         for j, i in enumerate(computed):
@@ -1103,9 +1085,9 @@ def _on_held_plans(client, blocks):
         for pos, value in enumerate(_pieces(block)):
             if not dask.is_dask_collection(value):
                 continue
-            source = value.__dask_graph__()
-            if _persisted_key(source, value.key, client) is not None:
+            if _held_key(client, value) is not None:
                 continue  # a persisted chunk itself
+            source = value.__dask_graph__()
             computed.append(pos)
             stack = [value.key]
             while stack:
@@ -1135,10 +1117,13 @@ def _on_held_plans(client, blocks):
 def _persisted_key(graph, key, client):
     """The persisted key that ``key`` stands for (itself or through aliases), else None.
 
-    A graph holds a persisted chunk as a future; a graph split per block may
-    leave it out and keep the key only, which the client then holds.  A key
-    whose graph has a task for it is computed, even if the client holds it
-    for a while (something computed and not released yet).
+    A graph holds a persisted chunk as a future; a graph split per block (a
+    delayed chunk) may leave it out and keep the key only, which the client
+    then holds.  A persisted Dask DataFrame's partitions are aliases of the
+    persisted keys under new names, followed here (plain aliases only: a piece
+    that computes anything is lazy).  A key whose graph has a task for it is
+    computed, even if the client holds it for a while (something computed and
+    not released yet, which could be gone by the time the pass uses it).
     """
     from distributed import Future
 

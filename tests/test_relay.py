@@ -574,3 +574,29 @@ def test_a_piece_the_client_holds_for_a_while_does_not_change_the_plan(client, s
                                  classes=[0, 1])
     assert len(passes) == 2
     assert np.array_equal(inc.coef_, expected.coef_)
+
+
+def test_a_lazy_block_the_client_holds_for_a_while_is_computed_not_held(client,
+                                                                       monkeypatch):
+    # the key of a lazy block the client computed and still holds (a checkpoint's digest
+    # did so for block 0) is no persisted chunk: read as held, it sent the pass down the
+    # block-by-block path instead of one task that reads and trains every block
+    X, y = make_classification(**DATA)
+    held = client.compute(X.to_delayed()[0, 0])
+    distributed.wait(held)
+    assert X.to_delayed()[0, 0].key in client.futures
+    assert not _chain._held(client, X.to_delayed()[0, 0])
+    persisted = X.persist()
+    distributed.wait(persisted)
+    assert _chain._held(client, persisted.to_delayed()[0, 0])
+    one_task, paths = _chain.DistributedRunner._run_in_one_task, []
+
+    def counted(self, *args, **kwargs):
+        paths.append("one task")
+        return one_task(self, *args, **kwargs)
+
+    monkeypatch.setattr(_chain.DistributedRunner, "_run_in_one_task", counted)
+    inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False).fit(
+        X, y, classes=[0, 1])
+    assert paths == ["one task"]
+    assert np.array_equal(inc.coef_, _plain(X, y, SGDClassifier(random_state=0)).coef_)
