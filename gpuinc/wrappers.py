@@ -315,6 +315,58 @@ def _check_count(name: str, value, *, low: int) -> None:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}.")
 
 
+class _ParamsAtFit:
+    """The wrapped estimator's parameters when a fit or partial_fit started.
+
+    ``set_params(estimator__alpha=...)`` after a fit changes ``estimator``,
+    not the fitted ``estimator_`` that ``partial_fit`` continues: the next
+    ``partial_fit`` applies the parameters changed since (as scikit-learn's
+    own ``partial_fit`` uses the parameters set between two calls).
+    """
+
+    def __init__(self, estimator):
+        self.kind = type(estimator)
+        self.params = dict(estimator.get_params(deep=True))
+
+    def changes(self, now: _ParamsAtFit, fitted_name: str) -> dict:
+        """The parameters ``now`` has that differ from these (nested keys included)."""
+        if now.kind is not self.kind:
+            raise ValueError(
+                f"estimator was replaced by a {now.kind.__name__} after fit, but partial_fit "
+                f"continues the fitted {fitted_name}. Call fit to train the new estimator from "
+                "the start, or set the fitted one's parameters instead "
+                "(set_params(estimator__alpha=...)).")
+        changed = {}
+        for name, value in now.params.items():
+            old = self.params.get(name, _MISSING_PARAM)
+            if old is value:
+                continue
+            if hasattr(value, "get_params") or hasattr(old, "get_params"):
+                raise ValueError(
+                    f"the estimator's {name!r} was replaced after fit, but partial_fit continues "
+                    f"the fitted one. Call fit to train the new one from the start, or set the "
+                    f"fitted one's parameters instead (set_params(estimator__{name}__...=...)).")
+            if not _same_value(old, value):
+                changed[name] = value
+        return changed
+
+
+_MISSING_PARAM = object()
+
+
+def _same_value(a, b) -> bool:
+    """``a == b`` for parameter values (arrays compared whole; an error means different)."""
+    if a is _MISSING_PARAM or type(a) is not type(b):
+        return False
+    try:
+        if isinstance(a, np.ndarray):
+            return a.shape == b.shape and bool(np.all(a == b))
+        same = a == b
+        return same if isinstance(same, bool) else bool(np.all(same))
+    except Exception:
+        return False
+
+
 def _check_validation_data(validation_data):
     """``(X_val, y_val)``, or an error naming what was passed instead."""
     if validation_data is None:
@@ -573,9 +625,11 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self._validate_params_here()
         validation_data = _check_validation_data(validation_data)
         estimator = clone(self.estimator)
+        params = _ParamsAtFit(self.estimator)
         with stop_on_interrupt(), _says_if_the_client_went():
             self._train(estimator, X, y, fit_kwargs, epochs=int(self.epochs),
                         validation_data=validation_data, resumable=True, salt=0)
+        self._params_at_fit = params
         return self
 
     def partial_fit(self, X, y=None, *, validation_data=None, **fit_kwargs):
@@ -592,11 +646,21 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self._validate_params_here()
         validation_data = _check_validation_data(validation_data)
         fitted = getattr(self, "estimator_", None)
-        estimator = copy.deepcopy(fitted) if fitted is not None else clone(self.estimator)
+        params = _ParamsAtFit(self.estimator)
+        if fitted is not None:
+            estimator = copy.deepcopy(fitted)
+            before = getattr(self, "_params_at_fit", None)
+            if before is not None:  # set_params(estimator__...) since: the model continues with them
+                changed = before.changes(params, type(fitted).__name__)
+                if changed:
+                    estimator.set_params(**changed)
+        else:
+            estimator = clone(self.estimator)
         passes = len(getattr(self, "history_", []) or [])
         with stop_on_interrupt(), _says_if_the_client_went():
             self._train(estimator, X, y, fit_kwargs, epochs=1, validation_data=validation_data,
                         resumable=False, salt=passes + 1, append=fitted is not None)
+        self._params_at_fit = params
         return self
 
     def _validate_params_here(self):

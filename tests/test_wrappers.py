@@ -71,6 +71,51 @@ def test_partial_fit_continues(data):
     assert len(inc.history_) == 2
 
 
+def test_set_params_between_partial_fits_reaches_the_model_they_continue(data):
+    # as with scikit-learn's own partial_fit: a learning rate lowered between two calls
+    X, y, Xn, yn = data
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(X, y, classes=[0, 1])
+    inc.set_params(estimator__learning_rate="constant", estimator__eta0=1e-4,
+                   estimator__alpha=1e-2)
+    inc.partial_fit(X, y, classes=[0, 1])
+    ref = hand_loop(sgd(), Xn, yn, X.chunks[0], classes=[0, 1])
+    ref.set_params(learning_rate="constant", eta0=1e-4, alpha=1e-2)
+    ref = hand_loop(ref, Xn, yn, X.chunks[0], classes=[0, 1])
+    assert np.array_equal(inc.coef_, ref.coef_)
+    assert inc.estimator_.eta0 == 1e-4
+    # unchanged since: nothing is set again
+    inc.partial_fit(X, y, classes=[0, 1])
+    ref = hand_loop(ref, Xn, yn, X.chunks[0], classes=[0, 1])
+    assert np.array_equal(inc.coef_, ref.coef_)
+
+
+def test_set_params_of_a_nested_estimator_reaches_the_model_partial_fit_continues(data):
+    from sklearn.multiclass import OneVsRestClassifier
+
+    X, y, _, _ = data
+    inc = Incremental(OneVsRestClassifier(sgd()), shuffle_blocks=False)
+    inc.fit(X, y, classes=[0, 1])
+    template = inc.estimator_.estimator
+    inc.set_params(estimator__estimator__alpha=0.5)
+    inc.partial_fit(X, y, classes=[0, 1])
+    assert inc.estimator_.estimator.alpha == 0.5
+    assert template.alpha == 1e-4  # the fitted copy was changed, not an earlier one
+
+
+def test_an_estimator_replaced_after_fit_is_not_continued_silently(data):
+    X, y, _, _ = data
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(X, y, classes=[0, 1])
+    coef = inc.coef_.copy()
+    inc.set_params(estimator=MultinomialNB())
+    with pytest.raises(ValueError, match="replaced by a MultinomialNB after fit.*Call fit"):
+        inc.partial_fit(X, y, classes=[0, 1])
+    assert np.array_equal(inc.coef_, coef)
+    # the same kind, other settings: they apply to the fitted model
+    inc.set_params(estimator=sgd(alpha=0.25))
+    inc.partial_fit(X, y, classes=[0, 1])
+    assert inc.estimator_.alpha == 0.25
+
+
 def test_fit_starts_fresh_and_never_mutates_user_estimator(data):
     X, y, _, _ = data
     user = sgd()
