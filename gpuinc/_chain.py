@@ -597,17 +597,19 @@ class DistributedRunner:
             )
             # no done callback: distributed runs those on one shared thread, which a fit
             # started from another callback would be holding
-            while True:
+            result = None
+            while result is None:
                 try:
-                    pos = events.get(timeout=_POLL_S)
+                    item = events.get(timeout=_POLL_S)
                 except queue.Empty:
                     if fut.done():
-                        break
+                        result = fut.result()
                     continue
-                report(pos)
-                if pos == len(blocks) - 1:
-                    break  # the task is returning
-            model, counts, progressive_stats, worker = fut.result()
+                if isinstance(item, _Pushed):  # the task is returning
+                    result = item if item.payload is not None else fut.result()
+                else:
+                    report(item)
+            model, counts, progressive_stats, worker = _unpushed(result)
             _LAST_PASS_WORKER[client] = worker
         except BaseException as exc:
             if fut is not None:
@@ -820,6 +822,11 @@ def _raise_if_client_gone(client, exc: BaseException) -> None:
 ONE_TASK_PASSES = True
 PROGRESS_TOPIC = "gpuinc-progress"
 _PROGRESS: dict = {}  # run token -> callback(position), for this client's passes
+#: A pass's result no larger than this, pickled, comes back with a last event of its own
+#: (through the scheduler, which keeps a topic's last 1,000 events: this bounds what they
+#: hold), instead of being fetched from the worker once the task has ended: a round trip
+#: less at the end of every pass.  Larger results are fetched.
+PUSH_RESULT_BYTES = 16 * 1024
 #: client -> address of the worker of its last one-task pass (gone with the client)
 _LAST_PASS_WORKER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: client -> weak reference to the scheduler connection its progress subscription was sent on
@@ -864,11 +871,61 @@ def _subscribe_progress(client) -> None:
 
 
 def _dispatch_progress(event):
-    """Client-side handler of the progress events of every one-task pass."""
+    """Client-side handler of the progress events of every one-task pass.
+
+    The callback receives the position of a block trained, or a
+    :class:`_Pushed` result.
+    """
     _, msg = event
     callback = _PROGRESS.get(msg.get("token")) if isinstance(msg, dict) else None
-    if callback is not None:
+    if callback is None:
+        return
+    if "result" in msg:
+        callback(_Pushed(msg["result"]))
+    else:
         callback(int(msg["pos"]))
+
+
+@dataclass(frozen=True)
+class _Pushed:
+    """A pass's result as its task pickled it (see :func:`_push_result`); None: too large
+    to be sent as an event (the client then fetches it)."""
+
+    payload: bytes | None
+
+
+def _push_result(worker, token, result, home):
+    """What a pass's task returns, after its last event.
+
+    A small result (``PUSH_RESULT_BYTES``, pickled) of a model on the host is
+    pickled here, sent with that event and returned pickled (read it with
+    :func:`_unpushed`); otherwise the event says that the result is not coming
+    that way (the client fetches it at once, instead of waiting to see the
+    task end), and it is returned as it is, for distributed to send.
+    """
+    payload = None
+    if home == HOST:  # device arrays travel with distributed's own serializers
+        from distributed.protocol.pickle import dumps
+
+        with contextlib.suppress(Exception):  # distributed may still manage: it tries harder
+            buffers = []  # (large arrays are not copied to be measured)
+            payload = dumps(result, buffer_callback=buffers.append)
+            size = len(payload) + sum(memoryview(b).nbytes for b in buffers)
+            if size > PUSH_RESULT_BYTES:
+                payload = None
+            elif buffers:
+                payload = dumps(result)  # in one piece
+    worker.log_event(PROGRESS_TOPIC, {"token": token, "result": payload})
+    return result if payload is None else _Pushed(payload)
+
+
+def _unpushed(result):
+    """The result of a pass's task (pushed or fetched), unpickled if it came pickled."""
+    if isinstance(result, _Pushed) and result.payload is not None:
+        from distributed.protocol.pickle import loads
+
+        return loads(result.payload)
+    return result
 
 
 def _model_inside_task():
@@ -908,8 +965,8 @@ def _pass_task(model, opaque, static_kwargs, *, prefetch, token, **where):
         model = LocalRunner(prefetch, scheduler=get_sync).run(
             model, opaque.value, static_kwargs, on_block=on_block, stats=stats, **where
         )
-    return (model, (stats.blocks, stats.rows, stats.max_in_flight), stats.progressive,
-            worker.address)
+    return _push_result(worker, token, (model, (stats.blocks, stats.rows, stats.max_in_flight),
+                                        stats.progressive, worker.address), where["home"])
 
 
 def _task_cancelled(worker, key) -> bool:

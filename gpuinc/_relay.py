@@ -17,7 +17,8 @@ handler.  A task waiting for the model leaves the worker's thread pool
 wait on each other.  Anything that breaks the relay
 itself (a worker that leaves, a model that cannot be delivered) makes the
 client cancel it and train the pass again as an ordinary chain, from the
-model it started with.
+model it started with.  The last task sends a small result with its last
+progress event, as a one-task pass does (``_chain._push_result``).
 """
 
 from __future__ import annotations
@@ -41,9 +42,12 @@ from ._chain import (
     _fit_step,
     _own,
     _PassCancelled,
+    _push_result,
+    _Pushed,
     _report_held_block,
     _subscribe_progress,
     _task_cancelled,
+    _unpushed,
 )
 
 #: the worker comm handler that receives models, and the worker extension holding them
@@ -273,7 +277,7 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
                                   rows=block_rows, **where)
                 worker.log_event(PROGRESS_TOPIC, {"token": token, "pos": pos})
         if nxt is None:
-            return state
+            return _push_result(worker, token, state, where["home"])
         stop()
         if nxt == worker.address:
             box.put(token, number + 1, state)
@@ -341,13 +345,21 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
         # still die), follow the progress, stop at the first error, and check that every
         # worker of the relay is still there: a pinned task whose worker left would wait
         # for it forever.
+        pushed, ended = None, False
         while not last.done():
-            if done[0] < len(blocks) - 1:
+            if not ended:
                 try:
-                    report_through(events.get(timeout=_POLL_S))
+                    item = events.get(timeout=_POLL_S)
                 except queue.Empty:
-                    pass
-            else:  # every block reported: the last task is returning its result
+                    item = None
+                if isinstance(item, _Pushed):  # the last task is returning its result
+                    ended = True
+                    if item.payload is not None:
+                        pushed = item  # here already: every run is trained and handed on
+                        break
+                elif item is not None:
+                    report_through(item)
+            else:  # the result is to be fetched once the last task has ended
                 with contextlib.suppress(TimeoutError):
                     wait([last], timeout=_POLL_S)
             if any(f.status == "error" for f in futures):
@@ -357,19 +369,19 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
             if time.monotonic() >= next_check:
                 check_workers()
                 next_check = time.monotonic() + ALIVE_CHECK_S
-        for fut in futures:
+        for fut in futures if pushed is None else ():  # (pushed: every run went well)
             if fut.status == "error":
                 if isinstance(fut.exception(), _PassCancelled):  # its worker is closing
                     raise RelayBroken(f"gpuinc: {fut.exception()}")
                 fut.result()  # raises: a training error names its block; RelayBroken stays so
-        while True:  # its worker may die while the result comes: the scheduler would then
-            if last.status not in ("finished", "lost", "pending"):  # wait for it forever
+        while pushed is None:  # its worker may die while the result comes: the scheduler
+            if last.status not in ("finished", "lost", "pending"):  # would wait forever
                 raise RelayBroken(f"gpuinc: the relay's last task ended {last.status}")
             try:
-                state = last.result(timeout=ALIVE_CHECK_S)
-                break
+                pushed = last.result(timeout=ALIVE_CHECK_S)
             except TimeoutError:
                 check_workers()
+        state = _unpushed(pushed)
     except BaseException:
         with contextlib.suppress(Exception):
             client.cancel(futures)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 import time
 
@@ -387,7 +388,12 @@ DIES_MARKER = "GPUINC_TEST_RELAY_RESULT_MARKER"
 
 class DiesWhenItsResultIsSent(SGDClassifier):
     """SIGKILLs the worker that pickles it after 16 blocks, once: a worker that dies while
-    the client fetches the pass's result."""
+    the client fetches the pass's result.
+
+    The task pickles its result itself, to send it with its last event
+    (``_push_result``): refused there, the result is fetched once the task has
+    ended, as a large one is.
+    """
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         self.calls_seen = getattr(self, "calls_seen", 0) + 1
@@ -396,6 +402,11 @@ class DiesWhenItsResultIsSent(SGDClassifier):
     def __getstate__(self):
         marker = os.environ.get(DIES_MARKER)
         if marker and getattr(self, "calls_seen", 0) == 16:
+            frame = sys._getframe(1)
+            while frame is not None and frame.f_code.co_name != "_push_result":
+                frame = frame.f_back
+            if frame is not None:
+                raise RuntimeError("not pushed: fetched")
             kill_this_process_once(marker)  # the pass trained again
         return super().__getstate__()
 
@@ -600,3 +611,24 @@ def test_a_lazy_block_the_client_holds_for_a_while_is_computed_not_held(client,
         X, y, classes=[0, 1])
     assert paths == ["one task"]
     assert np.array_equal(inc.coef_, _plain(X, y, SGDClassifier(random_state=0)).coef_)
+
+
+@pytest.mark.parametrize("push_bytes", [_chain.PUSH_RESULT_BYTES, 0])
+def test_a_pass_s_result_comes_with_its_last_event_when_small(client, spy, monkeypatch,
+                                                             push_bytes):
+    # small: no round trip to fetch it once the task has ended; large (here: any, with a
+    # limit of 0): the event says so, and it is fetched
+    monkeypatch.setattr(_chain, "PUSH_RESULT_BYTES", push_bytes)  # in-process workers
+    X, y = make_classification(**DATA)
+    expected = _plain(X, y, SGDClassifier(random_state=0))
+    Xp, yp = _persisted_on_both(client, X, y)
+    for data in [(X, y), (Xp, yp)]:  # a one-task pass (lazy), a relay (persisted)
+        since = time.time()
+        inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False).fit(
+            *data, classes=[0, 1])
+        assert np.array_equal(inc.coef_, expected.coef_)
+        ends = [msg for at, msg in client.get_events(_chain.PROGRESS_TOPIC)
+                if at >= since and "result" in msg]
+        assert len(ends) == 1  # one pass
+        assert all(isinstance(m["result"], bytes) == bool(push_bytes) for m in ends)
+    assert spy == [2]
