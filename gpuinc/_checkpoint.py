@@ -30,10 +30,10 @@ from ._movers import to_host
 
 FILENAME = "gpuinc-checkpoint.pkl"
 LOCKNAME = "gpuinc-checkpoint.lock"
-FORMAT = 3
+FORMAT = 4
 #: Formats a fit resumes from: 2 (before the scoring joined the fingerprint) at the end
-#: of a pass
-_READABLE = (2, FORMAT)
+#: of a pass; 2 and 3 digest the first block with its rows in order
+_READABLE = (2, 3, FORMAT)
 
 
 class CheckpointMismatchError(ValueError):
@@ -223,8 +223,12 @@ def save(directory, state: dict) -> Path:
     return write_pickle_atomic(path_for(directory), dict(state, format=FORMAT))
 
 
-def load(directory, fingerprint: dict) -> dict | None:
-    """Return the saved state, None if there is none; refuse a foreign one."""
+def load(directory, fingerprint: dict, earlier=None) -> dict | None:
+    """Return the saved state, None if there is none; refuse a foreign one.
+
+    ``earlier()``: the fingerprint's entries as formats 2 and 3 computed them
+    (called only for such a checkpoint).
+    """
     target = path_for(directory)
     if not target.exists():
         return None
@@ -255,6 +259,8 @@ def load(directory, fingerprint: dict) -> dict | None:
             f"{target} was not written by this version of gpuinc; delete it or choose another "
             "checkpoint directory."
         )
+    if written in (2, 3) and earlier is not None:
+        fingerprint = {**fingerprint, **earlier()}
     if written == 2:  # no scoring in its fingerprint, and no counts of a pass in progress
         if state.get("position", -1) != -1:
             raise CheckpointMismatchError(
@@ -326,15 +332,116 @@ def stable_repr(value) -> str:
     return _ADDRESS.sub("", repr(value))
 
 
-def block_digest(block) -> str:
+def block_digest(block, *, ordered: bool = False) -> str:
     """A digest of the values of one block (X, y and per-row keywords), read once.
 
     The same data gives the same digest in any process; changed values (new
-    labels, other files under the same names) give another.  Device blocks are
-    copied to the host first, so the digest does not depend on where data is.
-    """
-    def host(v):
-        return None if v is None else to_host(v)
+    labels, other files under the same names) give another.  The order of the
+    rows does not count: Dask may give a block's rows in another order on each
+    compute (after ``set_index``, ``sort_values`` or a shuffle on a key with
+    ties).  It is computed where the block is (a task, on a cluster's worker),
+    so only the digest comes to the client; device blocks are copied to the
+    host there first, so the digest does not depend on where data is.
 
-    x, y, kwargs = dask.compute(block.x, block.y, block.kwargs)
-    return dask.base.tokenize(host(x), host(y), {k: host(v) for k, v in kwargs.items()})
+    ``ordered=True``: the digest of checkpoint formats 2 and 3 (rows in order).
+    """
+    digest = _ordered_digest if ordered else _rows_digest
+    (value,) = dask.compute(dask.delayed(digest, pure=True)(block.x, block.y, block.kwargs))
+    return value
+
+
+def _host(v):
+    return None if v is None else to_host(v)
+
+
+def _ordered_digest(x, y, kwargs) -> str:
+    return dask.base.tokenize(_host(x), _host(y), {k: _host(v) for k, v in kwargs.items()})
+
+
+def _rows_digest(x, y, kwargs) -> str:
+    """sha256 of the pieces' descriptions and of their rows' hashes, sorted."""
+    pieces = [("x", _host(x)), ("y", _host(y))] + [(k, _host(v)) for k, v in
+                                                     sorted(kwargs.items(), key=str)]
+    header, columns = [], {}
+    for name, value in pieces:
+        if value is None:
+            header.append((name, None))
+            continue
+        rows = _row_hashes(value)
+        if rows is None:  # no rows to hash one by one: as it is, in order
+            header.append((name, dask.base.tokenize(value)))
+            continue
+        described, hashes = rows
+        header.append((name, described))
+        columns[name] = hashes
+    h = hashlib.sha256(repr(header).encode())
+    if columns:
+        lengths = {len(v) for v in columns.values()}
+        if len(lengths) > 1:  # misaligned pieces (refused later): as they are
+            for name in columns:
+                h.update(np.ascontiguousarray(columns[name]).tobytes())
+        else:
+            import pandas as pd
+
+            joined = pd.util.hash_pandas_object(pd.DataFrame(columns), index=False)
+            h.update(np.sort(joined.to_numpy()).tobytes())
+    return h.hexdigest()
+
+
+def _row_hashes(value):
+    """``(description, one uint64 hash per row)`` of a block's piece, or None."""
+    import pandas as pd
+    import scipy.sparse as sp
+
+    if isinstance(value, pd.DataFrame):
+        described = ("DataFrame", [str(c) for c in value.columns],
+                     [str(t) for t in value.dtypes])
+        if len(value.columns) and all(isinstance(t, np.dtype) and t.kind in "biuf"
+                                      for t in value.dtypes):
+            matrix = value.to_numpy()
+            if matrix.dtype.kind in "biuf" and matrix.dtype.itemsize in (1, 2, 4, 8):
+                return described, _numeric_row_hashes(matrix)
+        return described, pd.util.hash_pandas_object(value, index=False).to_numpy()
+    if isinstance(value, pd.Series):
+        return ("Series", str(value.name), str(value.dtype)), pd.util.hash_pandas_object(
+            value, index=False).to_numpy()
+    if sp.issparse(value):
+        csr = sp.csr_array(value)
+        csr.sum_duplicates()
+        csr.sort_indices()
+        n = csr.shape[0]
+        entries = pd.util.hash_pandas_object(
+            pd.DataFrame({"col": csr.indices, "value": csr.data}), index=False).to_numpy()
+        per_row = np.zeros(n, dtype=np.uint64)
+        counts = np.diff(csr.indptr)
+        filled = counts > 0
+        per_row[filled] = np.add.reduceat(entries, csr.indptr[:-1][filled]) if len(
+            entries) else 0
+        described = ("sparse", csr.shape[1:], str(csr.dtype))
+        return described, pd.util.hash_array(per_row) ^ pd.util.hash_array(counts)
+    if isinstance(value, np.ndarray) and value.ndim >= 1:
+        described = ("ndarray", value.shape[1:], str(value.dtype))
+        if value.ndim == 1:
+            return described, pd.util.hash_array(value)
+        flat = value.reshape(len(value), -1)
+        if flat.dtype.kind in "biuf" and flat.dtype.itemsize in (1, 2, 4, 8):
+            return described, _numeric_row_hashes(flat)
+        return described, pd.util.hash_pandas_object(pd.DataFrame(flat), index=False).to_numpy()
+    return None
+
+
+def _numeric_row_hashes(matrix) -> np.ndarray:
+    """One uint64 per row of a 2-D numeric array, from the bits of its values.
+
+    Each column's bits times a fixed odd number of its own, summed per row,
+    then mixed: several times faster than hashing every value (a fit's first
+    block is digested as the fit starts).
+    """
+    import pandas as pd
+
+    n_cols = matrix.shape[1]
+    unsigned = np.dtype(f"u{matrix.dtype.itemsize}")
+    bits = np.ascontiguousarray(matrix).view(unsigned).astype(np.uint64, copy=False)
+    factors = np.random.RandomState(20261129).randint(1, 2**62, size=n_cols,
+                                                      dtype=np.uint64) * 2 + 1
+    return pd.util.hash_array((bits * factors).sum(axis=1, dtype=np.uint64))

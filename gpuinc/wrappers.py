@@ -881,7 +881,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 # where the validation scores come from: resuming with another source would
                 # keep the saved split of training blocks and validate on some of them
                 fingerprint["held_out_blocks"] = validation_data is None and val_blocks is not None
-                saved = _checkpoint.load(self.checkpoint, fingerprint)
+                saved = _checkpoint.load(self.checkpoint, fingerprint, earlier=lambda: {
+                    "first_block": _checkpoint.block_digest(blocks[0], ordered=True)
+                    if blocks else None})
                 if saved is not None:
                     _check_resumable(saved, epochs, self.checkpoint)
                     estimator = saved["model"]

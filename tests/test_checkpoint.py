@@ -12,6 +12,7 @@ import sys
 import time
 import types
 
+import dask
 import numpy as np
 import pytest
 from sklearn.linear_model import Perceptron, SGDClassifier
@@ -362,6 +363,7 @@ TRAIN = '''
 import json
 import sys
 
+import dask
 import numpy as np
 
 sys.path.insert(0, {here!r})
@@ -759,15 +761,47 @@ def test_cluster_checkpoints_hold_the_model_of_their_position(tmp_path, client, 
     assert wrong == [], "checkpoints of a model that had learned more blocks"
 
 
-def _as_format_2(ckpt):
-    """Rewrite a checkpoint as the previous format wrote it: no scoring in the
-    fingerprint, no counts of a pass in progress."""
+def _ordered_first_block(X, y):
+    """The digest of the first block of formats 2 and 3: rows in order."""
+    from gpuinc._blocks import plan_blocks
+
+    return _checkpoint.block_digest(plan_blocks(X, y, {}).blocks[0], ordered=True)
+
+
+def _as_format_2(ckpt, X, y):
+    """Rewrite a checkpoint as format 2 wrote it: no scoring in the fingerprint, no
+    counts of a pass in progress, the first block digested in row order."""
     state = read_checkpoint(ckpt)
     state["format"] = 2
     del state["fingerprint"]["scoring"]
+    state["fingerprint"]["first_block"] = _ordered_first_block(X, y)
     for key in [k for k in state if k.startswith("pass_")]:
         del state[key]
     (ckpt / FILENAME).write_bytes(pickle.dumps(state))
+
+
+def test_a_checkpoint_of_format_3_resumes_mid_pass_and_still_tells_other_data(tmp_path,
+                                                                             data,
+                                                                             uninterrupted):
+    X, y = data
+    ckpt = tmp_path / "ckpt"
+    CALLS["fail_at"] = 12
+    with pytest.raises(InjectedFailure):
+        Incremental(FlakySGD(random_state=0), checkpoint=ckpt, checkpoint_every=2,
+                    **FIT).fit(X, y)
+    state = read_checkpoint(ckpt)
+    assert state["position"] >= 0
+    state["format"] = 3
+    state["fingerprint"]["first_block"] = _ordered_first_block(X, y)
+    (ckpt / FILENAME).write_bytes(pickle.dumps(state))
+    with pytest.raises(CheckpointMismatchError, match="first block of X/y differ"):
+        Incremental(FlakySGD(random_state=0), checkpoint=ckpt, checkpoint_every=2,
+                    **FIT).fit(X, 1 - y)
+    resumed = Incremental(FlakySGD(random_state=0), checkpoint=ckpt, checkpoint_every=2,
+                          **FIT).fit(X, y)
+    assert resumed.resumed_from_["blocks"] > 0
+    assert_same_model(resumed.estimator_, uninterrupted.estimator_)
+    assert read_checkpoint(ckpt)["format"] == _checkpoint.FORMAT
 
 
 def test_a_checkpoint_of_the_previous_format_resumes_at_a_pass_end(tmp_path, data,
@@ -776,12 +810,12 @@ def test_a_checkpoint_of_the_previous_format_resumes_at_a_pass_end(tmp_path, dat
     ckpt = tmp_path / "ckpt"
     Incremental(SGDClassifier(random_state=0), checkpoint=ckpt,
                 **dict(FIT, epochs=1)).fit(X, y)
-    _as_format_2(ckpt)
+    _as_format_2(ckpt, X, y)
     resumed = Incremental(SGDClassifier(random_state=0), checkpoint=ckpt, **FIT).fit(X, y)
     assert_same_model(resumed.estimator_, uninterrupted.estimator_)
     assert len(resumed.history_) == FIT["epochs"]
     # other parameters are still compared
-    _as_format_2(ckpt)
+    _as_format_2(ckpt, X, y)
     with pytest.raises(CheckpointMismatchError, match="alpha"):
         Incremental(SGDClassifier(random_state=0, alpha=1.0), checkpoint=ckpt,
                     **dict(FIT, epochs=4)).fit(X, y)
@@ -795,7 +829,7 @@ def test_a_mid_pass_checkpoint_of_the_previous_format_is_refused(tmp_path, data)
         Incremental(FlakySGD(random_state=0), checkpoint=ckpt, checkpoint_every=2,
                     **FIT).fit(X, y)
     assert read_checkpoint(ckpt)["position"] >= 0
-    _as_format_2(ckpt)
+    _as_format_2(ckpt, X, y)
     with pytest.raises(CheckpointMismatchError, match="middle of a pass by an earlier gpuinc"):
         Incremental(FlakySGD(random_state=0), checkpoint=ckpt, checkpoint_every=2,
                     **FIT).fit(X, y)
@@ -866,3 +900,70 @@ def test_a_folder_that_refuses_the_temporary_file_names_the_target(tmp_path, mon
     with pytest.raises(PermissionError, match=r"could not write .*gpuinc-checkpoint.pkl: "
                                               r"Permission denied; choose a path you can"):
         _checkpoint.save(tmp_path, {"model": "m"})
+
+
+def test_the_first_block_digest_ignores_the_row_order_only():
+    import pandas as pd
+    import scipy.sparse as sp
+
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(50, 4)
+    yn = rng.randint(0, 3, 50)
+    w = rng.rand(50)
+    order = rng.permutation(50)
+    frame = pd.DataFrame(Xn, columns=list("abcd")).assign(s=list("xyzuv") * 10)
+    digest = _checkpoint._rows_digest
+    numeric = frame[list("abcd")].astype({"a": np.float32, "b": np.int64})
+    for x in (Xn, frame, numeric, sp.random(50, 6, density=0.3, format="csr", random_state=0)):
+        shuffled = x.iloc[order] if isinstance(x, pd.DataFrame) else x[order]
+        base = digest(x, yn, {"sample_weight": w})
+        assert digest(shuffled, yn[order], {"sample_weight": w[order]}) == base
+        # the same rows, other pairings of X with y: other data
+        assert digest(shuffled, yn, {"sample_weight": w[order]}) != base
+        assert digest(x, np.where(yn == 0, 2, yn), {"sample_weight": w}) != base
+        assert digest(x, yn, {"sample_weight": w * 2}) != base
+    assert digest(frame, yn, {}) != digest(frame.rename(columns={"a": "z"}), yn, {})
+    assert digest(Xn, yn, {}) != digest(Xn.astype(np.float32), yn, {})
+
+
+def test_a_fit_on_a_frame_whose_rows_dask_reorders_resumes_from_its_checkpoint(tmp_path):
+    # after set_index on a key with ties, Dask gives block 0's rows in another order on
+    # each compute: the checkpoint was refused as belonging to other data
+    import dask.dataframe as dd
+    import pandas as pd
+
+    rng = np.random.RandomState(0)
+    df = pd.DataFrame(rng.randn(2000, 3), columns=list("abc"))
+    df["t"] = (df.a > 0).astype(int)
+    df["day"] = rng.randint(0, 30, 2000)
+    frame = dd.from_pandas(df, npartitions=8).set_index("day")
+    X, y = frame[list("abc")], frame["t"]
+    ckpt = tmp_path / "ckpt"
+    kwargs = dict(random_state=0, epochs=3, checkpoint=ckpt, checkpoint_every=2)
+    CALLS["fail_at"] = 12
+    with pytest.raises(InjectedFailure):
+        Incremental(FlakySGD(random_state=0), **kwargs).fit(X, y, classes=[0, 1])
+    resumed = Incremental(FlakySGD(random_state=0), **kwargs).fit(X, y, classes=[0, 1])
+    assert resumed.resumed_from_["passes"] == 1
+    assert len(resumed.history_) == 3
+
+
+def test_the_first_block_is_digested_where_it_is_held(tmp_path, monkeypatch):
+    # with a client, block 0 came whole to the client to be digested there
+    distributed = pytest.importorskip("distributed")
+    digest, seen = _checkpoint._rows_digest, tmp_path / "digested-on"
+
+    def where(*args):  # (sent to the worker pickled: it leaves a file, not a list entry)
+        with open(seen, "a") as fh:
+            fh.write(distributed.get_worker().address + "\n")  # raises outside a task
+        return digest(*args)
+
+    monkeypatch.setattr(_checkpoint, "_rows_digest", where)
+    X, y = make_classification(**DATA)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster):
+        X, y = dask.persist(X, y)
+        Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path / "ckpt",
+                    **FIT).fit(X, y)
+    assert len(seen.read_text().split()) == 1
