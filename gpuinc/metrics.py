@@ -270,6 +270,29 @@ def _match_shapes(out, y):
     raise ValueError(f"predictions of shape {out.shape} do not match y of shape {y.shape}.")
 
 
+def _holds_text(values) -> bool:
+    kind = values.dtype.kind
+    if kind in "US":
+        return True
+    return kind == "O" and any(isinstance(v, str) for v in pd.unique(values.ravel()))
+
+
+def _check_label_kinds(y, out, estimator) -> None:
+    """Text labels against numeric predictions (or the reverse) never match: refuse, as
+    scikit-learn does, instead of scoring 0."""
+    text_y, text_out = _holds_text(y), _holds_text(out)
+    if text_y == text_out:
+        return
+    classes = getattr(estimator, "classes_", None)
+    seen = f" (classes_={_host(classes).tolist()[:5]})" if classes is not None else ""
+    raise ValueError(
+        f"y holds {'text' if text_y else 'numeric'} labels but {type(estimator).__name__} "
+        f"predicts {'text' if text_out else 'numbers'}{seen}: a mix of label types, which "
+        "never match. Give y the type of the labels the model was trained on (e.g. "
+        "y.astype(int), or y.astype(str))."
+    )
+
+
 def _block_stats(estimator, x, y, w, name: str, home: str):
     """Small sufficient statistics of one block for the streaming metrics."""
     y = _host(y)
@@ -321,6 +344,7 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
                     "regressor's do); score a regressor with a regression scorer such as "
                     "'r2' or 'neg_mean_squared_error'."
                 )
+        _check_label_kinds(y, out, estimator)
         hit = out == y
         if hit.ndim == 2:  # multi-output: a row counts when all its outputs are right
             hit = hit.all(axis=1)

@@ -870,7 +870,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                  "finished": False, "pass_blocks": 0, "pass_rows": 0, "pass_progressive": [],
                  "pass_seconds": 0.0, "pass_in_flight": 0}
         fingerprint = None
-        self.resumed_from_ = None  # partial_fit never resumes
+        resumed_from = None  # partial_fit never resumes
         with contextlib.ExitStack() as guard:
             guard.enter_context(one_process_pool())  # scheduler="processes": one pool
             if resumable and self.checkpoint is not None:
@@ -893,20 +893,22 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                     if saved["val_idx"] is not None and validation_data is None:
                         val_blocks = [blocks[i] for i in saved["val_idx"]]
                     state = {k: saved.get(k, v) for k, v in state.items()}
-                    self.resumed_from_ = {"passes": int(state["epoch"]),
-                                          "blocks": int(state["position"]) + 1}
+                    resumed_from = {"passes": int(state["epoch"]),
+                                    "blocks": int(state["position"]) + 1}
                     if self.verbose or should_show(self.progress):
                         print(f"resuming from checkpoint {self.checkpoint}: "
-                              f"{self.resumed_from_['passes']} pass(es) done, "
-                              f"{self.resumed_from_['blocks']} block(s) into the next",
+                              f"{resumed_from['passes']} pass(es) done, "
+                              f"{resumed_from['blocks']} block(s) into the next",
                               flush=True)
-            if val_blocks is not None and validation_data is None:
-                self._held_out = (len(blocks), [b.index for b in val_blocks])
             self._run_passes(estimator, blocks, kind, home, static, epochs=epochs, rng=rng,
                              train_idx=train_idx, val_blocks=val_blocks, history=history,
                              state=state, fingerprint=fingerprint,
                              held_out=validation_data is None and val_blocks is not None,
                              label_passes=resumable)
+        # with the model they belong to (a failed fit keeps the earlier ones)
+        self.resumed_from_ = resumed_from
+        if val_blocks is not None and validation_data is None:
+            self._held_out = (len(blocks), [b.index for b in val_blocks])
         return self
 
     def _stops_early(self, state, val_blocks) -> bool:

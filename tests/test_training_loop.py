@@ -862,3 +862,54 @@ def test_progress_bars_show_in_kernels_built_on_jupyter_s_shell(monkeypatch):
     monkeypatch.setitem(sys.modules, "ipykernel", sys.modules["ipykernel"])
     monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
     assert _progress.interactive()
+
+
+def test_text_labels_against_numeric_classes_are_refused_not_scored_zero():
+    # the blockwise accuracy compared "1" with 1: every row wrong, a validation score of 0
+    # for each pass (and early stopping after n_iter_no_change passes) without a word
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(600, 3)
+    yn = (Xn[:, 0] > 0).astype(int)
+    X, y = da.from_array(Xn, chunks=100), da.from_array(yn, chunks=100)
+    text = np.where(yn == 1, "1", "0")
+    inc = Incremental(SGDClassifier(random_state=0), scoring="accuracy", progress=False)
+    with pytest.raises(ValueError, match="y holds text labels but SGDClassifier predicts "
+                                         "numbers.*y.astype"):
+        inc.fit(X, y, classes=[0, 1], validation_data=(Xn[:200], text[:200]))
+    inc.fit(X, y, classes=[0, 1])
+    with pytest.raises(ValueError, match="mix of label types"):
+        inc.score(da.from_array(Xn[:200], chunks=100), da.from_array(text[:200], chunks=100))
+    assert inc.score(da.from_array(Xn[:200], chunks=100),
+                     da.from_array(yn[:200], chunks=100)) > 0.8
+
+
+class FailsOnCall(SGDClassifier):
+    """scikit-learn's SGDClassifier whose partial_fit call number ``fail_at`` fails."""
+
+    calls = {"n": 0, "fail_at": None}
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        self.calls["n"] += 1
+        if self.calls["n"] == self.calls["fail_at"]:
+            raise RuntimeError("injected")
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+def test_a_failed_fit_keeps_the_split_of_the_model_it_keeps():
+    # the held-out blocks were replaced by the failed fit's: a later partial_fit then
+    # validated the kept model on blocks it had been trained on
+    X, y = block_data(n_blocks=10)
+    inc = Incremental(FailsOnCall(random_state=0), scoring="accuracy", progress=False,
+                      validation=0.3)
+    inc.fit(X, y, classes=[0, 1])
+    held = list(inc._held_out[1])
+    coef = inc.coef_.copy()
+    for _ in range(10):  # random_state=None: another split each fit, mostly
+        FailsOnCall.calls.update(n=0, fail_at=2)
+        with pytest.raises(RuntimeError, match="injected"):
+            inc.fit(X, y, classes=[0, 1])
+        assert list(inc._held_out[1]) == held
+    assert np.array_equal(inc.coef_, coef)
+    FailsOnCall.calls.update(n=0, fail_at=None)
+    inc.partial_fit(X, y)
+    assert inc.history_[-1]["blocks"] == 7  # the 3 blocks held out by the kept model's fit
