@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import os
 import time
 import warnings
 
@@ -299,6 +300,44 @@ def _check_same_width(X, X_val) -> None:
             f"validation_data's X has {val_width} features but X has {width}; pass validation "
             "data with the same columns as the training data."
         )
+    frames = (pd.DataFrame, dd.DataFrame)
+    if isinstance(X, frames) and isinstance(X_val, frames):
+        names, val_names = list(X.columns), list(X_val.columns)
+        if names == val_names:
+            return
+        if sorted(map(str, names)) == sorted(map(str, val_names)):
+            raise ValueError(
+                f"validation_data's X has the training columns in another order ({val_names[:5]}"
+                f" against {names[:5]}); select them in the training order: X_val[X.columns]."
+            )
+        raise ValueError(
+            f"validation_data's X has other columns than X: "
+            f"{sorted(set(map(str, val_names)) - set(map(str, names)))[:5]} not in X, "
+            f"{sorted(set(map(str, names)) - set(map(str, val_names)))[:5]} missing; pass "
+            "validation data with the training columns."
+        )
+
+
+def _n_rows_known(X):
+    """Rows of X when known without computing (in memory, or known chunks), else None."""
+    if X is None:
+        return None
+    if isinstance(X, da.Array):
+        return None if np.isnan(X.shape[0]) else int(X.shape[0])
+    if is_dask_collection(X):
+        return None
+    try:
+        return int(in_memory_rows(X))
+    except Exception:
+        return None
+
+
+def _accepts_keyword(func, name: str) -> bool:
+    try:
+        params = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return True  # cannot tell: the call says
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def _is_int(value) -> bool:
@@ -623,6 +662,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             computed from y once when the estimator needs it and it is missing.
         """
         self._validate_params_here()
+        self._check_fit_keywords(fit_kwargs)
         validation_data = _check_validation_data(validation_data)
         estimator = clone(self.estimator)
         params = _ParamsAtFit(self.estimator)
@@ -644,6 +684,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         they say.
         """
         self._validate_params_here()
+        self._check_fit_keywords(fit_kwargs)
         validation_data = _check_validation_data(validation_data)
         fitted = getattr(self, "estimator_", None)
         params = _ParamsAtFit(self.estimator)
@@ -698,6 +739,34 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 "checkpoint='ckpt/run1'."
             )
         should_show(self.progress)
+        for name in ("shuffle_blocks", "early_stopping", "train_score", "assume_equal_chunks"):
+            value = getattr(self, name)
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"{name} must be True or False, got {value!r}.")
+        if not (isinstance(self.verbose, (bool, np.bool_))
+                or (_is_int(self.verbose) and self.verbose >= 0)):
+            raise ValueError(f"verbose must be an integer >= 0 (or a bool), got {self.verbose!r}.")
+        rs = self.random_state
+        if not (rs is None or isinstance(rs, np.random.RandomState)
+                or (_is_int(rs) and 0 <= rs < 2**32)):
+            raise ValueError(
+                f"random_state must be None, an integer in [0, 2**32 - 1] or a "
+                f"numpy.random.RandomState, got {rs!r}"
+                + (" (a numpy Generator: pass an integer seed, e.g. random_state=0)."
+                   if isinstance(rs, np.random.Generator) else "."))
+        if self.checkpoint is not None and not isinstance(self.checkpoint, (str, os.PathLike)):
+            raise ValueError(
+                f"checkpoint must be None or a directory (a str or path), got "
+                f"{self.checkpoint!r}; pass e.g. checkpoint='ckpt/run1'."
+            )
+        scoring = self.scoring
+        if scoring is not None and not isinstance(scoring, str) and not callable(scoring):
+            raise ValueError(
+                f"scoring must be None, a scorer name (e.g. 'accuracy') or a callable "
+                f"scorer(estimator, X, y), got a {type(scoring).__name__}: {scoring!r}. "
+                "Incremental scores one metric; score others after fitting with e.g. "
+                "inc.set_params(scoring='f1').score(X_test, y_test)."
+            )
 
     # -------------------------------------------------------------- blocks
     def _blocks(self, X, y, fit_kwargs):
@@ -791,8 +860,29 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
 
     def _validation_blocks(self, validation_data):
         Xv, yv = validation_data
-        blocks, _, _ = self._blocks(Xv, yv, {})
+        if _n_rows_known(Xv) == 0:
+            raise ValueError("validation_data's X has no rows: there is nothing to score. "
+                             "Pass validation data with rows, or leave validation_data out.")
+        try:
+            blocks, _, _ = self._blocks(Xv, yv, {})
+        except (ValueError, TypeError) as exc:  # said of X and y: of these ones
+            if exc.args and isinstance(exc.args[0], str):
+                exc.args = (f"validation_data=(X_val, y_val): {exc.args[0]}", *exc.args[1:])
+            raise
         return blocks
+
+    def _check_fit_keywords(self, fit_kwargs) -> None:
+        """A wrapper parameter passed to fit (``fit(X, y, epochs=3)``): said so, instead
+        of the estimator's "unexpected keyword" from the first block."""
+        own = set(self.get_params(deep=False)) - {"estimator"}
+        clash = sorted(k for k in fit_kwargs
+                       if k in own and not _accepts_keyword(self.estimator.partial_fit, k))
+        if clash:
+            raise TypeError(
+                f"{', '.join(clash)} {'is a parameter' if len(clash) == 1 else 'are parameters'}"
+                f" of Incremental, not of fit: set it on the wrapper, e.g. "
+                f"Incremental(estimator, {clash[0]}=...) or inc.set_params({clash[0]}=...)."
+            )
 
     # --------------------------------------------------------------- train
     def _fingerprint(self, estimator, blocks, kind, X):

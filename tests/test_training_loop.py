@@ -10,6 +10,7 @@ import sys
 
 import dask
 import dask.array as da
+import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
@@ -913,3 +914,65 @@ def test_a_failed_fit_keeps_the_split_of_the_model_it_keeps():
     FailsOnCall.calls.update(n=0, fail_at=None)
     inc.partial_fit(X, y)
     assert inc.history_[-1]["blocks"] == 7  # the 3 blocks held out by the kept model's fit
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"early_stopping": "no"}, "early_stopping must be True or False, got 'no'"),
+    ({"shuffle_blocks": "False"}, "shuffle_blocks must be True or False"),
+    ({"train_score": 1}, "train_score must be True or False"),
+    ({"verbose": -1}, "verbose must be an integer >= 0"),
+    ({"random_state": 1.5}, r"random_state must be None, an integer in \[0, 2\*\*32 - 1\]"),
+    ({"random_state": -1}, "random_state must be"),
+    ({"random_state": np.random.default_rng(0)}, "a numpy Generator: pass an integer seed"),
+    ({"checkpoint": True}, "checkpoint must be None or a directory"),
+    ({"scoring": ["accuracy", "f1"]}, "scoring must be None, a scorer name.*got a list"),
+    ({"scoring": 3}, "scoring must be None"),
+])
+def test_bad_wrapper_parameters_are_named_before_any_block_is_read(params, match):
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), progress=False, validation=0.25, **params)
+    with pytest.raises(ValueError, match=match):
+        inc.fit(X, y)
+    with pytest.raises(ValueError, match=match):
+        inc.partial_fit(X, y)
+    assert not hasattr(inc, "estimator_")
+
+
+def test_a_wrapper_parameter_passed_to_fit_is_said_to_belong_to_the_wrapper():
+    X, y = block_data()
+    inc = Incremental(SGDClassifier(), progress=False)
+    with pytest.raises(TypeError, match=r"epochs is a parameter of Incremental, not of fit.*"
+                                        r"Incremental\(estimator, epochs=\.\.\.\)"):
+        inc.fit(X, y, classes=[0, 1], epochs=3)
+    with pytest.raises(TypeError, match="early_stopping, validation are parameters"):
+        inc.partial_fit(X, y, classes=[0, 1], validation=0.2, early_stopping=True)
+
+
+class TakesVerbose(BlockRecorder):
+    def partial_fit(self, X, y, verbose=0):
+        self.verbose_seen_ = verbose
+        return super().partial_fit(X, y)
+
+
+def test_a_fit_keyword_the_estimator_takes_is_passed_even_if_the_wrapper_has_it_too():
+    X, y = block_data()
+    inc = Incremental(TakesVerbose(), progress=False).fit(X, y, verbose=2)
+    assert inc.estimator_.verbose_seen_ == 2
+
+
+def test_validation_data_that_cannot_fit_the_training_data_is_refused_before_training():
+    frame = pd.DataFrame({"a": np.arange(80.0), "b": np.arange(80.0) % 7, "t": np.arange(80) % 2})
+    ddf = dd.from_pandas(frame, npartitions=4)
+    X, y = ddf[["a", "b"]], ddf["t"]
+    inc = Incremental(BlockRecorder(), scoring="accuracy", progress=False)
+    cases = [
+        ((frame[["b", "a"]], frame["t"]), r"training columns in another order.*X_val\[X.columns\]"),
+        ((frame[["a"]].assign(c=1.0), frame["t"]), r"other columns than X: \['c'\] not in X, "
+                                                   r"\['b'\] missing"),
+        ((frame[["a", "b"]].iloc[:0], frame["t"].iloc[:0]), "validation_data's X has no rows"),
+        ((frame[["a", "b"]], frame["t"][:50]), r"validation_data=\(X_val, y_val\): .*80.*50"),
+    ]
+    for validation_data, match in cases:
+        with pytest.raises(ValueError, match=match):
+            inc.fit(X, y, validation_data=validation_data)
+        assert not hasattr(inc, "estimator_")
