@@ -332,28 +332,46 @@ def accepts_2d_y(estimator) -> bool:
     return isinstance(estimator, MLPRegressor)
 
 
-def check_y_shape(y, estimator) -> None:
-    """Refuse a 2-D y unless the estimator is multi-output."""
+def check_y_shape(y, estimator):
+    """y as the estimator takes it: a 2-D y only for a multi-output estimator.
+
+    A y of one column (a one-column DataFrame, an ``(n, 1)`` array) is read
+    as that column, with scikit-learn's DataConversionWarning; more columns
+    are refused.
+    """
     ndim = getattr(y, "ndim", None)
     if ndim is None and not is_dask_collection(y):
         ndim = np.ndim(y)
     if isinstance(y, dd.DataFrame):
         ndim = 2
     if ndim is None or ndim <= 1:
-        return
+        return y
     multi = accepts_2d_y(estimator)
+    frame = isinstance(y, (dd.DataFrame, pd.DataFrame))
     if ndim == 2 and not multi:
-        if isinstance(y, dd.DataFrame):
+        width = len(y.columns) if frame else getattr(y, "shape", (None, None))[1]
+        if width == 1:
+            from sklearn.exceptions import DataConversionWarning
+
+            warnings.warn(
+                f"y has one column but {type(estimator).__name__} takes a 1-D y: its column is "
+                "used (pass y[:, 0], or the Series y['name'], to say so).",
+                DataConversionWarning, stacklevel=4)
+            return y.iloc[:, 0] if frame else y[:, 0]
+        if frame:
             shape = f"(?, {len(y.columns)}) (a DataFrame with columns {list(y.columns)[:5]})"
+            fix = "y['name'] or y.iloc[:, 0]"
         else:
             shape = tuple("?" if d != d else d for d in getattr(y, "shape", ("?",)))
+            fix = "y[:, 0]"
         raise ValueError(
             f"y must be 1-D for {type(estimator).__name__}, got shape {shape}. "
-            "Pass one column, e.g. y[:, 0] or y.ravel(). (If the estimator does take a 2-D y, "
+            f"Pass one column, e.g. {fix}. (If the estimator does take a 2-D y, "
             "declare it in its scikit-learn tags: target_tags.multi_output = True.)"
         )
     if ndim > 2:
         raise ValueError(f"y must be 1-D or 2-D, got {ndim} dimensions.")
+    return y
 
 
 _JOINT_PREFIX = "__gpuinc_joint_"

@@ -776,7 +776,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         _check_has_columns(X)
         if y is not None:
             check_supported_input(y, "y")
-            check_y_shape(y, self.estimator)
+            y = check_y_shape(y, self.estimator)
         # a scalar sample_weight weighs every row alike: passed to every call as it is
         static = {k: v for k, v in fit_kwargs.items()
                   if (k not in PER_ROW_KEYWORDS or _is_scalar(v)) and not is_dask_collection(v)}
@@ -790,9 +790,10 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             X = np.asarray(X)
         kind = block_kind(X)
         if X.ndim != 2:
+            fix = ("X.to_frame() for a single feature (a Series)" if isinstance(X, pd.Series)
+                   else "X.reshape(-1, 1) for a single feature")
             raise ValueError(
-                f"X must be 2-D (rows x features), got shape {X.shape}; reshape it, e.g. "
-                "X.reshape(-1, 1) for a single feature."
+                f"X must be 2-D (rows x features), got shape {X.shape}; reshape it, e.g. {fix}."
             )
         n = in_memory_rows(X)
         if y is not None:

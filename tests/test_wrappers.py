@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 from arrays import misaligned_copy
+from dask.base import is_dask_collection
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.decomposition import IncrementalPCA
 from sklearn.exceptions import NotFittedError
@@ -543,11 +544,31 @@ def test_length_mismatch_unknown_chunks_found_at_the_block(data):
 
 def test_two_dimensional_y(data):
     X, y, _, _ = data
-    with pytest.raises(ValueError, match=r"y must be 1-D .* got shape \(3000, 1\)"):
-        Incremental(sgd()).fit(X, y[:, None])
+    with pytest.raises(ValueError, match=r"y must be 1-D .* got shape \(3000, 2\).*y\[:, 0\]"):
+        Incremental(sgd()).fit(X, da.stack([y, y], axis=1))
     frame = dd.from_pandas(pd.DataFrame({"a": y.compute(), "b": y.compute()}), npartitions=6)
-    with pytest.raises(ValueError, match=r"got shape \(\?, 2\) \(a DataFrame with columns"):
+    with pytest.raises(ValueError, match=r"got shape \(\?, 2\) \(a DataFrame with columns.*"
+                                         r"y\['name'\] or y.iloc\[:, 0\]"):
         Incremental(sgd()).fit(X, frame)
+
+
+def test_a_one_column_y_is_read_as_that_column_with_a_warning(data):
+    # as dask-ml and scikit-learn take it (a notebook's ddf[["label"]]); it was refused,
+    # with a fix (y[:, 0]) that a Dask DataFrame does not have
+    from sklearn.exceptions import DataConversionWarning
+
+    X, y, Xn, yn = data
+    expected = Incremental(sgd(), shuffle_blocks=False).fit(X, y, classes=[0, 1])
+    frame = dd.from_array(X, columns=[f"f{i}" for i in range(8)])
+    label = dd.from_dask_array(y, columns="label").to_frame()
+    for Xc, yc in [(X, y[:, None]), (frame, label), (Xn, yn[:, None]),
+                   (Xn, pd.DataFrame({"label": yn}))]:
+        with pytest.warns(DataConversionWarning, match="y has one column"):
+            inc = Incremental(sgd(), shuffle_blocks=False).fit(Xc, yc, classes=[0, 1])
+        if is_dask_collection(Xc):
+            assert np.array_equal(inc.coef_, expected.coef_)
+        column = yc.iloc[:, 0] if isinstance(yc, (pd.DataFrame, dd.DataFrame)) else yc[:, 0]
+        assert inc.score(Xc, yc) == pytest.approx(inc.score(Xc, column))
 
 
 @pytest.mark.parametrize("where", ["dask", "memory"])
