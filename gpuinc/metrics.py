@@ -494,7 +494,9 @@ def _block_targets(x, y, w, estimator=None, method=None, home="host"):
     ``x`` is None when the rows can be counted on y and no response is
     asked for: then the block of X is not read at all.
     """
-    y = None if y is None else _host(y)
+    if y is not None:  # a pandas y stays one (a callable scorer may use its methods)
+        y = to_host(y)
+        y = y if isinstance(y, (pd.Series, pd.DataFrame)) else _host(y)
     w = None if w is None else _host(w)
     n = _rows(x) if x is not None else y.shape[0]
     if y is not None:
@@ -838,7 +840,13 @@ def _score_of_gathered(estimator, blocks, scorer, home, has_y, method, gathered)
     rows = [g[0] for g in gathered]
     if sum(rows) == 0:
         raise _zero_samples()
-    y = np.concatenate([g[1] for g in gathered], axis=0) if has_y else None
+    y = given_y = None
+    if has_y:
+        parts = [g[1] for g in gathered]
+        if all(isinstance(p, (pd.Series, pd.DataFrame)) for p in parts):
+            given_y = pd.concat(parts)  # what the scorer is given: y as it came, a Series
+        y = np.concatenate([_host(p) for p in parts], axis=0)
+        given_y = y if given_y is None else given_y
     kwargs = {}
     weights = [g[2] for g in gathered]
     if any(w is not None for w in weights):
@@ -852,7 +860,7 @@ def _score_of_gathered(estimator, blocks, scorer, home, has_y, method, gathered)
     proxy = _GatheredResponses(estimator, blocks, home, rows=rows, y=y,
                                sample_weight=kwargs.get("sample_weight"),
                                placeholder=placeholder, cache=cache)
-    return float(scorer(proxy, placeholder, y, **kwargs))
+    return float(scorer(proxy, placeholder, given_y, **kwargs))
 
 
 # ------------------------------------------------ the estimator's own score

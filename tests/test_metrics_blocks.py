@@ -481,3 +481,21 @@ def test_multi_output_classes_of_different_sizes_with_a_scoring_name():
     inc.fit(da.from_array(Xn, chunks=100), da.from_array(Yn, chunks=(100, 2)))
     assert [len(e.classes_) for e in inc.estimator_.estimators_] == [2, 3]
     assert 0.0 <= inc.history_[-1]["val_score"] <= 1.0
+
+
+def test_a_callable_scorer_gets_y_as_it_came_a_series_for_a_dask_series(filtered_frame):
+    # on Dask input it got a NumPy array where in memory it gets the Series: a scorer using
+    # the Series' methods worked on one and failed on the other
+    inc, X, y, Xn, yn = filtered_frame
+
+    def scorer(est, X_, y_):
+        assert isinstance(y_, pd.Series) and y_.name == y.name
+        return float((est.predict(X_) == y_.to_numpy()).mean())
+
+    inc.set_params(scoring=scorer)
+    assert inc.score(X, y) == pytest.approx(inc.score(Xn, yn))
+    seen = []
+    inc.set_params(scoring=lambda est, X_, y_: seen.append(type(y_)) or 0.0)
+    inc.score(X.to_dask_array(lengths=True), y.to_dask_array(lengths=True))
+    assert seen == [np.ndarray]  # arrays stay arrays
+    inc.set_params(scoring=None)
