@@ -21,9 +21,7 @@ def _normalize_row_chunks(n_samples: int, chunks, n_features: int = 1, dtype="fl
     """
     from dask.array.core import normalize_chunks
 
-    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
-            or n_samples < 1:
-        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+    n_samples = _check_n_samples(n_samples)
     if chunks is None:
         chunks = min(n_samples, 100_000)
     if isinstance(chunks, tuple) and len(chunks) == 1 and isinstance(chunks[0], tuple):
@@ -39,6 +37,37 @@ def _normalize_row_chunks(n_samples: int, chunks, n_features: int = 1, dtype="fl
             f"Invalid chunks={chunks!r} for n_samples={n_samples}, n_features={n_features}: {e}"
         ) from e
     return tuple(int(c) for c in rows)
+
+
+def _check_n_samples(n_samples) -> int:
+    """``n_samples`` as an int >= 1; whole floats such as ``1e4`` are accepted (as in dask-ml)."""
+    if isinstance(n_samples, (float, np.floating)):
+        if not float(n_samples).is_integer():
+            raise ValueError(
+                f"n_samples must be a whole number of rows, got {n_samples!r}; pass an int "
+                "or a whole float such as 1e4."
+            )
+        n_samples = int(n_samples)
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) \
+            or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive integer, got {n_samples!r}.")
+    return int(n_samples)
+
+
+def _check_count(name: str, value, minimum=None) -> None:
+    """Refuse a count that is not an int (scikit-learn refuses ``10.0`` too), naming it.
+
+    With ``minimum``, smaller values are refused as well; without it the caller
+    checks the range.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        whole = isinstance(value, (float, np.floating)) and float(value).is_integer()
+        raise ValueError(
+            f"{name} must be an integer, got {value!r} ({type(value).__name__})"
+            + (f"; pass {name}={int(value)}." if whole else ".")
+        )
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
 
 
 def _block_seeds(random_state, n_blocks: int) -> list:
@@ -109,8 +138,20 @@ def make_classification(n_samples=100, n_features=20, n_informative=2, n_redunda
     a blockshape such as ``(100, 5)``, explicit chunks, ``"auto"`` or ``-1``
     (one block); the default is blocks of up to 100,000 rows. Column chunks
     are ignored: ``X`` always has one block across its features.
-    ``n_samples`` must be at least 1. ``weights`` must have ``n_classes`` or
-    ``n_classes - 1`` entries (checked at call time, as in scikit-learn).
+    ``n_samples`` must be at least 1; a whole float such as ``1e4`` is
+    accepted (as in dask-ml). The other counts (``n_features``,
+    ``n_informative``, ``n_classes``, ...) must be ints, as in scikit-learn.
+    ``weights`` must have ``n_classes`` or ``n_classes - 1`` entries (checked
+    at call time, as in scikit-learn).
+
+    As in scikit-learn, cluster ``k`` is labelled ``k % n_classes`` (and its
+    rows are drawn in proportion to ``weights[k % n_classes]``),
+    and when the clusters take every vertex of the ``n_informative``-cube
+    (the defaults: 2 classes x 2 clusters on the 4 vertices of a square)
+    cluster ``k`` sits on vertex ``k`` in binary order, so each class is a
+    face of the cube: the classes are separated by a hyperplane (up to the
+    clusters' spread and ``flip_y``) whatever ``random_state`` is. With fewer
+    clusters than vertices, the vertices are a random subset in random order.
 
     Examples
     --------
@@ -120,6 +161,13 @@ def make_classification(n_samples=100, n_features=20, n_informative=2, n_redunda
     ((4, 1), (1000,))
     """
     _check_device(device)
+    n_samples = _check_n_samples(n_samples)
+    _check_count("n_features", n_features, 1)
+    for name, value in (("n_informative", n_informative), ("n_redundant", n_redundant),
+                        ("n_repeated", n_repeated)):
+        _check_count(name, value, 0)
+    _check_count("n_classes", n_classes)  # the range is checked with the class structure
+    _check_count("n_clusters_per_class", n_clusters_per_class)
     rows = _normalize_row_chunks(n_samples, chunks, n_features, dtype)
     seeds = _block_seeds(random_state, len(rows))
     structure_seed = int(np.random.RandomState(random_state).randint(np.iinfo(np.int32).max)) \
@@ -176,7 +224,8 @@ class _ClassificationModel:
                     f"weights must be class proportions >= 0 (with n_classes - 1 of them, "
                     f"summing to at most 1), got {p['weights']!r}."
                 )
-        self.cluster_probs = np.repeat(np.asarray(weights) / cpc, cpc)
+        # As scikit-learn: cluster k belongs to class k % n_classes (see __call__).
+        self.cluster_probs = np.asarray(weights, dtype=float)[np.arange(n_clusters) % n_classes]
         self.cluster_probs /= self.cluster_probs.sum()
         centroids = _hypercube_vertices(n_clusters, n_inf, rs).astype(float)
         centroids *= 2 * p["class_sep"]
@@ -197,14 +246,14 @@ class _ClassificationModel:
 
     def __call__(self, seed, n):
         p, rs = self.p, np.random.RandomState(seed)
-        n_inf, cpc = p["n_informative"], p["n_clusters_per_class"]
+        n_inf = p["n_informative"]
         cluster = rs.choice(len(self.cluster_probs), size=n, p=self.cluster_probs)
         X_inf = rs.standard_normal(size=(n, n_inf))
         out = np.empty((n, n_inf), dtype=float)
         for k in range(len(self.cluster_probs)):
             mask = cluster == k
             out[mask] = X_inf[mask] @ self.covariances[k] + self.centroids[k]
-        y = cluster // cpc
+        y = cluster % p["n_classes"]  # scikit-learn's labels: with all vertices, a cube face
         parts = [out, out @ self.redundant]
         if len(self.repeat_idx):
             parts.append(np.concatenate(parts, axis=1)[:, self.repeat_idx])
@@ -222,16 +271,22 @@ class _ClassificationModel:
 
 
 def _hypercube_vertices(n_vertices, dimensions, rs):
-    """Distinct random vertices of the unit hypercube (as 0/1 rows).
+    """Distinct vertices of the unit hypercube (as 0/1 rows).
 
-    Up to 20 dimensions the vertices are drawn as distinct integers with
-    ``rs.choice`` (that permutes ``2**dimensions`` values, at most 8 MiB).
-    Beyond that random 0/1 rows are drawn and duplicates redrawn, so memory
-    stays ``O(n_vertices * dimensions)`` whatever ``dimensions`` is.
+    Row ``k`` is vertex ``k`` written in binary, most significant bit first
+    (as in scikit-learn). Asked for all ``2**dimensions`` vertices, they come
+    in that order, ``0 .. 2**dimensions - 1``, and ``rs`` is not used, as with
+    scikit-learn's sampler: so the labels ``k % n_classes`` make each class a
+    face of the cube. Asked for fewer, a random subset comes in random order:
+    up to 20 dimensions drawn as distinct integers with ``rs.choice`` (that
+    permutes ``2**dimensions`` values, at most 8 MiB); beyond that random 0/1
+    rows are drawn and duplicates redrawn, so memory stays
+    ``O(n_vertices * dimensions)`` whatever ``dimensions`` is.
     """
-    if dimensions <= 20:
-        picks = rs.choice(2**dimensions, n_vertices, replace=False)
-        return ((picks[:, None] >> np.arange(dimensions)) & 1).astype(float)
+    if dimensions <= 20 or n_vertices == 2**dimensions:
+        picks = (np.arange(n_vertices) if n_vertices == 2**dimensions
+                 else rs.choice(2**dimensions, n_vertices, replace=False))
+        return ((picks[:, None] >> np.arange(dimensions - 1, -1, -1)) & 1).astype(float)
     seen, rows = set(), []
     while len(rows) < n_vertices:
         for row in rs.randint(2, size=(n_vertices - len(rows), dimensions)).astype(np.uint8):
@@ -268,6 +323,8 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
     so that Z's columns are orthonormal up to sampling error instead of
     exactly, as they are in scikit-learn's one-piece matrix.
     With ``n_targets > 1``, y is 2-D (rows x targets), chunked by rows like X.
+    ``n_samples`` may be a whole float such as ``1e4`` (as in dask-ml); the
+    other counts must be ints, as in scikit-learn.
     ``chunks`` is read as in :func:`make_classification` (only row chunks are
     used). ``dtype`` (default ``"float64"``) is the dtype of both ``X`` and
     ``y``. ``device``: None or ``"cpu"`` gives NumPy blocks, ``"gpu"`` CuPy
@@ -281,6 +338,9 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
     (500, 500)
     """
     _check_device(device)
+    n_samples = _check_n_samples(n_samples)
+    _check_count("n_features", n_features, 1)
+    _check_count("n_informative", n_informative, 0)
     if not isinstance(n_targets, (int, np.integer)) or n_targets < 1:
         raise ValueError(f"n_targets must be a positive integer, got {n_targets!r}.")
     if effective_rank is not None and (

@@ -164,3 +164,70 @@ def test_gpu_data_without_cupy_names_the_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)  # importing it raises ImportError
     with pytest.raises(ImportError, match="gpu-cu12"):
         make_classification(n_samples=100, chunks=50, device="gpu")
+
+
+@pytest.mark.parametrize("random_state", [0, 1, 2, 3, 4, 5])
+def test_default_classes_are_linearly_separable_for_every_seed(random_state):
+    # the clusters once sat on the square's vertices in random order with labels
+    # cluster // 2: for about a third of the seeds the classes formed an XOR that no
+    # linear model learns (accuracy 0.5 for seeds 1, 2 and 3; scikit-learn: 0.87-0.97)
+    X, y = make_classification(n_samples=1000, chunks=250, random_state=random_state)
+    Xn, yn = dask.compute(X, y)
+    acc = LogisticRegression().fit(Xn[:750], yn[:750]).score(Xn[750:], yn[750:])
+    assert acc > 0.75
+
+
+@pytest.mark.parametrize("random_state", range(6))
+def test_classes_are_faces_of_the_cube_like_scikit_learn(random_state):
+    # as in scikit-learn: with every vertex used, cluster k sits on vertex k (binary,
+    # most significant bit first) and has label k % n_classes, so the label is read
+    # off the last informative coordinates (far apart with class_sep=10)
+    kw = dict(n_redundant=0, flip_y=0.0, class_sep=10.0, shuffle=False, chunks=100,
+              random_state=random_state)
+    X, y = dask.compute(*make_classification(n_samples=300, n_features=2, n_informative=2,
+                                             **kw))
+    np.testing.assert_array_equal(y, X[:, 1] > 0)
+    X, y = dask.compute(*make_classification(n_samples=300, n_features=3, n_informative=3,
+                                             n_classes=4, **kw))
+    np.testing.assert_array_equal(y, 2 * (X[:, 1] > 0) + (X[:, 2] > 0))
+
+
+def test_all_hypercube_vertices_come_in_binary_order():
+    from gpuinc.datasets import _hypercube_vertices
+
+    full = _hypercube_vertices(8, 3, np.random.RandomState(0))
+    np.testing.assert_array_equal(full, [[k >> 2 & 1, k >> 1 & 1, k & 1] for k in range(8)])
+    some = _hypercube_vertices(5, 3, np.random.RandomState(0))  # a random subset otherwise
+    assert len({tuple(r) for r in some}) == 5
+
+
+@pytest.mark.parametrize("make", [make_classification, make_regression])
+def test_whole_float_n_samples_is_accepted_like_dask_ml(make):
+    X, y = make(n_samples=1e3, n_features=4, chunks=250, random_state=0)
+    assert X.shape == (1000, 4) and X.chunks[0] == (250,) * 4 and y.shape == (1000,)
+    X_int = make(n_samples=1000, n_features=4, chunks=250, random_state=0)[0]
+    np.testing.assert_array_equal(X.compute(), X_int.compute())
+    assert make(n_samples=np.float64(300.0), n_features=4, chunks=100)[0].shape == (300, 4)
+
+
+@pytest.mark.parametrize("make", [make_classification, make_regression])
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_samples=100.5), r"n_samples must be a whole number of rows.*got 100\.5"),
+    (dict(n_samples=float("nan")), "n_samples must be a whole number of rows"),
+    (dict(n_features=10.0), r"n_features must be an integer, got 10\.0.*n_features=10"),
+    (dict(n_informative=2.0), r"n_informative must be an integer, got 2\.0"),
+    (dict(n_features=0), "n_features must be an integer >= 1"),
+])
+def test_non_integer_counts_are_refused_naming_the_parameter(make, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make(**{"n_samples": 100, **kwargs})
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(n_classes=2.0), r"n_classes must be an integer, got 2\.0"),
+    (dict(n_clusters_per_class=1.5), r"n_clusters_per_class must be an integer, got 1\.5"),
+    (dict(n_redundant=-1), "n_redundant must be an integer >= 0"),
+])
+def test_classification_counts_are_checked(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        make_classification(n_samples=100, **kwargs)

@@ -305,8 +305,9 @@ def test_validation_data_is_scored_blockwise_after_every_pass():
 
 
 def test_last_val_score_is_the_score_of_the_final_model():
-    X, y = make_classification(n_samples=2000, n_features=10, chunks=200, random_state=0)
-    Xv, yv = make_classification(n_samples=600, n_features=10, chunks=200, random_state=1)
+    # (validation rows from the same problem: another random_state is another problem)
+    Xa, ya = make_classification(n_samples=2600, n_features=10, chunks=200, random_state=0)
+    X, y, Xv, yv = Xa[:2000], ya[:2000], Xa[2000:], ya[2000:]
     inc = Incremental(SGDClassifier(random_state=0), scoring="accuracy", random_state=0,
                       epochs=3).fit(X, y, validation_data=(Xv, yv))
     assert inc.history_[-1]["val_score"] == pytest.approx(inc.score(Xv, yv))
