@@ -73,14 +73,36 @@ def _block_masks_seed(random_state, n_blocks):
     return [int(s) for s in rs.randint(np.iinfo(np.int32).max, size=n_blocks)]
 
 
-def _block_indices(n, seed, test_size, train_size, shuffle):
-    """Sorted ``(train, test)`` row positions of one block of ``n`` rows."""
-    n_train, n_test = _block_counts(n, test_size, train_size)
+#: How a block's rows are chosen and ordered (see :func:`_order`).
+_SHUFFLED = "shuffled"  # rows chosen at random, in random order (scikit-learn, dask-ml)
+_KEPT = "kept"  # rows chosen at random, kept in their order (dask-ml's DataFrames)
+_HEAD = "head"  # the first rows train, the next ones test (scikit-learn's shuffle=False)
+
+
+def _order(shuffle, frames) -> str:
+    """The row order for ``shuffle`` (True, False or None) and inputs with or without frames."""
+    if shuffle is None:
+        return _KEPT if frames else _SHUFFLED
     if shuffle:
-        idx = np.random.RandomState(seed).permutation(n)
-        return np.sort(idx[n_test:n_test + n_train]), np.sort(idx[:n_test])
-    # As scikit-learn: the first rows train, the next ones test (the rest is dropped).
-    return np.arange(n_train), np.arange(n_train, n_train + n_test)
+        return _SHUFFLED
+    return _KEPT if frames else _HEAD
+
+
+def _block_indices(n, seed, test_size, train_size, order):
+    """``(train, test)`` row positions of one block of ``n`` rows, in the ``order`` asked.
+
+    ``_SHUFFLED`` and ``_KEPT`` choose the same rows for the same seed; ``_KEPT``
+    returns them sorted.
+    """
+    n_train, n_test = _block_counts(n, test_size, train_size)
+    if order == _HEAD:
+        # As scikit-learn: the first rows train, the next ones test (the rest is dropped).
+        return np.arange(n_train), np.arange(n_train, n_train + n_test)
+    idx = np.random.RandomState(seed).permutation(n)
+    train, test = idx[n_test:n_test + n_train], idx[:n_test]
+    if order == _KEPT:
+        return np.sort(train), np.sort(test)
+    return train, test
 
 
 def _take(block, chosen):
@@ -93,14 +115,14 @@ def _take(block, chosen):
     return block[chosen]
 
 
-def _split_array_block(block, seed, test_size, train_size, shuffle, want_test):
+def _split_array_block(block, seed, test_size, train_size, order, want_test):
     seed = int(np.asarray(seed).ravel()[0])
-    train, test = _block_indices(block.shape[0], seed, test_size, train_size, shuffle)
+    train, test = _block_indices(block.shape[0], seed, test_size, train_size, order)
     return _take(block, test if want_test else train)
 
 
-def _checked_indices(i, seed, test_size, train_size, shuffle, *blocks):
-    lengths = [len(b) for b in blocks]
+def _checked_indices(i, seed, test_size, train_size, order, *blocks):
+    lengths = [int(b.shape[0]) for b in blocks]  # len() of a SciPy sparse matrix raises
     if len(set(lengths)) > 1:
         raise ValueError(
             f"train_test_split: row block {i} has different lengths across the inputs "
@@ -108,7 +130,7 @@ def _checked_indices(i, seed, test_size, train_size, shuffle, *blocks):
             "Rechunk / repartition them alike first, e.g. keep y as a column of the same "
             "DataFrame as X, or build both from one Dask array with the same chunks."
         )
-    return _block_indices(lengths[0], seed, test_size, train_size, shuffle)
+    return _block_indices(lengths[0], seed, test_size, train_size, order)
 
 
 def _row_blocks(arr):
@@ -120,7 +142,7 @@ def _row_blocks(arr):
     return list(arr.to_delayed()), arr
 
 
-def _split_known(arr, seeds, test_size, train_size, shuffle):
+def _split_known(arr, seeds, test_size, train_size, order):
     """Dask arrays with known row chunks: one ``map_blocks`` per side."""
     if arr.ndim > 1 and any(nb > 1 for nb in arr.numblocks[1:]):
         arr = arr.rechunk({ax: -1 for ax in range(1, arr.ndim)})
@@ -132,18 +154,18 @@ def _split_known(arr, seeds, test_size, train_size, shuffle):
     for side, want_test in ((0, False), (1, True)):
         rows = tuple(c[side] for c in counts)
         out.append(da.map_blocks(
-            _split_array_block, arr, seed_arr, test_size, train_size, shuffle, want_test,
+            _split_array_block, arr, seed_arr, test_size, train_size, order, want_test,
             chunks=(rows,) + arr.chunks[1:], dtype=arr.dtype, meta=arr._meta,
         ))
     return out
 
 
-def _split_checked(arrays, seeds, test_size, train_size, shuffle):
+def _split_checked(arrays, seeds, test_size, train_size, order):
     """Some row-block lengths unknown: pair the blocks and check them inside each task."""
     blocked = [_row_blocks(a) for a in arrays]
     indices = [
         dask.delayed(_checked_indices, nout=2, pure=True)(
-            i, seed, test_size, train_size, shuffle, *[b[0][i] for b in blocked])
+            i, seed, test_size, train_size, order, *[b[0][i] for b in blocked])
         for i, seed in enumerate(seeds)
     ]
     out = []
@@ -166,7 +188,7 @@ def _split_checked(arrays, seeds, test_size, train_size, shuffle):
     return out
 
 
-def _split_frames_jointly(arrays, seeds, test_size, train_size, shuffle):
+def _split_frames_jointly(arrays, seeds, test_size, train_size, order):
     """DataFrames / Series cut from one frame: split as one frame, or None.
 
     Dask computes each input on its own, and a shuffle (``set_index``,
@@ -191,7 +213,7 @@ def _split_frames_jointly(arrays, seeds, test_size, train_size, shuffle):
                                meta=meta, enforce_metadata=False)
     out = []
     sides = [joined.map_partitions(_split_frame_partition, seeds, test_size, train_size,
-                                   shuffle, want_test, meta=meta, enforce_metadata=False)
+                                   order, want_test, meta=meta, enforce_metadata=False)
              for want_test in (False, True)]
     for (_, cols, own, is_frame), a in zip(layout, arrays, strict=True):
         for side in sides:
@@ -208,15 +230,15 @@ def _join_inputs(*parts, layout, partition_info=None):
                           keep_index=True)
 
 
-def _split_frame_partition(part, seeds, test_size, train_size, shuffle, want_test,
+def _split_frame_partition(part, seeds, test_size, train_size, order, want_test,
                            partition_info=None):
     seed = seeds[partition_info["number"]] if partition_info is not None else 0
-    train, test = _block_indices(len(part), seed, test_size, train_size, shuffle)
+    train, test = _block_indices(len(part), seed, test_size, train_size, order)
     return part.iloc[test if want_test else train]
 
 
 def train_test_split(*arrays, test_size=None, train_size=None, random_state=None,
-                     shuffle=True, blockwise=True, convert_mixed_types=False, **options):
+                     shuffle=None, blockwise=True, convert_mixed_types=False, **options):
     """Split arrays or DataFrames into random train and test subsets.
 
     Dask inputs are split *blockwise*: every block keeps its place and sends
@@ -244,9 +266,32 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
     ``floor(train_size * n)`` to the training set (the rest, if the two sum
     to less than 1, is dropped); a sum above 1 is an error. Given one of
     them, the other is the complement; given neither, ``test_size=0.1``.
-    With ``shuffle=False`` the first rows of each block are the training rows
-    and the following ones the test rows, as scikit-learn does for the whole
-    array.
+
+    ``shuffle`` decides which rows of a block go where and in what order; it
+    means different things for Dask arrays and for DataFrames, as in dask-ml:
+
+    - ``shuffle=True``: the rows of each side are chosen at random and come
+      in random order (permuted within their block), as scikit-learn and
+      dask-ml return them. All outputs get the same permutation, so X, y and
+      the other inputs stay row for row together, and DataFrame index labels
+      travel with their rows. A DataFrame's divisions are kept but its index
+      is then unsorted within partitions (as after Dask's
+      ``random_split(shuffle=True)``), so label slices (``.loc[a:b]``) of the
+      outputs may fail.
+    - ``shuffle=False`` with Dask arrays: no randomness, as scikit-learn does
+      for the whole array: the first rows of each block train and the
+      following ones test. (dask-ml refuses ``shuffle=False`` for arrays.)
+    - ``shuffle=False`` with DataFrames / Series: the rows are still chosen at
+      random, as dask-ml's ``random_split(..., shuffle=False)`` does, but each
+      side keeps them in their original order (the same rows as with
+      ``shuffle=True``, for the same ``random_state``).
+    - ``shuffle=None`` (the default): ``True`` for Dask arrays and in-memory
+      inputs; ``False`` for DataFrames / Series, which keeps each partition's
+      index sorted (dask-ml's default for DataFrames, without its warning).
+
+    When DataFrames / Series and Dask arrays are split together (without
+    ``convert_mixed_types``), the DataFrame meaning applies to all of them, so
+    that their rows stay paired.
 
     Dask DataFrames / Series cut from one frame are split as one frame: each
     partition is computed once and the same rows go to each output, even
@@ -284,7 +329,8 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
         test_size = _DEFAULT_TEST_SIZE
     if not any(is_dask_collection(a) for a in arrays):
         return _sk_train_test_split(*arrays, test_size=test_size, train_size=train_size,
-                                    random_state=random_state, shuffle=shuffle, **options)
+                                    random_state=random_state,
+                                    shuffle=True if shuffle is None else shuffle, **options)
     if options:
         raise TypeError(f"unexpected options for Dask inputs: {sorted(options)}.")
     if convert_mixed_types and any(isinstance(a, da.Array) for a in arrays):
@@ -309,15 +355,17 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
         )
     test_size, train_size = _check_sizes(test_size, train_size)
     seeds = _block_masks_seed(random_state, nblocks.pop())
+    # One order for all inputs, so that their rows stay paired.
+    order = _order(shuffle, any(isinstance(a, (dd.DataFrame, dd.Series)) for a in arrays))
     if len(known) == len(arrays):
         out = []
         for a in arrays:
-            out.extend(_split_known(a, seeds, test_size, train_size, shuffle))
+            out.extend(_split_known(a, seeds, test_size, train_size, order))
         return out
-    joint = _split_frames_jointly(arrays, seeds, test_size, train_size, shuffle)
+    joint = _split_frames_jointly(arrays, seeds, test_size, train_size, order)
     if joint is not None:
         return joint
-    return _split_checked(arrays, seeds, test_size, train_size, shuffle)
+    return _split_checked(arrays, seeds, test_size, train_size, order)
 
 
 __all__ = ["train_test_split"]

@@ -79,18 +79,22 @@ def test_differently_chunked_arrays_raise_up_front():
 
 
 @pytest.mark.filterwarnings("ignore:Computing mixed collections:UserWarning")
+@pytest.mark.parametrize("shuffle", [None, True, False])
 @pytest.mark.parametrize("y_kind", ["series", "array"])
-def test_aligned_frame_with_series_or_array_stays_paired(y_kind):
+def test_aligned_frame_with_series_or_array_stays_paired(y_kind, shuffle):
     pdf, X = _frame_and_target()
     y = (dd.from_pandas(pdf["y"], npartitions=4) if y_kind == "series"
          else da.from_array(pdf["y"].to_numpy(), chunks=250))
-    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0)
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=0,
+                                          shuffle=shuffle)
     if y_kind == "array":
         assert ytr.chunks == ((200,) * 4,) and yte.chunks == ((50,) * 4,)
     Xtr, Xte, ytr, yte = dask.compute(Xtr, Xte, ytr, yte)
     np.testing.assert_array_equal(Xtr["a"].to_numpy(), np.asarray(ytr))
     np.testing.assert_array_equal(Xte["a"].to_numpy(), np.asarray(yte))
     assert len(Xtr) == 800 and len(Xte) == 200
+    # with a DataFrame among the inputs, only shuffle=True reorders the rows (of all of them)
+    assert Xtr.index.is_monotonic_increasing == (shuffle is not True)
 
 
 def test_train_and_test_size_both_honoured_like_sklearn():
@@ -107,16 +111,13 @@ def test_train_and_test_size_both_honoured_like_sklearn():
         train_test_split(X, train_size=5)
 
 
-def test_no_shuffle_sends_last_rows_of_each_block_to_test():
+def test_no_shuffle_sends_last_rows_of_each_array_block_to_test():
     X = da.arange(1000, chunks=250)
     tr, te = dask.compute(*train_test_split(X, shuffle=False, test_size=0.2))
     np.testing.assert_array_equal(
         te, np.concatenate([np.arange(200, 250) + 250 * i for i in range(4)]))
     np.testing.assert_array_equal(
         tr, np.concatenate([np.arange(200) + 250 * i for i in range(4)]))
-    pdf, Xf = _frame_and_target()
-    trf, tef = dask.compute(*train_test_split(Xf, shuffle=False, test_size=0.2))
-    np.testing.assert_array_equal(tef["a"].to_numpy(), te)
     # in memory (scikit-learn) agrees for a single block
     np.testing.assert_array_equal(train_test_split(np.arange(250), shuffle=False,
                                                    test_size=0.2)[1], np.arange(200, 250))
@@ -194,7 +195,8 @@ def test_convert_mixed_types_gives_arrays():
                                                         convert_mixed_types=True)
     assert all(isinstance(a, da.Array) for a in (X_train, X_test, y_train, y_test))
     np.testing.assert_array_equal(y_test.compute(), X_test.compute()[:, 0] > 0)
-    _, _, y_train_frame, _ = train_test_split(X, y, random_state=0)  # default: kinds kept
+    # default: kinds kept (shuffle=True: the arrays' default, as convert_mixed_types used)
+    _, _, y_train_frame, _ = train_test_split(X, y, random_state=0, shuffle=True)
     assert isinstance(y_train_frame, dd.Series)
     np.testing.assert_array_equal(y_train_frame.compute().to_numpy(), y_train.compute())
 
@@ -266,3 +268,68 @@ def test_sizes_whose_rounded_counts_overflow_a_block_keep_shapes_true(shuffle):
 def test_blocks_too_small_for_a_training_row_are_refused():
     with pytest.raises(ValueError, match="the resulting train set would be empty"):
         train_test_split(da.arange(10, chunks=1), random_state=0)
+
+
+def _blocks_of(values, n_blocks):
+    return np.array_split(np.asarray(values), n_blocks)
+
+
+@pytest.mark.parametrize("shuffle", [False, None])
+def test_dataframe_without_shuffle_picks_random_rows_kept_in_order(shuffle):
+    # as dask-ml (DataFrame.random_split(..., shuffle=False), also its default): rows go
+    # to train / test at random, only their order is kept; not the tail of each block
+    pdf, X = _frame_and_target()
+    tr, te = dask.compute(*train_test_split(X, shuffle=shuffle, test_size=0.2,
+                                            random_state=0))
+    assert len(tr) == 800 and len(te) == 200
+    tail = np.concatenate([np.arange(200, 250) + 250 * i for i in range(4)])
+    assert len(np.intersect1d(te["a"].to_numpy(), tail)) < 100  # about 40 expected
+    for part in (tr, te):  # each side in its original order, index labels with their rows
+        assert part.index.is_monotonic_increasing
+        np.testing.assert_array_equal(part.index.to_numpy(), part["a"].to_numpy())
+    assert sorted(tr["a"].tolist() + te["a"].tolist()) == list(range(1000))
+    # the same rows as shuffle=True, which only changes their order
+    tr_s, te_s = dask.compute(*train_test_split(X, shuffle=True, test_size=0.2,
+                                                random_state=0))
+    assert sorted(te_s["a"].tolist()) == te["a"].tolist()
+    assert sorted(tr_s["a"].tolist()) == tr["a"].tolist()
+
+
+def test_shuffle_returns_the_chosen_rows_in_random_order_and_paired():
+    # as scikit-learn and dask-ml: the chosen rows come shuffled (within their block),
+    # the same way for X and y
+    X = da.arange(2000, chunks=250).reshape(1000, 2).rechunk((250, 2))
+    y = da.arange(1000, chunks=250)
+    X_tr, X_te, y_tr, y_te = dask.compute(*train_test_split(X, y, test_size=0.2,
+                                                            random_state=0))
+    for Xs, ys, n in ((X_tr, y_tr, 200), (X_te, y_te, 50)):
+        np.testing.assert_array_equal(Xs[:, 0], 2 * ys)
+        for block in _blocks_of(ys, 4):
+            assert len(block) == n and not np.all(np.diff(block) > 0)
+    assert sorted(np.concatenate([y_tr, y_te]).tolist()) == list(range(1000))
+    # DataFrames with shuffle=True: index labels travel with their rows
+    pdf = pd.DataFrame({"a": np.arange(100)}, index=[f"r{i}" for i in range(100)])
+    f = dd.from_pandas(pdf, npartitions=4, sort=False)
+    tr, te, a_tr, a_te = dask.compute(*train_test_split(f, f.a, shuffle=True, random_state=0))
+    assert not np.all(np.diff(tr["a"].to_numpy()) > 0)
+    for frame, series in ((tr, a_tr), (te, a_te)):
+        assert frame.index.tolist() == [f"r{a}" for a in frame["a"]]
+        pd.testing.assert_series_equal(series, frame["a"])
+
+
+def test_sparse_arrays_with_unknown_chunks_split():
+    import scipy.sparse as sp
+
+    n = 400
+    dense = np.zeros((n, 5))
+    dense[:, 0] = np.arange(n) + 1  # row i carries i + 1, to check the pairing
+    dense[::7, 3] = 2.0
+    X = da.from_array(sp.csr_matrix(dense), chunks=(100, 5), asarray=False)
+    y = da.arange(n, chunks=100)
+    keep = y % 3 != 0  # a boolean mask: the row chunks become unknown
+    X_tr, X_te, y_tr, y_te = dask.compute(*train_test_split(X[keep], y[keep],
+                                                            random_state=0))
+    assert sp.issparse(X_tr) and X_tr.shape[0] == len(y_tr)
+    assert X_tr.shape[0] + X_te.shape[0] == np.count_nonzero(np.arange(n) % 3)
+    np.testing.assert_array_equal(X_tr[:, 0].toarray().ravel() - 1, y_tr)
+    np.testing.assert_array_equal(X_te[:, 0].toarray().ravel() - 1, y_te)
