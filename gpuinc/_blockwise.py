@@ -103,7 +103,19 @@ def apply_method(block, estimator, method: str, home: str, out_meta=None):
     if KIND_HOME[kind] != home:
         out = _in_block_kind(out, kind, estimator, method)
     _check_output(out, out_meta, estimator, method)
-    return _as_meta_dtype(out, out_meta, estimator, method)
+    out = _as_meta_dtype(out, out_meta, estimator, method)
+    if out_meta is not None and _is_sparse(out_meta) and not _is_sparse(out):
+        out = _sparse_like(out_meta, out)  # a sparse meta promised sparse blocks
+    return out
+
+
+def _sparse_like(meta, dense):
+    """``dense`` as a sparse matrix of ``meta``'s format and dtype (on the dense's side)."""
+    if sp.issparse(meta) and isinstance(dense, np.ndarray):
+        return type(meta)(dense).astype(meta.dtype, copy=False)
+    from cupyx.scipy import sparse as cusparse
+
+    return cusparse.csr_matrix(dense).astype(meta.dtype, copy=False)
 
 
 def _is_number_dtype(dtype) -> bool:
@@ -409,11 +421,11 @@ def meta_sample(meta, estimator, method: str, X):
         dtype = meta.to_numpy().dtype
         ndim, width = 2, len(columns)
     elif isinstance(meta, (np.dtype, type, str)):
-        dtype, ndim, width = np.dtype(meta), _default_ndim(estimator, method), 0
+        dtype, ndim, width = _numpy_dtype(meta, param), _default_ndim(estimator, method), 0
     else:
         if not (hasattr(meta, "dtype") and hasattr(meta, "shape")):
             meta = np.asarray(meta)
-        dtype = np.dtype(meta.dtype)
+        dtype = _numpy_dtype(meta.dtype, param)
         ndim = len(meta.shape) or _default_ndim(estimator, method)
         width = int(meta.shape[1]) if len(meta.shape) == 2 else 0
     if ndim > 2:
@@ -450,6 +462,18 @@ def meta_sample(meta, estimator, method: str, X):
     if KIND_HOME[collection_kind(X)] == DEVICE and _is_number_dtype(dtype):
         out = move(out, DEVICE)  # (text stays a NumPy meta: CuPy holds numbers only)
     return out, columns
+
+
+def _numpy_dtype(dtype, param: str) -> np.dtype:
+    """A meta's dtype as NumPy's; a pandas extension dtype (string, category) refused."""
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        raise ValueError(
+            f"{param} has the dtype {dtype!r}, which is not a NumPy dtype: gpuinc builds "
+            f"lazy results in NumPy dtypes. Pass one (e.g. {param}=np.array([], dtype=object) "
+            "for text) and convert the result afterwards (e.g. .astype('string'))."
+        ) from None
 
 
 def _columns_for(estimator, method: str, width: int):

@@ -456,3 +456,28 @@ def test_outputs_that_are_lists_get_a_clear_error(dense_data):
         inc.predict_proba(X)
     with pytest.raises(ValueError, match="neg_log_loss needs MultiOutputClassifier.predict_proba"):
         inc.score(X, Y)
+
+
+def test_a_sparse_meta_for_a_dense_output_gives_sparse_blocks():
+    # the meta said sparse, the blocks came dense: code trusting the meta broke
+    X = da.from_array(np.random.RandomState(0).randn(400, 3), chunks=(100, 3))
+    inc = Incremental(StandardScaler(), transform_meta=sp.csr_matrix((0, 3)))
+    out = inc.fit(X).transform(X)
+    blocks = [b.compute() for b in out.blocks]
+    assert all(isinstance(b, sp.csr_matrix) and b.dtype == np.float64 for b in blocks)
+    dense = inc.estimator_.transform(X.compute())
+    assert np.allclose(out.map_blocks(lambda b: b.toarray(), dtype=float).compute(), dense)
+
+
+@pytest.mark.parametrize("meta", [pd.Series([], dtype="string"), pd.Series([], dtype="category"),
+                                  "string"])
+def test_a_pandas_extension_dtype_meta_is_refused_naming_the_parameter(meta):
+    rs = np.random.RandomState(0)
+    frame = pd.DataFrame(rs.randn(400, 3), columns=list("abc"))
+    frame["y"] = np.where(frame.a > 0, "pos", "neg")
+    ddf = dd.from_pandas(frame, npartitions=4)
+    inc = Incremental(SGDClassifier(random_state=0), predict_meta=meta)
+    inc.fit(ddf[list("abc")], ddf.y)
+    with pytest.raises(ValueError, match=r"predict_meta has the dtype .* not a NumPy dtype.*"
+                                         r"dtype=object"):
+        inc.predict(ddf[list("abc")])
