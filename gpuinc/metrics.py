@@ -750,11 +750,12 @@ class _PerfectClassifier(ClassifierMixin, BaseEstimator):
 
 
 def check_scoring_for_classes(scoring, classes) -> None:
-    """Refuse a scorer name that cannot score a problem with more than two ``classes``.
+    """Refuse a scorer name that cannot score a problem of these ``classes``.
 
     Binary metrics (``f1``, ``precision``, ``roc_auc``, ...) fail on multiclass
-    targets only when first scored, after a whole pass.  Here the scorer runs
-    on one perfectly predicted row per class, before any training.
+    targets, and on two classes without the positive class 1 (text labels),
+    only when first scored, after a whole pass.  Here the scorer runs on one
+    perfectly predicted row per class, before any training.
     """
     if not isinstance(scoring, str) or classes is None:
         return
@@ -762,7 +763,7 @@ def check_scoring_for_classes(scoring, classes) -> None:
             getattr(c, "ndim", 0) > 0 or isinstance(c, (list, tuple)) for c in classes):
         return  # one array of classes per output (multi-output): no single class count
     classes = _host(classes)  # CuPy / cuDF classes (a model fitted on the device)
-    if classes.ndim != 1 or len(classes) <= 2:
+    if classes.ndim != 1 or len(classes) < 2:
         return
     scorer = get_scorer(scoring)
     stand_in = _PerfectClassifier(classes)
@@ -773,6 +774,19 @@ def check_scoring_for_classes(scoring, classes) -> None:
     except ValueError as exc:
         from .io import _one_line
 
+        if len(classes) == 2:  # binary: only a positive class that is not one of them
+            if "pos_label" not in str(exc):
+                return
+            func = getattr(getattr(scorer, "_score_func", None), "__name__", "f1_score")
+            if func == "average_precision_score":  # ranks scores, not labels
+                func += ", response_method=('decision_function', 'predict_proba')"
+            raise ValueError(
+                f"scoring={scoring!r} scores the positive class pos_label=1, but the classes "
+                f"are {classes.tolist()} ({_one_line(exc)[:200]}); name the positive class "
+                f"with a scorer: scoring=sklearn.metrics.make_scorer(sklearn.metrics.{func}, "
+                f"pos_label={classes[-1].item() if hasattr(classes[-1], 'item') else classes[-1]!r}"
+                "), or 'accuracy'."
+            ) from exc
         base = scoring.split("_")[0]
         instead = "'accuracy'"
         if base in ("f1", "precision", "recall", "jaccard"):

@@ -977,3 +977,29 @@ def test_validation_data_that_cannot_fit_the_training_data_is_refused_before_tra
         with pytest.raises(ValueError, match=match):
             inc.fit(X, y, validation_data=validation_data)
         assert not hasattr(inc, "estimator_")
+
+
+@pytest.mark.parametrize("scoring", ["f1", "precision", "recall", "average_precision", "jaccard"])
+def test_a_binary_scorer_without_its_positive_class_fails_before_training(scoring):
+    # text labels: pos_label=1 is not one of them; this failed after a whole pass, with
+    # scikit-learn's message and no way out
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame(rng.randn(400, 3), columns=list("abc"))
+    frame["y"] = np.where(frame.a > 0, "pos", "neg")
+    ddf = dd.from_pandas(frame, npartitions=8)
+    inc = Incremental(BlockRecorder(), scoring=scoring, validation=0.25, progress=False)
+    with pytest.raises(ValueError, match=r"pos_label=1, but the classes are \['neg', 'pos'\].*"
+                                         r"make_scorer\(sklearn.metrics.\w+_score.*"
+                                         r"pos_label='pos'\)"):
+        inc.fit(ddf[list("abc")], ddf.y, classes=["neg", "pos"])
+    assert not hasattr(inc, "estimator_")
+    # with the positive class named, or numeric labels, it trains and scores
+    from sklearn.metrics import f1_score, make_scorer
+
+    named = Incremental(SGDClassifier(random_state=0), validation=0.25, progress=False,
+                        scoring=make_scorer(f1_score, pos_label="pos"))
+    assert named.fit(ddf[list("abc")], ddf.y).history_[-1]["val_score"] > 0.8
+    numeric = Incremental(SGDClassifier(random_state=0), scoring=scoring, validation=0.25,
+                          progress=False)
+    numeric.fit(ddf[list("abc")], (ddf.y == "pos").astype(int))
+    assert numeric.history_[-1]["val_score"] > 0.5
