@@ -220,6 +220,9 @@ def _split_per_row(obj, name: str, x_blocks: int, lengths: tuple | None, x_lengt
     indexes = x_indexes_fn() if labelled else None
     lengths = lengths if lengths is not None else x_lengths_fn()
     n = _n_rows(obj)
+    if indexes is not None and n != sum(lengths):
+        # paired by label: obj holds X's rows and more (X was filtered, y was not)
+        return [obj.take(obj.index.get_indexer(i)) for i in indexes]
     if n != sum(lengths):
         raise ValueError(
             f"X has {sum(lengths)} rows but {name} has {n}; they must have the same number of rows."

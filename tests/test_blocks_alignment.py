@@ -249,3 +249,30 @@ def test_label_pairing_needs_labels_of_x_s_own_and_every_per_row_object_in_panda
     plan = blocks.plan_blocks(Xr, yr, {})
     x, yb = dask.compute(plan.blocks[0].x, plan.blocks[0].y)
     np.testing.assert_array_equal(yb.to_numpy(), np.arange(400))
+
+
+def test_an_in_memory_pandas_y_holding_more_rows_than_a_filtered_x_is_paired_by_label():
+    # the README's rule (the index holds all of X's labels) with X filtered and y not: it
+    # was refused as "X has 190 rows but y has 400" (a Dask y of the same rows was fine)
+    from sklearn.linear_model import SGDRegressor
+
+    from gpuinc import Incremental
+
+    rng = np.random.RandomState(0)
+    df = pd.DataFrame(rng.rand(400, 3), columns=list("abc"), index=np.arange(400) * 7)
+    df["y"] = df.a * 2
+    ddf = dd.from_pandas(df, npartitions=4)
+    X = ddf[ddf.b > 0.5][list("abc")]
+    sgd = lambda: SGDRegressor(random_state=0)  # noqa: E731
+    by_dask = Incremental(sgd(), shuffle_blocks=False).fit(X, ddf.y)
+    in_memory = Incremental(sgd(), shuffle_blocks=False).fit(X, df.y)
+    np.testing.assert_array_equal(in_memory.coef_, by_dask.coef_)
+    ref = sgd()
+    for part in X.partitions:
+        xp = part.compute()
+        if len(xp):
+            ref.partial_fit(xp, df.y.loc[xp.index])
+    np.testing.assert_array_equal(in_memory.coef_, ref.coef_)
+    # labels that X has and y lacks: no pairing by label, and a clear count error
+    with pytest.raises(ValueError, match="X has .* rows but y has 100"):
+        Incremental(sgd()).fit(X, df.y.iloc[:100])
