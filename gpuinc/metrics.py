@@ -250,10 +250,11 @@ def _rows(x) -> int:
     return int(x.shape[0])
 
 
-def _check_rows(n_x: int, n_y: int, what: str = "y") -> None:
+def _check_rows(n_x: int, n_y: int, what: str = "y", index=None) -> None:
     if n_x != n_y:
+        block = "a block" if index is None else f"block {index}"
         raise ValueError(
-            f"a block of X has {n_x} rows but the matching block of {what} has {n_y}; X and "
+            f"{block} of X has {n_x} rows but the matching block of {what} has {n_y}; X and "
             f"{what} must have the same rows in every block (use "
             "Incremental(assume_equal_chunks=False) to realign them)."
         )
@@ -293,11 +294,11 @@ def _check_label_kinds(y, out, estimator) -> None:
     )
 
 
-def _block_stats(estimator, x, y, w, name: str, home: str):
+def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
     """Small sufficient statistics of one block for the streaming metrics."""
     y = _host(y)
     n = y.shape[0]
-    _check_rows(_rows(x), n)
+    _check_rows(_rows(x), n, index=index)
     if n == 0:
         return None
     if _has_missing(y):
@@ -306,7 +307,7 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
             "test block; a missing label cannot be scored. Drop those rows or fill them."
         )
     w = np.ones(n) if w is None else _host(w).astype(float)
-    _check_rows(n, w.shape[0], "sample_weight")
+    _check_rows(n, w.shape[0], "sample_weight", index)
     method = STREAMING[name]
     out = apply_method(x, estimator, method, home)
     if isinstance(out, (list, tuple)):  # one array per output (MultiOutputClassifier)
@@ -316,7 +317,7 @@ def _block_stats(estimator, x, y, w, name: str, home: str):
             "output's estimator on its own, or pick another scoring."
         )
     out = _host(out)
-    _check_rows(out.shape[0], n)
+    _check_rows(out.shape[0], n, index=index)
     sw = float(w.sum())
     if name == "neg_log_loss":
         if y.ndim == 2 and y.shape[1] == 1:
@@ -488,7 +489,7 @@ def _block_response(x, estimator, method, home):
     return _host(apply_method(x, estimator, method, home))
 
 
-def _block_targets(x, y, w, estimator=None, method=None, home="host"):
+def _block_targets(x, y, w, estimator=None, method=None, home="host", index=None):
     """One block's row count, host y and sample_weight (and a response, when asked).
 
     ``x`` is None when the rows can be counted on y and no response is
@@ -500,9 +501,9 @@ def _block_targets(x, y, w, estimator=None, method=None, home="host"):
     w = None if w is None else _host(w)
     n = _rows(x) if x is not None else y.shape[0]
     if y is not None:
-        _check_rows(n, y.shape[0])
+        _check_rows(n, y.shape[0], index=index)
     if w is not None:
-        _check_rows(n, w.shape[0], "sample_weight")
+        _check_rows(n, w.shape[0], "sample_weight", index)
     out = None if method is None else _block_response(x, estimator, method, home)
     return n, y, w, out
 
@@ -831,7 +832,8 @@ def _score_gathered(estimator, blocks, scorer, scoring, home, compute=True):
         read_x = method is not None or not has_y
         parts = [
             dask.delayed(_block_targets)(b.x if read_x else None, b.y,
-                                         b.kwargs.get("sample_weight"), est, method, home)
+                                         b.kwargs.get("sample_weight"), est, method, home,
+                                         b.index)
             for b in blocks
         ]
     # a lazy score holds no block: those graphs may hold the data (from_array, from_pandas)
@@ -947,7 +949,8 @@ def score_blocks(estimator, blocks, scoring=None, *, home: str = "host", compute
             raise _needs_y(what)
         est = dask.delayed(estimator, pure=False)
         parts = [
-            dask.delayed(_block_stats)(est, b.x, b.y, b.kwargs.get("sample_weight"), scoring, home)
+            dask.delayed(_block_stats)(est, b.x, b.y, b.kwargs.get("sample_weight"), scoring, home,
+                                       b.index)
             for b in blocks
         ]
         return _finish(parts, functools.partial(_combined_float, scoring=scoring), compute)

@@ -499,3 +499,15 @@ def test_a_callable_scorer_gets_y_as_it_came_a_series_for_a_dask_series(filtered
     inc.score(X.to_dask_array(lengths=True), y.to_dask_array(lengths=True))
     assert seen == [np.ndarray]  # arrays stay arrays
     inc.set_params(scoring=None)
+
+
+@pytest.mark.parametrize("scoring", [None, "r2", "neg_median_absolute_error"])
+def test_a_length_mismatch_found_while_scoring_names_its_block(scoring):
+    df = pd.DataFrame(np.random.RandomState(0).rand(1000, 2), columns=list("ab"))
+    df["y"] = df.a
+    X = dd.from_pandas(df[["a", "b"]], npartitions=4)
+    other = dd.from_pandas(df[["y"]], chunksize=300).y  # blocks of 300 rows, X's of 250
+    inc = Incremental(SGDRegressor(random_state=0), scoring=scoring).fit(X, df.y)
+    with pytest.raises(ValueError, match=r"block [0-3] of X has 250 rows but the matching "
+                                         r"block of y has (300|100)"):
+        inc.score(X, other)
