@@ -29,12 +29,19 @@ def _history_frame(inc_or_history) -> tuple[pd.DataFrame, dict]:
     """The history as a DataFrame plus what the wrapper says about the fit."""
     info = {}
     source = inc_or_history
-    if hasattr(source, "get_params") and hasattr(source, "estimator"):
+    name = type(source).__name__
+    if hasattr(source, "get_params") and hasattr(source, "best_estimator_"):
+        source = source.best_estimator_  # a fitted search (GridSearchCV): its refitted model
+    if hasattr(source, "get_params"):  # an estimator
         history = getattr(source, "history_", None)
         if history is None:
+            fitted = (hasattr(source, "estimator_") or name != type(source).__name__
+                      or not hasattr(source, "estimator"))
             raise ValueError(
-                f"{type(source).__name__} has no history_; fit it (fit or partial_fit) before "
-                "plotting its learning curve."
+                f"{name} has no history_: learning_curve plots the passes of "
+                "a fitted gpuinc.Incremental; "
+                + ("pass that (for a search over Incremental, its best_estimator_)." if fitted
+                   else "fit it (fit or partial_fit) first.")
             )
         scoring = getattr(source, "scoring", None)
         if isinstance(scoring, str):
@@ -43,8 +50,17 @@ def _history_frame(inc_or_history) -> tuple[pd.DataFrame, dict]:
         info["estimator"] = type(est).__name__
         info["stopped_early"] = bool(getattr(source, "stopped_early_", False))
         source = history
+    if isinstance(source, (str, bytes)):
+        raise TypeError(
+            "learning_curve takes a fitted Incremental, its history_, a list of per-pass "
+            f"dicts or a DataFrame; got a {type(source).__name__}."
+        )
     if isinstance(source, pd.DataFrame):
         frame = source.copy()
+        if "epoch" not in frame and frame.index.name == "epoch":
+            frame = frame.reset_index()  # (history_.to_frame().set_index("epoch"))
+    elif isinstance(source, dict):
+        frame = pd.DataFrame(source)  # columns
     elif hasattr(source, "to_frame"):
         frame = source.to_frame()
     else:
@@ -58,9 +74,11 @@ def _history_frame(inc_or_history) -> tuple[pd.DataFrame, dict]:
     if frame.empty:
         raise ValueError("the history is empty: there is no pass to plot yet.")
     epochs = frame["epoch"] if "epoch" in frame else None
-    if epochs is None or not epochs.is_monotonic_increasing or not epochs.is_unique:
-        # e.g. records appended by partial_fit: number the passes in order
+    if epochs is None or not epochs.is_unique:
+        # no pass numbers, or repeated ones: number the passes in order
         frame["epoch"] = range(1, len(frame) + 1)
+    elif not epochs.is_monotonic_increasing:
+        frame = frame.sort_values("epoch", kind="stable")  # each score at its own pass
     return frame, info
 
 

@@ -1003,3 +1003,43 @@ def test_a_binary_scorer_without_its_positive_class_fails_before_training(scorin
                           progress=False)
     numeric.fit(ddf[list("abc")], (ddf.y == "pos").astype(int))
     assert numeric.history_[-1]["val_score"] > 0.5
+
+
+def test_learning_curve_keeps_each_score_at_its_own_pass():
+    # a frame indexed by epoch, filtered, or out of order was renumbered 1..n: the scores
+    # were drawn at the wrong passes (and the best one named at the wrong pass)
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    from gpuinc.plot import learning_curve
+
+    frame = pd.DataFrame({"epoch": [1, 2, 3, 4, 5], "val_score": [.5, .6, .7, .9, .8]})
+    kept = frame.set_index("epoch").loc[3:5]
+    ax = learning_curve(kept, ax=Figure().add_subplot())
+    assert list(ax.get_lines()[0].get_xdata()) == [3, 4, 5]
+    ax = learning_curve(frame.iloc[[3, 0, 4]], ax=Figure().add_subplot())
+    assert list(ax.get_lines()[0].get_xdata()) == [1, 4, 5]
+    assert list(ax.get_lines()[0].get_ydata()) == [.5, .9, .8]
+    ax = learning_curve(frame.to_dict(orient="list"), ax=Figure().add_subplot())
+    assert list(ax.get_lines()[0].get_ydata()) == list(frame.val_score)
+    with pytest.raises(TypeError, match="got a str"):
+        learning_curve("history.csv")
+
+
+def test_learning_curve_of_a_search_plots_its_best_estimator():
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+    from sklearn.model_selection import GridSearchCV
+
+    from gpuinc.plot import learning_curve
+
+    rng = np.random.RandomState(0)
+    Xn, yn = rng.randn(300, 3), (rng.randn(300) > 0).astype(int)
+    search = GridSearchCV(Incremental(SGDClassifier(random_state=0), epochs=2, progress=False),
+                          {"estimator__alpha": [1e-4, 1e-2]}, cv=2).fit(Xn, yn, classes=[0, 1])
+    best = search.best_estimator_
+    best.set_params(train_score=True).partial_fit(Xn, yn)
+    ax = learning_curve(search, ax=Figure().add_subplot())
+    assert list(ax.get_lines()[0].get_ydata())[-1] == best.history_[-1]["train_score"]
+    with pytest.raises(ValueError, match="has no history_: learning_curve plots the passes"):
+        learning_curve(GridSearchCV(SGDClassifier(), {"alpha": [1e-4]}, cv=2).fit(Xn, yn))
