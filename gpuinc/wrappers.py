@@ -959,6 +959,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         # most blocks in flight so far (a checkpoint made within a pass keeps them)
         state = {"epoch": 0, "position": -1, "order": None, "best": None, "no_improve": 0,
                  "finished": False, "pass_blocks": 0, "pass_rows": 0, "pass_progressive": [],
+                 "pass_scored": True,
                  "pass_seconds": 0.0, "pass_in_flight": 0}
         fingerprint = None
         resumed_from = None  # partial_fit never resumes
@@ -1047,9 +1048,14 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 order, start = list(state["order"]), state["position"] + 1
             todo = [blocks[i] for i in order[start:]]
             stats = ChainStats()
-            before = {"blocks": 0, "rows": 0, "progressive": [], "seconds": 0.0}
+            before = {"blocks": 0, "rows": 0, "progressive": [], "seconds": 0.0, "scored": True}
             if start:  # resumed mid-pass: the blocks trained before the checkpoint count
                 before = {k: state[f"pass_{k}"] for k in before}
+                if self.train_score and not before["scored"]:
+                    warnings.warn(
+                        "train_score is on, but the checkpoint was written mid-pass without it: "
+                        "the resumed pass records no train_score (its first blocks were not "
+                        "scored); the passes after it do.", UserWarning, stacklevel=4)
                 stats.blocks, stats.rows = before["blocks"], before["rows"]
                 stats.progressive = list(before["progressive"])
                 stats.max_in_flight = state["pass_in_flight"]
@@ -1071,7 +1077,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                          pass_rows=_before["rows"] + rows,
                          pass_progressive=[*_before["progressive"], *progressive],
                          pass_seconds=_before["seconds"] + time.perf_counter() - _t0,
-                         pass_in_flight=_stats.max_in_flight)
+                         pass_in_flight=_stats.max_in_flight,
+                         pass_scored=bool(self.train_score) and _before["scored"])
 
             try:
                 estimator = runner.run(
@@ -1089,8 +1096,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 seconds = before["seconds"] + time.perf_counter() - t0
                 record = {"epoch": len(history) + 1, "blocks": stats.blocks, "rows": stats.rows,
                           "seconds": seconds, "max_blocks_in_flight": stats.max_in_flight}
-                if self.train_score:
-                    record["train_score"] = combine_progressive(stats.progressive)
+                if self.train_score:  # (None for a resumed pass begun without it)
+                    record["train_score"] = (combine_progressive(stats.progressive)
+                                             if before["scored"] else None)
                 if val_blocks is not None:
                     vscore = self._validation_score(estimator, val_blocks, home, held_out)
                     record["val_score"] = vscore

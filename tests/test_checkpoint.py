@@ -967,3 +967,21 @@ def test_the_first_block_is_digested_where_it_is_held(tmp_path, monkeypatch):
         Incremental(SGDClassifier(random_state=0), checkpoint=tmp_path / "ckpt",
                     **FIT).fit(X, y)
     assert len(seen.read_text().split()) == 1
+
+
+def test_train_score_switched_on_at_a_mid_pass_resume_records_none_for_that_pass(tmp_path,
+                                                                                 data):
+    # the resumed pass's score covered only the blocks after the checkpoint, while the
+    # docs promise the record of the whole pass
+    X, y = data
+    ckpt = tmp_path / "ckpt"
+    kwargs = dict(FIT, checkpoint=ckpt, checkpoint_every=2, scoring="accuracy")
+    CALLS["fail_at"] = 14  # pass 2, after a checkpoint at its block 4
+    with pytest.raises(InjectedFailure):
+        Incremental(FlakySGD(random_state=0), **kwargs).fit(X, y)
+    assert read_checkpoint(ckpt)["position"] >= 0
+    with pytest.warns(UserWarning, match="the resumed pass records no train_score"):
+        resumed = Incremental(FlakySGD(random_state=0), train_score=True, **kwargs).fit(X, y)
+    scores = [record.get("train_score") for record in resumed.history_]
+    assert scores[0] is None and scores[1] is None  # pass 1 was done before; pass 2 resumed
+    assert 0.5 < scores[2] <= 1.0
