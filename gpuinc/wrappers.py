@@ -926,6 +926,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 "dtype=X.dtype)) or train on the host (device='cpu')."
             )
         rng = _make_rng(self.random_state, salt)
+        # what a validation split is drawn with (partial_fit keeps fit's split: see below)
+        split_params = split_params_now = (self.validation,
+                                           _checkpoint.stable_repr(self.random_state))
         val_blocks = None
         train_idx = np.arange(len(blocks))
         if validation_data is not None:  # takes precedence over validation=
@@ -942,8 +945,20 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 val_idx = self._split(rng, len(blocks))
             else:  # partial_fit: fit's split, kept, or drawn as fit draws it
                 kept = getattr(self, "_held_out", None)
-                val_idx = (np.asarray(kept[1]) if kept is not None and kept[0] == len(blocks)
-                           else self._split(_make_rng(self.random_state, 0), len(blocks)))
+                if kept is not None and kept[0] == len(blocks):
+                    val_idx = np.asarray(kept[1])
+                    drawn_with = kept[2] if len(kept) > 2 else None
+                    split_params = drawn_with  # the split is fit's: so are its parameters
+                    if drawn_with is not None and drawn_with != split_params_now:
+                        warnings.warn(
+                            f"validation / random_state changed since the fit that held out "
+                            f"blocks {val_idx.tolist()[:10]} ({drawn_with} -> "
+                            f"{split_params_now}); "
+                            "partial_fit keeps that split, so that the model is never scored "
+                            "on blocks it learned from. Call fit to draw a new one.",
+                            UserWarning, stacklevel=4)
+                else:
+                    val_idx = self._split(_make_rng(self.random_state, 0), len(blocks))
             train_idx = np.setdiff1d(np.arange(len(blocks)), val_idx)
             val_blocks = [blocks[i] for i in val_idx]
         if self.early_stopping and val_blocks is None and resumable:
@@ -1000,7 +1015,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         # with the model they belong to (a failed fit keeps the earlier ones)
         self.resumed_from_ = resumed_from
         if val_blocks is not None and validation_data is None:
-            self._held_out = (len(blocks), [b.index for b in val_blocks])
+            self._held_out = (len(blocks), [b.index for b in val_blocks], split_params)
         return self
 
     def _stops_early(self, state, val_blocks) -> bool:

@@ -1043,3 +1043,22 @@ def test_learning_curve_of_a_search_plots_its_best_estimator():
     assert list(ax.get_lines()[0].get_ydata())[-1] == best.history_[-1]["train_score"]
     with pytest.raises(ValueError, match="has no history_: learning_curve plots the passes"):
         learning_curve(GridSearchCV(SGDClassifier(), {"alpha": [1e-4]}, cv=2).fit(Xn, yn))
+
+
+def test_partial_fit_says_it_keeps_fit_s_split_when_validation_or_random_state_changed():
+    import warnings
+
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), scoring="accuracy", random_state=0,
+                      validation=0.25, progress=False).fit(X, y)
+    trained = len(inc.estimator_.seen_)
+    for params in ({"validation": 0.5}, {"validation": 0.25, "random_state": 1}):
+        inc.set_params(**params)
+        with pytest.warns(UserWarning, match=r"changed since the fit that held out blocks.*"
+                                             r"keeps that split.*Call fit"):
+            inc.partial_fit(X, y)
+        assert len(inc.estimator_.seen_) == trained * (len(inc.history_))  # fit's split
+    inc.set_params(random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        inc.partial_fit(X, y)  # the parameters of the split again: nothing to say
