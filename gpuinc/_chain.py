@@ -873,8 +873,8 @@ def _subscribe_progress(client) -> None:
 def _dispatch_progress(event):
     """Client-side handler of the progress events of every one-task pass.
 
-    The callback receives the position of a block trained, or a
-    :class:`_Pushed` result.
+    The callback receives the position of a block trained, a :class:`_Pushed`
+    result, or that a relay task started (:class:`_Started`).
     """
     _, msg = event
     callback = _PROGRESS.get(msg.get("token")) if isinstance(msg, dict) else None
@@ -882,8 +882,17 @@ def _dispatch_progress(event):
         return
     if "result" in msg:
         callback(_Pushed(msg["result"]))
+    elif "start" in msg:
+        callback(_Started(msg["start"]))
     else:
         callback(int(msg["pos"]))
+
+
+@dataclass(frozen=True)
+class _Started:
+    """A task of a relay pass started (the number of its first run)."""
+
+    run: int
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ from ._chain import (
     _push_result,
     _Pushed,
     _report_held_block,
+    _Started,
     _subscribe_progress,
     _task_cancelled,
     _unpushed,
@@ -263,6 +264,9 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
         if getattr(worker.status, "name", "running") not in ("running", "paused"):
             raise _Stopped(f"gpuinc: worker {worker.address} is closing")
 
+    # the client tells a rerun (a worker restarted at the same address: the task waits
+    # for a model sent to the process that died) by a second start
+    worker.log_event(PROGRESS_TOPIC, {"token": token, "start": numbers[0]})
     state = None
     for number, blocks, nxt, where_pos, where_index, where_rows in zip(
             numbers, runs, nexts, positions, indices, rows, strict=True):
@@ -345,7 +349,7 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
         # still die), follow the progress, stop at the first error, and check that every
         # worker of the relay is still there: a pinned task whose worker left would wait
         # for it forever.
-        pushed, ended = None, False
+        pushed, ended, started = None, False, set()
         while not last.done():
             if not ended:
                 try:
@@ -357,6 +361,12 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
                     if item.payload is not None:
                         pushed = item  # here already: every run is trained and handed on
                         break
+                elif isinstance(item, _Started):
+                    if item.run in started:
+                        raise RelayBroken(
+                            f"gpuinc: the relay task of run {item.run} started again (its "
+                            "worker restarted at the same address)")
+                    started.add(item.run)
                 elif item is not None:
                     report_through(item)
             else:  # the result is to be fetched once the last task has ended

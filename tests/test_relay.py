@@ -632,3 +632,61 @@ def test_a_pass_s_result_comes_with_its_last_event_when_small(client, spy, monke
         assert len(ends) == 1  # one pass
         assert all(isinstance(m["result"], bytes) == bool(push_bytes) for m in ends)
     assert spy == [2]
+
+
+class KillsItsWorkerAtTheLastBlock(SGDClassifier):
+    """SIGKILLs the worker running its 32nd partial_fit (the last block of pass 2), once."""
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        self.calls_seen = getattr(self, "calls_seen", 0) + 1
+        marker = os.environ.get(MARKER)
+        if marker and self.calls_seen == 32:
+            kill_this_process_once(marker)
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs POSIX signals")
+def test_a_worker_restarted_at_the_same_address_does_not_hang_a_relay_pass(tmp_path,
+                                                                           monkeypatch, spy):
+    # workers on fixed ports come back at the same address: the client saw them all there,
+    # while the rerun of the dead one's task waited for a model sent to the process that died
+    X, y = make_classification(**DATA)
+    expected = _plain(X, y, _plain(X, y, SGDClassifier(random_state=0)))
+    marker = tmp_path / "killed.pid"
+    monkeypatch.setenv(MARKER, str(marker))  # before the workers start: they inherit it
+    workers = {f"w{i}": {"cls": distributed.Nanny, "options": {
+        "nthreads": 1, "host": "127.0.0.1", "worker_port": _free_port()}} for i in range(2)}
+    scheduler = {"cls": distributed.Scheduler, "options": {"dashboard_address": ":0"}}
+    out = {}
+    with distributed.SpecCluster(workers=workers, scheduler=scheduler) as cluster, \
+            distributed.Client(cluster) as client:
+        client.wait_for_workers(2)
+        Xp, yp = _persisted_on_both(client, X, y)
+
+        def fit():
+            try:
+                out["inc"] = Incremental(KillsItsWorkerAtTheLastBlock(random_state=0),
+                                         shuffle_blocks=False, epochs=2).fit(Xp, yp,
+                                                                             classes=[0, 1])
+            except BaseException as exc:  # pragma: no cover - reported below
+                out["error"] = exc
+
+        thread = threading.Thread(target=fit, daemon=True)
+        thread.start()
+        thread.join(90)
+        assert not thread.is_alive(), "the relay pass hung after its worker restarted"
+        assert sorted(client.scheduler_info()["workers"]) == sorted(
+            f"tcp://127.0.0.1:{w['options']['worker_port']}" for w in workers.values())
+    assert marker.exists(), "no worker was killed"
+    assert "error" not in out, out.get("error")
+    assert spy == [2, 2, "broken"]
+    assert np.array_equal(out["inc"].coef_, expected.coef_)
+    assert [r["blocks"] for r in out["inc"].history_] == [16, 16]
