@@ -383,6 +383,20 @@ def test_sending_the_model_to_a_worker_that_left_stops_with_the_pass(client):
     assert took is not None and took < 5
 
 
+def _fit_within(seconds, out, hung, inc, X, y):
+    """Fit ``inc`` in a thread: ``out["inc"]``, or ``out["error"]``; fail if it hangs."""
+    def fit():
+        try:
+            out["inc"] = inc.fit(X, y, classes=[0, 1])
+        except BaseException as exc:  # pragma: no cover - reported by the caller
+            out["error"] = exc
+
+    thread = threading.Thread(target=fit, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), hung
+
+
 DIES_MARKER = "GPUINC_TEST_RELAY_RESULT_MARKER"
 
 
@@ -426,17 +440,9 @@ def test_a_worker_dying_while_the_result_comes_does_not_hang_the_fit(tmp_path, m
             distributed.Client(cluster) as client:
         Xp, yp = _persisted_on_both(client, X, y)
 
-        def fit():
-            try:
-                out["inc"] = Incremental(DiesWhenItsResultIsSent(random_state=0),
-                                         shuffle_blocks=False).fit(Xp, yp, classes=[0, 1])
-            except BaseException as exc:  # pragma: no cover - reported below
-                out["error"] = exc
-
-        thread = threading.Thread(target=fit, daemon=True)
-        thread.start()
-        thread.join(90)
-        assert not thread.is_alive(), "the fit hung after the worker died"
+        _fit_within(90, out, "the fit hung after the worker died",
+                    Incremental(DiesWhenItsResultIsSent(random_state=0), shuffle_blocks=False),
+                    Xp, yp)
     assert marker.exists(), "no worker was killed"
     assert "error" not in out, out.get("error")
     assert spy == [2, "broken"]
@@ -671,18 +677,9 @@ def test_a_worker_restarted_at_the_same_address_does_not_hang_a_relay_pass(tmp_p
         client.wait_for_workers(2)
         Xp, yp = _persisted_on_both(client, X, y)
 
-        def fit():
-            try:
-                out["inc"] = Incremental(KillsItsWorkerAtTheLastBlock(random_state=0),
-                                         shuffle_blocks=False, epochs=2).fit(Xp, yp,
-                                                                             classes=[0, 1])
-            except BaseException as exc:  # pragma: no cover - reported below
-                out["error"] = exc
-
-        thread = threading.Thread(target=fit, daemon=True)
-        thread.start()
-        thread.join(90)
-        assert not thread.is_alive(), "the relay pass hung after its worker restarted"
+        _fit_within(90, out, "the relay pass hung after its worker restarted",
+                    Incremental(KillsItsWorkerAtTheLastBlock(random_state=0),
+                                shuffle_blocks=False, epochs=2), Xp, yp)
         assert sorted(client.scheduler_info()["workers"]) == sorted(
             f"tcp://127.0.0.1:{w['options']['worker_port']}" for w in workers.values())
     assert marker.exists(), "no worker was killed"
