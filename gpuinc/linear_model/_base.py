@@ -47,11 +47,31 @@ from ._shuffle import draw_keys, shuffle_order
 # full-batch step per pass).
 AUTO_BATCH_MAX = 1024
 AUTO_MIN_UPDATES = 16
-#: Mini-batches of fewer rows than this take that fraction of the stable step of
-#: the squared losses under 'optimal' (see ``BaseSGD._eta``): measured on streams
-#: of 1- to 100-row blocks, the full stable step left the test R^2 of a noisy
-#: regression 0.02-0.13 below the least-squares optimum, this fraction within 0.002.
+#: Under 'optimal', without ``average``, a mini-batch of ``m`` rows under a squared
+#: loss steps at most ``m / (QUIET_BATCH_ROWS * c * mean squared row norm of the
+#: batch)`` (see ``BaseSGD._batch_caps``): the noise an update adds to the iterate
+#: grows with step / m.  Measured on noisy streams of 1- to 100-row blocks (20
+#: features): at the largest stable step the test R^2 stayed 0.08-0.34 below the
+#: least-squares optimum, at 8 0.013-0.02, at 32 within 0.004-0.005.
 QUIET_BATCH_ROWS = 32
+#: Rows (spread over the data) from which the 'optimal' schedule estimates the
+#: scale of the data: mean squared row norm and top eigenvalue (see ``_step_caps``).
+CAP_SAMPLE_ROWS = 4096
+#: A pass of ``fit`` whose mean training loss exceeds this many times that of
+#: the first pass is a diverging fit (see ``BaseSGD._check_loss``).
+LOSS_BLOWUP = 1e6
+#: Power-method steps of that eigenvalue estimate (many features), from a start
+#: vector drawn with a fixed seed (the same estimate on every namespace).
+POWER_ITERATIONS = 20
+#: Up to this many weights (features + intercept) that eigenvalue is computed
+#: exactly from the Gram matrix of those rows instead (cheaper than the power
+#: method for so few features).
+GRAM_MAX_FEATURES = 64
+#: Rows of that sample (every k-th) that the eigenvalue is computed from: its
+#: cost, ``2 * POWER_ITERATIONS`` products with them, stays near that of a pass
+#: over a few thousand rows.
+EIGEN_SAMPLE_ROWS = 1024
+POWER_START_SEED = 0
 LEARNING_RATES = ("constant", "optimal", "invscaling", "adaptive")
 PENALTIES = ("l2", "l1", "elasticnet", None)
 
@@ -105,6 +125,19 @@ class BaseSGD(BaseEstimator):
         if self.tol is not None:
             _check_real(name, "tol", self.tol, low=0.0)
         _check_int(name, "max_iter", self.max_iter, low=1)
+        seed = self.random_state
+        if not (
+            seed is None
+            or isinstance(seed, np.random.RandomState)
+            or (isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_))
+                and 0 <= seed <= 2**32 - 1)
+        ):
+            raise ValueError(
+                f"{name}: random_state must be None, an int in [0, 2**32 - 1] or a "
+                f"numpy.random.RandomState instance, got {seed!r}"
+                + (" (a numpy.random.Generator: pass an int seed instead)."
+                   if isinstance(seed, np.random.Generator) else ".")
+            )
         _check_int(name, "n_iter_no_change", self.n_iter_no_change, low=1)
         for flag in ("fit_intercept", "shuffle", "warm_start"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
@@ -348,6 +381,26 @@ class BaseSGD(BaseEstimator):
         self._rng = np.random.default_rng(_seed_from(self.random_state))
         self._store_weights(xp, W, b, W * 1.0, b * 1.0)
 
+    def _warm_start_weights(self) -> tuple[Any, Any, Any] | None:
+        """``(W, b, classes)`` of the previous fit that ``warm_start`` continues from, or None.
+
+        Read in the namespace they live in (``_set_init`` moves them next to
+        X); ``classes`` is None for the regressor.
+        """
+        if not (self.warm_start and hasattr(self, "coef_")):
+            return None
+        W, b = self._standard_weights(get_namespace(self.coef_))
+        return W, b, getattr(self, "classes_", None)
+
+    def _check_warm_features(self, X: Any, W: Any) -> None:
+        """Refuse a ``warm_start`` fit on X of another width than the previous fit's."""
+        if W.shape[-1] != X.shape[1]:
+            raise ValueError(
+                f"warm_start=True continues from the previous fit, which had {W.shape[-1]} "
+                f"features, but X has {X.shape[1]}. Fit on data with the same features, or "
+                "set warm_start=False to start over."
+            )
+
     def _set_init(self, xp, coef_init, intercept_init, X, dtype) -> None:
         """Overwrite the starting weights with user-given ones (``fit``'s coef_init...)."""
         W, b = self._standard_weights(xp)
@@ -402,98 +455,258 @@ class BaseSGD(BaseEstimator):
         typical_w = math.sqrt(1.0 / math.sqrt(self.alpha))
         return 1.0 / (typical_w * self.alpha)
 
-    def _mean_row_norm(self, xp: ModuleType, X: Any, sample_weight: Any, rows: Any) -> float:
-        """``mean(w_i * (|x_i|^2 + fit_intercept))`` over ``rows`` of X (host indices; all: None).
+    def _row_norms(self, xp: ModuleType, X: Any, sample_weight: Any,
+                   name: str = "row-norms") -> Any:
+        """``|w_i| * (|x_i|^2 + fit_intercept)`` for every row of X.
 
-        A small sample of rows is gathered first; for most of X the norms of all
-        rows are computed without copying X and then picked.
+        On NumPy the result is this thread's scratch ``name`` (see
+        ``_scratch``): valid until the next call with that name.
         """
-        if rows is not None and 2 * rows.shape[0] < X.shape[0]:
-            X = _take_rows(xp, X, rows)
-            sample_weight = None if sample_weight is None else _take_rows(xp, sample_weight, rows)
-            rows = None
         if sp.issparse(X):
-            norms = np.asarray(X.multiply(X).sum(axis=1)).ravel()
-        elif (
-            is_numpy_namespace(xp)
-            and rows is None
-            and (sample_weight is None or sample_weight.dtype == X.dtype)
-        ):
+            norms = np.asarray(X.multiply(X).sum(axis=1), dtype=X.dtype).ravel()
+            norms += float(bool(self.fit_intercept))
+            if sample_weight is not None:
+                norms *= np.abs(sample_weight)
+            return norms
+        if is_numpy_namespace(xp):
             # in place in scratch: no temporaries of n floats (see ``_scratch``)
-            out = scratch("row-norms", X.shape[:1], X.dtype)
+            norms = scratch(name, X.shape[:1], X.dtype)
             if hasattr(np, "vecdot"):  # NumPy >= 2
-                norms = np.vecdot(X, X, axis=-1, out=out)
+                np.vecdot(X, X, axis=-1, out=norms)
             else:  # pragma: no cover - NumPy 1.26
-                norms = np.einsum("ij,ij->i", X, X, out=out)
+                np.einsum("ij,ij->i", X, X, out=norms)
             norms += float(bool(self.fit_intercept))
             if sample_weight is not None:
                 norms *= sample_weight
                 np.abs(norms, out=norms)  # |w| * norm: the norms are >= 0
-            return float(np.mean(norms))
-        elif hasattr(xp, "vecdot"):
+            return norms
+        if hasattr(xp, "vecdot"):
             norms = xp.vecdot(X, X, axis=-1)  # no temporary the size of X
         else:  # pragma: no cover - namespaces before the 2023.12 standard
             norms = xp.sum(X * X, axis=1)
-        if rows is not None:
-            norms = _take_rows(xp, norms, rows)
-            sample_weight = None if sample_weight is None else _take_rows(xp, sample_weight, rows)
         norms = norms + float(bool(self.fit_intercept))
         if sample_weight is not None:
             norms = norms * xp.abs(sample_weight)
-        return float(xp.mean(norms))
+        return norms
+
+    def _mean_row_norm(self, xp: ModuleType, X: Any, sample_weight: Any) -> float:
+        """``mean(|w_i| * (|x_i|^2 + fit_intercept))`` over the rows of X."""
+        norms = self._row_norms(xp, X, sample_weight, "row-norms-sample")
+        return float(np.mean(norms) if sp.issparse(X) else xp.mean(norms))
+
+    def _top_eigenvalue(self, xp: ModuleType, X: Any, sample_weight: Any, upper: float) -> float:
+        """Largest eigenvalue of ``G = mean(|w_i| x~_i x~_i^T)`` over the rows of X.
+
+        ``x~_i`` is the row with a trailing 1 when ``fit_intercept`` (the
+        intercept is a weight too).  Up to ``GRAM_MAX_FEATURES`` features, and
+        where the namespace has the ``linalg`` extension, ``G`` is formed (one
+        matrix product) and its eigenvalues computed exactly.  Otherwise
+        ``POWER_ITERATIONS`` steps of the power method, from a start vector
+        drawn with a fixed seed (the same on every namespace), apply ``G`` as
+        two products with X without forming it; that estimate approaches the
+        eigenvalue from below.  ``upper`` (the trace of ``G``: the mean
+        squared row norm) bounds the result from above.
+        """
+        n, d = X.shape
+        fit_intercept = bool(self.fit_intercept)
+        is_sparse = sp.issparse(X)
+        if is_sparse:
+            weights = None if sample_weight is None else np.abs(np.asarray(sample_weight))
+        else:
+            weights = None if sample_weight is None else xp.abs(sample_weight)
+        if d + fit_intercept <= GRAM_MAX_FEATURES and (is_sparse or hasattr(xp, "linalg")):
+            if is_sparse:
+                WX = X if weights is None else sp.csr_matrix(X.multiply(weights[:, None]))
+                G = np.asarray((X.T @ WX).toarray())
+                col = np.asarray(WX.sum(axis=0)).reshape(-1)
+                total = float(n if weights is None else np.sum(weights))
+                linalg, concat, reshape, full = np.linalg, np.concatenate, np.reshape, np.full
+            else:
+                WX = X if weights is None else X * weights[:, None]
+                G = X.T @ WX
+                col = xp.sum(WX, axis=0)
+                total = float(n if weights is None else xp.sum(weights))
+                linalg, concat, reshape = xp.linalg, xp.concat, xp.reshape
+
+                def full(shape, value, dtype):
+                    return xp.full(shape, value, dtype=dtype, **_where(xp, X))
+            if fit_intercept:
+                top_rows = concat([G, reshape(col, (1, d))], axis=0)
+                last = concat([reshape(col, (d, 1)), full((1, 1), total, G.dtype)], axis=0)
+                G = concat([top_rows, last], axis=1)
+            value = float(linalg.eigvalsh(G / n)[-1])
+            return min(value, upper) if math.isfinite(value) else upper
+        start = np.random.default_rng(POWER_START_SEED).standard_normal(d + 1)
+        if is_sparse:
+            u = start[:d].astype(X.dtype)
+        else:
+            u = xp.asarray(start[:d].astype(_host_dtype(X.dtype)), **_where(xp, X))
+        c = float(start[d]) if fit_intercept else 0.0
+        value = 0.0
+        for _ in range(POWER_ITERATIONS):
+            z = X @ u
+            if fit_intercept:
+                z = z + c
+            wz = z if weights is None else z * weights
+            u_new = (X.T @ wz) / n
+            c_new = (wz.sum() if is_sparse else xp.sum(wz)) / n if fit_intercept else 0.0
+            # Rayleigh quotient v.Av / v.v of the current vector: a lower bound
+            norm2 = (u @ u if is_sparse else xp.sum(u * u)) + c * c
+            value = ((u @ u_new if is_sparse else xp.sum(u * u_new)) + c * c_new) / norm2
+            scale = ((u_new @ u_new if is_sparse else xp.sum(u_new * u_new))
+                     + c_new * c_new) ** 0.5
+            if is_sparse or is_numpy_namespace(xp):
+                if not float(scale) > 0.0:  # X (or its weights) is all zero
+                    return 0.0
+            else:  # no read back per step: a zero vector stays zero
+                scale = xp.where(scale > 0.0, scale, xp.ones_like(scale))
+            u, c = u_new / scale, c_new / scale
+        value = float(value)
+        return min(value, upper) if math.isfinite(value) else upper
 
     def _step_caps(
-        self, xp: ModuleType, X: Any, sample_weight: Any, loss: Any, rows: Any = None
-    ) -> tuple[float, float]:
-        """``(stable, smooth)``: the two bounds of the 'optimal' step for this data.
+        self, xp: ModuleType, X: Any, sample_weight: Any, loss: Any, rows: Any = None,
+        averaged: bool = False,
+    ) -> tuple[Any, float, float | None]:
+        """``(row_norms, top, smooth)``: what the 'optimal' step needs to know of this data.
 
-        ``stable``: the largest step that cannot diverge on the mean gradient
-        of X's mini-batches.  That gradient changes with the weights by at
-        most ``curvature * mean(w_i * (|x_i|^2 + fit_intercept))``; steps
-        beyond the inverse of that can blow up losses with unbounded
-        gradients (``inf`` for the others).  The mean is taken over all the
-        rows given (``rows``: host indices restricting training to those
-        rows), so that an unlucky first mini-batch (zero rows, rows sorted by
-        scale) cannot set it.
+        Squared losses (``loss.curvature`` set): ``row_norms`` holds
+        ``|w_i| * (|x_i|^2 + fit_intercept)`` for every row of X, from which
+        each mini-batch's cap is computed (see ``_batch_caps``), and ``top``
+        estimates the largest eigenvalue of the (weighted) second-moment
+        matrix of the training rows (``rows``: host indices restricting
+        training to those rows; all: None), from up to ``EIGEN_SAMPLE_ROWS``
+        rows spread over them.  The same for the other smooth losses when
+        ``averaged`` (the model averages its iterates); otherwise
+        ``(None, 0.0, smooth)``.
 
-        ``smooth``: ``1 / L`` with ``L = smoothness * mean(...)``, which bounds
+        ``smooth``: ``1 / L`` with ``L = smoothness * mean(...)`` over up to
+        ``CAP_SAMPLE_ROWS`` rows spread over the training rows, which bounds
         the curvature of the mean loss of a mini-batch (0 without a
-        smoothness; None when X tells nothing: every row or weight is zero).
-        It reuses the full mean when there is one; otherwise up to 4096 rows
-        spread over X are enough for a mean and cost little.
+        smoothness; None when the data tells nothing: every row or weight is
+        zero).  Rows whose squared norm overflows are an error.
         """
-        mean = None
-        stable = math.inf
-        if loss.curvature is not None:
-            mean = self._mean_row_norm(xp, X, sample_weight, rows)
-            if not math.isfinite(loss.curvature * mean):
+        n = X.shape[0] if rows is None else int(rows.shape[0])
+        stride = max(1, n // CAP_SAMPLE_ROWS)
+        if rows is None and (stride == 1 or not sp.issparse(X)):
+            # every stride-th row, as a view: no copy of them
+            sample = X if stride == 1 else X[::stride, ...]
+            sample_w = sample_weight
+            if sample_weight is not None and stride > 1:
+                sample_w = sample_weight[::stride]
+        else:
+            picked = np.arange(0, n, stride)
+            if rows is not None:
+                picked = rows[picked]
+            sample = _take_rows(xp, X, picked)
+            sample_w = None if sample_weight is None else _take_rows(xp, sample_weight, picked)
+        mean = self._mean_row_norm(xp, sample, sample_w)
+        if mean == 0.0 and stride > 1:  # the sampled rows weigh nothing: ask them all
+            if rows is not None:
+                sample = _take_rows(xp, X, rows)
+                sample_w = None if sample_weight is None else _take_rows(xp, sample_weight, rows)
+            else:
+                sample, sample_w = X, sample_weight
+            mean = self._mean_row_norm(xp, sample, sample_w)
+        norms, top = None, 0.0
+        if loss.curvature is not None or (averaged and loss.is_smooth):
+            norms = self._row_norms(xp, X, sample_weight)
+            peak = float(np.max(norms) if sp.issparse(X) else xp.max(norms))
+            if not (math.isfinite((loss.curvature or loss.smoothness) * peak)
+                    and math.isfinite(mean)):
                 _check_finite(xp, X.data if sp.issparse(X) else X, "X")
                 raise ValueError(
                     "Floating-point overflow in SGD: the squared norms of the rows of X "
                     f"overflow {X.dtype}. Scale the input (e.g. with StandardScaler)."
                 )
             if mean > 0.0:
-                stable = 1.0 / (loss.curvature * mean)
+                every = max(1, -(-sample.shape[0] // EIGEN_SAMPLE_ROWS))
+                eigen_w = None if sample_w is None else sample_w[::every]
+                if is_numpy_namespace(xp) and not sp.issparse(sample):
+                    # gathered into scratch: the eigenvalue reads these rows many times.
+                    # From X itself where the sample is a strided view of it: np.take
+                    # would first copy a non-contiguous source whole.
+                    if rows is None and sample is not X:  # sample = X[::stride]
+                        source, picked = X, np.arange(0, n, stride)[::every]
+                    else:
+                        source, picked = sample, np.arange(0, sample.shape[0], every)
+                    buf = scratch("cap-sample", (picked.shape[0], X.shape[1]), X.dtype)
+                    eigen = np.take(source, picked, axis=0, out=buf, mode="clip")
+                else:
+                    eigen = sample[::every, ...]
+                top = self._top_eigenvalue(xp, eigen, eigen_w, mean)
         if loss.smoothness is None:
-            return stable, 0.0
-        if mean is None:
-            n = X.shape[0] if rows is None else int(rows.shape[0])
-            stride = max(1, n // 4096)
-            if rows is None and not sp.issparse(X):
-                # every stride-th row, as a view: no copy of them
-                sw = None if sample_weight is None else sample_weight[::stride]
-                mean = self._mean_row_norm(xp, X[::stride, ...], sw, None)
-            else:
-                picked = np.arange(0, n, stride)
-                if rows is not None:
-                    picked = rows[picked]
-                mean = self._mean_row_norm(xp, X, sample_weight, picked)
-            if mean == 0.0 and stride > 1:  # the sampled rows weigh nothing: ask them all
-                mean = self._mean_row_norm(xp, X, sample_weight, rows)
+            return norms, top, 0.0
         lipschitz = loss.smoothness * mean
         # None: this data tells nothing (zero weights or zero rows), not "no longer step"
         smooth = None if not math.isfinite(lipschitz) or lipschitz <= 0.0 else 1.0 / lipschitz
-        return stable, smooth
+        return norms, top, smooth
+
+    def _batch_caps(
+        self, xp: ModuleType, norms: Any, top: float, order: Any, n_samples: int,
+        batch_size: int, curvature: float, *, quiet: bool,
+    ) -> np.ndarray:
+        """Largest stable step of each mini-batch of this pass, for the squared losses.
+
+        The mean gradient of a mini-batch ``B`` of ``m`` rows changes with the
+        weights at the rate of its Hessian ``H_B = c * mean_B(w_i x~_i x~_i^T)``
+        (``c`` the loss's curvature); a step ``eta`` cannot diverge on ``B``
+        while ``eta * lambda_max(H_B) <= 1``.  ``lambda_max(H_B)`` lies between
+        ``c * max_B(w_i |x~_i|^2) / m`` (one row's share) and the trace
+        ``c * mean_B(w_i |x~_i|^2)``.  The trace alone is the single-sample
+        bound, ``d`` times too cautious for ``m >> d`` rows of ``d`` similar
+        features; for large ``m`` the Hessian nears ``c`` times the
+        second-moment matrix of the data, whose top eigenvalue is ``top``.
+        The cap is ``1 / L_B`` with
+
+            L_B = c * min(mean_B(w_i |x~_i|^2), max_B(w_i |x~_i|^2) / m + top)
+
+        (the second term is the mini-batch step of Ma, Bassily and Belkin,
+        2018, ``m / (R^2 + (m - 1) lambda)``, with the largest row of the
+        batch as ``R^2``).  A batch holding a huge row gets a small step from
+        its own ``max_B``; the other batches, and later calls, do not.
+        With ``quiet`` the step is also at most ``m / (QUIET_BATCH_ROWS * c *
+        mean_B(w_i |x~_i|^2))``: the noise an update adds to the iterate
+        grows with ``step / m``, so small noisy mini-batches take
+        proportionally shorter steps.  The averaged model, whose average
+        removes that noise, passes ``quiet=False``.
+        Returns one cap per mini-batch, in the order of the pass (``order``:
+        device indices into the rows of X; None: as stored).
+        """
+        n_batches = -(-n_samples // batch_size)
+        padded = n_batches * batch_size
+        if isinstance(norms, np.ndarray):  # NumPy, or the norms of a scipy.sparse X
+            ordered = scratch("row-norms-ordered", (padded,), norms.dtype)
+            ordered[n_samples:] = 0.0
+            if order is None:
+                ordered[:n_samples] = norms[:n_samples]
+            else:
+                # in pieces: np.take turns uint32 indices into intp ones, a copy of each piece
+                for i in range(0, n_samples, 4096):
+                    piece = order[i : i + 4096]
+                    np.take(norms, piece, out=ordered[i : i + piece.shape[0]], mode="clip")
+            blocks = ordered.reshape(n_batches, batch_size)
+            peak = np.max(blocks, axis=1)
+            total = np.sum(blocks, axis=1)
+        else:
+            ordered = norms[:n_samples] if order is None else xp.take(norms, order)
+            if padded > n_samples:
+                pad = xp.zeros((padded - n_samples,), dtype=ordered.dtype, **_where(xp, ordered))
+                ordered = xp.concat([ordered, pad])
+            blocks = xp.reshape(ordered, (n_batches, batch_size))
+            peak = to_numpy(xp.max(blocks, axis=1))
+            total = to_numpy(xp.sum(blocks, axis=1))
+        rows = np.full(n_batches, float(batch_size))
+        rows[-1] = n_samples - (n_batches - 1) * batch_size
+        peak, total = peak.astype(np.float64), total.astype(np.float64)
+        lipschitz = curvature * np.minimum(total / rows, peak / rows + top)
+        with np.errstate(divide="ignore"):
+            stable = np.where(lipschitz > 0.0, 1.0 / lipschitz, math.inf)
+            if not quiet:
+                return stable
+            mean = total / rows
+            noise = np.where(mean > 0.0, rows / (QUIET_BATCH_ROWS * curvature * mean), math.inf)
+        return np.minimum(stable, noise)
 
     def _batch_size(self, n_samples: int) -> int:
         """Rows per update for a call on ``n_samples`` rows."""
@@ -501,25 +714,28 @@ class BaseSGD(BaseEstimator):
             return max(1, min(AUTO_BATCH_MAX, n_samples // AUTO_MIN_UPDATES))
         return int(self.batch_size)
 
-    def _eta(self, t: float, seen: int, t0: float, rows: int = 1) -> float:
+    def _eta(self, t: float, seen: int, t0: float, rows: int = 1, cap: float = math.inf,
+             smooth: float | None = None) -> float:
         """Step size of the next update; ``t`` counts updates, ``seen`` samples.
 
         ``'optimal'``: scikit-learn's per-sample step ``e = 1 / (alpha * (seen + t0))``
         would be taken ``rows`` times over a mini-batch of ``rows`` samples.  One
         step along the batch's mean gradient may be that long (``rows * e``) as
         long as it stays below the stable step of the loss (``_smooth_cap``), and
-        is never shorter than ``e`` except where ``_eta_cap`` bounds it: the cap
-        of the squared losses, scaled by ``rows / QUIET_BATCH_ROWS`` for small
-        mini-batches, whose gradients are too noisy for the largest stable step.
-        Without the ``rows * e`` part a pass moves ``rows`` times less than
-        scikit-learn's schedule, which stalls at large ``alpha``.
+        is never shorter than ``e`` except where ``cap`` bounds it: the stable
+        step of this mini-batch under a squared loss, shortened for small
+        mini-batches, whose gradients are too noisy for the largest stable
+        step (see ``_batch_caps``).  ``smooth`` (with ``average``: per batch,
+        from ``_batch_caps`` too) replaces ``_smooth_cap``.  Without the
+        ``rows * e`` part a pass moves ``rows`` times less than scikit-learn's
+        schedule, which stalls at large ``alpha``.
         """
         lr = self.learning_rate
         if lr == "optimal":
             e = 1.0 / (self.alpha * (seen + t0))
-            smooth = getattr(self, "_smooth_cap", None) or 0.0
-            stable = self._eta_cap * min(1.0, rows / QUIET_BATCH_ROWS)
-            return min(rows * e, max(e, smooth), stable)
+            if smooth is None:
+                smooth = getattr(self, "_smooth_cap", None) or 0.0
+            return min(rows * e, max(e, smooth), cap)
         if lr == "invscaling":
             return self.eta0 / t**self.power_t
         return self.eta0 * self._eta_scale
@@ -544,6 +760,7 @@ class BaseSGD(BaseEstimator):
         track_loss: bool = False,
         check_finite: bool = True,
         rows: Any = None,
+        step_stats: dict | None = None,
     ) -> float | None:
         """One pass of mini-batch SGD over (X, T); the model changes only if it succeeds.
 
@@ -555,6 +772,9 @@ class BaseSGD(BaseEstimator):
 
         ``rows`` (sorted host indices, or None for all) are the rows to train
         on: ``fit`` with ``early_stopping`` leaves the validation rows out.
+        ``step_stats``: what the 'optimal' schedule learnt of the data (see
+        ``_step_caps``); ``fit`` passes one dict to all its passes, so the
+        data is measured once, an empty one or None measures it now.
         """
         n_samples = X.shape[0] if rows is None else int(rows.shape[0])
         batch_size = self._batch_size(n_samples)
@@ -567,17 +787,44 @@ class BaseSGD(BaseEstimator):
         if self.average:
             average_start = 1 if self.average is True else int(self.average)
         t0 = self._optimal_t0() if self.learning_rate == "optimal" else 0.0
-        if self.learning_rate == "optimal" and (self._eta_cap is None or check_finite):
-            # once per partial_fit call (and per fit): the cap only ever shrinks, so a
-            # later block with larger rows lowers it
-            cap, smooth = self._step_caps(xp, X, sample_weight, loss, rows)
-            self._eta_cap = cap if self._eta_cap is None else min(self._eta_cap, cap)
-            previous = getattr(self, "_smooth_cap", None)
-            if smooth is not None:
-                # a stored 0.0 under a smooth loss only ever came from a block that weighed
-                # nothing (models saved before that was fixed): no estimate, replaced
-                unknown = previous is None or (previous == 0.0 and smooth > 0.0)
-                self._smooth_cap = smooth if unknown else min(previous, smooth)
+        where = _where(xp, X)
+        if rows is not None:
+            rows_host = rows
+            rows = xp.asarray(rows, **where)  # next to X, like the shuffled order
+        order = rows
+        if self.shuffle:
+            order = shuffle_order(xp, n_samples, draw_keys(self._rng), where, reuse=True)
+            if rows is not None:
+                order = xp.take(rows, order)
+        caps = smooth_caps = None
+        if self.learning_rate == "optimal":
+            if not step_stats:
+                # once per partial_fit call (and per fit), from this call's rows only:
+                # an earlier block of large rows does not shorten the steps of later ones
+                norms, top, smooth = self._step_caps(
+                    xp, X, sample_weight, loss, None if rows is None else rows_host,
+                    averaged=bool(average_start),
+                )
+                if step_stats is None:
+                    step_stats = {}
+                step_stats.update(norms=norms, top=top)
+                # for inspection only: the stable step of a large mini-batch of this call
+                curvature = loss.curvature
+                self._eta_cap = math.inf if not curvature or top <= 0 else 1.0 / (curvature * top)
+                if smooth is not None:  # None: this block tells nothing; keep the last one
+                    self._smooth_cap = smooth
+            if step_stats["norms"] is not None and loss.curvature is not None:
+                caps = self._batch_caps(
+                    xp, step_stats["norms"], step_stats["top"], order, n_samples, batch_size,
+                    loss.curvature, quiet=not average_start,
+                )
+            if step_stats["norms"] is not None and average_start and loss.is_smooth:
+                # averaged SGD: the average, not the iterate, is the model, so the
+                # iterate may take the largest stable steps of the smooth losses too
+                smooth_caps = self._batch_caps(
+                    xp, step_stats["norms"], step_stats["top"], order, n_samples, batch_size,
+                    loss.smoothness, quiet=False,
+                )
 
         W, b = self._standard_weights(xp)
         l1_total = float(getattr(self, "_l1_total", 0.0))
@@ -590,17 +837,9 @@ class BaseSGD(BaseEstimator):
             W_avg, b_avg = xp.zeros_like(W), xp.zeros_like(b)
             self._n_averaged = 0
         etas, mixes, t, seen, n_averaged = self._batch_schedule(
-            n_samples, batch_size, t0, average_start
+            n_samples, batch_size, t0, average_start, caps, smooth_caps
         )
 
-        where = _where(xp, X)
-        if rows is not None:
-            rows = xp.asarray(rows, **where)  # next to X, like the shuffled order
-        order = rows
-        if self.shuffle:
-            order = shuffle_order(xp, n_samples, draw_keys(self._rng), where, reuse=True)
-            if rows is not None:
-                order = xp.take(rows, order)
         if self._use_fused_kernel(xp, X, loss, is_sparse, l1_strength):
             W, b, W_avg, b_avg, probe, loss_sum = _fused.fused_epoch(
                 xp, _fused.cupy_launcher(X.dtype), X, T, sample_weight, order, W, b, W_avg, b_avg,
@@ -634,24 +873,32 @@ class BaseSGD(BaseEstimator):
         return float(loss_sum) / n_samples if track_loss else None
 
     def _batch_schedule(
-        self, n_samples: int, batch_size: int, t0: float, average_start: int
+        self, n_samples: int, batch_size: int, t0: float, average_start: int, caps: Any = None,
+        smooth_caps: Any = None,
     ) -> tuple[list[float], list[float], float, int, int]:
         """Step sizes and averaging weights of the batches of one pass, and the counters after.
 
         ``(etas, mixes, t, seen, n_averaged)``: ``mixes[i]`` is the weight of
-        batch ``i``'s iterate in the running average (0: not averaged yet).
-        Computed on the host before the pass, for both ways of running it.
+        batch ``i``'s iterate in the running average (0: not averaged yet);
+        ``n_averaged`` counts the samples averaged so far, and each iterate
+        weighs as many samples as its batch has rows.
+        ``caps``: the stable step of each batch (squared losses under
+        'optimal'), or None.  Computed on the host before the pass, for both
+        ways of running it.
         """
         etas, mixes = [], []
         t, seen, n_averaged = float(self.t_), int(self._samples_seen), int(self._n_averaged)
-        for start in range(0, n_samples, batch_size):
+        for i, start in enumerate(range(0, n_samples, batch_size)):
             rows = min(batch_size, n_samples - start)
-            etas.append(self._eta(t, seen, t0, rows))
+            cap = math.inf if caps is None else float(caps[i])
+            smooth = None if smooth_caps is None else float(smooth_caps[i])
+            etas.append(self._eta(t, seen, t0, rows, cap, smooth))
             t += 1.0
             seen += rows
             if average_start and seen >= average_start:
-                n_averaged += 1
-                mixes.append(1.0 / n_averaged)
+                # weighed by its rows, as scikit-learn's per-sample average would
+                n_averaged += rows
+                mixes.append(rows / n_averaged)
             else:
                 mixes.append(0.0)
         return etas, mixes, t, seen, n_averaged
@@ -749,9 +996,13 @@ class BaseSGD(BaseEstimator):
         track = bool(self.verbose) or (
             not early_stopping and (self.tol is not None or self.learning_rate == "adaptive")
         )
-        tol = -math.inf if self.tol is None else float(self.tol)
+        # tol=None: no pass stops fit, but a pass that improves nothing at all is
+        # still a plateau, on which 'adaptive' shrinks its step
+        tol = 0.0 if self.tol is None else float(self.tol)
         best = -math.inf if early_stopping else math.inf
+        first_loss = None
         no_improvement = 0
+        step_stats: dict = {}
         self.n_iter_ = 0
         for epoch in range(int(self.max_iter)):
             epoch_loss = self._sgd_epoch(
@@ -764,8 +1015,12 @@ class BaseSGD(BaseEstimator):
                 track_loss=track,
                 check_finite=epoch == 0,
                 rows=rows,
+                step_stats=step_stats,
             )
             self.n_iter_ = epoch + 1
+            if epoch_loss is not None:
+                first_loss = epoch_loss if first_loss is None else first_loss
+                self._check_loss(epoch_loss, first_loss)
             if early_stopping:
                 # scikit-learn's rule: a pass improves when its score beats
                 # the best so far by at least tol.
@@ -796,6 +1051,26 @@ class BaseSGD(BaseEstimator):
                 ConvergenceWarning,
                 stacklevel=3,
             )
+
+    def _check_loss(self, epoch_loss: float, first_loss: float) -> None:
+        """Raise when the mean training loss of a pass says that the fit diverges.
+
+        The loss is non-finite, or ``LOSS_BLOWUP`` times that of the first
+        pass: SGD that works lowers the loss after the first pass, it does not
+        multiply it by a million.  Without this a diverging fit whose weights
+        are still finite (1e95) would count the exploding loss as "no
+        improvement" and stop normally.
+        """
+        if math.isfinite(epoch_loss) and not (first_loss > 0.0
+                                              and epoch_loss > LOSS_BLOWUP * first_loss):
+            return
+        raise ValueError(
+            f"Floating-point overflow in SGD: the fit diverges (the mean training loss of pass "
+            f"{self.n_iter_} is {epoch_loss:.3g}, the first pass's {first_loss:.3g}). "
+            + ("Lower eta0, scale the input (e.g. with StandardScaler) or raise alpha."
+               if self.learning_rate != "optimal" else
+               "Scale the input (e.g. with StandardScaler) or raise alpha.")
+        )
 
     def _validation_split(
         self, xp: ModuleType, X: Any, T: Any, sample_weight: Any, *, stratify: Any, is_sparse: bool

@@ -11,7 +11,8 @@ without bound (the squared ones); it is ``None`` for losses with a bounded
 gradient, which cannot blow up however large the step.  ``smoothness``
 bounds d2 loss / dz2 for every smooth loss, and is a unit constant for the
 non-smooth ones (hinge, perceptron, epsilon-insensitive): it sets the
-largest step taken along the mean gradient of a mini-batch.
+largest step taken along the mean gradient of a mini-batch.  ``is_smooth``
+tells the two kinds apart.
 
 Classification targets are +1/-1 per column (binary: one column; multiclass
 one-vs-rest: one column per class), except the multinomial log loss which
@@ -44,6 +45,7 @@ class Hinge:
 
     threshold: float = 1.0
     curvature = None
+    is_smooth = False
     smoothness = 1.0  # non-smooth: a unit constant sets the scale of the step
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
@@ -58,6 +60,7 @@ class SquaredHinge:
     """max(0, 1 - y z) ** 2."""
 
     curvature = 2.0
+    is_smooth = True
     smoothness = 2.0
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
@@ -72,6 +75,7 @@ class ModifiedHuber:
     """Quadratically smoothed hinge: (max(0, 1 - y z))**2 for y z >= -1, else -4 y z."""
 
     curvature = None
+    is_smooth = True
     smoothness = 2.0
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
@@ -88,6 +92,7 @@ class BinaryLogLoss:
     """log(1 + exp(-y z)) with y in {-1, +1}."""
 
     curvature = None
+    is_smooth = True
     smoothness = 0.25
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
@@ -102,6 +107,7 @@ class MultinomialLogLoss:
     """Softmax cross-entropy with a one-hot target matrix."""
 
     curvature = None
+    is_smooth = True
     smoothness = 0.5
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
@@ -120,6 +126,7 @@ class SquaredError:
     """(z - y) ** 2 / 2."""
 
     curvature = 1.0
+    is_smooth = True
     smoothness = 1.0
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
@@ -136,6 +143,7 @@ class Huber:
 
     epsilon: float = 0.1
     curvature = None
+    is_smooth = True
     smoothness = 1.0
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
@@ -157,6 +165,10 @@ class EpsilonInsensitive:
     @property
     def curvature(self) -> float | None:
         return 2.0 if self.power == 2 else None
+
+    @property
+    def is_smooth(self) -> bool:
+        return self.power == 2
 
     @property
     def smoothness(self) -> float:

@@ -700,3 +700,84 @@ def test_l1_ratio_none_is_accepted_where_it_is_unused(penalty):
     assert_array_equal(a.coef_, b.coef_)
     with pytest.raises(ValueError, match="l1_ratio"):
         SGDClassifier(penalty="elasticnet", l1_ratio=None).fit(X, y)
+
+
+# ------------------------------------------------------------------ review fixes
+def test_a_fit_whose_loss_explodes_raises_and_keeps_the_model():
+    # the weights reached 1e95 (R^2 -3.5e190) and fit returned normally: the exploding
+    # loss counted as "no improvement" and ended fit on the plateau rule
+    rng = np.random.default_rng(0)
+    X = rng.normal(scale=30.0, size=(1000, 10))
+    y = X @ rng.normal(size=10)
+    reg = SGDRegressor(learning_rate="constant", eta0=0.01, random_state=0, warm_start=True)
+    reg.fit(X / 30.0, y)
+    before = reg.coef_.copy()
+    with pytest.raises(ValueError, match="fit diverges.*Lower eta0, scale the input"):
+        reg.fit(X, y)
+    assert_array_equal(reg.coef_, before)
+
+
+def test_a_fit_whose_loss_falls_to_zero_is_not_a_divergence():
+    X, _ = _linear(n_samples=200)
+    y = X @ np.arange(1.0, 6.0)  # noiseless: the loss goes to (almost) zero
+    reg = SGDRegressor(random_state=0, alpha=1e-8, max_iter=200).fit(X, y)
+    assert reg.score(X, y) > 0.999
+
+
+def test_adaptive_rate_shrinks_on_plateaus_without_tol():
+    # tol=None only keeps a plateau from ending fit; it used to stop the step from shrinking
+    X, y = _linear()
+    reg = SGDRegressor(learning_rate="adaptive", eta0=0.1, tol=None, n_iter_no_change=2)
+    reg.set_params(random_state=0, max_iter=60).fit(X, y)
+    assert reg.n_iter_ == 60
+    assert reg._eta_scale < 1.0
+
+
+@pytest.mark.parametrize("first", [True, False])
+@pytest.mark.parametrize("Est, data", [(SGDClassifier, _blobs), (SGDRegressor, _linear)])
+def test_a_block_of_zero_weights_still_refuses_nan(Est, data, first):
+    X, y = data(n_samples=40)
+    kw = {"classes": [0, 1]} if Est is SGDClassifier else {}
+    est = Est(random_state=0)
+    if not first:
+        est.partial_fit(X, y, **kw)
+    before = None if first else est.coef_.copy()
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        est.partial_fit(bad, y, sample_weight=np.zeros(40), **kw)
+    if first:
+        assert not hasattr(est, "coef_")
+    else:
+        assert_array_equal(est.coef_, before)
+
+
+@pytest.mark.parametrize("seed", [np.random.default_rng(0), -1, 2**32, 1.5, "0", True])
+def test_random_state_is_validated(seed):
+    X, y = _blobs()
+    with pytest.raises(ValueError, match="random_state must be None, an int in"):
+        SGDClassifier(random_state=seed).fit(X, y)
+
+
+@pytest.mark.parametrize("seed", [None, 0, 2**32 - 1, np.int64(3), np.random.RandomState(0)])
+def test_random_state_accepts_what_scikit_learn_accepts(seed):
+    X, y = _linear()
+    assert SGDRegressor(random_state=seed).fit(X, y).score(X, y) > 0.9
+
+
+def test_warm_start_with_other_classes_or_features_says_what_changed():
+    X, y = _blobs(n_classes=2)
+    clf = SGDClassifier(warm_start=True, random_state=0).fit(X, y)
+    X3, y3 = _blobs(n_classes=3)
+    with pytest.raises(ValueError, match=r"had classes \[0, 1\], but y has classes \[0, 1, 2\]"
+                       r".*warm_start=False"):
+        clf.fit(X3, y3)
+    with pytest.raises(ValueError, match="had 5 features, but X has 4.*warm_start=False"):
+        clf.fit(X[:, :4], y)
+    Xr, yr = _linear()
+    reg = SGDRegressor(warm_start=True, random_state=0).fit(Xr, yr)
+    with pytest.raises(ValueError, match="had 5 features, but X has 3.*warm_start=False"):
+        reg.fit(Xr[:, :3], yr)
+    # what the user passes as coef_init is still checked as such
+    with pytest.raises(ValueError, match="coef_init has shape"):
+        SGDRegressor().fit(Xr, yr, coef_init=np.zeros(3))
