@@ -663,8 +663,12 @@ class BaseSGD(BaseEstimator):
 
         (the second term is the mini-batch step of Ma, Bassily and Belkin,
         2018, ``m / (R^2 + (m - 1) lambda)``, with the largest row of the
-        batch as ``R^2``).  A batch holding a huge row gets a small step from
-        its own ``max_B``; the other batches, and later calls, do not.
+        batch as ``R^2``).  That second term holds for batches drawn at
+        random from the call's rows (``shuffle=True``); rows taken as stored
+        (``order`` None) may come in batches of rows alike (sorted, grouped,
+        repeated), whose Hessian is near its trace: those take the trace
+        alone.  A batch holding a huge row gets a small step from its own
+        ``max_B``; the other batches, and later calls, do not.
         With ``quiet`` the step is also at most ``m / (QUIET_BATCH_ROWS * c *
         mean_B(w_i |x~_i|^2))``: the noise an update adds to the iterate
         grows with ``step / m``, so small noisy mini-batches take
@@ -699,7 +703,12 @@ class BaseSGD(BaseEstimator):
         rows = np.full(n_batches, float(batch_size))
         rows[-1] = n_samples - (n_batches - 1) * batch_size
         peak, total = peak.astype(np.float64), total.astype(np.float64)
-        lipschitz = curvature * np.minimum(total / rows, peak / rows + top)
+        if order is None:
+            # rows as stored: a batch may hold rows alike (sorted, grouped, repeated), whose
+            # Hessian is near its trace, far above ``top``: the trace only
+            lipschitz = curvature * (total / rows)
+        else:
+            lipschitz = curvature * np.minimum(total / rows, peak / rows + top)
         with np.errstate(divide="ignore"):
             stable = np.where(lipschitz > 0.0, 1.0 / lipschitz, math.inf)
             if not quiet:

@@ -69,12 +69,16 @@ def test_a_batch_holding_a_huge_row_steps_shorter_than_the_others():
     # exact bound for the batch with the huge row: 1 / (max/m + top) <= m / max
     assert caps[5] <= 100.0 / float(norms[500])
     assert np.all(np.delete(caps, 5) > 1000 * caps[5])
-    # a large batch of well-scaled rows steps near 1 / top, not 1 / mean squared row norm
+    # a large batch drawn at random from well-scaled rows steps near 1 / top, not
+    # 1 / mean squared row norm; rows as stored (no shuffle) take the trace alone
     clean = np.random.default_rng(1).normal(size=(4000, 100))
     norms, top, _ = est._step_caps(np, clean, None, _squared_error(), None)
-    caps = est._batch_caps(np, norms, top, None, 4000, 1000, 1.0, quiet=False)
+    shuffled = np.random.default_rng(2).permutation(4000)
+    caps = est._batch_caps(np, norms, top, shuffled, 4000, 1000, 1.0, quiet=False)
     assert 0.9 < top < 2.0  # the covariance is the identity (intercept included)
     assert np.all(caps > 20.0 / norms.mean())
+    stored = est._batch_caps(np, norms, top, None, 4000, 1000, 1.0, quiet=False)
+    assert_allclose(stored, 1.0 / norms.reshape(4, 1000).mean(axis=1))
 
 
 def _squared_error():
@@ -174,3 +178,23 @@ def test_averaged_fit_nears_the_exact_optimum():
         clf = SGDClassifier(loss="log_loss", alpha=0.01, average=True, random_state=0)
         clf.fit(X, labels)
     assert np.abs(clf.coef_ - logistic.coef_).max() < 0.06
+
+
+def test_rows_alike_stored_together_do_not_make_an_unshuffled_fit_diverge():
+    # with shuffle=False a mini-batch of near-identical rows has a Hessian near its trace,
+    # far above the data's top eigenvalue: the step cap for random batches diverged
+    # (R^2 -45.9 where scikit-learn reaches 0.989), or raised that the fit diverges
+    from gpuinc.linear_model import SGDRegressor
+
+    rng = np.random.RandomState(0)
+    d, n = 100, 40960
+    X = rng.randn(n, d)
+    v = rng.randn(d)
+    v *= 10 / np.linalg.norm(v)
+    X[-n // 20:] = v + 0.01 * rng.randn(n // 20, d)  # 5 % rows alike, stored together
+    y = X @ (rng.randn(d) / 10) + 0.1 * rng.randn(n)
+    assert SGDRegressor(random_state=0, shuffle=False).fit(X, y).score(X, y) > 0.98
+    repeated = np.vstack([rng.randn(20000, d), np.repeat(rng.randn(1, d), 2048, axis=0)])
+    target = repeated @ (rng.randn(d) / 10) + 0.1 * rng.randn(len(repeated))
+    model = SGDRegressor(random_state=0, shuffle=False).fit(repeated, target)
+    assert model.score(repeated, target) > 0.98
