@@ -397,10 +397,9 @@ def _row_hashes(value):
         described = ("DataFrame", [str(c) for c in value.columns],
                      [str(t) for t in value.dtypes])
         if len(value.columns) and all(isinstance(t, np.dtype) and t.kind in "biuf"
-                                      for t in value.dtypes):
-            matrix = value.to_numpy()
-            if matrix.dtype.kind in "biuf" and matrix.dtype.itemsize in (1, 2, 4, 8):
-                return described, _numeric_row_hashes(matrix)
+                                      and t.itemsize in (1, 2, 4, 8) for t in value.dtypes):
+            columns = [value.iloc[:, k].to_numpy() for k in range(value.shape[1])]
+            return described, _numeric_row_hashes(columns, len(value))
         return described, pd.util.hash_pandas_object(value, index=False).to_numpy()
     if isinstance(value, pd.Series):
         return ("Series", str(value.name), str(value.dtype)), pd.util.hash_pandas_object(
@@ -425,23 +424,33 @@ def _row_hashes(value):
             return described, pd.util.hash_array(value)
         flat = value.reshape(len(value), -1)
         if flat.dtype.kind in "biuf" and flat.dtype.itemsize in (1, 2, 4, 8):
-            return described, _numeric_row_hashes(flat)
+            return described, _numeric_row_hashes([flat[:, k] for k in range(flat.shape[1])],
+                                                  len(flat))
         return described, pd.util.hash_pandas_object(pd.DataFrame(flat), index=False).to_numpy()
     return None
 
 
-def _numeric_row_hashes(matrix) -> np.ndarray:
-    """One uint64 per row of a 2-D numeric array, from the bits of its values.
+def _numeric_row_hashes(columns, n_rows: int) -> np.ndarray:
+    """One uint64 per row from numeric ``columns`` (1-D arrays of ``n_rows`` values each).
 
-    Each column's bits times a fixed odd number of its own, summed per row,
-    then mixed: several times faster than hashing every value (a fit's first
-    block is digested as the fit starts).
+    Each value's bits are mixed (a 64-bit finalizer: structured changes such
+    as sign flips do not cancel out), times a fixed odd number of its
+    column's, and summed per row: several times faster than hashing every
+    value, and one column at a time, so the temporaries are a few times one
+    column (a fit's first block is digested as the fit starts).
     """
     import pandas as pd
 
-    n_cols = matrix.shape[1]
-    unsigned = np.dtype(f"u{matrix.dtype.itemsize}")
-    bits = np.ascontiguousarray(matrix).view(unsigned).astype(np.uint64, copy=False)
-    factors = np.random.RandomState(20261129).randint(1, 2**62, size=n_cols,
+    factors = np.random.RandomState(20261129).randint(1, 2**62, size=len(columns),
                                                       dtype=np.uint64) * 2 + 1
-    return pd.util.hash_array((bits * factors).sum(axis=1, dtype=np.uint64))
+    acc = np.zeros(n_rows, dtype=np.uint64)
+    shift, mult = np.uint64(33), np.uint64(0xFF51AFD7ED558CCD)
+    for factor, column in zip(factors, columns, strict=True):
+        column = np.ascontiguousarray(column)
+        bits = column.view(np.dtype(f"u{column.dtype.itemsize}")).astype(np.uint64)
+        bits ^= bits >> shift
+        bits *= mult
+        bits ^= bits >> shift
+        bits *= factor
+        acc += bits
+    return pd.util.hash_array(acc)

@@ -924,6 +924,24 @@ def test_the_first_block_digest_ignores_the_row_order_only():
         assert digest(x, yn, {"sample_weight": w * 2}) != base
     assert digest(frame, yn, {}) != digest(frame.rename(columns={"a": "z"}), yn, {})
     assert digest(Xn, yn, {}) != digest(Xn.astype(np.float32), yn, {})
+    # structured changes that a plain sum of the values' bits cancels out: every row's
+    # signs flipped in pairs (X against -X), and integers beyond float64's precision
+    assert digest(Xn, yn, {}) != digest(-Xn, yn, {})
+    assert digest(pd.DataFrame({"i": [2**53 + 1], "f": [0.5]}), None, {}) != digest(
+        pd.DataFrame({"i": [2**53], "f": [0.5]}), None, {})
+
+
+def test_the_first_block_digest_needs_a_few_columns_of_memory_not_the_block_times_16():
+    import tracemalloc
+
+    block = np.random.RandomState(0).randint(0, 255, size=(200_000, 50), dtype=np.uint8)
+    tracemalloc.start()
+    try:
+        _checkpoint._rows_digest(block, None, {})
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * block.nbytes  # (uint64 products of the whole block: 16 times it)
 
 
 def test_a_fit_on_a_frame_whose_rows_dask_reorders_resumes_from_its_checkpoint(tmp_path):
