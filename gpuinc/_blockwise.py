@@ -410,7 +410,8 @@ def meta_sample(meta, estimator, method: str, X):
     from the fitted estimator (``classes_`` for probabilities,
     ``get_feature_names_out()`` or ``n_components_`` for transforms).  A
     bare dtype (or a 0-d array) gives the method's usual number of dimensions.
-    A scipy.sparse meta makes the output blocks sparse.  Returns the meta of
+    A scipy.sparse meta makes the output blocks sparse (CSR for a format that
+    cannot be sliced by row, such as COO).  Returns the meta of
     the lazy result (zero rows) and the column names a DataFrame meta gives.
     """
     name = type(estimator).__name__
@@ -457,7 +458,11 @@ def meta_sample(meta, estimator, method: str, X):
     if _is_sparse(meta):
         if ndim != 2:
             raise ValueError(f"a sparse {param} must be 2-D.")
-        return type(meta)(shape, dtype=dtype), columns
+        kind = type(meta)
+        if getattr(meta, "format", "csr") not in ("csr", "csc"):
+            # coo, dia, bsr, ... cannot be sliced by row: Dask could not index the result
+            kind = type(meta.tocsr()) if sp.issparse(meta) else kind
+        return kind(shape, dtype=dtype), columns
     out = np.empty(shape, dtype=dtype)
     if KIND_HOME[collection_kind(X)] == DEVICE and _is_number_dtype(dtype):
         out = move(out, DEVICE)  # (text stays a NumPy meta: CuPy holds numbers only)

@@ -779,14 +779,16 @@ def check_scoring_for_classes(scoring, classes) -> None:
             if "pos_label" not in str(exc):
                 return
             func = getattr(getattr(scorer, "_score_func", None), "__name__", "f1_score")
-            if func == "average_precision_score":  # ranks scores, not labels
-                func += ", response_method=('decision_function', 'predict_proba')"
+            method = getattr(scorer, "_response_method", "predict")
+            extra = "" if method == "predict" else f", response_method={method!r}"
+            if getattr(scorer, "_sign", 1) < 0:
+                extra += ", greater_is_better=False"
+            last = classes[-1].item() if hasattr(classes[-1], "item") else classes[-1]
             raise ValueError(
-                f"scoring={scoring!r} scores the positive class pos_label=1, but the classes "
-                f"are {classes.tolist()} ({_one_line(exc)[:200]}); name the positive class "
-                f"with a scorer: scoring=sklearn.metrics.make_scorer(sklearn.metrics.{func}, "
-                f"pos_label={classes[-1].item() if hasattr(classes[-1], 'item') else classes[-1]!r}"
-                "), or 'accuracy'."
+                f"scoring={scoring!r} needs its positive class named: the classes are "
+                f"{classes.tolist()} ({_one_line(exc)[:200]}); name it with a scorer: "
+                f"scoring=sklearn.metrics.make_scorer(sklearn.metrics.{func}, "
+                f"pos_label={last!r}{extra}), or use 'accuracy'."
             ) from exc
         base = scoring.split("_")[0]
         instead = "'accuracy'"

@@ -481,3 +481,13 @@ def test_a_pandas_extension_dtype_meta_is_refused_naming_the_parameter(meta):
     with pytest.raises(ValueError, match=r"predict_meta has the dtype .* not a NumPy dtype.*"
                                          r"dtype=object"):
         inc.predict(ddf[list("abc")])
+
+
+@pytest.mark.parametrize("fmt", ["coo", "dia", "bsr", "csc"])
+def test_a_sparse_meta_of_a_format_dask_cannot_slice_gives_csr_blocks(fmt):
+    X = da.from_array(np.random.RandomState(0).randn(400, 3), chunks=(100, 3))
+    meta = sp.csr_matrix((0, 3)).asformat(fmt)
+    out = Incremental(StandardScaler(), transform_meta=meta).fit(X).transform(X)
+    expected = "csc" if fmt == "csc" else "csr"
+    assert all(b.compute().format == expected for b in out.blocks)
+    assert out[:10].compute().shape == (10, 3)

@@ -979,7 +979,8 @@ def test_validation_data_that_cannot_fit_the_training_data_is_refused_before_tra
         assert not hasattr(inc, "estimator_")
 
 
-@pytest.mark.parametrize("scoring", ["f1", "precision", "recall", "average_precision", "jaccard"])
+@pytest.mark.parametrize("scoring", ["f1", "precision", "recall", "average_precision", "jaccard",
+                                     "neg_brier_score"])
 def test_a_binary_scorer_without_its_positive_class_fails_before_training(scoring):
     # text labels: pos_label=1 is not one of them; this failed after a whole pass, with
     # scikit-learn's message and no way out
@@ -987,22 +988,31 @@ def test_a_binary_scorer_without_its_positive_class_fails_before_training(scorin
     frame = pd.DataFrame(rng.randn(400, 3), columns=list("abc"))
     frame["y"] = np.where(frame.a > 0, "pos", "neg")
     ddf = dd.from_pandas(frame, npartitions=8)
-    inc = Incremental(BlockRecorder(), scoring=scoring, validation=0.25, progress=False)
-    with pytest.raises(ValueError, match=r"pos_label=1, but the classes are \['neg', 'pos'\].*"
-                                         r"make_scorer\(sklearn.metrics.\w+_score.*"
-                                         r"pos_label='pos'\)"):
+    inc = Incremental(SGDClassifier(loss="log_loss"), scoring=scoring, validation=0.25,
+                      progress=False)
+    with pytest.raises(ValueError, match=r"needs its positive class named: the classes are "
+                                         r"\['neg', 'pos'\].*make_scorer\(sklearn.metrics.\w+.*"
+                                         r"pos_label='pos'") as info:
         inc.fit(ddf[list("abc")], ddf.y, classes=["neg", "pos"])
     assert not hasattr(inc, "estimator_")
+    # the scorer it suggests scores this problem
+    import sklearn.metrics
+
+    suggested = eval(str(info.value).split("scoring=", 2)[2].split(", or use")[0],
+                     {"sklearn": sklearn})
+    proba = Incremental(SGDClassifier(loss="log_loss", random_state=0), validation=0.25,
+                        progress=False, scoring=suggested)
+    assert np.isfinite(proba.fit(ddf[list("abc")], ddf.y).history_[-1]["val_score"])
     # with the positive class named, or numeric labels, it trains and scores
     from sklearn.metrics import f1_score, make_scorer
 
-    named = Incremental(SGDClassifier(random_state=0), validation=0.25, progress=False,
-                        scoring=make_scorer(f1_score, pos_label="pos"))
+    named = Incremental(SGDClassifier(loss="log_loss", random_state=0), validation=0.25,
+                        progress=False, scoring=make_scorer(f1_score, pos_label="pos"))
     assert named.fit(ddf[list("abc")], ddf.y).history_[-1]["val_score"] > 0.8
-    numeric = Incremental(SGDClassifier(random_state=0), scoring=scoring, validation=0.25,
-                          progress=False)
+    numeric = Incremental(SGDClassifier(loss="log_loss", random_state=0), scoring=scoring,
+                          validation=0.25, progress=False)
     numeric.fit(ddf[list("abc")], (ddf.y == "pos").astype(int))
-    assert numeric.history_[-1]["val_score"] > 0.5
+    assert np.isfinite(numeric.history_[-1]["val_score"])
 
 
 def test_learning_curve_keeps_each_score_at_its_own_pass():
