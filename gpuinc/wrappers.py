@@ -18,6 +18,7 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import get_scorer
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
 
 from . import _checkpoint
 from ._array_api import get_namespace, to_numpy
@@ -404,6 +405,22 @@ def _same_value(a, b) -> bool:
         return same if isinstance(same, bool) else bool(np.all(same))
     except Exception:
         return False
+
+
+def _multi_output(estimator) -> bool:
+    """Tagged multi-output (one classes array per column of y, even of a single column)."""
+    try:
+        return bool(estimator.__sklearn_tags__().target_tags.multi_output)
+    except AttributeError:
+        return False
+
+
+def _is_fitted(estimator) -> bool:
+    try:
+        check_is_fitted(estimator)
+    except (NotFittedError, TypeError):
+        return False
+    return True
 
 
 def _check_validation_data(validation_data):
@@ -826,10 +843,15 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if known is not None:
             static["classes"] = known
             return
+        if _is_fitted(estimator):
+            # fitted, with its classes kept elsewhere (MultiOutputClassifier's in its
+            # estimators_): later calls need none, and this y's may be fewer
+            return
         if isinstance(y, (list, tuple)):
             y = np.asarray(y)
         if (2 if isinstance(y, dd.DataFrame) else getattr(y, "ndim", 1)) == 2:
-            if (len(y.columns) if hasattr(y, "columns") else y.shape[1]) != 1:
+            one = (len(y.columns) if hasattr(y, "columns") else y.shape[1]) == 1
+            if not one or _multi_output(estimator):  # one array of classes per output
                 static["classes"] = _two_d_classes(estimator, y)
                 return
             y = y.iloc[:, 0] if hasattr(y, "iloc") else y[:, 0]  # one column: its labels
@@ -916,7 +938,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         blocks, kind, static = self._blocks(X, y, fit_kwargs)
         # a first partial_fit on in-memory y: maybe one batch of a stream
         self._add_classes(estimator, y, static,
-                          stream=salt != 0 and not append and not is_dask_collection(y))
+                          stream=(salt != 0 and not append and not is_dask_collection(y)
+                                  and not is_dask_collection(X)))
         home = estimator_home(estimator, KIND_HOME[kind], self.device)
         if home == DEVICE and kind in ("scipy.sparse", "cupyx.sparse") and getattr(
                 estimator, "_gpuinc_array_api", False):

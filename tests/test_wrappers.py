@@ -947,3 +947,50 @@ def test_missing_labels_with_classes_given_name_the_block_and_the_fix(dtype):
     inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False)
     with pytest.raises(ValueError, match=r"block 2: y has 1 missing value\(s\) .*y\.notna\(\)"):
         inc.fit(ddf[["a", "b"]], ddf["y"], classes=classes)
+
+
+def test_a_fitted_multi_output_classifier_is_not_given_the_classes_of_a_later_batch():
+    # its classes live in estimators_: every call gave it the classes of its own y, and
+    # a batch lacking a label was refused ("classes ... is not the same as on last call")
+    from sklearn.multioutput import MultiOutputClassifier
+
+    rng = np.random.RandomState(0)
+    X = rng.randn(200, 4)
+    Y = np.c_[rng.randint(0, 3, 200), rng.randint(0, 2, 200)]
+    Y[100:, 0] = np.minimum(Y[100:, 0], 1)  # the second batch has no label 2 in output 0
+    classes = [np.array([0, 1, 2]), np.array([0, 1])]
+    ref = MultiOutputClassifier(SGDClassifier(random_state=0))
+    ref.partial_fit(X[:100], Y[:100], classes=classes)
+    ref.partial_fit(X[100:], Y[100:])
+    inc = Incremental(MultiOutputClassifier(SGDClassifier(random_state=0)))
+    inc.partial_fit(X[:100], Y[:100], classes=classes)
+    inc.partial_fit(X[100:], Y[100:])
+    for a, b in zip(inc.estimator_.estimators_, ref.estimators_, strict=True):
+        assert np.array_equal(a.coef_, b.coef_)
+    # a Dask pass after an in-memory batch, without classes
+    Xd, Yd = da.from_array(X[100:], chunks=(50, 4)), da.from_array(Y[100:], chunks=(50, 2))
+    inc.partial_fit(Xd, Yd)
+    assert [list(e.classes_) for e in inc.estimator_.estimators_] == [[0, 1, 2], [0, 1]]
+
+
+def test_a_multi_output_classifier_with_one_column_gets_one_array_of_classes_per_output():
+    from sklearn.multioutput import MultiOutputClassifier
+
+    rng = np.random.RandomState(0)
+    X, Y = rng.randn(200, 4), rng.randint(0, 3, (200, 1))
+    Xd, Yd = da.from_array(X, chunks=(50, 4)), da.from_array(Y, chunks=(50, 1))
+    inferred = Incremental(MultiOutputClassifier(SGDClassifier(random_state=0)),
+                           shuffle_blocks=False).fit(Xd, Yd)
+    given = Incremental(MultiOutputClassifier(SGDClassifier(random_state=0)),
+                        shuffle_blocks=False).fit(Xd, Yd, classes=[np.arange(3)])
+    assert np.array_equal(inferred.estimator_.estimators_[0].coef_,
+                          given.estimator_.estimators_[0].coef_)
+
+
+def test_a_first_partial_fit_over_a_dask_x_is_a_pass_not_a_stream_batch():
+    import warnings
+
+    X, y = make_classification(n_samples=400, n_features=4, chunks=100, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "classes are taken from this call's y"
+        Incremental(sgd()).partial_fit(X, y.compute())
