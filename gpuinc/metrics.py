@@ -1012,7 +1012,12 @@ def progressive_statistic(estimator, x, y, w, scoring, home: str = "host"):
         x = proxy._placeholder
         estimator = proxy
     kw = {} if w is None else {"sample_weight": w}
-    value = scorer(estimator, x, y, **kw)
+    try:
+        value = scorer(estimator, x, y, **kw)
+    except ValueError as exc:
+        # undefined on this block (roc_auc_ovr, brier or top-k on a block lacking a
+        # class): left out of the pass's score, like a NaN (see combine_progressive)
+        return ("mean", {"sw": float(n), "sum": float("nan"), "error": str(exc)})
     return ("mean", {"sw": float(n), "sum": float(value) * n})
 
 
@@ -1028,7 +1033,13 @@ def combine_progressive(stats: list) -> float | None:
     if name == "mean":
         # a block where the scorer is undefined (roc_auc on a block of one class) is left
         # out rather than making the whole pass's score NaN
-        parts = [p for p in parts if np.isfinite(p["sum"])] or parts
+        defined = [p for p in parts if np.isfinite(p["sum"])]
+        errors = [p["error"] for p in parts if "error" in p]
+        if not defined and errors:
+            warnings.warn(
+                f"the training score (train_score) could not be computed on any block of the "
+                f"pass: {errors[0][:300]}", UserWarning, stacklevel=2)
+        parts = defined or parts
         return sum(p["sum"] for p in parts) / sum(p["sw"] for p in parts)
     return _combine(parts, name)
 

@@ -1072,3 +1072,32 @@ def test_partial_fit_says_it_keeps_fit_s_split_when_validation_or_random_state_c
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         inc.partial_fit(X, y)  # the parameters of the split again: nothing to say
+
+
+@pytest.mark.parametrize("scoring", ["roc_auc_ovr", "neg_brier_score", "top_k_accuracy"])
+def test_a_training_score_undefined_on_a_block_leaves_that_block_out(scoring):
+    # a rare class missing from a block made the per-block scorer raise, and the fit with it
+    rng = np.random.RandomState(0)
+    X = rng.randn(1000, 4)
+    y = (X[:, 0] > 0).astype(int)
+    y[rng.rand(1000) < 0.02] = 2  # a rare third class
+    Xd, yd = da.from_array(X, chunks=(50, 4)), da.from_array(y, chunks=50)
+    est = SGDClassifier(loss="log_loss", random_state=0)
+    plain = Incremental(est, scoring=scoring, random_state=0, progress=False).fit(Xd, yd)
+    scored = Incremental(est, scoring=scoring, random_state=0, train_score=True,
+                         progress=False).fit(Xd, yd)
+    assert np.array_equal(plain.coef_, scored.coef_)
+    assert np.isfinite(scored.history_[-1]["train_score"])
+
+
+def test_a_training_score_undefined_on_every_block_says_why():
+    def refuses(est, X, y):
+        raise ValueError("this scorer needs something the blocks lack")
+
+    X, y = block_data()
+    inc = Incremental(SGDClassifier(random_state=0), scoring=refuses, train_score=True,
+                      progress=False)
+    with pytest.warns(UserWarning, match="could not be computed on any block of the pass: "
+                                         "this scorer needs"):
+        inc.fit(X, y, classes=[0, 1])
+    assert np.isnan(inc.history_[-1]["train_score"])
