@@ -73,6 +73,26 @@ def _has_method(name):
     return check
 
 
+def _can_score(self):
+    """``score`` exists with a ``scoring``, or when the estimator has its own (as for
+    scikit-learn's meta-estimators: a model search then refuses it, instead of NaN)."""
+    if self.scoring is not None:
+        return True
+    est = getattr(self, "estimator_", None) or self.estimator
+    if not hasattr(est, "score"):
+        raise AttributeError(
+            f"{type(est).__name__} has no score and scoring is None: pass scoring= (a scorer "
+            "name or callable) to Incremental to score it."
+        )
+    return True
+
+
+#: methods that exist only when the wrapped estimator can answer them (see available_if)
+_GUARDED = frozenset({"score", "predict", "predict_proba", "predict_log_proba",
+                      "decision_function", "transform", "fit_transform",
+                      "get_feature_names_out", "set_output"})
+
+
 _MISSING_LABELS = (
     "y has missing labels (NaN, None or NA), which a classifier cannot learn from; drop those "
     "rows (e.g. keep = y.notna(); X, y = X[keep], y[keep]) or fill them before training."
@@ -1314,6 +1334,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             self.estimator_.set_output(transform=transform)
         return self
 
+    @available_if(_can_score)
     def score(self, X, y=None, compute=True, sample_weight=None):
         """Score with ``scoring`` (or the estimator's own score) without gathering X.
 
@@ -1396,7 +1417,13 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                     f"{type(self).__name__} has no attribute {name!r} (it is not fitted yet)."
                 ) from None
             return getattr(est, name)
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        reason = ""
+        if name in _GUARDED and "estimator" in self.__dict__:  # why the method is not there
+            try:
+                (_can_score if name == "score" else _has_method(name))(self)
+            except AttributeError as exc:
+                reason = f": {exc}"
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}{reason}")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -130,8 +130,19 @@ def test_scorer_without_score_method():
 
     X, _ = make_classification(n_samples=200, chunks=100, random_state=0)
     inc = Incremental(StandardScaler()).fit(X)
-    with pytest.raises(TypeError, match="has no score method"):
+    # no score without scoring (as scikit-learn's meta-estimators: a model search over it
+    # then refuses it, instead of NaN scores and the first candidate as the best)
+    assert not hasattr(inc, "score")
+    with pytest.raises(AttributeError, match="StandardScaler has no score and scoring is None: "
+                                             "pass scoring="):
         inc.score(X)
+    with pytest.raises(TypeError, match="should have a 'score' method"):
+        from sklearn.model_selection import GridSearchCV
+
+        GridSearchCV(Incremental(StandardScaler()), {"estimator__with_mean": [True, False]},
+                     cv=2).fit(X.compute())
+    inc.set_params(scoring="explained_variance")
+    assert hasattr(inc, "score")
 
 
 def test_bad_scoring_name(binary):
