@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 
 import dask
 import dask.array as da
@@ -335,7 +336,11 @@ def infer_meta(estimator, method: str, X, home: str):
     else:
         probe = _probe_frame(X)
     try:
-        out = apply_method(probe, estimator, method, home)
+        with warnings.catch_warnings():
+            # the probe's row of zeros is no data: what the estimator says of it (a
+            # division by zero, a solver stopping early) is not the user's to read
+            warnings.simplefilter("ignore")
+            out = apply_method(probe, estimator, method, home)
     except Exception as exc:
         text = non_numeric_columns(meta)
         if text:

@@ -491,3 +491,17 @@ def test_a_sparse_meta_of_a_format_dask_cannot_slice_gives_csr_blocks(fmt):
     expected = "csc" if fmt == "csc" else "csr"
     assert all(b.compute().format == expected for b in out.blocks)
     assert out[:10].compute().shape == (10, 3)
+
+
+def test_setting_up_a_lazy_transform_says_nothing_of_the_probe_row():
+    import warnings
+
+    from sklearn.decomposition import MiniBatchNMF
+
+    X = np.abs(np.random.RandomState(0).randn(200, 5))
+    Xd = da.from_array(X, chunks=(50, 5))
+    inc = Incremental(MiniBatchNMF(n_components=3, random_state=0)).fit(Xd)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the row of zeros divided by zero: 200 warnings
+        lazy = inc.transform(Xd)
+    assert lazy.shape == (200, 3)
