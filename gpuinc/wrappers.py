@@ -435,6 +435,12 @@ def _multi_output(estimator) -> bool:
         return False
 
 
+def _copy_breaks(estimator) -> bool:
+    """An estimator whose fitted state a deepcopy or pickle corrupts (scikit-learn's Birch)."""
+    return any(f"{c.__module__}.{c.__qualname__}" == "sklearn.cluster._birch.Birch"
+               for c in type(estimator).__mro__)
+
+
 def _is_fitted(estimator) -> bool:
     try:
         check_is_fitted(estimator)
@@ -1072,6 +1078,15 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         val_idx_saved = [b.index for b in val_blocks] if held_out else None
         runner = get_runner(self.prefetch)
         client = current_client()
+        if _copy_breaks(estimator) and (not label_passes or fingerprint is not None
+                                        or client is not None):
+            warnings.warn(
+                f"{type(estimator).__name__}'s fitted tree does not survive being copied: "
+                "scikit-learn keeps its subclusters' centroids as views of arrays that a copy "
+                "or a pickle separates, so later updates are partly lost. A partial_fit, a "
+                "checkpoint and a pass on a cluster (the model moves between workers) copy "
+                "it; train it with one fit on the threaded scheduler (epochs= for more "
+                "passes), or use MiniBatchKMeans.", UserWarning, stacklevel=4)
         if client is not None and not str(getattr(client.scheduler, "address", "")).startswith(
                 "inproc"):  # an in-process cluster hands objects over without pickling
             # an unfitted copy: cheap, and a fitted model the cluster trained pickled already

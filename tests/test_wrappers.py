@@ -994,3 +994,21 @@ def test_a_first_partial_fit_over_a_dask_x_is_a_pass_not_a_stream_batch():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no "classes are taken from this call's y"
         Incremental(sgd()).partial_fit(X, y.compute())
+
+
+def test_birch_is_said_to_lose_updates_when_it_is_copied_and_not_otherwise(client):
+    import warnings
+
+    from sklearn.cluster import Birch
+
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(200, 5) + 3 * rng.randint(0, 3, 200)[:, None]
+    X = da.from_array(Xn, chunks=(50, 5))
+    with dask.config.set(scheduler="threads"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        inc = Incremental(Birch(n_clusters=3), shuffle_blocks=False, epochs=2).fit(X)
+    with dask.config.set(scheduler="threads"), pytest.warns(UserWarning, match="does not "
+                                                                   "survive being copied"):
+        inc.partial_fit(X)
+    with pytest.warns(UserWarning, match="a pass on a cluster"):
+        Incremental(Birch(n_clusters=3)).fit(X.persist())
