@@ -607,10 +607,13 @@ class DistributedRunner:
                     continue
                 if isinstance(item, _Pushed):  # the task is returning
                     result = item if item.payload is not None else fut.result()
+                    if item.payload is not None:
+                        _hold_while_ending(client, [fut])
                 else:
                     report(item)
             model, counts, progressive_stats, worker = _unpushed(result)
             _LAST_PASS_WORKER[client] = worker
+            _LAST_PASS_KEY[client] = fut.key
         except BaseException as exc:
             if fut is not None:
                 with contextlib.suppress(Exception):
@@ -829,6 +832,19 @@ _PROGRESS: dict = {}  # run token -> callback(position), for this client's passe
 PUSH_RESULT_BYTES = 16 * 1024
 #: client -> address of the worker of its last one-task pass (gone with the client)
 _LAST_PASS_WORKER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: client -> the key of that pass's task
+_LAST_PASS_KEY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: client -> the futures of its last passes whose results came with their last event: held
+#: a while, so that their tasks end as finished (released while running, they would be
+#: cancelled, and missing from the task stream and the dashboard)
+_ENDING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _hold_while_ending(client, futures) -> None:
+    held = _ENDING.get(client)
+    if held is None:
+        held = _ENDING[client] = deque(maxlen=16)
+    held.extend(futures)
 #: client -> weak reference to the scheduler connection its progress subscription was sent on
 _SUBSCRIBED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _POLL_S = 0.05  # how often a waiting pass looks whether its task ended without a last event
@@ -843,13 +859,15 @@ def _warm_placement(client) -> dict:
     concurrent fits spread over the workers, and a busy worker is not waited for.
     """
     last = _LAST_PASS_WORKER.pop(client, None)
+    ending = _LAST_PASS_KEY.pop(client, None)
     if last is None:
         return {}
     try:
         busy = client.processing(workers=[last]).get(last)
     except Exception:  # the scheduler could not say: no preference
         return {}
-    if busy is None or len(busy):
+    # (the previous pass's task may still be ending: its result came with its last event)
+    if busy is None or any(str(k) != ending for k in busy):
         return {}  # gone, or running something
     return {"workers": [last], "allow_other_workers": True}
 

@@ -40,6 +40,7 @@ from ._chain import (
     PROGRESS_TOPIC,
     _filled,
     _fit_step,
+    _hold_while_ending,
     _own,
     _PassCancelled,
     _push_result,
@@ -360,6 +361,7 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
                     ended = True
                     if item.payload is not None:
                         pushed = item  # here already: every run is trained and handed on
+                        _hold_while_ending(client, futures)
                         break
                 elif isinstance(item, _Started):
                     if item.run in started:
