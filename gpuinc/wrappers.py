@@ -706,6 +706,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         """
         self._validate_params_here()
         self._check_fit_keywords(fit_kwargs)
+        self._check_y_given(y)
         validation_data = _check_validation_data(validation_data)
         estimator = clone(self.estimator)
         params = _ParamsAtFit(self.estimator)
@@ -728,6 +729,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         """
         self._validate_params_here()
         self._check_fit_keywords(fit_kwargs)
+        self._check_y_given(y)
         validation_data = _check_validation_data(validation_data)
         fitted = getattr(self, "estimator_", None)
         params = _ParamsAtFit(self.estimator)
@@ -919,6 +921,15 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 exc.args = (f"validation_data=(X_val, y_val): {exc.args[0]}", *exc.args[1:])
             raise
         return blocks
+
+    def _check_y_given(self, y) -> None:
+        """A supervised estimator without y: said before any block is read."""
+        est = self.estimator
+        if y is None and (is_classifier(est) or is_regressor(est)):
+            raise ValueError(
+                f"{type(est).__name__} requires y to be passed, but the target y is None: "
+                "call fit(X, y) (partial_fit(X, y)) with the targets."
+            )
 
     def _check_fit_keywords(self, fit_kwargs) -> None:
         """A wrapper parameter passed to fit (``fit(X, y, epochs=3)``): said so, instead

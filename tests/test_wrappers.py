@@ -1012,3 +1012,15 @@ def test_birch_is_said_to_lose_updates_when_it_is_copied_and_not_otherwise(clien
         inc.partial_fit(X)
     with pytest.warns(UserWarning, match="a pass on a cluster"):
         Incremental(Birch(n_clusters=3)).fit(X.persist())
+
+
+@pytest.mark.parametrize("estimator", [sgd(), SGDRegressor(), MultinomialNB()])
+def test_a_supervised_estimator_without_y_is_told_before_any_block_is_read(data, estimator):
+    X, _, _, _ = data
+    inc = Incremental(estimator)
+    for call in (inc.fit, inc.partial_fit):
+        with pytest.raises(ValueError, match="requires y to be passed, but the target y is "
+                                             "None: call fit"):
+            call(X)
+    assert not hasattr(inc, "estimator_")
+    Incremental(StandardScaler()).fit(X)  # unsupervised: no y needed
