@@ -239,6 +239,18 @@ def _host(a):
     return np.asarray(a)
 
 
+def _a_number(value, scorer) -> float:
+    """A scorer's result as a float; anything else is the scorer's error, said so."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        name = getattr(scorer, "__name__", type(scorer).__name__)
+        raise TypeError(
+            f"the scorer {name} returned {value!r} ({type(value).__name__}), not a number; "
+            "a scorer(estimator, X, y) must return one number, higher being better."
+        ) from None
+
+
 def _needs_y(what: str) -> ValueError:
     return ValueError(
         f"{what} compares predictions with the true targets, but y is None: call "
@@ -878,7 +890,7 @@ def _score_of_gathered(estimator, blocks, scorer, home, has_y, method, gathered)
     proxy = _GatheredResponses(estimator, blocks, home, rows=rows, y=y,
                                sample_weight=kwargs.get("sample_weight"),
                                placeholder=placeholder, cache=cache)
-    return float(scorer(proxy, placeholder, given_y, **kwargs))
+    return _a_number(scorer(proxy, placeholder, given_y, **kwargs), scorer)
 
 
 # ------------------------------------------------ the estimator's own score
@@ -1018,7 +1030,7 @@ def progressive_statistic(estimator, x, y, w, scoring, home: str = "host"):
         # undefined on this block (roc_auc_ovr, brier or top-k on a block lacking a
         # class): left out of the pass's score, like a NaN (see combine_progressive)
         return ("mean", {"sw": float(n), "sum": float("nan"), "error": str(exc)})
-    return ("mean", {"sw": float(n), "sum": float(value) * n})
+    return ("mean", {"sw": float(n), "sum": _a_number(value, scorer) * n})
 
 
 def combine_progressive(stats: list) -> float | None:
@@ -1063,4 +1075,4 @@ def score_in_memory(estimator, X, y, scoring=None, sample_weight=None) -> float:
     scorer = check_scoring(estimator, scoring=scoring)
     if y is None and _is_sklearn_scorer(scorer):
         raise _needs_y(f"scoring={scoring!r}")
-    return float(scorer(estimator, X, y, **kwargs))
+    return _a_number(scorer(estimator, X, y, **kwargs), scorer)

@@ -203,3 +203,17 @@ def test_a_classification_scorer_on_a_regressor_fails_before_training(scoring):
     inc.set_params(validation=None).fit(X, y)
     with pytest.raises(ValueError, match="continuous"):
         inc.score(X, y)
+
+
+def test_a_scorer_that_returns_no_number_is_named():
+    X, y = make_classification(n_samples=200, chunks=100, random_state=0)
+    inc = Incremental(SGDClassifier(random_state=0)).fit(X, y, classes=[0, 1])
+
+    def rating(est, X_, y_):
+        return "high"
+
+    inc.set_params(scoring=rating)
+    for data in [(X, y), dask.compute(X, y)]:
+        with pytest.raises(TypeError, match=r"the scorer rating returned 'high' \(str\), not a "
+                                            r"number"):
+            inc.score(*data)
