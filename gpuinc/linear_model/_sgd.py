@@ -88,7 +88,10 @@ _COMMON_PARAMS_DOC = """
           norms, but a large mini-batch averages the rows and its curvature
           nears ``lambda``, about ``n_features`` times smaller on
           well-conditioned data: a single-sample bound would step that much
-          too short.  A batch holding a huge row is held back by its own
+          too short.  That holds for batches of shuffled rows: with
+          ``shuffle=False`` a batch may hold rows alike (sorted, grouped,
+          repeated), and its cap is ``1 / (c * mean_B(|x_i|^2))`` alone.
+          A batch holding a huge row is held back by its own
           ``max_B``; the cap is measured again on every call, so one block
           of outliers does not slow down the blocks after it.  Without
           ``average`` the step is also at most ``m / (32 * c * mean_B(|x_i|^2))``
