@@ -151,7 +151,30 @@ def build_estimator(name: str, seed: int | None = None, params: dict | None = No
                 f"valid ones: {', '.join(sorted(valid))}."
             )
         estimator.set_params(**params)
+        _check_param_values(estimator, params)
     return estimator
+
+
+def _check_param_values(estimator, params: dict) -> None:
+    """Refuse bad ``--param`` values before any data is read, with the estimator's own check
+    (scikit-learn's ``_validate_params``, gpuinc's ``_check_params``; others: at fit time)."""
+    check = getattr(estimator, "_check_params", None)
+    if not callable(check) and hasattr(estimator, "_parameter_constraints"):
+        check = getattr(estimator, "_validate_params", None)
+    if not callable(check):
+        return
+    try:
+        check()
+    except (ValueError, TypeError) as exc:
+        given = " ".join(f"{key}={value!r}" for key, value in params.items())
+        raise UsageError(
+            f"--param {given}: {_one_line_text(exc)} Fix the value(s) given to --param."
+        ) from exc
+
+
+def _one_line_text(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 # --------------------------------------------------------------------------- options
@@ -237,7 +260,8 @@ def register(subparsers) -> None:
     t.add_argument("--model", choices=list(MODELS), default="sgd-classifier", metavar="NAME",
                    help="estimator (default: sgd-classifier; the models are listed below)")
     t.add_argument("--param", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
-                   help="estimator parameter (repeatable), e.g. --param alpha=1e-5")
+                   help="estimator parameter (repeatable), e.g. --param alpha=1e-5; checked "
+                        "before any data is read")
     t.add_argument("--epochs", type=int, default=1, help="passes over the data (default: 1)")
     t.add_argument("--validation", type=float, default=None,
                    help="fraction of blocks held out and scored after every pass; 0 for none "
@@ -273,7 +297,8 @@ def register(subparsers) -> None:
                    help="output: preds.parquet or preds.pq (a Parquet folder; also a name "
                         "without suffix), preds.csv, or preds.csv.gz (gzip CSV)")
     p.add_argument("--id", nargs="+", metavar="COLUMN", default=None,
-                   help="columns copied next to the predictions (Parquet/CSV input)")
+                   help="columns copied next to the predictions, as stored (Parquet/CSV input; "
+                        "CSV values as their exact text, e.g. 000123)")
     p.add_argument("--proba", action="store_true",
                    help="also write class probabilities (proba_<class> columns)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
@@ -455,6 +480,10 @@ def _check_train_args(args) -> None:
         raise UsageError(f"--prefetch must be >= 0, got {args.prefetch}.")
     if args.early_stopping and args.validation == 0:
         raise UsageError("--early-stopping needs validation blocks; set --validation > 0.")
+    out = os.fspath(args.out)
+    if out.endswith(("/", os.sep)):  # a folder, which may not exist yet: not a file name
+        raise UsageError(f"--out {out} names a folder (it ends with a path separator); give a "
+                         f"file name such as {out}model.pkl.")
     _check_out_folder(args.out, _storage_options(args.storage_option))
     if not _is_url(args.out) and Path(_local(args.out)).is_dir():
         raise UsageError(f"--out {args.out} is a folder; give a file name such as model.pkl.")
@@ -684,6 +713,12 @@ def load_model(path, storage_options: dict | None = None) -> dict:
     else:
         if not os.path.exists(_local(path)):
             raise missing
+        if os.path.isdir(_local(path)):
+            raise UsageError(
+                f"model file {path} is a folder, not a model file (a folder of data?): "
+                "`gpuinc predict` takes the model first, then the data (gpuinc predict MODEL "
+                "DATA --out PREDS); pass the file that `gpuinc train --out` wrote."
+            )
         opener = open(_local(path), "rb")
     with opener as fh:
         try:
@@ -704,7 +739,52 @@ def run_predict(args) -> int:
     return _guarded(_predict)(args)
 
 
+#: the readers' advice for training (choose other features), and predict's words: there the
+#: features are the model's, and --exclude / --features do not exist
+_PREDICT_WORDS = (
+    (r"Leave it out of the features \(--exclude / --features; exclude= / features= in "
+     r"read_table\), or encode it as numbers first\.",
+     "The model was trained on it as a numeric feature: give data where it holds numbers, "
+     "encoded as for training."),
+    (r"Make the files agree \(convert the column to numbers in every file\), or leave it out "
+     r"\(--exclude / --features\)\.",
+     "Make the files agree (convert the column to numbers in every file, as for training): "
+     "the model needs it."),
+    (r"Make the files agree, or leave the column out \(--features / --exclude\)\.",
+     "Make the files agree: the model needs the column(s)."),
+    (r"or pass allow_nan=True \(--allow-nan\) for an estimator that handles them\.",
+     "or pass --allow-nan for a model that handles them."),
+    # predict reads features as the model's dtype (train's --dtype)
+    (r"Pass --dtype float64 \(dtype='float64'\), or scale the values down\.",
+     "The model reads its features as it was trained (train's --dtype): train it again with "
+     "--dtype float64, or scale the values down."),
+    (r"for those, pass --dtype float64 \(dtype='float64'\)\.",
+     "for those, train the model again with --dtype float64."),
+)
+
+
+@contextlib.contextmanager
+def _errors_in_predict_words():
+    """Say the readers' errors in ``gpuinc predict``'s terms (see :data:`_PREDICT_WORDS`)."""
+    from .io import DataError
+
+    try:
+        yield
+    except DataError as exc:
+        if exc.args and isinstance(exc.args[0], str):
+            text = exc.args[0]
+            for pattern, words in _PREDICT_WORDS:
+                text = re.sub(pattern, words, text)
+            exc.args = (text, *exc.args[1:])
+        raise
+
+
 def _predict(args) -> int:
+    with _errors_in_predict_words():
+        return _predict_unguarded(args)
+
+
+def _predict_unguarded(args) -> int:
     import dask.dataframe as dd
     import fsspec
 
@@ -723,6 +803,7 @@ def _predict(args) -> int:
     ds = scan(args.data, args.format, storage_options=storage_options)
     if fs.exists(path):
         _check_replaceable(fs, path, out, kind, ds, os.fspath(args.model), storage_options)
+    _check_out_outside_data(out, fs, path, os.fspath(args.data), storage_options)
     keep = _names(args.id, ds.columns) or []
     _check_id_names(keep, inc, args.proba)
     options = {"dtype": payload["dtype"], "blocksize": args.blocksize, "allow_nan": args.allow_nan}
@@ -834,6 +915,22 @@ def _check_model_out(out: str, ds, storage_options: dict) -> None:
     if clash:
         raise UsageError(f"--out {out} {clash}; saving the model there would replace the "
                          "data. Choose another --out, such as model.pkl.")
+
+
+def _check_out_outside_data(out: str, fs, path: str, data: str, storage_options: dict) -> None:
+    """``predict --out`` must not lie inside a DATA folder: the predictions would become
+    part of the dataset that the next read of that folder takes (checked before any work)."""
+    import fsspec
+
+    data_fs, data_path = fsspec.core.url_to_fs(data, **(storage_options if _is_url(data) else {}))
+    if not data_fs.isdir(data_path):
+        return
+    folder = _path_key(data_fs, data_path).rstrip("/")
+    if _path_key(fs, path).startswith(folder + "/"):
+        raise UsageError(
+            f"--out {out} is inside the data folder {data}; the predictions would become part "
+            f"of that dataset. Choose an --out outside {data}."
+        )
 
 
 def _check_replaceable(fs, path: str, out: str, kind: str, ds, model: str,

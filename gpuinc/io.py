@@ -424,13 +424,44 @@ def _scan_parquet_file(fs, path: str) -> tuple[FileInfo, Any]:
     for col in pandas_md.get("index_columns", []):
         if isinstance(col, str):
             index_columns.add(col)
-    names = [n for n in schema.names if n not in index_columns]
-    types = tuple(str(schema.field(n).type) for n in names)
-    numeric = tuple(_arrow_is_numeric(schema.field(n).type) for n in names)
-    meta = schema.empty_table().select(names).to_pandas()
+    ranges = _range_indexes(pandas_md, schema.names)
+    # a stored pandas index is a column, but not a default feature (see read_table); so is a
+    # named RangeIndex, which pandas stores as (start, stop, step) only: see _range_values
+    names = [*schema.names, *ranges]
+    index = tuple(n for n in names if n in index_columns or n in ranges)
+    types = tuple("int64" if n in ranges else str(schema.field(n).type) for n in names)
+    numeric = tuple(n in ranges or _arrow_is_numeric(schema.field(n).type) for n in names)
+    empty = schema.empty_table()
+    meta = empty.select([n for n in schema.names if n not in index_columns]).to_pandas()
+    stored = [n for n in index if n not in ranges]
+    if stored:  # as columns: with the pandas metadata, to_pandas would make them the index
+        meta = pd.concat([meta, empty.select(stored).replace_schema_metadata(None).to_pandas()],
+                         axis=1)
+    for name in ranges:
+        meta[name] = np.empty(0, dtype="int64")
+    meta = meta[names]
     info = FileInfo(path, shown, size, tuple(names), numeric, types, rows=int(sum(row_groups)),
-                    row_groups=row_groups, stamp=stamp)
+                    row_groups=row_groups, stamp=stamp, index_columns=index)
     return info, meta
+
+
+def _range_indexes(pandas_md: dict, names) -> dict:
+    """The named RangeIndex levels pandas stored as metadata only: name -> (start, step)."""
+    out = {}
+    for col in pandas_md.get("index_columns", []):
+        if (isinstance(col, dict) and col.get("kind") == "range"
+                and isinstance(col.get("name"), str) and col["name"] not in names):
+            out[col["name"]] = (int(col.get("start", 0)), int(col.get("step", 1)))
+    return out
+
+
+def _range_values(pf, groups, start: int, step: int) -> np.ndarray:
+    """The values of a RangeIndex in row groups ``groups`` of a Parquet file."""
+    md = pf.metadata
+    sizes = [md.row_group(i).num_rows for i in range(md.num_row_groups)]
+    offsets = np.concatenate([[0], np.cumsum(sizes)])
+    rows = np.concatenate([np.arange(offsets[g], offsets[g + 1]) for g in groups])
+    return (start + step * rows).astype("int64")
 
 
 def _hive_folders(path: str, root: str) -> list[tuple[str, str | None]]:
@@ -828,10 +859,19 @@ def _as_names(value) -> list[str] | None:
     return [str(v) for v in value]
 
 
+_TEXT_TYPES = ("string", "large_string", "str", "object", "string_view", "utf8", "large_utf8")
+
+
 def _type_family(numeric: bool, typ: str) -> str:
+    """"number", "text" or the type: labels of one family can be trained on together. Text
+    includes categoricals of text (Arrow dictionaries of strings, whatever their index width)."""
     if numeric:
         return "number"
-    return "text" if typ in ("string", "large_string", "str", "object", "string_view") else typ
+    if typ.startswith("dictionary<values="):
+        values = typ[len("dictionary<values="):].split(",", 1)[0].strip()
+        if values in _TEXT_TYPES:
+            return "text"
+    return "text" if typ in _TEXT_TYPES else typ
 
 
 def _check_target(ds: Dataset, target: str) -> None:
@@ -863,8 +903,11 @@ def _select(ds: Dataset, target: str | None, features, exclude=(), keep=(),
     _check_zarr_dims(ds, [*(features or []), *keep])
     # an array that is not a column (3-D ...) is left out anyway: excluding it is fine
     not_columns = {name for name, _ in ds.zarr_skipped}
+    # a column to exclude may be one that only some files have (leaving it out is the fix
+    # for that drift): it is checked against every file's columns
+    anywhere = known.union(*(info.columns for info in ds.files))
     _check_known(ds, [c for c in features or [] if c not in known],
-                 sorted(c for c in exclude - not_columns if c not in known),
+                 sorted(c for c in exclude - not_columns if c not in anywhere),
                  [c for c in keep if c not in known])
     implicit = features is None
     if implicit:
@@ -890,7 +933,7 @@ def _select(ds: Dataset, target: str | None, features, exclude=(), keep=(),
     used = [*features, *([target] if target is not None else []), *keep]
     for info in ds.files:
         _check_file_columns(first, info, features, used, target, implicit,
-                            csv=ds.fmt == "csv", text_target=text_target)
+                            csv=ds.fmt == "csv", text_target=text_target, exclude=exclude)
     return features
 
 
@@ -925,7 +968,7 @@ def _check_known(ds: Dataset, features, exclude, keep) -> None:
 
 
 def _check_file_columns(first: FileInfo, info: FileInfo, features, used, target, implicit,
-                        csv: bool = False, text_target: bool = False):
+                        csv: bool = False, text_target: bool = False, exclude=()):
     pos = {c: i for i, c in enumerate(info.columns)}
     first_pos = {c: i for i, c in enumerate(first.columns)}
     missing = [c for c in used if c not in pos]
@@ -936,12 +979,14 @@ def _check_file_columns(first: FileInfo, info: FileInfo, features, used, target,
             "or leave the column out (--features / --exclude)."
         )
     if implicit and info is not first:
-        extra = [c for c in info.columns if c not in first_pos]
+        extra = [c for c in info.columns if c not in first_pos
+                 and c not in info.index_columns and c not in exclude]
         if extra:
             raise DataError(
                 f"Schema drift: {info.shown} has column(s) {_listing(extra)} that {first.shown} "
                 "lacks, so 'all the other columns' differs between files. Make the files agree, "
-                "or name the features explicitly (--features)."
+                "leave those columns out (--exclude / exclude=), or name the features "
+                "explicitly (--features)."
             )
     for c in features:
         i = pos[c]
@@ -1070,12 +1115,52 @@ class _Columns:
         return tuple(out)
 
 
-def _missing_values_error(where: str, names: Sequence[str]) -> DataError:
+def _missing_values_error(where: str, names: Sequence[str], note: str = "") -> DataError:
     return DataError(
         f"{where}: feature column(s) {_listing(names)} hold missing (NaN) or infinite "
-        "values. Fill or drop them before training, or pass allow_nan=True "
-        "(--allow-nan) for an estimator that handles them."
+        "values. Fill or drop them in the data, or pass allow_nan=True "
+        f"(--allow-nan) for an estimator that handles them.{note}"
     )
+
+
+def _nonfinite_error(where: str, names: Sequence[str], block: pd.DataFrame,
+                     frame: pd.DataFrame, dtype) -> DataError:
+    """The error for feature columns of a block with NaN or infinite values: a value too
+    large for ``dtype`` (float32: about 3.4e38), infinite once converted, is named so."""
+    if dtype is None or np.dtype(dtype).kind != "f":
+        return _missing_values_error(where, names)
+    limit = float(np.finfo(dtype).max)
+    overflow, maybe = [], []
+    for name in names:
+        converted = block[name].to_numpy()
+        inf = np.isinf(converted) if converted.dtype.kind in "fc" else np.zeros(len(block), bool)
+        if not inf.any():
+            continue
+        original = frame[name]
+        try:
+            stored_dtype = np.dtype(getattr(original.dtype, "numpy_dtype", original.dtype))
+        except TypeError:
+            continue
+        if stored_dtype.kind in "iuf" and stored_dtype.itemsize > np.dtype(dtype).itemsize:
+            stored = original.to_numpy(dtype="float64", na_value=np.nan)
+            big = inf & np.isfinite(stored)
+            if big.any():
+                overflow.append((name, stored[np.argmax(big)]))
+        elif stored_dtype == np.dtype(dtype):  # CSV: parsed as dtype already
+            maybe.append(name)
+    if overflow:
+        examples = ", ".join(f"{name!r} (e.g. {value:g})" for name, value in overflow)
+        return DataError(
+            f"{where}: feature column(s) {examples} hold values too large for {dtype} (at most "
+            f"±{limit:.3g}), which would become infinite. Pass --dtype float64 (dtype="
+            "'float64'), or scale the values down."
+        )
+    if maybe:
+        return _missing_values_error(
+            where, names,
+            f" An infinite value in {_listing(maybe)} may also be a number too large for "
+            f"{dtype} (beyond ±{limit:.3g}): for those, pass --dtype float64 (dtype='float64').")
+    return _missing_values_error(where, names)
 
 
 def _as_number_column(col: pd.Series):
@@ -1117,6 +1202,9 @@ def _as_number_column(col: pd.Series):
 #: the kinds of kept integer columns: pandas' nullable dtypes, exact with missing values
 _EXACT_INTS = ("Int64", "UInt64")
 
+#: the kind of a kept CSV column read as the text of its fields (``gpuinc predict --id``)
+_TEXT = "text"
+
 
 def _kept_kind(dt) -> str | None:
     """How a kept column of (meta) dtype ``dt`` comes out of every block (see _kept_values)."""
@@ -1156,7 +1244,7 @@ def _kept_values(values: pd.Series, kind: str | None, name: str, where: str) -> 
     round ids above 2**53). A categorical becomes its values, whose type every block shares
     (an empty categorical meta would not match any block's categories).
     """
-    if kind == "object":
+    if kind in ("object", _TEXT):
         return values.astype(object)
     if kind is None or (isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu"):
         return values
@@ -1176,6 +1264,13 @@ def _kept_values(values: pd.Series, kind: str | None, name: str, where: str) -> 
 def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
     """Check one block's columns and convert its features; errors name ``where``."""
     block = frame[list(cols.features)]
+    as_text = [c for c, kind in zip(cols.keep, _kinds(cols), strict=True)
+               if kind == _TEXT and c in cols.features]
+    if as_text:  # a kept CSV column read as text that is also a feature: its numbers
+        block = block.copy()
+        for name in as_text:
+            with contextlib.suppress(ValueError, TypeError):  # text: refused below, by name
+                block[name] = pd.to_numeric(block[name])
     converted, missing = {}, []
     for name, dt in block.dtypes.items():
         plain = isinstance(dt, np.dtype) and dt.kind != "O"
@@ -1220,12 +1315,12 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
             if not np.isfinite(values).all():
                 bad_cols = [c for c, bad in zip(block.columns, (~np.isfinite(values)).any(axis=0),
                                                 strict=True) if bad]
-                raise _missing_values_error(where, bad_cols)
+                raise _nonfinite_error(where, bad_cols, block, frame, cols.dtype)
         else:  # mixed column types (e.g. bool and float): check the float columns one by one
             bad_cols = [c for c, dt in block.dtypes.items() if dt.kind in "fc"
                         and not np.isfinite(block[c].to_numpy()).all()]
             if bad_cols:
-                raise _missing_values_error(where, bad_cols)
+                raise _nonfinite_error(where, bad_cols, block, frame, cols.dtype)
     extra = {}
     if cols.target is not None:
         y = frame[cols.target]
@@ -1234,6 +1329,10 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
                 f"{where}: the target column {cols.target!r} has missing values in "
                 f"{int(y.isna().sum())} row(s); drop those rows or fill them."
             )
+        if y.dtype == object and pd.api.types.infer_dtype(y, skipna=True) == "decimal":
+            # Decimal labels (Parquet decimal128): numbers, as decimal features are; estimators
+            # refuse Decimal objects ("Unknown label type")
+            y = pd.Series(pd.to_numeric(y).to_numpy(dtype="float64"), index=y.index, name=y.name)
         extra[cols.target] = y
     for name, kept_as, kind in zip(cols.keep, cols.kept_as, _kinds(cols), strict=True):
         extra[kept_as] = _kept_values(frame[name], kind, name, where)
@@ -1243,6 +1342,8 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
 def _read_parquet_block(parts: tuple, fs, cols: _Columns, stamp: str = "") -> pd.DataFrame:
     """Read row groups of one or more Parquet files as one converted block (``stamp``
     only names the task)."""
+    import pyarrow as pa
+
     frames = []
     for path, shown, groups, partitions in parts:
         where = f"{shown} (row groups {groups[0]}-{groups[-1]})" if len(groups) > 1 \
@@ -1250,13 +1351,26 @@ def _read_parquet_block(parts: tuple, fs, cols: _Columns, stamp: str = "") -> pd
         in_path = {key for key, _, _ in partitions}
         try:
             with _parquet_file(fs, path) as pf:
+                schema = pf.schema_arrow
+                ranges = {n: r for n, r in _range_indexes(schema.pandas_metadata or {},
+                                                          schema.names).items()
+                          if n in cols.needed and n not in in_path}
                 # one thread: blocks are decoded in parallel with training and with each other
                 table = pf.read_row_groups(list(groups), use_threads=False,
-                                           columns=[c for c in cols.needed if c not in in_path])
+                                           columns=[c for c in cols.needed
+                                                    if c not in in_path and c not in ranges])
+                for name, (start, step) in ranges.items():
+                    table = table.append_column(name, pa.array(_range_values(pf, groups, start,
+                                                                             step)))
             extra = _partition_table(partitions, cols.needed, table.num_rows)
             for name in extra.column_names:
                 table = table.append_column(name, extra.column(name))
             frame = table.to_pandas(use_threads=False)
+            # a stored pandas index asked for as a column: pandas' metadata made it the index
+            index = [n for n in frame.index.names if n in table.column_names
+                     and n not in frame.columns]
+            if index:
+                frame = frame.reset_index(level=index)
             for name, kind in zip(cols.keep, _kinds(cols), strict=True):
                 column = table.column(name)
                 if kind in _EXACT_INTS and column.null_count and _nullable_int(column.type):
@@ -1302,8 +1416,11 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
     # integer ids parsed as such, exactly: pandas would make a block with an empty one float64
     fast.update({c: kind for c, kind in zip(cols.keep, _kinds(cols), strict=True)
                  if kind in _EXACT_INTS})
+    # text: read as strings, so that pandas' type inference cannot change them ("007" -> 7)
+    text = {c: str for c, kind in zip(cols.keep, _kinds(cols), strict=True) if kind == _TEXT}
     if cols.text_target:
-        fast[cols.target] = str
+        text[cols.target] = str
+    fast.update(text)
     fast = fast or None
     lines = _BlockLines(fs, path, compression, offset, length)
     try:
@@ -1311,8 +1428,7 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
                                                                 UnicodeDecodeError), lines=lines)
     except (ValueError, TypeError):
         # a value that is not a number: parse again without dtypes to name the column
-        frame = _parse_csv(data, where, dtype={cols.target: str} if cols.text_target else None,
-                           lines=lines)
+        frame = _parse_csv(data, where, dtype=text or None, lines=lines)
     # pandas reads a row with too few fields as missing values in its last columns: so the
     # last column has a missing value in every short row, and only then are the rows counted
     if len(frame.columns) and frame.iloc[:, -1].isna().any():
@@ -1654,12 +1770,17 @@ def _frame_meta(ds: Dataset, cols: _Columns) -> pd.DataFrame:
             data[c] = np.empty(0, dtype=_numpy_feature_dtype(meta[c].dtype))
     if cols.target is not None and cols.target not in data:
         target_meta = meta[cols.target].iloc[:0]
+        first = ds.files[0] if ds.files else None
+        if first is not None and first.types[first.columns.index(cols.target)].startswith(
+                "decimal"):
+            target_meta = target_meta.astype("float64")  # see _finish
         data[cols.target] = target_meta.astype(object) if cols.text_target else target_meta
     for c, kept_as, kind in zip(cols.keep, cols.kept_as, _kinds(cols), strict=True):
         column = meta[c].iloc[:0]
-        if kind == "object" or (kind in _EXACT_INTS
+        if kind in ("object", _TEXT) or (kind in _EXACT_INTS
                                 and not pd.api.types.is_integer_dtype(column.dtype)):
-            column = column.astype(kind)  # integers that the scan's sample read as float / text
+            # integers that the scan's sample read as float / text; text as object
+            column = column.astype(object if kind == _TEXT else kind)
         data.setdefault(kept_as, column)
     return pd.DataFrame(data)
 
@@ -1805,7 +1926,7 @@ def _zarr_features(blocks: dict, columns: tuple, rows: int, dtype: str | None,
             j += col.width
         raise DataError(
             f"{where}: feature array(s) {_listing(names)} hold missing (NaN) or infinite values. "
-            "Fill or drop them before training, or pass allow_nan=True (--allow-nan)."
+            "Fill or drop them in the data, or pass allow_nan=True (--allow-nan)."
         )
     return out
 
@@ -1947,12 +2068,15 @@ def read_table(
     data : str, path, list of paths, or Dataset
         A file, a folder, a glob or an fsspec URL; or the result of :func:`scan`.
     target : str
-        The column (Zarr: the 1-D array) to predict.
+        The column (Zarr: the 1-D array) to predict.  Decimal values
+        (Parquet ``decimal128``) come out as ``float64``.
     features : list of str, optional
         Feature columns, in this order.  Default: every other column, less
         an index: for Parquet written by pandas, the stored index; for CSV,
         an unnamed first column (the index ``df.to_csv()`` writes, named
-        ``'Unnamed: 0'``).  List it in ``features`` to use it anyway.
+        ``'Unnamed: 0'``).  List it in ``features`` (or ``keep`` / ``--id``)
+        to use it anyway; a named index that pandas stored as a range
+        (``start, step`` in its metadata, no column) reads as its values.
         CSV column names are the names pandas gives them: an empty header
         name becomes ``'Unnamed: <position>'`` (0-based) and a repeated name
         is numbered (``'a'``, ``'a.1'``, ...).
@@ -2081,13 +2205,16 @@ def _read_features_and_kept(ds: Dataset, features, keep, *, dtype, blocksize, al
     may also be a feature (the model's); X holds it converted, ``kept`` as
     stored, integer columns as pandas' nullable (U)Int64 in every block (a
     block with a missing id holds that, and readers such as ``pd.read_parquet``
-    would turn int64 parts into float64 where the parts differ).
+    would turn int64 parts into float64 where the parts differ).  CSV ``keep``
+    columns come through as the text of their fields, exactly (``"000123"``
+    stays ``"000123"``; a later ``"A4000"`` after integers is fine), as
+    strings, an empty field as missing.
     """
     dtype = _check_dtype(dtype)
     keep = _as_names(keep) or []
     features = _select(ds, None, features, (), keep)
-    cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan),
-                    _kept_kinds(ds, keep))
+    kinds = (_TEXT,) * len(keep) if ds.fmt == "csv" else _kept_kinds(ds, keep)
+    cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan), kinds)
     frame = _tabular_frame(ds, cols, blocksize)
     kept = frame[list(cols.kept_as)]
     if cols.kept_as != cols.keep:
@@ -2098,6 +2225,7 @@ def _read_features_and_kept(ds: Dataset, features, keep, *, dtype, blocksize, al
 
 
 def _parquet_labels(fs, path: str, shown: str, target: str, partitions=()) -> np.ndarray:
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     for key, value, _ in partitions:
@@ -2119,6 +2247,8 @@ def _parquet_labels(fs, path: str, shown: str, target: str, partitions=()) -> np
             f"{shown}: the target column {target!r} has missing values in {column.null_count} "
             "row(s); drop those rows or fill them."
         )
+    if pa.types.is_decimal(column.type):  # as read_table gives them: float64 (see _finish)
+        column = pc.cast(column, pa.float64(), safe=False)
     return pc.unique(column).to_numpy(zero_copy_only=False)
 
 

@@ -283,8 +283,11 @@ def test_predict_id_that_is_a_model_feature_comes_through_unchanged(tmp_path, ca
                          "--out", preds)
         assert rc == 0, err
         got = pd.read_parquet(preds)
-        # integer ids come out as pandas' nullable Int64 (exact, also with missing values)
-        assert got["id"].dtype == "Int64" and got["id"].tolist() == df["id"].tolist()
+        if fmt == "parquet":
+            # integer ids come out as pandas' nullable Int64 (exact, also with missing values)
+            assert got["id"].dtype == "Int64" and got["id"].tolist() == df["id"].tolist()
+        else:  # CSV ids come out as the text of their fields
+            assert got["id"].tolist() == df["id"].astype(str).tolist()
         want = inc.predict(df[[*FEATURES, "id"]].astype("float32"))  # as in training
         np.testing.assert_array_equal(got["prediction"].to_numpy(), np.asarray(want))
 
@@ -790,18 +793,26 @@ def test_predict_categorical_id_to_parquet(tmp_path, capsys):
     assert pd.read_parquet(preds)["store"].astype(str).tolist() == df["store"].astype(str).tolist()
 
 
-def test_predict_id_that_stops_being_an_integer_names_the_block(tmp_path, data, capsys):
+def test_predict_csv_ids_keep_their_text_exactly(tmp_path, data, capsys):
+    # pandas' inference made zero-padded ids numbers ("000123" -> 123) and refused a text id
+    # after many integer ones ("holds 'A4000' where the first rows ... hold integers")
     folder, _ = data
     model = tmp_path / "m.pkl"
     assert run(capsys, *train_args(folder, model, "--validation", "0"))[0] == 0
     csv = tmp_path / "ids.csv"
     df = frame(4000)  # ~400 KB: the last row lies beyond the 64 KiB that the scan samples
-    text = df.to_csv(index=False).splitlines()
-    text[-1] = text[-1].rsplit(",", 1)[0] + ",X-17"  # the last id is text
-    csv.write_text("\n".join(text) + "\n")
-    rc, _, err = run(capsys, "predict", model, csv, "--out", tmp_path / "p.parquet", "--id", "id",
-                     "--workers", "0")
-    assert rc == 2 and "ids.csv" in err and "'id' holds 'X-17'" in err, err
+    ids = [f"{i:06d}" for i in range(3999)] + ["A4000"]
+    df["id"] = ids
+    df.loc[5, "id"] = None  # an empty field: a missing id
+    df.to_csv(csv, index=False)
+    for out in (tmp_path / "p.parquet", tmp_path / "p.csv"):
+        rc, _, err = run(capsys, "predict", model, csv, "--out", out, "--id", "id", "--workers",
+                         "0", "--blocksize", "100KB")
+        assert rc == 0, err
+        got = (pd.read_parquet(out) if out.suffix == ".parquet"
+               else pd.read_csv(out, dtype={"id": str}))["id"]
+        expected = [None if i == 5 else v for i, v in enumerate(ids)]
+        assert [None if pd.isna(v) else v for v in got] == expected
 
 
 def test_train_on_csv_labels_that_mix_digits_and_text(tmp_path, capsys):
@@ -1000,3 +1011,141 @@ def test_python_dash_m_gpuinc_runs_the_command():
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("usage: gpuinc train")
+
+
+def test_train_on_a_decimal_target(tmp_path, capsys):
+    # Parquet decimal128 labels (SQL / Spark exports) came out as Decimal objects: the
+    # classes printed as [Decimal('0'), Decimal('1')], then partial_fit refused them
+    from decimal import Decimal
+
+    import pyarrow as pa
+
+    df = frame(ROWS)
+    folder = tmp_path / "dec"
+    folder.mkdir()
+    table = pa.Table.from_pandas(df[FEATURES], preserve_index=False).append_column(
+        "label", pa.array([Decimal(int(v)) for v in df["label"]], type=pa.decimal128(10, 0)))
+    pq.write_table(table, folder / "part-0.parquet")
+    model = tmp_path / "m.pkl"
+    rc, out, err = run(capsys, "train", folder, "--target", "label", "--workers", "0",
+                       "--validation", "0", "--out", model)
+    assert rc == 0, err
+    assert "Decimal" not in out
+    assert load_model(model)["model"].estimator_.classes_.tolist() == [0.0, 1.0]
+    preds = tmp_path / "p.csv"
+    rc, _, err = run(capsys, "predict", model, folder, "--workers", "0", "--out", preds)
+    assert rc == 0, err
+    assert set(pd.read_csv(preds)["prediction"]) <= {0.0, 1.0}
+
+
+def test_train_out_ending_in_a_separator_is_refused(tmp_path, data, capsys):
+    # --out models/ wrote a FILE named models and said "model saved to models/"
+    folder, _ = data
+    out = str(tmp_path / "models") + "/"
+    rc, _, err = run(capsys, *train_args(folder, out))
+    assert rc == 2 and f"--out {out} names a folder" in err and "models/model.pkl" in err, err
+    assert not (tmp_path / "models").exists()
+
+
+def test_predict_out_inside_the_data_folder_is_refused(tmp_path, data, capsys):
+    # the predictions became part of the dataset that the folder holds
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model, "--validation", "0"))[0] == 0
+    before = sorted(p.name for p in folder.iterdir())
+    for out in (folder / "preds.parquet", folder / "sub" / "p.csv"):
+        rc, _, err = run(capsys, "predict", model, folder, "--workers", "0", "--out", out)
+        assert rc == 2 and f"--out {out} is inside the data folder {folder}" in err, err
+        assert "outside" in err
+    assert sorted(p.name for p in folder.iterdir()) == before
+    # next to the data (a file's folder is not the data folder) is fine
+    one = sorted(folder.iterdir())[0]
+    rc, _, err = run(capsys, "predict", model, one, "--workers", "0",
+                     "--out", folder.parent / "p.csv")
+    assert rc == 0, err
+
+
+@pytest.mark.parametrize(("model", "param", "why"), [
+    ("sgd-classifier", "alpha=abc", "alpha must be a real number"),
+    ("sgd-classifier", "batch_size=0", "batch_size must be an integer >= 1"),
+    ("sgd-classifier", "loss=bogus", "loss='bogus' is not supported"),
+    ("sklearn-sgd-classifier", "alpha=abc", "'alpha' parameter of SGDClassifier"),
+    ("mlp-classifier", "batch_size=0", "'batch_size' parameter of MLPClassifier"),
+])
+def test_bad_param_value_is_refused_before_reading(tmp_path, capsys, model, param, why):
+    # the error came after a classes scan and the first block read, blamed on the data
+    # ("raised by partial_fit on block 0 ...") and never mentioned --param; the data here
+    # does not exist: the values are checked before it is looked at
+    rc, _, err = run(capsys, "train", tmp_path / "nowhere", "--target", "label", "--model", model,
+                     "--param", param, "--workers", "0", "--out", tmp_path / "m.pkl")
+    assert rc == 2 and err.startswith(f"gpuinc: error: --param {param.split('=')[0]}="), err
+    assert why in err and "nowhere" not in err, err
+
+
+def test_good_param_values_pass_the_check(tmp_path, capsys):
+    from gpuinc._cli_data import build_estimator
+
+    assert build_estimator("sgd-classifier", 0, {"alpha": 1e-3}).alpha == 1e-3
+    assert build_estimator("passive-aggressive", 0, {"alpha": 1e-3}).alpha == 1e-3
+    assert build_estimator("mlp-classifier", 0, {"batch_size": 16}).batch_size == 16
+
+
+def test_predict_errors_suggest_only_what_predict_has(tmp_path, capsys):
+    # predict said "Leave it out of the features (--exclude / --features ...)" and "before
+    # training", and a MODEL that is a folder (arguments swapped) gave "[Errno 21] Is a
+    # directory"
+    df = frame(ROWS).drop(columns=["value", "id"])
+    df.to_parquet(tmp_path / "train.parquet", index=False)
+    model = tmp_path / "m.pkl"
+    rc, _, err = run(capsys, "train", tmp_path / "train.parquet", "--target", "label",
+                     "--workers", "0", "--validation", "0", "--out", model)
+    assert rc == 0, err
+    text, nan = tmp_path / "text", tmp_path / "nan"
+    text.mkdir()
+    nan.mkdir()
+    df.assign(f1="x").to_parquet(text / "a.parquet", index=False)
+    df.assign(f1=np.where(np.arange(ROWS) == 3, np.nan, df["f1"])).to_parquet(nan / "a.parquet")
+    for data, words, fix in ((text, "'f1' in ", "holds numbers, encoded as for training"),
+                             (nan, "'f1' hold missing", "--allow-nan for a model")):
+        rc, _, err = run(capsys, "predict", model, data, "--workers", "0",
+                         "--out", tmp_path / "p.csv")
+        assert rc == 2 and words in err and fix in err, err
+        assert "--exclude" not in err and "--features" not in err, err
+        assert "before training" not in err and "read_table" not in err, err
+    large = tmp_path / "large"
+    large.mkdir()
+    df.assign(f1=np.where(np.arange(ROWS) == 3, 3e39, df["f1"])).to_parquet(large / "a.parquet")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
+        rc, _, err = run(capsys, "predict", model, large, "--workers", "0",
+                         "--out", tmp_path / "p.csv")
+    assert rc == 2 and "too large for float32" in err, err
+    assert "train it again with --dtype float64" in err and "dtype=" not in err, err
+    rc, _, err = run(capsys, "predict", text, model, "--workers", "0", "--out", tmp_path / "p.csv")
+    assert rc == 2 and f"model file {text} is a folder" in err and "MODEL DATA" in err, err
+    assert "Errno" not in err
+
+
+def test_predict_id_and_features_may_name_a_pandas_index(tmp_path, capsys):
+    # df.set_index("user_id").to_parquet(...): 'user_id' was "not in the file"
+    folder = tmp_path / "data"
+    folder.mkdir()
+    df = frame(ROWS).drop(columns=["value", "id"]).assign(user_id=np.arange(ROWS) * 3 + 7)
+    df.set_index("user_id").to_parquet(folder / "part-0.parquet")  # a range: metadata only
+    shuffled = df.iloc[[1, 0, *range(2, ROWS)]]
+    shuffled.set_index("user_id").to_parquet(folder / "part-1.parquet")  # a column
+    assert pq.read_schema(folder / "part-1.parquet").names[-1] == "user_id"
+    model = tmp_path / "m.pkl"
+    rc, _, err = run(capsys, "train", folder, "--target", "label", "--workers", "0",
+                     "--validation", "0", "--out", model)
+    assert rc == 0, err
+    assert load_model(model)["features"] == FEATURES  # not a default feature
+    rc, _, err = run(capsys, "train", folder, "--target", "label", "--workers", "0",
+                     "--validation", "0", "--features", *FEATURES, "user_id",
+                     "--out", tmp_path / "m2.pkl")
+    assert rc == 0, err
+    preds = tmp_path / "p.csv"
+    rc, _, err = run(capsys, "predict", model, folder, "--id", "user_id", "--workers", "0",
+                     "--out", preds)
+    assert rc == 0, err
+    assert pd.read_csv(preds)["user_id"].tolist() == [*df["user_id"], *shuffled["user_id"]]

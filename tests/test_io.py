@@ -930,3 +930,84 @@ def test_read_classes_file_scan_does_not_cut_a_quoted_line_break(tmp_path, monke
     path.write_text("a,note,t\n" + rows + "40,x\n")  # one short row, at the end
     with pytest.raises(DataError, match="in line 82 of the file, saw 2"):
         gio._check_short_rows_in_file(fsspec.filesystem("file"), str(path), "q.csv", None)
+
+
+def test_pandas_index_is_a_column_but_not_a_default_feature(tmp_path):
+    # the index (not a RangeIndex: stored as a column) was dropped from the columns, so
+    # features= / keep= could not name it although read_table's docstring says they can
+    folder = tmp_path / "d"
+    folder.mkdir()
+    df = pd.DataFrame({"user_id": [5, 3, 9, 1, 7, 2], "f0": np.arange(6.0),
+                       "label": [0, 1] * 3})
+    df.iloc[:3].set_index("user_id").to_parquet(folder / "a.parquet")
+    df.iloc[3:].set_index("user_id").to_parquet(folder / "b.parquet")  # not a range either
+    X, _ = read_table(folder, "label")
+    assert list(X.columns) == ["f0"]  # not a default feature
+    X, _ = read_table(folder, "label", features=["f0", "user_id"])
+    assert X.compute()["user_id"].tolist() == [5, 3, 9, 1, 7, 2]
+    kept = read_features(folder, ["f0"], keep=["user_id"]).compute()
+    assert kept["user_id"].tolist() == [5, 3, 9, 1, 7, 2] and kept["f0"].tolist() == df["f0"].tolist()
+    # evenly spaced ids: pandas stores a RangeIndex as (start, stop, step) only, no column
+    ranged = tmp_path / "r.parquet"
+    df.assign(user_id=np.arange(6) * 7 + 100).set_index("user_id").to_parquet(
+        ranged, row_group_size=4)
+    assert pq.read_schema(ranged).names == ["f0", "label"]
+    X, _ = read_table(ranged, "label", features=["f0", "user_id"], blocksize=1)
+    assert X.npartitions == 2 and X.compute()["user_id"].tolist() == [100, 107, 114, 121, 128, 135]
+
+
+def test_categorical_and_string_text_labels_are_one_type(tmp_path):
+    # pandas writes a Categorical's codes as int8 (<= 127 categories) or int16: that, or a
+    # plain string column in another file, was refused as schema drift of the target
+    folder = tmp_path / "d"
+    folder.mkdir()
+    small = [f"c{i % 50}" for i in range(60)]
+    large = [f"c{i % 200}" for i in range(200)]
+    pd.DataFrame({"f0": np.arange(60.0), "label": pd.Categorical(small)}).to_parquet(
+        folder / "a.parquet")
+    pd.DataFrame({"f0": np.arange(200.0), "label": pd.Categorical(large)}).to_parquet(
+        folder / "b.parquet")
+    pd.DataFrame({"f0": [1.0, 2.0], "label": ["c1", "x"]}).to_parquet(folder / "c.parquet")
+    types = [info.types[1] for info in scan(folder).files]
+    assert "int8" in types[0] and "int16" in types[1] and "dictionary" not in types[2]
+    _, y = read_table(folder, "label")
+    assert [str(v) for v in y.compute()] == [*small, *large, "c1", "x"]
+    assert sorted(read_classes(folder, "label")) == sorted({*large, "x"})
+    # a numeric target in one file and text in another is still drift
+    pd.DataFrame({"f0": [1.0], "label": [3]}).to_parquet(folder / "d.parquet")
+    with pytest.raises(DataError, match=r"Schema drift: target column 'label'"):
+        read_table(folder, "label")
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+def test_value_too_large_for_float32_is_named_with_the_fix(tmp_path):
+    # 3e39 became inf in float32 and was reported as "missing (NaN) or infinite ... pass
+    # --allow-nan": following that trained on inf
+    df = pd.DataFrame({"f0": [1.0, 3e39, 2.0], "f1": [1.0, 2.0, 3.0], "label": [0, 1, 0]})
+    df.to_parquet(tmp_path / "d.parquet", index=False)
+    df.to_csv(tmp_path / "d.csv", index=False)
+    with pytest.raises(DataError, match=r"'f0' \(e\.g\. 3e\+39\) hold values too large for "
+                                        r"float32 .*Pass --dtype float64") as info:
+        read_table(tmp_path / "d.parquet", "label")[0].compute()
+    assert "allow-nan" not in str(info.value) and "'f1'" not in str(info.value)
+    # CSV values are parsed as float32 directly: too large and infinite look alike there
+    with pytest.raises(DataError, match=r"'f0'.*too large for float32.*--dtype float64"):
+        read_table(tmp_path / "d.csv", "label")[0].compute()
+    for path in (tmp_path / "d.parquet", tmp_path / "d.csv"):
+        X, _ = read_table(path, "label", dtype="float64")
+        assert X.compute()["f0"].tolist() == [1.0, 3e39, 2.0]
+
+
+def test_exclude_may_name_a_column_only_later_files_have(tmp_path):
+    # --exclude was checked against the first file's columns only, while leaving the column
+    # in gave "Schema drift: b has column(s) 'note'"
+    folder = tmp_path / "d"
+    folder.mkdir()
+    make_frame(4).to_parquet(folder / "a.parquet", index=False)
+    make_frame(4, start=4).assign(note="x").to_parquet(folder / "b.parquet", index=False)
+    with pytest.raises(DataError, match=r"b\.parquet has column\(s\) 'note'.*--exclude"):
+        read_table(folder, "label")
+    X, _ = read_table(folder, "label", exclude=["note", "id"])
+    assert list(X.columns) == FEATURES and len(X.compute()) == 8
+    with pytest.raises(DataError, match=r"'nope' given to --exclude"):
+        read_table(folder, "label", exclude=["note", "nope"])
