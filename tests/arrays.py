@@ -100,3 +100,15 @@ def parquet_parts(folder, frames) -> tuple:
     for i, df in enumerate(frames):
         df.to_parquet(folder / f"part-{i}.parquet", index=False)
     return folder, pd.concat(frames, ignore_index=True)
+
+
+def text_label_frame(npartitions: int):
+    """A Dask DataFrame of 400 rows: features a, b, c and a text label y ('pos' / 'neg')."""
+    import dask.dataframe as dd
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame(rng.randn(400, 3), columns=list("abc"))
+    frame["y"] = np.where(frame.a > 0, "pos", "neg")
+    return dd.from_pandas(frame, npartitions=npartitions)

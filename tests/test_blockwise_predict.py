@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
+from arrays import text_label_frame
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 from sklearn.linear_model import SGDClassifier, SGDRegressor
 from sklearn.preprocessing import StandardScaler
@@ -472,10 +473,7 @@ def test_a_sparse_meta_for_a_dense_output_gives_sparse_blocks():
 @pytest.mark.parametrize("meta", [pd.Series([], dtype="string"), pd.Series([], dtype="category"),
                                   "string"])
 def test_a_pandas_extension_dtype_meta_is_refused_naming_the_parameter(meta):
-    rs = np.random.RandomState(0)
-    frame = pd.DataFrame(rs.randn(400, 3), columns=list("abc"))
-    frame["y"] = np.where(frame.a > 0, "pos", "neg")
-    ddf = dd.from_pandas(frame, npartitions=4)
+    ddf = text_label_frame(npartitions=4)
     inc = Incremental(SGDClassifier(random_state=0), predict_meta=meta)
     inc.fit(ddf[list("abc")], ddf.y)
     with pytest.raises(ValueError, match=r"predict_meta has the dtype .* not a NumPy dtype.*"

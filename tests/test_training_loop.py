@@ -14,7 +14,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
-from arrays import swallows_interrupts
+from arrays import swallows_interrupts, text_label_frame
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import SGDClassifier
 
@@ -984,10 +984,7 @@ def test_validation_data_that_cannot_fit_the_training_data_is_refused_before_tra
 def test_a_binary_scorer_without_its_positive_class_fails_before_training(scoring):
     # text labels: pos_label=1 is not one of them; this failed after a whole pass, with
     # scikit-learn's message and no way out
-    rng = np.random.RandomState(0)
-    frame = pd.DataFrame(rng.randn(400, 3), columns=list("abc"))
-    frame["y"] = np.where(frame.a > 0, "pos", "neg")
-    ddf = dd.from_pandas(frame, npartitions=8)
+    ddf = text_label_frame(npartitions=8)
     inc = Incremental(SGDClassifier(loss="log_loss"), scoring=scoring, validation=0.25,
                       progress=False)
     with pytest.raises(ValueError, match=r"needs its positive class named: the classes are "
