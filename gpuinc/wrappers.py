@@ -275,6 +275,18 @@ def _says_if_the_client_went():
         raise
 
 
+def _check_not_continuous(estimator, classes) -> None:
+    """Labels that are floats with fractions (a regression target): said before training."""
+    values = np.asarray(to_numpy(classes))
+    if values.dtype.kind == "f" and np.isfinite(values).all() and (values != np.round(values)).any():
+        raise ValueError(
+            f"y holds continuous values ({len(values)} distinct, e.g. "
+            f"{_listing_labels(values[:3])}), but {type(estimator).__name__} is a classifier, "
+            "which needs class labels: use a regressor (e.g. SGDRegressor), or turn y into "
+            "labels first."
+        )
+
+
 def _listing_labels(classes) -> str:
     labels = [c.item() if hasattr(c, "item") else c for c in list(classes)[:10]]
     return repr(labels)[:-1] + (", ...]" if len(classes) > 10 else "]")
@@ -894,6 +906,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             classes = np.sort(labels.to_numpy())
         else:
             classes = np.unique(_unique_labels(y))
+        _check_not_continuous(estimator, classes)
         static["classes"] = classes
         if stream:
             warnings.warn(
@@ -1250,6 +1263,15 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 check_scoring_for_classes(self.scoring, classes)  # f1 on 3 classes, ...
             methods = response_methods(scorer)
             func = getattr(scorer, "_score_func", None)
+            if (needs_score and methods == ("predict",) and is_classifier(estimator)
+                    and getattr(func, "__module__", "").endswith("._regression")
+                    and classes is not None and np.asarray(to_numpy(classes)).dtype.kind
+                    not in "biuf"):
+                raise ValueError(
+                    f"scoring={self.scoring!r} compares numbers, but {type(estimator).__name__} "
+                    f"predicts the text labels {_listing_labels(classes)}; choose a "
+                    "classification scorer such as 'accuracy' or 'f1_macro'."
+                )
             if (needs_score and methods == ("predict",) and is_regressor(estimator)
                     and getattr(func, "__module__", "").endswith("._classification")):
                 raise ValueError(

@@ -1098,3 +1098,24 @@ def test_a_training_score_undefined_on_every_block_says_why():
                                          "this scorer needs"):
         inc.fit(X, y, classes=[0, 1])
     assert np.isnan(inc.history_[-1]["train_score"])
+
+
+def test_a_classifier_on_a_continuous_target_is_told_to_use_a_regressor_before_training():
+    rng = np.random.RandomState(0)
+    X = da.from_array(rng.randn(200, 3), chunks=50)
+    y = da.from_array(rng.randn(200), chunks=50)
+    inc = Incremental(SGDClassifier(), progress=False)
+    with pytest.raises(ValueError, match="y holds continuous values .* is a classifier.*"
+                                         "use a regressor"):
+        inc.fit(X, y)
+    assert not hasattr(inc, "estimator_")
+    Incremental(SGDClassifier(), progress=False).fit(X, (y > 0).astype(float))  # 0.0 / 1.0
+
+
+def test_a_regression_scorer_for_text_labels_fails_before_training():
+    ddf = text_label_frame(npartitions=8)
+    inc = Incremental(SGDClassifier(), scoring="r2", validation=0.25, progress=False)
+    with pytest.raises(ValueError, match="scoring='r2' compares numbers, but SGDClassifier "
+                                         "predicts the text labels"):
+        inc.fit(ddf[list("abc")], ddf.y)
+    assert not hasattr(inc, "estimator_")
