@@ -277,8 +277,12 @@ def _says_if_the_client_went():
 
 def _check_not_continuous(estimator, classes) -> None:
     """Labels that are floats with fractions (a regression target): said before training."""
-    values = np.asarray(to_numpy(classes))
-    if values.dtype.kind == "f" and np.isfinite(values).all() and (values != np.round(values)).any():
+    try:
+        values = np.asarray(to_numpy(classes))
+    except (TypeError, ValueError):  # one array per output, of other lengths
+        return
+    if (values.ndim == 1 and values.dtype.kind == "f" and np.isfinite(values).all()
+            and (values != np.round(values)).any()):
         raise ValueError(
             f"y holds continuous values ({len(values)} distinct, e.g. "
             f"{_listing_labels(values[:3])}), but {type(estimator).__name__} is a classifier, "
@@ -875,6 +879,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         ``stream``: this is a first ``Incremental.partial_fit``, whose y may be one
         batch of a stream (the classes found in it may not be all of them).
         """
+        if y is not None and "classes" in static and is_classifier(estimator):
+            _check_not_continuous(estimator, static["classes"])  # (the CLI passes them)
         if y is None or "classes" in static or not is_classifier(estimator):
             return
         if "classes" not in inspect.signature(estimator.partial_fit).parameters:
