@@ -1110,6 +1110,9 @@ def test_a_classifier_on_a_continuous_target_is_told_to_use_a_regressor_before_t
         inc.fit(X, y)
     assert not hasattr(inc, "estimator_")
     Incremental(SGDClassifier(), progress=False).fit(X, (y > 0).astype(float))  # 0.0 / 1.0
+    # classes given (gpuinc train passes those it read): the same check
+    with pytest.raises(ValueError, match="y holds continuous values"):
+        Incremental(SGDClassifier(), progress=False).fit(X, y, classes=np.unique(y.compute()))
 
 
 def test_a_regression_scorer_for_text_labels_fails_before_training():
