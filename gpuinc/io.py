@@ -573,9 +573,14 @@ def _available_compressions() -> list:
     return fsspec.available_compressions()
 
 
-def _scan_csv_file(fs, path: str) -> tuple[FileInfo, Any]:
+#: the first bytes of the compressed formats a CSV file may come in, whatever its name
+_COMPRESSED_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"),
+                     (b"\x28\xb5\x2f\xfd", "zstd"))
+
+
+def _scan_csv_file(fs, path: str, compression: str | None = None) -> tuple[FileInfo, Any]:
     shown, size, stamp = _file_info(fs, path)
-    compression = _csv_compression(path) or None
+    compression = compression or _csv_compression(path) or None
     try:
         with fs.open(path, "rb", compression=compression) as fh:
             sample, complete = _read_csv_sample(fh)
@@ -587,9 +592,19 @@ def _scan_csv_file(fs, path: str) -> tuple[FileInfo, Any]:
                 f"(fsspec reads {compression} with it), or decompress the file."
             ) from exc
         raise DataError(f"{shown} could not be read ({_one_line(exc)}); is it corrupt?") from exc
+    if compression is None:
+        codec = next((c for magic, c in _COMPRESSED_MAGIC if sample.startswith(magic)), None)
+        if codec is not None:  # compressed, under a name that does not say so (data.txt.gz)
+            return _scan_csv_file(fs, path, codec)
     if not sample.strip():
         raise DataError(f"{shown} is empty (no header, no rows); remove it from the dataset.")
     newline = sample.find(b"\n")
+    if newline < 0 and b"\r" in sample.rstrip(b"\r"):
+        raise DataError(
+            f"{shown} ends its lines with a carriage return alone (CR, as old Mac files do), "
+            "which the CSV reader does not split on; convert its line endings to LF or CRLF "
+            "(e.g. tr '\\r' '\\n' < old.csv > new.csv)."
+        )
     if newline < 0:
         if complete:
             raise DataError(f"{shown} has a header but no rows; remove it from the dataset.")

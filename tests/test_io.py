@@ -144,6 +144,25 @@ def test_compressed_csv(tmp_path):
     np.testing.assert_allclose(X.compute().to_numpy(), df[FEATURES].to_numpy(np.float32), rtol=1e-6)
 
 
+def test_compressed_csv_under_a_name_that_does_not_say_so(tmp_path):
+    # read as text, its gzip bytes were "not a UTF-8 text header ... corrupt"
+    df = make_frame(50)
+    with gzip.open(tmp_path / "data.txt.gz", "wt") as fh:
+        df.to_csv(fh, index=False)
+    X, y = read_table(tmp_path / "data.txt.gz", "label", exclude=["id"], fmt="csv")
+    np.testing.assert_allclose(X.compute().to_numpy(), df[FEATURES].to_numpy(np.float32), rtol=1e-6)
+    np.testing.assert_array_equal(y.compute().to_numpy(), df["label"].to_numpy())
+
+
+def test_csv_with_carriage_returns_alone_is_named_with_the_fix(tmp_path):
+    # it was "a header but no rows; remove it from the dataset"
+    (tmp_path / "old.csv").write_bytes(make_frame(20).to_csv(index=False).replace(
+        "\n", "\r").encode())
+    with pytest.raises(DataError, match=r"old\.csv ends its lines with a carriage return alone.*"
+                                        r"convert its line endings"):
+        read_table(tmp_path / "old.csv", "label")
+
+
 def test_zarr_group_and_root_array(tmp_path):
     zarr = pytest.importorskip("zarr")
     rng = np.random.default_rng(0)
