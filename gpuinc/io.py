@@ -1514,6 +1514,9 @@ def _ragged_row_error(where: str, lines: _BlockLines, line: int, expected: int, 
     else:
         why = ("Fix that row or drop it: every row needs one field per header name; a "
                "missing value is an empty field (1,,3), not a missing one.")
+    if getattr(lines, "offset", 0):  # a block that starts inside the file
+        why += (" If the file's quoted fields hold line breaks, a block may start inside one: "
+                "read the file in one block (blocksize=None, --blocksize none).")
     return DataError(
         f"{where} is not well-formed CSV (expected {expected} fields, {source}, in "
         f"{lines.name(line)}, saw {saw}{others}). {why}"

@@ -796,14 +796,17 @@ def test_ragged_csv_row_names_its_line_in_the_file(tmp_path):
     assert re.search(r"r\.csv \(bytes [1-9]\d*-\d+\) is not well-formed CSV \(expected 11 fields, "
                      r"as in the header, in line 3000 of the file, saw 13\)\. Fix that row or "
                      r"drop it", errors), errors
+    # a block inside the file may start inside a quoted line break: the way out is named
+    assert "read the file in one block (blocksize=None, --blocksize none)" in errors
     # a compressed file is one block: its line is the file's, and the fix is named too
     with gzip.open(tmp_path / "r.csv.gz", "wt") as fh:
         fh.write("".join(lines))
     X, y = read_table(tmp_path / "r.csv.gz", "label")
     with pytest.raises(DataError, match=r"r\.csv\.gz is not well-formed CSV \(expected 11 fields, "
                                         r"as in the header, in line 3000 of the file, saw 13\)\. "
-                                        r"Fix that row or drop it"):
+                                        r"Fix that row or drop it") as info:
         dask.compute(X, y)
+    assert "blocksize=None" not in str(info.value)  # one block already
 
 
 def test_ragged_csv_row_line_when_the_lines_before_cannot_be_counted(tmp_path, monkeypatch):
