@@ -788,7 +788,7 @@ def _predict_unguarded(args) -> int:
     import dask.dataframe as dd
     import fsspec
 
-    from .io import _read_features_and_kept, read_features, scan
+    from .io import DataError, _read_features_and_kept, read_features, scan
 
     out = os.fspath(args.out)
     kind = _output_kind(out)
@@ -809,6 +809,13 @@ def _predict_unguarded(args) -> int:
     options = {"dtype": payload["dtype"], "blocksize": args.blocksize, "allow_nan": args.allow_nan}
     if ds.fmt == "zarr":
         X, kept = read_features(ds, features, keep=keep, **options), None  # (no --id for Zarr)
+        expected = getattr(inc.estimator_, "n_features_in_", None)
+        width = X.shape[1] if X.ndim == 2 else None
+        if expected is not None and width is not None and width == width and width != expected:
+            raise DataError(
+                f"{args.data} has {width} feature column(s), but the model {args.model} was "
+                f"trained on {expected}; predict on data with the training features."
+            )
     else:
         # --id columns come through as stored, also one that is a feature of the model
         X, kept = _read_features_and_kept(ds, features, keep, **options)

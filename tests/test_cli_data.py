@@ -1149,3 +1149,26 @@ def test_predict_id_and_features_may_name_a_pandas_index(tmp_path, capsys):
                      "--out", preds)
     assert rc == 0, err
     assert pd.read_csv(preds)["user_id"].tolist() == [*df["user_id"], *shuffled["user_id"]]
+
+
+def test_zarr_data_of_another_width_than_the_model_is_named(tmp_path, capsys):
+    # it was scikit-learn's "X has 4 features, but GaussianNB is expecting 5", naming neither
+    # the store nor the model
+    zarr = pytest.importorskip("zarr")
+    rng = np.random.default_rng(0)
+    for name, width in (("train.zarr", 5), ("new.zarr", 4)):
+        group = zarr.open_group(str(tmp_path / name), mode="w")
+        group.create_array("X", shape=(200, width), chunks=(50, width), dtype="float64")[:] = \
+            rng.normal(size=(200, width))
+        group.create_array("label", shape=(200,), chunks=(50,), dtype="int64")[:] = \
+            group["X"][:, 0] > 0
+    model = tmp_path / "z.pkl"
+    rc, _, err = run(capsys, "train", tmp_path / "train.zarr", "--target", "label",
+                     "--workers", "0", "--validation", "0", "--out", model)
+    assert rc == 0, err
+    rc, _, err = run(capsys, "predict", model, tmp_path / "new.zarr", "--out",
+                     tmp_path / "p.csv", "--workers", "0")
+    assert rc != 0
+    assert re.search(r"new\.zarr has 4 feature column\(s\), but the model .*z\.pkl was trained "
+                     r"on 5", err), err
+    assert not (tmp_path / "p.csv").exists()
