@@ -510,8 +510,9 @@ def map_method(X, estimator, method: str, home: str, meta=None):
     one row of zeros (:func:`infer_meta`).
     """
     check_lazy_input(X, estimator)
-    # One copy of the model in the graph, shared by every block's task.
-    est = dask.delayed(estimator, pure=True)
+    # One copy of the model in the graph, shared by every block's task; named, not hashed
+    # (hashing a model pickles it whole, on every call, warnings of its pickling included)
+    est = dask.delayed(estimator, pure=False)
     meta_columns = None
     if meta is not None:
         out_meta, meta_columns = meta_sample(meta, estimator, method, X)

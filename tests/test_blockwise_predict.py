@@ -503,3 +503,22 @@ def test_setting_up_a_lazy_transform_says_nothing_of_the_probe_row():
         warnings.simplefilter("error")  # the row of zeros divided by zero: 200 warnings
         lazy = inc.transform(Xd)
     assert lazy.shape == (200, 3)
+
+
+class CountsPickles(SGDClassifier):
+    pickled = 0
+
+    def __getstate__(self):
+        type(self).pickled += 1
+        return super().__getstate__()
+
+
+def test_setting_up_a_lazy_method_does_not_pickle_the_model():
+    # dask hashed the model to name it: a pickle of the whole model on every call
+    X = da.from_array(np.random.RandomState(0).randn(400, 3), chunks=(100, 3))
+    y = (X[:, 0] > 0).astype(int)
+    inc = Incremental(CountsPickles(loss="log_loss", random_state=0)).fit(X, y, classes=[0, 1])
+    CountsPickles.pickled = 0
+    lazy = [inc.predict(X), inc.predict_proba(X), inc.decision_function(X)]
+    assert CountsPickles.pickled == 0
+    np.testing.assert_array_equal(lazy[0].compute(), inc.estimator_.predict(X.compute()))
