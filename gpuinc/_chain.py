@@ -1271,6 +1271,28 @@ RUN_FETCH_BYTES = 32 * 2**20
 FETCH_BLOCK_BYTES = 4 * 2**20
 
 
+def _placement(client, keys: list, with_sizes: bool) -> tuple[dict, dict]:
+    """``(who_has, nbytes)`` of ``keys``: both asked of the scheduler at once (one round
+    trip, not two: every pass over persisted blocks asks); a key released meanwhile has
+    no holder and no size."""
+    import asyncio
+
+    async def ask():
+        calls = [client.scheduler.who_has(keys=keys)]
+        if with_sizes:
+            calls.append(client.scheduler.nbytes(keys=keys, summary=False))
+        return await asyncio.gather(*calls, return_exceptions=True)
+
+    answers = client.sync(ask)
+    if isinstance(answers[0], BaseException):
+        raise answers[0]
+    who = {k: list(v) for k, v in answers[0].items()}
+    sizes = {}
+    if with_sizes and not isinstance(answers[1], BaseException):  # (KeyError: one released)
+        sizes = {k: n for k, n in answers[1].items() if who.get(k)}
+    return who, sizes
+
+
 def _runs_by_worker(client, resolved, fetch_bytes: int | None = None,
                     block_bytes: int | None = None, owners: list | None = None):
     """Consecutive block positions to train in one task each, as lists (see RUN_FETCH_BYTES).
@@ -1287,12 +1309,9 @@ def _runs_by_worker(client, resolved, fetch_bytes: int | None = None,
     futures = [v for parts in resolved for v in _flatten(parts) if isinstance(v, Future)]
     who, sizes = {}, {}
     if futures:
-        wait(futures)  # just persisted: where they will be is not known before
-        who = client.who_has(futures)
-        held_keys = [k for k, holders in who.items() if holders]
-        if held_keys and fetch_bytes > 0:
-            with contextlib.suppress(KeyError):  # a key released meanwhile: sizes unknown
-                sizes = client.nbytes(held_keys, summary=False)
+        if not all(f.done() for f in futures):
+            wait(futures)  # just persisted: where they will be is not known before
+        who, sizes = _placement(client, list({f.key for f in futures}), fetch_bytes > 0)
     unknown = fetch_bytes + 1  # a block of unknown size is never fetched to another worker
     runs, held, total = [], {}, 0
     for i, parts in enumerate(resolved):

@@ -687,3 +687,16 @@ def test_a_worker_restarted_at_the_same_address_does_not_hang_a_relay_pass(tmp_p
     assert spy == [2, 2, "broken"]
     assert np.array_equal(out["inc"].coef_, expected.coef_)
     assert [r["blocks"] for r in out["inc"].history_] == [16, 16]
+
+
+def test_where_blocks_are_and_their_sizes_come_in_one_round_trip(client):
+    X = dask.array.from_array(np.arange(400.0).reshape(100, 4), chunks=25).persist()
+    distributed.wait(X)
+    keys = [k for row in X.__dask_keys__() for k in row]
+    who, sizes = _chain._placement(client, keys, True)
+    assert who == {k: list(v) for k, v in client.who_has(X).items()}
+    assert sizes == client.nbytes(keys, summary=False)
+    assert _chain._placement(client, keys, False)[1] == {}
+    # a key released meanwhile: no holder, and sizes unknown rather than an error
+    who, sizes = _chain._placement(client, [*keys, ("gpuinc-released", 0)], True)
+    assert who[("gpuinc-released", 0)] == [] and sizes == {}
