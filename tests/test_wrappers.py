@@ -683,16 +683,15 @@ def test_small_persisted_blocks_train_in_few_tasks(client):
 
 
 class _FakeClient:
-    """who_has / nbytes of blocks placed by hand, for the run grouping."""
+    """Where blocks placed by hand are and their sizes, for the run grouping (what
+    ``_chain._placement`` asks the scheduler)."""
 
     def __init__(self, placement):  # key -> (workers, nbytes)
         self.placement = placement
 
-    def who_has(self, futures):
-        return {f.key: list(self.placement[f.key][0]) for f in futures}
-
-    def nbytes(self, keys, summary=True):
-        return {k: self.placement[k][1] for k in keys}
+    def placement_of(self, keys, with_sizes):
+        who = {k: list(self.placement[k][0]) for k in keys}
+        return who, ({k: self.placement[k][1] for k in keys if who[k]} if with_sizes else {})
 
 
 def test_runs_fetch_small_blocks_within_the_byte_budget(monkeypatch):
@@ -700,11 +699,15 @@ def test_runs_fetch_small_blocks_within_the_byte_budget(monkeypatch):
 
     import gpuinc._chain as chain
 
-    monkeypatch.setattr("distributed.wait", lambda futures: None)
+    monkeypatch.setattr(chain, "_placement", lambda client, keys, sizes:
+                        client.placement_of(keys, sizes))
 
-    class Key:  # stands for a Future: _runs_by_worker reads only .key
+    class Key:  # stands for a Future: _runs_by_worker reads only .key (and .done())
         def __init__(self, key):
             self.key = key
+
+        def done(self):
+            return True
 
     monkeypatch.setattr("distributed.Future", Key)
     MB = 2**20
