@@ -605,10 +605,11 @@ class DistributedRunner:
                     if fut.done():
                         result = fut.result()
                     continue
-                if isinstance(item, _Pushed):  # the task is returning
-                    result = item if item.payload is not None else fut.result()
-                    if item.payload is not None:
-                        _hold_while_ending(client, [fut])
+                if isinstance(item, _Pushed) and item.payload is None:
+                    result = fut.result()  # the task is returning a result too large to push
+                elif isinstance(item, _Pushed):
+                    result = item
+                    _hold_while_ending(client, [fut])
                 else:
                     report(item)
             model, counts, progressive_stats, worker = _unpushed(result)
@@ -838,6 +839,9 @@ _LAST_PASS_KEY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: a while, so that their tasks end as finished (released while running, they would be
 #: cancelled, and missing from the task stream and the dashboard)
 _ENDING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: client -> weak reference to the scheduler connection its progress subscription was sent on
+_SUBSCRIBED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_POLL_S = 0.05  # how often a waiting pass looks whether its task ended without a last event
 
 
 def _hold_while_ending(client, futures) -> None:
@@ -845,9 +849,6 @@ def _hold_while_ending(client, futures) -> None:
     if held is None:
         held = _ENDING[client] = deque(maxlen=16)
     held.extend(futures)
-#: client -> weak reference to the scheduler connection its progress subscription was sent on
-_SUBSCRIBED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-_POLL_S = 0.05  # how often a waiting pass looks whether its task ended without a last event
 
 
 def _warm_placement(client) -> dict:
@@ -1045,20 +1046,11 @@ def _resolve(client, block, *, local=False, after=None, on_held=None):
     from distributed import Future
 
     pieces = list(_pieces(block))
-    lazy = []
-    for i, value in enumerate(pieces):
-        if not dask.is_dask_collection(value):
-            continue
-        if _held(client, value):
-            pieces[i] = Future(_held_key(client, value), client)
-        else:
-            lazy.append(i)
     if on_held is not None:
         # computed from held data inside the fit task (see _on_held_plans): the data are
         # the task's dependencies, the block's own small graph travels with it.  The plan
         # says which pieces it computes (the client's view of what it holds may change).
         graph, leaves, computed = on_held
-        pieces = list(_pieces(block))
         for i, value in enumerate(pieces):
             if dask.is_dask_collection(value) and i not in computed:
                 pieces[i] = Future(_held_key(client, value), client)
@@ -1068,6 +1060,15 @@ def _resolve(client, block, *, local=False, after=None, on_held=None):
             pieces[i] = _Part(j)
         x, y, *kw_values = pieces
         return (x, y, dict(zip(block.kwargs, kw_values, strict=True)), loaded), []
+    lazy = []
+    for i, value in enumerate(pieces):
+        if not dask.is_dask_collection(value):
+            continue
+        key = _held_key(client, value)
+        if key is not None:
+            pieces[i] = Future(key, client)
+        else:
+            lazy.append(i)
     if lazy and local:
         # One task computes the block's whole graph on its worker (the threaded runner
         # does the same in its loader thread): the small steps of a block (splitting X

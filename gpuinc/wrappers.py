@@ -46,6 +46,7 @@ from ._progress import bar, should_show
 from .metrics import (
     ESTIMATOR_DEFAULT,
     NoSamplesError,
+    _continuous,
     _host,
     check_scoring_for_classes,
     combine_progressive,
@@ -282,7 +283,7 @@ def _check_not_continuous(estimator, classes) -> None:
     except (TypeError, ValueError):  # one array per output, of other lengths
         return
     if (values.ndim == 1 and values.dtype.kind == "f" and np.isfinite(values).all()
-            and (values != np.round(values)).any()):
+            and _continuous(values)):
         raise ValueError(
             f"y holds continuous values ({len(values)} distinct, e.g. "
             f"{_listing_labels(values[:3])}), but {type(estimator).__name__} is a classifier, "
@@ -968,11 +969,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         n_features = X.shape[1] if hasattr(X, "shape") and len(X.shape) == 2 else None
         if isinstance(X, dd.DataFrame):
             n_features = len(X.columns)
-        n_rows = None
-        if isinstance(X, da.Array):
-            n_rows = None if np.isnan(X.shape[0]) else int(X.shape[0])
-        elif not is_dask_collection(X):
-            n_rows = int(in_memory_rows(X))
+        n_rows = _n_rows_known(X)
         return {
             "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
             "n_rows": n_rows,
