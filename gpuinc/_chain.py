@@ -613,8 +613,7 @@ class DistributedRunner:
                 else:
                     report(item)
             model, counts, progressive_stats, worker = _unpushed(result)
-            _LAST_PASS_WORKER[client] = worker
-            _LAST_PASS_KEY[client] = fut.key
+            _LAST_PASS[client] = (worker, fut.key)
         except BaseException as exc:
             if fut is not None:
                 with contextlib.suppress(Exception):
@@ -831,10 +830,9 @@ _PROGRESS: dict = {}  # run token -> callback(position), for this client's passe
 #: hold), instead of being fetched from the worker once the task has ended: a round trip
 #: less at the end of every pass.  Larger results are fetched.
 PUSH_RESULT_BYTES = 16 * 1024
-#: client -> address of the worker of its last one-task pass (gone with the client)
-_LAST_PASS_WORKER: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-#: client -> the key of that pass's task
-_LAST_PASS_KEY: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: client -> (address of the worker of its last one-task pass, the key of that pass's task)
+#: (gone with the client)
+_LAST_PASS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 #: client -> the futures of its last passes whose results came with their last event: held
 #: a while, so that their tasks end as finished (released while running, they would be
 #: cancelled, and missing from the task stream and the dashboard)
@@ -859,8 +857,7 @@ def _warm_placement(client) -> dict:
     that worker is idle: the preference is taken by the pass that uses it, so
     concurrent fits spread over the workers, and a busy worker is not waited for.
     """
-    last = _LAST_PASS_WORKER.pop(client, None)
-    ending = _LAST_PASS_KEY.pop(client, None)
+    last, ending = _LAST_PASS.pop(client, (None, None))
     if last is None:
         return {}
     try:

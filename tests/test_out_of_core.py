@@ -216,7 +216,7 @@ def test_one_task_passes_stay_on_one_worker(parquet_folder, client):
     """Later passes run where the first ran (warm memory) while that worker is there."""
     import gpuinc._chain as chain
 
-    chain._LAST_PASS_WORKER.pop(client, None)
+    chain._LAST_PASS.pop(client, None)
     X, y = read_table(parquet_folder, "label", blocksize=None)
     client.get_task_stream()
     start = __import__("time").time()
@@ -231,7 +231,7 @@ def test_one_task_passes_stay_on_one_worker(parquet_folder, client):
         __import__("time").sleep(0.05)
     assert len(passes) == 4
     assert len({t["worker"] for t in passes}) == 1, [t["worker"] for t in passes]
-    assert chain._LAST_PASS_WORKER[client] == passes[0]["worker"]
+    assert chain._LAST_PASS[client][0] == passes[0]["worker"]
 
 
 def test_a_busy_last_worker_is_not_waited_for(parquet_folder, client):
@@ -241,20 +241,20 @@ def test_a_busy_last_worker_is_not_waited_for(parquet_folder, client):
 
     X, y = read_table(parquet_folder, "label", blocksize=None)
     Incremental(ReadAheadProbe(), progress=False).fit(X, y, classes=[0, 1])
-    last = chain._LAST_PASS_WORKER[client]
-    assert chain._warm_placement(client) == {"workers": [last], "allow_other_workers": True}
-    assert client not in chain._LAST_PASS_WORKER  # taken: a concurrent fit goes anywhere
-    chain._LAST_PASS_WORKER[client] = last
-    blocker = client.submit(time.sleep, 3, workers=[last], pure=False)
+    last = chain._LAST_PASS[client]
+    assert chain._warm_placement(client) == {"workers": [last[0]], "allow_other_workers": True}
+    assert client not in chain._LAST_PASS  # taken: a concurrent fit goes anywhere
+    chain._LAST_PASS[client] = last
+    blocker = client.submit(time.sleep, 3, workers=[last[0]], pure=False)
     deadline = time.time() + 5
-    while not client.processing(workers=[last])[last] and time.time() < deadline:
+    while not client.processing(workers=[last[0]])[last[0]] and time.time() < deadline:
         time.sleep(0.01)
     assert chain._warm_placement(client) == {}  # busy: no preference
-    chain._LAST_PASS_WORKER[client] = last
+    chain._LAST_PASS[client] = last
     start = time.time()
     Incremental(ReadAheadProbe(), progress=False).fit(X, y, classes=[0, 1])
     assert time.time() - start < 2.5  # not behind the 3 s task
-    assert chain._LAST_PASS_WORKER[client] != last
+    assert chain._LAST_PASS[client][0] != last[0]
     blocker.cancel()
 
 
@@ -282,11 +282,11 @@ def test_a_fit_inside_a_done_callback_does_not_hang(parquet_folder, client):
 def test_a_pass_runs_elsewhere_when_its_last_worker_is_gone(parquet_folder, client):
     import gpuinc._chain as chain
 
-    chain._LAST_PASS_WORKER[client] = "tcp://127.0.0.1:9"  # no worker there
+    chain._LAST_PASS[client] = ("tcp://127.0.0.1:9", None)  # no worker there
     X, y = read_table(parquet_folder, "label", blocksize=None)
     inc = Incremental(ReadAheadProbe(), progress=False).fit(X, y, classes=[0, 1])
     assert inc.estimator_.n_rows_ == N_FILES * ROWS
-    assert chain._LAST_PASS_WORKER[client] in client.scheduler_info()["workers"]
+    assert chain._LAST_PASS[client][0] in client.scheduler_info()["workers"]
 
 
 def test_one_task_pass_reports_every_block_in_order(parquet_folder, client):

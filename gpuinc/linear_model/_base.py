@@ -376,7 +376,6 @@ class BaseSGD(BaseEstimator):
         self._n_averaged = 0
         self.t_ = 1.0
         self._eta_scale = 1.0
-        self._eta_cap = None
         self._smooth_cap = None
         self._rng = np.random.default_rng(_seed_from(self.random_state))
         self._store_weights(xp, W, b, W * 1.0, b * 1.0)
@@ -817,9 +816,6 @@ class BaseSGD(BaseEstimator):
                 if step_stats is None:
                     step_stats = {}
                 step_stats.update(norms=norms, top=top)
-                # for inspection only: the stable step of a large mini-batch of this call
-                curvature = loss.curvature
-                self._eta_cap = math.inf if not curvature or top <= 0 else 1.0 / (curvature * top)
                 if smooth is not None:  # None: this block tells nothing; keep the last one
                     self._smooth_cap = smooth
             if step_stats["norms"] is not None and loss.curvature is not None:
