@@ -42,6 +42,7 @@ from ._chain import (
     stop_on_interrupt,
 )
 from ._dispatch import DEVICE, KIND_HOME, block_kind, estimator_home
+from ._params import check_random_state_param
 from ._progress import bar, should_show
 from .metrics import (
     ESTIMATOR_DEFAULT,
@@ -808,14 +809,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if not (isinstance(self.verbose, (bool, np.bool_))
                 or (_is_int(self.verbose) and self.verbose >= 0)):
             raise ValueError(f"verbose must be an integer >= 0 (or a bool), got {self.verbose!r}.")
-        rs = self.random_state
-        if not (rs is None or isinstance(rs, np.random.RandomState)
-                or (_is_int(rs) and 0 <= rs < 2**32)):
-            raise ValueError(
-                f"random_state must be None, an integer in [0, 2**32 - 1] or a "
-                f"numpy.random.RandomState, got {rs!r}"
-                + (" (a numpy Generator: pass an integer seed, e.g. random_state=0)."
-                   if isinstance(rs, np.random.Generator) else "."))
+        check_random_state_param(self.random_state)
         if self.checkpoint is not None and not isinstance(self.checkpoint, (str, os.PathLike)):
             raise ValueError(
                 f"checkpoint must be None or a directory (a str or path), got "

@@ -924,7 +924,7 @@ def test_a_failed_fit_keeps_the_split_of_the_model_it_keeps():
     ({"verbose": -1}, "verbose must be an integer >= 0"),
     ({"random_state": 1.5}, r"random_state must be None, an integer in \[0, 2\*\*32 - 1\]"),
     ({"random_state": -1}, "random_state must be"),
-    ({"random_state": np.random.default_rng(0)}, "a numpy Generator: pass an integer seed"),
+    ({"random_state": np.random.default_rng(0)}, "a numpy Generator: pass an integer seed instead"),
     ({"checkpoint": True}, "checkpoint must be None or a directory"),
     ({"scoring": ["accuracy", "f1"]}, "scoring must be None, a scorer name.*got a list"),
     ({"scoring": 3}, "scoring must be None"),

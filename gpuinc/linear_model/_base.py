@@ -38,6 +38,7 @@ from .._array_api import (
     to_numpy,
 )
 from .._optional import is_cudf_object, is_cupyx_sparse
+from .._params import check_random_state_param
 from . import _fused
 from ._scratch import scratch
 from ._shuffle import draw_keys, shuffle_order
@@ -125,19 +126,7 @@ class BaseSGD(BaseEstimator):
         if self.tol is not None:
             _check_real(name, "tol", self.tol, low=0.0)
         _check_int(name, "max_iter", self.max_iter, low=1)
-        seed = self.random_state
-        if not (
-            seed is None
-            or isinstance(seed, np.random.RandomState)
-            or (isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_))
-                and 0 <= seed <= 2**32 - 1)
-        ):
-            raise ValueError(
-                f"{name}: random_state must be None, an int in [0, 2**32 - 1] or a "
-                f"numpy.random.RandomState instance, got {seed!r}"
-                + (" (a numpy.random.Generator: pass an int seed instead)."
-                   if isinstance(seed, np.random.Generator) else ".")
-            )
+        check_random_state_param(self.random_state, name)
         _check_int(name, "n_iter_no_change", self.n_iter_no_change, low=1)
         for flag in ("fit_intercept", "shuffle", "warm_start"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):

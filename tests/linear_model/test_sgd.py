@@ -753,7 +753,7 @@ def test_a_block_of_zero_weights_still_refuses_nan(Est, data, first):
 @pytest.mark.parametrize("seed", [np.random.default_rng(0), -1, 2**32, 1.5, "0", True])
 def test_random_state_is_validated(seed):
     X, y = _blobs()
-    with pytest.raises(ValueError, match="random_state must be None, an int in"):
+    with pytest.raises(ValueError, match=r"SGD\w+: random_state must be None, an integer in"):
         SGDClassifier(random_state=seed).fit(X, y)
 
 
