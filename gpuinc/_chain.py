@@ -190,6 +190,7 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
         with compute_context(model, home):
             stat = progressive_statistic(model, x, y, kwargs.get("sample_weight"), progressive,
                                          home=home)
+    fresh = _unfitted(model)
     try:
         with compute_context(model, home):
             if y is None:
@@ -227,11 +228,30 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
                 "fitting (e.g. X = da.nan_to_num(X), or ddf.dropna() / ddf.fillna(0))."
             ) from exc
         _add_block_note(exc, index, rows)
+        if fresh and hasattr(exc, "add_note") and any(
+                w in str(exc).lower() for w in ("sample", "rows")):
+            exc.add_note(
+                "gpuinc: this was the first block the model trained on. If the estimator needs "
+                "a number of rows in its first partial_fit call (IncrementalPCA: n_components, "
+                "MiniBatchKMeans: n_clusters), give it a first block that large: with "
+                "shuffle_blocks=True (the default) the first block is drawn at random, so make "
+                "the blocks even and large enough (X.rechunk / ddf.repartition), or pass "
+                "shuffle_blocks=False with a large first block."
+            )
         raise
     except Exception as exc:
         _add_block_note(exc, index, rows)
         raise
     return model, stat, _n_rows(x)
+
+
+def _unfitted(model) -> bool:
+    """Whether ``model`` looks never fitted: no public attribute ending in ``_``
+    (scikit-learn's convention for learned attributes)."""
+    try:
+        return not any(k.endswith("_") and not k.startswith("_") for k in vars(model))
+    except TypeError:  # no __dict__: cannot tell
+        return False
 
 
 def _missing_labels(y) -> int:

@@ -452,6 +452,27 @@ def test_predict_before_fit(data):
         Incremental(sgd()).coef_  # noqa: B018
 
 
+def test_a_first_block_too_small_for_the_estimator_says_how_to_fix_it():
+    """IncrementalPCA needs n_components rows in its first call: a small block drawn first
+    by the shuffle gets a note naming the cause and the fix; later small blocks train."""
+    from sklearn.decomposition import IncrementalPCA
+
+    X = da.from_array(np.random.default_rng(0).normal(size=(1000, 80)),
+                      chunks=((50, 400, 400, 150), 80))
+    with pytest.raises(ValueError, match="n_components=60") as info:
+        Incremental(IncrementalPCA(n_components=60), shuffle_blocks=False).fit(X)
+    notes = " ".join(getattr(info.value, "__notes__", ()))
+    assert "block 0 (rows 0:50)" in notes
+    assert "first block the model trained on" in notes and "shuffle_blocks=False" in notes
+    X = X.rechunk(((400, 400, 150, 50), 80))
+    inc = Incremental(IncrementalPCA(n_components=60), shuffle_blocks=False).fit(X)
+    assert inc.components_.shape == (60, 80)
+    # an error on a later block is not blamed on the first block's size
+    with pytest.raises(ValueError) as info:
+        inc.partial_fit(X[:, :40])
+    assert "first block" not in " ".join(getattr(info.value, "__notes__", ()))
+
+
 def test_nan_in_a_block_names_the_block(data):
     X, y, Xn, yn = data
     Xbad = Xn.copy()
