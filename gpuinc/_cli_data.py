@@ -739,56 +739,11 @@ def run_predict(args) -> int:
     return _guarded(_predict)(args)
 
 
-#: the readers' advice for training (choose other features), and predict's words: there the
-#: features are the model's, and --exclude / --features do not exist
-_PREDICT_WORDS = (
-    (r"Leave it out of the features \(--exclude / --features; exclude= / features= in "
-     r"read_table\), or encode it as numbers first\.",
-     "The model was trained on it as a numeric feature: give data where it holds numbers, "
-     "encoded as for training."),
-    (r"Make the files agree \(convert the column to numbers in every file\), or leave it out "
-     r"\(--exclude / --features\)\.",
-     "Make the files agree (convert the column to numbers in every file, as for training): "
-     "the model needs it."),
-    (r"Make the files agree, or leave the column out \(--features / --exclude\)\.",
-     "Make the files agree: the model needs the column(s)."),
-    (r"or pass allow_nan=True \(--allow-nan\) for an estimator that handles them\.",
-     "or pass --allow-nan for a model that handles them."),
-    # predict reads features as the model's dtype (train's --dtype)
-    (r"Pass --dtype float64 \(dtype='float64'\), or scale the values down\.",
-     "The model reads its features as it was trained (train's --dtype): train it again with "
-     "--dtype float64, or scale the values down."),
-    (r"for those, pass --dtype float64 \(dtype='float64'\)\.",
-     "for those, train the model again with --dtype float64."),
-)
-
-
-@contextlib.contextmanager
-def _errors_in_predict_words():
-    """Say the readers' errors in ``gpuinc predict``'s terms (see :data:`_PREDICT_WORDS`)."""
-    from .io import DataError
-
-    try:
-        yield
-    except DataError as exc:
-        if exc.args and isinstance(exc.args[0], str):
-            text = exc.args[0]
-            for pattern, words in _PREDICT_WORDS:
-                text = re.sub(pattern, words, text)
-            exc.args = (text, *exc.args[1:])
-        raise
-
-
 def _predict(args) -> int:
-    with _errors_in_predict_words():
-        return _predict_unguarded(args)
-
-
-def _predict_unguarded(args) -> int:
     import dask.dataframe as dd
     import fsspec
 
-    from .io import DataError, _read_features_and_kept, read_features, scan
+    from .io import PREDICT, DataError, _read_features, _read_features_and_kept, scan
 
     out = os.fspath(args.out)
     kind = _output_kind(out)
@@ -806,9 +761,12 @@ def _predict_unguarded(args) -> int:
     _check_out_outside_data(out, fs, path, os.fspath(args.data), storage_options)
     keep = _names(args.id, ds.columns) or []
     _check_id_names(keep, inc, args.proba)
-    options = {"dtype": payload["dtype"], "blocksize": args.blocksize, "allow_nan": args.allow_nan}
+    # the model's features, read as it was trained; the readers' errors (also those of block
+    # tasks on workers) suggest the fixes predict has (purpose=PREDICT)
+    options = {"dtype": payload["dtype"], "blocksize": args.blocksize, "allow_nan": args.allow_nan,
+               "purpose": PREDICT}
     if ds.fmt == "zarr":
-        X, kept = read_features(ds, features, keep=keep, **options), None  # (no --id for Zarr)
+        X, kept = _read_features(ds, features, keep=keep, **options), None  # (no --id for Zarr)
         expected = getattr(inc.estimator_, "n_features_in_", None)
         width = X.shape[1] if X.ndim == 2 else None
         if expected is not None and width is not None and width == width and width != expected:

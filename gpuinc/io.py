@@ -98,6 +98,17 @@ class DataError(ValueError):
     """Bad input data.  The message names the file or column at fault and the fix."""
 
 
+#: what the data is read for, which decides the fixes that messages suggest: training
+#: chooses its features (--features / --exclude) and their dtype (--dtype); predicting with
+#: a trained model (``gpuinc predict``) reads the model's features, as it was trained
+TRAIN, PREDICT = "train", "predict"
+
+
+def _check_purpose(purpose: str) -> None:
+    if purpose not in (TRAIN, PREDICT):
+        raise ValueError(f"purpose must be {TRAIN!r} or {PREDICT!r}, got {purpose!r}.")
+
+
 # --------------------------------------------------------------------------- metadata
 @dataclass(frozen=True)
 class FileInfo:
@@ -906,8 +917,11 @@ def _check_target(ds: Dataset, target: str) -> None:
 
 
 def _select(ds: Dataset, target: str | None, features, exclude=(), keep=(),
-            text_target: bool = False) -> list[str]:
-    """Validate the columns against every file; return the feature columns."""
+            text_target: bool = False, purpose: str = TRAIN) -> list[str]:
+    """Validate the columns against every file; return the feature columns.
+
+    ``purpose`` (:data:`TRAIN` or :data:`PREDICT`) words the fixes the errors suggest.
+    """
     available = list(ds.columns)
     known = set(available)
     features = _as_names(features)
@@ -915,7 +929,7 @@ def _select(ds: Dataset, target: str | None, features, exclude=(), keep=(),
     keep = _as_names(keep) or []
     if target is not None:
         _check_target(ds, target)
-    _check_zarr_dims(ds, [*(features or []), *keep])
+    _check_zarr_dims(ds, [*(features or []), *keep], purpose)
     # an array that is not a column (3-D ...) is left out anyway: excluding it is fine
     not_columns = {name for name, _ in ds.zarr_skipped}
     # a column to exclude may be one that only some files have (leaving it out is the fix
@@ -923,7 +937,7 @@ def _select(ds: Dataset, target: str | None, features, exclude=(), keep=(),
     anywhere = known.union(*(info.columns for info in ds.files))
     _check_known(ds, [c for c in features or [] if c not in known],
                  sorted(c for c in exclude - not_columns if c not in anywhere),
-                 [c for c in keep if c not in known])
+                 [c for c in keep if c not in known], purpose)
     implicit = features is None
     if implicit:
         index = set(ds.files[0].index_columns) if ds.files else set()
@@ -942,24 +956,32 @@ def _select(ds: Dataset, target: str | None, features, exclude=(), keep=(),
     if not features:
         raise DataError(f"No feature columns left in {_where(ds)} (columns: {_listing(available)}).")
     if ds.fmt == "zarr":
-        _check_zarr_columns(ds, features, target)
+        _check_zarr_columns(ds, features, target, purpose)
         return features
     first = ds.files[0]
     used = [*features, *([target] if target is not None else []), *keep]
     for info in ds.files:
         _check_file_columns(first, info, features, used, target, implicit,
-                            csv=ds.fmt == "csv", text_target=text_target, exclude=exclude)
+                            csv=ds.fmt == "csv", text_target=text_target, exclude=exclude,
+                            purpose=purpose)
     return features
 
 
-def _check_known(ds: Dataset, features, exclude, keep) -> None:
+def _check_known(ds: Dataset, features, exclude, keep, purpose: str = TRAIN) -> None:
     """Refuse column names the data lacks, saying what each was asked for and the fix.
 
     The features may come from a user (``--features``, ``features=``) or from a model
-    (``gpuinc predict`` asks for the columns the model was trained on): the message is
-    true for both.
+    (``gpuinc predict`` asks for the columns the model was trained on): for
+    :data:`TRAIN` the message is true for both.
     """
     available = f"available columns: {_listing(ds.columns)}"
+    if features and purpose == PREDICT:
+        raise DataError(
+            f"Feature column(s) {_listing(features)} not in {_where(ds)}; {available}. They "
+            "were asked for by the model in `gpuinc predict`: a model needs the columns it "
+            "was trained on, under the same names. Give data that has these columns, under "
+            "these names, or train the model again on this data's columns."
+        )
     if features:
         raise DataError(
             f"Feature column(s) {_listing(features)} not in {_where(ds)}; {available}. They "
@@ -971,8 +993,9 @@ def _check_known(ds: Dataset, features, exclude, keep) -> None:
         )
     if keep:
         raise DataError(
-            f"Column(s) {_listing(keep)} given to carry along (--id / keep=) not in "
-            f"{_where(ds)}; {available}. Name columns this data has (check the spelling)."
+            f"Column(s) {_listing(keep)} given to carry along "
+            f"({'--id' if purpose == PREDICT else '--id / keep='}) not in {_where(ds)}; "
+            f"{available}. Name columns this data has (check the spelling)."
         )
     if exclude:
         raise DataError(
@@ -983,15 +1006,21 @@ def _check_known(ds: Dataset, features, exclude, keep) -> None:
 
 
 def _check_file_columns(first: FileInfo, info: FileInfo, features, used, target, implicit,
-                        csv: bool = False, text_target: bool = False, exclude=()):
+                        csv: bool = False, text_target: bool = False, exclude=(),
+                        purpose: str = TRAIN):
     pos = {c: i for i, c in enumerate(info.columns)}
     first_pos = {c: i for i, c in enumerate(first.columns)}
     missing = [c for c in used if c not in pos]
     if missing:
+        if purpose != PREDICT:
+            fix = "Make the files agree, or leave the column out (--features / --exclude)."
+        elif any(c in features for c in missing):
+            fix = "Make the files agree: the model needs the column(s)."
+        else:  # columns of --id only
+            fix = "Make the files agree, or leave the column(s) out of --id."
         raise DataError(
             f"Schema drift: {info.shown} has no column(s) {_listing(missing)}, which "
-            f"{first.shown} has (its columns: {_listing(info.columns)}). Make the files agree, "
-            "or leave the column out (--features / --exclude)."
+            f"{first.shown} has (its columns: {_listing(info.columns)}). {fix}"
         )
     if implicit and info is not first:
         extra = [c for c in info.columns if c not in first_pos
@@ -1009,17 +1038,19 @@ def _check_file_columns(first: FileInfo, info: FileInfo, features, used, target,
             continue
         j = first_pos[c]
         if info is not first and first.numeric[j]:
+            fix = ("Make the files agree (convert the column to numbers in every file, as "
+                   "for training): the model needs it." if purpose == PREDICT else
+                   "Make the files agree (convert the column to numbers in every file), or "
+                   "leave it out (--exclude / --features).")
             raise DataError(
                 f"Schema drift: column {c!r} is {first.types[j]} in {first.shown} but "
-                f"{info.types[i]} in {info.shown}. Make the files agree (convert the column to "
-                "numbers in every file), or leave it out (--exclude / --features)."
+                f"{info.types[i]} in {info.shown}. {fix}"
             )
         example = info.examples[i] if info.examples else None
         sample = f" (e.g. {example!r})" if example is not None else ""
         raise DataError(
             f"Feature column {c!r} in {info.shown} is not numeric: {info.types[i]}{sample}. "
-            "Leave it out of the features (--exclude / --features; exclude= / features= in "
-            "read_table), or encode it as numbers first."
+            + _not_numeric_fix(purpose)
         )
     if target is not None and info is not first and not (csv and text_target):
         i, j = pos[target], first_pos[target]
@@ -1035,17 +1066,31 @@ def _check_file_columns(first: FileInfo, info: FileInfo, features, used, target,
             )
 
 
-def _check_zarr_dims(ds: Dataset, names) -> None:
+def _not_numeric_fix(purpose: str) -> str:
+    """The fix for a feature column that holds something other than numbers."""
+    if purpose == PREDICT:
+        return ("The model was trained on it as a numeric feature: give data where it holds "
+                "numbers, encoded as for training.")
+    return ("Leave it out of the features (--exclude / --features; exclude= / features= in "
+            "read_table), or encode it as numbers first.")
+
+
+def _check_zarr_dims(ds: Dataset, names, purpose: str = TRAIN) -> None:
     """Refuse, by name, arrays of a Zarr group that are there but are not columns."""
     dims = dict(ds.zarr_skipped)
     bad = [(n, dims[n]) for n in dict.fromkeys(names) if n in dims]
     if bad:
         these = "it" if len(bad) == 1 else "them"
+        if purpose == PREDICT:
+            fix = (f"The model was trained on {these} as column(s): give data where "
+                   f"{these} {'is' if len(bad) == 1 else 'are'} 1-D or 2-D, as for training "
+                   "(e.g. arr.reshape(len(arr), -1)).")
+        else:
+            fix = (f"Store {these} as 2-D (e.g. arr.reshape(len(arr), -1)), or leave {these} "
+                   "out (--features / --exclude).")
         raise DataError(
             f"{ds.source} holds {'array' if len(bad) == 1 else 'arrays'} {_dims(bad)}, but "
-            "only 1-D arrays (one column) and 2-D arrays (rows x columns) are columns. Store "
-            f"{these} as 2-D (e.g. arr.reshape(len(arr), -1)), or leave {these} out "
-            "(--features / --exclude)."
+            f"only 1-D arrays (one column) and 2-D arrays (rows x columns) are columns. {fix}"
         )
 
 
@@ -1053,7 +1098,7 @@ def _zarr_by_name(ds: Dataset) -> dict:
     return {c.name: c for c in ds.zarr_columns}  # names are unique (see _scan_zarr)
 
 
-def _check_zarr_columns(ds: Dataset, features, target):
+def _check_zarr_columns(ds: Dataset, features, target, purpose: str = TRAIN):
     by_name = _zarr_by_name(ds)
     # the rows are those of the arrays read: other arrays may have any length
     rows = {c: by_name[c].rows for c in [*features, *([target] if target else [])]}
@@ -1065,21 +1110,23 @@ def _check_zarr_columns(ds: Dataset, features, target):
     if not any(rows.values()):
         raise DataError(
             f"{ds.source}: the array(s) read ({_listing(rows)}) have no rows; there is nothing "
-            "to train on."
+            f"{'to predict' if purpose == PREDICT else 'to train on'}."
         )
     for c in features:
         col = by_name[c]
         if not col.numeric and _is_complex(col.dtype):
+            fix = ("The model was trained on it as real numbers: give data where it holds "
+                   "real numbers, as for training." if purpose == PREDICT else
+                   "Store the real and imaginary parts (or the magnitude) as arrays of their "
+                   "own, or leave it out (--exclude / --features).")
             raise DataError(
                 f"Feature array {c!r} in {ds.source} holds complex numbers ({col.dtype}); "
-                "features must be real numbers. Store the real and imaginary parts (or the "
-                "magnitude) as arrays of their own, or leave it out (--exclude / --features)."
+                f"features must be real numbers. {fix}"
             )
         if not col.numeric:
-            raise DataError(
-                f"Feature array {c!r} in {ds.source} is not numeric ({col.dtype}); leave it out "
-                "(--exclude / --features) or store it as numbers."
-            )
+            fix = (f". {_not_numeric_fix(purpose)}" if purpose == PREDICT else
+                   "; leave it out (--exclude / --features) or store it as numbers.")
+            raise DataError(f"Feature array {c!r} in {ds.source} is not numeric ({col.dtype}){fix}")
     if target is not None and by_name[target].width != 1:
         raise DataError(
             f"Target array {target!r} in {ds.source} is 2-D; the target must be one column "
@@ -1102,6 +1149,11 @@ class _Columns:
     kept_kinds: tuple = ()
     #: CSV: parse the target as text in every block (see read_table's text_target)
     text_target: bool = False
+    #: what the block is read for (TRAIN or PREDICT): the fixes its errors suggest
+    purpose: str = TRAIN
+
+    def __post_init__(self):
+        _check_purpose(self.purpose)
 
     @property
     def needed(self) -> list[str]:
@@ -1130,20 +1182,27 @@ class _Columns:
         return tuple(out)
 
 
-def _missing_values_error(where: str, names: Sequence[str], note: str = "") -> DataError:
+def _allow_nan_fix(purpose: str) -> str:
+    """How to accept missing values, for a sentence "Fill or drop them in the data, ..."."""
+    if purpose == PREDICT:
+        return "or pass --allow-nan for a model that handles them."
+    return "or pass allow_nan=True (--allow-nan) for an estimator that handles them."
+
+
+def _missing_values_error(where: str, names: Sequence[str], note: str = "",
+                          purpose: str = TRAIN) -> DataError:
     return DataError(
         f"{where}: feature column(s) {_listing(names)} hold missing (NaN) or infinite "
-        "values. Fill or drop them in the data, or pass allow_nan=True "
-        f"(--allow-nan) for an estimator that handles them.{note}"
+        f"values. Fill or drop them in the data, {_allow_nan_fix(purpose)}{note}"
     )
 
 
 def _nonfinite_error(where: str, names: Sequence[str], block: pd.DataFrame,
-                     frame: pd.DataFrame, dtype) -> DataError:
+                     frame: pd.DataFrame, dtype, purpose: str = TRAIN) -> DataError:
     """The error for feature columns of a block with NaN or infinite values: a value too
     large for ``dtype`` (float32: about 3.4e38), infinite once converted, is named so."""
     if dtype is None or np.dtype(dtype).kind != "f":
-        return _missing_values_error(where, names)
+        return _missing_values_error(where, names, purpose=purpose)
     limit = float(np.finfo(dtype).max)
     overflow, maybe = [], []
     for name in names:
@@ -1163,19 +1222,25 @@ def _nonfinite_error(where: str, names: Sequence[str], block: pd.DataFrame,
                 overflow.append((name, stored[np.argmax(big)]))
         elif stored_dtype == np.dtype(dtype):  # CSV: parsed as dtype already
             maybe.append(name)
+    # predicting, the features are read as the model was trained (train's --dtype)
+    predict = purpose == PREDICT
     if overflow:
         examples = ", ".join(f"{name!r} (e.g. {value:g})" for name, value in overflow)
+        fix = ("The model reads its features as it was trained (train's --dtype): train it "
+               "again with --dtype float64, or scale the values down." if predict else
+               "Pass --dtype float64 (dtype='float64'), or scale the values down.")
         return DataError(
             f"{where}: feature column(s) {examples} hold values too large for {dtype} (at most "
-            f"±{limit:.3g}), which would become infinite. Pass --dtype float64 (dtype="
-            "'float64'), or scale the values down."
+            f"±{limit:.3g}), which would become infinite. {fix}"
         )
     if maybe:
+        fix = ("train the model again with --dtype float64" if predict else
+               "pass --dtype float64 (dtype='float64')")
         return _missing_values_error(
             where, names,
             f" An infinite value in {_listing(maybe)} may also be a number too large for "
-            f"{dtype} (beyond ±{limit:.3g}): for those, pass --dtype float64 (dtype='float64').")
-    return _missing_values_error(where, names)
+            f"{dtype} (beyond ±{limit:.3g}): for those, {fix}.", purpose=purpose)
+    return _missing_values_error(where, names, purpose=purpose)
 
 
 def _as_number_column(col: pd.Series):
@@ -1251,7 +1316,8 @@ def _nullable_int(arrow_type):
     return pd.Int64Dtype() if pa.types.is_integer(arrow_type) else None
 
 
-def _kept_values(values: pd.Series, kind: str | None, name: str, where: str) -> pd.Series:
+def _kept_values(values: pd.Series, kind: str | None, name: str, where: str,
+                 purpose: str = TRAIN) -> pd.Series:
     """A kept column of one block, the same kind in every block.
 
     Integers stay exact: int64 (uint64), or pandas' nullable Int64 (UInt64)
@@ -1271,7 +1337,8 @@ def _kept_values(values: pd.Series, kind: str | None, name: str, where: str) -> 
         example = odd.iloc[0] if len(odd) else None
         raise DataError(
             f"{where}: column {name!r} holds {example!r} where the first rows of the data hold "
-            "integers; fix the value, or leave the column out of --id / keep=."
+            f"integers; fix the value, or leave the column out of "
+            f"{'--id' if purpose == PREDICT else '--id / keep='}."
         ) from exc
     return exact if exact.hasnans else exact.astype(kind.lower())
 
@@ -1297,15 +1364,14 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
             example = _first_non_numeric(block[name])
             sample = f" (e.g. {example!r})" if example is not None else ""
             raise DataError(
-                f"{where}: feature column {name!r} holds non-numeric values{sample}. Leave it out "
-                "of the features (--exclude / --features; exclude= / features= in read_table), "
-                "or encode it as numbers first."
+                f"{where}: feature column {name!r} holds non-numeric values{sample}. "
+                + _not_numeric_fix(cols.purpose)
             )
         converted[name], has_missing = got
         if has_missing:
             missing.append(name)
     if missing and not cols.allow_nan:
-        raise _missing_values_error(where, missing)
+        raise _missing_values_error(where, missing, purpose=cols.purpose)
     if converted:
         block = block.copy()
         for name, values in converted.items():
@@ -1330,12 +1396,12 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
             if not np.isfinite(values).all():
                 bad_cols = [c for c, bad in zip(block.columns, (~np.isfinite(values)).any(axis=0),
                                                 strict=True) if bad]
-                raise _nonfinite_error(where, bad_cols, block, frame, cols.dtype)
+                raise _nonfinite_error(where, bad_cols, block, frame, cols.dtype, cols.purpose)
         else:  # mixed column types (e.g. bool and float): check the float columns one by one
             bad_cols = [c for c, dt in block.dtypes.items() if dt.kind in "fc"
                         and not np.isfinite(block[c].to_numpy()).all()]
             if bad_cols:
-                raise _nonfinite_error(where, bad_cols, block, frame, cols.dtype)
+                raise _nonfinite_error(where, bad_cols, block, frame, cols.dtype, cols.purpose)
     extra = {}
     if cols.target is not None:
         y = frame[cols.target]
@@ -1350,7 +1416,7 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
             y = pd.Series(pd.to_numeric(y).to_numpy(dtype="float64"), index=y.index, name=y.name)
         extra[cols.target] = y
     for name, kept_as, kind in zip(cols.keep, cols.kept_as, _kinds(cols), strict=True):
-        extra[kept_as] = _kept_values(frame[name], kind, name, where)
+        extra[kept_as] = _kept_values(frame[name], kind, name, where, cols.purpose)
     return block.assign(**extra) if extra else block
 
 
@@ -1911,7 +1977,7 @@ def _zarr_target(blocks: dict, col, where: str) -> np.ndarray:
 
 
 def _zarr_features(blocks: dict, columns: tuple, rows: int, dtype: str | None,
-                   allow_nan: bool, where: str) -> np.ndarray:
+                   allow_nan: bool, where: str, purpose: str = TRAIN) -> np.ndarray:
     """The feature columns, in order, as one C-ordered 2-D array."""
     pieces, run = [], []  # run: consecutive columns of a root 2-D array, as indices
 
@@ -1942,29 +2008,32 @@ def _zarr_features(blocks: dict, columns: tuple, rows: int, dtype: str | None,
             if bad[j:j + col.width].any():
                 names.append(col.name)
             j += col.width
+        fix = (_allow_nan_fix(purpose) if purpose == PREDICT
+               else "or pass allow_nan=True (--allow-nan).")
         raise DataError(
             f"{where}: feature array(s) {_listing(names)} hold missing (NaN) or infinite values. "
-            "Fill or drop them in the data, or pass allow_nan=True (--allow-nan)."
+            f"Fill or drop them in the data, {fix}"
         )
     return out
 
 
 def _read_zarr_columns(source: str, storage_options: dict, columns: tuple, start: int, stop: int,
-                       dtype: str | None, allow_nan: bool, what: str):
-    """Rows [start, stop) of some Zarr columns as one 2-D (or, for a target, 1-D) array."""
+                       dtype: str | None, allow_nan: bool, what: str, purpose: str = TRAIN):
+    """Rows [start, stop) of some Zarr columns as one 2-D (or, for a target, 1-D) array;
+    ``purpose`` words the fixes its errors suggest."""
     where = f"{source} rows {start}:{stop}"
     blocks = _read_zarr_arrays(source, storage_options, columns, start, stop, where)
     if what == "y":
         return _zarr_target(blocks, columns[0], where)
-    return _zarr_features(blocks, columns, stop - start, dtype, allow_nan, where)
+    return _zarr_features(blocks, columns, stop - start, dtype, allow_nan, where, purpose)
 
 
 def _read_zarr_xy(source: str, storage_options: dict, fcols: tuple, tcol, start: int,
-                  stop: int, dtype: str | None, allow_nan: bool) -> tuple:
+                  stop: int, dtype: str | None, allow_nan: bool, purpose: str = TRAIN) -> tuple:
     """Features and target of rows [start, stop) from one read of the arrays they share."""
     where = f"{source} rows {start}:{stop}"
     blocks = _read_zarr_arrays(source, storage_options, (*fcols, tcol), start, stop, where)
-    return (_zarr_features(blocks, fcols, stop - start, dtype, allow_nan, where),
+    return (_zarr_features(blocks, fcols, stop - start, dtype, allow_nan, where, purpose),
             _zarr_target(blocks, tcol, where))
 
 
@@ -1984,7 +2053,8 @@ def _zarr_step(cols, n: int, rows: int | None) -> int:
     return max(unit, (rows // unit) * unit)
 
 
-def _zarr_collections(ds: Dataset, features, target, dtype, allow_nan, blocksize):
+def _zarr_collections(ds: Dataset, features, target, dtype, allow_nan, blocksize,
+                      purpose: str = TRAIN):
     by_name = _zarr_by_name(ds)
     fcols = tuple(by_name[c] for c in features)
     tcol = by_name[target] if target is not None else None
@@ -1993,7 +2063,8 @@ def _zarr_collections(ds: Dataset, features, target, dtype, allow_nan, blocksize
     step = _zarr_step([*fcols, *([tcol] if tcol else [])], n,
                       _rows_per_block(blocksize, width, dtype))
     bounds = [(a, min(n, a + step)) for a in range(0, n, step)]
-    token = tokenize(ds.zarr_store, ds.zarr_columns, features, target, dtype, allow_nan, blocksize)
+    token = tokenize(ds.zarr_store, ds.zarr_columns, features, target, dtype, allow_nan, blocksize,
+                     purpose)
     out_dtype = np.dtype(dtype) if dtype is not None else np.result_type(*[c.dtype for c in fcols])
     so = ds.storage_options
     ydt = _zarr_label_dtype(tcol.dtype) if tcol is not None else None
@@ -2009,13 +2080,13 @@ def _zarr_collections(ds: Dataset, features, target, dtype, allow_nan, blocksize
         # The target is a column of an array the features come from (a root 2-D
         # array): one task reads the rows of both, so no chunk is decoded twice.
         pairs = [dask.delayed(_read_zarr_xy, pure=True, nout=2)(
-            ds.zarr_store, so, fcols, tcol, a, b, dtype, allow_nan,
+            ds.zarr_store, so, fcols, tcol, a, b, dtype, allow_nan, purpose,
             dask_key_name=f"gpuinc-read-zarr-xy-{token}-{i}") for i, (a, b) in enumerate(bounds)]
         xs = [x_block(p[0], a, b) for p, (a, b) in zip(pairs, bounds, strict=True)]
         ys = [y_block(p[1], a, b) for p, (a, b) in zip(pairs, bounds, strict=True)]
     else:
         xs = [x_block(dask.delayed(_read_zarr_columns, pure=True)(
-            ds.zarr_store, so, fcols, a, b, dtype, allow_nan, "X",
+            ds.zarr_store, so, fcols, a, b, dtype, allow_nan, "X", purpose,
             dask_key_name=f"gpuinc-read-zarr-x-{token}-{i}"), a, b)
             for i, (a, b) in enumerate(bounds)]
         ys = None if tcol is None else [y_block(dask.delayed(_read_zarr_columns, pure=True)(
@@ -2195,14 +2266,24 @@ def read_features(
     >>> list(frame.columns)  # doctest: +SKIP
     ['f0', 'f1', 'id']
     """
-    ds = _dataset(data, fmt, storage_options)
+    return _read_features(_dataset(data, fmt, storage_options), features, keep=keep,
+                          exclude=exclude, dtype=dtype, blocksize=blocksize, allow_nan=allow_nan)
+
+
+def _read_features(ds: Dataset, features, *, keep=(), exclude=(), dtype, blocksize, allow_nan,
+                   purpose: str = TRAIN):
+    """:func:`read_features` of a scanned dataset; its errors suggest the fixes for
+    ``purpose``: :data:`TRAIN`, or :data:`PREDICT` (``gpuinc predict``: the model's
+    features, read as it was trained)."""
+    _check_purpose(purpose)
     dtype = _check_dtype(dtype)
     keep = _as_names(keep) or []
     if ds.fmt == "zarr" and keep:
-        raise DataError("keep= (--id) is available for Parquet and CSV data, not for Zarr.")
-    features = _select(ds, None, features, exclude, keep)
+        raise DataError(f"{'--id' if purpose == PREDICT else 'keep= (--id)'} is available for "
+                        "Parquet and CSV data, not for Zarr.")
+    features = _select(ds, None, features, exclude, keep, purpose=purpose)
     if ds.fmt == "zarr":
-        return _zarr_collections(ds, features, None, dtype, allow_nan, blocksize)[0]
+        return _zarr_collections(ds, features, None, dtype, allow_nan, blocksize, purpose)[0]
     both = [c for c in keep if c in features]
     if both:
         # one frame holds one column per name: converted, it would change ids silently
@@ -2212,11 +2293,12 @@ def read_features(
             "frame holds one column per name. List each column in only one of them."
         )
     cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan),
-                    _kept_kinds(ds, keep))
+                    _kept_kinds(ds, keep), purpose=purpose)
     return _tabular_frame(ds, cols, blocksize)
 
 
-def _read_features_and_kept(ds: Dataset, features, keep, *, dtype, blocksize, allow_nan):
+def _read_features_and_kept(ds: Dataset, features, keep, *, dtype, blocksize, allow_nan,
+                            purpose: str = PREDICT):
     """Features ``X`` and the ``keep`` columns as two frames over one read task (Parquet, CSV).
 
     For ``gpuinc predict --id``: unlike :func:`read_features`, a kept column
@@ -2226,13 +2308,16 @@ def _read_features_and_kept(ds: Dataset, features, keep, *, dtype, blocksize, al
     would turn int64 parts into float64 where the parts differ).  CSV ``keep``
     columns come through as the text of their fields, exactly (``"000123"``
     stays ``"000123"``; a later ``"A4000"`` after integers is fine), as
-    strings, an empty field as missing.
+    strings, an empty field as missing.  Its errors suggest the fixes for
+    ``purpose`` (:data:`PREDICT`, or :data:`TRAIN`).
     """
+    _check_purpose(purpose)
     dtype = _check_dtype(dtype)
     keep = _as_names(keep) or []
-    features = _select(ds, None, features, (), keep)
+    features = _select(ds, None, features, (), keep, purpose=purpose)
     kinds = (_TEXT,) * len(keep) if ds.fmt == "csv" else _kept_kinds(ds, keep)
-    cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan), kinds)
+    cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan), kinds,
+                    purpose=purpose)
     frame = _tabular_frame(ds, cols, blocksize)
     kept = frame[list(cols.kept_as)]
     if cols.kept_as != cols.keep:

@@ -1172,3 +1172,64 @@ def test_zarr_data_of_another_width_than_the_model_is_named(tmp_path, capsys):
     assert re.search(r"new\.zarr has 4 feature column\(s\), but the model .*z\.pkl was trained "
                      r"on 5", err), err
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_predict_errors_raised_on_cluster_workers_say_predicts_fixes(tmp_path, capsys,
+                                                                     monkeypatch):
+    # the fixes were training's, rewritten by regexes over the text that came back from the
+    # workers; now each block task words them for predict itself (the purpose travels with it)
+    from distributed import LocalCluster
+
+    import gpuinc.cluster
+
+    def in_process_cluster(kind, n_workers=None, **kw):
+        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=False,
+                            dashboard_address=":0")
+
+    monkeypatch.setattr(gpuinc.cluster, "make_cluster", in_process_cluster)
+    df = frame(ROWS).drop(columns=["value", "id"])
+    df.to_parquet(tmp_path / "train.parquet", index=False)
+    model = tmp_path / "m.pkl"
+    rc, _, err = run(capsys, "train", tmp_path / "train.parquet", "--target", "label",
+                     "--workers", "0", "--validation", "0", "--out", model)
+    assert rc == 0, err
+    row3 = np.arange(ROWS) == 3
+    cases = {"nan": (np.nan, "'f1' hold missing", "or pass --allow-nan for a model that "
+                                                  "handles them."),
+             "large": (3e39, "too large for float32", "train it again with --dtype float64, "
+                                                      "or scale the values down.")}
+    for name, (value, words, fix) in cases.items():
+        (tmp_path / name).mkdir()
+        df.assign(f1=np.where(row3, value, df["f1"])).to_parquet(tmp_path / name / "a.parquet")
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
+            rc, _, err = run(capsys, "predict", model, tmp_path / name, "--workers", "1",
+                             "--out", tmp_path / "p.csv")
+        assert rc == 2 and words in err and fix in err, err
+        assert "allow_nan=" not in err and "dtype=" not in err, err
+        assert not (tmp_path / "p.csv").exists()
+
+
+def test_predict_id_missing_from_a_file_is_not_called_a_model_column(tmp_path, capsys):
+    # predict's rewrite of "leave the column out (--features / --exclude)" said "the model
+    # needs the column(s)" also of an --id column, which the model does not need
+    df = frame(ROWS).drop(columns=["value"])
+    df.drop(columns="id").to_parquet(tmp_path / "train.parquet", index=False)
+    model = tmp_path / "m.pkl"
+    rc, _, err = run(capsys, "train", tmp_path / "train.parquet", "--target", "label",
+                     "--workers", "0", "--validation", "0", "--out", model)
+    assert rc == 0, err
+    new = tmp_path / "new"
+    new.mkdir()
+    df.to_parquet(new / "a.parquet", index=False)
+    df.drop(columns="id").to_parquet(new / "b.parquet", index=False)
+    rc, _, err = run(capsys, "predict", model, new, "--id", "id", "--workers", "0",
+                     "--out", tmp_path / "p.csv")
+    assert rc == 2 and "b.parquet has no column(s) 'id'" in err, err
+    assert "Make the files agree, or leave the column(s) out of --id." in err, err
+    assert "model needs" not in err and "--features" not in err, err
+    df.drop(columns="f2").to_parquet(new / "b.parquet", index=False)
+    rc, _, err = run(capsys, "predict", model, new, "--id", "id", "--workers", "0",
+                     "--out", tmp_path / "p.csv")
+    assert rc == 2 and "b.parquet has no column(s) 'f2'" in err, err
+    assert "Make the files agree: the model needs the column(s)." in err, err

@@ -1033,3 +1033,158 @@ def test_exclude_may_name_a_column_only_later_files_have(tmp_path):
     assert list(X.columns) == FEATURES and len(X.compute()) == 8
     with pytest.raises(DataError, match=r"'nope' given to --exclude"):
         read_table(folder, "label", exclude=["note", "nope"])
+
+
+# --------------------------------------------------------------------------- purpose
+#: the readers' fixes by purpose (see gpuinc.io.TRAIN / PREDICT): reading for training, a fix
+#: may choose other features or another dtype; predicting with a trained model, the features
+#: are the model's, read as it was trained (gpuinc predict has no --features / --exclude)
+NOT_NUMBERS = ("Leave it out of the features (--exclude / --features; exclude= / features= in "
+               "read_table), or encode it as numbers first.",
+               "The model was trained on it as a numeric feature: give data where it holds "
+               "numbers, encoded as for training.")
+NAN = ("Fill or drop them in the data, or pass allow_nan=True (--allow-nan) for an estimator "
+       "that handles them.",
+       "Fill or drop them in the data, or pass --allow-nan for a model that handles them.")
+TOO_LARGE = ("Pass --dtype float64 (dtype='float64'), or scale the values down.",
+             "The model reads its features as it was trained (train's --dtype): train it again "
+             "with --dtype float64, or scale the values down.")
+MAYBE_TOO_LARGE = ("for those, pass --dtype float64 (dtype='float64').",
+                   "for those, train the model again with --dtype float64.")
+DRIFT_MISSING = ("Make the files agree, or leave the column out (--features / --exclude).",
+                 "Make the files agree: the model needs the column(s).")
+DRIFT_TYPE = ("Make the files agree (convert the column to numbers in every file), or leave it "
+              "out (--exclude / --features).",
+              "Make the files agree (convert the column to numbers in every file, as for "
+              "training): the model needs it.")
+ZARR_NAN = ("Fill or drop them in the data, or pass allow_nan=True (--allow-nan).", NAN[1])
+ZARR_3D = ("Store it as 2-D (e.g. arr.reshape(len(arr), -1)), or leave it out (--features / "
+           "--exclude).",
+           "The model was trained on it as column(s): give data where it is 1-D or 2-D, as for "
+           "training (e.g. arr.reshape(len(arr), -1)).")
+ZARR_NOT_NUMBERS = ("; leave it out (--exclude / --features) or store it as numbers.",
+                    ". " + NOT_NUMBERS[1])
+ZARR_COMPLEX = ("Store the real and imaginary parts (or the magnitude) as arrays of their own, "
+                "or leave it out (--exclude / --features).",
+                "The model was trained on it as real numbers: give data where it holds real "
+                "numbers, as for training.")
+
+
+def _purpose_cases(tmp_path) -> dict:
+    """name -> (data, fixes, raised in a block task): one dataset per reader error whose fix
+    depends on what the data is read for; ``fixes``: its (training, predicting) fixes, the
+    message's last one last."""
+    rng = np.random.default_rng(0)
+    n = 40
+    base = pd.DataFrame({"f0": rng.normal(size=n), "f1": rng.normal(size=n)})
+    cases = {}
+
+    def parquet(name, *frames):
+        folder = tmp_path / name
+        folder.mkdir()
+        for i, df in enumerate(frames):
+            df.to_parquet(folder / f"part-{i}.parquet", index=False)
+        return folder
+
+    cases["text"] = (parquet("text", base.assign(f1="x")), [NOT_NUMBERS], False)
+    # CSV: the scan's sample (the first 64 KiB) holds numbers only; the block holds the text
+    big = pd.DataFrame({"f0": np.arange(20_000.0), "f1": np.arange(20_000.0)})
+    (tmp_path / "late.csv").write_text(big.to_csv(index=False) + "1.5,x\n")
+    cases["text in a block"] = (tmp_path / "late.csv", [NOT_NUMBERS], True)
+    nan = base.assign(f1=np.where(np.arange(n) == 3, np.nan, base["f1"]))
+    cases["nan"] = (parquet("nan", nan), [NAN], True)
+    large = base.assign(f1=np.where(np.arange(n) == 3, 3e39, base["f1"]))
+    cases["too large"] = (parquet("large", large), [TOO_LARGE], True)
+    large.to_csv(tmp_path / "large.csv", index=False)  # parsed as float32: inf
+    cases["maybe too large"] = (tmp_path / "large.csv", [NAN, MAYBE_TOO_LARGE], True)
+    cases["drift: missing"] = (parquet("missing", base, base[["f0"]]), [DRIFT_MISSING], False)
+    cases["drift: type"] = (parquet("type", base, base.assign(f1="x")), [DRIFT_TYPE], False)
+    zarr = pytest.importorskip("zarr")
+
+    def store(name, **arrays):
+        group = zarr.open_group(str(tmp_path / name), mode="w")
+        for key, values in arrays.items():
+            group.create_array(key, data=values, chunks=(n,) + values.shape[1:])
+        return tmp_path / name
+
+    f0 = base["f0"].to_numpy()
+    cases["zarr: nan"] = (store("nan.zarr", f0=f0, f1=nan["f1"].to_numpy()), [ZARR_NAN],
+                          True)
+    cases["zarr: 3-D"] = (store("cube.zarr", f0=f0, f1=rng.normal(size=(n, 2, 2))),
+                          [ZARR_3D], False)
+    cases["zarr: not numbers"] = (store("text.zarr", f0=f0, f1=np.array(["a"] * n)),
+                                  [ZARR_NOT_NUMBERS], False)
+    cases["zarr: complex"] = (store("complex.zarr", f0=f0, f1=f0 + 1j), [ZARR_COMPLEX], False)
+    return cases
+
+
+def _error_of(read) -> str:
+    """The DataError's message of ``read()`` or of computing what it returns."""
+    with pytest.raises(DataError) as info:
+        dask.compute(read())
+    return str(info.value)
+
+
+def _read_for(purpose: str, data, blocksize="64MiB"):
+    """Read features f0, f1 as gpuinc predict does (purpose PREDICT) or as training does."""
+    from gpuinc.io import PREDICT, _read_features, _read_features_and_kept
+
+    ds = scan(data)
+    options = {"dtype": "float32", "blocksize": blocksize, "allow_nan": False,
+               "purpose": purpose}
+    if purpose == PREDICT and ds.fmt != "zarr":
+        return _read_features_and_kept(ds, ["f0", "f1"], [], **options)[0]
+    return _read_features(ds, ["f0", "f1"], **options)
+
+
+#: zarr warns that NumPy's fixed-width text has no Zarr 3 specification (the text array case)
+ZARR_TEXT_WARNING = "ignore:The data type .* does not have a Zarr V3 specification"
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", ZARR_TEXT_WARNING)
+def test_readers_word_their_fixes_for_the_purpose(tmp_path):
+    # gpuinc predict regex-rewrote the readers' training advice afterwards: a message changed
+    # in io.py silently lost its predict wording. The readers now word it themselves.
+    from gpuinc.io import PREDICT, TRAIN
+
+    for name, (data, fixes, in_block) in _purpose_cases(tmp_path).items():
+        if in_block:  # found only when the block is read
+            _read_for(PREDICT, data)
+            read_features(data, ["f0", "f1"])
+        trained = _error_of(lambda d=data: read_features(d, ["f0", "f1"]))
+        assert trained.endswith(fixes[-1][0]), (name, trained)  # training's words: unchanged
+        assert trained == _error_of(lambda d=data: _read_for(TRAIN, d)), name
+        predicted = _error_of(lambda d=data: _read_for(PREDICT, d))
+        assert predicted.endswith(fixes[-1][1]), (name, predicted)
+        for train_fix, predict_fix in fixes:  # the rest of the message is the same
+            assert train_fix in trained and predict_fix in predicted, name
+            trained = trained.replace(train_fix, "")
+            predicted = predicted.replace(predict_fix, "")
+        assert predicted == trained, name
+        for option in ("--exclude", "--features", "read_table", "dtype=", "allow_nan="):
+            assert option not in predicted, (name, predicted)
+
+
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", ZARR_TEXT_WARNING)
+def test_block_errors_on_a_cluster_are_worded_for_the_purpose(tmp_path):
+    # a block task runs on a worker: the purpose travels with it (on _Columns, or as an
+    # argument of the Zarr task), not as a rewrite of the message it sends back
+    import pickle
+
+    from distributed import Client, LocalCluster
+
+    from gpuinc.io import PREDICT, TRAIN, _Columns
+
+    cols = _Columns(("f0",), None, (), "float32", False, purpose=PREDICT)
+    assert pickle.loads(pickle.dumps(cols)) == cols
+    with pytest.raises(ValueError, match="purpose must be 'train' or 'predict'"):
+        _Columns(("f0",), None, (), "float32", False, purpose="score")
+    cases = {name: case for name, case in _purpose_cases(tmp_path).items() if case[2]}
+    assert len(cases) == 5
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        for name, (data, fixes, _) in cases.items():
+            for purpose, fix in zip((TRAIN, PREDICT), fixes[-1], strict=True):
+                X = _read_for(purpose, data)
+                error = _error_of(lambda X=X: client.compute(X).result())
+                assert error.endswith(fix), (name, purpose, error)
