@@ -40,6 +40,29 @@ class CheckpointMismatchError(ValueError):
     """The checkpoint in the directory belongs to a different fit."""
 
 
+class CheckpointTooLongError(CheckpointMismatchError):
+    """The checkpoint holds more passes than the fit is asked for.
+
+    ``directory``, ``held`` (the passes it holds, in words), ``epochs`` (asked
+    for) and ``need`` (the least ``epochs`` that resumes it) say so to a
+    caller that words the fix its own way (the command line's ``--epochs``).
+    """
+
+    def __init__(self, directory, held: str, epochs: int, need: int,
+                 words=("epochs=", "use a new checkpoint directory (or delete this one)")):
+        self.directory, self.held, self.epochs, self.need = directory, held, epochs, need
+        epochs_word, new_dir = words
+        super().__init__(
+            f"The checkpoint in {directory} holds a model trained for {held}, more than "
+            f"{epochs_word}{epochs}. Pass {epochs_word}{need} or more to resume it, or "
+            f"{new_dir} to train for fewer passes."
+        )
+
+    def worded(self, words) -> CheckpointTooLongError:
+        """The same error, the fix said with ``words`` (the epochs option, a new folder)."""
+        return type(self)(self.directory, self.held, self.epochs, self.need, words)
+
+
 class CheckpointInUseError(OSError):
     """Another fit (in this process or another) is writing checkpoints to the directory."""
 
@@ -141,12 +164,23 @@ def _check_writable(directory) -> None:
         raise _unwritable(directory, exc) from exc
 
 
-def _unwritable(directory, exc: OSError) -> OSError:
-    return type(exc)(
+def _unwritable(directory, exc: OSError,
+                fix: str = "pass checkpoint= a directory you can write to") -> OSError:
+    """The error for a checkpoint directory that cannot be written: ``exc``'s type and
+    errno, a message that names the directory, the cause and ``fix``."""
+    cause = getattr(exc, "checkpoint_error", (None, exc.strerror or str(exc)))[1]
+    err = type(exc)(
         exc.errno,
-        f"the checkpoint directory {directory} cannot be created or written "
-        f"({exc.strerror or exc}); pass checkpoint= a directory you can write to",
+        f"the checkpoint directory {directory} cannot be created or written ({cause}); {fix}",
     )
+    err.checkpoint_error = (directory, cause)
+    return err
+
+
+def reworded(exc: OSError, fix: str) -> OSError | None:
+    """An error made by :func:`_unwritable`, with another ``fix``; None for any other."""
+    info = getattr(exc, "checkpoint_error", None)
+    return None if info is None else _unwritable(info[0], exc, fix)
 
 
 def _lock_file(fh):

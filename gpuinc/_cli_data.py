@@ -437,38 +437,22 @@ def _feature_dtype(text: str) -> str:
 
 
 # --------------------------------------------------------------------------- train
-#: the Python API's words in a refused checkpoint's message, and the command line's
-_CHECKPOINT_WORDS = (
-    (r"\bmore than epochs=(\d+)\.", r"more than --epochs \1."),
-    (r"\bPass epochs=(\d+) or more to resume it, or use a new checkpoint directory",
-     r"Pass --epochs \1 or more to resume it, or a new --checkpoint folder"),
-)
-
-
 @contextlib.contextmanager
 def _checkpoint_in_cli_words():
-    """Say a checkpoint that holds more passes than ``--epochs`` in the command's terms.
-
-    :class:`~gpuinc.CheckpointMismatchError` speaks of ``epochs=`` and a
-    checkpoint directory, as the Python API takes them.
-    """
-    from ._checkpoint import CheckpointMismatchError
+    """Say a refused checkpoint's fix in the command's terms (``--epochs``, ``--checkpoint``)
+    instead of the Python API's (``epochs=``, ``checkpoint=``)."""
+    from ._checkpoint import CheckpointTooLongError, reworded
 
     try:
         yield
-    except CheckpointMismatchError as exc:
-        text = str(exc)
-        for pattern, words in _CHECKPOINT_WORDS:
-            text = re.sub(pattern, words, text)
-        if text == str(exc):
-            raise
-        raise UsageError(text) from exc
+    except CheckpointTooLongError as exc:
+        words = ("--epochs ", "a new --checkpoint folder (or delete this one)")
+        raise UsageError(str(exc.worded(words))) from exc
     except OSError as exc:  # a checkpoint folder that cannot be written (or is a file)
-        api = "pass checkpoint= a directory you can write to"
-        if exc.strerror is None or api not in exc.strerror:
+        new = reworded(exc, "pass --checkpoint a folder you can write to")
+        if new is None:
             raise
-        raise OSError(exc.errno, exc.strerror.replace(
-            api, "pass --checkpoint a folder you can write to")) from exc
+        raise new from exc
 
 
 def _check_train_args(args) -> None:

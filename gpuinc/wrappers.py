@@ -488,11 +488,7 @@ def _check_resumable(saved: dict, epochs: int, directory) -> None:
     if done > epochs or (done == epochs and partial):
         held = f"{done} pass(es)" + (f" and part of pass {done + 1}" if partial else "")
         need = done + 1 if partial else done
-        raise _checkpoint.CheckpointMismatchError(
-            f"The checkpoint in {directory} holds a model trained for {held}, more than "
-            f"epochs={epochs}. Pass epochs={need} or more to resume it, or use a new "
-            "checkpoint directory (or delete this one) to train for fewer passes."
-        )
+        raise _checkpoint.CheckpointTooLongError(directory, held, epochs, need)
 
 
 def _make_rng(random_state, salt: int):

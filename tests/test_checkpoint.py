@@ -520,6 +520,27 @@ def test_resuming_with_fewer_epochs_than_the_checkpoint_holds_is_refused(tmp_pat
         Incremental(FlakySGD(random_state=0), **dict(kw, epochs=1)).fit(X, y)
 
 
+def test_a_refused_checkpoint_says_what_it_holds_for_callers_that_word_the_fix():
+    """The command line says --epochs / --checkpoint from the error's fields, not by
+    rewriting its text."""
+    from gpuinc._checkpoint import CheckpointTooLongError, _unwritable, reworded
+
+    exc = CheckpointTooLongError("ckpt", "2 pass(es)", 1, 2)
+    assert isinstance(exc, CheckpointMismatchError)
+    assert (exc.directory, exc.held, exc.epochs, exc.need) == ("ckpt", "2 pass(es)", 1, 2)
+    cli = str(exc.worded(("--epochs ", "a new --checkpoint folder")))
+    assert "more than --epochs 1. Pass --epochs 2 or more to resume it, or a new " \
+        "--checkpoint folder to train for fewer passes." in cli
+    err = _unwritable("ckpt", PermissionError(13, "Permission denied"))
+    assert "pass checkpoint= a directory you can write to" in str(err)
+    again = reworded(err, "pass --checkpoint a folder you can write to")
+    assert type(again) is PermissionError and again.errno == 13
+    assert str(again) == ("[Errno 13] the checkpoint directory ckpt cannot be created or "
+                          "written (Permission denied); pass --checkpoint a folder you can "
+                          "write to")
+    assert reworded(PermissionError(13, "Permission denied"), "x") is None
+
+
 def _constant_score(estimator, X, y):
     return 0.5
 
