@@ -268,6 +268,10 @@ def register(subparsers) -> None:
                         "(default: 0.1, or none when the data makes a single block)")
     t.add_argument("--scoring", default=None,
                    help="scikit-learn scorer name (default: accuracy or r2)")
+    t.add_argument("--pos-label", metavar="LABEL", default=None,
+                   help="the positive class of a binary --scoring (f1, precision, recall, "
+                        "average_precision ...), as written in the data; needed when the two "
+                        "classes are not 0 and 1 (e.g. text labels)")
     t.add_argument("--early-stopping", action="store_true",
                    help="stop when the validation score stops improving")
     t.add_argument("--prefetch", type=int, default=2,
@@ -455,9 +459,39 @@ def _checkpoint_in_cli_words():
         raise new from exc
 
 
+def _scoring(args, classes):
+    """``--scoring``, with ``--pos-label`` its positive class; a binary scorer that needs a
+    positive class and was given none is refused before training, in the command's words."""
+    from .metrics import PositiveClassNeeded, check_scoring_for_classes, scorer_with_pos_label
+
+    if args.pos_label is None:
+        try:
+            check_scoring_for_classes(args.scoring, classes)
+        except PositiveClassNeeded as exc:
+            raise UsageError(
+                f"--scoring {args.scoring} needs its positive class: the classes are "
+                f"{exc.classes}; pass --pos-label {exc.suggested} (the class that counts as "
+                "positive), or choose another --scoring such as accuracy."
+            ) from exc
+        return args.scoring
+    labels = [c.item() if hasattr(c, "item") else c for c in classes]
+    match = [c for c in labels if str(c) == args.pos_label]
+    if not match:
+        raise UsageError(f"--pos-label {args.pos_label} is not one of the classes {labels}; "
+                         "name one of them as written in the data.")
+    try:
+        return scorer_with_pos_label(args.scoring, match[0])
+    except ValueError as exc:
+        raise UsageError(f"--scoring {args.scoring} takes no --pos-label; leave it out, or "
+                         "choose a binary scorer such as f1, precision or recall.") from exc
+
+
 def _check_train_args(args) -> None:
     if args.epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {args.epochs}.")
+    if args.pos_label is not None and args.scoring is None:
+        raise UsageError("--pos-label names the positive class of a binary --scoring; pass "
+                         "one too, e.g. --scoring f1.")
     if args.validation is not None and not 0 <= args.validation < 1:
         raise UsageError(f"--validation must be in [0, 1), got {args.validation}.")
     if args.prefetch < 0:
@@ -531,6 +565,8 @@ def _train(args) -> int:
     dtype = _feature_dtype(args.dtype)
     params = dict(args.param or [])
     estimator = build_estimator(args.model, args.random_state, params)
+    if args.pos_label is not None and not _needs_classes(estimator):
+        raise UsageError(f"--pos-label is for classifiers; --model {args.model} is not one.")
     storage_options = _storage_options(args.storage_option)
     t_start = time.perf_counter()
     ds = scan(args.data, args.format, storage_options=storage_options)
@@ -590,8 +626,9 @@ def _train(args) -> int:
                                   text_target=True)
             shown = classes.tolist()
             print(f"classes: {shown[:20]}{' ...' if len(shown) > 20 else ''}")
+        scoring = _scoring(args, classes if _needs_classes(estimator) else None)
         inc = Incremental(
-            estimator, scoring=args.scoring, random_state=args.random_state,
+            estimator, scoring=scoring, random_state=args.random_state,
             epochs=args.epochs, prefetch=args.prefetch, validation=validation,
             early_stopping=args.early_stopping, progress=progress,
             checkpoint=args.checkpoint, device=device if device == "gpu" else None,

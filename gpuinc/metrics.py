@@ -762,6 +762,44 @@ class _PerfectClassifier(ClassifierMixin, BaseEstimator):
         return np.eye(X.shape[0], len(self.classes_)) * 2.0 - 1.0
 
 
+class PositiveClassNeeded(ValueError):
+    """A binary scorer name (``f1``, ``precision`` ...) whose positive class is not one of
+    two classes (text labels): ``scoring``, ``classes`` and ``suggested`` (the class
+    scikit-learn would treat as positive in ``roc_auc``: the last) let a caller word the fix
+    its own way (the command line's ``--pos-label``)."""
+
+    def __init__(self, message: str, *, scoring: str, classes: list, suggested):
+        super().__init__(message)
+        self.scoring, self.classes, self.suggested = scoring, classes, suggested
+
+
+def scorer_with_pos_label(scoring: str, pos_label):
+    """The scikit-learn scorer named ``scoring`` with its positive class ``pos_label``.
+
+    For binary scorers of two classes that do not include 1 (text labels):
+    ``scorer_with_pos_label("f1", "yes")`` is ``make_scorer(f1_score,
+    pos_label="yes")``. Raises ValueError for a scorer that takes no positive class.
+    """
+    import inspect
+
+    from sklearn.metrics import make_scorer
+
+    scorer = get_scorer(scoring)
+    func = getattr(scorer, "_score_func", None)
+    try:
+        takes = func is not None and "pos_label" in inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        takes = False
+    if not takes:
+        raise ValueError(
+            f"scoring={scoring!r} takes no positive class (pos_label); it needs none, or use "
+            "a binary scorer such as 'f1', 'precision', 'recall' or 'average_precision'."
+        )
+    kwargs = {**getattr(scorer, "_kwargs", {}), "pos_label": pos_label}
+    return make_scorer(func, response_method=getattr(scorer, "_response_method", "predict"),
+                       greater_is_better=getattr(scorer, "_sign", 1) > 0, **kwargs)
+
+
 def check_scoring_for_classes(scoring, classes) -> None:
     """Refuse a scorer name that cannot score a problem of these ``classes``.
 
@@ -796,11 +834,12 @@ def check_scoring_for_classes(scoring, classes) -> None:
             if getattr(scorer, "_sign", 1) < 0:
                 extra += ", greater_is_better=False"
             last = classes[-1].item() if hasattr(classes[-1], "item") else classes[-1]
-            raise ValueError(
+            raise PositiveClassNeeded(
                 f"scoring={scoring!r} needs its positive class named: the classes are "
                 f"{classes.tolist()} ({_one_line(exc)[:200]}); name it with a scorer: "
                 f"scoring=sklearn.metrics.make_scorer(sklearn.metrics.{func}, "
-                f"pos_label={last!r}{extra}), or use 'accuracy'."
+                f"pos_label={last!r}{extra}), or use 'accuracy'.",
+                scoring=scoring, classes=classes.tolist(), suggested=last,
             ) from exc
         base = scoring.split("_")[0]
         instead = "'accuracy'"

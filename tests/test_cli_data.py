@@ -1233,3 +1233,59 @@ def test_predict_id_missing_from_a_file_is_not_called_a_model_column(tmp_path, c
                      "--out", tmp_path / "p.csv")
     assert rc == 2 and "b.parquet has no column(s) 'f2'" in err, err
     assert "Make the files agree: the model needs the column(s)." in err, err
+
+
+def _text_labels_folder(tmp_path):
+    frames = [frame(ROWS, start=i * ROWS, seed=i) for i in range(N_FILES)]
+    for df in frames:
+        df["label"] = np.where(df["label"] == 1, "yes", "no")
+    return parquet_parts(tmp_path / "text", frames)[0]
+
+
+def test_binary_scoring_of_text_labels_takes_pos_label(tmp_path, capsys):
+    """f1 on labels 'no' / 'yes' needs the positive class: the command line names its own
+    option (--pos-label), not a make_scorer call it cannot take."""
+    from sklearn.metrics import f1_score
+
+    folder, model = _text_labels_folder(tmp_path), tmp_path / "model.pkl"
+    rc, _, err = run(capsys, *train_args(folder, model, "--scoring", "f1"))
+    assert rc == 2 and "pass --pos-label yes" in err and "make_scorer" not in err, err
+    assert not model.exists()
+    rc, out, err = run(capsys, *train_args(folder, model, "--scoring", "f1", "--pos-label", "no",
+                                           "--epochs", "2"))
+    assert rc == 0, err
+    payload = load_model(model)
+    scorer = payload["model"].scoring
+    assert scorer._kwargs["pos_label"] == "no" and scorer._score_func is f1_score
+    scores = [r["val_score"] for r in payload["history"]]
+    assert len(scores) == 2 and all(0 <= s <= 1 for s in scores)
+    assert f"val_score={scores[-1]:.5f}" in out
+    # the same score as scikit-learn's f1 of the class 'no' on the data, scored in memory
+    inc = payload["model"]
+    all_rows = pd.concat([pd.read_parquet(p) for p in sorted(folder.iterdir())])
+    X = all_rows[FEATURES].astype("float32")
+    assert inc.score(X, all_rows["label"].to_numpy()) == pytest.approx(
+        f1_score(all_rows["label"], inc.predict(X), pos_label="no"))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (("--pos-label", "yes"), "pass one too, e.g. --scoring f1"),
+    (("--scoring", "f1", "--pos-label", "maybe"), "--pos-label maybe is not one of the classes "
+                                                  "['no', 'yes']"),
+    (("--scoring", "accuracy", "--pos-label", "yes"), "--scoring accuracy takes no --pos-label"),
+])
+def test_pos_label_misuse_is_refused_before_training(tmp_path, capsys, extra, message):
+    folder, model = _text_labels_folder(tmp_path), tmp_path / "model.pkl"
+    rc, _, err = run(capsys, *train_args(folder, model, *extra))
+    assert rc == 2 and message in err, err
+    assert not model.exists()
+
+
+def test_pos_label_is_refused_for_a_regressor(tmp_path, data, capsys):
+    folder, _ = data
+    model = tmp_path / "model.pkl"
+    rc, _, err = run(capsys, "train", folder, "--target", "value", "--model", "sgd-regressor",
+                     "--exclude", "id", "label", "--scoring", "f1", "--pos-label", "1",
+                     "--workers", "0", "--out", model)
+    assert rc == 2 and "--pos-label is for classifiers" in err, err
+    assert not model.exists()

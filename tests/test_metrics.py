@@ -217,3 +217,25 @@ def test_a_scorer_that_returns_no_number_is_named():
         with pytest.raises(TypeError, match=r"the scorer rating returned 'high' \(str\), not a "
                                             r"number"):
             inc.score(*data)
+
+
+def test_scorer_with_pos_label():
+    from sklearn.metrics import average_precision_score, f1_score
+
+    from gpuinc.metrics import PositiveClassNeeded, check_scoring_for_classes, scorer_with_pos_label
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = np.where(X[:, 0] > 0, "yes", "no")
+    clf = SGDClassifier(random_state=0).fit(X, y)
+    f1 = scorer_with_pos_label("f1", "no")
+    assert f1(clf, X, y) == pytest.approx(f1_score(y, clf.predict(X), pos_label="no"))
+    ap = scorer_with_pos_label("average_precision", "yes")
+    assert ap(clf, X, y) == pytest.approx(
+        average_precision_score(y, clf.decision_function(X), pos_label="yes"))
+    with pytest.raises(ValueError, match="'accuracy' takes no positive class"):
+        scorer_with_pos_label("accuracy", "yes")
+    with pytest.raises(PositiveClassNeeded, match=r"pos_label='yes'") as info:
+        check_scoring_for_classes("f1", np.array(["no", "yes"]))
+    assert (info.value.scoring, info.value.classes, info.value.suggested) == (
+        "f1", ["no", "yes"], "yes")
