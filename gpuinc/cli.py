@@ -116,8 +116,43 @@ def _register_data_commands(sub) -> None:
     register(sub)
 
 
+#: options that take every value up to the next option (a path after them is theirs)
+_MULTI_VALUE = ("--features", "--exclude", "--id")
+_DATA_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".gz", ".zarr")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with hints for two command lines that go wrong in the shell."""
+
+    #: the arguments being parsed (set by :func:`main`)
+    argv: tuple = ()
+
+    def error(self, message):
+        super().error(message + _usage_hint(message, self.argv, self.prog))
+
+
+def _usage_hint(message: str, argv, prog: str = "gpuinc") -> str:
+    if message.startswith("unrecognized arguments:"):
+        extra = message.split(":", 1)[1].split()
+        if any(not a.startswith("-") and (os.path.exists(a) or a.endswith(_DATA_SUFFIXES))
+               for a in extra):
+            return ("\nDATA is one path, and several were given: a glob the shell expanded? "
+                    "Quote it (e.g. 'data/*.parquet') or give the folder.")
+    if message.startswith("the following arguments are required:") and "DATA" in message:
+        used = [o for o in _MULTI_VALUE if o in argv]
+        if used:
+            example = ("gpuinc predict MODEL DATA --out preds.parquet --id A B" if
+                       prog.endswith("predict") else
+                       "gpuinc train DATA --target COLUMN --features A B")
+            takes = "takes" if len(used) == 1 else "take"
+            return (f"\n{' / '.join(used)} {takes} every value up to the next option, so a "
+                    f"DATA after {'it' if len(used) == 1 else 'them'} is taken as one of "
+                    f"{'its' if len(used) == 1 else 'their'} values: put DATA first ({example} ...).")
+    return ""
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gpuinc", description="Incremental learning on larger-than-memory data.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -167,6 +202,7 @@ def _sigterm_stops():
 
 def main(argv=None) -> int:
     parser = build_parser()
+    _Parser.argv = tuple(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(argv)
     from .cluster import GPUUnavailableError
 

@@ -1289,3 +1289,31 @@ def test_pos_label_is_refused_for_a_regressor(tmp_path, data, capsys):
                      "--workers", "0", "--out", model)
     assert rc == 2 and "--pos-label is for classifiers" in err, err
     assert not model.exists()
+
+
+def test_a_glob_the_shell_expanded_gets_a_hint(tmp_path, data, capsys):
+    folder, _ = data
+    files = sorted(str(p) for p in folder.iterdir())
+    with pytest.raises(SystemExit) as info:
+        main(["train", *files, "--target", "label", "--out", str(tmp_path / "m.pkl")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2
+    assert "unrecognized arguments" in err and "Quote it (e.g. 'data/*.parquet')" in err, err
+    with pytest.raises(SystemExit):
+        main(["train", str(folder), "--target", "label", "--no-such-option"])
+    assert "Quote it" not in capsys.readouterr().err  # an unknown option: no path hint
+
+
+@pytest.mark.parametrize("argv, option, example", [
+    (["train", "--features", "f0", "f1", "DATA", "--target", "label"], "--features takes",
+     "gpuinc train DATA --target COLUMN"),
+    (["train", "--features", "f0", "--exclude", "id", "DATA", "--target", "label"],
+     "--features / --exclude take", "gpuinc train DATA"),
+    (["predict", "model.pkl", "--id", "id", "DATA", "--out", "p.csv"], "--id takes",
+     "gpuinc predict MODEL DATA --out preds.parquet --id A B"),
+])
+def test_data_taken_by_a_multi_value_option_gets_a_hint(capsys, argv, option, example):
+    with pytest.raises(SystemExit):
+        main(argv)
+    err = capsys.readouterr().err
+    assert "required: DATA" in err and option in err and example in err, err
