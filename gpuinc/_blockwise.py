@@ -227,12 +227,13 @@ def _known(n) -> bool:
     return n is not None and not (isinstance(n, float) and math.isnan(n))
 
 
-def check_lazy_input(X, estimator) -> None:
+def check_lazy_input(X, estimator, method: str = "predict") -> None:
     """Refuse, from metadata alone, Dask input the estimator cannot take.
 
     The messages are the ones scikit-learn gives for in-memory input: a
     1-D array or a Series, or a number of features (or feature names) that
-    differs from the one the estimator was fitted on.
+    differs from the one the estimator was fitted on (not checked for
+    ``inverse_transform``, whose input is the transform's output).
     """
     name = type(estimator).__name__
     if isinstance(X, dd.Series):
@@ -252,6 +253,17 @@ def check_lazy_input(X, estimator) -> None:
     else:
         columns = list(X.columns)
         n_features = len(columns)
+    if method == "inverse_transform":  # its input is the transform's output
+        try:
+            width = len(estimator.get_feature_names_out())
+        except Exception:  # noqa: BLE001 - no names: the estimator checks the width itself
+            return
+        if _known(n_features) and int(n_features) != width:
+            raise ValueError(
+                f"X has {int(n_features)} columns, but {name}.inverse_transform takes the "
+                f"output of {name}.transform, which has {width}: pass transformed data."
+            )
+        return
     expected = getattr(estimator, "n_features_in_", None)
     if _known(n_features) and expected is not None and int(n_features) != int(expected):
         raise ValueError(
@@ -492,6 +504,10 @@ def _columns_for(estimator, method: str, width: int):
         if classes is not None and len(classes) == width:
             # host values: device (CuPy) scalars cannot name DataFrame columns
             return to_numpy(classes).tolist()
+    if method == "inverse_transform":
+        names = getattr(estimator, "feature_names_in_", None)
+        if names is not None and len(names) == width:
+            return list(names)
     if method == "transform" and hasattr(estimator, "get_feature_names_out"):
         try:
             names = list(estimator.get_feature_names_out())
@@ -509,7 +525,7 @@ def map_method(X, estimator, method: str, home: str, meta=None):
     :func:`meta_sample`; nothing runs), otherwise from running ``method`` on
     one row of zeros (:func:`infer_meta`).
     """
-    check_lazy_input(X, estimator)
+    check_lazy_input(X, estimator, method)
     # One copy of the model in the graph, shared by every block's task; named, not hashed
     # (hashing a model pickles it whole, on every call, warnings of its pickling included)
     est = dask.delayed(estimator, pure=False)

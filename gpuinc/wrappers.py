@@ -91,7 +91,7 @@ def _can_score(self):
 
 #: methods that exist only when the wrapped estimator can answer them (see available_if)
 _GUARDED = frozenset({"score", "predict", "predict_proba", "predict_log_proba",
-                      "decision_function", "transform", "fit_transform",
+                      "decision_function", "transform", "fit_transform", "inverse_transform",
                       "get_feature_names_out", "set_output"})
 
 
@@ -1348,6 +1348,13 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     def transform(self, X):
         """Transform blockwise; lazy for Dask input."""
         return self._method("transform", X, self.transform_meta)
+
+    @available_if(_has_method("inverse_transform"))
+    def inverse_transform(self, X):
+        """Map transformed data back to the input space, blockwise (IncrementalPCA, the
+        scalers ...); lazy for Dask input, whose DataFrame partitions get the columns
+        the model was fitted on."""
+        return self._method("inverse_transform", X)
 
     @available_if(_has_method("transform"))
     def fit_transform(self, X, y=None, **fit_kwargs):

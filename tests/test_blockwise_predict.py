@@ -9,6 +9,7 @@ import pytest
 import scipy.sparse as sp
 from arrays import text_label_frame
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
+from sklearn.decomposition import IncrementalPCA
 from sklearn.linear_model import SGDClassifier, SGDRegressor
 from sklearn.preprocessing import StandardScaler
 
@@ -522,3 +523,36 @@ def test_setting_up_a_lazy_method_does_not_pickle_the_model():
     lazy = [inc.predict(X), inc.predict_proba(X), inc.decision_function(X)]
     assert CountsPickles.pickled == 0
     np.testing.assert_array_equal(lazy[0].compute(), inc.estimator_.predict(X.compute()))
+
+
+@pytest.mark.parametrize("make", [StandardScaler, lambda: IncrementalPCA(n_components=3)])
+def test_inverse_transform_blockwise(make):
+    rng = np.random.default_rng(0)
+    Xn = rng.normal(size=(N, 6))
+    X = da.from_array(Xn, chunks=(CHUNK, 6))
+    inc = Incremental(make(), shuffle_blocks=False).fit(X)
+    est = inc.estimator_
+    Z = inc.transform(X)
+    back = inc.inverse_transform(Z)
+    assert isinstance(back, da.Array) and back.chunks == ((CHUNK,) * 4, (6,))
+    expected = est.inverse_transform(est.transform(Xn))
+    np.testing.assert_allclose(back.compute(), expected)
+    np.testing.assert_allclose(inc.inverse_transform(Z.compute()), expected)  # in memory
+    # DataFrames: the partitions get back the columns the model was fitted on
+    frame = dd.from_pandas(pd.DataFrame(Xn, columns=list("abcdef")), npartitions=4)
+    inc = Incremental(make(), shuffle_blocks=False).fit(frame)
+    back = inc.inverse_transform(inc.transform(frame))
+    assert isinstance(back, dd.DataFrame) and list(back.columns) == list("abcdef")
+    np.testing.assert_allclose(back.compute().to_numpy(),
+                               inc.estimator_.inverse_transform(
+                                   inc.estimator_.transform(frame.compute())))
+
+
+def test_inverse_transform_of_untransformed_data_is_refused():
+    X = da.from_array(np.random.default_rng(0).normal(size=(N, 6)), chunks=(CHUNK, 6))
+    inc = Incremental(IncrementalPCA(n_components=3)).fit(X)
+    with pytest.raises(ValueError, match=r"X has 6 columns, but IncrementalPCA.inverse_transform "
+                                         r"takes the output of IncrementalPCA.transform, which "
+                                         r"has 3"):
+        inc.inverse_transform(X)
+    assert not hasattr(Incremental(sgd()), "inverse_transform")
