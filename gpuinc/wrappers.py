@@ -65,6 +65,19 @@ class History(list):
         return pd.DataFrame(list(self))
 
 
+def _takes_classes(estimator) -> bool:
+    """Whether ``estimator.partial_fit`` wants ``classes=`` on its first call: a
+    classifier's that names it, or a meta-estimator's that passes its keywords on to a
+    classifier's (SelectFromModel)."""
+    params = inspect.signature(estimator.partial_fit).parameters
+    if is_classifier(estimator):
+        return "classes" in params
+    inner = getattr(estimator, "estimator", None)
+    return (inner is not None and is_classifier(inner) and hasattr(inner, "partial_fit")
+            and any(p.kind is p.VAR_KEYWORD for p in params.values())
+            and "classes" in inspect.signature(inner.partial_fit).parameters)
+
+
 def _has_method(name):
     def check(self):
         est = getattr(self, "estimator_", None) or self.estimator
@@ -872,9 +885,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         """
         if y is not None and "classes" in static and is_classifier(estimator):
             _check_not_continuous(estimator, static["classes"])  # (the CLI passes them)
-        if y is None or "classes" in static or not is_classifier(estimator):
-            return
-        if "classes" not in inspect.signature(estimator.partial_fit).parameters:
+        if y is None or "classes" in static or not _takes_classes(estimator):
             return
         known = getattr(estimator, "classes_", None)
         if known is not None:

@@ -1048,3 +1048,16 @@ def test_a_supervised_estimator_without_y_is_told_before_any_block_is_read(data,
             call(X)
     assert not hasattr(inc, "estimator_")
     Incremental(StandardScaler()).fit(X)  # unsupervised: no y needed
+
+
+def test_classes_are_found_for_a_selector_around_a_classifier():
+    """SelectFromModel passes classes= on to its classifier's partial_fit: found from y as
+    for a classifier, instead of the classifier's 'classes must be passed' error."""
+    from sklearn.feature_selection import SelectFromModel
+
+    X, y = make_classification(n_samples=2000, n_features=10, chunks=500, random_state=0)
+    inc = Incremental(SelectFromModel(sgd()), shuffle_blocks=False).fit(X, y)
+    ref = Incremental(SelectFromModel(sgd()), shuffle_blocks=False).fit(X, y, classes=[0, 1])
+    assert np.array_equal(inc.estimator_.estimator_.coef_, ref.estimator_.estimator_.coef_)
+    assert np.array_equal(inc.transform(X).compute(), ref.transform(X).compute())
+    inc.partial_fit(X, y)  # fitted: later calls need no classes
