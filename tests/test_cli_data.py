@@ -1090,16 +1090,22 @@ def test_good_param_values_pass_the_check(tmp_path, capsys):
     assert build_estimator("mlp-classifier", 0, {"batch_size": 16}).batch_size == 16
 
 
-def test_predict_errors_suggest_only_what_predict_has(tmp_path, capsys):
-    # predict said "Leave it out of the features (--exclude / --features ...)" and "before
-    # training", and a MODEL that is a folder (arguments swapped) gave "[Errno 21] Is a
-    # directory"
+def _small_model(tmp_path, capsys):
+    """A model trained by ``gpuinc train`` on one small file, and the file's rows."""
     df = frame(ROWS).drop(columns=["value", "id"])
     df.to_parquet(tmp_path / "train.parquet", index=False)
     model = tmp_path / "m.pkl"
     rc, _, err = run(capsys, "train", tmp_path / "train.parquet", "--target", "label",
                      "--workers", "0", "--validation", "0", "--out", model)
     assert rc == 0, err
+    return model, df
+
+
+def test_predict_errors_suggest_only_what_predict_has(tmp_path, capsys):
+    # predict said "Leave it out of the features (--exclude / --features ...)" and "before
+    # training", and a MODEL that is a folder (arguments swapped) gave "[Errno 21] Is a
+    # directory"
+    model, df = _small_model(tmp_path, capsys)
     text, nan = tmp_path / "text", tmp_path / "nan"
     text.mkdir()
     nan.mkdir()
@@ -1187,12 +1193,7 @@ def test_predict_errors_raised_on_cluster_workers_say_predicts_fixes(tmp_path, c
                             dashboard_address=":0")
 
     monkeypatch.setattr(gpuinc.cluster, "make_cluster", in_process_cluster)
-    df = frame(ROWS).drop(columns=["value", "id"])
-    df.to_parquet(tmp_path / "train.parquet", index=False)
-    model = tmp_path / "m.pkl"
-    rc, _, err = run(capsys, "train", tmp_path / "train.parquet", "--target", "label",
-                     "--workers", "0", "--validation", "0", "--out", model)
-    assert rc == 0, err
+    model, df = _small_model(tmp_path, capsys)
     row3 = np.arange(ROWS) == 3
     cases = {"nan": (np.nan, "'f1' hold missing", "or pass --allow-nan for a model that "
                                                   "handles them."),
