@@ -25,7 +25,7 @@ META_PARAM = {
     "transform": "transform_meta",
 }
 
-_PROBA = ("predict_proba", "predict_log_proba")
+_PROBA = ("predict_proba", "predict_log_proba", "predict_joint_log_proba")
 
 
 def _is_sparse(obj) -> bool:
@@ -499,7 +499,7 @@ def _numpy_dtype(dtype, param: str) -> np.dtype:
 
 
 def _columns_for(estimator, method: str, width: int):
-    if method in ("predict_proba", "predict_log_proba", "decision_function"):
+    if method in _PROBA or method == "decision_function":
         classes = getattr(estimator, "classes_", None)
         if classes is not None and len(classes) == width:
             # host values: device (CuPy) scalars cannot name DataFrame columns

@@ -104,7 +104,8 @@ def _can_score(self):
 
 #: methods that exist only when the wrapped estimator can answer them (see available_if)
 _GUARDED = frozenset({"score", "predict", "predict_proba", "predict_log_proba",
-                      "decision_function", "transform", "fit_transform", "inverse_transform",
+                      "predict_joint_log_proba", "decision_function", "score_samples",
+                      "transform", "fit_transform", "inverse_transform", "fit_predict",
                       "get_feature_names_out", "set_output"})
 
 
@@ -1354,6 +1355,25 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     def decision_function(self, X):
         """Decision function, blockwise; lazy for Dask input."""
         return self._method("decision_function", X)
+
+    @available_if(_has_method("predict_joint_log_proba"))
+    def predict_joint_log_proba(self, X):
+        """Joint log-probabilities log P(x, y) of the naive Bayes models, blockwise; lazy for
+        Dask input."""
+        return self._method("predict_joint_log_proba", X)
+
+    @available_if(_has_method("score_samples"))
+    def score_samples(self, X):
+        """The estimator's per-row scores (BernoulliRBM, SGDOneClassSVM ...), blockwise;
+        lazy for Dask input."""
+        return self._method("score_samples", X)
+
+    @available_if(_has_method("fit_predict"))
+    def fit_predict(self, X, y=None, **fit_kwargs):
+        """``fit`` then ``predict`` (clusterers, outlier detectors); two passes over Dask
+        input, as for :meth:`fit_transform`: every block is trained on before any is
+        predicted."""
+        return self.fit(X, y, **fit_kwargs).predict(X)
 
     @available_if(_has_method("transform"))
     def transform(self, X):

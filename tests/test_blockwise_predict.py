@@ -556,3 +556,33 @@ def test_inverse_transform_of_untransformed_data_is_refused():
                                          r"has 3"):
         inc.inverse_transform(X)
     assert not hasattr(Incremental(sgd()), "inverse_transform")
+
+
+def test_score_samples_joint_log_proba_and_fit_predict_blockwise():
+    from sklearn.cluster import MiniBatchKMeans
+    from sklearn.linear_model import SGDOneClassSVM
+    from sklearn.naive_bayes import GaussianNB
+
+    rng = np.random.default_rng(0)
+    Xn = rng.random((N, 6))
+    yn = np.where(Xn[:, 0] > 0.5, "y", "n")
+    X = da.from_array(Xn, chunks=(CHUNK, 6))
+    svm = Incremental(SGDOneClassSVM(random_state=0), shuffle_blocks=False)
+    labels = svm.fit_predict(X)
+    assert isinstance(labels, da.Array)
+    np.testing.assert_array_equal(labels.compute(), svm.estimator_.predict(Xn))
+    scores = svm.score_samples(X)
+    assert isinstance(scores, da.Array) and scores.shape == (N,)
+    np.testing.assert_allclose(scores.compute(), svm.estimator_.score_samples(Xn))
+    frame = dd.from_pandas(pd.DataFrame(Xn, columns=list("abcdef")), npartitions=4)
+    nb = Incremental(GaussianNB(), shuffle_blocks=False).fit(
+        frame, dd.from_pandas(pd.Series(yn), npartitions=4))
+    joint = nb.predict_joint_log_proba(frame)
+    assert isinstance(joint, dd.DataFrame) and list(joint.columns) == ["n", "y"]
+    np.testing.assert_allclose(joint.compute().to_numpy(),
+                               nb.estimator_.predict_joint_log_proba(frame.compute()))
+    km = Incremental(MiniBatchKMeans(n_clusters=3, n_init=3, random_state=0),
+                     shuffle_blocks=False)
+    np.testing.assert_array_equal(km.fit_predict(Xn), km.estimator_.predict(Xn))  # in memory
+    for name in ("score_samples", "predict_joint_log_proba", "fit_predict"):
+        assert not hasattr(Incremental(sgd()), name)
