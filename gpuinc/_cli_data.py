@@ -385,6 +385,24 @@ def _scheduler(device: str, workers: int | None):
         yield "gpu" if on_gpu else "cpu"
 
 
+@contextlib.contextmanager
+def _kept_if_done(done: list):
+    """Hold a Ctrl-C (or SIGTERM) that arrives once the work inside is done (``done[0]``
+    set), while the cluster stops: the caller keeps the result (saves the model, reports
+    the predictions written), then :func:`_raise_held` raises it."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if not done[0]:
+            raise
+        done.append(exc)
+
+
+def _raise_held(done: list) -> None:
+    if len(done) > 1:
+        raise done[1]
+
+
 def _storage_options(pairs) -> dict:
     return dict(pairs or [])
 
@@ -607,7 +625,8 @@ def _train(args) -> int:
         # text labels decide the device before any cluster or training starts
         classes = read_classes(ds, args.target)
         chosen = _device_for_text_target(args, estimator, classes)
-    with _scheduler(chosen, args.workers) as device:
+    done = [False]  # the fit ended: a Ctrl-C while the cluster stops does not lose the model
+    with _kept_if_done(done), _scheduler(chosen, args.workers) as device:
         fit_kwargs = {}
         if _needs_classes(estimator):
             if classes is None:
@@ -642,6 +661,7 @@ def _train(args) -> int:
               _name_the_file(ds, width, dtype, args.blocksize)):
             inc.fit(X, y, **fit_kwargs)
         fit_s = time.perf_counter() - t0
+        done[0] = True
     resumed = getattr(inc, "resumed_from_", None)
     if resumed is not None:
         if resumed["passes"] >= inc.n_epochs_ and resumed["blocks"] == 0:
@@ -676,6 +696,7 @@ def _train(args) -> int:
     save_model(payload, args.out, storage_options)
     print(f"trained in {fit_s:.2f} s (total {time.perf_counter() - t_start:.2f} s); "
           f"model saved to {args.out}")
+    _raise_held(done)
     return 0
 
 
@@ -801,7 +822,8 @@ def _predict(args) -> int:
     if args.proba and not hasattr(inc.estimator_, "predict_proba"):
         raise UsageError(f"--proba: {type(inc.estimator_).__name__} has no predict_proba.")
     t0 = time.perf_counter()
-    with _scheduler(args.device, args.workers) as device:
+    done = [False]  # written: a Ctrl-C while the cluster stops says so
+    with _kept_if_done(done), _scheduler(args.device, args.workers) as device:
         if (device == "gpu" and getattr(inc.estimator_, "_gpuinc_array_api", False)
                 and _text_labels(getattr(inc.estimator_, "classes_", None))):
             # text classes_ cannot live on the GPU: the model predicts on the host
@@ -827,7 +849,9 @@ def _predict(args) -> int:
                 proba = inc.predict_proba(X)
                 table = table.assign(**{f"proba_{c}": proba[c] for c in proba.columns})
         _write_table(table, fs, path, kind, overwrite=args.overwrite, out=out)
+        done[0] = True
     print(f"predictions for {ds.source} written to {out} in {time.perf_counter() - t0:.2f} s")
+    _raise_held(done)
     return 0
 
 

@@ -1318,3 +1318,34 @@ def test_data_taken_by_a_multi_value_option_gets_a_hint(capsys, argv, option, ex
         main(argv)
     err = capsys.readouterr().err
     assert "required: DATA" in err and option in err and example in err, err
+
+
+@pytest.mark.parametrize("command", ["train", "predict"])
+def test_ctrl_c_while_the_cluster_stops_keeps_the_finished_work(tmp_path, data, capsys,
+                                                                 monkeypatch, command):
+    """The model was trained (the predictions written): a Ctrl-C during the cluster's
+    shutdown still saves it (reports them), then ends the command as interrupted."""
+    import contextlib
+
+    import gpuinc._cli_data as cli_data
+
+    folder, _ = data
+    model = tmp_path / "model.pkl"
+    if command == "predict":
+        rc, _, err = run(capsys, *train_args(folder, model))
+        assert rc == 0, err
+
+    @contextlib.contextmanager
+    def interrupted_on_exit(device, workers):
+        yield "cpu"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_data, "_scheduler", interrupted_on_exit)
+    if command == "train":
+        rc, out, err = run(capsys, *train_args(folder, model))
+        assert f"model saved to {model}" in out and load_model(model)["model"].estimator_
+    else:
+        preds = tmp_path / "preds.csv"
+        rc, out, err = run(capsys, "predict", model, folder, "--out", preds, "--workers", "0")
+        assert f"written to {preds}" in out and len(pd.read_csv(preds)) == N_FILES * ROWS
+    assert rc == 130 and "interrupted" in err, (out, err)
