@@ -332,8 +332,15 @@ def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
         elif k == "first_block":
             out.append("the values of the first block of X/y differ (other data)")
         else:
-            out.append(f"{prefix}{k}: checkpoint has {a!r}, this fit has {b!r}")
+            # parameters, random_state and scoring are kept as their repr (stable_repr)
+            as_repr = prefix == "params." or k in _REPR_KEYS
+            a, b = (v if as_repr and isinstance(v, str) else repr(v) for v in (a, b))
+            out.append(f"{prefix}{k}: checkpoint has {a}, this fit has {b}")
     return out
+
+
+#: fingerprint entries stored as ``stable_repr`` text (besides the estimator's parameters)
+_REPR_KEYS = frozenset({"random_state", "scoring"})
 
 
 class _Absent:

@@ -711,7 +711,9 @@ def _first_non_numeric(col: pd.Series):
 
 
 def _scan_zarr(fs, root: str, source: str, storage_options: dict) -> Dataset:
-    import zarr
+    from ._optional import import_optional
+
+    zarr = import_optional("zarr", "io")
 
     store = root if _is_local(fs) else fs.unstrip_protocol(root)
     try:
@@ -1335,6 +1337,7 @@ def _kept_values(values: pd.Series, kind: str | None, name: str, where: str,
         numbers = pd.to_numeric(values, errors="coerce")
         odd = values[values.notna() & (numbers.isna() | (numbers % 1 != 0))]
         example = odd.iloc[0] if len(odd) else None
+        example = example.item() if isinstance(example, np.generic) else example
         raise DataError(
             f"{where}: column {name!r} holds {example!r} where the first rows of the data hold "
             f"integers; fix the value, or leave the column out of "
@@ -1378,7 +1381,8 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
             block[name] = values
     if cols.dtype is not None and any(dt != cols.dtype for dt in block.dtypes):
         try:
-            block = block.astype(cols.dtype)
+            with np.errstate(over="ignore"):  # values beyond the dtype: named below, by column
+                block = block.astype(cols.dtype)
         except (TypeError, ValueError) as exc:
             raise DataError(
                 f"{where}: a feature column cannot be converted to {cols.dtype} "
@@ -1755,7 +1759,8 @@ def _parse_csv(data: bytes, where: str, dtype=None,
     """``pd.read_csv`` on bytes; the ``malformed`` errors become one DataError naming ``where``
     (and, for a row with too many fields, its line in the file: ``lines``)."""
     try:
-        return _read_csv(data, dtype=dtype)
+        with np.errstate(over="ignore"):  # values beyond a float32 dtype: named when checked
+            return _read_csv(data, dtype=dtype)
     except malformed as exc:
         ragged = _PANDAS_RAGGED.search(str(exc)) if lines is not None else None
         if ragged:
@@ -1999,7 +2004,8 @@ def _zarr_features(blocks: dict, columns: tuple, rows: int, dtype: str | None,
     flush()
     out = np.concatenate(pieces, axis=1) if len(pieces) > 1 else np.asarray(pieces[0])
     if dtype is not None:
-        out = out.astype(dtype, copy=False)
+        with np.errstate(over="ignore"):  # values beyond the dtype: refused below as infinite
+            out = out.astype(dtype, copy=False)
     out = np.ascontiguousarray(out)  # a view of some columns of a block: one C-ordered copy
     if not allow_nan and out.dtype.kind in "fc" and not np.isfinite(out).all():
         bad = (~np.isfinite(out)).any(axis=0)

@@ -308,7 +308,7 @@ def test_a_parameter_mismatch_names_only_that_parameter(tmp_path, data):
     with pytest.raises(CheckpointMismatchError) as info:
         Incremental(SGDClassifier(random_state=0, alpha=1e-3), **kw).fit(X, y)
     message = str(info.value)
-    assert "params.alpha: checkpoint has '0.0001', this fit has '0.001'" in message
+    assert "params.alpha: checkpoint has 0.0001, this fit has 0.001" in message
     assert "eta0" not in message and "l1_ratio" not in message
 
 
@@ -567,7 +567,8 @@ def test_a_checkpoint_for_another_scoring_is_refused(tmp_path, data):
     X, y = data
     kw = dict(FIT, checkpoint=tmp_path)
     Incremental(SGDClassifier(random_state=0), scoring="accuracy", **kw).fit(X, y)
-    with pytest.raises(CheckpointMismatchError, match="scoring: checkpoint has"):
+    with pytest.raises(CheckpointMismatchError, match="scoring: checkpoint has 'accuracy', this fit "
+                                                   "has 'balanced_accuracy'"):
         Incremental(SGDClassifier(random_state=0), scoring="balanced_accuracy", **kw).fit(X, y)
 
 
@@ -612,8 +613,8 @@ def test_a_folder_in_place_of_the_checkpoint_file_is_refused(tmp_path, data):
 
 def test_a_parameter_only_one_estimator_has_is_named_as_such():
     diffs = _checkpoint._differences({"params": {"a": "1"}}, {"params": {"b": "None"}})
-    assert diffs == ["params.a: checkpoint has '1', this fit has no such parameter",
-                     "params.b: checkpoint has no such parameter, this fit has 'None'"]
+    assert diffs == ["params.a: checkpoint has 1, this fit has no such parameter",
+                     "params.b: checkpoint has no such parameter, this fit has None"]
 
 
 # ----------------------------------------------------------- the directory

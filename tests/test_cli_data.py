@@ -1122,7 +1122,7 @@ def test_predict_errors_suggest_only_what_predict_has(tmp_path, capsys):
     large.mkdir()
     df.assign(f1=np.where(np.arange(ROWS) == 3, 3e39, df["f1"])).to_parquet(large / "a.parquet")
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
+        warnings.filterwarnings("error", "overflow encountered", RuntimeWarning)
         rc, _, err = run(capsys, "predict", model, large, "--workers", "0",
                          "--out", tmp_path / "p.csv")
     assert rc == 2 and "too large for float32" in err, err
@@ -1203,7 +1203,7 @@ def test_predict_errors_raised_on_cluster_workers_say_predicts_fixes(tmp_path, c
         (tmp_path / name).mkdir()
         df.assign(f1=np.where(row3, value, df["f1"])).to_parquet(tmp_path / name / "a.parquet")
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "overflow encountered", RuntimeWarning)
+            warnings.filterwarnings("error", "overflow encountered", RuntimeWarning)
             rc, _, err = run(capsys, "predict", model, tmp_path / name, "--workers", "1",
                              "--out", tmp_path / "p.csv")
         assert rc == 2 and words in err and fix in err, err

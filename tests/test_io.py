@@ -1001,7 +1001,7 @@ def test_categorical_and_string_text_labels_are_one_type(tmp_path):
         read_table(folder, "label")
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
+@pytest.mark.filterwarnings("error:overflow encountered:RuntimeWarning")
 def test_value_too_large_for_float32_is_named_with_the_fix(tmp_path):
     # 3e39 became inf in float32 and was reported as "missing (NaN) or infinite ... pass
     # --allow-nan": following that trained on inf
@@ -1141,7 +1141,7 @@ def _read_for(purpose: str, data, blocksize="64MiB"):
 ZARR_TEXT_WARNING = "ignore:The data type .* does not have a Zarr V3 specification"
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", ZARR_TEXT_WARNING)
+@pytest.mark.filterwarnings("error:overflow encountered:RuntimeWarning", ZARR_TEXT_WARNING)
 def test_readers_word_their_fixes_for_the_purpose(tmp_path):
     # gpuinc predict regex-rewrote the readers' training advice afterwards: a message changed
     # in io.py silently lost its predict wording. The readers now word it themselves.
@@ -1165,7 +1165,7 @@ def test_readers_word_their_fixes_for_the_purpose(tmp_path):
             assert option not in predicted, (name, predicted)
 
 
-@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning", ZARR_TEXT_WARNING)
+@pytest.mark.filterwarnings("error:overflow encountered:RuntimeWarning", ZARR_TEXT_WARNING)
 def test_block_errors_on_a_cluster_are_worded_for_the_purpose(tmp_path):
     # a block task runs on a worker: the purpose travels with it (on _Columns, or as an
     # argument of the Zarr task), not as a rewrite of the message it sends back
@@ -1188,3 +1188,23 @@ def test_block_errors_on_a_cluster_are_worded_for_the_purpose(tmp_path):
                 X = _read_for(purpose, data)
                 error = _error_of(lambda X=X: client.compute(X).result())
                 assert error.endswith(fix), (name, purpose, error)
+
+
+def test_zarr_without_zarr_installed_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    store = tmp_path / "d.zarr"
+    store.mkdir()
+    monkeypatch.setitem(sys.modules, "zarr", None)  # as if not installed
+    with pytest.raises(ImportError, match=r"pip install 'gpuinc\[io\]'"):
+        read_table(store, "label")
+
+
+def test_a_kept_value_that_is_not_an_integer_is_shown_plainly(tmp_path):
+    # the message showed "np.float64(1.5)"
+    rows = 20_000  # beyond the rows the scan reads to type the column
+    df = pd.DataFrame({"f0": np.arange(rows, dtype=float), "id": np.arange(rows).astype(object)})
+    df.loc[15_000, "id"] = 1.5
+    df.to_csv(tmp_path / "ids.csv", index=False)
+    with pytest.raises(DataError, match=r"column 'id' holds 1\.5 where the first rows"):
+        read_features(tmp_path / "ids.csv", ["f0"], keep=["id"]).compute()
