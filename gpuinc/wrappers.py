@@ -578,7 +578,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     Parameters
     ----------
     estimator : estimator with ``partial_fit``
-        Never modified; a clone is trained and stored as ``estimator_``.
+        Never modified by training: a clone is trained and stored as ``estimator_``
+        (``set_params(estimator__...)`` and ``set_output`` set it, as in scikit-learn).
     scoring : str, callable or None
         Any scikit-learn scorer name or a callable ``scorer(estimator, X, y)``,
         used by :meth:`score` and for validation. None uses the estimator's
