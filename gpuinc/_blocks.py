@@ -263,9 +263,12 @@ def _labels_pair(indexes, objects, unlabelled: bool) -> bool:
         return True
     for obj in objects:  # paired by position: say so when the labels tell another order
         own = obj.index
-        try:
-            reordered = (len(own) == len(labels) and not own.equals(labels) and np.array_equal(
-                np.sort(own.to_numpy()), np.sort(labels.to_numpy())))
+        if len(own) != len(labels) or own.equals(labels):
+            continue
+        try:  # X's labels in another order, or (X's unique) most of them with some
+            # repeated or missing; not a reader's partitions, each numbered from 0
+            reordered = (np.array_equal(np.sort(own.to_numpy()), np.sort(labels.to_numpy()))
+                         or (labels.is_unique and float(np.mean(own.isin(labels))) >= 0.5))
         except TypeError:  # labels of types that do not sort together
             reordered = False
         if reordered:

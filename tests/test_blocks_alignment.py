@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import dask
 import dask.dataframe as dd
 import numpy as np
@@ -276,3 +278,20 @@ def test_an_in_memory_pandas_y_holding_more_rows_than_a_filtered_x_is_paired_by_
     # labels that X has and y lacks: no pairing by label, and a clear count error
     with pytest.raises(ValueError, match="X has .* rows but y has 100"):
         Incremental(sgd()).fit(X, df.y.iloc[:100])
+
+
+def test_a_pandas_y_with_most_of_x_s_labels_and_one_repeated_warns():
+    """y's labels are X's but one, repeated: it cannot pair by label, and pairing by position
+    trains on mismatched rows (X from dd.from_pandas is in index order): said, not silent."""
+    rng = np.random.default_rng(0)
+    labels = rng.permutation(400) + 100
+    X = dd.from_pandas(pd.DataFrame({"a": np.arange(400.0)}, index=labels), npartitions=4)
+    y = pd.Series(np.arange(400), index=np.r_[labels[:-1], labels[0]])
+    with pytest.warns(UserWarning, match="paired with X's rows by position"):
+        blocks.plan_blocks(X, y, {})
+    # a reader's partitions, each numbered from 0, and a y numbered 0..n-1: no warning
+    frame = dd.from_pandas(pd.DataFrame({"a": np.arange(400.0)}), npartitions=2)
+    X = frame.map_partitions(lambda p: p.reset_index(drop=True))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        blocks.plan_blocks(X, pd.Series(np.arange(400)), {})
