@@ -48,9 +48,11 @@ log-likelihood), ``EmpiricalCovariance`` and its subclasses, and
 ``MultiOutputClassifier`` (subset accuracy).  Any other ``score`` (a
 subclass's override, the D^2 of ``PoissonRegressor``, the bound of
 ``LatentDirichletAllocation`` ...) raises a ``TypeError`` instead of
-returning a number that would depend on the chunking: pass ``scoring=`` or
-declare the estimator's score with :func:`register_score_reduction`.  In
-memory, ``score`` always calls the estimator's own ``score``.
+returning a number that would depend on the chunking: pass ``scoring=``, or,
+only for a score that is a sum or a row-weighted mean of per-row terms,
+declare it with :func:`register_score_reduction` (the bound of
+``LatentDirichletAllocation`` is neither: it holds terms that do not depend on
+the rows).  In memory, ``score`` always calls the estimator's own ``score``.
 """
 
 from __future__ import annotations
@@ -117,6 +119,16 @@ _KNOWN_SCORES = {
     ("gpuinc.linear_model", "SGDRegressor"): "r2",
 }
 
+#: Estimators whose ``score`` is known not to add up over rows, as (module, class) -> why:
+#: no per-block combination (``register_score_reduction`` included) gives their score.
+_NOT_ADDITIVE = {
+    ("sklearn.decomposition", "LatentDirichletAllocation"): (
+        "is a variational bound that holds terms independent of the rows (those of the "
+        "topic-word prior), counted once per call: summed or averaged over blocks they are "
+        "counted once per block"
+    ),
+}
+
 #: what register_score_reduction accepts
 REDUCTIONS = ("accuracy", "r2", "sum", "mean")
 
@@ -134,7 +146,10 @@ def register_score_reduction(estimator_class, how: str) -> None:
     from per-block statistics.  ``Incremental.score`` with ``scoring=None``
     (and validation) on Dask input refuses estimators whose ``score`` gpuinc
     does not know; this declares one.  It applies to the class and to
-    subclasses that do not override ``score``.
+    subclasses that do not override ``score``.  Declare only what holds: a
+    score with a term that does not depend on the rows (the bound of
+    ``LatentDirichletAllocation``) is neither a sum nor a mean, and declaring
+    it one gives scores that depend on the chunking.
     """
     if how not in REDUCTIONS:
         raise ValueError(f"how must be one of {', '.join(map(repr, REDUCTIONS))}, got {how!r}.")
@@ -149,15 +164,20 @@ def _known_reduction(score) -> str | None:
         return None
     if score in _REGISTERED:
         return _REGISTERED[score]
+    return _look_up_score(score, _KNOWN_SCORES)
+
+
+def _look_up_score(score, table: dict):
+    """``table``'s value for the class whose ``score`` function is ``score``, else None."""
     import importlib
 
-    for (module, name), how in _KNOWN_SCORES.items():
+    for (module, name), value in table.items():
         try:
             cls = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError):  # pragma: no cover - older versions
             continue
         if getattr(cls, "score", None) is score:
-            return how
+            return value
     return None
 
 
@@ -213,6 +233,15 @@ def score_reduction(estimator) -> str:
     how = _reduction_or_none(estimator)
     if how is not None:
         return how
+    why = _look_up_score(getattr(type(estimator), "score", None), _NOT_ADDITIVE)
+    if why is not None:
+        raise TypeError(
+            f"gpuinc cannot score {name} block by block with its own score method on Dask "
+            f"input: {name}.score {why}, so no combination of per-block scores (a sum or a "
+            "mean, register_score_reduction included) gives the score of the whole data. "
+            "Pass scoring= to Incremental (a scorer name, or a scorer made with "
+            "sklearn.metrics.make_scorer), or call inc.estimator_.score on in-memory data."
+        )
     hint = ""
     if is_classifier(estimator):
         hint = "scoring='accuracy' if it is accuracy, "
@@ -223,9 +252,12 @@ def score_reduction(estimator) -> str:
         f"{name}.score is not one gpuinc knows (scikit-learn's accuracy or R^2, or a sum or a "
         "mean over rows), so combining per-block scores could give a number that depends on "
         f"the chunking. Pass scoring= to Incremental ({hint}a scorer name, or a scorer made "
-        "with sklearn.metrics.make_scorer), call inc.estimator_.score on in-memory data, or "
-        "declare the score with gpuinc.metrics.register_score_reduction("
-        f"{name}, 'sum' or 'mean')."
+        "with sklearn.metrics.make_scorer) or call inc.estimator_.score on in-memory data. "
+        f"Only if {name}.score is a sum of per-row terms (like a total log-likelihood) or a "
+        "row-weighted mean of per-row terms (like a mean log-likelihood or an accuracy), "
+        "with no term that does not depend on the rows, declare it with "
+        f"gpuinc.metrics.register_score_reduction({name}, 'sum') (or 'mean'); for any other "
+        "score that would give a number that depends on the chunking."
     )
 
 
@@ -306,6 +338,63 @@ def _check_label_kinds(y, out, estimator) -> None:
     )
 
 
+def _in_block(index) -> str:
+    return "a block of the test data" if index is None else f"block {index} of the test data"
+
+
+def _not_finite(values) -> np.ndarray | None:
+    """The mask of NaN / infinite entries of float ``values``; None when all are finite."""
+    if values.dtype.kind not in "fc":
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        if np.isfinite(values.sum()):  # one cheap pass; a finite sum has no NaN / inf
+            return None
+    bad = ~np.isfinite(values)
+    return bad if bad.any() else None  # (a sum can overflow on finite values)
+
+
+def _check_finite_weights(w, index=None) -> None:
+    """NaN or infinite sample_weight: refused, as scikit-learn refuses it (not a NaN score)."""
+    bad = _not_finite(w)
+    if bad is None:
+        return
+    what = "NaN" if np.isnan(w).any() else "infinity"
+    raise ValueError(
+        f"Input sample_weight contains {what}: {int(bad.sum())} row(s) of {_in_block(index)} "
+        "have a NaN or infinite weight, which cannot be scored (scikit-learn refuses it too). "
+        "Give every row a finite weight: drop those rows, or fill their weight (e.g. with 0 "
+        "to leave them out of the score)."
+    )
+
+
+def _check_finite_targets(y, index=None) -> None:
+    """Infinite y (NaN is a missing label, see ``_has_missing``): refused, as scikit-learn does."""
+    bad = _not_finite(y)
+    if bad is None:
+        return
+    raise ValueError(
+        f"Input y contains infinity: {int(bad.sum())} row(s) of {_in_block(index)} hold an "
+        "infinite target, which cannot be scored (scikit-learn refuses it too). Drop those "
+        "rows or replace the values with finite ones."
+    )
+
+
+def _check_finite_responses(out, estimator, method: str, index=None) -> None:
+    """NaN / infinite predictions or probabilities: refused, as scikit-learn does."""
+    bad = _not_finite(out)
+    if bad is None:
+        return
+    rows = int(bad.reshape(bad.shape[0], -1).any(axis=1).sum())
+    what = "NaN" if np.isnan(out).any() else "infinity"
+    raise ValueError(
+        f"Input y_pred contains {what}: {type(estimator).__name__}.{method} returned NaN or "
+        f"infinite values for {rows} row(s) of {_in_block(index)}, which cannot be scored "
+        "(scikit-learn refuses them too). The model has likely diverged (retrain with a "
+        "smaller learning rate, more regularization or scaled features), or those rows of X "
+        "hold extreme values."
+    )
+
+
 def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
     """Small sufficient statistics of one block for the streaming metrics."""
     y = _host(y)
@@ -318,8 +407,13 @@ def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
             f"y holds missing values (NaN / None) in {int(np.sum(pd.isna(y)))} row(s) of a "
             "test block; a missing label cannot be scored. Drop those rows or fill them."
         )
-    w = np.ones(n) if w is None else _host(w).astype(float)
-    _check_rows(n, w.shape[0], "sample_weight", index)
+    _check_finite_targets(y, index)
+    if w is None:
+        w = np.ones(n)
+    else:
+        w = _host(w).astype(float)
+        _check_rows(n, w.shape[0], "sample_weight", index)
+        _check_finite_weights(w, index)
     method = STREAMING[name]
     out = apply_method(x, estimator, method, home)
     if isinstance(out, (list, tuple)):  # one array per output (MultiOutputClassifier)
@@ -330,6 +424,7 @@ def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
         )
     out = _host(out)
     _check_rows(out.shape[0], n, index=index)
+    _check_finite_responses(out, estimator, method, index)
     sw = float(w.sum())
     if name == "neg_log_loss":
         if y.ndim == 2 and y.shape[1] == 1:
@@ -363,7 +458,10 @@ def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
             hit = hit.all(axis=1)
         return {"sw": sw, "hit": float(w @ hit)}
     # Regression metrics: one statistic per output (column), averaged at the end.
+    numeric = y.dtype.kind != "O"
     y = y.astype(float).reshape(n, -1)
+    if not numeric:  # object values: infinity is seen once they are floats
+        _check_finite_targets(y, index)
     r = y - out.astype(float).reshape(n, -1)
     if name in ("neg_mean_squared_error", "neg_root_mean_squared_error"):
         return {"sw": sw, "sse": w @ (r * r)}
@@ -375,6 +473,11 @@ def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
         return {"sw": 0.0, "n": n}
     my = (w @ y) / sw
     mr = (w @ r) / sw
+    # The range of y and of the residual over the rows that weigh something: a constant
+    # has an M2 of exactly 0, which the merged float moments miss (y = 0.3 everywhere
+    # gives about 1e-32, and r2 about -1e31 instead of scikit-learn's 0).
+    counted = w != 0
+    yc, rc = (y, r) if counted.all() else (y[counted], r[counted])
     return {
         "sw": sw,
         "n": n,
@@ -383,6 +486,10 @@ def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
         "m2y": w @ ((y - my) ** 2),
         "mr": mr,
         "m2r": w @ ((r - mr) ** 2),
+        "ymin": yc.min(axis=0),
+        "ymax": yc.max(axis=0),
+        "rmin": rc.min(axis=0),
+        "rmax": rc.max(axis=0),
     }
 
 
@@ -452,17 +559,25 @@ def _combine(stats: list, name: str) -> float:
             my, m2y = _merge_moments(acc, s, "my", "m2y")
             mr, m2r = _merge_moments(acc, s, "mr", "m2r")
             acc = {"sw": acc["sw"] + s["sw"], "sse": acc["sse"] + s["sse"],
-                   "my": my, "m2y": m2y, "mr": mr, "m2r": m2r}
+                   "my": my, "m2y": m2y, "mr": mr, "m2r": m2r,
+                   **{k: np.minimum(acc[k], s[k]) for k in ("ymin", "rmin")},
+                   **{k: np.maximum(acc[k], s[k]) for k in ("ymax", "rmax")}}
         if name == "r2" and n_rows < 2:  # scikit-learn: not well defined on one sample
             from sklearn.exceptions import UndefinedMetricWarning
 
             warnings.warn(f"{name} is not well-defined with fewer than two samples.",
                           UndefinedMetricWarning, stacklevel=2)
             return float("nan")
-        num = np.asarray(acc["sse"] if name == "r2" else acc["m2r"], dtype=float)
-        den = np.asarray(acc["m2y"], dtype=float)
+        # A constant y (or, for explained_variance, a constant residual) has a deviance
+        # of exactly 0, whatever the rounding of the merged moments.
+        if name == "r2":
+            num = np.asarray(acc["sse"], dtype=float)
+        else:
+            num = np.where(acc["rmin"] == acc["rmax"], 0.0, acc["m2r"])
+        den = np.where(acc["ymin"] == acc["ymax"], 0.0, acc["m2y"])
         safe = np.where(den == 0, 1.0, den)
-        # scikit-learn's convention for constant y: 1 when predicted exactly, else 0
+        # scikit-learn's convention (force_finite=True, as its scorers use) for a zero
+        # denominator: 1 when the numerator is 0 too (predicted exactly), else 0
         per_output = np.where(den == 0, np.where(num == 0, 1.0, 0.0), 1.0 - num / safe)
         return float(np.mean(per_output))
     sw = sum(s["sw"] for s in stats)
@@ -584,6 +699,10 @@ class _GatheredResponses:
 
     def __sklearn_tags__(self):
         return self._estimator.__sklearn_tags__()
+
+    def __sklearn_is_fitted__(self):
+        # check_is_fitted(stand-in) in a scorer: fitted as the estimator it stands for is
+        return _is_fitted(self._estimator)
 
     def __repr__(self):
         return f"<gathered responses of {self._estimator!r}>"

@@ -511,3 +511,169 @@ def test_a_length_mismatch_found_while_scoring_names_its_block(scoring):
     with pytest.raises(ValueError, match=r"block [0-3] of X has 250 rows but the matching "
                                          r"block of y has (300|100)"):
         inc.score(X, other)
+
+
+# ------------------------------------------------ degenerate and non-finite input
+def _fitted(scoring, est):
+    inc = Incremental(est, scoring=scoring)
+    inc.estimator_ = est
+    return inc
+
+
+@pytest.mark.parametrize("name", ["r2", "explained_variance"])
+@pytest.mark.parametrize("chunks", [(100, 100, 100), (1, 0, 99, 200), (7, 13, 280)])
+def test_a_constant_target_scores_like_scikit_learn_whatever_the_chunks(name, chunks):
+    # y = 0.3 is not exact in floats: the merged variance of y was about 1e-32, not 0, and
+    # the score about -3e31 (varying with the chunks) where scikit-learn gives 0
+    from sklearn.dummy import DummyRegressor
+    from sklearn.linear_model import LinearRegression
+    from sklearn.metrics import explained_variance_score
+
+    rng = np.random.RandomState(13)
+    Xn = rng.randn(300, 3)
+    yn = np.full(300, 0.3)
+    X, y = da.from_array(Xn, chunks=(chunks, 3)), da.from_array(yn, chunks=(chunks,))
+    scorer = get_scorer(name)
+    varying = SGDRegressor(random_state=0).fit(Xn, Xn[:, 0])  # predictions not constant
+    exact = DummyRegressor(strategy="constant", constant=0.3).fit(Xn, yn)  # y exactly
+    shifted = DummyRegressor(strategy="constant", constant=0.1).fit(Xn, yn)  # y - 0.2
+    for est in (varying, exact, shifted):
+        want = scorer(est, Xn, yn)
+        assert _fitted(name, est).score(X, y) == want, (est, want)
+    assert _fitted(name, varying).score(X, y) == 0.0
+    assert _fitted(name, exact).score(X, y) == 1.0
+    # multi-output: one constant output, predicted 0.7 everywhere (a constant residual),
+    # and one that varies; the outputs are averaged. (scikit-learn's own moments of the
+    # constant column are not exactly 0 here: it gives -3e28 for r2.)
+    Yn = np.c_[yn, Xn @ [1.0, 2.0, 3.0] + 0.1 * rng.randn(300)]
+    Y = da.from_array(Yn, chunks=(chunks, 2))
+    lin = LinearRegression().fit(Xn, Yn @ np.diag([0.0, 1.0]) + [0.7, 0.0])
+    assert np.ptp(lin.predict(Xn)[:, 0]) == 0.0
+    metric = r2_score if name == "r2" else explained_variance_score
+    # a zero denominator: 0 when the numerator is not 0 (r2: y - 0.7 is not 0), else 1
+    # (explained variance: the residual y - 0.7 is constant); scikit-learn's convention
+    constant = 0.0 if name == "r2" else 1.0
+    want = (constant + metric(Yn[:, 1], lin.predict(Xn)[:, 1])) / 2
+    assert _fitted(name, lin).score(X, Y) == pytest.approx(want, rel=1e-12)
+    # rows that weigh nothing do not make y vary
+    w = np.ones(300)
+    w[::3] = 0.0
+    yv = np.where(w == 0, 5.0, yn)
+    got = _fitted(name, varying).score(X, da.from_array(yv, chunks=(chunks,)),
+                                       sample_weight=da.from_array(w, chunks=(chunks,)))
+    assert got == 0.0
+
+
+_STREAMING_CLASSIFICATION = ["accuracy", "neg_log_loss"]
+_STREAMING_REGRESSION = ["r2", "explained_variance", "neg_mean_squared_error",
+                         "neg_root_mean_squared_error", "neg_mean_absolute_error"]
+
+
+def _nonfinite_problem(name):
+    rng = np.random.RandomState(20)
+    Xn = rng.randn(300, 3)
+    if name in _STREAMING_CLASSIFICATION:
+        yn = (Xn[:, 0] > 0).astype(float)
+        est = SGDClassifier(loss="log_loss", random_state=0).fit(Xn, yn)
+    else:
+        yn = Xn @ [1.0, 2.0, 3.0] + rng.randn(300)
+        est = SGDRegressor(random_state=0).fit(Xn, yn)
+    return est, Xn, yn
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("name", _STREAMING_CLASSIFICATION + _STREAMING_REGRESSION)
+def test_a_non_finite_sample_weight_is_refused_as_scikit_learn_does(name, bad):
+    # it gave a silent NaN score
+    est, Xn, yn = _nonfinite_problem(name)
+    w = np.random.RandomState(0).uniform(0.5, 2.0, 300)
+    w[105] = bad
+    with pytest.raises(ValueError, match="sample_weight"):
+        get_scorer(name)(est, Xn, yn, sample_weight=w)
+    what = "NaN" if np.isnan(bad) else "infinity"
+    with pytest.raises(ValueError, match=rf"sample_weight contains {what}: 1 row\(s\) of block 1"):
+        _fitted(name, est).score(da.from_array(Xn, chunks=(100, 3)),
+                                 da.from_array(yn, chunks=100),
+                                 sample_weight=da.from_array(w, chunks=100))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # scikit-learn's own
+@pytest.mark.parametrize("bad", [np.inf, -np.inf])
+@pytest.mark.parametrize("name", _STREAMING_CLASSIFICATION + _STREAMING_REGRESSION)
+def test_an_infinite_target_is_refused_as_scikit_learn_does(name, bad):
+    # it gave a silent NaN or -inf score
+    est, Xn, yn = _nonfinite_problem(name)
+    yn = yn.copy()
+    yn[203] = bad
+    with pytest.raises(ValueError, match="infinity"):
+        get_scorer(name)(est, Xn, yn)
+    with pytest.raises(ValueError, match=r"y contains infinity: 1 row\(s\) of block 2"):
+        _fitted(name, est).score(da.from_array(Xn, chunks=(100, 3)),
+                                 da.from_array(yn, chunks=100))
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # scikit-learn's own
+@pytest.mark.parametrize("name, bad", [("neg_log_loss", np.nan)] + [
+    (name, bad) for name in _STREAMING_REGRESSION for bad in (np.nan, np.inf)])
+def test_non_finite_predictions_are_refused_as_scikit_learn_does(name, bad):
+    # a diverged model: its NaN / infinite predictions (or probabilities) gave a NaN score
+    est, Xn, yn = _nonfinite_problem(name)
+    est.coef_ = est.coef_.copy()
+    est.coef_.flat[0] = bad
+    if name == "neg_log_loss":
+        assert not np.isfinite(est.predict_proba(Xn)).all()
+    else:
+        assert not np.isfinite(est.predict(Xn)).all()
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        get_scorer(name)(est, Xn, yn)
+    method = "predict_proba" if name == "neg_log_loss" else "predict"
+    with pytest.raises(ValueError, match=rf"y_pred contains (NaN|infinity): "
+                                         rf"{type(est).__name__}\.{method} returned"):
+        _fitted(name, est).score(da.from_array(Xn, chunks=(100, 3)),
+                                 da.from_array(yn, chunks=100))
+    # NaN labels are still missing labels
+    est, Xn, yn = _nonfinite_problem(name)
+    yn[5] = np.nan
+    with pytest.raises(ValueError, match=r"y holds missing values"):
+        _fitted(name, est).score(da.from_array(Xn, chunks=(100, 3)),
+                                 da.from_array(yn, chunks=100))
+
+
+@pytest.mark.parametrize("model", ["regressor", "classifier"])
+def test_a_callable_scorer_may_check_that_the_estimator_is_fitted(regression, filtered_frame,
+                                                                  model):
+    # the stand-in of a regressor failed check_is_fitted (a classifier passed by its classes_)
+    from sklearn.utils.validation import check_is_fitted
+
+    inc, X, y, Xn, yn = regression if model == "regressor" else filtered_frame
+
+    def scorer(est, X_, y_):
+        check_is_fitted(est)
+        return float(np.mean((np.asarray(y_) - est.predict(X_)) ** 2))
+
+    inc.set_params(scoring=scorer)
+    try:
+        assert inc.score(X, y) == pytest.approx(inc.score(Xn, yn), rel=1e-9)
+    finally:
+        inc.set_params(scoring=None)
+
+
+def test_the_refusal_of_an_unknown_score_suggests_a_reduction_only_conditionally(monkeypatch):
+    # it told to register LatentDirichletAllocation's score as a sum or a mean, which gives
+    # scores that depend on the chunking
+    monkeypatch.setattr(metrics, "_REGISTERED", {})
+    counts = da.from_array(np.random.RandomState(0).poisson(2.0, (400, 6)), chunks=100)
+    lda = Incremental(LatentDirichletAllocation(n_components=2, random_state=0)).fit(counts)
+    with pytest.raises(TypeError) as refusal:
+        lda.score(counts)
+    message = str(refusal.value)
+    assert "register_score_reduction(LatentDirichletAllocation" not in message
+    assert "does not depend on the rows" in message or "independent of the rows" in message
+    assert "scoring=" in message
+    inc = Incremental(_OwnScoreClassifier())
+    inc.estimator_ = _OwnScoreClassifier().partial_fit(None, None)
+    with pytest.raises(TypeError, match=r"Only if _OwnScoreClassifier\.score is a sum of "
+                                        r"per-row terms .* row-weighted mean .*"
+                                        r"register_score_reduction\(_OwnScoreClassifier, "
+                                        r"'sum'\) \(or 'mean'\)"):
+        inc.score(counts.astype(float)[:, :3], da.zeros(400, chunks=100, dtype=int))
