@@ -504,6 +504,37 @@ def _scoring(args, classes):
                          "choose a binary scorer such as f1, precision or recall.") from exc
 
 
+def _split_hint(ds, width: int, dtype, blocksize) -> str:
+    """How a dataset read as one block may be split into more (said from its size)."""
+    import numpy as np
+
+    ways = []
+    small_csv = ds.fmt == "csv" and all((f.size or 0) < 128 * 1024 for f in ds.files)
+    if small_csv and len(ds.files) == 1:
+        return ("it is one CSV file under 128 KiB, which makes one block (a CSV block holds at "
+                "least 64 KiB of the file)")
+    if ds.n_rows and not small_csv:
+        size = ds.n_rows * width * np.dtype(dtype or "float64").itemsize
+        quarter = max(1024, size // 4)
+        shown = (f"{quarter // 2**20}MiB" if quarter >= 2**20 else f"{quarter // 1024}KiB")
+        ways.append(f"its features take about {_bytes(size)}, so --blocksize {shown} may make "
+                    "about 4 blocks")
+    else:
+        ways.append("a smaller --blocksize may split it")
+    if blocksize is not None and len(ds.files) > 1:
+        ways.append(f"--blocksize none makes one block per file ({len(ds.files)} files)")
+    # a block is at least one Parquet row group, one compressed CSV file, 64 KiB of CSV
+    return ("; or ".join(ways) + " (a block is at least one Parquet row group, one compressed "
+            "CSV file or 64 KiB of CSV)")
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
 def _check_train_args(args) -> None:
     if args.epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {args.epochs}.")
@@ -600,9 +631,7 @@ def _train(args) -> int:
     n_blocks = X.npartitions if hasattr(X, "npartitions") else X.numblocks[0]
     validation = (0.1 if args.validation is None else args.validation) or None
     if validation is not None and n_blocks < 2:
-        # a block is at least one Parquet row group, one compressed CSV file, 64 KiB of CSV
-        split = ("a smaller --blocksize (e.g. 8MiB) may split it, unless it is one Parquet row "
-                 "group, one compressed CSV file or a CSV file under 64 KiB")
+        split = _split_hint(ds, width, dtype, args.blocksize)
         if args.validation is not None or args.early_stopping:
             raise UsageError(
                 f"the data makes {n_blocks} block, so no block can be held out for validation; "

@@ -729,8 +729,22 @@ def test_train_on_data_of_one_block(tmp_path, capsys):
     assert load_model(model)["model"].history_[-1].get("val_score") is None
     model.unlink()
     rc, out, err = run(capsys, *base, "--validation", "0.2", "--blocksize", "1KiB")
-    assert rc == 2 and "CSV file under 64 KiB" in err and "--validation 0" in err, err
+    assert rc == 2 and "one CSV file under 128 KiB" in err and "--validation 0" in err, err
     assert not model.exists()
+
+
+def test_one_block_of_parquet_files_gets_a_blocksize_that_splits_it(tmp_path, data, capsys):
+    folder, _ = data  # 6 files of 50 rows: 4 float features of 8 bytes = 9.4 KiB
+    model = tmp_path / "m.pkl"
+    rc, out, err = run(capsys, "train", folder, "--target", "label", "--exclude", "id", "value",
+                       "--workers", "0", "--dtype", "float64", "--out", model)
+    assert rc == 0, err
+    assert "its features take about 9.4 KiB, so --blocksize 2KiB may make about 4 blocks; or " \
+        "--blocksize none makes one block per file (6 files)" in out, out
+    model.unlink()
+    rc, out, err = run(capsys, "train", folder, "--target", "label", "--exclude", "id", "value",
+                       "--workers", "0", "--blocksize", "2KiB", "--out", model)
+    assert rc == 0 and "none is held out" not in out, (out, err)
 
 
 def test_train_says_when_it_resumes_or_finds_a_finished_checkpoint(tmp_path, data, capsys):
