@@ -16,16 +16,16 @@ def _demo_parser(sub) -> None:
         "demo",
         help="train on synthetic data end to end (the seed workflow)",
         description="Generate a synthetic classification problem, train it block by block "
-        "through Incremental on a local cluster, and print the test accuracy of every pass (in "
+        "through Incremental on a local cluster (or on threads with --workers 0), and print the test accuracy of every pass (in "
         "the progress bar as each pass ends, and one line per pass once training ends) and the "
-        "total time.",
+        "total time. Bad options are reported (one line, exit status 2) before anything starts.",
     )
     p.add_argument("--n-samples", type=int, default=1_000_000,
                    help="rows of synthetic data, about a tenth of them held out for testing "
-                        "(default: 1000000)")
+                        "(at least 100; default: 1000000)")
     p.add_argument("--n-features", type=int, default=100,
-                   help="feature columns (default: 100)")
-    p.add_argument("--blocks", type=int, default=10, help="row blocks (default: 10)")
+                   help="feature columns (at least 4; default: 100)")
+    p.add_argument("--blocks", type=int, default=10, help="row blocks, of 2 rows or more (default: 10)")
     p.add_argument("--epochs", type=int, default=5, help="passes over the blocks (default: 5)")
     p.add_argument("--estimator", choices=["gpuinc-sgd", "sklearn-sgd"], default="gpuinc-sgd",
                    help="gpuinc's array-API SGDClassifier or scikit-learn's (default: gpuinc-sgd)")
@@ -35,8 +35,12 @@ def _demo_parser(sub) -> None:
                         "cpu (default: auto)")
     p.add_argument("--workers", type=int, default=None,
                    help="workers of a CPU cluster (default: cores, max 4); a GPU cluster has "
-                        "one worker per GPU")
-    p.add_argument("--plot", metavar="PNG", default=None, help="write a learning curve here")
+                        "one worker per GPU; 0 runs on threads in this process, without a "
+                        "cluster (on the GPU with --device gpu, or auto when CuPy finds one)")
+    p.add_argument("--plot", metavar="PNG", default=None,
+                   help="write a learning curve here: a file name ending in an image suffix "
+                        "matplotlib writes (.png, .svg, .pdf ...) in an existing folder; needs "
+                        "matplotlib (pip install 'gpuinc[plot]')")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the data, the train/test split, the block order and the model "
                         "(default: 0)")
@@ -44,26 +48,134 @@ def _demo_parser(sub) -> None:
     p.set_defaults(func=run_demo)
 
 
+#: the fewest rows the demo makes: fewer may leave one class only
+_DEMO_MIN_SAMPLES = 100
+#: features of the synthetic problem that carry the classes (informative + redundant)
+_DEMO_MIN_FEATURES = 4
+
+
 def run_demo(args) -> int:
+    """``gpuinc demo``: user errors are one ``gpuinc: error:`` line and exit status 2."""
+    from ._cli_data import _guarded
+
+    return _guarded(_run_demo)(args)
+
+
+def _check_demo_args(args) -> None:
+    """Refuse bad options before any cluster starts or data is made."""
+    from ._cli_data import UsageError
+
+    for option, value, least in (("--n-samples", args.n_samples, _DEMO_MIN_SAMPLES),
+                                 ("--n-features", args.n_features, _DEMO_MIN_FEATURES),
+                                 ("--blocks", args.blocks, 1), ("--epochs", args.epochs, 1),
+                                 ("--workers", args.workers, 0), ("--seed", args.seed, 0)):
+        if value is not None and value < least:
+            why = {"--n-samples": " (fewer rows may hold a single class)",
+                   "--n-features": " (the synthetic problem has 2 informative and 2 "
+                                   "redundant features)",
+                   "--workers": " (0 runs on threads in this process, without a cluster)",
+                   }.get(option, "")
+            raise UsageError(f"{option} must be >= {least}, got {value}{why}.")
+    if args.seed > 2**32 - 1:
+        raise UsageError(f"--seed must be <= {2**32 - 1}, got {args.seed}.")
+    if args.blocks > args.n_samples // 2:
+        raise UsageError(
+            f"--blocks {args.blocks} is too many for --n-samples {args.n_samples}: each block "
+            f"needs 2 rows or more (one is held out for testing); use --blocks "
+            f"{args.n_samples // 2} or fewer."
+        )
+    if args.plot is not None:
+        _check_plot_path(args.plot)
+
+
+def _check_plot_path(plot: str) -> None:
+    """``--plot``: matplotlib is installed, the name has a suffix it writes, the folder is
+    there and writable (checked before training, not after it)."""
+    from pathlib import Path
+
+    from ._cli_data import UsageError
+    from ._optional import import_optional
+
+    try:
+        import_optional("matplotlib", "plot")
+        from matplotlib.backend_bases import FigureCanvasBase
+    except ImportError as exc:
+        raise UsageError(f"--plot: {exc} (Or leave out --plot.)") from exc
+    formats = FigureCanvasBase.get_supported_filetypes()
+    path = Path(plot)
+    suffix = path.suffix.lower().lstrip(".")
+    if plot.endswith(("/", os.sep)) or path.is_dir():
+        raise UsageError(f"--plot {plot} is a folder; give a file name such as "
+                         f"{path / 'curve.png'}.")
+    if suffix not in formats:
+        shown = ", ".join(f".{f}" for f in ("png", "svg", "pdf", "jpg") if f in formats)
+        raise UsageError(
+            f"--plot {plot}: the file name needs an image suffix matplotlib writes ({shown} "
+            f"...; all: {', '.join(sorted(formats))}), e.g. {path.with_suffix('.png').name}."
+        )
+    folder = path.absolute().parent
+    if not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise UsageError(f"--plot {plot}: the folder {folder} {what}; create it or choose "
+                         "another --plot.")
+    if not os.access(folder, os.W_OK | os.X_OK) or (
+            path.exists() and not os.access(path, os.W_OK)):
+        where = path if path.exists() else f"the folder {folder}"
+        raise UsageError(f"--plot {plot}: {where} is not writable; choose another --plot.")
+
+
+@contextlib.contextmanager
+def _demo_scheduler(kind: str, workers: int | None):
+    """Where the demo computes: yields whether on the GPU. A local cluster (and a Client),
+    or with ``workers == 0`` Dask's threaded scheduler in this process."""
     import dask
-    import dask.array as da
+
+    from ._optional import gpu_available
+
+    if workers == 0:
+        from ._cli_data import UsageError
+
+        on_gpu = kind != "cpu" and gpu_available()
+        if kind == "gpu" and not on_gpu:
+            raise UsageError("--device gpu needs a CUDA GPU with CuPy; use --device cpu or "
+                             "auto.")
+        print(f"no cluster (--workers 0): Dask's threaded scheduler in this process "
+              f"({'GPU' if on_gpu else 'CPU'})")
+        with dask.config.set(scheduler="threads"):
+            yield on_gpu
+        return
     from distributed import Client
 
-    from . import Incremental
-    from ._optional import gpu_available
     from .cluster import make_cluster
+
+    cluster = make_cluster(kind, n_workers=workers)
+    on_gpu = type(cluster).__name__ == "LocalCUDACluster" or (kind == "gpu" and gpu_available())
+    with cluster, Client(cluster) as client:
+        print(f"Dask dashboard: {client.dashboard_link}")
+        yield on_gpu
+
+
+def _demo_chunks(n: int, blocks: int) -> tuple:
+    """Row chunks: exactly ``blocks`` blocks, their sizes differing by one row at most."""
+    size, extra = divmod(n, blocks)
+    return tuple(size + (i < extra) for i in range(blocks))
+
+
+def _run_demo(args) -> int:
+    _check_demo_args(args)
+    import dask
+    import dask.array as da
+
+    from . import Incremental
     from .datasets import make_classification
     from .model_selection import train_test_split
 
     t_start = time.perf_counter()
-    kind = args.device
-    cluster = make_cluster(kind, n_workers=args.workers)
-    on_gpu = type(cluster).__name__ == "LocalCUDACluster" or (kind == "gpu" and gpu_available())
-    with cluster, Client(cluster) as client:
-        print(f"Dask dashboard: {client.dashboard_link}")
+    with _demo_scheduler(args.device, args.workers) as on_gpu:
         n = args.n_samples
         X, y = make_classification(
-            n_samples=n, n_features=args.n_features, chunks=max(1, n // args.blocks),
+            n_samples=n, n_features=args.n_features,
+            chunks=(_demo_chunks(n, args.blocks), (args.n_features,)),
             flip_y=0.2, random_state=args.seed, dtype="float32",
             device="gpu" if on_gpu else None,
         )
@@ -93,7 +205,12 @@ def run_demo(args) -> int:
         if args.plot:
             from .plot import learning_curve
 
-            learning_curve(inc, path=args.plot)
+            try:
+                learning_curve(inc, path=args.plot)
+            except OSError as exc:  # checked before training, but the disk may say no
+                from ._cli_data import UsageError
+
+                raise UsageError(f"--plot {args.plot}: cannot write it: {exc}") from exc
             print(f"learning curve written to {args.plot}")
     return 0
 

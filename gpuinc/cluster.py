@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 import sys
 
 from ._optional import gpu_available, has_module
+
+#: keywords of dask-cuda's ``LocalCUDACluster`` (over its releases) that
+#: ``distributed.LocalCluster`` and its workers do not take: ``"auto"`` drops them
+#: when it falls back to the CPU, ``"cpu"`` refuses them. (``memory_limit``,
+#: ``local_directory``, ``protocol``, ``data``, ``worker_class`` ... are shared.)
+GPU_ONLY_KWARGS = frozenset({
+    "CUDA_VISIBLE_DEVICES", "device_memory_limit", "enable_cudf_spill", "cudf_spill_stats",
+    "shared_filesystem", "enable_tcp_over_ucx", "enable_infiniband", "enable_nvlink",
+    "enable_rdmacm", "enable_rocm_ipc", "ucx_net_devices", "rmm_pool_size",
+    "rmm_maximum_pool_size", "rmm_managed_memory", "rmm_async",
+    "rmm_allocator_external_lib_list", "rmm_release_threshold", "rmm_log_directory",
+    "rmm_track_allocations", "jit_unspill", "log_spilling", "pre_import",
+})
 
 
 def _log(message: str, quiet: bool) -> None:
@@ -25,13 +39,19 @@ def make_cluster(kind: str = "auto", *, n_workers: int | None = None,
         ``distributed.LocalCluster``. ``"auto"``: GPU when CuPy sees a device
         and dask-cuda is installed, otherwise CPU. A line on stderr says which.
     n_workers : int, optional
-        CPU workers (default: the number of cores, at most 4).
+        CPU workers, at least 1 (default: the number of cores, at most 4). To
+        compute without a cluster, start none: Dask's threaded scheduler runs
+        in this process.
     threads_per_worker : int, default=1
         Threads of each CPU worker.
     quiet : bool
         Do not print which cluster was started.
     **kwargs
         Passed to the cluster class (``memory_limit``, ``rmm_pool_size`` ...).
+        Keywords only dask-cuda's ``LocalCUDACluster`` takes (``rmm_*``,
+        ``device_memory_limit``, ``jit_unspill``, ... see ``GPU_ONLY_KWARGS``)
+        are dropped, with a note on stderr (also with ``quiet``), when ``"auto"``
+        falls back to the CPU, and are a ``ValueError`` with ``"cpu"``.
 
     ``n_workers`` and ``threads_per_worker`` apply to a CPU cluster only: a
     GPU cluster is started with ``kwargs`` alone and has one worker per GPU.
@@ -45,6 +65,15 @@ def make_cluster(kind: str = "auto", *, n_workers: int | None = None,
     """
     if kind not in ("auto", "cpu", "gpu"):
         raise ValueError(f"kind must be 'auto', 'cpu' or 'gpu', got {kind!r}.")
+    _check_n_workers(n_workers)
+    gpu_only = sorted(GPU_ONLY_KWARGS.intersection(kwargs))
+    if kind == "cpu" and gpu_only:
+        it = "it" if len(gpu_only) == 1 else "them"
+        raise ValueError(
+            f"{_keywords(gpu_only)}: only dask-cuda's LocalCUDACluster (a GPU cluster) takes "
+            f"{it}; kind='cpu' starts a distributed.LocalCluster. Leave {it} out, or use "
+            f"kind='gpu' (or 'auto', which drops {it} when it falls back to the CPU)."
+        )
     if kind in ("auto", "gpu"):
         reason = _gpu_unavailable_reason()
         if reason is None:
@@ -56,6 +85,11 @@ def make_cluster(kind: str = "auto", *, n_workers: int | None = None,
         if kind == "gpu":
             raise GPUUnavailableError(reason)
         _log(f"no GPU cluster ({reason}); using CPU workers", quiet)
+        if gpu_only:  # said even when quiet: the caller asked for them
+            print(f"gpuinc: note: the CPU cluster ignores {_keywords(gpu_only)} (only "
+                  f"dask-cuda's LocalCUDACluster takes {'it' if len(gpu_only) == 1 else 'them'})",
+                  file=sys.stderr)
+            kwargs = {k: v for k, v in kwargs.items() if k not in GPU_ONLY_KWARGS}
     from distributed import LocalCluster
 
     if n_workers is None:
@@ -64,6 +98,25 @@ def make_cluster(kind: str = "auto", *, n_workers: int | None = None,
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker, **kwargs)
     _log(f"started a LocalCluster with {n_workers} CPU worker(s)", quiet)
     return cluster
+
+
+def _keywords(names) -> str:
+    return ", ".join(f"{name}=" for name in names)
+
+
+def _check_n_workers(n_workers) -> None:
+    if n_workers is None:
+        return
+    if isinstance(n_workers, bool) or not isinstance(n_workers, numbers.Integral):
+        raise ValueError(f"n_workers must be a whole number >= 1 or None (one per core, at "
+                         f"most 4), got {n_workers!r}.")
+    if n_workers < 1:
+        raise ValueError(
+            f"n_workers must be >= 1, got {n_workers} (a cluster without workers never runs a "
+            "task): pass a positive number or None (one per core, at most 4). To compute "
+            "without a cluster, start none: Dask's threaded scheduler then runs in this "
+            "process (the command line's --workers 0)."
+        )
 
 
 class GPUUnavailableError(RuntimeError):

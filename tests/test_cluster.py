@@ -121,3 +121,63 @@ def test_the_command_line_says_device_gpu_without_a_gpu(no_gpu, capsys, tmp_path
     err = capsys.readouterr().err
     assert err.startswith("gpuinc: error: --device gpu needs a CUDA GPU")
     assert "use --device cpu or auto" in err and "kind=" not in err
+
+
+@pytest.mark.parametrize("kind", ["cpu", "auto"])
+@pytest.mark.parametrize("n_workers", [0, -2])
+def test_no_workers_is_a_clear_error(no_gpu, kind, n_workers):
+    """A cluster without workers never runs a task: refused, not started to wait forever."""
+    with pytest.raises(ValueError, match=rf"n_workers must be >= 1, got {n_workers} .*"
+                                         r"threaded scheduler"):
+        make_cluster(kind, n_workers=n_workers, processes=False)
+
+
+@pytest.mark.parametrize("n_workers", [1.5, 2.0, "2", True])
+def test_n_workers_must_be_a_whole_number(n_workers):
+    with pytest.raises(ValueError, match="n_workers must be a whole number >= 1 or None"):
+        make_cluster("cpu", n_workers=n_workers, processes=False)
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_auto_drops_gpu_only_keywords_when_it_falls_back(no_gpu, capsys, quiet):
+    """rmm_pool_size= (dask-cuda only) once made the CPU workers fail to start."""
+    cluster = make_cluster("auto", n_workers=1, processes=False, quiet=quiet,
+                           rmm_pool_size="1GB", device_memory_limit=0.5, memory_limit="1GiB")
+    try:
+        assert type(cluster).__name__ == "LocalCluster"
+        assert len(cluster.workers) == 1
+        worker = next(iter(cluster.workers.values()))
+        assert worker.memory_manager.memory_limit == 2**30  # LocalCluster's keyword is kept
+    finally:
+        _close(cluster)
+    notes = [line for line in capsys.readouterr().err.splitlines() if "ignores" in line]
+    assert notes == ["gpuinc: note: the CPU cluster ignores device_memory_limit=, "
+                     "rmm_pool_size= (only dask-cuda's LocalCUDACluster takes them)"]
+
+
+def test_cpu_refuses_gpu_only_keywords(capsys):
+    with pytest.raises(ValueError, match=r"rmm_pool_size=: only dask-cuda's LocalCUDACluster "
+                                         r".*kind='cpu'.*kind='gpu'"):
+        make_cluster("cpu", n_workers=1, processes=False, rmm_pool_size="1GB")
+    assert "started" not in capsys.readouterr().err
+
+
+def _local_cluster_keywords() -> set:
+    import inspect
+
+    from distributed import LocalCluster, Nanny, Worker
+
+    return {name for cls in (LocalCluster, Nanny, Worker)
+            for name in inspect.signature(cls).parameters}
+
+
+def test_gpu_only_keywords_are_none_that_local_cluster_takes():
+    assert not cluster_module.GPU_ONLY_KWARGS & _local_cluster_keywords()
+
+
+def test_gpu_only_keywords_cover_the_installed_dask_cuda():
+    import inspect
+
+    dask_cuda = pytest.importorskip("dask_cuda")
+    own = set(inspect.signature(dask_cuda.LocalCUDACluster).parameters) - {"kwargs"}
+    assert own - _local_cluster_keywords() <= cluster_module.GPU_ONLY_KWARGS

@@ -612,6 +612,111 @@ def test_demo_shows_progress_and_writes_a_learning_curve(tmp_path, capsys):
     assert "dashboard" in out.lower()
 
 
+def _demo_must_not_start(monkeypatch):
+    """Fail the test if the demo starts a cluster or makes data (it must refuse first)."""
+    import gpuinc.cluster
+    import gpuinc.datasets
+
+    def started(*args, **kwargs):
+        raise AssertionError("the demo started a cluster / made data before refusing")
+
+    monkeypatch.setattr(gpuinc.cluster, "make_cluster", started)
+    monkeypatch.setattr(gpuinc.datasets, "make_classification", started)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--blocks", "0"], "--blocks must be >= 1, got 0."),
+    (["--epochs", "0"], "--epochs must be >= 1, got 0."),
+    (["--n-samples", "0"], "--n-samples must be >= 100, got 0"),
+    (["--n-features", "0"], "--n-features must be >= 4, got 0"),
+    (["--workers", "-1"], "--workers must be >= 0, got -1"),
+    (["--seed", "-1"], "--seed must be >= 0, got -1."),
+    (["--n-samples", "1000", "--blocks", "501"], "--blocks 501 is too many for --n-samples "
+                                                   "1000: each block needs 2 rows or more"),
+    (["--plot", "{tmp}/missing/curve.png"], "the folder {tmp}/missing does not exist"),
+    (["--plot", "{tmp}/curve"], "the file name needs an image suffix matplotlib writes (.png"),
+    (["--plot", "{tmp}"], "--plot {tmp} is a folder"),
+])
+def test_demo_refuses_bad_options_in_one_line_before_starting(monkeypatch, capsys, tmp_path,
+                                                              argv, message):
+    if any("{tmp}" in a for a in argv):
+        pytest.importorskip("matplotlib")
+    from gpuinc.cli import main
+
+    _demo_must_not_start(monkeypatch)
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    assert main(["demo", "--no-progress", *argv]) == 2
+    captured = capsys.readouterr()
+    err = captured.err
+    assert err.startswith("gpuinc: error: ") and err.count("\n") == 1, err
+    assert message.replace("{tmp}", str(tmp_path)) in err
+    assert "Traceback" not in err and captured.out == ""
+
+
+def test_demo_plot_without_matplotlib_names_the_extra_before_training(monkeypatch, capsys,
+                                                                       tmp_path):
+    from gpuinc.cli import main
+
+    _demo_must_not_start(monkeypatch)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # importing it raises ImportError
+    assert main(["demo", "--no-progress", "--plot", str(tmp_path / "curve.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpuinc: error: --plot") and err.count("\n") == 1, err
+    assert "pip install 'gpuinc[plot]'" in err
+    assert not (tmp_path / "curve.png").exists()
+
+
+def test_demo_device_gpu_with_no_workers_needs_a_gpu(monkeypatch, capsys):
+    import gpuinc._optional
+    from gpuinc.cli import main
+
+    _demo_must_not_start(monkeypatch)
+    monkeypatch.setattr(gpuinc._optional, "gpu_available", lambda: False)
+    assert main(["demo", "--no-progress", "--workers", "0", "--device", "gpu"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gpuinc: error: --device gpu needs a CUDA GPU") and "cpu" in err
+
+
+def test_demo_with_no_workers_runs_on_threads_and_finishes():
+    """``--workers 0`` once started a cluster without workers, which waited forever."""
+    import subprocess
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "gpuinc", "demo", "--workers", "0", "--n-samples", "2000",
+             "--n-features", "5", "--blocks", "3", "--epochs", "2", "--device", "cpu",
+             "--no-progress"],
+            capture_output=True, text=True, timeout=180,
+        )
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"gpuinc demo --workers 0 did not finish in 180 s: {exc.stderr!r}")
+    assert done.returncode == 0, done.stderr
+    assert "threaded scheduler in this process" in done.stdout
+    assert "LocalCluster" not in done.stderr and "dashboard" not in done.stdout.lower()
+    assert "in 3 training blocks" in done.stdout  # --blocks 3 makes 3 blocks, not 4
+    assert "pass 2: test accuracy" in done.stdout
+
+
+def test_demo_reports_a_plot_it_cannot_write_in_one_line(monkeypatch, capsys, tmp_path):
+    pytest.importorskip("matplotlib")
+    import gpuinc.plot
+    from gpuinc.cli import main
+
+    def refuse(inc, path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(gpuinc.plot, "learning_curve", refuse)
+    path = tmp_path / "curve.png"
+    assert main(["demo", "--workers", "1", "--device", "cpu", "--n-samples", "200",
+                 "--n-features", "4", "--blocks", "2", "--epochs", "1", "--no-progress",
+                 "--plot", str(path)]) == 2
+    captured = capsys.readouterr()
+    assert "pass 1: test accuracy" in captured.out
+    last = captured.err.splitlines()[-1]  # after the line saying which cluster started
+    assert last.startswith(f"gpuinc: error: --plot {path}: cannot write it: ")
+    assert "Traceback" not in captured.err
+
+
 def test_learning_curve_numbers_passes_in_order_when_epochs_repeat():
     pytest.importorskip("matplotlib")
     from matplotlib.figure import Figure
