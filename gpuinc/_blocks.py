@@ -265,10 +265,12 @@ def _labels_pair(indexes, objects, unlabelled: bool) -> bool:
         own = obj.index
         if len(own) != len(labels) or own.equals(labels):
             continue
-        try:  # X's labels in another order, or (X's unique) most of them with some
-            # repeated or missing; not a reader's partitions, each numbered from 0
+        try:  # X's labels in another order, or (X's unique) nearly all of them with a few
+            # repeated or missing; not a reader's partitions, each numbered from 0, nor a y
+            # numbered 0..n-1 of its own (a Series made from an array: in X's order)
             reordered = (np.array_equal(np.sort(own.to_numpy()), np.sort(labels.to_numpy()))
-                         or (labels.is_unique and float(np.mean(own.isin(labels))) >= 0.5))
+                         or (labels.is_unique and not isinstance(own, pd.RangeIndex)
+                             and float(np.mean(own.isin(labels))) >= 0.9))
         except TypeError:  # labels of types that do not sort together
             reordered = False
         if reordered:

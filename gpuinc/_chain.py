@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import queue
+import re
 import sys
 import threading
 import weakref
@@ -228,8 +229,7 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
                 "fitting (e.g. X = da.nan_to_num(X), or ddf.dropna() / ddf.fillna(0))."
             ) from exc
         _add_block_note(exc, index, rows)
-        if fresh and hasattr(exc, "add_note") and any(
-                w in str(exc).lower() for w in ("sample", "rows")):
+        if fresh and hasattr(exc, "add_note") and _FIRST_CALL_ROWS.search(str(exc)):
             exc.add_note(
                 "gpuinc: this was the first block the model trained on. If the estimator needs "
                 "a number of rows in its first partial_fit call (IncrementalPCA: n_components, "
@@ -243,6 +243,12 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
         _add_block_note(exc, index, rows)
         raise
     return model, stat, _n_rows(x)
+
+
+#: scikit-learn's errors for a first partial_fit call given too few rows (IncrementalPCA:
+#: "n_components=60 must be less or equal to the batch number of samples 50 for the first
+#: partial_fit call"; MiniBatchKMeans: "n_samples=50 should be >= n_clusters=60")
+_FIRST_CALL_ROWS = re.compile(r"batch number of samples|n_samples=\d+ should be >= ")
 
 
 def _unfitted(model) -> bool:

@@ -51,12 +51,17 @@ class CheckpointTooLongError(CheckpointMismatchError):
     def __init__(self, directory, held: str, epochs: int, need: int,
                  words=("epochs=", "use a new checkpoint directory (or delete this one)")):
         self.directory, self.held, self.epochs, self.need = directory, held, epochs, need
+        self._words = tuple(words)
         epochs_word, new_dir = words
         super().__init__(
             f"The checkpoint in {directory} holds a model trained for {held}, more than "
             f"{epochs_word}{epochs}. Pass {epochs_word}{need} or more to resume it, or "
             f"{new_dir} to train for fewer passes."
         )
+
+    def __reduce__(self):  # pickled and copied with its fields (worker -> client, copy)
+        return type(self), (self.directory, self.held, self.epochs, self.need, self._words), \
+            self.__dict__
 
     def worded(self, words) -> CheckpointTooLongError:
         """The same error, the fix said with ``words`` (the epochs option, a new folder)."""

@@ -477,12 +477,15 @@ def _checkpoint_in_cli_words():
         raise new from exc
 
 
-def _scoring(args, classes):
+def _scoring(args, classes, scored: bool = True):
     """``--scoring``, with ``--pos-label`` its positive class; a binary scorer that needs a
-    positive class and was given none is refused before training, in the command's words."""
+    positive class and was given none is refused before training, in the command's words
+    (when a score is computed at all: ``scored``, validation blocks held out)."""
     from .metrics import PositiveClassNeeded, check_scoring_for_classes, scorer_with_pos_label
 
     if args.pos_label is None:
+        if not scored:
+            return args.scoring
         try:
             check_scoring_for_classes(args.scoring, classes)
         except PositiveClassNeeded as exc:
@@ -493,7 +496,11 @@ def _scoring(args, classes):
             ) from exc
         return args.scoring
     labels = [c.item() if hasattr(c, "item") else c for c in classes]
-    match = [c for c in labels if str(c) == args.pos_label]
+    if len(labels) != 2:
+        raise UsageError(f"--pos-label names the positive class of two; the target has "
+                         f"{len(labels)} classes. Leave it out, and choose a --scoring for "
+                         "more classes (e.g. f1_macro, accuracy).")
+    match = [c for c in labels if _same_label(c, args.pos_label)]
     if not match:
         raise UsageError(f"--pos-label {args.pos_label} is not one of the classes {labels}; "
                          "name one of them as written in the data.")
@@ -504,28 +511,63 @@ def _scoring(args, classes):
                          "choose a binary scorer such as f1, precision or recall.") from exc
 
 
+def _same_label(label, text: str) -> bool:
+    """Whether ``--pos-label text`` names ``label`` (2 names 2.0; true names True)."""
+    if str(label) == text:
+        return True
+    if isinstance(label, (bool,)) or type(label).__name__ == "bool_":
+        return text.strip().lower() == str(bool(label)).lower()
+    if isinstance(label, (int, float)):
+        try:
+            return float(text) == float(label)
+        except ValueError:
+            return False
+    return False
+
+
 def _split_hint(ds, width: int, dtype, blocksize) -> str:
-    """How a dataset read as one block may be split into more (said from its size)."""
+    """How a dataset read as one block may be split into more, or why it cannot be."""
     import numpy as np
 
+    most = _most_blocks(ds)
+    if most == 1:
+        if ds.fmt == "parquet":
+            return ("it is one Parquet row group, the smallest block there is; write it with "
+                    "smaller row groups (e.g. DataFrame.to_parquet(path, row_group_size=10000))")
+        if ds.fmt == "zarr":
+            return ("its arrays are one chunk of rows, the smallest block there is; store them "
+                    "with smaller chunks (e.g. zarr chunks of 10000 rows)")
+        if ds.files and ds.files[0].compression:
+            return ("it is one compressed CSV file, which is read whole; decompress it or split "
+                    "it into several files")
+        return "it is one CSV file of 64 KiB or less, the smallest block of CSV"
     ways = []
-    small_csv = ds.fmt == "csv" and all((f.size or 0) < 128 * 1024 for f in ds.files)
-    if small_csv and len(ds.files) == 1:
-        return ("it is one CSV file under 128 KiB, which makes one block (a CSV block holds at "
-                "least 64 KiB of the file)")
-    if ds.n_rows and not small_csv:
+    if ds.n_rows:
         size = ds.n_rows * width * np.dtype(dtype or "float64").itemsize
         quarter = max(1024, size // 4)
         shown = (f"{quarter // 2**20}MiB" if quarter >= 2**20 else f"{quarter // 1024}KiB")
+        up_to = min(4, most) if most else 4
         ways.append(f"its features take about {_bytes(size)}, so --blocksize {shown} may make "
-                    "about 4 blocks")
+                    f"up to {up_to} blocks")
     else:
         ways.append("a smaller --blocksize may split it")
     if blocksize is not None and len(ds.files) > 1:
         ways.append(f"--blocksize none makes one block per file ({len(ds.files)} files)")
-    # a block is at least one Parquet row group, one compressed CSV file, 64 KiB of CSV
     return ("; or ".join(ways) + " (a block is at least one Parquet row group, one compressed "
-            "CSV file or 64 KiB of CSV)")
+            "CSV file, 64 KiB of CSV or one chunk of Zarr rows)")
+
+
+def _most_blocks(ds) -> int | None:
+    """The most blocks any --blocksize can make of ``ds`` (None: not known)."""
+    if ds.fmt == "parquet":
+        return sum(max(1, len(f.row_groups)) for f in ds.files) or None
+    if ds.fmt == "zarr":
+        cols = list(ds.zarr_columns)
+        if not cols or not cols[0].chunk_rows:
+            return None
+        return max(1, -(-cols[0].rows // cols[0].chunk_rows))
+    return sum(1 if f.compression else max(1, -(-(f.size or 0) // (64 * 1024)))
+               for f in ds.files) or None
 
 
 def _bytes(n: int) -> str:
@@ -674,7 +716,8 @@ def _train(args) -> int:
                                   text_target=True)
             shown = classes.tolist()
             print(f"classes: {shown[:20]}{' ...' if len(shown) > 20 else ''}")
-        scoring = _scoring(args, classes if _needs_classes(estimator) else None)
+        scoring = _scoring(args, classes if _needs_classes(estimator) else None,
+                           scored=validation is not None)
         inc = Incremental(
             estimator, scoring=scoring, random_state=args.random_state,
             epochs=args.epochs, prefetch=args.prefetch, validation=validation,

@@ -251,12 +251,13 @@ class _Parser(argparse.ArgumentParser):
 def _usage_hint(message: str, argv, prog: str = "gpuinc") -> str:
     if message.startswith("unrecognized arguments:"):
         extra = message.split(":", 1)[1].split()
-        if any(not a.startswith("-") and (os.path.exists(a) or a.endswith(_DATA_SUFFIXES))
-               for a in extra):
+        # several paths and nothing else (an unknown option's value is not a second DATA)
+        if not any(a.startswith("-") for a in extra) and any(_looks_like_data(a) for a in extra):
             return ("\nDATA is one path, and several were given: a glob the shell expanded? "
                     "Quote it (e.g. 'data/*.parquet') or give the folder.")
     if message.startswith("the following arguments are required:") and "DATA" in message:
-        used = [o for o in _MULTI_VALUE if o in argv]
+        used = [o for o in _MULTI_VALUE if o in argv
+                and any(_looks_like_data(v) for v in _values_after(argv, o))]
         if used:
             example = ("gpuinc predict MODEL DATA --out preds.parquet --id A B" if
                        prog.endswith("predict") else
@@ -264,8 +265,23 @@ def _usage_hint(message: str, argv, prog: str = "gpuinc") -> str:
             takes = "takes" if len(used) == 1 else "take"
             return (f"\n{' / '.join(used)} {takes} every value up to the next option, so a "
                     f"DATA after {'it' if len(used) == 1 else 'them'} is taken as one of "
-                    f"{'its' if len(used) == 1 else 'their'} values: put DATA first ({example} ...).")
+                    f"{'its' if len(used) == 1 else 'their'} values: put DATA first "
+                    f"({example} ...).")
     return ""
+
+
+def _looks_like_data(arg: str) -> bool:
+    return os.path.exists(arg) or arg.endswith(_DATA_SUFFIXES) or "://" in arg
+
+
+def _values_after(argv, option: str) -> list:
+    """The arguments after ``option`` up to the next option."""
+    values = []
+    for arg in list(argv)[list(argv).index(option) + 1:]:
+        if arg.startswith("-"):
+            break
+        values.append(arg)
+    return values
 
 
 def build_parser() -> argparse.ArgumentParser:

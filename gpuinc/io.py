@@ -759,7 +759,7 @@ def _scan_zarr(fs, root: str, source: str, storage_options: dict) -> Dataset:
             raise DataError(f"{source} is a Zarr group without 1-D or 2-D arrays{other}; it "
                             "holds no data.")
     if all(c.rows == 0 for c in columns):
-        raise DataError(f"{source} has no rows; there is nothing to train on.")
+        raise DataError(f"{source} has no rows; it holds no data to read.")
     return Dataset(source, "zarr", (), dict(storage_options), tuple(columns), zarr_store=store,
                    zarr_skipped=tuple(skipped), fs=fs)
 

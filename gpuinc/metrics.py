@@ -891,6 +891,14 @@ class PositiveClassNeeded(ValueError):
         super().__init__(message)
         self.scoring, self.classes, self.suggested = scoring, classes, suggested
 
+    def __reduce__(self):  # pickled and copied with its fields
+        return (_positive_class_needed, (self.args[0], self.scoring, self.classes, self.suggested),
+                self.__dict__)
+
+
+def _positive_class_needed(message, scoring, classes, suggested):
+    return PositiveClassNeeded(message, scoring=scoring, classes=classes, suggested=suggested)
+
 
 def scorer_with_pos_label(scoring: str, pos_label):
     """The scikit-learn scorer named ``scoring`` with its positive class ``pos_label``.
@@ -913,6 +921,12 @@ def scorer_with_pos_label(scoring: str, pos_label):
         raise ValueError(
             f"scoring={scoring!r} takes no positive class (pos_label); it needs none, or use "
             "a binary scorer such as 'f1', 'precision', 'recall' or 'average_precision'."
+        )
+    average = getattr(scorer, "_kwargs", {}).get("average", "binary")
+    if average not in (None, "binary"):
+        raise ValueError(
+            f"scoring={scoring!r} averages over the classes (average={average!r}), so it takes "
+            f"no positive class; use the binary {scoring.split('_')[0]!r}, or leave pos_label out."
         )
     kwargs = {**getattr(scorer, "_kwargs", {}), "pos_label": pos_label}
     return make_scorer(func, response_method=getattr(scorer, "_response_method", "predict"),

@@ -299,11 +299,14 @@ def _check_not_continuous(estimator, classes) -> None:
         return
     if (values.ndim == 1 and values.dtype.kind == "f" and np.isfinite(values).all()
             and _continuous(values)):
+        inner = getattr(estimator, "estimator", None)
+        who = (f"{type(estimator).__name__} trains a classifier ({type(inner).__name__})"
+               if not is_classifier(estimator) and is_classifier(inner)
+               else f"{type(estimator).__name__} is a classifier")
         raise ValueError(
             f"y holds continuous values ({len(values)} distinct, e.g. "
-            f"{_listing_labels(values[:3])}), but {type(estimator).__name__} is a classifier, "
-            "which needs class labels: use a regressor (e.g. SGDRegressor), or turn y into "
-            "labels first."
+            f"{_listing_labels(values[:3])}), but {who}, which needs class labels: use a "
+            "regressor (e.g. SGDRegressor), or turn y into labels first."
         )
 
 

@@ -295,3 +295,16 @@ def test_a_pandas_y_with_most_of_x_s_labels_and_one_repeated_warns():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         blocks.plan_blocks(X, pd.Series(np.arange(400)), {})
+
+
+def test_a_y_made_from_an_array_beside_a_filtered_frame_does_not_warn():
+    """X filtered from a frame keeps a gapped index; y built from an array (0..m-1) is in
+    X's order and pairs by position, rightly: no warning."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=1000)})
+    kept = frame[frame.a > -1.5]  # about 93 % of the rows: most of y's labels are X's
+    X = dd.from_pandas(kept, npartitions=4)
+    y = pd.Series((kept.a.to_numpy() > 0).astype(int))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        blocks.plan_blocks(X, y, {})

@@ -729,7 +729,7 @@ def test_train_on_data_of_one_block(tmp_path, capsys):
     assert load_model(model)["model"].history_[-1].get("val_score") is None
     model.unlink()
     rc, out, err = run(capsys, *base, "--validation", "0.2", "--blocksize", "1KiB")
-    assert rc == 2 and "one CSV file under 128 KiB" in err and "--validation 0" in err, err
+    assert rc == 2 and "one CSV file of 64 KiB or less" in err and "--validation 0" in err, err
     assert not model.exists()
 
 
@@ -739,12 +739,23 @@ def test_one_block_of_parquet_files_gets_a_blocksize_that_splits_it(tmp_path, da
     rc, out, err = run(capsys, "train", folder, "--target", "label", "--exclude", "id", "value",
                        "--workers", "0", "--dtype", "float64", "--out", model)
     assert rc == 0, err
-    assert "its features take about 9.4 KiB, so --blocksize 2KiB may make about 4 blocks; or " \
+    assert "its features take about 9.4 KiB, so --blocksize 2KiB may make up to 4 blocks; or " \
         "--blocksize none makes one block per file (6 files)" in out, out
     model.unlink()
     rc, out, err = run(capsys, "train", folder, "--target", "label", "--exclude", "id", "value",
                        "--workers", "0", "--blocksize", "2KiB", "--out", model)
     assert rc == 0 and "none is held out" not in out, (out, err)
+
+
+
+def test_one_block_that_cannot_split_says_why(tmp_path, capsys):
+    # one Parquet row group: a smaller --blocksize changes nothing (it was advised, in a loop)
+    frame(ROWS).to_parquet(tmp_path / "one.parquet", index=False)
+    rc, out, err = run(capsys, "train", tmp_path / "one.parquet", "--target", "label",
+                       "--exclude", "id", "value", "--workers", "0", "--validation", "0.2",
+                       "--out", tmp_path / "m.pkl")
+    assert rc == 2 and "it is one Parquet row group, the smallest block there is" in err, err
+    assert "--blocksize" not in err.split("smallest block")[1]
 
 
 def test_train_says_when_it_resumes_or_finds_a_finished_checkpoint(tmp_path, data, capsys):
@@ -1288,6 +1299,7 @@ def test_binary_scoring_of_text_labels_takes_pos_label(tmp_path, capsys):
     (("--scoring", "f1", "--pos-label", "maybe"), "--pos-label maybe is not one of the classes "
                                                   "['no', 'yes']"),
     (("--scoring", "accuracy", "--pos-label", "yes"), "--scoring accuracy takes no --pos-label"),
+    (("--scoring", "f1_macro", "--pos-label", "yes"), "--scoring f1_macro takes no --pos-label"),
 ])
 def test_pos_label_misuse_is_refused_before_training(tmp_path, capsys, extra, message):
     folder, model = _text_labels_folder(tmp_path), tmp_path / "model.pkl"
@@ -1320,11 +1332,11 @@ def test_a_glob_the_shell_expanded_gets_a_hint(tmp_path, data, capsys):
 
 
 @pytest.mark.parametrize("argv, option, example", [
-    (["train", "--features", "f0", "f1", "DATA", "--target", "label"], "--features takes",
-     "gpuinc train DATA --target COLUMN"),
-    (["train", "--features", "f0", "--exclude", "id", "DATA", "--target", "label"],
+    (["train", "--features", "f0", "f1", "data.parquet", "--target", "label"],
+     "--features takes", "gpuinc train DATA --target COLUMN"),
+    (["train", "--features", "f0", "data.csv", "--exclude", "id", "s3://b/d", "--target", "y"],
      "--features / --exclude take", "gpuinc train DATA"),
-    (["predict", "model.pkl", "--id", "id", "DATA", "--out", "p.csv"], "--id takes",
+    (["predict", "model.pkl", "--id", "id", "new.parquet", "--out", "p.csv"], "--id takes",
      "gpuinc predict MODEL DATA --out preds.parquet --id A B"),
 ])
 def test_data_taken_by_a_multi_value_option_gets_a_hint(capsys, argv, option, example):
@@ -1332,6 +1344,17 @@ def test_data_taken_by_a_multi_value_option_gets_a_hint(capsys, argv, option, ex
         main(argv)
     err = capsys.readouterr().err
     assert "required: DATA" in err and option in err and example in err, err
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--target", "label", "--exclude", "id"],  # DATA left out: not taken by --exclude
+    ["train", "data.parquet", "--target", "label", "--chekpoint", "ck.parquet"],  # a typo
+])
+def test_no_path_hint_where_no_path_was_misplaced(capsys, argv):
+    with pytest.raises(SystemExit):
+        main(argv)
+    err = capsys.readouterr().err
+    assert "DATA first" not in err and "Quote it" not in err, err
 
 
 @pytest.mark.parametrize("command", ["train", "predict"])
@@ -1363,3 +1386,33 @@ def test_ctrl_c_while_the_cluster_stops_keeps_the_finished_work(tmp_path, data, 
         rc, out, err = run(capsys, "predict", model, folder, "--out", preds, "--workers", "0")
         assert f"written to {preds}" in out and len(pd.read_csv(preds)) == N_FILES * ROWS
     assert rc == 130 and "interrupted" in err, (out, err)
+
+
+
+def test_pos_label_on_more_than_two_classes_is_refused_before_training(tmp_path, capsys):
+    frames = [frame(ROWS, start=i * ROWS, seed=i) for i in range(N_FILES)]
+    for df in frames:
+        df["label"] = np.array(["a", "b", "c"])[np.arange(len(df)) % 3]
+    folder = parquet_parts(tmp_path / "three", frames)[0]
+    model = tmp_path / "model.pkl"
+    rc, out, err = run(capsys, *train_args(folder, model, "--scoring", "f1", "--pos-label", "a"))
+    assert rc == 2 and "the target has 3 classes" in err and "pass 1" not in out, (out, err)
+
+
+def test_binary_scoring_without_validation_needs_no_pos_label(tmp_path, capsys):
+    # nothing is scored: the Python API does not ask either
+    folder, model = _text_labels_folder(tmp_path), tmp_path / "model.pkl"
+    rc, _, err = run(capsys, *train_args(folder, model, "--scoring", "f1", "--validation", "0"))
+    assert rc == 0, err
+
+
+@pytest.mark.parametrize("labels, given", [((0.0, 2.0), "2"), ((False, True), "true")])
+def test_pos_label_names_numeric_and_bool_classes_as_typed(tmp_path, capsys, labels, given):
+    frames = [frame(ROWS, start=i * ROWS, seed=i) for i in range(N_FILES)]
+    for df in frames:
+        df["label"] = np.where(df["label"] == 1, labels[1], labels[0])
+    folder = parquet_parts(tmp_path / "typed", frames)[0]
+    model = tmp_path / "model.pkl"
+    rc, _, err = run(capsys, *train_args(folder, model, "--scoring", "f1", "--pos-label", given))
+    assert rc == 0, err
+    assert load_model(model)["model"].scoring._kwargs["pos_label"] == labels[1]

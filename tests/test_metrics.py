@@ -239,3 +239,24 @@ def test_scorer_with_pos_label():
         check_scoring_for_classes("f1", np.array(["no", "yes"]))
     assert (info.value.scoring, info.value.classes, info.value.suggested) == (
         "f1", ["no", "yes"], "yes")
+
+
+
+def test_pos_label_errors_pickle_with_their_fields():
+    import copy
+    import pickle
+
+    from gpuinc._checkpoint import CheckpointTooLongError
+    from gpuinc.metrics import PositiveClassNeeded
+
+    exc = PositiveClassNeeded("msg", scoring="f1", classes=["a", "b"], suggested="b")
+    exc.add_note("a note")
+    for back in (pickle.loads(pickle.dumps(exc)), copy.copy(exc)):
+        assert (str(back), back.scoring, back.classes, back.suggested) == (
+            "msg", "f1", ["a", "b"], "b")
+        assert back.__notes__ == ["a note"]
+    exc = CheckpointTooLongError("ckpt", "2 pass(es)", 1, 2)
+    back = pickle.loads(pickle.dumps(exc))
+    assert (str(back), back.need) == (str(exc), 2)
+    worded = exc.worded(("--epochs ", "a new --checkpoint folder"))
+    assert str(pickle.loads(pickle.dumps(worded))) == str(worded)

@@ -1061,3 +1061,21 @@ def test_classes_are_found_for_a_selector_around_a_classifier():
     assert np.array_equal(inc.estimator_.estimator_.coef_, ref.estimator_.estimator_.coef_)
     assert np.array_equal(inc.transform(X).compute(), ref.transform(X).compute())
     inc.partial_fit(X, y)  # fitted: later calls need no classes
+
+
+def test_the_first_block_note_is_only_for_too_few_rows():
+    """A NaN sample_weight on the first block is not blamed on the block's size."""
+    X, y = make_classification(n_samples=400, n_features=4, chunks=100, random_state=0)
+    w = da.where(da.arange(400, chunks=100) == 5, np.nan, 1.0)
+    with pytest.raises(ValueError) as info:
+        Incremental(sgd(), shuffle_blocks=False).fit(X, y, sample_weight=w)
+    assert "first block the model trained on" not in " ".join(
+        getattr(info.value, "__notes__", ())), info.value
+
+
+def test_continuous_y_for_a_selector_names_its_classifier():
+    from sklearn.feature_selection import SelectFromModel
+
+    X = da.random.random((200, 3), chunks=50)
+    with pytest.raises(ValueError, match=r"SelectFromModel trains a classifier \(SGDClassifier\)"):
+        Incremental(SelectFromModel(sgd())).fit(X, X[:, 0])
