@@ -499,6 +499,37 @@ def _check_validation_data(validation_data):
     return tuple(validation_data)
 
 
+def _raise_if_persisted_data_lost(exc, *inputs) -> None:
+    """After a failed pass (a bare KeyError from a worker): say so when the input was
+    persisted on a cluster that has since lost it (``client.restart()``, workers gone)."""
+    from distributed import Future
+
+    def collections(obj):
+        if is_dask_collection(obj):
+            yield obj
+        elif isinstance(obj, (list, tuple)):
+            for o in obj:
+                yield from collections(o)
+        elif isinstance(obj, dict):
+            for o in obj.values():
+                yield from collections(o)
+
+    for coll in collections(inputs):
+        try:
+            nodes = dict(coll.__dask_graph__()).values()
+            lost = [v for v in nodes if isinstance(v, Future)
+                    and v.status in ("cancelled", "lost", "error")]
+        except Exception:  # noqa: BLE001 - the pass's own error stands
+            return
+        if lost:
+            raise ValueError(
+                f"the data given to fit was persisted on a cluster that has lost it since "
+                f"({len(lost)} of its persisted piece(s) are {lost[0].status}: a "
+                "client.restart(), or workers that left): persist it again (or load it "
+                "again) before fitting."
+            ) from exc
+
+
 def _check_resumable(saved: dict, epochs: int, directory) -> None:
     """Refuse a checkpoint whose model holds more passes than ``epochs``."""
     done, partial = int(saved["epoch"]), saved.get("order") is not None
@@ -1089,11 +1120,15 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                               f"{resumed_from['passes']} pass(es) done, "
                               f"{resumed_from['blocks']} block(s) into the next",
                               flush=True)
-            self._run_passes(estimator, blocks, kind, home, static, epochs=epochs, rng=rng,
-                             train_idx=train_idx, val_blocks=val_blocks, history=history,
-                             state=state, fingerprint=fingerprint,
-                             held_out=validation_data is None and val_blocks is not None,
-                             label_passes=resumable)
+            try:
+                self._run_passes(estimator, blocks, kind, home, static, epochs=epochs,
+                                 rng=rng, train_idx=train_idx, val_blocks=val_blocks,
+                                 history=history, state=state, fingerprint=fingerprint,
+                                 held_out=validation_data is None and val_blocks is not None,
+                                 label_passes=resumable)
+            except Exception as exc:
+                _raise_if_persisted_data_lost(exc, X, y, fit_kwargs, validation_data)
+                raise
         # with the model they belong to (a failed fit keeps the earlier ones)
         self.resumed_from_ = resumed_from
         if val_blocks is not None and validation_data is None:

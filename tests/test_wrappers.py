@@ -1079,3 +1079,16 @@ def test_continuous_y_for_a_selector_names_its_classifier():
     X = da.random.random((200, 3), chunks=50)
     with pytest.raises(ValueError, match=r"SelectFromModel trains a classifier \(SGDClassifier\)"):
         Incremental(SelectFromModel(sgd())).fit(X, X[:, 0])
+
+
+def test_data_persisted_on_a_cluster_that_lost_it_is_said_to_be_lost():
+    """client.restart() cancels persisted pieces: the pass failed with a bare KeyError."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        X, y = make_classification(n_samples=2_000, n_features=5, chunks=500, random_state=0)
+        X, y = dask.persist(X, y)
+        client.restart()
+        with pytest.raises(ValueError, match="persisted on a cluster that has lost it since"):
+            Incremental(sgd(), random_state=0).fit(X, y, classes=[0, 1])
