@@ -541,6 +541,10 @@ class DistributedRunner:
         self.client = client
         self.prefetch = max(0, int(prefetch))
         self._independent = (frozenset(), False)  # (ids of blocks checked, result)
+        # the first task of the fit's first pass pickles the model it trained, once (see
+        # _check_model_pickles); the pass in progress does when _pickle_check is set
+        self._pickle_checked = False
+        self._pickle_check = False
 
     def _blocks_independent(self, blocks) -> bool:
         """``_blocks_are_independent``, checked once per fit: a later pass trains the
@@ -571,6 +575,9 @@ class DistributedRunner:
         blocks = list(blocks)
         where = {"kind": kind, "home": home, "progressive": progressive}
         token = dask.base.tokenize(object())
+        self._pickle_check = not self._pickle_checked and not str(
+            getattr(self.client.scheduler, "address", "")).startswith("inproc")
+        self._pickle_checked = True  # (an in-process cluster hands objects over unpickled)
         if blocks and all(_held(self.client, v) for b in blocks for v in _pieces(b)):
             state = self._run_held(model, blocks, static_kwargs, where, token, on_block, stats,
                                    group_runs)
@@ -618,7 +625,8 @@ class DistributedRunner:
             _subscribe_progress(client)
             fut = client.submit(
                 _pass_task, model, _Opaque(blocks), static_kwargs, prefetch=self.prefetch,
-                token=token, **where, key=f"gpuinc-pass-{token}", pure=False,
+                token=token, check_pickle=self._pickle_check, **where,
+                key=f"gpuinc-pass-{token}", pure=False,
                 **_warm_placement(client),
             )
             # no done callback: distributed runs those on one shared thread, which a fit
@@ -702,6 +710,7 @@ class DistributedRunner:
                 state = client.submit(
                     _fit_task, state, x_f, y_f, kw_f, static_kwargs, loaded=loaded,
                     index=block.index, rows=block.rows, **where,
+                    check_pickle=self._pickle_check and pos == 0,
                     key=f"gpuinc-partial-fit-{token}-{pos}", pure=False,
                     # training is the critical path: a worker with a ready fit runs it
                     # before starting to load another block
@@ -738,12 +747,16 @@ class DistributedRunner:
         if owners is not None:
             from . import _relay
 
-            if _relay.ENABLED and _relay.ensure_plugin(client):
+            if (_relay.ENABLED and not _relay.recently_not_running(client, owners)
+                    and _relay.ensure_plugin(client)):
                 try:
                     return _relay.run_relay(client, model, blocks, resolved, runs, owners,
-                                            static_kwargs, where, on_block, stats, reported)
-                except _relay.RelayBroken:
-                    pass  # trained again as a chain, from the model the pass started with
+                                            static_kwargs, where, on_block, stats, reported,
+                                            check_pickle=self._pickle_check)
+                except _relay.RelayBroken as exc:
+                    # a relay cancelled because the client lost its scheduler says so now
+                    _raise_if_client_gone(client, exc)
+                    # else trained again as a chain, from the model the pass started with
                 except BaseException as exc:
                     _raise_if_client_gone(client, exc)
                     raise
@@ -755,7 +768,8 @@ class DistributedRunner:
                 state = client.submit(
                     _fit_run_task, state, [resolved[i] for i in run], static_kwargs,
                     indices=[blocks[i].index for i in run], rows=[blocks[i].rows for i in run],
-                    **where, key=f"gpuinc-partial-fit-{token}-{r}", pure=False, priority=1,
+                    **where, check_pickle=self._pickle_check and r == 0,
+                    key=f"gpuinc-partial-fit-{token}-{r}", pure=False, priority=1,
                 )
                 submitted.append((run, state))
             while submitted:
@@ -993,7 +1007,7 @@ class _PassCancelled(Exception):
     """Raised inside a one-task pass whose future was cancelled."""
 
 
-def _pass_task(model, opaque, static_kwargs, *, prefetch, token, **where):
+def _pass_task(model, opaque, static_kwargs, *, prefetch, token, check_pickle=False, **where):
     """Worker side of ``_run_in_one_task``: the local runner, computing blocks here.
 
     After every block it reports progress and stops if the client cancelled it.
@@ -1016,8 +1030,22 @@ def _pass_task(model, opaque, static_kwargs, *, prefetch, token, **where):
         model = LocalRunner(prefetch, scheduler=get_sync).run(
             model, opaque.value, static_kwargs, on_block=on_block, stats=stats, **where
         )
+    if check_pickle:  # (distributed's own error would not say what to do)
+        _check_model_pickles(model)
     return _push_result(worker, token, (model, (stats.blocks, stats.rows, stats.max_in_flight),
                                         stats.progressive, worker.address), where["home"])
+
+
+def _this_task():
+    """``(worker, key)`` of the task running this code; ``(None, None)`` outside a worker."""
+    from distributed import get_worker
+    from distributed.worker import thread_state
+
+    try:
+        worker = get_worker()
+    except ValueError:
+        return None, None
+    return worker, getattr(thread_state, "key", None)
 
 
 def _task_cancelled(worker, key) -> bool:
@@ -1381,27 +1409,71 @@ def _own(state):
     return copy.deepcopy(model), seen, list(stats)
 
 
-def _fit_task(state, x, y, kwargs, static_kwargs, loaded=None, **where):
+def _fit_task(state, x, y, kwargs, static_kwargs, loaded=None, check_pickle=False, **where):
     """Worker-side step over one block.
 
     ``loaded``: the pieces one load task computed, standing in for the ``_Part``
-    placeholders among x, y and kwargs.
+    placeholders among x, y and kwargs.  ``check_pickle``: see
+    :func:`_check_model_pickles`.
     """
     x, y, kwargs = _filled(x, y, kwargs, loaded)
     with reusing_memory():
-        return _fit_step(_own(state), x, y, kwargs, static_kwargs, **where)
+        state = _fit_step(_own(state), x, y, kwargs, static_kwargs, **where)
+    if check_pickle:
+        _check_model_pickles(state[0])
+    return state
 
 
-def _fit_run_task(state, blocks, static_kwargs, *, indices, rows, **where):
-    """Worker-side step over consecutive blocks this worker holds, in order."""
+def _fit_run_task(state, blocks, static_kwargs, *, indices, rows, check_pickle=False, **where):
+    """Worker-side step over consecutive blocks this worker holds, in order.
+
+    Stops at the next block when the client cancelled it (Ctrl-C, an error
+    elsewhere in the pass), as ``_pass_task`` does: a run of many blocks would
+    otherwise keep its worker busy long after the fit ended.
+    """
+    worker, key = _this_task()
     state = _own(state)
     with reusing_memory():
         for (x, y, kwargs, loaded), index, block_rows in zip(blocks, indices, rows,
                                                              strict=True):
+            if worker is not None and _task_cancelled(worker, key):
+                raise _PassCancelled(f"gpuinc: the task {key} was cancelled")
             x, y, kwargs = _filled(x, y, kwargs, loaded)
             state = _fit_step(state, x, y, kwargs, static_kwargs, index=index,
                               rows=block_rows, **where)
+    if check_pickle:
+        _check_model_pickles(state[0])
     return state
+
+
+def _check_model_pickles(model) -> None:
+    """Raise a TypeError that says so when the model trained cannot be pickled any more.
+
+    A model that ``partial_fit`` made unpicklable (it stored a lock, an open
+    file) cannot move between workers: distributed then retries the transfer
+    for ever, and the pass hangs.  The first task of a fit's first pass checks
+    it, once (large arrays are not copied: out of band).
+    """
+    import pickle
+
+    def discard(buffer):
+        pass
+
+    try:
+        try:
+            pickle.dumps(model, protocol=5, buffer_callback=discard)
+        except Exception:  # noqa: BLE001 - as distributed does: cloudpickle is the real test
+            import cloudpickle
+
+            cloudpickle.dumps(model, protocol=5, buffer_callback=discard)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure is the same answer
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise TypeError(
+            f"the model ({type(model).__name__}) cannot be pickled after partial_fit "
+            f"({text}): a distributed cluster moves it between workers. Keep what cannot be "
+            "pickled (locks, open files, connections, generators) out of the estimator's "
+            "attributes, or train on the threaded scheduler (without a distributed client)."
+        ) from exc
 
 
 def _flatten(values):

@@ -38,6 +38,7 @@ from ._chain import (
     _POLL_S,
     _PROGRESS,
     PROGRESS_TOPIC,
+    _check_model_pickles,
     _filled,
     _fit_step,
     _hold_while_ending,
@@ -240,7 +241,7 @@ def _send(worker, address, token, run, state, stop) -> None:
 
 
 def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, indices, rows,
-               **where):
+               check_pickle=False, **where):
     """Worker side: train this worker's runs of the pass, in order, handing the model on.
 
     ``numbers[k]`` is the run number of ``runs[k]`` (a list of resolved
@@ -281,6 +282,8 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
                 state = _fit_step(state, x, y, kwargs, static_kwargs, index=index,
                                   rows=block_rows, **where)
                 worker.log_event(PROGRESS_TOPIC, {"token": token, "pos": pos})
+        if check_pickle and number == 0:  # see _check_model_pickles
+            _check_model_pickles(state[0])
         if nxt is None:
             return _push_result(worker, token, state, where["home"])
         stop()
@@ -296,7 +299,7 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
 
 
 def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, where, on_block,
-              stats, reported):
+              stats, reported, check_pickle=False):
     """Train ``runs`` (lists of positions in ``blocks``) as a relay; the final chain state.
 
     ``owners[r]`` is the worker holding run ``r``.  Positions reported done
@@ -316,6 +319,7 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
     futures = []
     last = None
     done = [-1]  # the last position reported
+    started = set()  # the first run numbers of the relay tasks that started
 
     def report_through(pos):
         for p in range(done[0] + 1, min(pos, len(blocks) - 1) + 1):
@@ -324,9 +328,23 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
             _report_held_block(stats, on_block, p, blocks[p], _model_in_relay)
 
     def check_workers():
+        if str(getattr(client, "status", "")) != "running":  # asking would wait for it
+            raise RelayBroken(f"gpuinc: the client is {client.status}")
+        # a worker that is not running (paused: its memory is past distributed's pause
+        # threshold; closing) starts no task: a relay task pinned there that has not
+        # started would wait for it for ever (asked as often as ncores was: no cost added)
+        running = client.sync(client.scheduler.ncores_running, workers=list(mine))
+        if not set(mine) - set(running):
+            return
         gone = sorted(set(mine) - set(client.ncores()))
         if gone:
             raise RelayBroken(f"gpuinc: worker(s) {', '.join(gone)} left during the pass")
+        stuck = sorted(w for w in set(mine) - set(running) if mine[w][0] not in started)
+        if stuck:
+            _note_not_running(client, stuck)
+            raise RelayBroken(
+                f"gpuinc: worker(s) {', '.join(stuck)} are not running (paused: memory, or "
+                "closing) and start no task of the relay")
 
     _PROGRESS[token] = events.put
     try:
@@ -339,6 +357,7 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
                 positions=[runs[r] for r in numbers],
                 indices=[[blocks[i].index for i in runs[r]] for r in numbers],
                 rows=[[blocks[i].rows for i in runs[r]] for r in numbers], **where,
+                check_pickle=check_pickle and 0 in numbers,
                 key=f"gpuinc-relay-{token}-{n}", workers=[owner], allow_other_workers=False,
                 pure=False, priority=1,
             )
@@ -348,9 +367,9 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
         next_check = time.monotonic() + ALIVE_CHECK_S
         # Until the last task has ended (not only reported its last block: its worker may
         # still die), follow the progress, stop at the first error, and check that every
-        # worker of the relay is still there: a pinned task whose worker left would wait
-        # for it forever.
-        pushed, ended, started = None, False, set()
+        # worker of the relay is still there and running: a pinned task whose worker left
+        # (or is paused before it started) would wait for it forever.
+        pushed, ended = None, False
         while not last.done():
             if not ended:
                 try:
@@ -395,15 +414,44 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
                 check_workers()
         state = _unpushed(pushed)
     except BaseException:
-        with contextlib.suppress(Exception):
-            client.cancel(futures)
-        with contextlib.suppress(Exception):
-            client.run(_close_token, token, wait=False)
+        # a client that lost its scheduler has cancelled everything already, and would
+        # wait for it (to send these) as long as it tries to reconnect (30 s by default)
+        if str(getattr(client, "status", "")) == "running":
+            with contextlib.suppress(Exception):
+                client.cancel(futures)
+            with contextlib.suppress(Exception):
+                client.run(_close_token, token, wait=False)
         raise
     finally:
         _PROGRESS.pop(token, None)
     report_through(len(blocks) - 1)  # events still on their way are not waited for
     return state  # every model sent was taken: no mailbox holds anything of this pass
+
+
+#: client -> {address: time.monotonic()} of workers that broke a relay by not running
+#: (paused): a relay through them is not tried again for NOT_RUNNING_S seconds (the
+#: passes of a fit would otherwise each wait ALIVE_CHECK_S before training as a chain)
+_NOT_RUNNING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+NOT_RUNNING_S = 30.0
+
+
+def _note_not_running(client, workers) -> None:
+    noted = _NOT_RUNNING.setdefault(client, {})
+    now = time.monotonic()
+    noted.update(dict.fromkeys(workers, now))
+
+
+def recently_not_running(client, owners) -> bool:
+    """Whether a worker among ``owners`` broke a relay by not running, lately (no round
+    trip: what the last relays saw)."""
+    noted = _NOT_RUNNING.get(client)
+    if not noted:
+        return False
+    now = time.monotonic()
+    for worker, when in list(noted.items()):
+        if now - when > NOT_RUNNING_S:
+            noted.pop(worker, None)
+    return any(w in noted for w in owners)
 
 
 def _model_in_relay():

@@ -504,6 +504,11 @@ def _raise_if_persisted_data_lost(exc, *inputs) -> None:
     persisted on a cluster that has since lost it (``client.restart()``, workers gone)."""
     from distributed import Future
 
+    from ._chain import _ClientGone
+
+    if isinstance(exc, _ClientGone):  # the scheduler is gone: every future is, and it says so
+        return
+
     def collections(obj):
         if is_dask_collection(obj):
             yield obj

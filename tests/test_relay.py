@@ -4,6 +4,7 @@ directly (one task per worker), and the result is the chain's, bit for bit."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 import threading
@@ -200,13 +201,16 @@ def test_concurrent_relay_passes_on_one_cluster_do_not_wait_on_each_other(client
 
 
 class SlowSGD(SGDClassifier):
-    calls = 0
+    """Sends Ctrl-C (SIGINT) to this process at its ``interrupt_at``-th call, and takes
+    ``seconds`` a call (the workers are threads of this process)."""
+
+    calls, interrupt_at, seconds = 0, 5, 0.02
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         type(self).calls += 1
-        if type(self).calls == 5:  # the workers are threads of this process
+        if type(self).calls == self.interrupt_at:
             os.kill(os.getpid(), signal.SIGINT)
-        time.sleep(0.02)
+        time.sleep(self.seconds)
         return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
 
 
@@ -227,6 +231,27 @@ def test_ctrl_c_stops_a_relay_pass_and_its_waiting_tasks(client, spy):
     inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False).fit(X, y,
                                                                               classes=[0, 1])
     assert np.array_equal(inc.coef_, _plain(X, y, SGDClassifier(random_state=0)).coef_)
+
+
+class SlowerSGD(SlowSGD):
+    calls, interrupt_at, seconds = 0, 3, 0.1
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGINT"), reason="needs POSIX signals")
+def test_ctrl_c_stops_a_held_run_at_its_next_block(client, monkeypatch):
+    # the task training a run of held blocks went on to the end of its run (here 13 more
+    # blocks) after the fit had stopped, and the next fit waited behind it
+    monkeypatch.setattr(_relay, "ENABLED", False)  # the chain of held runs
+    X, y = _persisted_on_both(client, *make_classification(**DATA))
+    SlowerSGD.calls = 0
+    inc = Incremental(SlowerSGD(random_state=0), shuffle_blocks=False)
+    with pytest.raises(KeyboardInterrupt):
+        inc.fit(X, y, classes=[0, 1])
+    assert SlowerSGD.calls < 16
+    assert _settled(client, timeout=0.8), "the held run trained on after the interrupt"
+    calls = SlowerSGD.calls
+    time.sleep(0.3)
+    assert SlowerSGD.calls == calls
 
 
 def test_a_relay_needs_two_workers_and_never_fetches_more_than_a_run_may(monkeypatch):
@@ -347,6 +372,99 @@ def test_a_worker_retired_during_a_relay_pass_is_trained_around_at_once(spy):
                 for f in _frames()):
             time.sleep(0.1)
         assert not any("_await_model" in repr(f) or "_send" in repr(f) for f in _frames())
+
+
+def _pause(dask_worker):
+    """As if the worker's memory were past distributed's pause threshold."""
+    dask_worker.memory_manager.memory_pause_fraction = 1e-6
+
+
+def test_a_paused_worker_breaks_the_relay_and_the_pass_is_trained_as_a_chain(spy):
+    # a paused worker starts no task: the relay task pinned to it waited for ever, and
+    # the fit with it (the chain trains there: a paused worker still serves its data)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        X, y = _persisted_on_both(client, *make_classification(**DATA))
+        expected = _plain(X, y, _plain(X, y, SGDClassifier(random_state=0)))
+        paused = sorted(client.scheduler_info()["workers"])[0]
+        client.run(_pause, workers=[paused])
+        deadline = time.monotonic() + 10
+        while client.scheduler_info()["workers"][paused]["status"] != "paused":
+            assert time.monotonic() < deadline, "the worker did not pause"
+            time.sleep(0.05)
+        out = {}
+        start = time.monotonic()
+        _fit_within(30, out, "the relay waited for the paused worker",
+                    Incremental(SGDClassifier(random_state=0), shuffle_blocks=False, epochs=2),
+                    X, y)
+        took = time.monotonic() - start
+    assert "error" not in out, out.get("error")
+    assert spy == [2, "broken"]  # the next pass trained as a chain at once
+    assert took < 10, f"the fit took {took:.1f} s"
+    assert np.array_equal(out["inc"].coef_, expected.coef_)
+    assert [r["blocks"] for r in out["inc"].history_] == [16, 16]
+
+
+class LocksItself(SGDClassifier):
+    """Cannot be pickled once trained (as with an open file or a connection kept)."""
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        self.lock_ = threading.Lock()
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+@pytest.fixture
+def tcp_client():
+    """In-process workers that talk over TCP: what moves between them is pickled."""
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  protocol="tcp", dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as c:
+        yield c
+
+
+@pytest.mark.parametrize("path", ["one task", "chain", "held runs", "relay"])
+def test_a_model_that_cannot_be_pickled_once_trained_is_named_not_waited_for(
+        tcp_client, monkeypatch, spy, path):
+    # the model could not move to the next block's worker: distributed retried for ever and
+    # the chain hung (a one-task pass failed with distributed's "Could not serialize")
+    X, y = make_classification(**DATA)
+    if path == "chain":
+        monkeypatch.setattr(_chain, "ONE_TASK_PASSES", False)
+    elif path != "one task":
+        monkeypatch.setattr(_relay, "ENABLED", path == "relay")
+        X, y = _persisted_on_both(tcp_client, X, y)
+    out = {}
+    _fit_within(30, out, f"the {path} pass hung on a model it could not move",
+                Incremental(LocksItself(random_state=0), shuffle_blocks=False, epochs=2), X, y)
+    assert isinstance(out.get("error"), TypeError), out
+    assert re.search(r"the model \(LocksItself\) cannot be pickled after partial_fit "
+                     r"\(.*lock.*\): a distributed cluster moves it between workers.*"
+                     r"threaded scheduler", str(out["error"]))
+    assert spy == ([2] if path == "relay" else [])  # the relay said so itself: no chain
+    assert _settled(tcp_client)
+
+
+def test_a_scheduler_lost_during_a_relay_pass_is_said_at_once(spy):
+    # the relay's cleanup asked the lost scheduler (to close the pass's mailboxes) and
+    # waited for the client to give up reconnecting (30 s), then said "was closed"
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                       dashboard_address=":0")
+    out = {}
+    try:
+        with distributed.Client(cluster) as client:
+            X, y = _persisted_on_both(client, *make_classification(**DATA))
+            timer = threading.Timer(0.6, cluster.sync, args=(cluster.scheduler.close,))
+            timer.start()
+            _fit_within(15, out, "the fit waited for the lost scheduler",
+                        Incremental(Slower(random_state=0), shuffle_blocks=False), X, y)
+            timer.join()
+    finally:
+        # (closing asks the scheduler, which is gone, to close the workers: not for 30 s)
+        with dask.config.set({"distributed.comm.timeouts.connect": "0.5s"}):
+            cluster.close()
+    assert spy == [2, "broken"]
+    assert "lost its connection to the scheduler during the fit" in str(out.get("error")), out
 
 
 def _frames():
