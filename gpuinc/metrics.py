@@ -427,6 +427,14 @@ def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
     _check_finite_responses(out, estimator, method, index)
     sw = float(w.sum())
     if name == "neg_log_loss":
+        if out.size and (out.max() > 1 or out.min() < 0):  # as scikit-learn's log_loss
+            bad = out.max() if out.max() > 1 else out.min()
+            raise ValueError(
+                f"y_prob contains values {'greater than 1' if bad > 1 else 'lower than 0'}: "
+                f"{type(estimator).__name__}.{method} returned {float(bad):g} for "
+                f"{_in_block(index)}, which is not a probability; neg_log_loss needs "
+                "probabilities in [0, 1] (choose another scoring for this estimator)."
+            )
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         if y.ndim != 1:

@@ -677,3 +677,27 @@ def test_the_refusal_of_an_unknown_score_suggests_a_reduction_only_conditionally
                                         r"register_score_reduction\(_OwnScoreClassifier, "
                                         r"'sum'\) \(or 'mean'\)"):
         inc.score(counts.astype(float)[:, :3], da.zeros(400, chunks=100, dtype=int))
+
+
+def test_log_loss_of_values_that_are_not_probabilities_is_refused():
+    """scikit-learn's log_loss refuses y_prob outside [0, 1]; the blockwise one did not."""
+
+    class Odd(ClassifierMixin, BaseEstimator):
+        def partial_fit(self, X, y, classes=None):
+            self.classes_ = np.array([0, 1])
+            return self
+
+        def predict(self, X):
+            return np.zeros(len(X), dtype=int)
+
+        def predict_proba(self, X):
+            return np.column_stack([np.full(len(X), 1.5), np.full(len(X), -0.5)])
+
+    rng = np.random.default_rng(0)
+    Xn, yn = rng.normal(size=(200, 3)), rng.integers(0, 2, 200)
+    X, y = da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50)
+    inc = Incremental(Odd(), scoring="neg_log_loss").fit(X, y)
+    with pytest.raises(ValueError, match="y_prob contains values (greater than 1|lower than 0)"):
+        get_scorer("neg_log_loss")(inc.estimator_, Xn, yn)
+    with pytest.raises(ValueError, match=r"y_prob contains values greater than 1: Odd"):
+        inc.score(X, y)
