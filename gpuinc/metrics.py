@@ -427,11 +427,14 @@ def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
     _check_finite_responses(out, estimator, method, index)
     sw = float(w.sum())
     if name == "neg_log_loss":
-        if out.size and (out.max() > 1 or out.min() < 0):  # as scikit-learn's log_loss
-            bad = out.max() if out.max() > 1 else out.min()
+        # as scikit-learn's log_loss: of two classes, only the positive one's column
+        one_d = y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)
+        scored = out[:, 1] if out.ndim == 2 and out.shape[1] == 2 and one_d else out
+        if scored.size and (scored.max() > 1 or scored.min() < 0):
+            bad = scored.max() if scored.max() > 1 else scored.min()
             raise ValueError(
                 f"y_prob contains values {'greater than 1' if bad > 1 else 'lower than 0'}: "
-                f"{type(estimator).__name__}.{method} returned {float(bad):g} for "
+                f"{type(estimator).__name__}.{method} returned {float(bad)!r} for "
                 f"{_in_block(index)}, which is not a probability; neg_log_loss needs "
                 "probabilities in [0, 1] (choose another scoring for this estimator)."
             )
@@ -449,7 +452,12 @@ def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
                 f"(classes_={classes.tolist()}); log loss is undefined for them."
             )
         eps = np.finfo(out.dtype).eps
-        p = np.clip(out[np.arange(n), pos], eps, 1 - eps)
+        if out.ndim == 2 and out.shape[1] == 2 and len(classes) == 2:
+            # as scikit-learn: of two classes, the positive column p, and 1 - p for the other
+            p = np.where(pos == 1, out[:, 1], 1 - out[:, 1])
+        else:
+            p = out[np.arange(n), pos]
+        p = np.clip(p, eps, 1 - eps)
         return {"sw": sw, "nll": float(-(w @ np.log(p)))}
     out, y = _match_shapes(out, y)
     if name == "accuracy":

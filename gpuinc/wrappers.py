@@ -522,8 +522,9 @@ def _raise_if_persisted_data_lost(exc, *inputs) -> None:
     for coll in collections(inputs):
         try:
             nodes = dict(coll.__dask_graph__()).values()
+            # (not "error": a computation of the user's that failed says so itself)
             lost = [v for v in nodes if isinstance(v, Future)
-                    and v.status in ("cancelled", "lost", "error")]
+                    and v.status in ("cancelled", "lost")]
         except Exception:  # noqa: BLE001 - the pass's own error stands
             return
         if lost:

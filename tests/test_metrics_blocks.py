@@ -691,7 +691,7 @@ def test_log_loss_of_values_that_are_not_probabilities_is_refused():
             return np.zeros(len(X), dtype=int)
 
         def predict_proba(self, X):
-            return np.column_stack([np.full(len(X), 1.5), np.full(len(X), -0.5)])
+            return np.column_stack([np.full(len(X), -0.5), np.full(len(X), 1.5)])
 
     rng = np.random.default_rng(0)
     Xn, yn = rng.normal(size=(200, 3)), rng.integers(0, 2, 200)
@@ -701,3 +701,28 @@ def test_log_loss_of_values_that_are_not_probabilities_is_refused():
         get_scorer("neg_log_loss")(inc.estimator_, Xn, yn)
     with pytest.raises(ValueError, match=r"y_prob contains values greater than 1: Odd"):
         inc.score(X, y)
+
+
+def test_log_loss_of_two_classes_reads_the_positive_column_only():
+    """scikit-learn's binary log loss reads only the positive class's column: a first
+    column slightly above 1 is not refused (the positive one is a probability)."""
+
+    class Unnormalised(ClassifierMixin, BaseEstimator):
+        def partial_fit(self, X, y, classes=None):
+            self.classes_ = np.array([0, 1])
+            return self
+
+        def predict(self, X):
+            return (X[:, 0] > 0).astype(int)
+
+        def predict_proba(self, X):
+            p = 1 / (1 + np.exp(-X[:, 0]))
+            return np.column_stack([1 - p + 1e-6, p])
+
+    rng = np.random.default_rng(0)
+    Xn, yn = rng.normal(size=(200, 3)), rng.integers(0, 2, 200)
+    inc = Incremental(Unnormalised(), scoring="neg_log_loss").fit(
+        da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50))
+    expected = get_scorer("neg_log_loss")(inc.estimator_, Xn, yn)
+    assert inc.score(da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50)) == \
+        pytest.approx(expected, rel=1e-9)

@@ -1092,3 +1092,19 @@ def test_data_persisted_on_a_cluster_that_lost_it_is_said_to_be_lost():
         client.restart()
         with pytest.raises(ValueError, match="persisted on a cluster that has lost it since"):
             Incremental(sgd(), random_state=0).fit(X, y, classes=[0, 1])
+
+
+def test_a_persisted_computation_that_failed_keeps_its_own_error(client):
+    """A piece in 'error' (the user's computation raised) is not lost data."""
+    X, y = make_classification(n_samples=2_000, n_features=5, chunks=500, random_state=0)
+
+    def fail_on_third(block, block_info=None):
+        if block_info[0]["chunk-location"][0] == 2:
+            raise ZeroDivisionError("the user's own error")
+        return block
+
+    Xb = X.map_blocks(fail_on_third, dtype=X.dtype).persist()
+    with pytest.raises(Exception) as info:
+        Incremental(sgd(), shuffle_blocks=False).fit(Xb, y, classes=[0, 1])
+    assert "lost it since" not in str(info.value)
+    assert "the user's own error" in str(info.value) or isinstance(info.value, ZeroDivisionError)
