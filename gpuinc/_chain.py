@@ -575,9 +575,14 @@ class DistributedRunner:
         blocks = list(blocks)
         where = {"kind": kind, "home": home, "progressive": progressive}
         token = dask.base.tokenize(object())
-        self._pickle_check = not self._pickle_checked and not str(
-            getattr(self.client.scheduler, "address", "")).startswith("inproc")
-        self._pickle_checked = True  # (an in-process cluster hands objects over unpickled)
+        inproc = str(getattr(self.client.scheduler, "address", "")).startswith("inproc")
+        if inproc and self._pickle_checked:
+            # an in-process cluster hands models between workers unpickled, but the client
+            # pickles what it submits: a later pass's trained model, checked here (else
+            # distributed's "Could not serialize object of type LLGExpr")
+            _check_model_pickles(model)
+        self._pickle_check = not self._pickle_checked and not inproc
+        self._pickle_checked = True
         if blocks and all(_held(self.client, v) for b in blocks for v in _pieces(b)):
             state = self._run_held(model, blocks, static_kwargs, where, token, on_block, stats,
                                    group_runs)

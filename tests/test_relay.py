@@ -818,3 +818,14 @@ def test_where_blocks_are_and_their_sizes_come_in_one_round_trip(client):
     # a key released meanwhile: no holder, and sizes unknown rather than an error
     who, sizes = _chain._placement(client, [*keys, ("gpuinc-released", 0)], True)
     assert who[("gpuinc-released", 0)] == [] and sizes == {}
+
+
+def test_an_in_process_cluster_names_a_model_it_cannot_resubmit(client):
+    """In-process workers hand the model over unpickled, but the client pickles the trained
+    model it submits for the next pass: said with the model's name, not as distributed's
+    "Could not serialize object of type LLGExpr"."""
+    X, y = make_classification(**DATA)
+    with pytest.raises(TypeError, match=r"the model \(LocksItself\) cannot be pickled"):
+        Incremental(LocksItself(random_state=0), epochs=2).fit(X, y)
+    inc = Incremental(LocksItself(random_state=0)).fit(X, y)  # one pass: never resubmitted
+    assert inc.n_epochs_ == 1
