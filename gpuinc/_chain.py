@@ -191,7 +191,6 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
         with compute_context(model, home):
             stat = progressive_statistic(model, x, y, kwargs.get("sample_weight"), progressive,
                                          home=home)
-    fresh = _unfitted(model)
     try:
         with compute_context(model, home):
             if y is None:
@@ -229,7 +228,7 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
                 "fitting (e.g. X = da.nan_to_num(X), or ddf.dropna() / ddf.fillna(0))."
             ) from exc
         _add_block_note(exc, index, rows)
-        if fresh and hasattr(exc, "add_note") and _FIRST_CALL_ROWS.search(str(exc)):
+        if hasattr(exc, "add_note") and _FIRST_CALL_ROWS.search(str(exc)):
             exc.add_note(
                 "gpuinc: this was the first block the model trained on. If the estimator needs "
                 "a number of rows in its first partial_fit call (IncrementalPCA: n_components, "
@@ -245,19 +244,11 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
     return model, stat, _n_rows(x)
 
 
-#: scikit-learn's errors for a first partial_fit call given too few rows (IncrementalPCA:
+#: scikit-learn's errors for a first partial_fit call given too few rows, raised only on
+#: a model not fitted yet, so they say the block was its first (IncrementalPCA:
 #: "n_components=60 must be less or equal to the batch number of samples 50 for the first
 #: partial_fit call"; MiniBatchKMeans: "n_samples=50 should be >= n_clusters=60")
 _FIRST_CALL_ROWS = re.compile(r"batch number of samples|n_samples=\d+ should be >= ")
-
-
-def _unfitted(model) -> bool:
-    """Whether ``model`` looks never fitted: no public attribute ending in ``_``
-    (scikit-learn's convention for learned attributes)."""
-    try:
-        return not any(k.endswith("_") and not k.startswith("_") for k in vars(model))
-    except TypeError:  # no __dict__: cannot tell
-        return False
 
 
 def _missing_labels(y) -> int:
@@ -1018,11 +1009,8 @@ def _pass_task(model, opaque, static_kwargs, *, prefetch, token, check_pickle=Fa
     After every block it reports progress and stops if the client cancelled it.
     """
     from dask.local import get_sync
-    from distributed import get_worker
-    from distributed.worker import thread_state
 
-    worker = get_worker()
-    key = getattr(thread_state, "key", None)
+    worker, key = _this_task()
 
     def on_block(pos, block, snapshot):
         worker.log_event(PROGRESS_TOPIC, {"token": token, "pos": pos})

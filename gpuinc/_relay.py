@@ -50,6 +50,7 @@ from ._chain import (
     _Started,
     _subscribe_progress,
     _task_cancelled,
+    _this_task,
     _unpushed,
 )
 
@@ -249,13 +250,9 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
     after the last run of the pass, whose task returns the chain state; the
     others return None).  ``model`` is given to the task of run 0 only.
     """
-    from distributed import get_worker
-    from distributed.worker import thread_state
-
     from ._malloc import reusing_memory
 
-    worker = get_worker()
-    key = getattr(thread_state, "key", None)
+    worker, key = _this_task()
     box = worker.extensions.get(EXTENSION)
     if not isinstance(box, Mailbox):
         raise RelayBroken(f"gpuinc: worker {worker.address} has no relay mailbox")
