@@ -192,6 +192,23 @@ def test_distributed_reads_each_block_in_one_task(parquet_folder, client, chaine
     assert len(names) == 2 * N_FILES, sorted(names)
 
 
+def _passes_recorded(client, start, n, timeout=10):
+    """The task stream since ``start``, once it holds ``n`` pass tasks (or at timeout).
+
+    A pass sends its model back before its task ends, so ``fit`` can return before the
+    scheduler records the task.
+    """
+    import time
+
+    deadline = time.time() + timeout
+    while True:
+        stream = client.get_task_stream(start=start)
+        done = sum(str(t["key"]).startswith("gpuinc-pass-") for t in stream)
+        if done >= n or time.time() > deadline:
+            return stream
+        time.sleep(0.05)
+
+
 def test_independent_blocks_train_in_one_task_per_pass(parquet_folder, client):
     """Blocks that each compute alone: one worker reads and trains them all, no hops."""
     from sklearn.linear_model import SGDClassifier
@@ -201,7 +218,7 @@ def test_independent_blocks_train_in_one_task_per_pass(parquet_folder, client):
     start = __import__("time").time()
     inc = Incremental(SGDClassifier(random_state=0), epochs=2, prefetch=1, random_state=0,
                       progress=False).fit(X, y, classes=[0, 1])
-    names = [str(t["key"]) for t in client.get_task_stream(start=start)]
+    names = [str(t["key"]) for t in _passes_recorded(client, start, 2)]
     assert sorted(n.split("-")[1] for n in names) == ["pass", "pass"], names
     assert [r["blocks"] for r in inc.history_] == [N_FILES, N_FILES]
     assert all(1 <= r["max_blocks_in_flight"] <= 2 for r in inc.history_)
@@ -222,13 +239,8 @@ def test_one_task_passes_stay_on_one_worker(parquet_folder, client):
     start = __import__("time").time()
     Incremental(ReadAheadProbe(), epochs=3, progress=False).fit(X, y, classes=[0, 1])
     Incremental(ReadAheadProbe(), progress=False).fit(X, y, classes=[0, 1])
-    deadline = __import__("time").time() + 10  # (a pass's result comes before its task ends)
-    while True:
-        passes = [t for t in client.get_task_stream(start=start)
-                  if str(t["key"]).startswith("gpuinc-pass-")]
-        if len(passes) >= 4 or __import__("time").time() > deadline:
-            break
-        __import__("time").sleep(0.05)
+    passes = [t for t in _passes_recorded(client, start, 4)
+              if str(t["key"]).startswith("gpuinc-pass-")]
     assert len(passes) == 4
     assert len({t["worker"] for t in passes}) == 1, [t["worker"] for t in passes]
     assert chain._LAST_PASS[client][0] == passes[0]["worker"]
