@@ -532,10 +532,14 @@ class DistributedRunner:
         self.client = client
         self.prefetch = max(0, int(prefetch))
         self._independent = (frozenset(), False)  # (ids of blocks checked, result)
-        # the first task of the fit's first pass pickles the model it trained, once (see
-        # _check_model_pickles); the pass in progress does when _pickle_check is set
+        # the tasks of the pass in progress pickle the model they trained when _pickle_check
+        # is set (see _check_model_pickles); _pickle_checked: a pass of this fit has run
         self._pickle_checked = False
-        self._pickle_check = False
+        self._pickle_check = self._pickle_every = False
+
+    def _checks_pickle(self, n) -> bool:
+        """Whether the pass's task number ``n`` checks that its model pickles."""
+        return self._pickle_check and (self._pickle_every or n == 0)
 
     def _blocks_independent(self, blocks) -> bool:
         """``_blocks_are_independent``, checked once per fit: a later pass trains the
@@ -567,12 +571,15 @@ class DistributedRunner:
         where = {"kind": kind, "home": home, "progressive": progressive}
         token = dask.base.tokenize(object())
         inproc = str(getattr(self.client.scheduler, "address", "")).startswith("inproc")
-        if inproc and self._pickle_checked:
+        if inproc:
             # an in-process cluster hands models between workers unpickled, but the client
-            # pickles what it submits: a later pass's trained model, checked here (else
-            # distributed's "Could not serialize object of type LLGExpr")
+            # pickles what it submits: a trained model (a later pass, or partial_fit after
+            # fit) is checked here, else distributed's bare "cannot pickle ..."
             _check_model_pickles(model)
-        self._pickle_check = not self._pickle_checked and not inproc
+        # every task on the host (~20 us a block for a linear model); on a device (where
+        # pickling copies the model to the host) the fit's first task only
+        self._pickle_check = not inproc and (home == HOST or not self._pickle_checked)
+        self._pickle_every = home == HOST
         self._pickle_checked = True
         if blocks and all(_held(self.client, v) for b in blocks for v in _pieces(b)):
             state = self._run_held(model, blocks, static_kwargs, where, token, on_block, stats,
@@ -706,7 +713,7 @@ class DistributedRunner:
                 state = client.submit(
                     _fit_task, state, x_f, y_f, kw_f, static_kwargs, loaded=loaded,
                     index=block.index, rows=block.rows, **where,
-                    check_pickle=self._pickle_check and pos == 0,
+                    check_pickle=self._checks_pickle(pos),
                     key=f"gpuinc-partial-fit-{token}-{pos}", pure=False,
                     # training is the critical path: a worker with a ready fit runs it
                     # before starting to load another block
@@ -748,7 +755,7 @@ class DistributedRunner:
                 try:
                     return _relay.run_relay(client, model, blocks, resolved, runs, owners,
                                             static_kwargs, where, on_block, stats, reported,
-                                            check_pickle=self._pickle_check)
+                                            check_pickle=self._checks_pickle)
                 except _relay.RelayBroken as exc:
                     # a relay cancelled because the client lost its scheduler says so now
                     _raise_if_client_gone(client, exc)
@@ -764,7 +771,7 @@ class DistributedRunner:
                 state = client.submit(
                     _fit_run_task, state, [resolved[i] for i in run], static_kwargs,
                     indices=[blocks[i].index for i in run], rows=[blocks[i].rows for i in run],
-                    **where, check_pickle=self._pickle_check and r == 0,
+                    **where, check_pickle=self._checks_pickle(r),
                     key=f"gpuinc-partial-fit-{token}-{r}", pure=False, priority=1,
                 )
                 submitted.append((run, state))
@@ -1399,7 +1406,17 @@ def _own(state):
     was when the task ended.
     """
     model, seen, stats = state
-    return copy.deepcopy(model), seen, list(stats)
+    try:
+        model = copy.deepcopy(model)
+    except Exception as exc:  # noqa: BLE001 - any failure to copy is the same answer
+        raise TypeError(
+            f"the model ({type(model).__name__}) cannot be copied after partial_fit "
+            f"({' '.join(str(exc).split()) or type(exc).__name__}): each task on a cluster "
+            "trains a copy of the model it is handed. Keep what cannot be copied (locks, open "
+            "files, connections, generators) out of the estimator's attributes, or train on "
+            "the threaded scheduler (without a distributed client)."
+        ) from exc
+    return model, seen, list(stats)
 
 
 def _fit_task(state, x, y, kwargs, static_kwargs, loaded=None, check_pickle=False, **where):
@@ -1444,8 +1461,10 @@ def _check_model_pickles(model) -> None:
 
     A model that ``partial_fit`` made unpicklable (it stored a lock, an open
     file) cannot move between workers: distributed then retries the transfer
-    for ever, and the pass hangs.  The first task of a fit's first pass checks
-    it, once (large arrays are not copied: out of band).
+    for ever, and the pass hangs.  On the host, every task of a pass checks the
+    model it trained (large arrays are not copied: out of band, ~20 us for a
+    linear model); on a device, where pickling would copy the model to the host,
+    the first task of a fit's first pass only.
     """
     import pickle
 

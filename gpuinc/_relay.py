@@ -242,13 +242,15 @@ def _send(worker, address, token, run, state, stop) -> None:
 
 
 def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, indices, rows,
-               check_pickle=False, **where):
+               check_pickle=(), **where):
     """Worker side: train this worker's runs of the pass, in order, handing the model on.
 
     ``numbers[k]`` is the run number of ``runs[k]`` (a list of resolved
     blocks), ``nexts[k]`` the address of the worker of the next run (None
     after the last run of the pass, whose task returns the chain state; the
-    others return None).  ``model`` is given to the task of run 0 only.
+    others return None).  ``model`` is given to the task of run 0 only.  The
+    model trained by a run whose number is in ``check_pickle`` is checked to
+    pickle (see ``_check_model_pickles``).
     """
     from ._malloc import reusing_memory
 
@@ -279,7 +281,7 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
                 state = _fit_step(state, x, y, kwargs, static_kwargs, index=index,
                                   rows=block_rows, **where)
                 worker.log_event(PROGRESS_TOPIC, {"token": token, "pos": pos})
-        if check_pickle and number == 0:  # see _check_model_pickles
+        if number in check_pickle:  # see _check_model_pickles
             _check_model_pickles(state[0])
         if nxt is None:
             return _push_result(worker, token, state, where["home"])
@@ -296,11 +298,12 @@ def relay_task(model, runs, static_kwargs, *, token, numbers, nexts, positions, 
 
 
 def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, where, on_block,
-              stats, reported, check_pickle=False):
+              stats, reported, check_pickle=lambda run: False):
     """Train ``runs`` (lists of positions in ``blocks``) as a relay; the final chain state.
 
     ``owners[r]`` is the worker holding run ``r``.  Positions reported done
-    (``on_block`` called) are added to ``reported``.  Raises
+    (``on_block`` called) are added to ``reported``.  ``check_pickle(r)``: whether
+    run ``r`` checks that its model pickles.  Raises
     :class:`RelayBroken` when the relay itself failed, the pass to be trained
     again another way; errors of the training propagate.
     """
@@ -354,7 +357,8 @@ def run_relay(client, model, blocks, resolved, runs, owners, static_kwargs, wher
                 positions=[runs[r] for r in numbers],
                 indices=[[blocks[i].index for i in runs[r]] for r in numbers],
                 rows=[[blocks[i].rows for i in runs[r]] for r in numbers], **where,
-                check_pickle=check_pickle and 0 in numbers,
+                # the run numbers whose model is checked (it leaves this worker)
+                check_pickle=[r for r in numbers if check_pickle(r)],
                 key=f"gpuinc-relay-{token}-{n}", workers=[owner], allow_other_workers=False,
                 pure=False, priority=1,
             )

@@ -445,6 +445,36 @@ def test_a_model_that_cannot_be_pickled_once_trained_is_named_not_waited_for(
     assert _settled(tcp_client)
 
 
+class LocksItselfLater(SGDClassifier):
+    """Pickles until its fifth partial_fit, then keeps a lock (a cache opened late, say)."""
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        self.calls_ = getattr(self, "calls_", 0) + 1
+        if self.calls_ >= 5:
+            self.lock_ = threading.Lock()
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+@pytest.mark.parametrize("path", ["one task", "chain", "held runs", "relay"])
+def test_a_model_that_cannot_be_pickled_after_a_later_block_is_named_not_waited_for(
+        tcp_client, monkeypatch, spy, path):
+    # only the fit's first task checked the model: one that became unpicklable at a later
+    # block hung the chain when it had to move to the next block's worker
+    X, y = make_classification(**DATA)
+    if path == "chain":
+        monkeypatch.setattr(_chain, "ONE_TASK_PASSES", False)
+    elif path != "one task":
+        monkeypatch.setattr(_relay, "ENABLED", path == "relay")
+        X, y = _persisted_on_both(tcp_client, X, y)
+    out = {}
+    _fit_within(30, out, f"the {path} pass hung on a model it could not move",
+                Incremental(LocksItselfLater(random_state=0), shuffle_blocks=False), X, y)
+    assert isinstance(out.get("error"), TypeError), out
+    assert re.search(r"the model \(LocksItselfLater\) cannot be pickled after partial_fit",
+                     str(out["error"]))
+    assert _settled(tcp_client)
+
+
 def test_a_scheduler_lost_during_a_relay_pass_is_said_at_once(spy):
     # the relay's cleanup asked the lost scheduler (to close the pass's mailboxes) and
     # waited for the client to give up reconnecting (30 s), then said "was closed"
@@ -829,3 +859,19 @@ def test_an_in_process_cluster_names_a_model_it_cannot_resubmit(client):
         Incremental(LocksItself(random_state=0), epochs=2).fit(X, y)
     inc = Incremental(LocksItself(random_state=0)).fit(X, y)  # one pass: never resubmitted
     assert inc.n_epochs_ == 1
+    # partial_fit continues a copy of estimator_, which this model refuses (was a bare
+    # "cannot pickle '_thread.lock' object" from deepcopy)
+    with pytest.raises(TypeError, match=r"partial_fit trains a copy of estimator_ .* this "
+                                        r"LocksItself cannot be copied \(cannot pickle"):
+        inc.partial_fit(X, y)
+    assert inc.n_epochs_ == 1
+
+
+def test_an_in_process_chain_names_a_model_it_cannot_copy(client, monkeypatch):
+    # each chain task trains a copy of the model it is handed: was a bare "cannot pickle
+    # '_thread.lock' object" from the second task's deepcopy
+    monkeypatch.setattr(_chain, "ONE_TASK_PASSES", False)
+    X, y = make_classification(**DATA)
+    with pytest.raises(TypeError, match=r"the model \(LocksItself\) cannot be copied after "
+                                        r"partial_fit \(cannot pickle .*threaded scheduler"):
+        Incremental(LocksItself(random_state=0), shuffle_blocks=False).fit(X, y)
