@@ -828,6 +828,8 @@ def test_a_worker_restarted_at_the_same_address_does_not_hang_a_relay_pass(tmp_p
         _fit_within(90, out, "the relay pass hung after its worker restarted",
                     Incremental(KillsItsWorkerAtTheLastBlock(random_state=0),
                                 shuffle_blocks=False, epochs=2), Xp, yp)
+        # (the killed worker's nanny may still be starting it again when the fit ends)
+        client.wait_for_workers(2, timeout=60)
         assert sorted(client.scheduler_info()["workers"]) == sorted(
             f"tcp://127.0.0.1:{w['options']['worker_port']}" for w in workers.values())
     assert marker.exists(), "no worker was killed"
