@@ -4,8 +4,8 @@ A checkpoint is a pickle (load only checkpoints you wrote yourself: unpickling
 runs code).  It holds the model, the pass and block position, the block order
 of the current pass, the RNG state, the validation split and ``history_``,
 plus a fingerprint of the estimator, its parameters, the data's shape and a
-digest of the values of its first block, so that a checkpoint is not resumed
-into a different fit.
+digest of the values of its first block that has rows, so that a checkpoint is
+not resumed into a different fit.
 """
 
 from __future__ import annotations
@@ -298,7 +298,12 @@ def load(directory, fingerprint: dict, earlier=None) -> dict | None:
             f"{target} was not written by this version of gpuinc; delete it or choose another "
             "checkpoint directory."
         )
-    if written in (2, 3) and earlier is not None:
+    saved = state.get("fingerprint", {})
+    # before "first_block_at", the digest was of block 0, rows or not: of an empty block 0
+    # it checks nothing (a filter that emptied the first partition)
+    digested = fingerprint.get("first_block_at")
+    unchecked = "first_block_at" not in saved and digested not in (0, None)
+    if written in (2, 3) and earlier is not None and not unchecked:
         fingerprint = {**fingerprint, **earlier()}
     if written == 2:  # no scoring in its fingerprint, and no counts of a pass in progress
         if state.get("position", -1) != -1:
@@ -308,10 +313,20 @@ def load(directory, fingerprint: dict, earlier=None) -> dict | None:
                 "it to start over."
             )
         fingerprint = {k: v for k, v in fingerprint.items() if k != "scoring"}
-    saved = state.get("fingerprint", {})
     # keys that fingerprints of earlier versions lack: not compared with those
     fingerprint = {k: v for k, v in fingerprint.items() if k in saved or k not in _LATER_KEYS}
+    if unchecked:
+        saved = {k: v for k, v in saved.items() if k != "first_block"}
+        fingerprint = {k: v for k, v in fingerprint.items() if k != "first_block"}
     diffs = _differences(saved, fingerprint)
+    if unchecked and not diffs:
+        raise CheckpointMismatchError(
+            f"{target} was written by an earlier gpuinc, whose check of the data read only "
+            f"block 0 of X, and block 0 of this X is empty (the first block with rows is block "
+            f"{digested}), so it cannot tell whether this is the data the "
+            "checkpoint was trained on. Delete the checkpoint (or use a new checkpoint "
+            "directory) to start over, or resume it with the gpuinc version that wrote it."
+        )
     if diffs:
         detail = "; ".join(diffs[:5]) + ("; ..." if len(diffs) > 5 else "")
         raise CheckpointMismatchError(
@@ -321,8 +336,9 @@ def load(directory, fingerprint: dict, earlier=None) -> dict | None:
     return state
 
 
-#: fingerprint keys added after checkpoint format 3 was introduced
-_LATER_KEYS = frozenset({"held_out_blocks"})
+#: fingerprint keys added after checkpoint format 3 was introduced ("first_block_at": the
+#: block that "first_block" digests, the first one with rows; before it, block 0)
+_LATER_KEYS = frozenset({"held_out_blocks", "first_block_at"})
 
 
 def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
@@ -335,7 +351,12 @@ def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
         elif a == b:
             continue
         elif k == "first_block":
-            out.append("the values of the first block of X/y differ (other data)")
+            out.append("the values of the first block of X/y differ (other data; the "
+                       "first block that has rows is compared)")
+        elif k == "first_block_at":
+            if saved.get("first_block") == current.get("first_block"):  # (else said above)
+                out.append(f"the first block of X with rows differs (block {a} in the "
+                           f"checkpoint, block {b} here: other data)")
         else:
             # parameters, random_state and scoring are kept as their repr (stable_repr)
             as_repr = prefix == "params." or k in _REPR_KEYS
@@ -394,6 +415,28 @@ def block_digest(block, *, ordered: bool = False) -> str:
     digest = _ordered_digest if ordered else _rows_digest
     (value,) = dask.compute(dask.delayed(digest, pure=True)(block.x, block.y, block.kwargs))
     return value
+
+
+def first_rows_digest(blocks) -> tuple[str | None, int | None]:
+    """``(block_digest, index)`` of the first of ``blocks`` that has rows, read one by one
+    until one has (an empty block 0 would make the digest check nothing); of block 0
+    when none has rows, ``(None, None)`` when there are no blocks."""
+    first = None
+    for index, block in enumerate(blocks):
+        (value,) = dask.compute(dask.delayed(_digest_and_rows, pure=True)(
+            _rows_digest, block.x, block.y, block.kwargs))
+        digest, n_rows = value
+        if n_rows:
+            return digest, index
+        if first is None:
+            first = digest
+    return first, (0 if first is not None else None)
+
+
+def _digest_and_rows(digest, x, y, kwargs) -> tuple[str, int]:
+    shape = getattr(x, "shape", None)
+    n_rows = int(shape[0]) if shape is not None and len(shape) else len(x)
+    return digest(x, y, kwargs), n_rows
 
 
 def _host(v):

@@ -809,7 +809,10 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         With ``validation=`` the blocks held out by ``fit`` (the same split,
         drawn the same way on a first call) are not trained on, and are scored
         after the pass, as are ``validation_data=(X_val, y_val)``; the score is
-        recorded in ``history_``.  X of a single block (one in-memory batch
+        recorded in ``history_``.  A call that trains on the held-out blocks
+        (with ``validation_data=``, or ``validation=None``) gives that split up;
+        a split drawn for a model trained without one warns that its scores
+        are optimistic.  X of a single block (one in-memory batch
         per call, as in a stream) is trained on whole and not scored.  Early
         stopping and checkpoints belong to ``fit``: one pass is made whatever
         they say.
@@ -1031,6 +1034,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         if isinstance(X, dd.DataFrame):
             n_features = len(X.columns)
         n_rows = _n_rows_known(X)
+        # the first block with rows (an empty one, from a filter, would check nothing)
+        digest, digested = _checkpoint.first_rows_digest(blocks)
         return {
             "estimator": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
             "n_rows": n_rows,
@@ -1043,7 +1048,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             "random_state": _checkpoint.stable_repr(self.random_state),
             "validation": self.validation,
             "scoring": _checkpoint.stable_repr(self.scoring),
-            "first_block": _checkpoint.block_digest(blocks[0]) if blocks else None,
+            "first_block": digest,
+            "first_block_at": digested,
         }
 
     def _train(self, estimator, X, y, fit_kwargs, *, epochs, validation_data, resumable,
@@ -1068,6 +1074,11 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                                            _checkpoint.stable_repr(self.random_state))
         val_blocks = None
         train_idx = np.arange(len(blocks))
+        # partial_fit: the blocks that the model's fit (or an earlier partial_fit) held out,
+        # when they are blocks of an X like this one
+        kept = None if resumable else getattr(self, "_held_out", None)
+        if kept is not None and kept[0] != len(blocks):
+            kept = None
         if validation_data is not None:  # takes precedence over validation=
             val_blocks = self._validation_blocks(validation_data)
         elif self.validation is not None and (resumable or len(blocks) > 1):
@@ -1081,8 +1092,7 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             if resumable:  # fit: drawn first from the fit's generator
                 val_idx = self._split(rng, len(blocks))
             else:  # partial_fit: fit's split, kept, or drawn as fit draws it
-                kept = getattr(self, "_held_out", None)
-                if kept is not None and kept[0] == len(blocks):
+                if kept is not None:
                     val_idx = np.asarray(kept[1])
                     drawn_with = kept[2] if len(kept) > 2 else None
                     split_params = drawn_with  # the split is fit's: so are its parameters
@@ -1096,6 +1106,17 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                             UserWarning, stacklevel=4)
                 else:
                     val_idx = self._split(_make_rng(self.random_state, 0), len(blocks))
+                    if append:  # a trained model, and no split kept from its training
+                        warnings.warn(
+                            f"validation={self.validation} holds out blocks "
+                            f"{val_idx.tolist()[:10]} of X for this partial_fit, but the model "
+                            "was trained before without these blocks held out (by a fit "
+                            "without validation=, a partial_fit that trained on them, or on X "
+                            "of another number of blocks): it may have learned from them, so "
+                            "their scores are optimistic. Pass "
+                            "validation_data=(X_val, y_val) to score data it never saw, or "
+                            "fit with validation= from the start (partial_fit keeps that "
+                            "split).", UserWarning, stacklevel=4)
             train_idx = np.setdiff1d(np.arange(len(blocks)), val_idx)
             val_blocks = [blocks[i] for i in val_idx]
         if self.early_stopping and val_blocks is None and resumable:
@@ -1157,6 +1178,10 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         self.resumed_from_ = resumed_from
         if val_blocks is not None and validation_data is None:
             self._held_out = (len(blocks), [b.index for b in val_blocks], split_params)
+        elif resumable or kept is not None:
+            # a fit that held no blocks out, or a partial_fit that trained on the blocks
+            # kept: none is held out of the model any more
+            self._held_out = None
         return self
 
     def _stops_early(self, state, val_blocks) -> bool:
@@ -1203,7 +1228,10 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             })
 
         every = self.checkpoint_every
-        while state["epoch"] < epochs and not self._stops_early(state, val_blocks):
+        # a pass that a checkpoint holds in progress is finished (and recorded) first: its
+        # model is half-trained; the stopping rule, as now set, applies after it
+        while state["epoch"] < epochs and (state["order"] is not None
+                                           or not self._stops_early(state, val_blocks)):
             epoch = state["epoch"]
             if state["order"] is None:
                 order = rng.permutation(train_idx) if self.shuffle_blocks else train_idx.copy()

@@ -1025,3 +1025,90 @@ def test_train_score_switched_on_at_a_mid_pass_resume_records_none_for_that_pass
     scores = [record.get("train_score") for record in resumed.history_]
     assert scores[0] is None and scores[1] is None  # pass 1 was done before; pass 2 resumed
     assert 0.5 < scores[2] <= 1.0
+
+
+# ------------------------------------------- defect fixes: resume, data check
+@pytest.mark.parametrize("before", [dict(early_stopping=True, n_iter_no_change=5),
+                                    dict(early_stopping=False)])
+def test_a_mid_pass_resume_finishes_its_pass_before_the_stopping_rule_as_now_set(tmp_path,
+                                                                                data, before):
+    # the rule, tightened, stopped the fit before the pass in progress: its half-trained
+    # model was returned, with a history_ that ended a pass earlier
+    X, y = data
+    kw = dict(FIT, scoring=_constant_score, epochs=10, checkpoint=tmp_path,
+              checkpoint_every=1, progress=False)
+    CALLS["fail_at"] = 3 * TRAIN_BLOCKS + 4  # block 4 of pass 4
+    with pytest.raises(InjectedFailure):
+        Incremental(FlakySGD(random_state=0), **before, **kw).fit(X, y)
+    resumed = Incremental(FlakySGD(random_state=0), early_stopping=True, n_iter_no_change=2,
+                          **kw).fit(X, y)
+    assert resumed.resumed_from_ == {"passes": 3, "blocks": 3}
+    assert (resumed.n_epochs_, resumed.stopped_early_) == (4, True)
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4]
+    assert resumed.history_[-1]["val_score"] == 0.5
+    assert resumed.history_[-1]["blocks"] == TRAIN_BLOCKS
+    four = Incremental(SGDClassifier(random_state=0),
+                       **dict(FIT, scoring=_constant_score, epochs=4)).fit(X, y)
+    assert_same_model(resumed.estimator_, four.estimator_)
+    again = Incremental(FlakySGD(random_state=0), early_stopping=True, n_iter_no_change=2,
+                        **kw).fit(X, y)  # finished: nothing left to train
+    assert again.resumed_from_ == {"passes": 4, "blocks": 0} and again.n_epochs_ == 4
+
+
+def _first_partition_empty(seed):
+    """A Dask DataFrame whose partition 0 a filter emptied (row counts unknown)."""
+    import dask.dataframe as dd
+    import pandas as pd
+
+    rng = np.random.RandomState(seed)
+    df = pd.DataFrame(rng.randn(200, 3), columns=list("abc"))
+    df["t"] = (df.a > 0).astype(int)
+    df["day"] = np.repeat(np.arange(10), 20)
+    ddf = dd.from_pandas(df, npartitions=10)
+    ddf = ddf[ddf.day >= 1]
+    return ddf[list("abc")], ddf.t
+
+
+def test_an_empty_first_block_does_not_make_the_data_check_vacuous(tmp_path):
+    kw = dict(random_state=0, epochs=2, progress=False, checkpoint=tmp_path)
+    X, y = _first_partition_empty(0)
+    Incremental(SGDClassifier(random_state=0), **kw).fit(X, y, classes=[0, 1])
+    X2, y2 = _first_partition_empty(1)  # other data, the same shape
+    with pytest.raises(CheckpointMismatchError, match="first block of X/y differ"):
+        Incremental(SGDClassifier(random_state=0), **kw).fit(X2, y2, classes=[0, 1])
+    assert read_checkpoint(tmp_path)["fingerprint"]["first_block_at"] == 1
+    same = Incremental(SGDClassifier(random_state=0), **kw).fit(X, y, classes=[0, 1])
+    assert same.resumed_from_ == {"passes": 2, "blocks": 0}
+
+
+def _as_written_before_first_block_at(ckpt, X, y):
+    """Rewrite a checkpoint's fingerprint as gpuinc wrote it before "first_block_at": the
+    digest of block 0, rows or not."""
+    from gpuinc._blocks import plan_blocks
+
+    state = read_checkpoint(ckpt)
+    state["fingerprint"].pop("first_block_at", None)
+    state["fingerprint"]["first_block"] = _checkpoint.block_digest(
+        plan_blocks(X, y, {}).blocks[0])
+    (ckpt / FILENAME).write_bytes(pickle.dumps(state))
+
+
+def test_a_checkpoint_written_before_the_first_block_with_rows_was_digested(tmp_path, data):
+    # block 0 with rows: it digested the same block, and resumes
+    X, y = data
+    ckpt = tmp_path / "rows"
+    Incremental(SGDClassifier(random_state=0), checkpoint=ckpt, **FIT).fit(X, y)
+    _as_written_before_first_block_at(ckpt, X, y)
+    with pytest.raises(CheckpointMismatchError, match="first block of X/y differ"):
+        Incremental(SGDClassifier(random_state=0), checkpoint=ckpt, **FIT).fit(X, 1 - y)
+    resumed = Incremental(SGDClassifier(random_state=0), checkpoint=ckpt, **FIT).fit(X, y)
+    assert resumed.resumed_from_ == {"passes": 3, "blocks": 0}
+    # block 0 empty: its digest checked nothing; refused, saying what to do
+    ckpt = tmp_path / "empty"
+    kw = dict(random_state=0, epochs=2, progress=False, checkpoint=ckpt)
+    X, y = _first_partition_empty(0)
+    Incremental(SGDClassifier(random_state=0), **kw).fit(X, y, classes=[0, 1])
+    _as_written_before_first_block_at(ckpt, X, y)
+    with pytest.raises(CheckpointMismatchError, match=r"earlier gpuinc.*block 0 of this X is "
+                                                      r"empty.*Delete the checkpoint"):
+        Incremental(SGDClassifier(random_state=0), **kw).fit(X, y, classes=[0, 1])

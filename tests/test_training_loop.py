@@ -1227,3 +1227,68 @@ def test_a_regression_scorer_for_text_labels_fails_before_training():
                                          "predicts the text labels"):
         inc.fit(ddf[list("abc")], ddf.y)
     assert not hasattr(inc, "estimator_")
+
+
+def _held_out_warning():
+    return pytest.warns(UserWarning, match=r"holds out blocks \[.*\] of X for this partial_fit, "
+                                           r"but the model was trained before.*optimistic.*"
+                                           r"validation_data=\(X_val, y_val\).*fit with "
+                                           r"validation= from the start")
+
+
+def _trained_blocks_of_last_pass(inc, blocks):
+    return sorted(inc.estimator_.seen_[-blocks:])
+
+
+def test_a_fit_without_a_split_forgets_the_split_of_an_earlier_fit():
+    # fit 1 held out blocks 1 and 6; fit 2 (validation_data) trained on them; the next
+    # partial_fit scored them as held out, silently
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), scoring="accuracy", random_state=0, validation=0.25,
+                      progress=False).fit(X, y)
+    held = sorted(set(range(N_BLOCKS)) - set(inc.estimator_.seen_))
+    inc.fit(X, y, validation_data=(X[:20], y[:20]))
+    assert sorted(inc.estimator_.seen_) == list(range(N_BLOCKS))
+    with _held_out_warning():
+        inc.partial_fit(X, y)
+    assert not set(_trained_blocks_of_last_pass(inc, N_BLOCKS - 2)) & set(held)
+
+
+def test_a_partial_fit_that_trains_on_the_held_out_blocks_gives_the_split_up():
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), scoring="accuracy", random_state=0, validation=0.25,
+                      progress=False).fit(X, y)
+    inc.partial_fit(X, y, validation_data=(X[:20], y[:20]))  # trains on every block
+    assert _trained_blocks_of_last_pass(inc, N_BLOCKS) == list(range(N_BLOCKS))
+    with _held_out_warning():
+        inc.partial_fit(X, y)
+    # validation=None trains on them too
+    inc = Incremental(BlockRecorder(), scoring="accuracy", random_state=0, validation=0.25,
+                      progress=False).fit(X, y)
+    inc.set_params(validation=None).partial_fit(X, y)
+    assert _trained_blocks_of_last_pass(inc, N_BLOCKS) == list(range(N_BLOCKS))
+    with _held_out_warning():
+        inc.set_params(validation=0.25).partial_fit(X, y)
+
+
+def test_a_split_drawn_after_a_fit_without_one_says_its_scores_are_optimistic():
+    import warnings
+
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), scoring="accuracy", random_state=0,
+                      progress=False).fit(X, y)
+    with _held_out_warning():
+        inc.set_params(validation=0.25).partial_fit(X, y)
+    assert len(inc.history_) == 2 and inc.history_[-1]["val_score"] == 0.5
+    with warnings.catch_warnings():  # the split is kept from now on: said once
+        warnings.simplefilter("error")
+        inc.partial_fit(X, y)
+        # a first partial_fit (no model yet) and a partial_fit after a fit with the
+        # split: nothing to say
+        Incremental(BlockRecorder(), scoring="accuracy", random_state=0, validation=0.25,
+                    progress=False).partial_fit(X, y).partial_fit(X, y)
+        fitted = Incremental(BlockRecorder(), scoring="accuracy", random_state=0,
+                             validation=0.25, progress=False).fit(X, y)
+        fitted.partial_fit(X, y)
+        fitted.partial_fit(X[:CHUNK], y[:CHUNK])  # one block (a stream): trained whole
+        fitted.partial_fit(X, y)  # ... and the split of X is still fit's
