@@ -179,11 +179,22 @@ def test_block_independence_is_checked_once_per_fit(parquet_folder, client, monk
     assert [r["blocks"] for r in inc.history_] == [N_FILES] * 3
 
 
+def _idle(client, timeout=10):
+    """Wait until no task runs on the cluster: a one-task pass of an earlier test may still
+    be ending (its result came with its last event), and would be recorded after ``start``."""
+    import time
+
+    deadline = time.time() + timeout
+    while any(client.processing().values()) and time.time() < deadline:
+        time.sleep(0.02)
+
+
 def test_distributed_reads_each_block_in_one_task(parquet_folder, client, chained):
     # a block's small steps (splitting X from y, picking columns) run inside its load
     # task instead of costing a scheduler round trip each
     X, y = read_table(parquet_folder, "label", blocksize=None)
     client.get_task_stream()  # start recording
+    _idle(client)
     start = __import__("time").time()
     Incremental(ReadAheadProbe(), shuffle_blocks=False).fit(X, y, classes=[0, 1])
     names = [str(t["key"]) for t in client.get_task_stream(start=start)]
@@ -229,7 +240,23 @@ def test_independent_blocks_train_in_one_task_per_pass(parquet_folder, client):
     assert np.array_equal(inc.intercept_, local.intercept_)
 
 
-def test_one_task_passes_stay_on_one_worker(parquet_folder, client):
+@pytest.fixture
+def no_stealing(client):
+    """The scheduler moves no task meanwhile: a pass sent to the worker still ending the
+    previous pass (its result came with its last event) queues there, and work stealing
+    could hand it to the idle worker (the placement is a preference: allow_other_workers)."""
+    async def stop(dask_scheduler):
+        await dask_scheduler.extensions["stealing"].stop()
+
+    async def start(dask_scheduler):
+        await dask_scheduler.extensions["stealing"].start()
+
+    client.run_on_scheduler(stop)
+    yield
+    client.run_on_scheduler(start)
+
+
+def test_one_task_passes_stay_on_one_worker(parquet_folder, client, no_stealing):
     """Later passes run where the first ran (warm memory) while that worker is there."""
     import gpuinc._chain as chain
 
@@ -259,7 +286,10 @@ def test_a_busy_last_worker_is_not_waited_for(parquet_folder, client):
     chain._LAST_PASS[client] = last
     blocker = client.submit(time.sleep, 3, workers=[last[0]], pure=False)
     deadline = time.time() + 5
-    while not client.processing(workers=[last[0]])[last[0]] and time.time() < deadline:
+    # the blocker itself: the first fit's pass task may still be ending there (its result
+    # came with its last event), and the blocker may not have reached the scheduler yet
+    while (blocker.key not in client.processing(workers=[last[0]])[last[0]]
+           and time.time() < deadline):
         time.sleep(0.01)
     assert chain._warm_placement(client) == {}  # busy: no preference
     chain._LAST_PASS[client] = last
@@ -404,6 +434,7 @@ def test_lazy_x_with_persisted_y_is_chained(parquet_folder, client):
     X, y = read_table(parquet_folder, "label", blocksize=None)
     (y_held,) = client.persist([y])
     client.get_task_stream()
+    _idle(client)
     start = __import__("time").time()
     inc = Incremental(SGDClassifier(random_state=0), shuffle_blocks=False,
                       progress=False).fit(X, y_held, classes=[0, 1])
