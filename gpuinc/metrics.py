@@ -1121,14 +1121,22 @@ def _combine_block_scores(parts, how):
 
 
 def _finish(parts, combine, compute: bool):
-    """``combine`` of the computed per-block ``parts``; with ``compute=False`` a Delayed of it.
+    """``combine`` of the computed per-block ``parts``; with ``compute=False`` a 0-d Dask
+    array of it, as dask-ml's (``float()`` and ``np.asarray`` compute it).
 
-    The Delayed depends on the small per-block results only, so computing it
-    gathers no block.
+    It depends on the small per-block results only, so computing it gathers no
+    block.
     """
     if compute:
         return combine(list(dask.compute(*parts)))
-    return dask.delayed(combine, pure=True)(parts)
+    import dask.array as da
+
+    return da.from_delayed(dask.delayed(_as_float64, pure=True)(combine, parts), shape=(),
+                           dtype=np.float64)
+
+
+def _as_float64(combine, parts):
+    return np.float64(combine(parts))
 
 
 def score_blocks(estimator, blocks, scoring=None, *, home: str = "host", compute: bool = True):
@@ -1136,7 +1144,7 @@ def score_blocks(estimator, blocks, scoring=None, *, home: str = "host", compute
 
     ``scoring=None`` is the estimator's own ``score`` (see
     :func:`score_reduction`); empty blocks are skipped. ``compute=False``
-    returns a ``dask.delayed`` object that computes the score.
+    returns a 0-d Dask array that computes the score.
     """
     has_y = any(b.y is not None for b in blocks)
     what = f"scoring={scoring!r}"

@@ -307,7 +307,8 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
 
     ``convert_mixed_types=True`` (as in dask-ml): when Dask arrays and Dask
     DataFrames / Series are given together, the frames are split as Dask
-    arrays (``to_dask_array()``), so every output is an array.
+    arrays (``to_dask_array(lengths=True)``: their row counts are computed
+    first), so every output is an array with known chunks.
 
     Returns
     -------
@@ -334,8 +335,10 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
     if options:
         raise TypeError(f"unexpected options for Dask inputs: {sorted(options)}.")
     if convert_mixed_types and any(isinstance(a, da.Array) for a in arrays):
-        arrays = tuple(a.to_dask_array() if isinstance(a, (dd.DataFrame, dd.Series)) else a
-                       for a in arrays)
+        # with their row counts (one pass over the frame's partitions), as dask-ml: the
+        # splits then have known chunks, which slicing, len() and stacking need
+        arrays = tuple(a.to_dask_array(lengths=True) if isinstance(a, (dd.DataFrame, dd.Series))
+                       else a for a in arrays)
     if not blockwise:
         raise NotImplementedError("Only blockwise=True splitting is supported for Dask inputs.")
     if not all(is_dask_collection(a) for a in arrays):

@@ -1508,8 +1508,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
     def score(self, X, y=None, compute=True, sample_weight=None):
         """Score with ``scoring`` (or the estimator's own score) without gathering X.
 
-        ``compute=False`` (as in dask-ml) returns, for Dask inputs, a
-        ``dask.delayed`` object whose ``compute()`` is the score (for scorer
+        ``compute=False`` (as in dask-ml) returns, for Dask inputs, a 0-d
+        Dask array whose ``compute()`` is the score (for scorer
         names and ``make_scorer`` scorers; a callable that calls the estimator
         needs ``compute=True``); in-memory inputs are always scored at once.
         Pass ``sample_weight`` by keyword; one number weighs every row.

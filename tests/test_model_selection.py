@@ -195,6 +195,9 @@ def test_convert_mixed_types_gives_arrays():
                                                         convert_mixed_types=True)
     assert all(isinstance(a, da.Array) for a in (X_train, X_test, y_train, y_test))
     np.testing.assert_array_equal(y_test.compute(), X_test.compute()[:, 0] > 0)
+    # the converted frame's splits have known chunks, as dask-ml's (len, slicing, stacking)
+    assert not np.isnan(y_train.shape[0]) and len(y_train) + len(y_test) == 200
+    assert y_train[:5].compute().shape == (5,)
     # default: kinds kept (shuffle=True: the arrays' default, as convert_mixed_types used)
     _, _, y_train_frame, _ = train_test_split(X, y, random_state=0, shuffle=True)
     assert isinstance(y_train_frame, dd.Series)
