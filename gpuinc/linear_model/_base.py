@@ -55,11 +55,20 @@ AUTO_MIN_UPDATES = 16
 #: features): at the largest stable step the test R^2 stayed 0.08-0.34 below the
 #: least-squares optimum, at 8 0.013-0.02, at 32 within 0.004-0.005.
 QUIET_BATCH_ROWS = 32
+#: Under 'optimal', a loss without a scale (the perceptron: no curvature, no
+#: margin) steps ``m * e`` along a mini-batch's mean gradient, as scikit-learn's
+#: ``m`` per-sample steps would, up to ``SCALE_FREE_SHRINK / alpha``: the step at
+#: which one update's L2 shrinkage, ``1 - step * alpha``, would keep only half of
+#: the weights.  A unit smoothness, as for the hinge, held each update to about
+#: one sample's step: the weights stayed ``m`` times too small, and the absolute
+#: ``tol`` then ended the fit long before it separated the classes.
+SCALE_FREE_SHRINK = 0.5
 #: Rows (spread over the data) from which the 'optimal' schedule estimates the
 #: scale of the data: mean squared row norm and top eigenvalue (see ``_step_caps``).
 CAP_SAMPLE_ROWS = 4096
-#: A pass of ``fit`` whose mean training loss exceeds this many times that of
-#: the first pass is a diverging fit (see ``BaseSGD._check_loss``).
+#: A pass of ``fit`` whose mean training loss exceeds this many times both that
+#: of the first pass and that of the all-zero model is a diverging fit (see
+#: ``BaseSGD._check_loss``).
 LOSS_BLOWUP = 1e6
 #: Power-method steps of that eigenvalue estimate (many features), from a start
 #: vector drawn with a fixed seed (the same estimate on every namespace).
@@ -369,6 +378,16 @@ class BaseSGD(BaseEstimator):
         self._rng = np.random.default_rng(_seed_from(self.random_state))
         self._store_weights(xp, W, b, W * 1.0, b * 1.0)
 
+    def _reseed_call(self) -> None:
+        """Before a ``partial_fit`` call after the first: a new shuffle stream, unless seeded.
+
+        With an int ``random_state`` the stream of the first call goes on.  A
+        ``RandomState`` (None: NumPy's global one) gives one draw per call, as
+        scikit-learn draws a seed from it on every call.
+        """
+        if not isinstance(self.random_state, numbers.Integral):
+            self._rng = np.random.default_rng(_seed_from(self.random_state))
+
     def _warm_start_weights(self) -> tuple[Any, Any, Any] | None:
         """``(W, b, classes)`` of the previous fit that ``warm_start`` continues from, or None.
 
@@ -571,7 +590,8 @@ class BaseSGD(BaseEstimator):
         ``smooth``: ``1 / L`` with ``L = smoothness * mean(...)`` over up to
         ``CAP_SAMPLE_ROWS`` rows spread over the training rows, which bounds
         the curvature of the mean loss of a mini-batch (0 without a
-        smoothness; None when the data tells nothing: every row or weight is
+        smoothness; ``SCALE_FREE_SHRINK / alpha`` for a smoothness of 0, the
+        perceptron; None when the data tells nothing: every row or weight is
         zero).  Rows whose squared norm overflows are an error.
         """
         n = X.shape[0] if rows is None else int(rows.shape[0])
@@ -625,6 +645,11 @@ class BaseSGD(BaseEstimator):
                 top = self._top_eigenvalue(xp, eigen, eigen_w, mean)
         if loss.smoothness is None:
             return norms, top, 0.0
+        if loss.smoothness == 0.0:
+            # No scale in the loss (perceptron): the step is scikit-learn's, the batch's
+            # per-sample steps summed, bounded only where the L2 shrinkage of one
+            # update would take more than SCALE_FREE_SHRINK of the weights
+            return norms, top, SCALE_FREE_SHRINK / float(self.alpha)
         lipschitz = loss.smoothness * mean
         # None: this data tells nothing (zero weights or zero rows), not "no longer step"
         smooth = None if not math.isfinite(lipschitz) or lipschitz <= 0.0 else 1.0 / lipschitz
@@ -793,31 +818,41 @@ class BaseSGD(BaseEstimator):
             order = shuffle_order(xp, n_samples, draw_keys(self._rng), where, reuse=True)
             if rows is not None:
                 order = xp.take(rows, order)
+        # Averaging (and with it the averaged model's longer steps) starts with the
+        # batch that reaches ``average`` samples; until then this is plain SGD.
+        seen_before = int(self._samples_seen)
+        averaged = bool(average_start) and seen_before + n_samples >= average_start
+        all_averaged = averaged and seen_before + min(batch_size, n_samples) >= average_start
         caps = smooth_caps = None
         if self.learning_rate == "optimal":
-            if not step_stats:
+            if not step_stats or (averaged and loss.is_smooth and step_stats["norms"] is None):
                 # once per partial_fit call (and per fit), from this call's rows only:
                 # an earlier block of large rows does not shorten the steps of later ones
                 norms, top, smooth = self._step_caps(
                     xp, X, sample_weight, loss, None if rows is None else rows_host,
-                    averaged=bool(average_start),
+                    averaged=averaged,
                 )
                 if step_stats is None:
                     step_stats = {}
                 step_stats.update(norms=norms, top=top)
                 if smooth is not None:  # None: this block tells nothing; keep the last one
                     self._smooth_cap = smooth
-            if step_stats["norms"] is not None and loss.curvature is not None:
+            norms, top = step_stats["norms"], step_stats["top"]
+            if norms is not None and loss.curvature is not None:
                 caps = self._batch_caps(
-                    xp, step_stats["norms"], step_stats["top"], order, n_samples, batch_size,
-                    loss.curvature, quiet=not average_start,
+                    xp, norms, top, order, n_samples, batch_size, loss.curvature,
+                    quiet=not all_averaged,
                 )
-            if step_stats["norms"] is not None and average_start and loss.is_smooth:
+                if averaged and not all_averaged:  # the batches from the start on: not quiet
+                    caps = (caps, self._batch_caps(
+                        xp, norms, top, order, n_samples, batch_size, loss.curvature,
+                        quiet=False,
+                    ))
+            if norms is not None and averaged and loss.is_smooth:
                 # averaged SGD: the average, not the iterate, is the model, so the
                 # iterate may take the largest stable steps of the smooth losses too
                 smooth_caps = self._batch_caps(
-                    xp, step_stats["norms"], step_stats["top"], order, n_samples, batch_size,
-                    loss.smoothness, quiet=False,
+                    xp, norms, top, order, n_samples, batch_size, loss.smoothness, quiet=False,
                 )
 
         W, b = self._standard_weights(xp)
@@ -877,19 +912,28 @@ class BaseSGD(BaseEstimator):
         ``n_averaged`` counts the samples averaged so far, and each iterate
         weighs as many samples as its batch has rows.
         ``caps``: the stable step of each batch (squared losses under
-        'optimal'), or None.  Computed on the host before the pass, for both
-        ways of running it.
+        'optimal'), or None, or a pair of them (the quiet caps of plain SGD,
+        those of averaged SGD) for a pass in which averaging starts;
+        ``smooth_caps`` apply to the averaged batches only.  Computed on the
+        host before the pass, for both ways of running it.
         """
         etas, mixes = [], []
         t, seen, n_averaged = float(self.t_), int(self._samples_seen), int(self._n_averaged)
+        plain_caps = averaged_caps = caps
+        if isinstance(caps, tuple):  # (before averaging starts, from then on)
+            plain_caps, averaged_caps = caps
         for i, start in enumerate(range(0, n_samples, batch_size)):
             rows = min(batch_size, n_samples - start)
-            cap = math.inf if caps is None else float(caps[i])
-            smooth = None if smooth_caps is None else float(smooth_caps[i])
+            # a batch whose iterate enters the average steps as averaged SGD; before
+            # that, exactly as plain SGD
+            averaging = bool(average_start) and seen + rows >= average_start
+            step_caps = averaged_caps if averaging else plain_caps
+            cap = math.inf if step_caps is None else float(step_caps[i])
+            smooth = None if smooth_caps is None or not averaging else float(smooth_caps[i])
             etas.append(self._eta(t, seen, t0, rows, cap, smooth))
             t += 1.0
             seen += rows
-            if average_start and seen >= average_start:
+            if averaging:
                 # weighed by its rows, as scikit-learn's per-sample average would
                 n_averaged += rows
                 mixes.append(rows / n_averaged)
@@ -987,9 +1031,11 @@ class BaseSGD(BaseEstimator):
                 xp, X, T, score_weight, stratify=stratify, is_sparse=is_sparse
             )
             self.validation_scores_ = []
-        track = bool(self.verbose) or (
-            not early_stopping and (self.tol is not None or self.learning_rate == "adaptive")
-        )
+        # ``check``: the passes' losses decide the plateau, and are checked for
+        # divergence; ``verbose`` only adds them where they are printed, so that it
+        # never changes the fit
+        check = not early_stopping and (self.tol is not None or self.learning_rate == "adaptive")
+        track = bool(self.verbose) or check
         # tol=None: no pass stops fit, but a pass that improves nothing at all is
         # still a plateau, on which 'adaptive' shrinks its step
         tol = 0.0 if self.tol is None else float(self.tol)
@@ -1012,9 +1058,9 @@ class BaseSGD(BaseEstimator):
                 step_stats=step_stats,
             )
             self.n_iter_ = epoch + 1
-            if epoch_loss is not None:
+            if check:
                 first_loss = epoch_loss if first_loss is None else first_loss
-                self._check_loss(epoch_loss, first_loss)
+                self._check_loss(xp, epoch_loss, first_loss, T, sample_weight, loss)
             if early_stopping:
                 # scikit-learn's rule: a pass improves when its score beats
                 # the best so far by at least tol.
@@ -1046,17 +1092,26 @@ class BaseSGD(BaseEstimator):
                 stacklevel=3,
             )
 
-    def _check_loss(self, epoch_loss: float, first_loss: float) -> None:
+    def _check_loss(self, xp: ModuleType, epoch_loss: float, first_loss: float, T: Any,
+                    sample_weight: Any, loss: Any) -> None:
         """Raise when the mean training loss of a pass says that the fit diverges.
 
-        The loss is non-finite, or ``LOSS_BLOWUP`` times that of the first
-        pass: SGD that works lowers the loss after the first pass, it does not
-        multiply it by a million.  Without this a diverging fit whose weights
-        are still finite (1e95) would count the exploding loss as "no
-        improvement" and stop normally.
+        The loss is non-finite, or ``LOSS_BLOWUP`` times both that of the first
+        pass and that of the all-zero model (which predicts 0 for every row):
+        SGD that works does not multiply its loss by a million, and a model a
+        million times worse than no model at all is no fit.  The first pass
+        alone is no scale: a fit that starts (``warm_start``) near a perfect
+        separation has a loss near zero, and a million times 1e-188 is
+        nothing.  Without this a diverging fit whose weights are still finite
+        (1e95) would count the exploding loss as "no improvement" and stop
+        normally.  Run on the passes whose loss ``fit`` computes for ``tol``
+        (not for ``verbose``, which only prints it).
         """
         if math.isfinite(epoch_loss) and not (first_loss > 0.0
                                               and epoch_loss > LOSS_BLOWUP * first_loss):
+            return
+        if math.isfinite(epoch_loss) and not epoch_loss > LOSS_BLOWUP * self._zero_model_loss(
+                xp, T, sample_weight, loss):
             return
         raise ValueError(
             f"Floating-point overflow in SGD: the fit diverges (the mean training loss of pass "
@@ -1065,6 +1120,15 @@ class BaseSGD(BaseEstimator):
                if self.learning_rate != "optimal" else
                "Scale the input (e.g. with StandardScaler) or raise alpha.")
         )
+
+    @staticmethod
+    def _zero_model_loss(xp: ModuleType, T: Any, sample_weight: Any, loss: Any) -> float:
+        """Mean training loss of the model whose scores are all zero (as the passes count it)."""
+        with _quiet_floating_point(xp):
+            values = loss.value(xp, xp.zeros_like(T), T)
+            if sample_weight is not None:
+                values = values * sample_weight[:, None]
+            return float(xp.sum(values)) / T.shape[0]
 
     def _validation_split(
         self, xp: ModuleType, X: Any, T: Any, sample_weight: Any, *, stratify: Any, is_sparse: bool
@@ -1309,9 +1373,13 @@ def _default_float(xp: ModuleType, X: Any) -> Any:
     return info().default_dtypes(device=device(X))["real floating"]
 
 
-def _seed_from(random_state: Any) -> int | None:
-    if random_state is None:
-        return None
+def _seed_from(random_state: Any) -> int:
+    """The seed of a call's shuffle, as scikit-learn draws it.
+
+    An int is the seed; a ``RandomState`` gives one draw (it is consumed, one
+    draw per ``fit`` / ``partial_fit`` call), and None one draw from NumPy's
+    global ``RandomState`` (``np.random.seed`` makes the fit repeatable).
+    """
     if isinstance(random_state, numbers.Integral):
         return int(random_state)
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))

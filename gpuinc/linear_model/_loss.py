@@ -10,9 +10,11 @@ so every loss runs unchanged on NumPy, CuPy or any other array-API namespace.
 without bound (the squared ones); it is ``None`` for losses with a bounded
 gradient, which cannot blow up however large the step.  ``smoothness``
 bounds d2 loss / dz2 for every smooth loss, and is a unit constant for the
-non-smooth ones (hinge, perceptron, epsilon-insensitive): it sets the
-largest step taken along the mean gradient of a mini-batch.  ``is_smooth``
-tells the two kinds apart.
+non-smooth ones (hinge, epsilon-insensitive): it sets the largest step
+taken along the mean gradient of a mini-batch.  The perceptron's is 0: its
+loss has neither curvature nor a margin (scaling the weights scales the
+loss), so no step is more stable than another and only the L2 penalty
+bounds it (see ``BaseSGD._step_caps``).  ``is_smooth`` tells the kinds apart.
 
 Classification targets are +1/-1 per column (binary: one column; multiclass
 one-vs-rest: one column per class), except the multinomial log loss which
@@ -25,8 +27,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-# Exponents are capped so float32 cannot overflow; at u = 50 the logistic
-# function is already 0 or 1 to within float64 rounding.
+# The log loss gradient caps its exponent so float32 cannot overflow; at u = 50
+# the logistic function is already 0 or 1 to within float64 rounding.
 _EXP_CAP = 50.0
 
 
@@ -46,7 +48,13 @@ class Hinge:
     threshold: float = 1.0
     curvature = None
     is_smooth = False
-    smoothness = 1.0  # non-smooth: a unit constant sets the scale of the step
+
+    @property
+    def smoothness(self) -> float:
+        # non-smooth: a unit constant sets the scale of the step of the hinge, whose
+        # margin gives the weights a scale; the perceptron (threshold 0) has none:
+        # its loss is positively homogeneous in the weights, 0 says "no stable step"
+        return 1.0 if self.threshold > 0.0 else 0.0
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
         return xp.where(y * z <= self.threshold, -y, 0.0)
@@ -200,8 +208,15 @@ def log_softmax(xp: ModuleType, z: Any) -> Any:
 
 
 def sigmoid(xp: ModuleType, z: Any) -> Any:
-    """Logistic function, safe from overflow in float32."""
-    return 1.0 / (1.0 + xp.exp(xp.minimum(-z, _EXP_CAP)))
+    """Logistic function ``1 / (1 + exp(-z))``, without overflow and without a floor.
+
+    Written with ``e = exp(-|z|)``, which never overflows: ``1 / (1 + e)`` for
+    ``z >= 0`` and ``e / (1 + e)`` below, so a very negative score gives its
+    true tiny probability (``exp(z)``, as ``predict_log_proba`` says), not a
+    floor set by a cap on the exponent.
+    """
+    e = xp.exp(-xp.abs(z))
+    return xp.where(z >= 0.0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 CLASSIFICATION_LOSSES = ("hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron")
