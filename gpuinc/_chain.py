@@ -1406,17 +1406,26 @@ def _own(state):
     was when the task ended.
     """
     model, seen, stats = state
-    try:
-        model = copy.deepcopy(model)
-    except Exception as exc:  # noqa: BLE001 - any failure to copy is the same answer
-        raise TypeError(
-            f"the model ({type(model).__name__}) cannot be copied after partial_fit "
-            f"({' '.join(str(exc).split()) or type(exc).__name__}): each task on a cluster "
-            "trains a copy of the model it is handed. Keep what cannot be copied (locks, open "
-            "files, connections, generators) out of the estimator's attributes, or train on "
-            "the threaded scheduler (without a distributed client)."
-        ) from exc
+    model = copied(model, "each task on a cluster trains a copy of the model it is handed",
+                   "train on the threaded scheduler (without a distributed client)")
     return model, seen, list(stats)
+
+
+def copied(model, why: str, fix: str):
+    """A deep copy of a trained ``model``, or a TypeError that says ``why`` one is needed.
+
+    ``fix``: what else the user may do, besides keeping what cannot be copied
+    out of the estimator.
+    """
+    try:
+        return copy.deepcopy(model)
+    except Exception as exc:  # noqa: BLE001 - any failure to copy is the same answer
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        raise TypeError(
+            f"{why}, but this {type(model).__name__} cannot be copied after partial_fit "
+            f"({text}). Keep what cannot be copied (locks, open files, connections, "
+            f"generators) out of the estimator's attributes, or {fix}."
+        ) from exc
 
 
 def _fit_task(state, x, y, kwargs, static_kwargs, loaded=None, check_pickle=False, **where):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import copy
 import inspect
 import os
 import time
@@ -36,6 +35,7 @@ from ._chain import (
     ChainStats,
     _missing_labels,
     _raise_if_client_gone,
+    copied,
     current_client,
     get_runner,
     one_process_pool,
@@ -476,24 +476,6 @@ def _copy_breaks(estimator) -> bool:
                for c in type(estimator).__mro__)
 
 
-def _copy_to_continue(fitted):
-    """A copy of ``estimator_`` for ``partial_fit`` to train, or an error that says why not.
-
-    The pass trains a copy so that one that fails leaves ``estimator_`` as it was.
-    """
-    try:
-        return copy.deepcopy(fitted)
-    except Exception as exc:  # noqa: BLE001 - any failure to copy is the same answer
-        from .io import _one_line
-
-        raise TypeError(
-            f"partial_fit trains a copy of estimator_ (a pass that fails then leaves it as it "
-            f"was), but this {type(fitted).__name__} cannot be copied ({_one_line(exc)}). Keep "
-            "what cannot be copied (locks, open files, connections, generators) out of the "
-            "estimator's attributes, or give its class a __deepcopy__ method."
-        ) from exc
-
-
 def _is_fitted(estimator) -> bool:
     try:
         check_is_fitted(estimator)
@@ -824,7 +806,10 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
         fitted = getattr(self, "estimator_", None)
         params = _ParamsAtFit(self.estimator)
         if fitted is not None:
-            estimator = _copy_to_continue(fitted)
+            # a copy: a pass that fails leaves estimator_ as it was
+            estimator = copied(fitted, "partial_fit trains a copy of estimator_ (a pass that "
+                               "fails then leaves it as it was)",
+                               "give its class a __deepcopy__ method")
             before = getattr(self, "_params_at_fit", None)
             if before is not None:  # set_params(estimator__...) since: the model continues with them
                 changed = before.changes(params, type(fitted).__name__)

@@ -423,28 +423,6 @@ def tcp_client():
         yield c
 
 
-@pytest.mark.parametrize("path", ["one task", "chain", "held runs", "relay"])
-def test_a_model_that_cannot_be_pickled_once_trained_is_named_not_waited_for(
-        tcp_client, monkeypatch, spy, path):
-    # the model could not move to the next block's worker: distributed retried for ever and
-    # the chain hung (a one-task pass failed with distributed's "Could not serialize")
-    X, y = make_classification(**DATA)
-    if path == "chain":
-        monkeypatch.setattr(_chain, "ONE_TASK_PASSES", False)
-    elif path != "one task":
-        monkeypatch.setattr(_relay, "ENABLED", path == "relay")
-        X, y = _persisted_on_both(tcp_client, X, y)
-    out = {}
-    _fit_within(30, out, f"the {path} pass hung on a model it could not move",
-                Incremental(LocksItself(random_state=0), shuffle_blocks=False, epochs=2), X, y)
-    assert isinstance(out.get("error"), TypeError), out
-    assert re.search(r"the model \(LocksItself\) cannot be pickled after partial_fit "
-                     r"\(.*lock.*\): a distributed cluster moves it between workers.*"
-                     r"threaded scheduler", str(out["error"]))
-    assert spy == ([2] if path == "relay" else [])  # the relay said so itself: no chain
-    assert _settled(tcp_client)
-
-
 class LocksItselfLater(SGDClassifier):
     """Pickles until its fifth partial_fit, then keeps a lock (a cache opened late, say)."""
 
@@ -455,11 +433,14 @@ class LocksItselfLater(SGDClassifier):
         return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
 
 
+@pytest.mark.parametrize("model", [LocksItself, LocksItselfLater])
 @pytest.mark.parametrize("path", ["one task", "chain", "held runs", "relay"])
-def test_a_model_that_cannot_be_pickled_after_a_later_block_is_named_not_waited_for(
-        tcp_client, monkeypatch, spy, path):
-    # only the fit's first task checked the model: one that became unpicklable at a later
-    # block hung the chain when it had to move to the next block's worker
+def test_a_model_that_cannot_be_pickled_once_trained_is_named_not_waited_for(
+        tcp_client, monkeypatch, spy, path, model):
+    # the model could not move to the next block's worker: distributed retried for ever and
+    # the chain hung (a one-task pass failed with distributed's "Could not serialize"); a
+    # model that became unpicklable at a later block hung it while only the fit's first
+    # task checked
     X, y = make_classification(**DATA)
     if path == "chain":
         monkeypatch.setattr(_chain, "ONE_TASK_PASSES", False)
@@ -468,10 +449,12 @@ def test_a_model_that_cannot_be_pickled_after_a_later_block_is_named_not_waited_
         X, y = _persisted_on_both(tcp_client, X, y)
     out = {}
     _fit_within(30, out, f"the {path} pass hung on a model it could not move",
-                Incremental(LocksItselfLater(random_state=0), shuffle_blocks=False), X, y)
+                Incremental(model(random_state=0), shuffle_blocks=False, epochs=2), X, y)
     assert isinstance(out.get("error"), TypeError), out
-    assert re.search(r"the model \(LocksItselfLater\) cannot be pickled after partial_fit",
-                     str(out["error"]))
+    assert re.search(rf"the model \({model.__name__}\) cannot be pickled after partial_fit "
+                     r"\(.*lock.*\): a distributed cluster moves it between workers.*"
+                     r"threaded scheduler", str(out["error"]))
+    assert spy == ([2] if path == "relay" else [])  # the relay said so itself: no chain
     assert _settled(tcp_client)
 
 
@@ -864,7 +847,7 @@ def test_an_in_process_cluster_names_a_model_it_cannot_resubmit(client):
     # partial_fit continues a copy of estimator_, which this model refuses (was a bare
     # "cannot pickle '_thread.lock' object" from deepcopy)
     with pytest.raises(TypeError, match=r"partial_fit trains a copy of estimator_ .* this "
-                                        r"LocksItself cannot be copied \(cannot pickle"):
+                                        r"LocksItself cannot be copied after partial_fit \(cannot pickle"):
         inc.partial_fit(X, y)
     assert inc.n_epochs_ == 1
 
@@ -874,6 +857,7 @@ def test_an_in_process_chain_names_a_model_it_cannot_copy(client, monkeypatch):
     # '_thread.lock' object" from the second task's deepcopy
     monkeypatch.setattr(_chain, "ONE_TASK_PASSES", False)
     X, y = make_classification(**DATA)
-    with pytest.raises(TypeError, match=r"the model \(LocksItself\) cannot be copied after "
-                                        r"partial_fit \(cannot pickle .*threaded scheduler"):
+    with pytest.raises(TypeError, match=r"each task on a cluster trains a copy of the model "
+                                        r"it is handed, but this LocksItself cannot be copied "
+                                        r"after partial_fit \(cannot pickle .*threaded scheduler"):
         Incremental(LocksItself(random_state=0), shuffle_blocks=False).fit(X, y)
