@@ -88,12 +88,17 @@ def test_a_warm_start_from_a_near_zero_loss_is_not_a_divergence(verbose, capsys)
 
 
 def test_verbose_does_not_change_the_fit(capsys):
+    # a start near a perfect separation: its passes' losses are near zero, and with
+    # verbose=1 (only) they were checked for divergence, which this start set off
     rng = np.random.default_rng(0)
-    X = rng.normal(size=(300, 4))
-    y = X @ np.arange(1.0, 5.0)
-    quiet = SGDRegressor(random_state=0, tol=None, max_iter=5).fit(X, y)
-    loud = SGDRegressor(random_state=0, tol=None, max_iter=5, verbose=1).fit(X, y)
-    assert "Epoch 5" in capsys.readouterr().out
+    X = rng.normal(size=(2000, 2))
+    X = X[np.abs(X[:, 0]) > 0.5]  # separable, with a margin
+    y = (X[:, 0] > 0).astype(int)
+    start = dict(coef_init=[[300.0, 0.0]], intercept_init=[0.0])
+    kw = dict(loss="log_loss", alpha=0.1, random_state=0, tol=None, max_iter=20)
+    quiet = SGDClassifier(**kw).fit(X, y, **start)
+    loud = SGDClassifier(**kw, verbose=1).fit(X, y, **start)
+    assert "Epoch 20" in capsys.readouterr().out
     assert_array_equal(quiet.coef_, loud.coef_)
 
 
