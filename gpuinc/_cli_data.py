@@ -1004,7 +1004,17 @@ def _check_out_outside_data(out: str, fs, path: str, data: str, storage_options:
     part of the dataset that the next read of that folder takes (checked before any work)."""
     import fsspec
 
+    from .io import _has_glob
+
     data_fs, data_path = fsspec.core.url_to_fs(data, **(storage_options if _is_url(data) else {}))
+    if _has_glob(data_path) and not data_fs.exists(data_path):
+        # a glob: the next read of it would take --out (or a folder above it) if it matched
+        if _glob_takes(_path_key(data_fs, data_path), _path_key(fs, path)):
+            raise UsageError(
+                f"--out {out} matches the data glob {data}; the predictions would become "
+                f"part of what it reads. Choose an --out that {data} does not match."
+            )
+        return
     if not data_fs.isdir(data_path):
         return
     folder = _path_key(data_fs, data_path).rstrip("/")
@@ -1013,6 +1023,23 @@ def _check_out_outside_data(out: str, fs, path: str, data: str, storage_options:
             f"--out {out} is inside the data folder {data}; the predictions would become part "
             f"of that dataset. Choose an --out outside {data}."
         )
+
+
+def _glob_takes(pattern: str, path: str) -> bool:
+    """Whether a glob ``pattern`` matches ``path`` or a folder above it, part by part
+    (``*`` stays within one part, ``**`` spans any number of them)."""
+    import fnmatch
+
+    def match(pats: list[str], parts: list[str]) -> bool:
+        if not pats:
+            return True  # the pattern matched a folder above what is left of the path
+        if not parts:
+            return all(p == "**" for p in pats)
+        if pats[0] == "**":
+            return match(pats[1:], parts) or match(pats, parts[1:])
+        return fnmatch.fnmatchcase(parts[0], pats[0]) and match(pats[1:], parts[1:])
+
+    return match(pattern.rstrip("/").split("/"), path.rstrip("/").split("/"))
 
 
 def _check_replaceable(fs, path: str, out: str, kind: str, ds, model: str,

@@ -333,6 +333,51 @@ def _sigterm_stops():
         STOP_REQUESTED.clear()  # set by a SIGTERM outside a fit: no later fit may see it
 
 
+class _DropsOnClosedPipe:
+    """``sys.stdout`` that drops what it cannot write to a closed pipe (see
+    :func:`_output_may_close`); all else is the stream's."""
+
+    def __init__(self, stream):
+        self._stream = stream
+        self.closed_pipe = False
+
+    def write(self, text):
+        if not self.closed_pipe:
+            try:
+                return self._stream.write(text)
+            except BrokenPipeError:
+                self.closed_pipe = True
+        return len(text)
+
+    def flush(self):
+        if not self.closed_pipe:
+            try:
+                self._stream.flush()
+            except BrokenPipeError:
+                self.closed_pipe = True
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _output_may_close():
+    """Output nobody reads any more (``gpuinc train ... | head -2``) is dropped: a reader
+    that stops early does not stop the training or lose its model."""
+    real = sys.stdout
+    guard = sys.stdout = _DropsOnClosedPipe(real)
+    try:
+        yield
+    finally:
+        sys.stdout = real
+        if guard.closed_pipe:
+            # what is left in the stream's buffer would fail the interpreter's last flush
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, real.fileno())
+                os.close(devnull)
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     _Parser.argv = tuple(sys.argv[1:] if argv is None else argv)
@@ -341,7 +386,7 @@ def main(argv=None) -> int:
 
     _TERMINATED[0] = False
     try:
-        with _sigterm_stops():
+        with _sigterm_stops(), _output_may_close():
             return int(args.func(args) or 0)
     except GPUUnavailableError as exc:
         print(f"gpuinc: error: {exc.message('--device gpu', '--device cpu or auto')}",

@@ -1090,6 +1090,28 @@ def test_predict_out_inside_the_data_folder_is_refused(tmp_path, data, capsys):
     assert rc == 0, err
 
 
+def test_predict_out_that_the_data_glob_matches_is_refused(tmp_path, data, capsys):
+    # DATA as a glob skipped the check: the predictions went into the folder, and every
+    # later read of the glob failed on them ("Schema drift: .../preds.parquet/part.0...")
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model, "--validation", "0"))[0] == 0
+    pattern = f"{folder}/*.parquet"
+    before = sorted(p.name for p in folder.iterdir())
+    for out in (folder / "preds.parquet", folder / "preds.parquet" / "p.csv"):
+        rc, _, err = run(capsys, "predict", model, pattern, "--workers", "0", "--out", out)
+        assert rc == 2 and f"--out {out} matches the data glob {pattern}" in err, err
+    assert sorted(p.name for p in folder.iterdir()) == before
+    # what the glob does not match is fine, in the same folder or below it
+    for out in (folder / "p.csv", folder / "sub" / "p.parquet"):
+        rc, _, err = run(capsys, "predict", model, pattern, "--workers", "0", "--out", out)
+        assert rc == 0, err
+    from gpuinc._cli_data import _glob_takes
+
+    assert _glob_takes("/d/**/*.parquet", "/d/a/b/p.parquet")
+    assert _glob_takes("/d/**", "/d/p.csv") and not _glob_takes("/d/*.parquet", "/d/s/p.parquet")
+
+
 @pytest.mark.parametrize(("model", "param", "why"), [
     ("sgd-classifier", "alpha=abc", "alpha must be a real number"),
     ("sgd-classifier", "batch_size=0", "batch_size must be an integer >= 1"),
@@ -1416,3 +1438,21 @@ def test_pos_label_names_numeric_and_bool_classes_as_typed(tmp_path, capsys, lab
     rc, _, err = run(capsys, *train_args(folder, model, "--scoring", "f1", "--pos-label", given))
     assert rc == 0, err
     assert load_model(model)["model"].scoring._kwargs["pos_label"] == labels[1]
+
+
+def test_a_reader_that_stops_early_does_not_stop_training(tmp_path, data):
+    # `gpuinc train ... | head -2`: the first line written after the reader left raised
+    # BrokenPipeError, and train failed (exit 2) without saving the model
+    import subprocess
+    import sys
+
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    args = [str(a) for a in train_args(folder, model, "--epochs", "3", "--progress", "never")]
+    proc = subprocess.Popen([sys.executable, "-m", "gpuinc", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err.decode()
+    assert model.exists()
+    assert b"Broken pipe" not in err and b"Exception ignored" not in err, err.decode()
