@@ -185,7 +185,8 @@ def _key_value(text: str) -> tuple[str, object]:
     try:
         value = ast.literal_eval(raw)
     except (ValueError, SyntaxError):
-        value = raw
+        # true / false as a shell user writes them (no estimator takes those strings)
+        value = {"true": True, "false": False}.get(raw.strip().lower(), raw)
     return key.strip(), value
 
 
@@ -260,8 +261,9 @@ def register(subparsers) -> None:
     t.add_argument("--model", choices=list(MODELS), default="sgd-classifier", metavar="NAME",
                    help="estimator (default: sgd-classifier; the models are listed below)")
     t.add_argument("--param", action="append", type=_key_value, default=[], metavar="KEY=VALUE",
-                   help="estimator parameter (repeatable), e.g. --param alpha=1e-5; checked "
-                        "before any data is read")
+                   help="estimator parameter (repeatable), e.g. --param alpha=1e-5; values "
+                        "are Python literals (1e-5, None, 'l1'), true/false also in lower case, "
+                        "else text; checked before any data is read")
     t.add_argument("--epochs", type=int, default=1, help="passes over the data (default: 1)")
     t.add_argument("--validation", type=float, default=None,
                    help="fraction of blocks held out and scored after every pass; 0 for none "

@@ -1137,6 +1137,17 @@ def test_good_param_values_pass_the_check(tmp_path, capsys):
     assert build_estimator("mlp-classifier", 0, {"batch_size": 16}).batch_size == 16
 
 
+def test_param_values_true_and_false_in_lower_case_are_booleans():
+    # --param fit_intercept=false was the text 'false', refused ("got 'false'"), and
+    # average=true the text 'true' ("average must be an integer >= 1")
+    from gpuinc._cli_data import _key_value
+
+    assert _key_value("fit_intercept=false") == ("fit_intercept", False)
+    assert _key_value("average=TRUE") == ("average", True)
+    assert _key_value("average=True") == ("average", True)
+    assert _key_value("loss=hinge") == ("loss", "hinge")  # other text stays text
+
+
 def _small_model(tmp_path, capsys):
     """A model trained by ``gpuinc train`` on one small file, and the file's rows."""
     df = frame(ROWS).drop(columns=["value", "id"])
