@@ -383,8 +383,26 @@ def _scheduler(device: str, workers: int | None):
     except RuntimeError as exc:
         raise UsageError(str(exc)) from exc
     on_gpu = type(cluster).__name__ == "LocalCUDACluster"
-    with cluster, Client(cluster):
-        yield "gpu" if on_gpu else "cpu"
+    with cluster, Client(cluster) as client:
+        # Ctrl-C in a terminal reaches the workers too (one process group): this command
+        # stops them itself, and their own tracebacks would bury its "interrupted"
+        client.run(_ignore_interrupts)
+        try:
+            yield "gpu" if on_gpu else "cpu"
+        except KeyboardInterrupt:
+            # the client's gathers, cancelled, would each log "Task exception was never
+            # retrieved ... AllExit" as the cluster closes
+            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+            raise
+
+
+def _ignore_interrupts() -> None:
+    """On a worker (its event loop runs in its main thread): SIGINT is ignored there."""
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @contextlib.contextmanager

@@ -1467,3 +1467,33 @@ def test_a_reader_that_stops_early_does_not_stop_training(tmp_path, data):
     assert proc.returncode == 0, err.decode()
     assert model.exists()
     assert b"Broken pipe" not in err and b"Exception ignored" not in err, err.decode()
+
+
+@pytest.mark.skipif(not hasattr(os, "killpg"), reason="needs POSIX process groups")
+def test_ctrl_c_on_a_cluster_says_interrupted_without_the_workers_tracebacks(tmp_path, data):
+    # a terminal's Ctrl-C reaches every process of the group: each worker printed its own
+    # KeyboardInterrupt traceback, and the client logged "Task exception was never
+    # retrieved ... AllExit", some hundred lines around "interrupted"
+    import signal
+    import subprocess
+    import sys
+
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    args = ["train", folder, "--target", "label", "--exclude", "id", "value", "--workers", "1",
+            "--epochs", "100000", "--progress", "never", "--out", model]
+    proc = subprocess.Popen([sys.executable, "-m", "gpuinc", *map(str, args)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        for line in proc.stdout:  # training has started on the cluster
+            if line.startswith("pass "):
+                break
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130 and err.strip().endswith("interrupted"), err
+    assert "Traceback" not in err and "AllExit" not in err, err
+    assert not model.exists()
