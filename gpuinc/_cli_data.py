@@ -383,17 +383,25 @@ def _scheduler(device: str, workers: int | None):
     except RuntimeError as exc:
         raise UsageError(str(exc)) from exc
     on_gpu = type(cluster).__name__ == "LocalCUDACluster"
-    with cluster, Client(cluster) as client:
-        # Ctrl-C in a terminal reaches the workers too (one process group): this command
-        # stops them itself, and their own tracebacks would bury its "interrupted"
-        client.run(_ignore_interrupts)
-        try:
-            yield "gpu" if on_gpu else "cpu"
-        except KeyboardInterrupt:
-            # the client's gathers, cancelled, would each log "Task exception was never
-            # retrieved ... AllExit" as the cluster closes
-            logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-            raise
+    with cluster, Client(cluster) as client, interrupts_stop_here(client):
+        yield "gpu" if on_gpu else "cpu"
+
+
+@contextlib.contextmanager
+def interrupts_stop_here(client):
+    """Ctrl-C stops the command, quietly: not the workers of its local cluster.
+
+    A terminal's Ctrl-C reaches every process of the group: the command stops
+    the workers itself, and their own tracebacks would bury its "interrupted".
+    """
+    client.run(_ignore_interrupts)
+    try:
+        yield
+    except KeyboardInterrupt:
+        # the client's gathers, cancelled, would each log "Task exception was never
+        # retrieved ... AllExit" as the cluster closes
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+        raise
 
 
 def _ignore_interrupts() -> None:

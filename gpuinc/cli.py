@@ -146,11 +146,12 @@ def _demo_scheduler(kind: str, workers: int | None):
         return
     from distributed import Client
 
+    from ._cli_data import interrupts_stop_here
     from .cluster import make_cluster
 
     cluster = make_cluster(kind, n_workers=workers)
     on_gpu = type(cluster).__name__ == "LocalCUDACluster" or (kind == "gpu" and gpu_available())
-    with cluster, Client(cluster) as client:
+    with cluster, Client(cluster) as client, interrupts_stop_here(client):
         print(f"Dask dashboard: {client.dashboard_link}")
         yield on_gpu
 
