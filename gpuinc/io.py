@@ -430,6 +430,7 @@ def _scan_parquet_file(fs, path: str) -> tuple[FileInfo, Any]:
         ) from exc
     if sum(row_groups) == 0:
         raise DataError(f"{shown} has no rows; remove it from the dataset.")
+    _check_unique_names(shown, schema.names)
     index_columns = set()
     pandas_md = schema.pandas_metadata or {}
     for col in pandas_md.get("index_columns", []):
@@ -454,6 +455,21 @@ def _scan_parquet_file(fs, path: str) -> tuple[FileInfo, Any]:
     info = FileInfo(path, shown, size, tuple(names), numeric, types, rows=int(sum(row_groups)),
                     row_groups=row_groups, stamp=stamp, index_columns=index)
     return info, meta
+
+
+def _check_unique_names(shown: str, names: Sequence[str]) -> None:
+    """Refuse a file that names two columns alike: neither could be selected by its name."""
+    seen, repeated = set(), []
+    for name in names:
+        if name in seen and name not in repeated:
+            repeated.append(name)
+        seen.add(name)
+    if repeated:
+        raise DataError(
+            f"{shown} has more than one column named {_listing(repeated)}, so they cannot be "
+            "told apart; rename the columns so that each name is used once, and write the "
+            "file again."
+        )
 
 
 def _range_indexes(pandas_md: dict, names) -> dict:
@@ -543,9 +559,10 @@ def _add_partitions(files: Sequence[FileInfo], meta, root: str):
 def _parse_header(line: bytes, shown: str) -> list[str]:
     """The column names pandas gives the header ``line``.
 
-    An empty name becomes ``'Unnamed: <position>'`` and a repeated name is
-    numbered (``'a'``, ``'a.1'`` ...), exactly as ``pandas.read_csv`` does,
-    so the names checked here are the names the block tasks select.
+    An empty name becomes ``'Unnamed: <position>'``, exactly as
+    ``pandas.read_csv`` does, so the names checked here are the names the
+    block tasks select.  A repeated name is refused (pandas would number it
+    ``'a.1'``, a column the data does not name).
     """
     try:
         text = line.decode("utf-8-sig")
@@ -557,6 +574,7 @@ def _parse_header(line: bytes, shown: str) -> list[str]:
     raw = next(csv.reader([text.rstrip("\r\n")]), [])
     if not raw or all(not n.strip() for n in raw):
         raise DataError(f"{shown} has an empty header line; CSV files need a header of column names.")
+    _check_unique_names(shown, [n for n in raw if n != ""])
     try:
         names = [str(n) for n in pd.read_csv(_bytesio.StringIO(text), nrows=0).columns]
     except (ValueError, pd.errors.ParserError) as exc:
@@ -1287,6 +1305,14 @@ _EXACT_INTS = ("Int64", "UInt64")
 #: the kind of a kept CSV column read as the text of its fields (``gpuinc predict --id``)
 _TEXT = "text"
 
+try:  # the strings pandas.read_csv reads as missing values by default
+    from pandas._libs.parsers import STR_NA_VALUES as _PANDAS_NA
+except ImportError:  # pragma: no cover - a pandas that moved it
+    _PANDAS_NA = {"", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan",
+                  "1.#IND", "1.#QNAN", "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan",
+                  "null"}
+_PANDAS_NA = frozenset(_PANDAS_NA)
+
 
 def _kept_kind(dt) -> str | None:
     """How a kept column of (meta) dtype ``dt`` comes out of every block (see _kept_values)."""
@@ -1354,8 +1380,12 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
     if as_text:  # a kept CSV column read as text that is also a feature: its numbers
         block = block.copy()
         for name in as_text:
+            # read without pandas' missing-value strings (the id keeps "NA"): as a feature,
+            # they are missing values, as in any other feature column
+            values = block[name].where(~block[name].isin(_PANDAS_NA))
+            block[name] = values
             with contextlib.suppress(ValueError, TypeError):  # text: refused below, by name
-                block[name] = pd.to_numeric(block[name])
+                block[name] = pd.to_numeric(values)
     converted, missing = {}, []
     for name, dt in block.dtypes.items():
         plain = isinstance(dt, np.dtype) and dt.kind != "O"
@@ -1503,6 +1533,9 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
                  if kind in _EXACT_INTS})
     # text: read as strings, so that pandas' type inference cannot change them ("007" -> 7)
     text = {c: str for c, kind in zip(cols.keep, _kinds(cols), strict=True) if kind == _TEXT}
+    # text ids keep the exact text of every field ("NA", "None" ...), an empty one missing;
+    # every other column keeps pandas' missing-value strings (only blocks with text ids)
+    na = _text_id_na(_header_line(data), text) if text else {}
     if cols.text_target:
         text[cols.target] = str
     fast.update(text)
@@ -1510,15 +1543,25 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
     lines = _BlockLines(fs, path, compression, offset, length)
     try:
         frame = _parse_csv(data, where, dtype=fast, malformed=(pd.errors.ParserError,
-                                                                UnicodeDecodeError), lines=lines)
+                                                                UnicodeDecodeError), lines=lines,
+                           **na)
     except (ValueError, TypeError):
         # a value that is not a number: parse again without dtypes to name the column
-        frame = _parse_csv(data, where, dtype=text or None, lines=lines)
+        frame = _parse_csv(data, where, dtype=text or None, lines=lines, **na)
     # pandas reads a row with too few fields as missing values in its last columns: so the
     # last column has a missing value in every short row, and only then are the rows counted
     if len(frame.columns) and frame.iloc[:, -1].isna().any():
         _check_short_rows(data, where, lines, len(frame))
     return _finish(frame, cols, where)
+
+
+def _text_id_na(header: bytes, ids) -> dict:
+    """``pd.read_csv`` options under which the ``ids`` columns read an empty field as
+    missing and any other text as itself, while every other column of the ``header``
+    line keeps pandas' default missing-value strings (``NA``, ``null`` ...)."""
+    names = [str(n) for n in pd.read_csv(_bytesio.BytesIO(header), nrows=0).columns]
+    values = {n: [""] if n in ids else list(_PANDAS_NA) for n in names}
+    return {"keep_default_na": False, "na_values": values}
 
 
 #: bytes read at a time when counting the lines before a CSV block (for error messages)
@@ -1755,12 +1798,13 @@ def _first_records(data: bytes) -> tuple[list[str], list[str] | None]:
 
 def _parse_csv(data: bytes, where: str, dtype=None,
                malformed=(ValueError, pd.errors.ParserError),
-               lines: _BlockLines | None = None) -> pd.DataFrame:
-    """``pd.read_csv`` on bytes; the ``malformed`` errors become one DataError naming ``where``
-    (and, for a row with too many fields, its line in the file: ``lines``)."""
+               lines: _BlockLines | None = None, **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` on bytes (``kwargs``: more of its options); the ``malformed`` errors
+    become one DataError naming ``where`` (and, for a row with too many fields, its line in
+    the file: ``lines``)."""
     try:
         with np.errstate(over="ignore"):  # values beyond a float32 dtype: named when checked
-            return _read_csv(data, dtype=dtype)
+            return _read_csv(data, dtype=dtype, **kwargs)
     except malformed as exc:
         ragged = _PANDAS_RAGGED.search(str(exc)) if lines is not None else None
         if ragged:
@@ -2173,8 +2217,8 @@ def read_table(
         to use it anyway; a named index that pandas stored as a range
         (``start, step`` in its metadata, no column) reads as its values.
         CSV column names are the names pandas gives them: an empty header
-        name becomes ``'Unnamed: <position>'`` (0-based) and a repeated name
-        is numbered (``'a'``, ``'a.1'``, ...).
+        name becomes ``'Unnamed: <position>'`` (0-based).  A file (Parquet
+        or CSV) that names two columns alike is a :class:`DataError`.
     exclude : list of str
         Columns to leave out of the default features.
     dtype : str or None, default="float32"

@@ -413,14 +413,33 @@ def test_csv_header_names_follow_pandas_and_unnamed_index(tmp_path):
     assert list(X.columns) == ["f0"]
     X, _ = read_table(ds, "label", features=["Unnamed: 0", "f0"])
     np.testing.assert_array_equal(X.compute()["Unnamed: 0"].to_numpy(), [0, 1, 2])
-    # empty names elsewhere and repeated names: as pandas names them, and they are features
-    (tmp_path / "odd.csv").write_text("a,,a,a.1,label\n1,2,3,4,0\n5,6,7,8,1\n")
+    # empty names elsewhere: as pandas names them, and they are features
+    (tmp_path / "odd.csv").write_text("a,,b,a.1,label\n1,2,3,4,0\n5,6,7,8,1\n")
     ds = scan(tmp_path / "odd.csv")
     expected = list(pd.read_csv(tmp_path / "odd.csv").columns)
-    assert list(ds.columns) == expected == ["a", "Unnamed: 1", "a.2", "a.1", "label"]
+    assert list(ds.columns) == expected == ["a", "Unnamed: 1", "b", "a.1", "label"]
     X, _ = read_table(ds, "label")
-    assert list(X.columns) == ["a", "Unnamed: 1", "a.2", "a.1"]
+    assert list(X.columns) == ["a", "Unnamed: 1", "b", "a.1"]
     np.testing.assert_array_equal(X.compute().to_numpy(), [[1, 2, 3, 4], [5, 6, 7, 8]])
+
+
+@pytest.mark.parametrize("name", ["dup.parquet", "dup.csv"])
+@pytest.mark.parametrize("reader", ["scan", "read_table", "read_features"])
+def test_repeated_column_names_are_refused_naming_file_and_column(tmp_path, name, reader):
+    import pyarrow as pa
+
+    # Parquet: pyarrow writes two columns named "a"; CSV: pandas would read "a" and "a.1"
+    path = tmp_path / name
+    if name.endswith(".parquet"):
+        pq.write_table(pa.table([pa.array([1.0, 2.0]), pa.array([3.0, 4.0]), pa.array([0, 1])],
+                                names=["a", "a", "label"]), path)
+    else:
+        path.write_text("a,label,a\n1,0,3\n4,1,6\n")
+    read = {"scan": lambda: scan(path), "read_table": lambda: read_table(path, "label"),
+            "read_features": lambda: read_features(path, ["label"])}[reader]
+    with pytest.raises(DataError, match=rf"{name} has more than one column named 'a'.*"
+                                        r"rename the columns"):
+        read()
 
 
 def test_csv_header_longer_than_the_sample(tmp_path, monkeypatch):
@@ -1208,3 +1227,36 @@ def test_a_kept_value_that_is_not_an_integer_is_shown_plainly(tmp_path):
     df.to_csv(tmp_path / "ids.csv", index=False)
     with pytest.raises(DataError, match=r"column 'id' holds 1\.5 where the first rows"):
         read_features(tmp_path / "ids.csv", ["f0"], keep=["id"]).compute()
+
+
+def test_csv_id_columns_keep_the_text_of_pandas_missing_value_strings(tmp_path):
+    # pandas reads NA, N/A, nan, None, null as missing: an --id column keeps their text, and
+    # only an empty field is a missing id; features and the target keep pandas' reading
+    from gpuinc.io import PREDICT, _read_features_and_kept
+
+    ids = ["NA", "FR", "N/A", "nan", "None", "null", ""]
+    (tmp_path / "ids.csv").write_text(
+        "country,f0,f1,label\n"
+        + "".join(f"{c},{i},{'NA' if i == 2 else i},{i % 2}\n" for i, c in enumerate(ids)))
+    ds = scan(tmp_path / "ids.csv")
+    options = {"dtype": "float64", "blocksize": "64MiB", "purpose": PREDICT}
+    X, kept = _read_features_and_kept(ds, ["f0", "f1"], ["country"], allow_nan=True, **options)
+    assert [None if pd.isna(v) else v for v in kept.compute()["country"]] == [*ids[:6], None]
+    assert np.isnan(X.compute()["f1"].to_numpy()[2])  # a feature's NA is still missing
+    with pytest.raises(DataError, match="'f1'"):
+        _read_features_and_kept(ds, ["f0", "f1"], ["country"], allow_nan=False,
+                                **options)[0].compute()
+    # an id that is also a feature: the id keeps "NA", the feature reads it as missing
+    X, kept = _read_features_and_kept(ds, ["f0", "f1"], ["f1"], allow_nan=True, **options)
+    assert kept.compute()["f1"].tolist() == ["0", "1", "NA", "3", "4", "5", "6"]
+    assert np.isnan(X.compute()["f1"].to_numpy()[2])
+    # without ids (read_table): pandas' missing-value strings are missing values, as before
+    X, _ = read_table(ds, "label", features=["f0", "f1"], allow_nan=True)
+    assert np.isnan(X.compute()["f1"].to_numpy()[2])
+    # blocks after the first (the header line prepended), rows ending with a delimiter
+    (tmp_path / "big.csv").write_text("id,f0,\n" + "NA,1,\nnull,2,\n,3,\n" * 5000)
+    _, kept = _read_features_and_kept(scan(tmp_path / "big.csv"), ["f0"], ["id"], allow_nan=False,
+                                      dtype="float64", blocksize=1000, purpose=PREDICT)
+    assert kept.npartitions > 1
+    assert kept.compute()["id"].value_counts(dropna=False).to_dict() == {"NA": 5000,
+                                                                        "null": 5000, pd.NA: 5000}
