@@ -575,6 +575,17 @@ def _parse_header(line: bytes, shown: str) -> list[str]:
     if not raw or all(not n.strip() for n in raw):
         raise DataError(f"{shown} has an empty header line; CSV files need a header of column names.")
     _check_unique_names(shown, [n for n in raw if n != ""])
+    if len(raw) == 1:
+        # one column whose name holds another separator: a file written with sep=";" (as
+        # spreadsheets in many locales write CSV), or a TSV, read as one column
+        for sep, called in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'")):
+            if len(raw[0].split(sep)) > 1:
+                raise DataError(
+                    f"{shown} looks separated by {called}, not commas: its header reads as "
+                    f"one column, {raw[0][:60]!r}. gpuinc reads comma-separated CSV; write "
+                    f"the file with commas (e.g. pandas.read_csv(path, sep={sep!r})"
+                    ".to_csv(new_path, index=False)) or as Parquet."
+                )
     try:
         names = [str(n) for n in pd.read_csv(_bytesio.StringIO(text), nrows=0).columns]
     except (ValueError, pd.errors.ParserError) as exc:

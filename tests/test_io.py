@@ -400,6 +400,17 @@ def test_bad_arguments(pq_dir):
         read_table(folder, "label", fmt="json")
 
 
+@pytest.mark.parametrize(("sep", "called"), [(";", "semicolons"), ("\t", "tabs")])
+def test_a_csv_with_another_separator_says_so(tmp_path, sep, called):
+    # read as one column named 'id;a;b;label': "Target column 'label' is not in ...;
+    # available columns: 'id;a;b;label'", which did not say why
+    path = tmp_path / "x.csv"
+    path.write_text(sep.join(["id", "a", "b", "label"]) + "\n" + sep.join("1230") + "\n")
+    with pytest.raises(DataError, match=rf"x.csv looks separated by {called}, not commas.*"
+                                        r"write the file with commas"):
+        read_table(path, "label")
+
+
 def test_csv_header_names_follow_pandas_and_unnamed_index(tmp_path):
     # df.to_csv() writes the index as an unnamed first column: pandas names it 'Unnamed: 0'
     df = pd.DataFrame({"f0": [1.0, 2.0, 3.0], "label": [0, 1, 0]})
