@@ -401,18 +401,24 @@ def main(argv=None) -> int:
         return 130
 
 
-def console() -> None:  # pragma: no cover - the installed command; tests call main()
+def console() -> None:
     """The ``gpuinc`` command: :func:`main`, then exit.
 
     After Ctrl-C or SIGTERM the command has cleaned up what it wrote; it then
     exits at once, since a read or write stuck in a worker thread (a stalled
     file system) would hold the interpreter's exit, which waits for them.
+    After a success, a Ctrl-C during that exit is ignored: what was done stays
+    reported as done (exit status 0).
     """
     rc = main()
     if rc in (130, 143):
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(rc)
+    if rc == 0 and threading.current_thread() is threading.main_thread():
+        # the work is done and said so: a Ctrl-C while the interpreter shuts down (the
+        # cluster's threads ending) would turn the success into exit status 130
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(rc)
 
 

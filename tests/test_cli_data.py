@@ -1497,3 +1497,22 @@ def test_ctrl_c_on_a_cluster_says_interrupted_without_the_workers_tracebacks(tmp
     assert proc.returncode == 130 and err.strip().endswith("interrupted"), err
     assert "Traceback" not in err and "AllExit" not in err, err
     assert not model.exists()
+
+
+@pytest.mark.parametrize(("rc", "ignored"), [(0, True), (2, False)])
+def test_a_late_ctrl_c_does_not_turn_a_success_into_a_failure(monkeypatch, rc, ignored):
+    # predict said "predictions ... written" and then exited 130: the Ctrl-C came while
+    # the interpreter shut down; after a success the command now ignores it
+    import signal
+
+    import gpuinc.cli as cli
+
+    monkeypatch.setattr(cli, "main", lambda: rc)
+    before = signal.getsignal(signal.SIGINT)
+    try:
+        with pytest.raises(SystemExit) as exit_:
+            cli.console()
+        assert exit_.value.code == rc
+        assert (signal.getsignal(signal.SIGINT) is signal.SIG_IGN) is ignored
+    finally:
+        signal.signal(signal.SIGINT, before)
