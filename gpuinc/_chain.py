@@ -1420,10 +1420,11 @@ def copied(model, why: str, fix: str):
     try:
         return copy.deepcopy(model)
     except Exception as exc:  # noqa: BLE001 - any failure to copy is the same answer
-        text = " ".join(str(exc).split()) or type(exc).__name__
+        from .io import _one_line
+
         raise TypeError(
             f"{why}, but this {type(model).__name__} cannot be copied after partial_fit "
-            f"({text}). Keep what cannot be copied (locks, open files, connections, "
+            f"({_one_line(exc)}). Keep what cannot be copied (locks, open files, connections, "
             f"generators) out of the estimator's attributes, or {fix}."
         ) from exc
 
@@ -1475,26 +1476,39 @@ def _check_model_pickles(model) -> None:
     linear model); on a device, where pickling would copy the model to the host,
     the first task of a fit's first pass only.
     """
+    try:
+        pickle_as_distributed(model)
+    except Exception as exc:  # noqa: BLE001 - any pickling failure is the same answer
+        from .io import _one_line
+
+        raise TypeError(
+            f"the model ({type(model).__name__}) cannot be pickled after partial_fit "
+            f"({_one_line(exc)}): a distributed cluster moves it between workers. Keep what "
+            "cannot be pickled (locks, open files, connections, generators) out of the "
+            "estimator's attributes, or train on the threaded scheduler (without a "
+            "distributed client)."
+        ) from exc
+
+
+def pickle_as_distributed(obj, *, cloud: bool = True) -> None:
+    """Pickle ``obj`` and discard the result; raise what pickling raised.
+
+    As distributed does: pickle, else (``cloud``) cloudpickle, which also takes
+    lambdas and local classes.  Large buffers go out of band: not copied.
+    """
     import pickle
 
     def discard(buffer):
         pass
 
     try:
-        try:
-            pickle.dumps(model, protocol=5, buffer_callback=discard)
-        except Exception:  # noqa: BLE001 - as distributed does: cloudpickle is the real test
-            import cloudpickle
+        pickle.dumps(obj, protocol=5, buffer_callback=discard)
+    except Exception:  # noqa: BLE001 - cloudpickle is the real test
+        if not cloud:
+            raise
+        import cloudpickle
 
-            cloudpickle.dumps(model, protocol=5, buffer_callback=discard)
-    except Exception as exc:  # noqa: BLE001 - any pickling failure is the same answer
-        text = " ".join(str(exc).split()) or type(exc).__name__
-        raise TypeError(
-            f"the model ({type(model).__name__}) cannot be pickled after partial_fit "
-            f"({text}): a distributed cluster moves it between workers. Keep what cannot be "
-            "pickled (locks, open files, connections, generators) out of the estimator's "
-            "attributes, or train on the threaded scheduler (without a distributed client)."
-        ) from exc
+        cloudpickle.dumps(obj, protocol=5, buffer_callback=discard)
 
 
 def _flatten(values):

@@ -39,6 +39,7 @@ from ._chain import (
     current_client,
     get_runner,
     one_process_pool,
+    pickle_as_distributed,
     stop_on_interrupt,
 )
 from ._dispatch import DEVICE, KIND_HOME, block_kind, estimator_home
@@ -253,18 +254,8 @@ def _one_block(obj):
 
 def _check_picklable(estimator, why: str, *, cloud: bool) -> None:
     """Refuse, before training, an estimator that cannot be pickled where it must be."""
-    import pickle
-
     try:
-        if cloud:  # as distributed does: pickle, else cloudpickle (lambdas, local classes)
-            try:
-                pickle.dumps(estimator)
-            except Exception:  # noqa: BLE001 - cloudpickle is the real test
-                import cloudpickle
-
-                cloudpickle.dumps(estimator)
-        else:
-            pickle.dumps(estimator)
+        pickle_as_distributed(estimator, cloud=cloud)
     except Exception as exc:  # noqa: BLE001 - any pickling failure is the same answer
         from .io import _one_line
 
