@@ -459,11 +459,7 @@ def _scan_parquet_file(fs, path: str) -> tuple[FileInfo, Any]:
 
 def _check_unique_names(shown: str, names: Sequence[str]) -> None:
     """Refuse a file that names two columns alike: neither could be selected by its name."""
-    seen, repeated = set(), []
-    for name in names:
-        if name in seen and name not in repeated:
-            repeated.append(name)
-        seen.add(name)
+    repeated = [name for name, count in Counter(names).items() if count > 1]
     if repeated:
         raise DataError(
             f"{shown} has more than one column named {_listing(repeated)}, so they cannot be "
@@ -1546,7 +1542,7 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
     text = {c: str for c, kind in zip(cols.keep, _kinds(cols), strict=True) if kind == _TEXT}
     # text ids keep the exact text of every field ("NA", "None" ...), an empty one missing;
     # every other column keeps pandas' missing-value strings (only blocks with text ids)
-    na = _text_id_na(_header_line(data), text) if text else {}
+    na = _text_id_na(_parse_header(_header_line(data), shown), text) if text else {}
     if cols.text_target:
         text[cols.target] = str
     fast.update(text)
@@ -1566,11 +1562,10 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
     return _finish(frame, cols, where)
 
 
-def _text_id_na(header: bytes, ids) -> dict:
+def _text_id_na(names: Sequence[str], ids) -> dict:
     """``pd.read_csv`` options under which the ``ids`` columns read an empty field as
-    missing and any other text as itself, while every other column of the ``header``
-    line keeps pandas' default missing-value strings (``NA``, ``null`` ...)."""
-    names = [str(n) for n in pd.read_csv(_bytesio.BytesIO(header), nrows=0).columns]
+    missing and any other text as itself, while every other column (``names``: those of
+    the header) keeps pandas' default missing-value strings (``NA``, ``null`` ...)."""
     values = {n: [""] if n in ids else list(_PANDAS_NA) for n in names}
     return {"keep_default_na": False, "na_values": values}
 
