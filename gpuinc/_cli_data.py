@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import contextlib
+import difflib
 import inspect
 import logging
 import os
@@ -362,8 +363,7 @@ def _scheduler(device: str, workers: int | None):
     """A local cluster (or none with 0 workers); yields the Incremental ``device``."""
     from ._optional import gpu_available
 
-    if workers is not None and workers < 0:
-        raise UsageError(f"--workers must be >= 0, got {workers}.")
+    _check_workers(workers)
     if workers == 0:
         if device == "gpu" and not gpu_available():
             raise UsageError("--device gpu needs a CUDA GPU with CuPy; use --device cpu or auto.")
@@ -605,9 +605,29 @@ def _bytes(n: int) -> str:
     return f"{n} bytes"
 
 
+def _check_workers(workers: int | None) -> None:
+    if workers is not None and workers < 0:
+        raise UsageError(f"--workers must be >= 0, got {workers}.")
+
+
+def _check_scoring_name(scoring: str | None) -> None:
+    """An unknown ``--scoring`` is refused before any data is read, with the names to use."""
+    from sklearn.metrics import get_scorer_names
+
+    if scoring is None or scoring in get_scorer_names():
+        return
+    names = sorted(get_scorer_names())
+    close = difflib.get_close_matches(scoring, names, n=3)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise UsageError(f"--scoring {scoring} is not a scorer name; {hint}scikit-learn's names "
+                     f"are: {', '.join(names)}.")
+
+
 def _check_train_args(args) -> None:
     if args.epochs < 1:
         raise UsageError(f"--epochs must be >= 1, got {args.epochs}.")
+    _check_workers(args.workers)
+    _check_scoring_name(args.scoring)
     if args.pos_label is not None and args.scoring is None:
         raise UsageError("--pos-label names the positive class of a binary --scoring; pass "
                          "one too, e.g. --scoring f1.")
@@ -887,6 +907,7 @@ def _predict(args) -> int:
 
     from .io import PREDICT, DataError, _read_features, _read_features_and_kept, scan
 
+    _check_workers(args.workers)
     out = os.fspath(args.out)
     kind = _output_kind(out)
     storage_options = _storage_options(args.storage_option)

@@ -1516,3 +1516,21 @@ def test_a_late_ctrl_c_does_not_turn_a_success_into_a_failure(monkeypatch, rc, i
         assert (signal.getsignal(signal.SIGINT) is signal.SIG_IGN) is ignored
     finally:
         signal.signal(signal.SIGINT, before)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (("train", "{missing}", "--target", "label", "--scoring", "acuracy", "--out", "{model}"),
+     "--scoring acuracy is not a scorer name; did you mean accuracy"),
+    (("train", "{missing}", "--target", "label", "--workers", "-1", "--out", "{model}"),
+     "--workers must be >= 0, got -1"),
+    (("predict", "{model}", "{missing}", "--workers", "-1", "--out", "{preds}"),
+     "--workers must be >= 0, got -1"),
+])
+def test_bad_options_are_refused_before_the_data_is_read(tmp_path, capsys, argv, message):
+    # the data does not exist: an option checked only after the data is scanned would fail
+    # on the missing folder instead
+    names = {"missing": tmp_path / "nothing-here", "model": tmp_path / "model.pkl",
+             "preds": tmp_path / "preds.parquet"}
+    rc, _, err = run(capsys, *(a.format(**names) for a in argv))
+    assert rc == 2 and message in err, err
+    assert not (tmp_path / "model.pkl").exists() and not (tmp_path / "preds.parquet").exists()
