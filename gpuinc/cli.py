@@ -236,7 +236,7 @@ def _register_data_commands(sub) -> None:
 
 #: options that take every value up to the next option (a path after them is theirs)
 _MULTI_VALUE = ("--features", "--exclude", "--id")
-_DATA_SUFFIXES = (".parquet", ".pq", ".csv", ".csv.gz", ".gz", ".zarr")
+_DATA_SUFFIXES = (".parquet", ".pq", ".csv", ".gz", ".bz2", ".xz", ".zst", ".zip", ".zarr")
 
 
 class _Parser(argparse.ArgumentParser):

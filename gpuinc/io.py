@@ -28,7 +28,8 @@ Layouts
   is an integer, else text (values are URL-decoded;
   ``__HIVE_DEFAULT_PARTITION__`` is a missing value).
 * **CSV**: ``.csv`` files (optionally compressed: ``.csv.gz``, ``.csv.bz2``,
-  ``.csv.xz``, ``.csv.zst``), comma separated, with a header line.
+  ``.csv.xz``, ``.csv.zst``, ``.csv.zip`` holding one file), comma separated,
+  with a header line.
   Uncompressed files are split at line boundaries; compressed files are one
   block each.  Quoted fields must not contain line breaks.  Every row needs
   one field per header name: a row with more or fewer is refused with its
@@ -84,7 +85,7 @@ __all__ = [
 FORMATS = ("parquet", "csv", "zarr")
 PARQUET_SUFFIXES = (".parquet", ".pq", ".parq")
 CSV_SUFFIXES = (".csv",)
-CSV_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd"}
+CSV_COMPRESSIONS = {".gz": "gzip", ".bz2": "bz2", ".xz": "xz", ".zst": "zstd", ".zip": "zip"}
 DEFAULT_BLOCKSIZE = "64MiB"
 #: bytes read from the start of each CSV file to check its header and guess its types
 CSV_SAMPLE_BYTES = 64 * 1024
@@ -611,12 +612,34 @@ def _available_compressions() -> list:
 
 #: the first bytes of the compressed formats a CSV file may come in, whatever its name
 _COMPRESSED_MAGIC = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ\x00", "xz"),
-                     (b"\x28\xb5\x2f\xfd", "zstd"))
+                     (b"\x28\xb5\x2f\xfd", "zstd"), (b"PK\x03\x04", "zip"))
+
+
+def _check_zip_members(fs, path: str, shown: str) -> None:
+    """A zip archive is read as one CSV file: refuse one that holds more (or none), which
+    would otherwise be read as its first member alone."""
+    import zipfile
+
+    try:
+        with fs.open(path, "rb") as raw, zipfile.ZipFile(raw) as archive:
+            members = [i.filename for i in archive.infolist() if not i.is_dir()]
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise DataError(f"{shown} could not be read as a zip archive ({_one_line(exc)}); is "
+                        "it corrupt?") from exc
+    if len(members) != 1:
+        listed = ", ".join(members[:5]) + (" ..." if len(members) > 5 else "")
+        raise DataError(
+            f"{shown} is a zip archive of {len(members)} files ({listed or 'none'}); a zipped "
+            "CSV must hold one file. Extract the archive and pass its folder, or zip each CSV "
+            "file on its own (or compress it with gzip: .csv.gz)."
+        )
 
 
 def _scan_csv_file(fs, path: str, compression: str | None = None) -> tuple[FileInfo, Any]:
     shown, size, stamp = _file_info(fs, path)
     compression = compression or _csv_compression(path) or None
+    if compression == "zip":
+        _check_zip_members(fs, path, shown)
     try:
         with fs.open(path, "rb", compression=compression) as fh:
             sample, complete = _read_csv_sample(fh)

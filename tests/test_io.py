@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import re
+import zipfile
 
 import dask
 import dask.array as da
@@ -152,6 +153,29 @@ def test_compressed_csv_under_a_name_that_does_not_say_so(tmp_path):
     X, y = read_table(tmp_path / "data.txt.gz", "label", exclude=["id"], fmt="csv")
     np.testing.assert_allclose(X.compute().to_numpy(), df[FEATURES].to_numpy(np.float32), rtol=1e-6)
     np.testing.assert_array_equal(y.compute().to_numpy(), df["label"].to_numpy())
+
+
+@pytest.mark.parametrize("name, fmt", [("data.csv.zip", None), ("data.dat", "csv")])
+def test_zipped_csv_of_one_file(tmp_path, name, fmt):
+    # "Cannot tell the format" by name, and "not a UTF-8 text header" with fmt="csv"
+    df = make_frame(50)
+    with zipfile.ZipFile(tmp_path / name, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("data.csv", df.to_csv(index=False))
+    X, y = read_table(tmp_path / name, "label", exclude=["id"], fmt=fmt)
+    assert X.npartitions == 1
+    np.testing.assert_allclose(X.compute().to_numpy(), df[FEATURES].to_numpy(np.float32), rtol=1e-6)
+    np.testing.assert_array_equal(y.compute().to_numpy(), df["label"].to_numpy())
+
+
+@pytest.mark.parametrize("members", [2, 0])
+def test_zip_of_other_than_one_file_is_refused(tmp_path, members):
+    # a zip is read as its first member alone: the others' rows would be lost without a word
+    with zipfile.ZipFile(tmp_path / "two.csv.zip", "w") as archive:
+        for i in range(members):
+            archive.writestr(f"part{i}.csv", make_frame(10, seed=i).to_csv(index=False))
+    with pytest.raises(DataError, match=rf"two\.csv\.zip is a zip archive of {members} files.*"
+                                        r"must hold one file"):
+        read_table(tmp_path / "two.csv.zip", "label")
 
 
 def test_csv_with_carriage_returns_alone_is_named_with_the_fix(tmp_path):
