@@ -135,8 +135,9 @@ def learning_curve(inc_or_history, path=None, ax=None, metric: str = "score"):
         A fitted :class:`gpuinc.Incremental` or its ``history_`` (one
         record per pass, with ``epoch`` and the scores).
     path : str or path-like, optional
-        Write the figure here (PNG, or any format matplotlib infers from the
-        suffix). Without a display, the figure is drawn with the Agg
+        Write the figure here, under exactly this name: in the format its
+        suffix names (``.png``, ``.svg``, ``.pdf``, ... as matplotlib knows
+        them), PNG when it has none. Without a display, the figure is drawn with the Agg
         backend and never opened in a window.
     ax : matplotlib.axes.Axes, optional
         Draw on these axes instead of a new figure.
@@ -217,5 +218,7 @@ def learning_curve(inc_or_history, path=None, ax=None, metric: str = "score"):
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best")
     if path is not None:
-        fig.savefig(os.fspath(path), dpi=120)
+        # without a suffix matplotlib would add ".png" to the name: write the name given
+        suffix = os.path.splitext(os.fspath(path))[1]
+        fig.savefig(os.fspath(path), dpi=120, format=None if suffix else "png")
     return ax

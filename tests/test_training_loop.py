@@ -508,8 +508,9 @@ def test_progress_rejects_unknown_values():
         Incremental(BlockRecorder(), progress="loud").fit(X, y)
 
 
-def test_dashboard_link_printed_when_a_client_exists(client, capsys):
-    # `client`: the in-process cluster of tests/conftest.py
+def test_dashboard_link_printed_when_a_client_exists(client, capsys, monkeypatch):
+    # `client`: the in-process cluster of tests/conftest.py; no link shown for it yet
+    monkeypatch.setattr("gpuinc.wrappers._DASHBOARD_SHOWN", set())
     X, y = block_data()
     inc = Incremental(BlockRecorder(), random_state=0, epochs=2, progress=True).fit(X, y)
     out = capsys.readouterr().out
@@ -518,7 +519,20 @@ def test_dashboard_link_printed_when_a_client_exists(client, capsys):
     assert len(inc.estimator_.seen_) == 2 * N_BLOCKS
 
 
-def test_dashboard_link_not_printed_when_quiet(client, capsys):
+def test_dashboard_link_printed_once_per_client(client, capsys, monkeypatch):
+    # a streaming loop of partial_fit calls printed the link before every pass
+    monkeypatch.setattr("gpuinc.wrappers._DASHBOARD_SHOWN", set())
+    X, y = block_data()
+    inc = Incremental(BlockRecorder(), random_state=0, progress=True).fit(X, y)
+    for _ in range(3):
+        inc.partial_fit(X, y)
+    out = capsys.readouterr().out
+    assert out.count(client.dashboard_link) == 1
+    assert len(inc.estimator_.seen_) == 4 * N_BLOCKS
+
+
+def test_dashboard_link_not_printed_when_quiet(client, capsys, monkeypatch):
+    monkeypatch.setattr("gpuinc.wrappers._DASHBOARD_SHOWN", set())
     X, y = block_data()
     Incremental(BlockRecorder(), random_state=0, progress=False).fit(X, y)
     assert client.dashboard_link not in capsys.readouterr().out
@@ -552,6 +566,19 @@ def test_learning_curve_plots_scores_per_epoch_and_saves_a_png(tmp_path):
     assert ax.get_ylabel() == "accuracy"
     assert ax.get_xlabel() == "pass (epoch)"
     assert "SGDClassifier" in ax.get_title()
+
+
+def test_learning_curve_path_without_suffix_is_written_as_png_under_that_name(tmp_path):
+    # matplotlib appended ".png": path="curve" wrote curve.png and left "curve" missing
+    pytest.importorskip("matplotlib")
+    from gpuinc.plot import learning_curve
+
+    learning_curve([{"epoch": 1, "val_score": 0.7}, {"epoch": 2, "val_score": 0.8}],
+                   path=tmp_path / "curve")
+    assert (tmp_path / "curve").read_bytes()[:8] == PNG_SIGNATURE
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curve"]
+    learning_curve([{"epoch": 1, "val_score": 0.7}], path=tmp_path / "curve.svg")
+    assert b"<svg" in (tmp_path / "curve.svg").read_bytes()[:500]
 
 
 def test_learning_curve_draws_train_score_when_present_and_takes_a_history(tmp_path):
