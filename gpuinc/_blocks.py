@@ -60,6 +60,8 @@ def check_supported_input(obj, name: str) -> None:
             "Arrays and Dask DataFrames/Series. Convert it first, e.g. bag.to_dataframe() or "
             "da.stack(list_of_delayed_arrays)."
         )
+    if sp.issparse(obj):
+        return  # (a DOK matrix is a dict, and passes for one below)
     if getattr(obj, "ndim", None) == 0:
         raise TypeError(
             f"{name} is a scalar ({type(obj).__name__}); it must hold one value per row of X "
@@ -72,6 +74,32 @@ def check_supported_input(obj, name: str) -> None:
             f"{name} of type {type(obj).__name__} is not array-like; pass a NumPy array, a "
             "pandas object, a scipy.sparse matrix or a Dask Array/DataFrame."
         )
+
+
+def takes_1d_x(estimator) -> bool:
+    """Whether ``estimator`` takes X as a 1-D sequence, one document or record per row
+    (HashingVectorizer, FeatureHasher), as its scikit-learn input tags say
+    (``two_d_array=False``); False for estimators without tags."""
+    try:
+        return not estimator.__sklearn_tags__().input_tags.two_d_array
+    except Exception:  # noqa: BLE001 - no (or broken) tags: the usual 2-D X
+        return False
+
+
+def one_d_x_error(X, estimator, method: str) -> ValueError:
+    """The error for 2-D X given to an estimator that takes a 1-D X (see takes_1d_x)."""
+    if isinstance(X, (dd.DataFrame, pd.DataFrame)):
+        what = f"a DataFrame with {len(X.columns)} column(s)"
+        fix = "the column as a Series, e.g. X['text']"
+    else:
+        shape = tuple("?" if d != d else d for d in X.shape)
+        what = f"a {len(shape)}-D array of shape {shape}"
+        fix = "a 1-D array, e.g. X[:, 0]"
+    return ValueError(
+        f"{type(estimator).__name__}.{method} takes X as a 1-D sequence (one document or "
+        f"record per row; its scikit-learn input tags say two_d_array=False), but X is {what}; "
+        f"pass {fix}."
+    )
 
 
 def split_graph(pieces) -> list:
@@ -160,7 +188,15 @@ def _computes(graph, names) -> bool:
     return False
 
 
-def _x_blocks(X, shared: bool = False) -> list:
+def _is_1d_collection(X) -> bool:
+    return isinstance(X, dd.Series) or (isinstance(X, da.Array) and X.ndim == 1)
+
+
+def _x_blocks(X, shared: bool = False, one_d: bool = False) -> list:
+    if one_d:  # an estimator that takes 1-D X (documents, records): checked by plan_blocks
+        if isinstance(X, da.Array):
+            return split_graph(list(X.to_delayed(optimize_graph=not shared)))
+        return split_graph(X.to_delayed())
     if isinstance(X, da.Array):
         if X.ndim != 2:
             raise ValueError(
@@ -545,9 +581,18 @@ def _co_alignment(*exprs) -> tuple[int, bool]:
     return len(ancestors), not persisted and are_co_aligned(*exprs)
 
 
-def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunks: bool = True) -> BlockPlan:
-    """Split Dask X (and y, per-row keywords) into aligned row blocks."""
+def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunks: bool = True,
+                estimator=None) -> BlockPlan:
+    """Split Dask X (and y, per-row keywords) into aligned row blocks.
+
+    With ``estimator`` given, an estimator that takes a 1-D X (see
+    :func:`takes_1d_x`: text vectorizers) gets the blocks of a Dask Series or
+    1-D Dask array, and 2-D X is refused for it.
+    """
     fit_kwargs = dict(fit_kwargs or {})
+    one_d = estimator is not None and takes_1d_x(estimator)
+    if one_d and not _is_1d_collection(X):
+        raise one_d_x_error(X, estimator, "partial_fit")
     if y is not None:
         _check_meta_home(X, y, collection_kind(X))
         joint = _joint_frame_blocks(X, y, fit_kwargs)
@@ -557,7 +602,7 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
     shared = {name: _reads_shared(X, value) for name, value in
               [("y", y), *((k, v) for k, v in fit_kwargs.items()
                            if k in PER_ROW_KEYWORDS or is_dask_collection(v))]}
-    x_blocks = _x_blocks(X, any(shared.values()))
+    x_blocks = _x_blocks(X, any(shared.values()), one_d)
     lengths = _row_lengths(X)
     cache: dict = {}
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import warnings
 
 import dask
@@ -13,6 +14,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from ._array_api import to_numpy
+from ._blocks import _is_1d_collection, one_d_x_error, takes_1d_x
+from ._chain import _describe, _first_non_finite, _non_finite_where
 from ._dispatch import DEVICE, HOST, KIND_HOME, block_kind, collection_kind, compute_context
 from ._movers import as_estimator_input, move, to_host
 from ._optional import is_cudf_object, is_cupyx_sparse
@@ -71,7 +74,8 @@ def _refuse_a_list(out, estimator, method: str) -> None:
         )
 
 
-def apply_method(block, estimator, method: str, home: str, out_meta=None):
+def apply_method(block, estimator, method: str, home: str, out_meta=None, block_info=None,
+                 *, where=None):
     """Call ``estimator.<method>`` on one block; the result comes back in the block's kind.
 
     The result is an array: NumPy for host blocks, CuPy (or cupyx sparse) for
@@ -84,8 +88,14 @@ def apply_method(block, estimator, method: str, home: str, out_meta=None):
     Empty blocks give an empty result of the right trailing shape and dtype
     instead of reaching the estimator (most estimators reject zero rows).
     With ``out_meta`` (the lazy collection's meta) the result's number of
-    dimensions and columns are checked against it.
+    dimensions and columns are checked against it, and the result is made
+    sparse or dense, and of the dtype, the meta promised.
+
+    ``where`` (the block's number and its ``(start, stop)`` rows or None; Dask
+    passes ``block_info`` for it) names the block in the estimator's errors.
     """
+    if where is None and block_info is not None:
+        where = _block_location(block_info)
     kind = block_kind(block)
     n = block.shape[0]
     if n == 0 and out_meta is not None:
@@ -95,8 +105,14 @@ def apply_method(block, estimator, method: str, home: str, out_meta=None):
         return _in_block_kind(empty, kind, estimator, method)
     x = block if KIND_HOME[kind] == home else move(block, home)
     x = as_estimator_input(x, estimator, home)
-    with compute_context(estimator, home):
-        out = getattr(estimator, method)(x)
+    try:
+        with compute_context(estimator, home):
+            out = getattr(estimator, method)(x)
+    except Exception as exc:
+        if where is None:
+            raise  # in-memory X: the estimator's own error, as scikit-learn gives it
+        _name_the_block(exc, block, estimator, method, where)
+        raise
     if isinstance(out, (pd.Series, pd.DataFrame)):
         out = out.to_numpy()
     elif is_cudf_object(out):
@@ -104,10 +120,54 @@ def apply_method(block, estimator, method: str, home: str, out_meta=None):
     if KIND_HOME[kind] != home:
         out = _in_block_kind(out, kind, estimator, method)
     _check_output(out, out_meta, estimator, method)
+    if out_meta is not None and _is_sparse(out) and not _is_sparse(out_meta):
+        out = out.toarray()  # a dense meta promised dense blocks
     out = _as_meta_dtype(out, out_meta, estimator, method)
     if out_meta is not None and _is_sparse(out_meta) and not _is_sparse(out):
         out = _sparse_like(out_meta, out)  # a sparse meta promised sparse blocks
     return out
+
+
+def _block_location(block_info):
+    """(block number, (start, stop) rows or None) of the block Dask's ``block_info`` describes."""
+    try:
+        info = block_info[0]
+        index = int(info["chunk-location"][0])
+        start, stop = info["array-location"][0]
+    except (KeyError, IndexError, TypeError):
+        return None
+    rows = (int(start), int(stop)) if _known(start) and _known(stop) else None
+    return index, rows
+
+
+_NON_FINITE_ERROR = re.compile(r"\bnan\b|infinity|\binf\b", re.IGNORECASE)
+
+
+def _name_the_block(exc, block, estimator, method: str, where) -> None:
+    """Say which block of X the estimator failed on (as fit does), and where its first
+    NaN / infinity is when it holds one: as a new ValueError (raised from ``exc``) when
+    ``exc`` is the estimator's plain ValueError about such values, else as a note."""
+    index, rows = where
+    name = f"{type(estimator).__name__}.{method}"
+    first = None
+    if isinstance(exc, ValueError):
+        try:
+            first = _first_non_finite(block)
+        except Exception:  # noqa: BLE001 - only a better message was at stake
+            first = None
+    if first is not None and type(exc) is ValueError and _NON_FINITE_ERROR.search(str(exc)):
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(
+            f"{_describe(index, rows)} of X contains NaN or infinity"
+            f"{_non_finite_where(first, rows)}, which {name} cannot take ({reason}). Drop or "
+            "impute those values first (e.g. X = da.nan_to_num(X), or ddf.dropna() / "
+            "ddf.fillna(0))."
+        ) from exc
+    note = f"gpuinc: raised by {name} on {_describe(index, rows)} of X"
+    if first is not None:
+        note += f", which contains NaN or infinity{_non_finite_where(first, rows)}"
+    if hasattr(exc, "add_note"):
+        exc.add_note(note)
 
 
 def _sparse_like(meta, dense):
@@ -179,9 +239,10 @@ def _in_block_kind(out, kind: str, estimator, method: str):
 
 def _as_meta_dtype(out, out_meta, estimator, method: str):
     """The block result in the dtype the lazy result promised, when no value changes: a
-    cast that loses nothing (int64 labels for a float64 meta, integers to floats); text and
-    object results keep their own dtype (a meta of ``str`` is one character wide); other
-    casts (floats to integers, wider integers to narrower) are refused."""
+    cast that loses nothing (int64 labels for a float64 meta, integers to floats); text
+    under a text meta keeps its own width (a meta of ``str`` is one character wide); any
+    result under an object meta becomes object.  Other casts (floats to integers, wider
+    integers to narrower, text to numbers or numbers to text) are refused."""
     dtype = getattr(out, "dtype", None)
     want = getattr(out_meta, "dtype", None)
     if dtype is None or want is None or dtype == want or _is_sparse(out):
@@ -190,20 +251,50 @@ def _as_meta_dtype(out, out_meta, estimator, method: str):
         dtype, want = np.dtype(dtype), np.dtype(want)
     except TypeError:
         return out
-    if dtype.kind in "USOV" or want.kind in "USOV":
+    if dtype.kind in "US" and want.kind in "US":
         return out
-    if np.can_cast(dtype, want, casting="safe") or (dtype.kind in "biu" and want.kind == "f"):
-        return out.astype(want)
+    if want.kind == "O":
+        return out.astype(object) if isinstance(out, np.ndarray) else out
+    if dtype.kind == "V" or want.kind == "V":
+        return out  # structured records: the estimator's own business
+    if dtype.kind == "O" and want.kind in "biufc" and isinstance(out, np.ndarray):
+        same = _cast_keeping_values(out, want)  # numbers held as objects
+        if same is not None:
+            return same
     param = META_PARAM.get(method)
     hint = f"; fix {param}= (or leave it out to let gpuinc infer it)" if param else ""
+    if dtype.kind in "USO" or want.kind in "US":
+        got = "text or objects" if dtype.kind in "USO" else "numbers"
+        promised = "text" if want.kind in "US" else "numbers"
+        fix = (f"; fix {param}= (np.array([], dtype=object) describes text, a numeric dtype "
+               "numbers), or leave it out to let gpuinc infer it" if param else "")
+        raise ValueError(
+            f"{type(estimator).__name__}.{method} returned {dtype} values ({got}), but the lazy "
+            f"result was set up for {want} ({promised}), and no cast turns one into the "
+            f"other{fix}."
+        )
+    if np.can_cast(dtype, want, casting="safe") or (dtype.kind in "biu" and want.kind == "f"):
+        return out.astype(want)
     raise ValueError(
         f"{type(estimator).__name__}.{method} returned {dtype} values, but the lazy result "
         f"was set up for {want}{hint}."
     )
 
 
-def _frame_result(part, estimator, method, home, out_meta, columns):
-    out = apply_method(part, estimator, method, home, out_meta)
+def _cast_keeping_values(out, want):
+    """``out`` (an object array) as ``want`` when that changes no value, else None."""
+    try:
+        cast = out.astype(want)
+        if bool(np.all(cast.astype(object) == out)):
+            return cast
+    except (TypeError, ValueError, OverflowError):
+        pass
+    return None
+
+
+def _frame_result(part, estimator, method, home, out_meta, columns, partition_info=None):
+    where = None if partition_info is None else (int(partition_info["number"]), None)
+    out = apply_method(part, estimator, method, home, out_meta, where=where)
     kind = block_kind(part)
     if is_cudf_object(out):  # a non-numeric result of a cuDF block (see apply_method)
         out = out.copy(deep=False)
@@ -217,9 +308,13 @@ def _frame_result(part, estimator, method, home, out_meta, columns):
         if out.ndim == 1:
             return cudf.Series(out, index=part.index)
         return cudf.DataFrame(out, index=part.index, columns=columns)
+    if sp.issparse(out):  # a sparse meta: pandas sparse columns (see map_method)
+        return pd.DataFrame.sparse.from_spmatrix(out, index=part.index, columns=columns)
+    # object stays object: pandas would read an object array of text as its str dtype
+    dtype = object if out.dtype == object else None
     if out.ndim == 1:
-        return pd.Series(out, index=part.index)
-    return pd.DataFrame(out, index=part.index, columns=columns)
+        return pd.Series(out, index=part.index, dtype=dtype)
+    return pd.DataFrame(out, index=part.index, columns=columns, dtype=dtype)
 
 
 # ----------------------------------------------------------- input checks
@@ -233,9 +328,15 @@ def check_lazy_input(X, estimator, method: str = "predict") -> None:
     The messages are the ones scikit-learn gives for in-memory input: a
     1-D array or a Series, or a number of features (or feature names) that
     differs from the one the estimator was fitted on (not checked for
-    ``inverse_transform``, whose input is the transform's output).
+    ``inverse_transform``, whose input is the transform's output).  An
+    estimator that takes a 1-D X (see :func:`gpuinc._blocks.takes_1d_x`: text
+    vectorizers) takes a Dask Series or a 1-D Dask array, and no 2-D X.
     """
     name = type(estimator).__name__
+    if method != "inverse_transform" and takes_1d_x(estimator):
+        if not _is_1d_collection(X):
+            raise one_d_x_error(X, estimator, method)
+        return
     if isinstance(X, dd.Series):
         raise ValueError(
             "Expected a 2-dimensional container but got a Dask Series instead. Pass a Dask "
@@ -335,14 +436,22 @@ def infer_meta(estimator, method: str, X, home: str):
     estimator's own (it cannot run on zeros), not a wrong shape of X.
     """
     meta = X._meta
-    if isinstance(X, da.Array):
+    if isinstance(X, dd.Series):  # an estimator that takes 1-D X (see check_lazy_input)
+        probe = _probe_series(X)
+    elif isinstance(X, da.Array) and X.ndim == 1:
+        probe = (np.array([""], dtype=object) if X.dtype == object  # documents, as text
+                 else _zeros_like_meta(meta, (1,), X.dtype))
+    elif isinstance(X, da.Array):
         n_features = X.shape[1]
         if not _known(n_features):
-            n_features = getattr(estimator, "n_features_in_", None)
+            # inverse_transform takes the transform's output, not the fitted input
+            n_features = (_estimator_width(estimator, "transform") if method == "inverse_transform"
+                          else getattr(estimator, "n_features_in_", None))
             if n_features is None:
+                param = META_PARAM.get(method)
                 raise ValueError(
-                    "X's number of columns is unknown; call X.compute_chunk_sizes() or pass "
-                    f"{META_PARAM.get(method, 'a meta')}= to Incremental."
+                    "X's number of columns is unknown; call X.compute_chunk_sizes()"
+                    + (f" or pass {param}= to Incremental." if param else " first.")
                 )
         probe = _zeros_like_meta(meta, (1, int(n_features)), X.dtype)
     else:
@@ -356,17 +465,33 @@ def infer_meta(estimator, method: str, X, home: str):
     except Exception as exc:
         text = non_numeric_columns(meta)
         if text:
-            raise ValueError(
-                f"{type(estimator).__name__}.{method} failed on X, whose column(s) {text} "
-                f"are not numbers ({exc}). Convert them first (e.g. X.astype(...) or "
-                "dd.get_dummies(X)), or leave them out."
-            ) from exc
+            raise _not_numbers(estimator, method, f"column(s) {text} are", exc,
+                               "X.astype(...) or dd.get_dummies(X)), or leave them out") from exc
+        if isinstance(X, da.Array) and X.ndim == 2 and not _is_number_dtype(X.dtype):
+            raise _not_numbers(estimator, method, f"values ({X.dtype}) are", exc,
+                               "X.astype(float) for numbers stored as text), or encode the "
+                               "text as numbers before predicting") from exc
         raise ValueError(
             f"gpuinc could not infer the output of {type(estimator).__name__}.{method} from one "
             f"row of zeros ({exc}){_meta_advice(estimator, method)}."
         ) from exc
     _refuse_a_list(out, estimator, method)
     return out
+
+
+def _not_numbers(estimator, method: str, what: str, exc, fix: str) -> ValueError:
+    """The error for X that is not numbers (text columns, a Dask array of text): no meta
+    parameter helps, the estimator cannot read X."""
+    return ValueError(
+        f"{type(estimator).__name__}.{method} failed on X, whose {what} not numbers ({exc}). "
+        f"Convert them first (e.g. {fix}."
+    )
+
+
+def _probe_series(X):
+    """One row of a Dask Series (a fake value of its dtype, as Dask makes for its meta)."""
+    probe = X._meta_nonempty.iloc[:1]
+    return probe.reset_index(drop=True)
 
 
 def non_numeric_columns(frame) -> str:
@@ -410,8 +535,8 @@ def _estimator_width(estimator, method: str):
 
 
 def _default_ndim(estimator, method: str) -> int:
-    if method == "predict":
-        return 1
+    if method == "predict":  # 2-D for a multi-output estimator (one column per output)
+        return 1 if _estimator_width(estimator, "predict") is None else 2
     if method == "decision_function":
         classes = _flat_classes(estimator)
         return 1 if classes is not None and len(classes) <= 2 else 2
@@ -449,6 +574,8 @@ def meta_sample(meta, estimator, method: str, X):
     if ndim > 2:
         raise ValueError(f"{param} must describe a 1-D or 2-D output, got {ndim} dimensions.")
     classes = _flat_classes(estimator)
+    if method == "predict" and classes is not None:
+        _check_label_kind(classes, dtype, name, param)
     if method in _PROBA and ndim == 1 and classes is not None:
         raise ValueError(
             f"{param} describes a 1-D output, but {name}.{method} gives one column per class "
@@ -484,6 +611,25 @@ def meta_sample(meta, estimator, method: str, X):
     if KIND_HOME[collection_kind(X)] == DEVICE and _is_number_dtype(dtype):
         out = move(out, DEVICE)  # (text stays a NumPy meta: CuPy holds numbers only)
     return out, columns
+
+
+def _check_label_kind(classes, dtype, name: str, param: str) -> None:
+    """Refuse, when the lazy result is built, a predict meta of numbers for text labels
+    (or of text for numeric labels): every block would fail to cast."""
+    classes = to_numpy(classes)
+    text = classes.dtype.kind in "US" or (
+        classes.dtype.kind == "O" and len(classes) > 0 and all(isinstance(c, str) for c in classes))
+    if text and dtype.kind in "biufc":
+        what, fix = "text", "np.array([], dtype=object) for text labels"
+    elif classes.dtype.kind in "biufc" and dtype.kind in "US":
+        what, fix = "numbers", f"np.array([], dtype={classes.dtype.name!r}) (or another number dtype)"
+    else:
+        return
+    raise ValueError(
+        f"{param} describes {dtype} values, but {name}.predict returns labels from its classes_, "
+        f"which are {what} ({classes.dtype}), and no cast turns one into the other; pass "
+        f"{param}={fix}, or leave it out to let gpuinc infer it."
+    )
 
 
 def _numpy_dtype(dtype, param: str) -> np.dtype:
@@ -538,16 +684,18 @@ def map_method(X, estimator, method: str, home: str, meta=None):
             out_meta = np.asarray(to_host(out_meta).to_numpy())
     dtype = out_meta.dtype
     if isinstance(X, da.Array):
-        if X.numblocks[1] > 1:
+        if X.ndim == 2 and X.numblocks[1] > 1:
             X = X.rechunk({1: -1})
+        # 1-D X (documents, see check_lazy_input): its rows keep axis 0, a 2-D result adds 1
         if out_meta.ndim == 1:
             return X.map_blocks(
                 apply_method, est, method, home, out_meta,
-                drop_axis=1, dtype=dtype, meta=out_meta, token=method,
+                drop_axis=[1] if X.ndim == 2 else [], dtype=dtype, meta=out_meta, token=method,
             )
         width = out_meta.shape[1]
         return X.map_blocks(
             apply_method, est, method, home, out_meta,
+            new_axis=[1] if X.ndim == 1 else None,
             chunks=(X.chunks[0], (width,)), dtype=dtype, meta=out_meta, token=method,
         )
     # DataFrame: Series out for 1-D results, DataFrame out for 2-D, with the partition's index
@@ -561,9 +709,22 @@ def map_method(X, estimator, method: str, home: str, meta=None):
         width = out_meta.shape[1]
         columns = (meta_columns if meta_columns is not None and len(meta_columns) == width
                    else _columns_for(estimator, method, width))
-        frame_meta = pd.DataFrame(
-            np.empty((0, width), dtype=dtype), index=index, columns=columns,
-        )
+        if _is_sparse(out_meta):
+            # sparse blocks become pandas sparse columns (SparseDtype, zeros left out)
+            if collection_kind(X) == "cudf":
+                raise ValueError(
+                    f"{type(estimator).__name__}.{method} gives sparse output, which a cuDF "
+                    "DataFrame cannot hold; pass X as a Dask array "
+                    "(X.to_dask_array(lengths=True)) to get sparse blocks, or a dense "
+                    f"{META_PARAM.get(method, 'meta')}= (e.g. np.empty((0, {width}))) to get "
+                    "dense columns."
+                )
+            frame_meta = pd.DataFrame.sparse.from_spmatrix(
+                sp.csr_matrix((0, width), dtype=dtype), index=index, columns=columns)
+        else:
+            frame_meta = pd.DataFrame(
+                np.empty((0, width), dtype=dtype), index=index, columns=columns,
+            )
     if collection_kind(X) == "cudf":
         import cudf
 

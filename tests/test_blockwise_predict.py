@@ -586,3 +586,229 @@ def test_score_samples_joint_log_proba_and_fit_predict_blockwise():
     np.testing.assert_array_equal(km.fit_predict(Xn), km.estimator_.predict(Xn))  # in memory
     for name in ("score_samples", "predict_joint_log_proba", "fit_predict"):
         assert not hasattr(Incremental(sgd()), name)
+
+
+# ------------------------------------------------------------ reviewed defects
+class SparseOut(TransformerMixin, BaseEstimator):
+    """transform returns CSR, as hashing / one-hot style transformers do."""
+
+    def partial_fit(self, X, y=None):
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def transform(self, X):
+        A = np.array(X, dtype=float)
+        A[np.abs(A) < 1] = 0
+        return sp.csr_matrix(A)
+
+
+def test_sparse_output_of_a_dataframe_gives_pandas_sparse_columns():
+    # a DataFrame of sparse blocks died in pandas: "Shape of passed values is (50, 1) ..."
+    from sklearn.preprocessing import MaxAbsScaler
+
+    Xn = np.random.RandomState(0).randn(200, 4)
+    pdf, ddf = _frame(Xn)
+    for inc in (Incremental(SparseOut()),
+                Incremental(MaxAbsScaler(), transform_meta=sp.csr_matrix((0, 4)))):
+        inc.fit(ddf)
+        out = inc.transform(ddf)
+        assert all(isinstance(dt, pd.SparseDtype) for dt in out.dtypes)
+        got = out.compute()
+        assert list(got.dtypes) == list(out.dtypes) and got.index.equals(pdf.index)
+        expected = inc.estimator_.transform(pdf)
+        expected = expected.toarray() if sp.issparse(expected) else expected
+        np.testing.assert_allclose(got.sparse.to_dense().to_numpy(), expected)
+        empty = inc.transform(ddf[ddf.f0 > 1e9]).compute()  # empty partitions only
+        assert empty.shape == (0, 4) and list(empty.dtypes) == list(out.dtypes)
+
+
+def test_a_dense_transform_meta_densifies_sparse_blocks():
+    # the meta said ndarray, the blocks came as CSR
+    Xn = np.random.RandomState(0).randn(200, 4)
+    X = da.from_array(Xn, chunks=(50, 4))
+    inc = Incremental(SparseOut(), transform_meta=np.empty((0, 4))).fit(X)
+    out = inc.transform(X)
+    blocks = [b.compute() for b in out.blocks]
+    assert all(isinstance(b, np.ndarray) and b.dtype == np.float64 for b in blocks)
+    np.testing.assert_array_equal(np.vstack(blocks), inc.estimator_.transform(Xn).toarray())
+
+
+@pytest.mark.filterwarnings("ignore:X has feature names:UserWarning")
+def test_a_predict_meta_of_another_kind_than_the_labels(dense_data):
+    # a numeric meta for text labels gave int64 lazily and '<U5' computed; an object meta
+    # for integer labels gave object lazily and int64 computed
+    X, y, Xn, yn = dense_data
+    text = da.from_array(np.where(yn == 1, "horse", "cat"), chunks=CHUNK)
+    _, ddf = _frame(Xn)
+    for meta in (np.array([0]), np.float64):
+        inc = Incremental(sgd(), predict_meta=meta).fit(X, text)
+        with pytest.raises(ValueError, match=r"predict_meta describes (int64|float64) values, "
+                                             r"but SGDClassifier.predict returns labels from its "
+                                             r"classes_, which are text \(<U5\).*dtype=object"):
+            inc.predict(X)
+    inc = Incremental(sgd(), predict_meta=np.array([], dtype=str)).fit(X, y)
+    with pytest.raises(ValueError, match=r"describes <U1 values.*which are numbers \(int64\)"):
+        inc.predict(ddf)
+    inc = Incremental(sgd(), predict_meta=np.array([], dtype=object)).fit(X, y)
+    for lazy in (inc.predict(X), inc.predict(ddf), inc.predict(ddf[ddf.f0 < 0.3])):
+        assert lazy.dtype == object
+        got = lazy.compute()
+        assert got.dtype == object and {type(v) for v in got.tolist()} == {int}
+    np.testing.assert_array_equal(inc.predict(X).compute().astype(int),
+                                  inc.estimator_.predict(Xn))
+
+
+class TextRegressor(RegressorMixin, BaseEstimator):
+    """No classes_: the lazy result cannot know that predict gives text."""
+
+    def partial_fit(self, X, y):
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def predict(self, X):
+        return np.where(np.asarray(X)[:, 0] > 0.5, "high", "low")
+
+
+def test_text_output_under_a_numeric_meta_is_refused_at_compute(dense_data):
+    X, y = dense_data[:2]
+    inc = Incremental(TextRegressor(), predict_meta=np.array([0.0])).fit(X, y)
+    pred = inc.predict(X)
+    assert pred.dtype == np.float64
+    with pytest.raises(ValueError, match=r"TextRegressor.predict returned <U4 values \(text or "
+                                         r"objects\), but the lazy result was set up for float64 "
+                                         r"\(numbers\).*fix predict_meta="):
+        pred.compute()
+
+
+def test_a_text_vectorizer_takes_a_dask_series_or_a_1d_array():
+    # HashingVectorizer (input tags: two_d_array=False) was told to pass X.to_frame(), and
+    # that crashed in pandas; Incremental.fit cannot take a Series yet (see plan_blocks)
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    from gpuinc._blocks import plan_blocks
+    from gpuinc._blockwise import map_method
+
+    docs = pd.Series(["the cat sat", "a dog ran", "cats and dogs", "hello world"] * 10)
+    ds = dd.from_pandas(docs, npartitions=4)
+    arr = da.from_array(docs.to_numpy().astype(str), chunks=10)
+    hv = HashingVectorizer(n_features=16)
+    expected = hv.transform(docs).toarray()
+    frame = map_method(ds, hv, "transform", "host")
+    assert isinstance(frame, dd.DataFrame) and list(frame.columns) == list(range(16))
+    np.testing.assert_allclose(frame.compute().sparse.to_dense().to_numpy(), expected)
+    lazy = map_method(arr, hv, "transform", "host")
+    assert lazy.shape == (40, 16) and sp.issparse(lazy._meta)
+    np.testing.assert_allclose(lazy.compute().toarray(), expected)
+    # X.to_frame() (the advice given to other estimators) is refused up front, not in pandas
+    with pytest.raises(ValueError, match=r"HashingVectorizer.transform takes X as a 1-D sequence"
+                                         r".*two_d_array=False.*X\['text'\]") as exc:
+        map_method(ds.to_frame(), hv, "transform", "host")
+    assert "to_frame" not in str(exc.value)
+    with pytest.raises(ValueError, match=r"X is a 2-D array of shape \(40, 1\); pass a 1-D"):
+        map_method(arr[:, None], hv, "transform", "host")
+    # training blocks: 1-D X for such an estimator, 2-D X refused
+    plan = plan_blocks(ds, estimator=hv)
+    assert [len(b.x.compute()) for b in plan.blocks] == [10] * 4
+    assert [b.x.compute().shape for b in plan_blocks(arr, estimator=hv).blocks] == [(10,)] * 4
+    with pytest.raises(ValueError, match=r"HashingVectorizer.partial_fit takes X as a 1-D "
+                                         r"sequence.*a DataFrame with 1 column"):
+        plan_blocks(ds.to_frame(), estimator=hv)
+
+
+@pytest.mark.parametrize("fmt", ["dok_matrix", "dok_array"])
+def test_dok_input_is_sparse_input(sparse_data, fmt):
+    # a DOK matrix subclasses dict: it was refused as "not array-like"
+    X, y, Xs, yn = sparse_data
+    inc = Incremental(sgd(), shuffle_blocks=False).fit(X, y)
+    dok = getattr(sp, fmt)(Xs)
+    np.testing.assert_array_equal(inc.predict(dok), inc.estimator_.predict(Xs))
+    np.testing.assert_allclose(inc.decision_function(dok), inc.estimator_.decision_function(Xs))
+    assert inc.score(dok, yn) == inc.estimator_.score(Xs, yn)
+    refit = Incremental(sgd(), shuffle_blocks=False).fit(dok, yn)
+    np.testing.assert_array_equal(refit.estimator_.coef_,
+                                  Incremental(sgd(), shuffle_blocks=False).fit(Xs, yn)
+                                  .estimator_.coef_)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("meta", [np.float64, "float64", np.array(0.0)])
+def test_a_bare_dtype_predict_meta_of_a_multi_output_estimator_is_2d(meta):
+    # set up as 1-D: every block failed at compute with "returned an array of shape (50, 2)"
+    from sklearn.neural_network import MLPRegressor
+
+    Xn = np.random.RandomState(0).randn(200, 4)
+    X = da.from_array(Xn, chunks=(50, 4))
+    Y = da.from_array(Xn[:, :2], chunks=(50, 2))
+    inc = Incremental(MLPRegressor(hidden_layer_sizes=(4,), random_state=0),
+                      predict_meta=meta).fit(X, Y)
+    out = inc.predict(X)
+    assert out.shape == (200, 2) and out.dtype == np.float64
+    np.testing.assert_allclose(out.compute(), inc.estimator_.predict(Xn))
+
+
+def test_inverse_transform_of_an_unknown_number_of_columns():
+    # the probe took n_features_in_ (6, the transform's input) for the transform's output (3)
+    Xn = np.random.default_rng(0).normal(size=(N, 6))
+    inc = Incremental(IncrementalPCA(n_components=3)).fit(da.from_array(Xn, chunks=(CHUNK, 6)))
+    Z = inc.estimator_.transform(Xn)
+    unknown = da.from_array(Z, chunks=(CHUNK, 3)).map_blocks(
+        lambda b: b, chunks=((CHUNK,) * 4, (np.nan,)), dtype=float)
+    assert np.isnan(unknown.shape[1])
+    back = inc.inverse_transform(unknown)
+    assert back.shape == (N, 6)
+    np.testing.assert_allclose(back.compute(), inc.estimator_.inverse_transform(Z))
+
+
+@pytest.mark.filterwarnings("ignore:X has feature names:UserWarning")
+def test_nan_in_a_block_names_the_block_and_the_row(fitted, dense_data):
+    # fit named block and row; predict gave scikit-learn's bare "Input X contains NaN"
+    _, _, Xn, _ = dense_data
+    bad = Xn.copy()
+    bad[CHUNK + 23, 2] = np.nan
+    with pytest.raises(ValueError, match=r"^block 1 \(rows 150:300\) of X contains NaN or "
+                                         r"infinity; the first is in row 23 of the block \(row "
+                                         r"173 of X\), which SGDClassifier.predict cannot take "
+                                         r"\(Input X contains NaN.\).*da.nan_to_num") as exc:
+        fitted.predict(da.from_array(bad, chunks=CHUNK)).compute()
+    assert "Input X contains NaN" in str(exc.value.__cause__)
+    pdf, ddf = _frame(bad)
+    pdf.index = pdf.index + 1000
+    with pytest.raises(ValueError, match=r"^block 1 of X contains NaN or infinity; the first is "
+                                         r"in row 23 of the block \(index 1173\), which "
+                                         r"SGDClassifier.predict_proba cannot take"):
+        fitted.predict_proba(dd.from_pandas(pdf, npartitions=4)).compute()
+    # in memory: scikit-learn's own error, unchanged
+    with pytest.raises(ValueError, match="^Input X contains NaN"):
+        fitted.predict(bad)
+
+
+class FailsOnBigValues(RegressorMixin, BaseEstimator):
+    def partial_fit(self, X, y):
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def predict(self, X):
+        X = np.asarray(X)
+        if (X > 10).any():
+            raise KeyError("too big")
+        return X[:, 0]
+
+
+def test_other_errors_of_a_block_keep_their_type_with_a_note_naming_the_block(dense_data):
+    X, y, Xn, _ = dense_data
+    inc = Incremental(FailsOnBigValues()).fit(X, y)
+    big = Xn.copy()
+    big[2 * CHUNK + 5, 0] = 100.0
+    with pytest.raises(KeyError, match="too big") as exc:
+        inc.predict(da.from_array(big, chunks=CHUNK)).compute()
+    assert exc.value.__notes__ == [
+        "gpuinc: raised by FailsOnBigValues.predict on block 2 (rows 300:450) of X"]
+
+
+def test_a_dask_array_of_text_is_not_numbers(fitted):
+    # the message advised predict_meta=, which only moved the failure to compute time
+    X = da.from_array(np.array([["a", "b", "c", "d", "e"]] * 20), chunks=(10, 5))
+    with pytest.raises(ValueError, match=r"SGDClassifier.predict failed on X, whose values "
+                                         r"\(<U1\) are not numbers .*Convert them first") as exc:
+        fitted.predict(X)
+    assert "predict_meta" not in str(exc.value) and "zeros" not in str(exc.value)
