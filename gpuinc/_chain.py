@@ -816,10 +816,22 @@ def _relay_owners(owned):
 
 
 def _cancel(client, futures) -> None:
-    """Cancel what a failed pass started; a closed client has nothing left to cancel
-    (and its error would hide the one that stopped the pass)."""
-    with contextlib.suppress(Exception):
-        client.cancel(futures)
+    """Stop what a failed pass started, by letting go of its futures.
+
+    Released, a task nobody else wants is forgotten by the scheduler, and a
+    running one is cancelled on its worker (see ``_task_cancelled``); the
+    caller's own futures of the same keys (persisted data) keep theirs.
+    ``Client.cancel`` is not used: it also cancels the tasks that depend on a
+    key, and ``distributed`` (2026.8) fails an assertion on such a task that no
+    client wants (an intermediate task of the data's graph), which drops the
+    client's connection to the scheduler: the next fit then failed with "the
+    Dask client lost its connection".  A closed client has nothing left to
+    release (and its error would hide the one that stopped the pass).
+    """
+    del client  # the futures know their client
+    for future in futures:
+        with contextlib.suppress(Exception):
+            future.release()
 
 
 class WorkersDiedError(RuntimeError):

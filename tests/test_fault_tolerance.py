@@ -212,3 +212,50 @@ def test_a_block_that_kills_every_worker_is_named(monkeypatch):
                                                    r"pass over blocks 0 to 7 .*out of memory"):
             Incremental(KillsEveryWorkerAtBlock3(random_state=0), shuffle_blocks=False).fit(
                 X, y, classes=[0, 1])
+
+
+def _wait_for_event(_=None, name=None):
+    from distributed import Event
+
+    Event(name).wait(30)
+    return 1
+
+
+def test_stopping_a_failed_pass_keeps_the_client_connected():
+    """A failed pass let go of its load futures with Client.cancel, which also cancels the
+    tasks depending on them; on one that no client wants (an intermediate task of the
+    data's graph) the scheduler failed an assertion and dropped the client's connection,
+    and the next fit failed with "the Dask client lost its connection"."""
+    import time
+
+    from distributed import Client, Event, LocalCluster
+
+    from gpuinc._chain import _cancel
+
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        go = Event("go")
+        load = client.submit(_wait_for_event, name="go", key="load", pure=False)
+        middle = client.submit(_wait_for_event, load, name="go", key="middle", pure=False)
+        last = client.submit(_wait_for_event, middle, name="go", key="last", pure=False)
+        middle.release()  # still needed by "last", wanted by no client
+        scheduler = cluster.scheduler
+        deadline = time.monotonic() + 10
+        def middle_unwanted():
+            task = scheduler.tasks.get("middle")
+            return task is not None and "last" in scheduler.tasks and not task.who_wants
+
+        while not middle_unwanted() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert middle_unwanted()
+        comm = client.scheduler_comm.comm
+        _cancel(client, [load])
+        go.set()
+        assert last.result(timeout=30) == 1  # "last" is still wanted: it runs to the end
+        assert client.status == "running"
+        assert client.scheduler_comm.comm is comm  # the same connection: never dropped
+        deadline = time.monotonic() + 10
+        while "load" in scheduler.tasks and scheduler.tasks["load"].who_wants \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert "load" not in scheduler.tasks or not scheduler.tasks["load"].who_wants
