@@ -7,6 +7,10 @@ lazily, block by block, and the result does not depend on the scheduler.
 
 from __future__ import annotations
 
+import numbers
+
+import cloudpickle
+import dask
 import dask.array as da
 import numpy as np
 
@@ -26,13 +30,17 @@ def _normalize_row_chunks(n_samples: int, chunks, n_features: int = 1, dtype="fl
         chunks = min(n_samples, 100_000)
     if isinstance(chunks, tuple) and len(chunks) == 1 and isinstance(chunks[0], tuple):
         chunks = (chunks[0], -1)  # ((rows...),): explicit row chunks only
-    if isinstance(chunks, (int, np.integer)) and not isinstance(chunks, bool) \
-            and chunks != -1 and chunks < 1:
-        raise ValueError(f"chunks must be >= 1 (or -1 for one block), got {chunks}.")
+    row_chunk = chunks[0] if isinstance(chunks, (tuple, list)) and chunks else chunks
+    if isinstance(row_chunk, (int, np.integer)) and not isinstance(row_chunk, bool) \
+            and row_chunk != -1 and row_chunk < 1:
+        raise ValueError(
+            f"chunks must give >= 1 rows per block (or -1 for one block), got {chunks!r}; "
+            f"pass e.g. chunks={min(n_samples, 100_000)} (rows per block)."
+        )
     try:
         rows = normalize_chunks(chunks, (n_samples, max(int(n_features), 1)),
                                 dtype=np.dtype(dtype))[0]
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, ZeroDivisionError) as e:
         raise ValueError(
             f"Invalid chunks={chunks!r} for n_samples={n_samples}, n_features={n_features}: {e}"
         ) from e
@@ -70,9 +78,33 @@ def _check_count(name: str, value, minimum=None) -> None:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}.")
 
 
+def _check_random_state(random_state) -> np.random.RandomState:
+    """``random_state`` as a :class:`numpy.random.RandomState`, as scikit-learn's
+    :func:`~sklearn.utils.check_random_state` reads it.
+
+    None is NumPy's global RandomState (so ``np.random.seed`` makes runs
+    reproducible, as in scikit-learn and dask-ml), an int seeds a new one, and
+    a RandomState is used as it is (each call draws from it). Anything else,
+    a :class:`numpy.random.Generator` included (scikit-learn refuses it too),
+    is refused with a ``ValueError`` that says what is accepted.
+    """
+    if random_state is None or random_state is np.random:
+        return np.random.mtrand._rand
+    if isinstance(random_state, np.random.RandomState):
+        return random_state
+    if isinstance(random_state, numbers.Integral):  # bools too, as scikit-learn
+        return np.random.RandomState(int(random_state))
+    hint = (" For a numpy.random.Generator, pass an int drawn from it, e.g. "
+            "random_state=int(rng.integers(2**31))."
+            if isinstance(random_state, np.random.Generator) else "")
+    raise ValueError(
+        f"random_state must be None, an int or a numpy.random.RandomState (as in "
+        f"scikit-learn), got {random_state!r} ({type(random_state).__name__}).{hint}"
+    )
+
+
 def _block_seeds(random_state, n_blocks: int) -> list:
-    rs = np.random.RandomState(random_state) if not isinstance(
-        random_state, np.random.RandomState) else random_state
+    rs = _check_random_state(random_state)
     base = int(rs.randint(np.iinfo(np.int32).max))
     return [np.random.SeedSequence([base, i]).generate_state(1)[0] for i in range(n_blocks)]
 
@@ -85,19 +117,59 @@ def _to_device(block, device):
     return to_device(block)
 
 
-def _dask_from_blocks(make_block, rows, n_features, dtype, y_dtype, device, meta_like,
-                      y_columns=None):
-    """X and y from ``make_block(i, n)``; y has ``y_columns`` columns (None: 1-D)."""
-    xs, ys = [], []
-    import dask
+class _BlockMaker:
+    """What all row blocks share (the class structure, the coefficients), drawn once.
 
+    Called with a block's seed and row count, it draws that block's ``(X, y)``
+    with ``draw`` and casts and moves them.
+    """
+
+    def __init__(self, draw, dtype, y_dtype, device):
+        self.draw, self.dtype, self.y_dtype, self.device = draw, dtype, y_dtype, device
+        self._token = None
+
+    def __dask_tokenize__(self):
+        # computed once (a pickle of the shared model), not once per block's task
+        if self._token is None:
+            from dask.base import tokenize
+
+            self._token = tokenize(type(self).__name__, cloudpickle.dumps(
+                (self.draw, self.dtype, self.y_dtype, self.device)))
+        return self._token
+
+    def __getstate__(self):
+        return {**self.__dict__, "_token": None}
+
+    def __call__(self, seed, n):
+        X, y = self.draw(seed, n)
+        return (_to_device(X.astype(self.dtype, copy=False), self.device),
+                _to_device(y.astype(self.y_dtype, copy=False), self.device))
+
+
+def _make_block(maker, seed, n):
+    return maker(seed, n)
+
+
+def _dask_from_blocks(maker, seeds, rows, n_features, meta_like, y_columns=None):
+    """X and y from ``maker(seeds[i], n)`` for each row block of ``n`` rows.
+
+    Each block's task carries ``maker`` (the shared model, tokenized once) with
+    its own seed and row count, so building the graph takes time linear in the
+    number of blocks (the list of all seeds is neither tokenized nor pickled
+    with each task), and the blocks depend on no common task: gpuinc trains
+    such independent blocks in one task per pass. y has ``y_columns`` columns
+    (None: 1-D).
+    """
     y_ndim = 1 if y_columns is None else 2
-    for i, n in enumerate(rows):
-        pair = dask.delayed(make_block, nout=2, pure=True)(i, n)
-        xs.append(da.from_delayed(pair[0], shape=(n, n_features), dtype=dtype, meta=meta_like(2, dtype)))
+    make = dask.delayed(_make_block, nout=2, pure=True)
+    x_meta, y_meta = meta_like(2, maker.dtype), meta_like(y_ndim, maker.y_dtype)
+    xs, ys = [], []
+    for seed, n in zip(seeds, rows, strict=True):
+        pair = make(maker, int(seed), n)
+        xs.append(da.from_delayed(pair[0], shape=(n, n_features), dtype=maker.dtype,
+                                  meta=x_meta))
         y_shape = (n,) if y_columns is None else (n, y_columns)
-        ys.append(da.from_delayed(pair[1], shape=y_shape, dtype=y_dtype,
-                                  meta=meta_like(y_ndim, y_dtype)))
+        ys.append(da.from_delayed(pair[1], shape=y_shape, dtype=maker.y_dtype, meta=y_meta))
     return da.concatenate(xs, axis=0), da.concatenate(ys, axis=0)
 
 
@@ -142,7 +214,16 @@ def make_classification(n_samples=100, n_features=20, n_informative=2, n_redunda
     accepted (as in dask-ml). The other counts (``n_features``,
     ``n_informative``, ``n_classes``, ...) must be ints, as in scikit-learn.
     ``weights`` must have ``n_classes`` or ``n_classes - 1`` entries (checked
-    at call time, as in scikit-learn).
+    at call time, as in scikit-learn); ``flip_y`` must be in [0, 1] and
+    ``class_sep`` above 0, as in scikit-learn.
+
+    ``random_state`` is read as scikit-learn reads it: None draws from NumPy's
+    global RandomState (``np.random.seed`` makes the data reproducible), an
+    int gives the same data each time, a :class:`numpy.random.RandomState` is
+    drawn from; a :class:`numpy.random.Generator` (refused by scikit-learn too)
+    or a float is refused with a ``ValueError``. For a given ``random_state``
+    and ``chunks`` the data does not depend on the scheduler; other ``chunks``
+    give other rows (each block draws its rows from its own seed).
 
     As in scikit-learn, cluster ``k`` is labelled ``k % n_classes`` (and its
     rows are drawn in proportion to ``weights[k % n_classes]``),
@@ -169,9 +250,15 @@ def make_classification(n_samples=100, n_features=20, n_informative=2, n_redunda
     _check_count("n_classes", n_classes)  # the range is checked with the class structure
     _check_count("n_clusters_per_class", n_clusters_per_class)
     rows = _normalize_row_chunks(n_samples, chunks, n_features, dtype)
+    if not 0.0 <= flip_y <= 1.0:
+        raise ValueError(
+            f"flip_y must be a fraction in [0, 1] (as in scikit-learn), got {flip_y!r}.")
+    if not class_sep > 0:
+        raise ValueError(
+            f"class_sep must be > 0 (as in scikit-learn), got {class_sep!r}.")
     seeds = _block_seeds(random_state, len(rows))
-    structure_seed = int(np.random.RandomState(random_state).randint(np.iinfo(np.int32).max)) \
-        if not isinstance(random_state, np.random.RandomState) else int(random_state.randint(2**31 - 1))
+    # an int seeds both draws alike; a RandomState (None: NumPy's global one) draws twice
+    structure_seed = int(_check_random_state(random_state).randint(np.iinfo(np.int32).max))
     # The class structure (centroids, covariances, redundant mixing) is drawn once and
     # shared by every block; rows are drawn per block from the block's own seed.
     params = dict(n_features=n_features, n_informative=n_informative, n_redundant=n_redundant,
@@ -181,13 +268,8 @@ def make_classification(n_samples=100, n_features=20, n_informative=2, n_redunda
                   shuffle=shuffle)
 
     model = _ClassificationModel(structure_seed, params)  # validates the parameters now
-
-    def make_block(i, n):
-        X, y = model(seeds[i], n)
-        return _to_device(X.astype(dtype, copy=False), device), _to_device(y.astype("int64"), device)
-
-    return _dask_from_blocks(make_block, rows, n_features, np.dtype(dtype), np.dtype("int64"),
-                             device, _meta_factory(device))
+    maker = _BlockMaker(model, np.dtype(dtype), np.dtype("int64"), device)
+    return _dask_from_blocks(maker, seeds, rows, n_features, _meta_factory(device))
 
 
 class _ClassificationModel:
@@ -324,7 +406,8 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
     exactly, as they are in scikit-learn's one-piece matrix.
     With ``n_targets > 1``, y is 2-D (rows x targets), chunked by rows like X.
     ``n_samples`` may be a whole float such as ``1e4`` (as in dask-ml); the
-    other counts must be ints, as in scikit-learn.
+    other counts must be ints, as in scikit-learn. ``random_state`` is read
+    as in :func:`make_classification` (None: NumPy's global RandomState).
     ``chunks`` is read as in :func:`make_classification` (only row chunks are
     used). ``dtype`` (default ``"float64"``) is the dtype of both ``X`` and
     ``y``. ``device``: None or ``"cpu"`` gives NumPy blocks, ``"gpu"`` CuPy
@@ -354,8 +437,7 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
         raise ValueError(f"noise must be >= 0 (the standard deviation), got {noise!r}.")
     rows = _normalize_row_chunks(n_samples, chunks, n_features, dtype)
     seeds = _block_seeds(random_state, len(rows))
-    rs = np.random.RandomState(random_state) if not isinstance(
-        random_state, np.random.RandomState) else random_state
+    rs = _check_random_state(random_state)
     n_informative = min(n_features, n_informative)
     ground_truth = np.zeros((n_features, n_targets))
     ground_truth[:n_informative, :] = 100 * rs.uniform(size=(n_informative, n_targets))
@@ -366,24 +448,33 @@ def make_regression(n_samples=100, n_features=100, n_informative=10, n_targets=1
         rank = min(n_samples, n_features)
         basis = _low_rank_basis(rs, n_features, rank, effective_rank, tail_strength)
 
-    def make_block(i, n):
-        brs = np.random.RandomState(seeds[i])
-        if basis is None:
-            X = brs.standard_normal(size=(n, n_features))
-        else:
-            X = brs.standard_normal(size=(n, basis.shape[0])) @ basis / np.sqrt(n_samples)
-        y = X @ true_coef + bias
-        if noise > 0:
-            y += brs.normal(scale=noise, size=y.shape)
-        y = y[:, 0] if n_targets == 1 else y
-        return _to_device(X.astype(dtype, copy=False), device), _to_device(y.astype(dtype), device)
-
-    X, y = _dask_from_blocks(make_block, rows, n_features, np.dtype(dtype), np.dtype(dtype),
-                             device, _meta_factory(device),
+    draw = _RegressionModel(n_features, basis, n_samples, true_coef, bias, noise, n_targets)
+    maker = _BlockMaker(draw, np.dtype(dtype), np.dtype(dtype), device)
+    X, y = _dask_from_blocks(maker, seeds, rows, n_features, _meta_factory(device),
                              y_columns=None if n_targets == 1 else n_targets)
     if coef:
         return X, y, np.squeeze(true_coef)
     return X, y
+
+
+class _RegressionModel:
+    """The coefficients (and low-rank basis) shared by all blocks; draws a block's rows."""
+
+    def __init__(self, n_features, basis, n_samples, true_coef, bias, noise, n_targets):
+        self.n_features, self.basis, self.n_samples = n_features, basis, n_samples
+        self.true_coef, self.bias, self.noise, self.n_targets = true_coef, bias, noise, n_targets
+
+    def __call__(self, seed, n):
+        brs = np.random.RandomState(seed)
+        if self.basis is None:
+            X = brs.standard_normal(size=(n, self.n_features))
+        else:
+            X = brs.standard_normal(size=(n, self.basis.shape[0])) @ self.basis \
+                / np.sqrt(self.n_samples)
+        y = X @ self.true_coef + self.bias
+        if self.noise > 0:
+            y += brs.normal(scale=self.noise, size=y.shape)
+        return X, (y[:, 0] if self.n_targets == 1 else y)
 
 
 __all__ = ["make_classification", "make_regression"]

@@ -12,6 +12,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split as _sk_train_test_split
 
 from ._blocks import is_dask_collection
+from .datasets import _check_random_state
 
 #: The test fraction used when neither ``test_size`` nor ``train_size`` is given.
 #: It is dask-ml's default (for Dask and in-memory inputs alike), not
@@ -37,39 +38,84 @@ def _check_sizes(test_size, train_size):
     return test_size, train_size
 
 
-def _block_counts(n, test_size, train_size):
+#: A DataFrame partition whose expected test (or training) row count is below this rounds
+#: it up or down (see :func:`_block_counts`); from here on, it rounds up as Dask arrays'
+#: blocks do, which adds less than 1 % to the test rows (and keeps earlier splits).
+_RANDOM_ROUNDING_BELOW = 100
+
+
+#: The golden ratio's fractional part: ``(u0 + i * _GOLDEN) % 1`` for blocks ``i = 0, 1, ...``
+#: covers [0, 1) evenly (a Weyl sequence), so over consecutive blocks the ones that
+#: round up come in the proportion of the fractional part, not in random clumps.
+_GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
+
+
+def _rounding_draws(seeds) -> list:
+    """Each block's number in [0, 1) for rounding its counts (see :func:`_block_counts`).
+
+    A random start (from the first block's seed, apart from its row permutation)
+    and then a Weyl sequence across the blocks: with 20 partitions of one row
+    and ``test_size=0.1``, 1 to 3 of them (never none, never all) go to the
+    test set, where independent draws would leave it empty once in 8 splits.
+    """
+    if not len(seeds):
+        return []
+    u0 = float(np.random.default_rng([int(seeds[0]), 1]).random())
+    return [(u0 + i * _GOLDEN) % 1.0 for i in range(len(seeds))]
+
+
+def _block_counts(n, test_size, train_size, u=None):
     """``(n_train, n_test)`` of a block of ``n`` rows, rounded like scikit-learn.
 
     The products are rounded first to 9 decimals: 0.07 * 100 is 7.000000000000001 in
     floating point, which ``ceil`` would make 8.  With both sizes given, the training
     rows are capped at what the test rows leave (scikit-learn refuses sizes whose
     rounded counts exceed the rows; a block cannot hold more rows than it has).
+
+    With ``u`` (DataFrame partitions, whose sizes are not known up front; see
+    :func:`_rounding_draws`), a product below :data:`_RANDOM_ROUNDING_BELOW` is
+    rounded up when ``u`` is below its fractional part, down otherwise, so that
+    many small partitions (1-3 rows, after a selective filter) send
+    ``test_size`` of their rows to the test set, instead of at least one row
+    each; larger products are rounded as without ``u``.
     """
+
+    def rounded(product, up):
+        product = round(product, 9)
+        if u is None or product >= _RANDOM_ROUNDING_BELOW or float(product).is_integer():
+            return int(math.ceil(product) if up else math.floor(product))
+        # the test side rounds up when u < frac, the training side when u >= 1 - frac:
+        # with test_size + train_size == 1 the two counts still sum to n
+        return int(math.floor(product + (u if up else 1.0 - u)))
+
     if test_size is not None:
-        n_test = min(n, int(math.ceil(round(test_size * n, 9))))
+        n_test = min(n, rounded(test_size * n, up=True))
         n_train = n - n_test if train_size is None else min(
-            n - n_test, int(math.floor(round(train_size * n, 9))))
+            n - n_test, rounded(train_size * n, up=False))
     else:
-        n_train = int(math.floor(round(train_size * n, 9)))
+        n_train = min(n, rounded(train_size * n, up=False))
         n_test = n - n_train
     return n_train, n_test
 
 
 def _check_not_empty(counts, test_size, train_size) -> None:
-    """Refuse a split whose training set would be empty (blocks of one row, say)."""
-    if counts and sum(c[0] for c in counts) == 0:
-        n = sum(c[0] + c[1] for c in counts)
-        raise ValueError(
-            f"With blocks of {sorted({c[0] + c[1] for c in counts})[:5]} rows (n_samples="
-            f"{n}), test_size={test_size} and train_size={train_size}, the resulting train "
-            "set would be empty: each block rounds its test rows up. Use larger blocks "
-            "(rechunk / repartition), or a smaller test_size."
-        )
+    """Refuse a split whose training or test set would be empty (blocks of one row, say)."""
+    for side, name in ((0, "train"), (1, "test")):
+        if counts and sum(c[side] for c in counts) == 0:
+            n = sum(c[0] + c[1] for c in counts)
+            raise ValueError(
+                f"With blocks of {sorted({c[0] + c[1] for c in counts})[:5]} rows (n_samples="
+                f"{n}), test_size={test_size} and train_size={train_size}, the resulting "
+                f"{name} set would be empty: each block rounds its test rows up (its "
+                "training rows down) to whole rows. Use larger blocks (rechunk / "
+                "repartition), or a "
+                f"{'smaller test_size (larger train_size)' if side == 0 else 'larger test_size'}"
+                "."
+            )
 
 
 def _block_masks_seed(random_state, n_blocks):
-    rs = np.random.RandomState(random_state) if not isinstance(
-        random_state, np.random.RandomState) else random_state
+    rs = _check_random_state(random_state)
     return [int(s) for s in rs.randint(np.iinfo(np.int32).max, size=n_blocks)]
 
 
@@ -88,13 +134,14 @@ def _order(shuffle, frames) -> str:
     return _KEPT if frames else _HEAD
 
 
-def _block_indices(n, seed, test_size, train_size, order):
+def _block_indices(n, seed, test_size, train_size, order, u=None):
     """``(train, test)`` row positions of one block of ``n`` rows, in the ``order`` asked.
 
     ``_SHUFFLED`` and ``_KEPT`` choose the same rows for the same seed; ``_KEPT``
-    returns them sorted.
+    returns them sorted. ``u``: round the counts as DataFrame partitions do
+    (see :func:`_block_counts`).
     """
-    n_train, n_test = _block_counts(n, test_size, train_size)
+    n_train, n_test = _block_counts(n, test_size, train_size, u)
     if order == _HEAD:
         # As scikit-learn: the first rows train, the next ones test (the rest is dropped).
         return np.arange(n_train), np.arange(n_train, n_train + n_test)
@@ -121,7 +168,7 @@ def _split_array_block(block, seed, test_size, train_size, order, want_test):
     return _take(block, test if want_test else train)
 
 
-def _checked_indices(i, seed, test_size, train_size, order, *blocks):
+def _checked_indices(i, seed, u, test_size, train_size, order, *blocks):
     lengths = [int(b.shape[0]) for b in blocks]  # len() of a SciPy sparse matrix raises
     if len(set(lengths)) > 1:
         raise ValueError(
@@ -130,7 +177,7 @@ def _checked_indices(i, seed, test_size, train_size, order, *blocks):
             "Rechunk / repartition them alike first, e.g. keep y as a column of the same "
             "DataFrame as X, or build both from one Dask array with the same chunks."
         )
-    return _block_indices(lengths[0], seed, test_size, train_size, order)
+    return _block_indices(lengths[0], seed, test_size, train_size, order, u)
 
 
 def _row_blocks(arr):
@@ -160,13 +207,19 @@ def _split_known(arr, seeds, test_size, train_size, order):
     return out
 
 
-def _split_checked(arrays, seeds, test_size, train_size, order):
-    """Some row-block lengths unknown: pair the blocks and check them inside each task."""
+def _split_checked(arrays, draw_seeds, test_size, train_size, order, random_rounding):
+    """Some row-block lengths unknown: pair the blocks and check them inside each task.
+
+    Each block's task carries its own seed, so a partition selected or pruned
+    later (``.partitions[i]``, ``.loc``) is split as it is in the whole output.
+    """
     blocked = [_row_blocks(a) for a in arrays]
+    seeds = draw_seeds(len(blocked[0][0]))
+    draws = _rounding_draws(seeds) if random_rounding else [None] * len(seeds)
     indices = [
         dask.delayed(_checked_indices, nout=2, pure=True)(
-            i, seed, test_size, train_size, order, *[b[0][i] for b in blocked])
-        for i, seed in enumerate(seeds)
+            i, seed, u, test_size, train_size, order, *[b[0][i] for b in blocked])
+        for i, (seed, u) in enumerate(zip(seeds, draws, strict=True))
     ]
     out = []
     for blocks, arr in blocked:
@@ -177,18 +230,35 @@ def _split_checked(arrays, seeds, test_size, train_size, order):
                 if any(math.isnan(n) for n in arr.chunks[0]):
                     rows = [np.nan] * len(parts)
                 else:  # its sizes are known, and the task checks the others match them
-                    rows = [_block_counts(n, test_size, train_size)[side] for n in arr.chunks[0]]
+                    counts = [_block_counts(n, test_size, train_size, u)
+                              for n, u in zip(arr.chunks[0], draws, strict=True)]
+                    if side == 0:
+                        _check_not_empty(counts, test_size, train_size)
+                    rows = [c[side] for c in counts]
                 part = da.concatenate([
                     da.from_delayed(p, shape=(r,) + arr.shape[1:], dtype=arr.dtype, meta=arr._meta)
                     for p, r in zip(parts, rows, strict=True)
                 ], axis=0)
             else:
-                part = dd.from_delayed(parts, meta=arr._meta)
+                # rows keep their partition, so the input's divisions hold for each side
+                part = dd.from_delayed(parts, meta=arr._meta,
+                                       divisions=_divisions(arr, len(parts)))
             out.append(part)
     return out
 
 
-def _split_frames_jointly(arrays, seeds, test_size, train_size, order):
+def _divisions(frame, n_parts):
+    """A frame's divisions when known (to keep them on its splits), else None.
+
+    None as well when Dask lowered the frame to another number of partitions
+    (``n_parts``) than it announced.
+    """
+    if not frame.known_divisions or len(frame.divisions) != n_parts + 1:
+        return None
+    return tuple(frame.divisions)
+
+
+def _split_frames_jointly(arrays, draw_seeds, test_size, train_size, order):
     """DataFrames / Series cut from one frame: split as one frame, or None.
 
     Dask computes each input on its own, and a shuffle (``set_index``,
@@ -197,6 +267,12 @@ def _split_frames_jointly(arrays, seeds, test_size, train_size, order):
     pair.  Joined into one frame first, each partition is computed once and
     split once, and each output is a projection of the same split frame, which
     ``Incremental`` (and any single ``dask.compute``) computes once.
+
+    Each partition's split task carries that partition's seed (from
+    ``from_delayed``, as the array path's seeds are chunked like the data): a
+    seed looked up from ``partition_info["number"]`` would be another
+    partition's once Dask prunes the partitions (``.partitions[i]``,
+    ``get_partition``, ``.loc``, ``tail``), which numbers the ones left from 0.
     """
     from ._blocks import _co_alignment, _joint_layout, _joint_piece
 
@@ -211,10 +287,15 @@ def _split_frames_jointly(arrays, seeds, test_size, train_size, order):
     meta = _join_inputs(*(a._meta for a in arrays), layout=layout)
     joined = dd.map_partitions(_join_inputs, *arrays, layout=layout, align_dataframes=False,
                                meta=meta, enforce_metadata=False)
+    parts = joined.to_delayed()
+    divisions = _divisions(joined, len(parts))
+    seeds = draw_seeds(len(parts))
+    split = dask.delayed(_split_frame_partition, nout=2, pure=True)
+    pairs = [split(p, seed, u, test_size, train_size, order)
+             for p, seed, u in zip(parts, seeds, _rounding_draws(seeds), strict=True)]
+    sides = [dd.from_delayed([pair[side] for pair in pairs], meta=meta, divisions=divisions)
+             for side in (0, 1)]
     out = []
-    sides = [joined.map_partitions(_split_frame_partition, seeds, test_size, train_size,
-                                   order, want_test, meta=meta, enforce_metadata=False)
-             for want_test in (False, True)]
     for (_, cols, own, is_frame), a in zip(layout, arrays, strict=True):
         for side in sides:
             out.append(side.map_partitions(_joint_piece, cols, own, is_frame, a._meta.index.name,
@@ -230,11 +311,9 @@ def _join_inputs(*parts, layout, partition_info=None):
                           keep_index=True)
 
 
-def _split_frame_partition(part, seeds, test_size, train_size, order, want_test,
-                           partition_info=None):
-    seed = seeds[partition_info["number"]] if partition_info is not None else 0
-    train, test = _block_indices(len(part), seed, test_size, train_size, order)
-    return part.iloc[test if want_test else train]
+def _split_frame_partition(part, seed, u, test_size, train_size, order):
+    train, test = _block_indices(len(part), seed, test_size, train_size, order, u)
+    return part.iloc[train], part.iloc[test]
 
 
 def train_test_split(*arrays, test_size=None, train_size=None, random_state=None,
@@ -262,10 +341,25 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
 
     For Dask inputs ``test_size`` and ``train_size`` must be fractions in
     (0, 1). Both are honoured like scikit-learn, per block: a block of ``n``
-    rows sends ``ceil(test_size * n)`` rows to the test set and
-    ``floor(train_size * n)`` to the training set (the rest, if the two sum
-    to less than 1, is dropped); a sum above 1 is an error. Given one of
+    rows of a Dask array sends ``ceil(test_size * n)`` rows to the test set
+    and ``floor(train_size * n)`` to the training set (the rest, if the two
+    sum to less than 1, is dropped); a sum above 1 is an error. Given one of
     them, the other is the complement; given neither, ``test_size=0.1``.
+    A split that would leave the training or the test set empty (blocks of
+    one row, say) raises a ``ValueError`` when the block lengths are known.
+
+    DataFrame / Series partitions round the same way when ``test_size * n``
+    (or ``train_size * n``) is 100 rows or more. Below that, rounding up
+    each partition would inflate the test set (a third of the rows for
+    partitions of 3 rows at ``test_size=0.1``), so a partition rounds
+    ``test_size * n`` up or down, up in the proportion of its fractional part,
+    spread evenly over consecutive partitions (from ``random_state``): the
+    test fraction stays ``test_size`` whatever the partition sizes, and 20
+    partitions of one row give 1 to 3 test rows, about 2. Partition lengths
+    are not known before computing, so a frame too small to give each side a
+    row (fewer than about ``1 / test_size`` rows in one-row partitions) can
+    come out with an empty side without an error; repartition such a frame
+    (``ddf.repartition(npartitions=1)``), or use Dask arrays with known chunks.
 
     ``shuffle`` decides which rows of a block go where and in what order; it
     means different things for Dask arrays and for DataFrames, as in dask-ml:
@@ -301,7 +395,20 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
     ``dask.compute``, or ``Incremental``); computed one at a time, each
     recomputes the shuffle.
 
-    ``blockwise`` must be True for Dask inputs (the only way they are split);
+    ``random_state`` is read as scikit-learn reads it: None draws from NumPy's
+    global RandomState (so ``np.random.seed`` makes the split reproducible), an
+    int seeds the split, a :class:`numpy.random.RandomState` is drawn from; a
+    :class:`numpy.random.Generator` or a float is refused with a
+    ``ValueError``. Each block (partition) gets its own seed, carried by its
+    own task: a partition selected later (``X_train.partitions[i]``,
+    ``get_partition``, ``.loc``, ``tail``) holds the same rows as in the
+    whole ``X_train``.
+
+    DataFrame outputs keep the inputs' known divisions (each row stays in its
+    partition), whether the inputs are split as one frame or one by one.
+
+    ``blockwise`` must be True or False (as in dask-ml; anything else is a
+    ``ValueError``), and True for Dask inputs (the only way they are split);
     other keyword ``options`` (``stratify``, ...) go to scikit-learn for
     in-memory inputs and are refused for Dask inputs.
 
@@ -334,6 +441,12 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
                                     shuffle=True if shuffle is None else shuffle, **options)
     if options:
         raise TypeError(f"unexpected options for Dask inputs: {sorted(options)}.")
+    if blockwise not in (True, False):  # as dask-ml (1 and 0 pass, as there)
+        raise ValueError(
+            f"blockwise must be True or False, got {blockwise!r}; Dask inputs are split "
+            "blockwise (blockwise=True, the default)."
+        )
+    _check_random_state(random_state)  # refuses a bad one now, whatever the path
     if convert_mixed_types and any(isinstance(a, da.Array) for a in arrays):
         # with their row counts (one pass over the frame's partitions), as dask-ml: the
         # splits then have known chunks, which slicing, len() and stacking need
@@ -357,18 +470,23 @@ def train_test_split(*arrays, test_size=None, train_size=None, random_state=None
             "rechunk them alike first (e.g. y.rechunk(X.chunks[0]))."
         )
     test_size, train_size = _check_sizes(test_size, train_size)
-    seeds = _block_masks_seed(random_state, nblocks.pop())
+
+    def draw_seeds(n_blocks):  # called once, by the path taken, for its number of blocks
+        return _block_masks_seed(random_state, n_blocks)
+
+    frames = any(isinstance(a, (dd.DataFrame, dd.Series)) for a in arrays)
     # One order for all inputs, so that their rows stay paired.
-    order = _order(shuffle, any(isinstance(a, (dd.DataFrame, dd.Series)) for a in arrays))
+    order = _order(shuffle, frames)
     if len(known) == len(arrays):
+        seeds = draw_seeds(nblocks.pop())
         out = []
         for a in arrays:
             out.extend(_split_known(a, seeds, test_size, train_size, order))
         return out
-    joint = _split_frames_jointly(arrays, seeds, test_size, train_size, order)
+    joint = _split_frames_jointly(arrays, draw_seeds, test_size, train_size, order)
     if joint is not None:
         return joint
-    return _split_checked(arrays, seeds, test_size, train_size, order)
+    return _split_checked(arrays, draw_seeds, test_size, train_size, order, frames)
 
 
 __all__ = ["train_test_split"]

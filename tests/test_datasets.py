@@ -231,3 +231,92 @@ def test_non_integer_counts_are_refused_naming_the_parameter(make, kwargs, match
 def test_classification_counts_are_checked(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_classification(n_samples=100, **kwargs)
+
+
+def test_a_given_random_state_keeps_giving_the_same_data():
+    # users' seeds must keep their data: these values come from earlier releases
+    X, y = dask.compute(*make_classification(n_samples=40, n_features=4, n_informative=2,
+                                             chunks=10, random_state=0))
+    np.testing.assert_allclose(X[[0, 15, 39]], [[0.496745, -0.740602, -0.565716, 0.388574],
+                                                [-0.955957, 1.322692, 0.980513, -0.787663],
+                                                [1.506023, -0.689294, -0.073812, 1.783094]],
+                               atol=1e-6)
+    assert y[:10].tolist() == [0, 0, 1, 1, 1, 1, 1, 1, 0, 1]
+    X, y = dask.compute(*make_regression(n_samples=40, n_features=4, n_informative=2,
+                                         effective_rank=2, noise=1.0, chunks=10,
+                                         random_state=0))
+    np.testing.assert_allclose(X[[0, 15, 39], :2], [[-0.145964, 0.069192],
+                                                    [-0.020117, 0.067193],
+                                                    [-0.035213, -0.086231]], atol=1e-6)
+    np.testing.assert_allclose(y[[0, 15, 39]], [-14.015723, -1.537351, -15.030793], atol=1e-6)
+
+
+def _largest_task_bytes(*arrays):
+    import cloudpickle
+
+    graph = {k: v for a in arrays for k, v in dict(a.__dask_graph__()).items()}
+    return max(len(cloudpickle.dumps(task)) for key, task in graph.items()
+               if "BlockMaker" not in str(key))  # the one task all blocks share
+
+
+@pytest.mark.parametrize("make, kwargs", [
+    (make_classification, {}),
+    (make_regression, dict(effective_rank=5)),  # a low-rank basis shared by all blocks
+])
+def test_block_tasks_carry_their_own_seed_only(make, kwargs):
+    # each block's task once pickled a closure holding every block's seed (and the
+    # low-rank basis): building the graph took time quadratic in the number of blocks
+    few = _largest_task_bytes(*make(n_samples=40, n_features=30, chunks=4, random_state=0,
+                                    **kwargs))
+    many = _largest_task_bytes(*make(n_samples=2000, n_features=30, chunks=4, random_state=0,
+                                     **kwargs))
+    assert many < few + 200  # 10 vs 500 blocks: no per-block growth
+
+
+@pytest.mark.parametrize("make", [make_classification, make_regression])
+def test_random_state_none_follows_numpy_global_seed(make):
+    # as scikit-learn (check_random_state): None draws from NumPy's global RandomState
+    def draw():
+        np.random.seed(7)
+        return dask.compute(*make(n_samples=60, n_features=4, chunks=20))
+
+    first, second = draw(), draw()
+    for a, b in zip(first, second, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.random.seed(8)
+    assert not np.array_equal(first[0], make(n_samples=60, n_features=4, chunks=20)[0].compute())
+
+
+@pytest.mark.parametrize("make", [make_classification, make_regression])
+@pytest.mark.parametrize("random_state", [np.random.default_rng(0), 1.5, "0"])
+def test_bad_random_state_is_refused_naming_it(make, random_state):
+    with pytest.raises(ValueError, match="random_state must be None, an int or a numpy.random"):
+        make(n_samples=20, chunks=10, random_state=random_state)
+
+
+def test_random_state_instance_draws_on():
+    rs = np.random.RandomState(0)
+    a = make_classification(n_samples=20, chunks=10, random_state=rs)[0].compute()
+    b = make_classification(n_samples=20, chunks=10, random_state=rs)[0].compute()
+    assert not np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(flip_y=1.5), r"flip_y must be a fraction in \[0, 1\]"),
+    (dict(flip_y=-0.1), r"flip_y must be a fraction in \[0, 1\]"),
+    (dict(class_sep=-1.0), "class_sep must be > 0"),
+    (dict(class_sep=0.0), "class_sep must be > 0"),  # scikit-learn refuses 0 too
+])
+def test_classification_ranges_checked_like_scikit_learn(kwargs, match):
+    from sklearn.datasets import make_classification as sk_make_classification
+
+    with pytest.raises(ValueError):
+        sk_make_classification(n_samples=20, **kwargs)
+    with pytest.raises(ValueError, match=match):
+        make_classification(n_samples=20, **kwargs)
+
+
+@pytest.mark.parametrize("make", [make_classification, make_regression])
+def test_blockshape_with_zero_rows_is_refused(make):
+    with pytest.raises(ValueError, match=r"chunks must give >= 1 rows per block.*got \(0, 20\)"):
+        make(n_samples=100, n_features=20, chunks=(0, 20))
