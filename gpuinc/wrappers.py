@@ -28,7 +28,9 @@ from ._blocks import (
     check_y_shape,
     in_memory_rows,
     is_dask_collection,
+    one_d_x_error,
     plan_blocks,
+    takes_1d_x,
 )
 from ._blockwise import apply_method, map_method
 from ._chain import (
@@ -888,14 +890,18 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                   if (k not in PER_ROW_KEYWORDS or _is_scalar(v)) and not is_dask_collection(v)}
         per_row = {k: v for k, v in fit_kwargs.items() if k not in static}
         if is_dask_collection(X):
-            plan = plan_blocks(X, y, per_row, assume_equal_chunks=self.assume_equal_chunks)
+            plan = plan_blocks(X, y, per_row, assume_equal_chunks=self.assume_equal_chunks,
+                               estimator=self.estimator)
             if not plan.blocks:
                 raise ValueError("X has no blocks (zero partitions); there is nothing to train on.")
             return plan.blocks, plan.kind, static
         if isinstance(X, (list, tuple)):
             X = np.asarray(X)
         kind = block_kind(X)
-        if X.ndim != 2:
+        if takes_1d_x(self.estimator):  # text vectorizers: one document per row
+            if X.ndim != 1:
+                raise one_d_x_error(X, self.estimator, "partial_fit")
+        elif X.ndim != 2:
             fix = ("X.to_frame() for a single feature (a Series)" if isinstance(X, pd.Series)
                    else "X.reshape(-1, 1) for a single feature")
             raise ValueError(

@@ -1112,3 +1112,25 @@ def test_a_persisted_computation_that_failed_keeps_its_own_error(client):
         Incremental(sgd(), shuffle_blocks=False).fit(Xb, y, classes=[0, 1])
     assert "lost it since" not in str(info.value)
     assert "the user's own error" in str(info.value) or isinstance(info.value, ZeroDivisionError)
+
+
+def test_a_text_vectorizer_fits_on_documents_and_refuses_a_frame():
+    # HashingVectorizer takes one document per row (input tags two_d_array=False): a Dask
+    # Series was refused with advice to use .to_frame(), and after that transform failed
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    docs = pd.Series([f"word{i % 7} other{i % 3} text" for i in range(40)])
+    expected = HashingVectorizer(n_features=16).transform(docs).toarray()
+    for X in (dd.from_pandas(docs, npartitions=4), list(docs),
+              da.from_array(np.array(list(docs), dtype=object), chunks=10)):
+        inc = Incremental(HashingVectorizer(n_features=16)).fit(X)
+        out = inc.transform(X)
+        out = out.compute() if is_dask_collection(out) else out
+        out = out.sparse.to_dense().to_numpy() if isinstance(out, pd.DataFrame) else out.toarray()
+        np.testing.assert_allclose(out, expected)
+    with pytest.raises(ValueError, match=r"takes X as a 1-D sequence .* pass the column as a "
+                                         r"Series, e.g. X\['text'\]"):
+        Incremental(HashingVectorizer(n_features=16)).fit(
+            dd.from_pandas(docs.to_frame("text"), npartitions=2))
+    with pytest.raises(ValueError, match="takes X as a 1-D sequence"):
+        Incremental(HashingVectorizer(n_features=16)).fit(docs.to_frame("text"))
