@@ -2087,11 +2087,9 @@ def _zarr_features(blocks: dict, columns: tuple, rows: int, dtype: str | None,
             if bad[j:j + col.width].any():
                 names.append(col.name)
             j += col.width
-        fix = (_allow_nan_fix(purpose) if purpose == PREDICT
-               else "or pass allow_nan=True (--allow-nan).")
         raise DataError(
             f"{where}: feature array(s) {_listing(names)} hold missing (NaN) or infinite values. "
-            f"Fill or drop them in the data, {fix}"
+            f"Fill or drop them in the data, {_allow_nan_fix(purpose)}"
         )
     return out
 

@@ -1111,7 +1111,7 @@ DRIFT_TYPE = ("Make the files agree (convert the column to numbers in every file
               "out (--exclude / --features).",
               "Make the files agree (convert the column to numbers in every file, as for "
               "training): the model needs it.")
-ZARR_NAN = ("Fill or drop them in the data, or pass allow_nan=True (--allow-nan).", NAN[1])
+ZARR_NAN = NAN  # the same advice as for Parquet and CSV columns
 ZARR_3D = ("Store it as 2-D (e.g. arr.reshape(len(arr), -1)), or leave it out (--features / "
            "--exclude).",
            "The model was trained on it as column(s): give data where it is 1-D or 2-D, as for "
