@@ -190,7 +190,7 @@ def fit_block(model, x, y, kwargs, static_kwargs, *, index, rows, kind, home,
 
         with compute_context(model, home):
             stat = progressive_statistic(model, x, y, kwargs.get("sample_weight"), progressive,
-                                         home=home)
+                                         home=home, index=index, rows=rows)
     try:
         with compute_context(model, home):
             if y is None:

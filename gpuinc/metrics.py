@@ -10,13 +10,20 @@ client: ``accuracy``, ``neg_mean_squared_error``,
 ``neg_root_mean_squared_error``, ``neg_mean_absolute_error``, ``r2``,
 ``explained_variance`` and ``neg_log_loss`` (multi-output ``y`` is averaged
 over the outputs, as scikit-learn does; ``neg_log_loss`` takes a multilabel
-indicator ``y`` with scikit-learn's formula, each row's positive labels).
+indicator ``y`` with scikit-learn's formula, each row's positive labels, and is
+computed over the model's ``classes_``, in memory too, so a test set lacking a
+class is scored).
 
 **Gathered responses.**  Every other scorer (``roc_auc``, ``f1_macro``,
 ``average_precision``, ...) and every callable is evaluated on the
 estimator's responses: the blocks are predicted where they live and only the
 predictions (one value, or one row of class scores, per sample), ``y`` and
-``sample_weight`` are gathered; X never is.  A callable is called as
+``sample_weight`` are gathered; X never is.  A block's ``y`` and responses come
+from one computation of the block, so they stay paired when the rows of a Dask
+DataFrame come in another order at every compute (``shuffle``): a scikit-learn
+scorer's response, or ``predict`` for a callable, is gathered with ``y``, and a
+callable that asks for another response is called again once ``y`` and every
+response it asked for have been gathered together.  A callable is called as
 ``scorer(estimator, X, y)`` where
 
 * ``estimator`` is a stand-in for the fitted estimator: ``predict``,
@@ -57,6 +64,7 @@ the rows).  In memory, ``score`` always calls the estimator's own ``score``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import warnings
@@ -296,7 +304,7 @@ def _rows(x) -> int:
 
 def _check_rows(n_x: int, n_y: int, what: str = "y", index=None) -> None:
     if n_x != n_y:
-        block = "a block" if index is None else f"block {index}"
+        block = "a block" if index is None else _block_name(index)
         raise ValueError(
             f"{block} of X has {n_x} rows but the matching block of {what} has {n_y}; X and "
             f"{what} must have the same rows in every block (use "
@@ -338,8 +346,40 @@ def _check_label_kinds(y, out, estimator) -> None:
     )
 
 
+@dataclasses.dataclass(frozen=True)
+class _At:
+    """The block a scoring error is about: its number, its ``(start, stop)`` rows when
+    known, and whether it is a training block (``train_score``) or one of the test data.
+
+    The ``index`` argument of the checks below takes one, or a plain block number.
+    """
+
+    index: int
+    rows: tuple | None = None
+    training: bool = False
+
+
+def _block_name(index) -> str:
+    """``block 3 (rows 60:80)``, or ``training block 3 (rows 60:80)``."""
+    if not isinstance(index, _At):
+        return f"block {index}"
+    name = f"{'training ' if index.training else ''}block {index.index}"
+    return name if index.rows is None else f"{name} (rows {index.rows[0]}:{index.rows[1]})"
+
+
 def _in_block(index) -> str:
-    return "a block of the test data" if index is None else f"block {index} of the test data"
+    if index is None:
+        return "a block of the test data"
+    if isinstance(index, _At) and index.training:
+        return _block_name(index)
+    return f"{_block_name(index)} of the test data"
+
+
+def _where(index):
+    """``apply_method``'s ``where=`` (block number, rows) for an ``index``, or None."""
+    if index is None:
+        return None
+    return (index.index, index.rows) if isinstance(index, _At) else (index, None)
 
 
 def _not_finite(values) -> np.ndarray | None:
@@ -404,8 +444,9 @@ def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
         return None
     if _has_missing(y):
         raise ValueError(
-            f"y holds missing values (NaN / None) in {int(np.sum(pd.isna(y)))} row(s) of a "
-            "test block; a missing label cannot be scored. Drop those rows or fill them."
+            f"y holds missing values (NaN / None) in {int(np.sum(pd.isna(y)))} row(s) of "
+            f"{_in_block(index)}; a missing label cannot be scored. Drop those rows or fill "
+            "them."
         )
     _check_finite_targets(y, index)
     if w is None:
@@ -415,7 +456,7 @@ def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
         _check_rows(n, w.shape[0], "sample_weight", index)
         _check_finite_weights(w, index)
     method = STREAMING[name]
-    out = apply_method(x, estimator, method, home)
+    out = apply_method(x, estimator, method, home, where=_where(index))
     if isinstance(out, (list, tuple)):  # one array per output (MultiOutputClassifier)
         raise ValueError(
             f"{name} needs {type(estimator).__name__}.{method} to return one array, but it "
@@ -446,11 +487,8 @@ def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
         pos = np.searchsorted(classes, y)
         pos = np.clip(pos, 0, len(classes) - 1)
         if not np.array_equal(classes[pos], y):
-            unknown = np.setdiff1d(np.unique(y), classes)
-            raise ValueError(
-                f"y contains labels {unknown[:5].tolist()} that the estimator never saw "
-                f"(classes_={classes.tolist()}); log loss is undefined for them."
-            )
+            raise _unseen_labels_error(_unseen_labels(y, classes), classes, estimator, index,
+                                       "log loss is undefined for them")
         eps = np.finfo(out.dtype).eps
         if out.ndim == 2 and out.shape[1] == 2 and len(classes) == 2:
             # as scikit-learn: of two classes, the positive column p, and 1 - p for the other
@@ -484,29 +522,26 @@ def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
     if name == "neg_mean_absolute_error":
         return {"sw": sw, "sae": w @ np.abs(r)}
     # r2 / explained variance: weighted mean and M2 of y and of the residual,
-    # merged across blocks with Chan's update (stable for large offsets).
+    # merged across blocks with Chan's update (see _merge_moments).
     if sw == 0:  # a block that weighs nothing adds its rows only (it has no mean)
         return {"sw": 0.0, "n": n}
-    my = (w @ y) / sw
-    mr = (w @ r) / sw
     # The range of y and of the residual over the rows that weigh something: a constant
     # has an M2 of exactly 0, which the merged float moments miss (y = 0.3 everywhere
     # gives about 1e-32, and r2 about -1e31 instead of scikit-learn's 0).
     counted = w != 0
     yc, rc = (y, r) if counted.all() else (y[counted], r[counted])
-    return {
-        "sw": sw,
-        "n": n,
-        "sse": w @ (r * r),
-        "my": my,
-        "m2y": w @ ((y - my) ** 2),
-        "mr": mr,
-        "m2r": w @ ((r - mr) ** 2),
-        "ymin": yc.min(axis=0),
-        "ymax": yc.max(axis=0),
-        "rmin": rc.min(axis=0),
-        "rmax": rc.max(axis=0),
-    }
+    stats = {"sw": sw, "n": n, "sse": w @ (r * r), "ymin": yc.min(axis=0),
+             "ymax": yc.max(axis=0), "rmin": rc.min(axis=0), "rmax": rc.max(axis=0)}
+    for key, values, first in (("y", y, yc[0]), ("r", r, rc[0])):
+        # Moments of the values less the block's first one ("ky" / "kr"), with the mean
+        # corrected by a second pass: a mean far larger than the spread (y about 1e12 +- 1)
+        # keeps its precision, as scikit-learn's two-pass formula does.
+        shifted = values - first
+        mean = (w @ shifted) / sw
+        mean = mean + (w @ (shifted - mean)) / sw
+        stats.update({f"k{key}": first, f"m{key}": mean,
+                      f"m2{key}": w @ ((shifted - mean) ** 2)})
+    return stats
 
 
 def _multilabel_nll(out, y, w) -> float:
@@ -532,6 +567,49 @@ def _multilabel_nll(out, y, w) -> float:
     return float(-(w @ (y.astype(float) * np.log(p)).sum(axis=1)))
 
 
+def _label_classes(estimator):
+    """The classes of a fitted single-output classifier as a 1-D host array, else None."""
+    classes = getattr(estimator, "classes_", None)
+    if classes is None or not is_classifier(estimator):
+        return None
+    if isinstance(classes, (list, tuple)) and any(
+            getattr(c, "ndim", 0) > 0 or isinstance(c, (list, tuple)) for c in classes):
+        return None  # one array of classes per output (multi-output)
+    try:
+        classes = _host(classes)
+    except Exception:  # noqa: BLE001 - classes gpuinc cannot read: no check
+        return None
+    return classes if classes.ndim == 1 else None
+
+
+def _unseen_labels(y, classes) -> list:
+    """The labels of a block's 1-D ``y`` that are not in ``classes`` (missing values aside)."""
+    if classes is None or y is None:
+        return []
+    values = _host(y)
+    if values.ndim == 2 and values.shape[1] == 1:
+        values = values[:, 0]
+    if values.ndim != 1 or values.size == 0:
+        return []
+    known = set(classes.tolist())
+    labels = pd.unique(values)
+    return [v.item() if hasattr(v, "item") else v for v in labels
+            if not pd.isna(v) and v not in known]
+
+
+def _unseen_labels_error(unseen, classes, estimator, index, why: str) -> ValueError:
+    """A validation / test y holding labels the classifier was never given."""
+    unseen = sorted(unseen, key=repr)
+    listed = ", ".join(map(repr, unseen[:5])) + (" ..." if len(unseen) > 5 else "")
+    return ValueError(
+        f"y contains label(s) {listed} in {_in_block(index)} that the estimator never saw: "
+        f"{type(estimator).__name__} knows the classes {classes.tolist()[:20]} (classes_), so "
+        f"it never predicts them and {why}. Give every label when training, e.g. "
+        "Incremental.fit(X, y, classes=<all labels, those of the test data included>), or "
+        "drop those rows from the test data."
+    )
+
+
 def _has_missing(y) -> bool:
     """NaN in float labels, None / NaN / pd.NA in object labels."""
     if y.dtype.kind in "fc":
@@ -541,12 +619,20 @@ def _has_missing(y) -> bool:
     return False
 
 
-def _merge_moments(a, b, mean, m2):
+def _merge_moments(a, b, key):
+    """Chan's update of the weighted mean and M2 of ``key`` ("y" or "r") of two blocks.
+
+    Means are kept relative to the first block's shift (``k<key>``, see
+    ``_block_stats``); the weights enter as ``a_sw * (b_sw / n)``, never as the
+    product ``a_sw * b_sw``, which overflows or underflows for weights far from 1
+    (1e155, 1e-300).
+    """
     n = a["sw"] + b["sw"]
-    delta = b[mean] - a[mean]
+    delta = ((b["k" + key] - a["k" + key]) + b["m" + key]) - a["m" + key]
+    share = b["sw"] / n
     return (
-        a[mean] + delta * b["sw"] / n,
-        a[m2] + b[m2] + delta * delta * a["sw"] * b["sw"] / n,
+        a["m" + key] + delta * share,
+        a["m2" + key] + b["m2" + key] + delta * delta * a["sw"] * share,
     )
 
 
@@ -572,9 +658,10 @@ def _combine(stats: list, name: str) -> float:
             raise _zero_samples()
         acc = dict(stats[0])
         for s in stats[1:]:
-            my, m2y = _merge_moments(acc, s, "my", "m2y")
-            mr, m2r = _merge_moments(acc, s, "mr", "m2r")
+            my, m2y = _merge_moments(acc, s, "y")
+            mr, m2r = _merge_moments(acc, s, "r")
             acc = {"sw": acc["sw"] + s["sw"], "sse": acc["sse"] + s["sse"],
+                   "ky": acc["ky"], "kr": acc["kr"],
                    "my": my, "m2y": m2y, "mr": mr, "m2r": m2r,
                    **{k: np.minimum(acc[k], s[k]) for k in ("ymin", "rmin")},
                    **{k: np.maximum(acc[k], s[k]) for k in ("ymax", "rmax")}}
@@ -625,18 +712,28 @@ def _continuous(values) -> bool:
 
 
 # ----------------------------------------------------- gathered responses
-def _block_response(x, estimator, method, home):
+#: responses that must be finite to be scored (log-probabilities and score_samples
+#: may be -inf, legitimately)
+_FINITE_METHODS = ("predict", "predict_proba", "decision_function")
+
+
+def _block_response(x, estimator, method, home, where=None):
     """``estimator.<method>`` of one block on the host; None for an empty block."""
     if _rows(x) == 0:
         return None  # most estimators reject zero rows; predict skips them too
-    return _host(apply_method(x, estimator, method, home))
+    return _host(apply_method(x, estimator, method, home, where=_where(where)))
 
 
-def _block_targets(x, y, w, estimator=None, method=None, home="host", index=None):
-    """One block's row count, host y and sample_weight (and a response, when asked).
+def _block_targets(x, y, w, estimator=None, methods=(), home="host", index=None, classes=None,
+                   guessed=()):
+    """One block's row count, host y and sample_weight, responses and unseen labels.
 
-    ``x`` is None when the rows can be counted on y and no response is
-    asked for: then the block of X is not read at all.
+    Returns ``(rows, y, sample_weight, {method: response}, labels of y not in
+    classes, index)``, all from this one computation of the block.  ``x`` is
+    None when the rows can be counted on y and no response is asked for: then
+    the block of X is not read at all.  The error of a method in ``guessed``
+    (gathered for a callable scorer that may not use it) is kept in its place,
+    and raised only if the scorer asks for that response.
     """
     if y is not None:  # a pandas y stays one (a callable scorer may use its methods)
         y = to_host(y)
@@ -647,8 +744,24 @@ def _block_targets(x, y, w, estimator=None, method=None, home="host", index=None
         _check_rows(n, y.shape[0], index=index)
     if w is not None:
         _check_rows(n, w.shape[0], "sample_weight", index)
-    out = None if method is None else _block_response(x, estimator, method, home)
-    return n, y, w, out
+        _check_finite_weights(w, index)
+    outs = {}
+    for m in methods or ():
+        try:
+            outs[m] = _block_response(x, estimator, m, home, index)
+        except Exception as exc:
+            if m not in guessed:
+                raise
+            outs[m] = _Failed(exc)
+    return n, y, w, outs, _unseen_labels(y, classes), index
+
+
+class _Failed:
+    """The error of a response gathered for a callable that may not use it (see
+    ``_block_targets``): raised when the scorer asks for that response."""
+
+    def __init__(self, exc: BaseException):
+        self.exc = exc
 
 
 def _refuse_x_method(estimator, name):
@@ -701,7 +814,7 @@ class _GatheredResponses:
     """
 
     def __init__(self, estimator, blocks, home, *, rows, y=None, sample_weight=None,
-                 placeholder=None, cache=None):
+                 placeholder=None, pending=None, where=None):
         self._estimator = estimator
         self._blocks = blocks
         self._home = home
@@ -709,7 +822,9 @@ class _GatheredResponses:
         self._y = y
         self._sample_weight = sample_weight
         self._placeholder = placeholder
-        self._cache = dict(cache or {})
+        self._pending = dict(pending or {})  # method -> per-block responses, unchecked
+        self._where = list(where) if where is not None else [None] * len(self._block_rows)
+        self._cache = {}
         if hasattr(estimator, "classes_"):
             self.classes_ = _host(estimator.classes_)
 
@@ -760,12 +875,19 @@ class _GatheredResponses:
         if method not in self._cache:
             if not hasattr(self._estimator, method):
                 raise AttributeError(f"{type(self._estimator).__name__} has no {method}")
-            self._no_blocks(method)
-            est = dask.delayed(self._estimator, pure=False)
-            parts = [dask.delayed(_block_response)(b.x, est, method, self._home)
-                     for b in self._blocks]
-            self._cache[method] = _concat_responses(dask.compute(*parts), self._block_rows,
-                                                    self._estimator, method)
+            if method not in self._pending:
+                self._no_blocks(method)
+                raise _MoreResponses(method)  # gathered again, with y (see _score_gathered)
+            outs = self._pending.pop(method)
+            for out in outs:
+                if isinstance(out, _Failed):
+                    raise out.exc
+            if method in _FINITE_METHODS:
+                for out, at in zip(outs, self._where, strict=True):
+                    if out is not None:
+                        _check_finite_responses(out, self._estimator, method, at)
+            self._cache[method] = _concat_responses(outs, self._block_rows, self._estimator,
+                                                    method)
         return self._cache[method]
 
     @available_if(_inner_has("predict"))
@@ -822,19 +944,24 @@ class _GatheredResponses:
 
 
 class _OneBlockResponses(_GatheredResponses):
-    """The stand-in of :class:`_GatheredResponses` for one in-memory block (device data)."""
+    """The stand-in of :class:`_GatheredResponses` for one in-memory block (a training
+    block scored by ``train_score``): responses are computed on first use, and NaN /
+    infinite predictions are refused naming the block (``at``)."""
 
-    def __init__(self, estimator, x, home, *, y=None, sample_weight=None):
+    def __init__(self, estimator, x, home, *, y=None, sample_weight=None, at=None):
         n = _rows(x)
         super().__init__(estimator, None, home, rows=[n], y=y, sample_weight=sample_weight,
-                         placeholder=_placeholder(estimator, n))
+                         placeholder=_placeholder(estimator, n), where=[at])
         self._x = x
 
     def _responses(self, method):
         if method not in self._cache:
             if not hasattr(self._estimator, method):
                 raise AttributeError(f"{type(self._estimator).__name__} has no {method}")
-            out = _block_response(self._x, self._estimator, method, self._home)
+            out = _block_response(self._x, self._estimator, method, self._home,
+                                  self._where[0])
+            if method in _FINITE_METHODS and out is not None:
+                _check_finite_responses(out, self._estimator, method, self._where[0])
             self._cache[method] = _concat_responses([out], self._block_rows, self._estimator,
                                                     method)
         return self._cache[method]
@@ -1017,31 +1144,70 @@ def _is_sklearn_scorer(scorer) -> bool:
     return hasattr(scorer, "_score_func")
 
 
+class _MoreResponses(BaseException):
+    """Raised through a scorer by the stand-in when it asks for a response that was not
+    gathered with y: the gathering is redone with that response too.
+
+    A BaseException, so that a scorer's own ``except Exception`` does not swallow it.
+    """
+
+    def __init__(self, method: str):
+        super().__init__(method)
+        self.method = method
+
+
 def _score_gathered(estimator, blocks, scorer, scoring, home, compute=True):
+    """A scorer that is not streamed, on responses gathered blockwise with y.
+
+    y, sample_weight and every response the scorer uses come from ONE
+    computation of each block: a Dask DataFrame whose row order changes from
+    one compute to the next (after ``shuffle``, or ``sort_values`` /
+    ``set_index`` on tied keys) would otherwise pair y with another row's
+    prediction.  The responses gathered are the one a scikit-learn scorer asks
+    for, or ``predict`` for a callable; when the scorer asks for another one the
+    stand-in stops it, and y and all the responses asked for so far are
+    gathered again, together, before the scorer is called again.
+    """
     has_y = any(b.y is not None for b in blocks)
     if not has_y and _is_sklearn_scorer(scorer):
         raise _needs_y(f"scoring={scoring!r}")
-    # The response a scikit-learn scorer asks for is computed with y, in the same
-    # task (a block of a DataFrame is read once); other responses on first use.
-    method = _first_response_method(scorer, estimator)
-    est = dask.delayed(estimator, pure=False) if method is not None else None
+    if _is_sklearn_scorer(scorer):
+        method = _first_response_method(scorer, estimator)
+        methods = () if method is None else (method,)
+    else:  # a callable: predict is what most of them ask for (others gather again)
+        methods = ("predict",) if has_y and hasattr(estimator, "predict") else ()
+    guessed = methods if not _is_sklearn_scorer(scorer) else ()
+    classes = _label_classes(estimator) if has_y else None
     # Without y the rows are counted on X, unless Dask knows them already.
     known_rows = [None if b.rows is None else b.rows[1] - b.rows[0] for b in blocks]
     has_w = any(b.kwargs.get("sample_weight") is not None for b in blocks)
-    if method is None and not has_y and not has_w and None not in known_rows:
-        parts = [(n, None, None, None) for n in known_rows]
-    else:
-        read_x = method is not None or not has_y
-        parts = [
+
+    def gather(methods):
+        if not methods and not has_y and not has_w and None not in known_rows:
+            return [(n, None, None, {}, [], _At(b.index, b.rows))
+                    for n, b in zip(known_rows, blocks, strict=True)]
+        est = dask.delayed(estimator, pure=False) if methods else None
+        read_x = bool(methods) or not has_y
+        return [
             dask.delayed(_block_targets)(b.x if read_x else None, b.y,
-                                         b.kwargs.get("sample_weight"), est, method, home,
-                                         b.index)
+                                         b.kwargs.get("sample_weight"), est, methods, home,
+                                         _At(b.index, b.rows), classes, guessed)
             for b in blocks
         ]
-    # a lazy score holds no block: those graphs may hold the data (from_array, from_pandas)
-    finish = functools.partial(_score_of_gathered, estimator, blocks if compute else None,
-                               scorer, home, has_y, method)
-    return _finish(parts, finish, compute)
+
+    if not compute:
+        # a lazy score holds no block: those graphs may hold the data (from_array,
+        # from_pandas); a response not gathered ahead is refused (see _no_blocks)
+        finish = functools.partial(_score_of_gathered, estimator, None, scorer, home, has_y)
+        return _finish(gather(methods), finish, compute)
+    while True:
+        gathered = list(dask.compute(*gather(methods)))
+        try:
+            return _score_of_gathered(estimator, blocks, scorer, home, has_y, gathered)
+        except _MoreResponses as more:
+            if more.method in methods:  # pragma: no cover - the stand-in had it
+                raise RuntimeError(f"{more.method} was gathered but not served") from None
+            methods = (*methods, more.method)
 
 
 def _placeholder(estimator, n_rows: int) -> np.ndarray:
@@ -1053,8 +1219,8 @@ def _placeholder(estimator, n_rows: int) -> np.ndarray:
     return np.broadcast_to(np.float64(np.nan), (n_rows, n_features))
 
 
-def _score_of_gathered(estimator, blocks, scorer, home, has_y, method, gathered):
-    """The scorer on the gathered per-block responses (see ``_score_gathered``)."""
+def _score_of_gathered(estimator, blocks, scorer, home, has_y, gathered):
+    """The scorer on the gathered per-block results of ``_block_targets``."""
     rows = [g[0] for g in gathered]
     if sum(rows) == 0:
         raise _zero_samples()
@@ -1071,14 +1237,28 @@ def _score_of_gathered(estimator, blocks, scorer, home, has_y, method, gathered)
         kwargs["sample_weight"] = np.concatenate(
             [np.ones(n) if w is None else w for w, n in zip(weights, rows, strict=True)]
         )
-    cache = {}
-    if method is not None:
-        cache[method] = _concat_responses([g[3] for g in gathered], rows, estimator, method)
+    pending = {m: [g[3][m] for g in gathered] for m in (gathered[0][3] if gathered else {})}
     placeholder = _placeholder(estimator, sum(rows))
     proxy = _GatheredResponses(estimator, blocks, home, rows=rows, y=y,
                                sample_weight=kwargs.get("sample_weight"),
-                               placeholder=placeholder, cache=cache)
-    return _a_number(scorer(proxy, placeholder, given_y, **kwargs), scorer)
+                               placeholder=placeholder, pending=pending,
+                               where=[g[5] for g in gathered])
+    try:
+        value = scorer(proxy, placeholder, given_y, **kwargs)
+    except ValueError as exc:
+        unseen = [(g[5], g[4]) for g in gathered if g[4]]
+        if not unseen:
+            raise
+        # a label the model never saw: scikit-learn's error is about something else
+        # ("Target is multiclass but average='binary'", "multi_class must be in ...")
+        at = unseen[0][0]
+        labels = {v for _, found in unseen for v in found}
+        from .io import _one_line
+
+        raise _unseen_labels_error(
+            labels, _label_classes(estimator), estimator, at,
+            f"the scorer fails on them ({_one_line(exc)[:200]})") from exc
+    return _a_number(value, scorer)
 
 
 # ------------------------------------------------ the estimator's own score
@@ -1160,7 +1340,7 @@ def score_blocks(estimator, blocks, scoring=None, *, home: str = "host", compute
         est = dask.delayed(estimator, pure=False)
         parts = [
             dask.delayed(_block_stats)(est, b.x, b.y, b.kwargs.get("sample_weight"), scoring, home,
-                                       b.index)
+                                       _At(b.index, b.rows))
             for b in blocks
         ]
         return _finish(parts, functools.partial(_combined_float, scoring=scoring), compute)
@@ -1187,14 +1367,21 @@ def _is_fitted(estimator) -> bool:
     return any(k.endswith("_") and not k.startswith("__") for k in vars(estimator))
 
 
-def progressive_statistic(estimator, x, y, w, scoring, home: str = "host"):
+def progressive_statistic(estimator, x, y, w, scoring, home: str = "host", *, index=None,
+                          rows=None):
     """Score one block with the model as it stands, before it learns from it.
 
     Returns a small statistic that :func:`combine_progressive` merges across
     blocks; None while the model has not been fitted yet (the first block).
+    ``index`` and ``rows`` (the training block's number and ``(start, stop)``)
+    name the block in errors.  NaN / infinite predictions raise a ValueError,
+    as on the test data; only a block on which a scorer is undefined (its y
+    lacks some of the model's classes: ``roc_auc`` on one class) is left out of
+    the pass's score, with a warning from :func:`combine_progressive`.
     """
     if not _is_fitted(estimator):
         return None
+    at = None if index is None else _At(index, rows, training=True)
     if scoring in (None, ESTIMATOR_DEFAULT):
         how = score_reduction(estimator)
         if how in ("sum", "mean"):
@@ -1206,27 +1393,57 @@ def progressive_statistic(estimator, x, y, w, scoring, home: str = "host"):
     if isinstance(scoring, str) and scoring in STREAMING:
         if y is None:
             raise _needs_y(f"scoring={scoring!r}")
-        return (scoring, _block_stats(estimator, x, y, w, scoring, home))
+        return (scoring, _block_stats(estimator, x, y, w, scoring, home, at))
     n = _rows(x)
     if n == 0:
         return None
     scorer = get_scorer(scoring) if isinstance(scoring, str) else scoring
-    if home == DEVICE or KIND_HOME[block_kind(x)] == DEVICE:
-        # scikit-learn's metrics take host arrays: the scorer gets a stand-in whose
-        # responses are computed where the block lives and brought to the host
+    if w is not None:
+        _check_finite_weights(_host(w), at)
+    if _is_sklearn_scorer(scorer) or home == DEVICE or KIND_HOME[block_kind(x)] == DEVICE:
+        # The scorer gets a stand-in whose responses are computed where the block lives,
+        # brought to the host (scikit-learn's metrics take host arrays) and checked finite.
+        # A callable on a host block gets the real estimator and X.
         y = None if y is None else _host(y)
         w = None if w is None else _host(w)
-        proxy = _OneBlockResponses(estimator, x, home, y=y, sample_weight=w)
+        proxy = _OneBlockResponses(estimator, x, home, y=y, sample_weight=w, at=at)
+        method = _first_response_method(scorer, estimator)
+        if method is not None:
+            proxy._responses(method)  # NaN predictions raise here, never left out
         x = proxy._placeholder
-        estimator = proxy
+        estimator_or_proxy = proxy
+    else:
+        estimator_or_proxy = estimator
     kw = {} if w is None else {"sample_weight": w}
     try:
-        value = scorer(estimator, x, y, **kw)
+        value = scorer(estimator_or_proxy, x, y, **kw)
     except ValueError as exc:
+        if not _lacks_classes(y, estimator):
+            if at is not None and hasattr(exc, "add_note"):
+                exc.add_note(f"gpuinc: raised by the scorer of train_score on {_in_block(at)}")
+            raise
         # undefined on this block (roc_auc_ovr, brier or top-k on a block lacking a
-        # class): left out of the pass's score, like a NaN (see combine_progressive)
+        # class): left out of the pass's score, with a warning (see combine_progressive)
         return ("mean", {"sw": float(n), "sum": float("nan"), "error": str(exc)})
     return ("mean", {"sw": float(n), "sum": _a_number(value, scorer) * n})
+
+
+def _lacks_classes(y, estimator) -> bool:
+    """Whether a block's y holds fewer labels than the classifier's classes (or than two):
+    the blocks on which a scorer may be undefined (``roc_auc`` of one class)."""
+    if y is None:
+        return False
+    try:
+        values = _host(y)
+        present = len(pd.unique(values.ravel())) if values.ndim > 1 else len(pd.unique(values))
+    except Exception:  # noqa: BLE001 - labels gpuinc cannot count: not a verdict
+        return False
+    classes = getattr(estimator, "classes_", None)
+    try:
+        expected = len(classes) if classes is not None and np.ndim(classes) == 1 else 2
+    except TypeError:
+        expected = 2
+    return present < max(expected, 2)
 
 
 def combine_progressive(stats: list) -> float | None:
@@ -1242,11 +1459,16 @@ def combine_progressive(stats: list) -> float | None:
         # a block where the scorer is undefined (roc_auc on a block of one class) is left
         # out rather than making the whole pass's score NaN
         defined = [p for p in parts if np.isfinite(p["sum"])]
-        errors = [p["error"] for p in parts if "error" in p]
-        if not defined and errors:
+        if len(defined) < len(parts):
+            errors = [p["error"] for p in parts if "error" in p]
+            why = (f": {errors[0][:300]}" if errors else
+                   " (the scorer gave NaN or infinity on them)")
+            what = ("any block of the pass" if not defined else
+                    f"{len(parts) - len(defined)} of the {len(parts)} blocks scored in the "
+                    "pass, which are left out of it")
             warnings.warn(
-                f"the training score (train_score) could not be computed on any block of the "
-                f"pass: {errors[0][:300]}", UserWarning, stacklevel=2)
+                f"the training score (train_score) could not be computed on {what}{why}",
+                UserWarning, stacklevel=2)
         parts = defined or parts
         return sum(p["sum"] for p in parts) / sum(p["sw"] for p in parts)
     return _combine(parts, name)
@@ -1269,6 +1491,15 @@ def score_in_memory(estimator, X, y, scoring=None, sample_weight=None) -> float:
             return float(estimator.score(X, **kwargs))
         return float(estimator.score(X, y, **kwargs))
     scorer = check_scoring(estimator, scoring=scoring)
+    classes = _label_classes(estimator)
+    if scoring == "neg_log_loss" and classes is not None and len(classes) >= 2:
+        # as on Dask input, where each block is scored on its own: log loss over the
+        # model's classes (scikit-learn's scorer infers them from y, and refuses a test set
+        # that lacks one of them)
+        from sklearn.metrics import log_loss, make_scorer
+
+        scorer = make_scorer(log_loss, greater_is_better=False,
+                             response_method="predict_proba", labels=classes)
     if y is None and _is_sklearn_scorer(scorer):
         raise _needs_y(f"scoring={scoring!r}")
     return _a_number(scorer(estimator, X, y, **kwargs), scorer)

@@ -260,3 +260,67 @@ def test_pos_label_errors_pickle_with_their_fields():
     assert (str(back), back.need) == (str(exc), 2)
     worded = exc.worded(("--epochs ", "a new --checkpoint folder"))
     assert str(pickle.loads(pickle.dumps(worded))) == str(worded)
+
+
+@pytest.mark.parametrize("name", ["r2", "explained_variance"])
+@pytest.mark.parametrize("scale", [1e-300, 1e155])
+def test_r2_does_not_depend_on_the_scale_of_the_weights(regression, name, scale):
+    # the merge of two blocks multiplied their total weights: 1e-300 underflowed and 1e155
+    # overflowed (r2 = 1.0 instead of scikit-learn's value)
+    inc, X, y, Xn, yn = regression
+    w = np.random.RandomState(0).uniform(0.5, 2.0, len(yn)) * scale
+    inc.set_params(scoring=name)
+    expected = get_scorer(name)(inc.estimator_, Xn, yn, sample_weight=w / scale)
+    got = inc.score(X, y, sample_weight=dask.array.from_array(w, chunks=400))
+    inc.set_params(scoring=None)
+    assert got == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["r2", "explained_variance"])
+def test_r2_keeps_its_precision_when_the_mean_dwarfs_the_spread(name):
+    # y about 1e12 +- 1: raw per-block sums of y lost about 2e-7 of r2, depending on the chunks
+    rs = np.random.RandomState(0)
+    yn = 1e12 + rs.randn(2000)
+    pred = yn + 0.3 * rs.randn(2000)
+    est = SGDRegressor().fit(np.zeros((2, 1)), [0.0, 1.0])
+    est.coef_, est.intercept_ = np.array([1.0]), np.array([0.0])
+    inc = Incremental(SGDRegressor(), scoring=name)
+    inc.estimator_ = est
+    yl, pl = yn.astype(np.longdouble), pred.astype(np.longdouble)  # the exact value
+    res = yl - pl
+    num = ((yl - pl) ** 2).sum() if name == "r2" else ((res - res.mean()) ** 2).sum()
+    exact = float(1 - num / ((yl - yl.mean()) ** 2).sum())
+    for chunks in (2000, 97):
+        got = inc.score(dask.array.from_array(pred[:, None], chunks=(chunks, 1)),
+                        dask.array.from_array(yn, chunks=chunks))
+        assert got == pytest.approx(exact, rel=1e-12), chunks
+
+
+@pytest.mark.parametrize("name", ["top_k_accuracy", "f1_macro", "balanced_accuracy"])
+def test_a_nan_sample_weight_is_refused_by_gathered_scorers(multiclass, name):
+    # top_k_accuracy returned nan where the documentation promises a ValueError
+    inc, X, y, Xn, yn = multiclass
+    w = np.ones(len(yn))
+    w[407] = np.nan
+    inc.set_params(scoring=name)
+    with pytest.raises(ValueError, match=r"sample_weight contains NaN: 1 row\(s\) of block 1 "):
+        inc.score(X, y, sample_weight=dask.array.from_array(w, chunks=400))
+    inc.set_params(scoring=None)
+
+
+def test_log_loss_of_a_test_set_lacking_a_class_is_the_same_in_memory_and_on_dask(multiclass):
+    # in memory scikit-learn's scorer refused it ("y_true and y_prob contain different
+    # number of classes"), on Dask input it was scored over the model's classes
+    from sklearn.metrics import log_loss
+
+    inc, X, y, Xn, yn = multiclass
+    keep = yn != 2
+    inc.set_params(scoring="neg_log_loss")
+    expected = -log_loss(yn[keep], inc.estimator_.predict_proba(Xn[keep]),
+                         labels=inc.estimator_.classes_)
+    on_dask = inc.score(dask.array.from_array(Xn[keep], chunks=300),
+                        dask.array.from_array(yn[keep], chunks=300))
+    in_memory = inc.score(Xn[keep], yn[keep])
+    inc.set_params(scoring=None)
+    assert on_dask == pytest.approx(expected, rel=1e-9)
+    assert in_memory == pytest.approx(expected, rel=1e-9)

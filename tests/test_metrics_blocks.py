@@ -5,11 +5,11 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.decomposition import PCA, LatentDirichletAllocation
 from sklearn.linear_model import PoissonRegressor, SGDClassifier, SGDRegressor
-from sklearn.metrics import get_scorer, make_scorer, r2_score, roc_auc_score
+from sklearn.metrics import get_scorer, make_scorer, mean_absolute_error, r2_score, roc_auc_score
 from sklearn.mixture import GaussianMixture
 from sklearn.multioutput import MultiOutputClassifier, MultiOutputRegressor
 from sklearn.neighbors import KernelDensity
@@ -726,3 +726,200 @@ def test_log_loss_of_two_classes_reads_the_positive_column_only():
     expected = get_scorer("neg_log_loss")(inc.estimator_, Xn, yn)
     assert inc.score(da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50)) == \
         pytest.approx(expected, rel=1e-9)
+
+
+# ------------------------------------------------- rows that move between computes
+class _Threshold(ClassifierMixin, BaseEstimator):
+    """Predicts class 1 where column ``a`` is positive: right on every row of the data below."""
+
+    def partial_fit(self, X, y, classes=None):
+        self.classes_ = np.array([0, 1])
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def predict(self, X):
+        return (np.asarray(X)[:, 0] > 0).astype(int)
+
+    def decision_function(self, X):
+        return np.asarray(X)[:, 0]
+
+
+def _reordered_each_compute():
+    """A Dask DataFrame whose partitions come in another row order at every compute, as
+    after ``shuffle`` (or ``sort_values`` / ``set_index`` on tied keys)."""
+    import itertools
+
+    calls = itertools.count()
+    rng = np.random.RandomState(0)
+    pdf = pd.DataFrame(rng.randn(400, 2), columns=list("ab"))
+    pdf["y"] = (pdf.a > 0).astype(int)
+
+    def reorder(part):
+        return part.iloc[np.random.RandomState(next(calls)).permutation(len(part))]
+
+    ddf = dd.from_pandas(pdf, npartitions=4).map_partitions(reorder, meta=pdf.iloc[:0])
+    return ddf[["a", "b"]], ddf.y, pdf
+
+
+def test_a_callable_scorer_pairs_y_with_the_predictions_of_the_same_rows():
+    # y was gathered in one compute and predict in another: on rows that come in another
+    # order at every compute, y was paired with other rows' predictions (accuracy ~0.5)
+    from sklearn.metrics import accuracy_score, roc_auc_score
+
+    X, y, pdf = _reordered_each_compute()
+    inc = Incremental(_Threshold(), scoring="accuracy").fit(pdf[["a", "b"]], pdf.y)
+    assert inc.score(X, y) == 1.0  # streamed: y and predict in one task
+    for scoring in [lambda est, X_, y_: accuracy_score(y_, est.predict(X_)),
+                    # asks for two responses: both are gathered with y, in one compute
+                    lambda est, X_, y_: (roc_auc_score(y_, est.decision_function(X_))
+                                         + accuracy_score(y_, est.predict(X_))) / 2,
+                    lambda est, X_, y_: est.score(X_, y_)]:
+        inc.set_params(scoring=scoring)
+        assert inc.score(X, y) == 1.0
+    inc.set_params(scoring=lambda est, X_, y_: accuracy_score(y_, est.predict(X_)))
+    assert float(inc.score(X, y, compute=False)) == 1.0  # predict is gathered ahead
+
+
+def test_validation_with_a_callable_scorer_pairs_y_with_its_predictions():
+    from sklearn.metrics import accuracy_score
+
+    X, y, pdf = _reordered_each_compute()
+    inc = Incremental(_Threshold(), scoring=lambda e, X_, y_: accuracy_score(y_, e.predict(X_)),
+                      epochs=2, progress=False)
+    inc.fit(pdf[["a", "b"]], pdf.y, validation_data=(X, y))
+    assert [r["val_score"] for r in inc.history_] == [1.0, 1.0]
+
+
+def test_a_callable_scorer_is_not_failed_by_a_response_it_does_not_use(kmeans):
+    # predict is gathered with y for a callable ahead of its call; its error counts only
+    # if the scorer asks for predict
+    class NoPredict(_Threshold):
+        def predict(self, X):
+            raise RuntimeError("predict is broken")
+
+    X, y, pdf = _reordered_each_compute()
+    inc = Incremental(NoPredict(), scoring=lambda e, X_, y_: float(len(y_))).fit(
+        pdf[["a", "b"]], pdf.y)
+    assert inc.score(X, y) == 400.0
+    inc.set_params(scoring=lambda e, X_, y_: float(e.predict(X_).mean()))
+    with pytest.raises(RuntimeError, match="predict is broken"):
+        inc.score(X, y)
+
+
+# --------------------------------------------------- errors that name their block
+class _FailsOnNegatives(SGDRegressor):
+    def predict(self, X):
+        if (np.asarray(X)[:, 0] < -100).any():
+            raise ValueError("cannot predict a row below -100")
+        return super().predict(X)
+
+
+@pytest.mark.parametrize("scoring", ["r2", "neg_median_absolute_error"])
+def test_an_estimator_error_while_scoring_names_its_block(scoring):
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(300, 2)
+    yn = Xn[:, 0] + rng.randn(300)
+    inc = Incremental(_FailsOnNegatives(random_state=0), scoring=scoring).fit(Xn, yn)
+    Xn[250, 0] = -1000
+    with pytest.raises(ValueError, match="below -100") as info:
+        inc.score(da.from_array(Xn, chunks=(100, 2)), da.from_array(yn, chunks=100))
+    assert any("_FailsOnNegatives.predict on block 2 (rows 200:300) of X" in note
+               for note in getattr(info.value, "__notes__", [])), info.value
+
+
+class _Diverges(RegressorMixin, BaseEstimator):
+    """Predicts 0, then NaN (as a diverged model does) after ``after`` partial_fit calls."""
+
+    def __init__(self, after=3):
+        self.after = after
+
+    def partial_fit(self, X, y):
+        self.n_ = getattr(self, "n_", 0) + 1
+        self.coef_ = np.ones(X.shape[1])
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), np.nan if self.n_ > self.after else 0.0)
+
+
+def _diverging_data():
+    rng = np.random.RandomState(0)
+    return da.from_array(rng.rand(100, 3), chunks=(20, 3)), da.from_array(rng.rand(100), chunks=20)
+
+
+@pytest.mark.parametrize("scoring", ["r2", "neg_median_absolute_error",
+                                     lambda e, X, y: -mean_absolute_error(y, e.predict(X))])
+def test_nan_predictions_on_a_training_block_raise_naming_it(scoring):
+    # the train score of a diverged model: a gathered scorer's ValueError left the block out
+    # silently, and r2 said "a block of the test data"
+    X, y = _diverging_data()
+    inc = Incremental(_Diverges(), scoring=scoring, train_score=True, shuffle_blocks=False,
+                      epochs=2, progress=False)
+    with pytest.raises(ValueError, match=r"(y_pred contains NaN: _Diverges\.predict returned "
+                                         r"NaN or infinite values for 20 row\(s\) of |"
+                                         r"Input contains NaN)") as info:
+        inc.fit(X, y)
+    said = " ".join([str(info.value), *getattr(info.value, "__notes__", [])])
+    assert "training block 4 (rows 80:100)" in said and "test data" not in said, said
+
+
+def test_nan_predictions_on_validation_with_a_gathered_scorer_name_the_block():
+    # scikit-learn's bare "Input contains NaN." came from deep in the metric
+    X, y = _diverging_data()
+    inc = Incremental(_Diverges(after=2), scoring="neg_median_absolute_error", epochs=2,
+                      shuffle_blocks=False, progress=False)
+    with pytest.raises(ValueError, match=r"y_pred contains NaN: _Diverges\.predict returned NaN "
+                                         r"or infinite values for 20 row\(s\) of block 0 \(rows "
+                                         r"0:20\) of the test data"):
+        inc.fit(X, y, validation_data=(X, y))
+
+
+@pytest.mark.filterwarnings("ignore:Only one class:UserWarning")  # scikit-learn's own
+def test_the_train_score_warns_about_every_block_it_leaves_out():
+    # a block where the scorer is undefined was left out silently unless all were
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(200, 3)
+    yn = (Xn[:, 0] > 0).astype(int)
+    est = SGDClassifier(loss="log_loss", random_state=0).fit(Xn, yn)
+    one_class = metrics.progressive_statistic(est, Xn[yn == 1][:40], yn[yn == 1][:40], None,
+                                              "roc_auc")
+    both = metrics.progressive_statistic(est, Xn[:40], yn[:40], None, "roc_auc")
+    assert not np.isfinite(one_class[1]["sum"]) and np.isfinite(both[1]["sum"])
+    with pytest.warns(UserWarning, match="1 of the 2 blocks scored in the pass"):
+        assert metrics.combine_progressive([both, one_class]) == pytest.approx(
+            roc_auc_score(yn[:40], est.decision_function(Xn[:40])))
+
+
+def test_a_scorer_error_on_a_training_block_with_every_class_is_raised():
+    # any ValueError left the block out of the train score: a callable's bug was swallowed
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(200, 3)
+    yn = (Xn[:, 0] > 0).astype(int)
+    est = SGDClassifier(loss="log_loss", random_state=0).fit(Xn, yn)
+
+    def buggy(e, X, y):
+        raise ValueError("a bug of the scorer")
+
+    with pytest.raises(ValueError, match="a bug of the scorer"):
+        metrics.progressive_statistic(est, Xn[:40], yn[:40], None, buggy)
+    with pytest.raises(ValueError, match="a bug of the scorer") as info:
+        metrics.progressive_statistic(est, Xn[:40], yn[:40], None, buggy, index=0, rows=(0, 40))
+    assert "training block 0 (rows 0:40)" in " ".join(info.value.__notes__)
+
+
+# ------------------------------------------------------------ unseen labels
+@pytest.mark.parametrize("scoring", ["roc_auc", "f1", "neg_log_loss"])
+def test_a_test_label_the_model_never_saw_is_named(scoring):
+    # scikit-learn's errors were about something else: "multi_class must be in ('ovo',
+    # 'ovr')", "Target is multiclass but average='binary'"
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(300, 3)
+    yn = (Xn[:, 0] > 0).astype(int)
+    inc = Incremental(SGDClassifier(loss="log_loss", random_state=0), scoring=scoring).fit(
+        Xn, yn, classes=[0, 1])
+    yt = yn.copy()
+    yt[205] = 2
+    with pytest.raises(ValueError, match=r"y contains label\(s\) 2 in block 2 \(rows 200:300\) "
+                                         r"of the test data that the estimator never saw: "
+                                         r"SGDClassifier knows the classes \[0, 1\].*classes="):
+        inc.score(da.from_array(Xn, chunks=(100, 3)), da.from_array(yt, chunks=100))

@@ -1219,17 +1219,19 @@ def test_a_training_score_undefined_on_a_block_leaves_that_block_out(scoring):
     assert np.isfinite(scored.history_[-1]["train_score"])
 
 
-def test_a_training_score_undefined_on_every_block_says_why():
+def test_a_training_score_that_fails_on_blocks_with_every_class_is_raised():
+    # it was left out of every block's score, with a warning and a NaN train_score: only
+    # blocks that lack some class (where a score may be undefined) are left out now
     def refuses(est, X, y):
         raise ValueError("this scorer needs something the blocks lack")
 
     X, y = block_data()
     inc = Incremental(SGDClassifier(random_state=0), scoring=refuses, train_score=True,
                       progress=False)
-    with pytest.warns(UserWarning, match="could not be computed on any block of the pass: "
-                                         "this scorer needs"):
+    with pytest.raises(ValueError, match="this scorer needs") as info:
         inc.fit(X, y, classes=[0, 1])
-    assert np.isnan(inc.history_[-1]["train_score"])
+    assert "training block" in " ".join(getattr(info.value, "__notes__", [])) + str(info.value)
+    assert not hasattr(inc, "estimator_")
 
 
 def test_a_classifier_on_a_continuous_target_is_told_to_use_a_regressor_before_training():

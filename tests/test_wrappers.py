@@ -806,8 +806,13 @@ def test_score_compute_false_is_lazy_as_in_dask_ml(data):
         graph = dict(lazy.__dask_graph__())
         final = [k for k in graph if str(k).startswith("_as_float64")]
         assert len(final) == 1 and len(pickle.dumps(graph[final[0]])) < 20_000
+    # a callable gets predict gathered with y (in the same computation of each block) ...
     inc.set_params(scoring=lambda est, X_, y_: float(np.mean(est.predict(X_) == y_)))
-    with pytest.raises(TypeError, match="also asked for predict; score with compute=True"):
+    assert float(inc.score(X, y, compute=False)) == pytest.approx(expected)
+    # ... and any other response it asks for only when computed at once
+    inc.set_params(scoring=lambda est, X_, y_: float(np.mean(
+        est.classes_[est.predict_proba(X_).argmax(axis=1)] == y_)))
+    with pytest.raises(TypeError, match="also asked for predict_proba; score with compute=True"):
         inc.score(X, y, compute=False).compute()
     inc.set_params(scoring="accuracy")
     assert inc.score(X, y, False).compute() == expected  # positional, as dask-ml's
