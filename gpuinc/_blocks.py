@@ -9,6 +9,7 @@ itself; gpuinc never writes low-level graph keys by hand.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import operator
 import warnings
@@ -275,20 +276,25 @@ def _labels_pair(indexes, objects, unlabelled: bool) -> bool:
     """Whether in-memory pandas ``objects`` pair with X's blocks (``indexes``) by label.
 
     A Dask DataFrame may hold its rows in another order than the pandas objects
-    they came with (``dd.from_pandas`` sorts by index).  They are paired by label
-    when X's labels are unique over all its blocks and every object's index is
-    unique and holds all of them, and the order differs from position's.  With
+    they came with (``dd.from_pandas`` sorts by index), and one whose rows come in
+    another order on each compute (a shuffle) has no one order to follow.  They are
+    paired by label when X's labels are unique over all its blocks and every
+    object's index is unique and holds all of them, even in X's order as read (the
+    block's task pairs them again, see :func:`_follow_labels`).  With
     ``unlabelled`` (a NumPy y or sample_weight beside them, which can only follow
-    position) such a reordering is an error, not a silent mismatch between them.
+    position) they are paired by position when in X's order as read, and another
+    order is an error, not a silent mismatch between them.
     """
     labels = indexes[0].append(list(indexes[1:])) if len(indexes) > 1 else indexes[0]
     pair = labels.is_unique and all(
         obj.index.is_unique and not bool((obj.index.get_indexer(labels) < 0).any())
         for obj in objects)
     if pair:
-        if all(obj.index.equals(labels) for obj in objects):
-            return False  # by position is by label
+        # in X's order as read: the labels still pair them, since X's rows may come in
+        # another order when its blocks are computed again (see _follow_labels)
         if unlabelled:
+            if all(obj.index.equals(labels) for obj in objects):
+                return False  # by position is by label (checked again, see _follow_order)
             raise ValueError(
                 "X's rows are in another order than the index of the in-memory pandas y "
                 "(or sample_weight), which would pair them by label, but a NumPy y or "
@@ -334,6 +340,72 @@ def _block_index(block):
     """The index of one partition, as pandas (a cuDF partition's too)."""
     index = block.index
     return index.to_pandas() if hasattr(index, "to_pandas") else index
+
+
+def _index_digest(index) -> str | None:
+    """A short digest of one partition's index labels, in their order (None: no digest)."""
+    if isinstance(index, pd.RangeIndex):
+        return f"range {index.start} {index.stop} {index.step}"
+    try:
+        values = pd.util.hash_pandas_object(index, index=False, categorize=False).to_numpy()
+    except (TypeError, ValueError):  # labels pandas cannot hash: nothing to compare
+        return None
+    return f"{len(values)} " + hashlib.blake2b(values.tobytes(), digest_size=16).hexdigest()
+
+
+def _block_layout(block) -> tuple:
+    """(rows, index digest) of one partition of X: see :func:`_follow_order`."""
+    return len(block), _index_digest(_block_index(block))
+
+
+def _follow_labels(part, piece, name: str, number: int):
+    """``piece`` of an in-memory pandas ``name`` (y, sample_weight), labelled with the
+    rows of X's block ``number`` as gpuinc read them, in the order of ``part``, the
+    block as computed now.
+
+    A Dask DataFrame whose rows come in another order on each compute (a shuffle,
+    ``set_index`` or ``sort_values`` on keys with ties) would otherwise be paired
+    with the labels' order of another compute: the piece follows the rows by label
+    in the task that trains (or scores) them, as :func:`_attach_pieces` does for
+    Dask pieces.
+    """
+    index = _block_index(part)
+    if index.equals(piece.index):
+        return piece
+    where = piece.index.get_indexer(index)
+    if len(where) != len(piece) or bool((where < 0).any()):
+        raise ValueError(
+            f"partition {number} of X holds other rows than when gpuinc read its index "
+            f"labels to pair the in-memory pandas {name} with it by label ({len(index)} "
+            f"rows, {len(piece)} then): X's partitions hold other rows from one compute to "
+            "the next. Persist X first (X = X.persist()), or pass "
+            f"{name} as a column of the Dask DataFrame X comes from."
+        )
+    return piece.take(where)
+
+
+def _follow_order(part, piece, digest, name: str, number: int):
+    """``piece`` of an in-memory ``name`` paired by position with X's block ``number``,
+    after checking that the block (``part``, as computed now) holds the index labels,
+    in the order, that gpuinc read when it planned the blocks (``digest``).
+
+    A Dask DataFrame whose rows come in another order on each compute (a shuffle,
+    ``set_index`` or ``sort_values`` on keys with ties) has no one order an in-memory
+    NumPy y could follow: that is an error, not a silent mismatch.  (Rows reordered
+    among tied labels, as ``set_index`` on a key with ties makes them, leave the
+    labels as they were: that cannot be seen here.)
+    """
+    if digest is not None and _index_digest(_block_index(part)) != digest:
+        raise ValueError(
+            f"partition {number} of X came with its rows in another order (or other rows) "
+            f"than when gpuinc first read it, so the in-memory {name}, paired with X's rows "
+            "by position, no longer matches them: X's row order changes from one compute "
+            "to the next (a shuffle, or set_index / sort_values on keys with ties). Pass "
+            f"{name} as a column of the Dask DataFrame X comes from (y = ddf['target']), "
+            "or as pandas with X's own unique index labels, or persist X first "
+            f"(X = X.persist()) and take {name} from it in that order."
+        )
+    return piece
 
 
 def _not_per_row_hint(name: str) -> str:
@@ -626,10 +698,19 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
                                                  len(framed) < len(in_memory))
             return cache["indexes"] if cache["by_label"] else None
 
+    # in-memory pieces go with a Dask DataFrame's blocks by label or by position, which
+    # the block's task checks (see _follow_labels, _follow_order): X's labels (or their
+    # digests) are read with its row counts
+    frame_x = isinstance(X, (dd.DataFrame, dd.Series)) and bool(in_memory)
+
     def x_lengths():
         if "lengths" not in cache:
             if x_indexes is not None:  # one read of X gives both
                 x_indexes()
+            elif frame_x:
+                layout = dask.compute(*[dask.delayed(_block_layout)(b) for b in x_blocks])
+                cache["lengths"] = tuple(n for n, _ in layout)
+                cache["digests"] = tuple(d for _, d in layout)
             else:
                 cache["lengths"] = _compute_row_lengths(X, x_blocks)
         return cache["lengths"]
@@ -654,6 +735,13 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
                 value, name, len(x_blocks), lengths, x_lengths, assume_equal_chunks,
                 shared.get(name, False), x_indexes_fn=x_indexes,
             )
+    if frame_x:
+        follow = _block_followers(x_blocks, cache)
+        if y is not None and not is_dask_collection(y):
+            y_pieces = follow(y_pieces, "y")
+        for name, value in fit_kwargs.items():
+            if name in kw_pieces and not is_dask_collection(value):
+                kw_pieces[name] = follow(kw_pieces[name], name)
     final_lengths = lengths if lengths is not None else cache.get("lengths")
     offsets = None
     if final_lengths is not None:
@@ -665,6 +753,25 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
         blocks.append(Block(i, xb, y_pieces[i], kw, offsets[i] if offsets else None))
     n_rows = int(sum(final_lengths)) if final_lengths is not None else None
     return BlockPlan(blocks, kind, n_rows)
+
+
+def _block_followers(x_blocks, cache):
+    """A function that turns the in-memory pieces of one per-row object into tasks that
+    follow X's blocks as computed when trained (or scored): by label when the plan
+    paired them by label, else by position, checked (see _follow_labels, _follow_order)."""
+    if cache.get("by_label"):
+        def follow(pieces, name):
+            return [dask.delayed(_follow_labels, pure=False)(xb, piece, name, i)
+                    for i, (xb, piece) in enumerate(zip(x_blocks, pieces, strict=True))]
+        return follow
+    digests = cache.get("digests")
+    if digests is None:
+        digests = tuple(_index_digest(i) for i in cache["indexes"])
+
+    def follow(pieces, name):
+        return [dask.delayed(_follow_order, pure=False)(xb, piece, d, name, i)
+                for i, (xb, piece, d) in enumerate(zip(x_blocks, pieces, digests, strict=True))]
+    return follow
 
 
 def _check_meta_home(X, y, x_kind: str) -> None:
