@@ -969,7 +969,9 @@ def _predict(args) -> int:
             if args.proba:
                 proba = inc.predict_proba(X)
                 table = table.assign(**{f"proba_{c}": proba[c] for c in proba.columns})
-        _write_table(table, fs, path, kind, overwrite=args.overwrite, out=out)
+        # an error of the model on a block (NaN with --allow-nan, say) names its file too
+        with _name_the_file(ds, len(features), payload["dtype"], args.blocksize):
+            _write_table(table, fs, path, kind, overwrite=args.overwrite, out=out)
         done[0] = True
     print(f"predictions for {ds.source} written to {out} in {time.perf_counter() - t0:.2f} s")
     _raise_held(done)

@@ -1534,3 +1534,21 @@ def test_bad_options_are_refused_before_the_data_is_read(tmp_path, capsys, argv,
     rc, _, err = run(capsys, *(a.format(**names) for a in argv))
     assert rc == 2 and message in err, err
     assert not (tmp_path / "model.pkl").exists() and not (tmp_path / "preds.parquet").exists()
+
+
+def test_predict_with_allow_nan_names_the_file_of_a_block_the_model_cannot_take(
+        tmp_path, data, capsys):
+    # with --allow-nan the reader lets NaN through, and the model's error named no file
+    folder, _ = data
+    model = tmp_path / "model.pkl"
+    assert run(capsys, *train_args(folder, model, "--validation", "0"))[0] == 0
+    parts = [frame(ROWS, start=i * ROWS, seed=i) for i in range(3)]
+    parts[2].loc[parts[2].index[4], "f1"] = np.nan
+    bad, _ = parquet_parts(tmp_path / "bad", parts)
+    preds = tmp_path / "preds.parquet"
+    rc, _, err = run(capsys, "predict", model, bad, "--out", preds, "--workers", "0",
+                     "--blocksize", "None", "--allow-nan")
+    assert rc != 0
+    assert "block 2 of X contains NaN" in err and "block 2 reads" in err, err
+    assert "part-2.parquet" in err.split("block 2 reads")[1], err
+    assert not preds.exists()
