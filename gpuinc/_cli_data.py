@@ -684,7 +684,7 @@ def _device_for_text_target(args, estimator, classes) -> str:
 
 
 def _needs_classes(estimator) -> bool:
-    from sklearn.base import is_classifier
+    from ._params import is_classifier
 
     return is_classifier(estimator) and "classes" in inspect.signature(
         estimator.partial_fit).parameters

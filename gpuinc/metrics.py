@@ -72,13 +72,7 @@ import warnings
 import dask
 import numpy as np
 import pandas as pd
-from sklearn.base import (
-    BaseEstimator,
-    ClassifierMixin,
-    RegressorMixin,
-    is_classifier,
-    is_regressor,
-)
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import accuracy_score, check_scoring, get_scorer, r2_score
 from sklearn.utils.metaestimators import available_if
@@ -87,6 +81,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._blockwise import apply_method
 from ._dispatch import DEVICE, KIND_HOME, block_kind
 from ._movers import move, to_host
+from ._params import is_classifier, is_regressor
 
 #: scorer name -> the response method its per-block statistic needs
 STREAMING = {

@@ -13,7 +13,7 @@ import dask.array as da
 import dask.dataframe as dd
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier, is_regressor
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import get_scorer
 from sklearn.utils.metaestimators import available_if
@@ -45,7 +45,7 @@ from ._chain import (
     stop_on_interrupt,
 )
 from ._dispatch import DEVICE, KIND_HOME, block_kind, estimator_home
-from ._params import check_random_state_param
+from ._params import check_random_state_param, is_classifier, is_regressor
 from ._progress import bar, should_show
 from .metrics import (
     ESTIMATOR_DEFAULT,

@@ -1139,3 +1139,46 @@ def test_a_text_vectorizer_fits_on_documents_and_refuses_a_frame():
             dd.from_pandas(docs.to_frame("text"), npartitions=2))
     with pytest.raises(ValueError, match="takes X as a 1-D sequence"):
         Incremental(HashingVectorizer(n_features=16)).fit(docs.to_frame("text"))
+
+
+class _DuckTypedRegressor:
+    """An estimator of another library: partial_fit and predict, no scikit-learn base."""
+
+    _estimator_type = "regressor"
+
+    def __init__(self, step=0.1):
+        self.step = step
+
+    def get_params(self, deep=True):
+        return {"step": self.step}
+
+    def set_params(self, **params):
+        self.step = params.get("step", self.step)
+        return self
+
+    def partial_fit(self, X, y):
+        X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+        self.coef_ = getattr(self, "coef_", np.zeros(X.shape[1]))
+        self.coef_ = self.coef_ + self.step * X.T @ (y - X @ self.coef_) / len(y)
+        return self
+
+    def predict(self, X):
+        return np.asarray(X, dtype=float) @ self.coef_
+
+
+def test_an_estimator_without_scikit_learn_tags_is_wrapped():
+    # scikit-learn's is_classifier raises for an object without __sklearn_tags__: fit
+    # failed with "no attribute '__sklearn_tags__'"
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(400, 3)
+    yn = Xn @ np.array([1.0, -2.0, 0.5])
+    X, y = da.from_array(Xn, chunks=100), da.from_array(yn, chunks=100)
+    inc = Incremental(_DuckTypedRegressor(), scoring="r2", shuffle_blocks=False,
+                      progress=False).fit(X, y)
+    ref = _DuckTypedRegressor()
+    for i in range(4):
+        ref.partial_fit(Xn[100 * i:100 * (i + 1)], yn[100 * i:100 * (i + 1)])
+    np.testing.assert_allclose(inc.coef_, ref.coef_)
+    np.testing.assert_allclose(inc.predict(X).compute(), ref.predict(Xn))
+    assert inc.score(X, y) == pytest.approx(
+        1 - np.sum((yn - ref.predict(Xn)) ** 2) / np.sum((yn - yn.mean()) ** 2))
