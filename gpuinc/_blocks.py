@@ -285,6 +285,8 @@ def _labels_pair(indexes, objects, unlabelled: bool) -> bool:
     position) they are paired by position when in X's order as read, and another
     order is an error, not a silent mismatch between them.
     """
+    if all(isinstance(i, pd.RangeIndex) for i in indexes):
+        return False  # a reader's numbering (dd.read_csv, Parquet without an index): positions
     labels = indexes[0].append(list(indexes[1:])) if len(indexes) > 1 else indexes[0]
     pair = labels.is_unique and all(
         obj.index.is_unique and not bool((obj.index.get_indexer(labels) < 0).any())
@@ -653,6 +655,28 @@ def _co_alignment(*exprs) -> tuple[int, bool]:
     return len(ancestors), not persisted and are_co_aligned(*exprs)
 
 
+def _order_is_fixed(X) -> bool:
+    """Whether a Dask DataFrame's rows come in the same order at every compute: all it
+    starts from is persisted or pandas data, reached through Dask's own row-wise steps
+    only (a user's function in ``map_partitions`` may reorder them)."""
+    from dask.dataframe.dask_expr._expr import Blockwise, MapOverlap, MapPartitions
+    from dask.dataframe.dask_expr.io.io import FromGraph, FromPandas
+
+    seen, stack = set(), [X.expr]
+    while stack:
+        e = stack.pop()
+        if e._name in seen:
+            continue
+        seen.add(e._name)
+        if isinstance(e, (MapPartitions, MapOverlap)):
+            return False
+        if isinstance(e, Blockwise) and e.dependencies():
+            stack.extend(e.dependencies())
+        elif not isinstance(e, (FromGraph, FromPandas)):
+            return False
+    return True
+
+
 def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunks: bool = True,
                 estimator=None) -> BlockPlan:
     """Split Dask X (and y, per-row keywords) into aligned row blocks.
@@ -683,10 +707,11 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
     x_indexes = None
     framed = [v for v in in_memory if isinstance(v, (pd.Series, pd.DataFrame))]
     # in-memory pandas y / sample_weight may be paired with a Dask DataFrame by label,
-    # when X has labels of its own: a RangeIndex is one a reader made (dd.read_csv,
-    # Parquet without an index), whose numbers say nothing about the rows
-    if isinstance(X, (dd.DataFrame, dd.Series)) and framed and (
-            type(X._meta.index).__name__ != "RangeIndex"):
+    # when X's partitions have labels of their own (see _labels_pair: RangeIndex
+    # partitions are a reader's numbering, which says nothing about the rows); the
+    # partitions are read for that, not X's meta, whose index after set_index on an
+    # integer column is a RangeIndex although the partitions hold the labels
+    if isinstance(X, (dd.DataFrame, dd.Series)) and framed:
         def x_indexes():
             # X's labels, block by block (read once, with the row counts); None unless
             # the in-memory pandas objects are to be paired with them by label
@@ -700,8 +725,11 @@ def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunk
 
     # in-memory pieces go with a Dask DataFrame's blocks by label or by position, which
     # the block's task checks (see _follow_labels, _follow_order): X's labels (or their
-    # digests) are read with its row counts
-    frame_x = isinstance(X, (dd.DataFrame, dd.Series)) and bool(in_memory)
+    # digests) are read with its row counts.  Not for a frame whose rows come in one
+    # order (persisted, or from pandas, through row-wise steps only): its pieces stay in
+    # memory, as they were paired when planned, and its blocks need no computing
+    frame_x = (isinstance(X, (dd.DataFrame, dd.Series)) and bool(in_memory)
+               and not _order_is_fixed(X))
 
     def x_lengths():
         if "lengths" not in cache:

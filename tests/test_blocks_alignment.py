@@ -9,6 +9,7 @@ import dask.dataframe as dd
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator
 
 import gpuinc._blocks as blocks
 from gpuinc._blocks import _co_aligned
@@ -383,3 +384,42 @@ def test_a_numpy_y_with_x_s_rows_in_another_order_per_compute_is_an_error():
         y = steady.t.compute().to_numpy()
         assert inc.score(steady[["a", "b", "c"]], y) == pytest.approx(
             inc.estimator_.score(steady[["a", "b", "c"]].compute(), y))
+
+
+class _PairChecker(BaseEstimator):
+    """partial_fit refuses any block whose y is not twice its first feature."""
+
+    def partial_fit(self, X, y, sample_weight=None):
+        X, y = np.asarray(X, dtype=float), np.asarray(y, dtype=float)
+        assert np.array_equal(y, 2 * X[:, 0]), "X and y mispaired"
+        self.rows_ = getattr(self, "rows_", 0) + len(y)
+        return self
+
+
+def test_a_pandas_y_pairs_by_label_with_x_set_index_on_an_integer_column():
+    # set_index on an integer column gives a RangeIndex meta (pandas 3) while the
+    # partitions hold the labels: the meta said "a reader's numbering", and y (in the
+    # frame's original order) was paired by position, every row with another's target
+    from gpuinc import Incremental
+
+    rng = np.random.RandomState(0)
+    ids = rng.permutation(400) + 1000
+    df = pd.DataFrame({"id": ids, "a": rng.randn(400), "b": rng.randn(400)})
+    X = dd.from_pandas(df, npartitions=4).set_index("id")
+    assert type(X._meta.index).__name__ == "RangeIndex"  # what misled the pairing
+    y = (df.set_index("id")["a"] * 2)  # the frame's order, labelled by id
+    inc = Incremental(_PairChecker(), shuffle_blocks=False, progress=False).fit(X, y)
+    assert inc.estimator_.rows_ == 400
+
+
+def test_in_memory_pieces_of_a_frame_in_fixed_order_stay_in_memory():
+    # pieces that follow X's blocks as tasks made every block of an in-memory (from_pandas
+    # or persisted) X a dask.compute: +27 % per pass on 1,000 persisted blocks
+    df = pd.DataFrame({"a": np.arange(100.0), "b": 1.0})
+    X = dd.from_pandas(df, npartitions=4)
+    for x in (X, X.persist(), X[["a"]], X[X.a >= 0]):
+        plan = blocks.plan_blocks(x, (2 * df.a).to_numpy())
+        assert all(isinstance(b.y, np.ndarray) for b in plan.blocks)
+    shuffled = X.shuffle("b")  # no one order: pieces follow X's rows in the block's task
+    plan = blocks.plan_blocks(shuffled, (2 * df.a).to_numpy())
+    assert all(dask.is_dask_collection(b.y) for b in plan.blocks)
