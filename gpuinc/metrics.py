@@ -22,8 +22,12 @@ predictions (one value, or one row of class scores, per sample), ``y`` and
 from one computation of the block, so they stay paired when the rows of a Dask
 DataFrame come in another order at every compute (``shuffle``): a scikit-learn
 scorer's response, or ``predict`` for a callable, is gathered with ``y``, and a
-callable that asks for another response is called again once ``y`` and every
-response it asked for have been gathered together.  A callable is called as
+callable that asks for another response is stopped (an internal BaseException)
+and called again once ``y`` and every response it asked for have been gathered
+together: a callable may be called more than once, and one that swallows the
+exception (a bare ``except:``) is called again all the same, its result
+discarded.  NaN / infinite predictions are refused for scikit-learn's scorers;
+a callable gets them as the estimator returns them.  A callable is called as
 ``scorer(estimator, X, y)`` where
 
 * ``estimator`` is a stand-in for the fitted estimator: ``predict``,
@@ -414,6 +418,10 @@ def _check_finite_targets(y, index=None) -> None:
     )
 
 
+class _NotFinitePredictions(ValueError):
+    """NaN / infinite predictions refused by gpuinc (never left out of a train score)."""
+
+
 def _check_finite_responses(out, estimator, method: str, index=None) -> None:
     """NaN / infinite predictions or probabilities: refused, as scikit-learn does."""
     bad = _not_finite(out)
@@ -421,12 +429,22 @@ def _check_finite_responses(out, estimator, method: str, index=None) -> None:
         return
     rows = int(bad.reshape(bad.shape[0], -1).any(axis=1).sum())
     what = "NaN" if np.isnan(out).any() else "infinity"
-    raise ValueError(
+    raise _NotFinitePredictions(
         f"Input y_pred contains {what}: {type(estimator).__name__}.{method} returned NaN or "
         f"infinite values for {rows} row(s) of {_in_block(index)}, which cannot be scored "
         "(scikit-learn refuses them too). The model has likely diverged (retrain with a "
         "smaller learning rate, more regularization or scaled features), or those rows of X "
         "hold extreme values."
+    )
+
+
+def _one_array_needed(estimator, method: str, out, who: str) -> ValueError:
+    """A response that is a list of arrays, one per output (``MultiOutputClassifier``'s
+    ``predict_proba``), where one array is needed."""
+    return ValueError(
+        f"{who} needs {type(estimator).__name__}.{method} to return one array, but it "
+        f"returns a {type(out).__name__} of {len(out)} (one per output); score each "
+        "output's estimator on its own, or pick another scoring."
     )
 
 
@@ -453,11 +471,7 @@ def _block_stats(estimator, x, y, w, name: str, home: str, index=None):
     method = STREAMING[name]
     out = apply_method(x, estimator, method, home, where=_where(index))
     if isinstance(out, (list, tuple)):  # one array per output (MultiOutputClassifier)
-        raise ValueError(
-            f"{name} needs {type(estimator).__name__}.{method} to return one array, but it "
-            f"returns a {type(out).__name__} of {len(out)} (one per output); score each "
-            "output's estimator on its own, or pick another scoring."
-        )
+        raise _one_array_needed(estimator, method, out, name)
     out = _host(out)
     _check_rows(out.shape[0], n, index=index)
     _check_finite_responses(out, estimator, method, index)
@@ -716,7 +730,10 @@ def _block_response(x, estimator, method, home, where=None):
     """``estimator.<method>`` of one block on the host; None for an empty block."""
     if _rows(x) == 0:
         return None  # most estimators reject zero rows; predict skips them too
-    return _host(apply_method(x, estimator, method, home, where=_where(where)))
+    out = apply_method(x, estimator, method, home, where=_where(where))
+    if isinstance(out, (list, tuple)):  # one array per output (MultiOutputClassifier)
+        raise _one_array_needed(estimator, method, out, "scoring block by block")
+    return _host(out)
 
 
 def _block_targets(x, y, w, estimator=None, methods=(), home="host", index=None, classes=None,
@@ -809,7 +826,7 @@ class _GatheredResponses:
     """
 
     def __init__(self, estimator, blocks, home, *, rows, y=None, sample_weight=None,
-                 placeholder=None, pending=None, where=None):
+                 placeholder=None, pending=None, where=None, check_finite=True):
         self._estimator = estimator
         self._blocks = blocks
         self._home = home
@@ -820,6 +837,13 @@ class _GatheredResponses:
         self._pending = dict(pending or {})  # method -> per-block responses, unchecked
         self._where = list(where) if where is not None else [None] * len(self._block_rows)
         self._cache = {}
+        # NaN / infinite predictions are refused for scikit-learn's scorers (as scikit-learn
+        # does); a callable gets what the estimator returns, as in memory
+        self._check_finite = check_finite
+        # responses the scorer asked for that were not gathered, in the order asked: the
+        # scorer is called again once they are (see _score_of_gathered), whatever it did
+        # with the _MoreResponses that stopped it
+        self._unserved = []
         if hasattr(estimator, "classes_"):
             self.classes_ = _host(estimator.classes_)
 
@@ -871,13 +895,15 @@ class _GatheredResponses:
             if not hasattr(self._estimator, method):
                 raise AttributeError(f"{type(self._estimator).__name__} has no {method}")
             if method not in self._pending:
+                if method not in self._unserved:
+                    self._unserved.append(method)
                 self._no_blocks(method)
-                raise _MoreResponses(method)  # gathered again, with y (see _score_gathered)
+                raise _MoreResponses((method,))  # gathered again, with y (_score_gathered)
             outs = self._pending.pop(method)
             for out in outs:
                 if isinstance(out, _Failed):
                     raise out.exc
-            if method in _FINITE_METHODS:
+            if self._check_finite and method in _FINITE_METHODS:
                 for out, at in zip(outs, self._where, strict=True):
                     if out is not None:
                         _check_finite_responses(out, self._estimator, method, at)
@@ -943,10 +969,12 @@ class _OneBlockResponses(_GatheredResponses):
     block scored by ``train_score``): responses are computed on first use, and NaN /
     infinite predictions are refused naming the block (``at``)."""
 
-    def __init__(self, estimator, x, home, *, y=None, sample_weight=None, at=None):
+    def __init__(self, estimator, x, home, *, y=None, sample_weight=None, at=None,
+                 check_finite=True):
         n = _rows(x)
         super().__init__(estimator, None, home, rows=[n], y=y, sample_weight=sample_weight,
-                         placeholder=_placeholder(estimator, n), where=[at])
+                         placeholder=_placeholder(estimator, n), where=[at],
+                         check_finite=check_finite)
         self._x = x
 
     def _responses(self, method):
@@ -955,7 +983,7 @@ class _OneBlockResponses(_GatheredResponses):
                 raise AttributeError(f"{type(self._estimator).__name__} has no {method}")
             out = _block_response(self._x, self._estimator, method, self._home,
                                   self._where[0])
-            if method in _FINITE_METHODS and out is not None:
+            if self._check_finite and method in _FINITE_METHODS and out is not None:
                 _check_finite_responses(out, self._estimator, method, self._where[0])
             self._cache[method] = _concat_responses([out], self._block_rows, self._estimator,
                                                     method)
@@ -1143,12 +1171,14 @@ class _MoreResponses(BaseException):
     """Raised through a scorer by the stand-in when it asks for a response that was not
     gathered with y: the gathering is redone with that response too.
 
-    A BaseException, so that a scorer's own ``except Exception`` does not swallow it.
+    A BaseException, so that a scorer's own ``except Exception`` does not swallow it.  A
+    scorer that swallows it anyway (a bare ``except:``) is called again all the same: the
+    stand-in records every response it could not serve (see ``_score_of_gathered``).
     """
 
-    def __init__(self, method: str):
-        super().__init__(method)
-        self.method = method
+    def __init__(self, methods: tuple):
+        super().__init__(*methods)
+        self.methods = tuple(methods)
 
 
 def _score_gathered(estimator, blocks, scorer, scoring, home, compute=True):
@@ -1171,7 +1201,11 @@ def _score_gathered(estimator, blocks, scorer, scoring, home, compute=True):
         methods = () if method is None else (method,)
     else:  # a callable: predict is what most of them ask for (others gather again)
         methods = ("predict",) if has_y and hasattr(estimator, "predict") else ()
-    guessed = methods if not _is_sklearn_scorer(scorer) else ()
+    # A callable may not use a response gathered for it (predict, gathered ahead), and may
+    # catch the estimator's error on one it asks for and fall back on another (as in
+    # memory): the estimator's error on a block is kept in place and raised only when the
+    # callable asks for that response, as the real estimator would raise it.
+    callable_scorer = not _is_sklearn_scorer(scorer)
     classes = _label_classes(estimator) if has_y else None
     # Without y the rows are counted on X, unless Dask knows them already.
     known_rows = [None if b.rows is None else b.rows[1] - b.rows[0] for b in blocks]
@@ -1186,7 +1220,8 @@ def _score_gathered(estimator, blocks, scorer, scoring, home, compute=True):
         return [
             dask.delayed(_block_targets)(b.x if read_x else None, b.y,
                                          b.kwargs.get("sample_weight"), est, methods, home,
-                                         _At(b.index, b.rows), classes, guessed)
+                                         _At(b.index, b.rows), classes,
+                                         methods if callable_scorer else ())
             for b in blocks
         ]
 
@@ -1195,14 +1230,18 @@ def _score_gathered(estimator, blocks, scorer, scoring, home, compute=True):
         # from_pandas); a response not gathered ahead is refused (see _no_blocks)
         finish = functools.partial(_score_of_gathered, estimator, None, scorer, home, has_y)
         return _finish(gather(methods), finish, compute)
-    while True:
+    # Each new gathering adds at least one response, and there are finitely many.
+    for _ in range(len(GATHERED_METHODS) + 1):
         gathered = list(dask.compute(*gather(methods)))
         try:
             return _score_of_gathered(estimator, blocks, scorer, home, has_y, gathered)
         except _MoreResponses as more:
-            if more.method in methods:  # pragma: no cover - the stand-in had it
-                raise RuntimeError(f"{more.method} was gathered but not served") from None
-            methods = (*methods, more.method)
+            new = tuple(m for m in more.methods if m not in methods)
+            if not new:  # pragma: no cover - the stand-in had them all
+                raise RuntimeError(f"{more.methods} were gathered but not served") from None
+            methods = (*methods, *new)
+    raise RuntimeError(  # pragma: no cover - bounded above
+        f"the scorer kept asking for responses not gathered: {methods}")
 
 
 def _placeholder(estimator, n_rows: int) -> np.ndarray:
@@ -1237,10 +1276,29 @@ def _score_of_gathered(estimator, blocks, scorer, home, has_y, gathered):
     proxy = _GatheredResponses(estimator, blocks, home, rows=rows, y=y,
                                sample_weight=kwargs.get("sample_weight"),
                                placeholder=placeholder, pending=pending,
-                               where=[g[5] for g in gathered])
+                               where=[g[5] for g in gathered],
+                               check_finite=_is_sklearn_scorer(scorer))
+
+    def unserved():
+        # A response the scorer asked for was not gathered: whatever the scorer did next
+        # (stopped by _MoreResponses, or went on after swallowing it with a bare except,
+        # falling back on another response, or failed), its result is not the score: it
+        # is called again once y and every response asked for are gathered together.
+        if proxy._unserved:
+            proxy._no_blocks(proxy._unserved[0])  # compute=False: refused (TypeError)
+            return _MoreResponses(tuple(proxy._unserved))
+        return None
+
     try:
         value = scorer(proxy, placeholder, given_y, **kwargs)
-    except ValueError as exc:
+    except _MoreResponses as exc:
+        raise (unserved() or exc) from None
+    except Exception as exc:
+        more = unserved()
+        if more is not None:
+            raise more from None
+        if not isinstance(exc, ValueError):
+            raise
         unseen = [(g[5], g[4]) for g in gathered if g[4]]
         if not unseen:
             raise
@@ -1248,12 +1306,71 @@ def _score_of_gathered(estimator, blocks, scorer, home, has_y, gathered):
         # ("Target is multiclass but average='binary'", "multi_class must be in ...")
         at = unseen[0][0]
         labels = {v for _, found in unseen for v in found}
+        classes = _label_classes(estimator)
+        if not _caused_by_unseen_labels(exc, scorer, proxy, y, kwargs, classes):
+            # an error of its own (a callable's check, roc_auc of a multiclass model): kept,
+            # with a note on the labels
+            listed = ", ".join(map(repr, sorted(labels, key=repr)[:5]))
+            if not hasattr(exc, "add_note"):  # pragma: no cover - Python 3.10
+                raise
+            exc.add_note(
+                f"gpuinc: y also contains label(s) {listed} in {_in_block(at)} that "
+                f"{type(estimator).__name__} never saw (it knows the classes "
+                f"{classes.tolist()[:20]}); if they are what the scorer fails on, give every "
+                "label when training (Incremental.fit(X, y, classes=<all labels>)) or drop "
+                "those rows from the test data.")
+            raise
         from .io import _one_line
 
-        raise _unseen_labels_error(
-            labels, _label_classes(estimator), estimator, at,
-            f"the scorer fails on them ({_one_line(exc)[:200]})") from exc
+        said = _one_line(exc)
+        error = _unseen_labels_error(
+            labels, classes, estimator, at,
+            f"the scorer fails on them ({said[:500]}{' ...' if len(said) > 500 else ''})")
+        if len(said) > 500:
+            raise error from exc
+        raise error from None  # (its message quotes the scorer's error)
+    more = unserved()
+    if more is not None:
+        raise more
     return _a_number(value, scorer)
+
+
+#: words of a scorer's error about labels or classes (scikit-learn's "y_true contains only
+#: one label", "Target is multiclass but average='binary'", "multi_class must be in ...",
+#: "pos_label=2 is not a valid label", "Number of classes in y_true not equal to ...")
+_LABEL_WORDS = ("label", "class", "average")
+
+
+def _caused_by_unseen_labels(exc, scorer, proxy, y, kwargs, classes) -> bool:
+    """Whether a gathered scorer's ValueError comes from the labels of y the model never
+    saw: a scikit-learn scorer is run again on the other rows (from the responses already
+    gathered; no side effect), which must then succeed; else (a callable, or a scorer
+    that asks for a response not gathered yet) its message must be about labels or
+    classes."""
+    if _is_sklearn_scorer(scorer) and classes is not None and y is not None:
+        values = y[:, 0] if y.ndim == 2 and y.shape[1] == 1 else y
+        if values.ndim == 1:
+            keep = np.isin(values, classes)
+            if keep.any() and proxy._cache:
+                n = int(keep.sum())
+                sub_kwargs = {k: v[keep] for k, v in kwargs.items()}
+                sub = _GatheredResponses(
+                    proxy._estimator, None, proxy._home, rows=[n], y=y[keep],
+                    sample_weight=sub_kwargs.get("sample_weight"),
+                    placeholder=_placeholder(proxy._estimator, n),
+                    pending={m: [r[keep]] for m, r in proxy._cache.items()})
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        scorer(sub, sub._placeholder, y[keep], **sub_kwargs)
+                except ValueError:
+                    return False  # it fails without them too
+                except Exception:  # noqa: BLE001 - not answered so: the message decides
+                    pass
+                else:
+                    return True
+    text = str(exc).lower()
+    return any(word in text for word in _LABEL_WORDS)
 
 
 # ------------------------------------------------ the estimator's own score
@@ -1369,10 +1486,15 @@ def progressive_statistic(estimator, x, y, w, scoring, home: str = "host", *, in
     Returns a small statistic that :func:`combine_progressive` merges across
     blocks; None while the model has not been fitted yet (the first block).
     ``index`` and ``rows`` (the training block's number and ``(start, stop)``)
-    name the block in errors.  NaN / infinite predictions raise a ValueError,
-    as on the test data; only a block on which a scorer is undefined (its y
-    lacks some of the model's classes: ``roc_auc`` on one class) is left out of
-    the pass's score, with a warning from :func:`combine_progressive`.
+    name the block in errors.  NaN / infinite predictions raise a ValueError
+    naming the block, as on the test data, for the streaming metrics and
+    scikit-learn's scorers (a callable gets what the estimator returns and
+    decides).  Any other ValueError of the scorer (one undefined on the block:
+    ``roc_auc`` on a block of one class, ``neg_mean_squared_log_error`` on the
+    negative predictions of an early model) leaves the block out of the pass's
+    score, with a warning from :func:`combine_progressive` that says how many
+    blocks were left out and quotes the first error; when no block of the pass
+    could be scored it warns and the pass's train score is NaN.
     """
     if not _is_fitted(estimator):
         return None
@@ -1395,13 +1517,16 @@ def progressive_statistic(estimator, x, y, w, scoring, home: str = "host", *, in
     scorer = get_scorer(scoring) if isinstance(scoring, str) else scoring
     if w is not None:
         _check_finite_weights(_host(w), at)
-    if _is_sklearn_scorer(scorer) or home == DEVICE or KIND_HOME[block_kind(x)] == DEVICE:
-        # The scorer gets a stand-in whose responses are computed where the block lives,
-        # brought to the host (scikit-learn's metrics take host arrays) and checked finite.
-        # A callable on a host block gets the real estimator and X.
+    sklearn_scorer = _is_sklearn_scorer(scorer)
+    if sklearn_scorer or home == DEVICE or KIND_HOME[block_kind(x)] == DEVICE:
+        # The scorer gets a stand-in whose responses are computed where the block lives and
+        # brought to the host (scikit-learn's metrics take host arrays); those of a
+        # scikit-learn scorer are checked finite. A callable on a host block gets the real
+        # estimator and X.
         y = None if y is None else _host(y)
         w = None if w is None else _host(w)
-        proxy = _OneBlockResponses(estimator, x, home, y=y, sample_weight=w, at=at)
+        proxy = _OneBlockResponses(estimator, x, home, y=y, sample_weight=w, at=at,
+                                   check_finite=sklearn_scorer)
         method = _first_response_method(scorer, estimator)
         if method is not None:
             proxy._responses(method)  # NaN predictions raise here, never left out
@@ -1412,33 +1537,20 @@ def progressive_statistic(estimator, x, y, w, scoring, home: str = "host", *, in
     kw = {} if w is None else {"sample_weight": w}
     try:
         value = scorer(estimator_or_proxy, x, y, **kw)
+    except _NotFinitePredictions:
+        raise  # the predictions of a diverged model: never left out (it names the block)
     except ValueError as exc:
-        if not _lacks_classes(y, estimator):
-            if at is not None and hasattr(exc, "add_note"):
-                exc.add_note(f"gpuinc: raised by the scorer of train_score on {_in_block(at)}")
-            raise
-        # undefined on this block (roc_auc_ovr, brier or top-k on a block lacking a
-        # class): left out of the pass's score, with a warning (see combine_progressive)
-        return ("mean", {"sw": float(n), "sum": float("nan"), "error": str(exc)})
+        # undefined on this block (roc_auc_ovr, brier or top-k on a block lacking a class,
+        # neg_mean_squared_log_error on negative predictions of an early model): left out
+        # of the pass's score, with a warning (see combine_progressive)
+        return ("mean", {"sw": float(n), "sum": float("nan"), "error": _one_line_error(exc)})
     return ("mean", {"sw": float(n), "sum": _a_number(value, scorer) * n})
 
 
-def _lacks_classes(y, estimator) -> bool:
-    """Whether a block's y holds fewer labels than the classifier's classes (or than two):
-    the blocks on which a scorer may be undefined (``roc_auc`` of one class)."""
-    if y is None:
-        return False
-    try:
-        values = _host(y)
-        present = len(pd.unique(values.ravel())) if values.ndim > 1 else len(pd.unique(values))
-    except Exception:  # noqa: BLE001 - labels gpuinc cannot count: not a verdict
-        return False
-    classes = getattr(estimator, "classes_", None)
-    try:
-        expected = len(classes) if classes is not None and np.ndim(classes) == 1 else 2
-    except TypeError:
-        expected = 2
-    return present < max(expected, 2)
+def _one_line_error(exc) -> str:
+    from .io import _one_line
+
+    return _one_line(exc)
 
 
 def combine_progressive(stats: list) -> float | None:
@@ -1469,6 +1581,19 @@ def combine_progressive(stats: list) -> float | None:
     return _combine(parts, name)
 
 
+def _one_label_per_row(y) -> bool:
+    """Whether ``y`` holds one label per row (1-D, or one column): binary or multiclass."""
+    ndim = getattr(y, "ndim", None)
+    if ndim is None:
+        if y is None:
+            return False
+        ndim = np.ndim(y)
+    if ndim == 1:
+        return True
+    shape = getattr(y, "shape", None) or np.shape(y)
+    return ndim == 2 and shape[1] == 1
+
+
 def score_in_memory(estimator, X, y, scoring=None, sample_weight=None) -> float:
     """Score on in-memory data with scikit-learn's scorer for ``scoring``."""
     kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
@@ -1487,10 +1612,12 @@ def score_in_memory(estimator, X, y, scoring=None, sample_weight=None) -> float:
         return float(estimator.score(X, y, **kwargs))
     scorer = check_scoring(estimator, scoring=scoring)
     classes = _label_classes(estimator)
-    if scoring == "neg_log_loss" and classes is not None and len(classes) >= 2:
+    if (scoring == "neg_log_loss" and classes is not None and len(classes) >= 2
+            and _one_label_per_row(y)):
         # as on Dask input, where each block is scored on its own: log loss over the
         # model's classes (scikit-learn's scorer infers them from y, and refuses a test set
-        # that lacks one of them)
+        # that lacks one of them). Only for a binary / multiclass y: a multilabel indicator
+        # y is scored by scikit-learn's scorer (log_loss's labels= are not its columns)
         from sklearn.metrics import log_loss, make_scorer
 
         scorer = make_scorer(log_loss, greater_is_better=False,

@@ -324,3 +324,20 @@ def test_log_loss_of_a_test_set_lacking_a_class_is_the_same_in_memory_and_on_das
     inc.set_params(scoring=None)
     assert on_dask == pytest.approx(expected, rel=1e-9)
     assert in_memory == pytest.approx(expected, rel=1e-9)
+
+
+def test_in_memory_log_loss_of_a_multilabel_classifier_is_scikit_learn_s():
+    # labels=classes_ was forced on every classifier in memory: on a multilabel indicator y
+    # scikit-learn's log_loss refused it ("not fitted with multilabel input")
+    import dask.array as da
+    from sklearn.neural_network import MLPClassifier
+
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(300, 4)
+    Yn = (Xn[:, :3] + rng.randn(300, 3) > 0).astype(int)
+    inc = Incremental(MLPClassifier(random_state=0, max_iter=5), scoring="neg_log_loss")
+    inc.fit(Xn, Yn, classes=[0, 1, 2])
+    expected = get_scorer("neg_log_loss")(inc.estimator_, Xn, Yn)
+    assert inc.score(Xn, Yn) == pytest.approx(expected, rel=1e-12)
+    assert inc.score(da.from_array(Xn, chunks=100),
+                     da.from_array(Yn, chunks=100)) == pytest.approx(expected, rel=1e-9)

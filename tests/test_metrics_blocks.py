@@ -847,8 +847,7 @@ def _diverging_data():
     return da.from_array(rng.rand(100, 3), chunks=(20, 3)), da.from_array(rng.rand(100), chunks=20)
 
 
-@pytest.mark.parametrize("scoring", ["r2", "neg_median_absolute_error",
-                                     lambda e, X, y: -mean_absolute_error(y, e.predict(X))])
+@pytest.mark.parametrize("scoring", ["r2", "neg_median_absolute_error"])
 def test_nan_predictions_on_a_training_block_raise_naming_it(scoring):
     # the train score of a diverged model: a gathered scorer's ValueError left the block out
     # silently, and r2 said "a block of the test data"
@@ -861,6 +860,65 @@ def test_nan_predictions_on_a_training_block_raise_naming_it(scoring):
         inc.fit(X, y)
     said = " ".join([str(info.value), *getattr(info.value, "__notes__", [])])
     assert "training block 4 (rows 80:100)" in said and "test data" not in said, said
+
+
+def test_a_callable_decides_what_nan_predictions_of_a_training_block_give():
+    # a callable gets what the estimator returns, as in memory: no NaN check of gpuinc's.
+    # One that refuses NaN (scikit-learn's metric) has those blocks left out, with a
+    # warning; one that handles NaN itself scores them
+    X, y = _diverging_data()
+
+    def refuses_nan(e, X_, y_):
+        return -mean_absolute_error(y_, e.predict(X_))
+
+    inc = Incremental(_Diverges(), scoring=refuses_nan, train_score=True,
+                      shuffle_blocks=False, epochs=2, progress=False)
+    with pytest.warns(UserWarning, match="could not be computed on 1 of the 4 blocks.*"
+                                         "Input contains NaN"):
+        inc.fit(X, y)
+    assert np.isfinite(inc.history_[0]["train_score"])
+    assert np.isnan(inc.history_[1]["train_score"])  # every block NaN: warned as well
+
+    def nan_zero(e, X_, y_):
+        return float(np.nansum(e.predict(X_)))
+
+    inc = Incremental(_Diverges(), scoring=nan_zero, train_score=True, shuffle_blocks=False,
+                      epochs=2, progress=False).fit(X, y)
+    assert [r["train_score"] for r in inc.history_] == [0.0, 0.0]
+
+
+class _Abstains(RegressorMixin, BaseEstimator):
+    """Predicts x0, or NaN (no opinion) where x0 < -1."""
+
+    def partial_fit(self, X, y):
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    fit = partial_fit
+
+    def predict(self, X):
+        X = np.asarray(X)
+        return np.where(X[:, 0] < -1, np.nan, X[:, 0])
+
+
+def test_a_callable_that_handles_nan_predictions_scores_dask_input_as_in_memory():
+    # the stand-in refused NaN predictions for callables too, which work in memory
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(500, 2)
+    yn = Xn[:, 0] + 0.1 * rng.randn(500)
+
+    def nan_mae(est, X_, y_):
+        return -float(np.nanmean(np.abs(y_ - est.predict(X_))))
+
+    inc = Incremental(_Abstains(), scoring=nan_mae).fit(Xn, yn)
+    expected = inc.score(Xn, yn)
+    assert np.isfinite(expected)
+    Xd, yd = da.from_array(Xn, chunks=(100, 2)), da.from_array(yn, chunks=100)
+    assert inc.score(Xd, yd) == pytest.approx(expected, rel=1e-12)
+    # scikit-learn's scorers still refuse them, naming the block
+    inc.set_params(scoring="neg_median_absolute_error")
+    with pytest.raises(ValueError, match=r"y_pred contains NaN: _Abstains\.predict returned"):
+        inc.score(Xd, yd)
 
 
 def test_nan_predictions_on_validation_with_a_gathered_scorer_name_the_block():
@@ -890,21 +948,27 @@ def test_the_train_score_warns_about_every_block_it_leaves_out():
             roc_auc_score(yn[:40], est.decision_function(Xn[:40])))
 
 
-def test_a_scorer_error_on_a_training_block_with_every_class_is_raised():
-    # any ValueError left the block out of the train score: a callable's bug was swallowed
+def test_a_scorer_error_on_a_training_block_leaves_it_out_with_a_warning_that_quotes_it():
+    # a ValueError of the scorer on a block with every class aborted the fit: it leaves
+    # the block out (the warning quotes the first error); NaN predictions still raise
     rng = np.random.RandomState(0)
     Xn = rng.randn(200, 3)
     yn = (Xn[:, 0] > 0).astype(int)
     est = SGDClassifier(loss="log_loss", random_state=0).fit(Xn, yn)
 
     def buggy(e, X, y):
-        raise ValueError("a bug of the scorer")
+        raise ValueError("a bug of the\nscorer")
 
-    with pytest.raises(ValueError, match="a bug of the scorer"):
-        metrics.progressive_statistic(est, Xn[:40], yn[:40], None, buggy)
-    with pytest.raises(ValueError, match="a bug of the scorer") as info:
-        metrics.progressive_statistic(est, Xn[:40], yn[:40], None, buggy, index=0, rows=(0, 40))
-    assert "training block 0 (rows 0:40)" in " ".join(info.value.__notes__)
+    failed = metrics.progressive_statistic(est, Xn[:40], yn[:40], None, buggy, index=0,
+                                           rows=(0, 40))
+    scored = metrics.progressive_statistic(est, Xn[40:80], yn[40:80], None, "roc_auc")
+    assert np.isnan(failed[1]["sum"]) and np.isfinite(scored[1]["sum"])
+    with pytest.warns(UserWarning, match="1 of the 2 blocks scored in the pass, which are left "
+                                         "out of it: a bug of the scorer"):
+        assert metrics.combine_progressive([failed, scored]) == pytest.approx(
+            roc_auc_score(yn[40:80], est.decision_function(Xn[40:80])))
+    with pytest.warns(UserWarning, match="any block of the pass: a bug of the scorer"):
+        assert np.isnan(metrics.combine_progressive([failed, failed]))
 
 
 # ------------------------------------------------------------ unseen labels
@@ -923,3 +987,163 @@ def test_a_test_label_the_model_never_saw_is_named(scoring):
                                          r"of the test data that the estimator never saw: "
                                          r"SGDClassifier knows the classes \[0, 1\].*classes="):
         inc.score(da.from_array(Xn, chunks=(100, 3)), da.from_array(yt, chunks=100))
+
+
+# ------------------------------------- callables that swallow the request for a response
+@pytest.mark.parametrize("fallback", ["predict", "predict_proba"])
+def test_a_callable_that_swallows_the_request_for_a_response_is_called_again(fallback):
+    # a bare except caught gpuinc's _MoreResponses (the stand-in's "not gathered yet") and
+    # fell back on another response: the Dask score differed from the in-memory one
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(400, 3)
+    yn = (Xn[:, 0] + 0.5 * rng.randn(400) > 0).astype(int)
+    inc = Incremental(SGDClassifier(loss="log_loss", random_state=0)).fit(Xn, yn,
+                                                                          classes=[0, 1])
+    used = []
+
+    def auc(est, X, y):
+        try:
+            s = est.decision_function(X)
+            used.append("decision_function")
+        except:  # noqa: E722 - what the scorer under test does
+            s = getattr(est, fallback)(X)
+            s = s[:, 1] if s.ndim == 2 else s
+            used.append(fallback)
+        return roc_auc_score(y, s)
+
+    expected = auc(inc.estimator_, Xn, yn)
+    assert used == ["decision_function"]
+    used.clear()
+    inc.set_params(scoring=auc)
+    got = inc.score(da.from_array(Xn, chunks=(100, 3)), da.from_array(yn, chunks=100))
+    assert got == pytest.approx(expected, rel=1e-12)
+    assert used[-1] == "decision_function"
+    assert len(used) == (2 if fallback == "predict" else 1)  # (an aborted call appends none)
+    # compute=False gathers predict only: a scorer that swallows the refusal is refused
+    used.clear()
+    with pytest.raises(TypeError, match="also asked for decision_function"):
+        float(inc.score(da.from_array(Xn, chunks=(100, 3)), da.from_array(yn, chunks=100),
+                        compute=False))
+
+
+def test_an_unrelated_scorer_error_is_not_blamed_on_a_label_the_model_never_saw():
+    # every ValueError of a gathered scorer was rewritten as "y contains label(s) 7 ...
+    # never saw", also a callable's own error and roc_auc (binary) of a 3-class model, which
+    # fail without label 7 too
+    from sklearn.metrics import f1_score
+
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(600, 4)
+    yn = np.digitize(Xn[:, 0], [-.5, .5])
+    inc = Incremental(SGDClassifier(loss="log_loss", random_state=0)).fit(Xn, yn,
+                                                                          classes=[0, 1, 2])
+    yt = yn.copy()
+    yt[550:] = 7
+    Xd, yd = da.from_array(Xn, chunks=(100, 4)), da.from_array(yt, chunks=100)
+
+    def needs_rows(est, X, y):
+        raise ValueError("my_scorer needs at least 1000 rows")
+
+    for scoring, said in [(needs_rows, "my_scorer needs at least 1000 rows"),
+                          ("roc_auc", "multi_class must be in")]:
+        inc.set_params(scoring=scoring)
+        with pytest.raises(ValueError, match=said) as info:
+            inc.score(Xd, yd)
+        assert "never saw" not in str(info.value)
+        if hasattr(info.value, "add_note"):  # (Python 3.11+)
+            note = " ".join(getattr(info.value, "__notes__", []))
+            assert "label(s) 7 in block 5 (rows 500:600)" in note and "never saw" in note, note
+    # an error about the labels is still named as theirs: a scikit-learn scorer that
+    # scores the other rows, and a callable whose error is about labels / classes
+    for scoring in ["roc_auc_ovr",
+                    lambda est, X, y: f1_score(y, est.predict(X), average="binary")]:
+        inc.set_params(scoring=scoring)
+        with pytest.raises(ValueError, match=r"y contains label\(s\) 7 in block 5 .*never saw"):
+            inc.score(Xd, yd)
+
+
+def test_a_response_with_one_array_per_output_is_named_not_a_row_mismatch():
+    # MultiOutputClassifier.predict_proba (a list of 3 arrays) was taken for 3 rows: "gave 3
+    # rows for a block whose y has 100 ... assume_equal_chunks=False"
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(300, 4)
+    Yn = (Xn[:, :3] + rng.randn(300, 3) > 0).astype(int)
+    Xd, Yd = da.from_array(Xn, chunks=(100, 4)), da.from_array(Yn, chunks=(100, 3))
+    classes = [np.array([0, 1])] * 3
+
+    def mk():
+        return MultiOutputClassifier(SGDClassifier(loss="log_loss", random_state=0))
+
+    said = (r"needs MultiOutputClassifier\.predict_proba to return one array, but it returns "
+            r"a list of 3 \(one per output\)")
+    inc = Incremental(mk(), scoring="roc_auc", train_score=True, progress=False)
+    with pytest.raises(ValueError, match=said) as info:
+        inc.fit(Xd, Yd, classes=classes)
+    assert "assume_equal_chunks" not in str(info.value)
+
+    def mean_proba(est, X, y):
+        return float(np.mean(est.predict_proba(X)))
+
+    inc = Incremental(mk(), scoring=mean_proba).fit(Xn, Yn, classes=classes)
+    with pytest.raises(ValueError, match=said) as info:
+        inc.score(Xd, Yd)
+    assert "assume_equal_chunks" not in str(info.value)
+
+
+def test_a_callable_that_catches_an_estimator_error_falls_back_as_in_memory():
+    # the error of a response asked for on the second call was raised by the gathering
+    # itself, so the callable could not fall back on another response as it does in memory
+    class NoScoresOnOutliers(SGDClassifier):
+        def decision_function(self, X):
+            if (np.abs(np.asarray(X)) > 3).any():
+                raise ValueError("no decision on outliers")
+            return super().decision_function(X)
+
+        def predict_proba(self, X):
+            p = 1 / (1 + np.exp(-super().decision_function(X)))
+            return np.c_[1 - p, p]
+
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(400, 3)
+    yn = (Xn[:, 0] + 0.5 * rng.randn(400) > 0).astype(int)
+    Xn[250, 1] = 5.0
+    inc = Incremental(NoScoresOnOutliers(loss="log_loss", random_state=0)).fit(
+        Xn, yn, classes=[0, 1])
+
+    def auc(est, X, y):
+        try:
+            s = est.decision_function(X)
+        except ValueError:
+            s = est.predict_proba(X)[:, 1]
+        return roc_auc_score(y, s)
+
+    expected = auc(inc.estimator_, Xn, yn)
+    inc.set_params(scoring=auc)
+    assert inc.score(da.from_array(Xn, chunks=(100, 3)),
+                     da.from_array(yn, chunks=100)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_callable_is_called_again_per_response_as_the_docs_say():
+    # docs/training.md: the first call is stopped by a BaseException (not an Exception)
+    # when it asks for a response not gathered; its side effects happen again
+    log = []
+
+    class Run:
+        def __enter__(self):
+            log.append("start")
+
+        def __exit__(self, typ, exc, tb):
+            log.append("ok" if typ is None else
+                       "stopped" if not issubclass(typ, Exception) else "error")
+
+    def scorer(est, X, y):
+        with Run():
+            return roc_auc_score(y, est.predict_proba(X)[:, 1])
+
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(300, 3)
+    yn = (Xn[:, 0] > 0).astype(int)
+    inc = Incremental(SGDClassifier(loss="log_loss", random_state=0), scoring=scorer).fit(
+        Xn, yn, classes=[0, 1])
+    inc.score(da.from_array(Xn, chunks=(100, 3)), da.from_array(yn, chunks=100))
+    assert log == ["start", "stopped", "start", "ok"]

@@ -1219,19 +1219,56 @@ def test_a_training_score_undefined_on_a_block_leaves_that_block_out(scoring):
     assert np.isfinite(scored.history_[-1]["train_score"])
 
 
-def test_a_training_score_that_fails_on_blocks_with_every_class_is_raised():
-    # it was left out of every block's score, with a warning and a NaN train_score: only
-    # blocks that lack some class (where a score may be undefined) are left out now
+def test_a_training_score_undefined_on_every_block_says_why():
+    # a scorer's error on a training block leaves that block out; on every block: a warning
+    # that quotes the error, and a NaN train_score (the fit goes on)
     def refuses(est, X, y):
         raise ValueError("this scorer needs something the blocks lack")
 
     X, y = block_data()
     inc = Incremental(SGDClassifier(random_state=0), scoring=refuses, train_score=True,
                       progress=False)
-    with pytest.raises(ValueError, match="this scorer needs") as info:
+    with pytest.warns(UserWarning, match="could not be computed on any block of the pass: "
+                                         "this scorer needs"):
         inc.fit(X, y, classes=[0, 1])
-    assert "training block" in " ".join(getattr(info.value, "__notes__", [])) + str(info.value)
-    assert not hasattr(inc, "estimator_")
+    assert np.isnan(inc.history_[-1]["train_score"])
+
+
+class _Warmup(BaseEstimator):
+    """A regressor that predicts -2 (a bad guess) until it has seen 3 blocks, then y's
+    running mean."""
+
+    _estimator_type = "regressor"
+
+    def partial_fit(self, X, y):
+        self.k_ = getattr(self, "k_", 0) + 1
+        self.s_ = getattr(self, "s_", 0.0) + float(np.sum(y))
+        self.n_ = getattr(self, "n_", 0) + len(y)
+        return self
+
+    def predict(self, X):
+        return np.full(len(X), -2.0 if self.k_ < 3 else self.s_ / self.n_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "regressor"
+        return tags
+
+
+def test_a_training_score_undefined_on_some_blocks_leaves_them_out_and_the_fit_goes_on():
+    # neg_mean_squared_log_error refuses the negative predictions of the early model: its
+    # ValueError on training block 1 aborted the whole fit
+    rng = np.random.RandomState(0)
+    X = da.from_array(rng.randn(500, 3), chunks=(100, 3))
+    y = da.from_array(1 + rng.rand(500), chunks=100)
+    inc = Incremental(_Warmup(), scoring="neg_mean_squared_log_error", epochs=2,
+                      train_score=True, shuffle_blocks=False, progress=False)
+    with pytest.warns(UserWarning, match=r"could not be computed on 2 of the 4 blocks scored "
+                                         r"in the pass, which are left out of it: Mean Squared "
+                                         r"Logarithmic Error cannot be used"):
+        inc.fit(X, y)
+    scores = [r["train_score"] for r in inc.history_]
+    assert len(scores) == 2 and all(np.isfinite(scores)), scores
 
 
 def test_a_classifier_on_a_continuous_target_is_told_to_use_a_regressor_before_training():
