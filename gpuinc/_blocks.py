@@ -658,21 +658,31 @@ def _co_alignment(*exprs) -> tuple[int, bool]:
 def _order_is_fixed(X) -> bool:
     """Whether a Dask DataFrame's rows come in the same order at every compute: all it
     starts from is persisted or pandas data, reached through Dask's own row-wise steps
-    only (a user's function in ``map_partitions`` may reorder them)."""
-    from dask.dataframe.dask_expr._expr import Blockwise, MapOverlap, MapPartitions
-    from dask.dataframe.dask_expr.io.io import FromGraph, FromPandas
+    only (a user's function in ``map_partitions`` may reorder them).  False when Dask's
+    expressions cannot be read (another Dask version): the pieces are then checked."""
+    try:
+        from dask.dataframe.dask_expr._expr import Blockwise, MapOverlap, MapPartitions
+        from dask.dataframe.dask_expr.io.io import FromGraph, FromPandas
 
-    seen, stack = set(), [X.expr]
+        return _walks_to_fixed_order(X.expr, Blockwise, (MapPartitions, MapOverlap),
+                                     (FromGraph, FromPandas))
+    except (ImportError, AttributeError):
+        return False
+
+
+def _walks_to_fixed_order(expr, blockwise, user_steps, fixed_roots) -> bool:
+
+    seen, stack = set(), [expr]
     while stack:
         e = stack.pop()
         if e._name in seen:
             continue
         seen.add(e._name)
-        if isinstance(e, (MapPartitions, MapOverlap)):
+        if isinstance(e, user_steps):
             return False
-        if isinstance(e, Blockwise) and e.dependencies():
+        if isinstance(e, blockwise) and e.dependencies():
             stack.extend(e.dependencies())
-        elif not isinstance(e, (FromGraph, FromPandas)):
+        elif not isinstance(e, fixed_roots):
             return False
     return True
 

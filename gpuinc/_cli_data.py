@@ -342,7 +342,11 @@ def _name_the_file(ds, n_features: int, dtype, blocksize):
             sources = block_sources(ds, n_features, dtype, blocksize)
             i = int(found.group(1))
             if i < len(sources):
-                exc.add_note(f"block {i} reads {sources[i]}")
+                note = f"block {i} reads {sources[i]}"
+                if hasattr(exc, "add_note"):
+                    exc.add_note(note)
+                else:  # Python 3.10: no notes; the message carries it
+                    exc.args = (f"{exc.args[0] if exc.args else exc} ({note})", *exc.args[1:])
         raise
 
 

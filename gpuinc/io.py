@@ -622,10 +622,17 @@ def _check_zip_members(fs, path: str, shown: str) -> None:
 
     try:
         with fs.open(path, "rb") as raw, zipfile.ZipFile(raw) as archive:
+            names = archive.namelist()
             members = [i.filename for i in archive.infolist() if not i.is_dir()]
     except (zipfile.BadZipFile, OSError) as exc:
         raise DataError(f"{shown} could not be read as a zip archive ({_one_line(exc)}); is "
                         "it corrupt?") from exc
+    if len(members) == 1 and len(names) > 1:  # the file's folder zipped with it
+        raise DataError(
+            f"{shown} is a zip archive of the file {members[0]} and its folder; a zipped CSV "
+            "must hold the file alone (it is read as the archive's first entry). Zip the CSV "
+            "file itself (zip -j), or compress it with gzip (.csv.gz)."
+        )
     if len(members) != 1:
         listed = ", ".join(members[:5]) + (" ..." if len(members) > 5 else "")
         raise DataError(

@@ -71,6 +71,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import re
 import warnings
 
 import dask
@@ -899,10 +900,11 @@ class _GatheredResponses:
                     self._unserved.append(method)
                 self._no_blocks(method)
                 raise _MoreResponses((method,))  # gathered again, with y (_score_gathered)
-            outs = self._pending.pop(method)
+            outs = self._pending[method]
             for out in outs:
-                if isinstance(out, _Failed):
+                if isinstance(out, _Failed):  # (kept pending: raised again if asked again)
                     raise out.exc
+            del self._pending[method]
             if self._check_finite and method in _FINITE_METHODS:
                 for out, at in zip(outs, self._where, strict=True):
                     if out is not None:
@@ -1326,9 +1328,7 @@ def _score_of_gathered(estimator, blocks, scorer, home, has_y, gathered):
         error = _unseen_labels_error(
             labels, classes, estimator, at,
             f"the scorer fails on them ({said[:500]}{' ...' if len(said) > 500 else ''})")
-        if len(said) > 500:
-            raise error from exc
-        raise error from None  # (its message quotes the scorer's error)
+        raise error from exc
     more = unserved()
     if more is not None:
         raise more
@@ -1338,7 +1338,7 @@ def _score_of_gathered(estimator, blocks, scorer, home, has_y, gathered):
 #: words of a scorer's error about labels or classes (scikit-learn's "y_true contains only
 #: one label", "Target is multiclass but average='binary'", "multi_class must be in ...",
 #: "pos_label=2 is not a valid label", "Number of classes in y_true not equal to ...")
-_LABEL_WORDS = ("label", "class", "average")
+_LABEL_WORDS = re.compile(r"\b(labels?|class(es)?|multi_class|average)\b")
 
 
 def _caused_by_unseen_labels(exc, scorer, proxy, y, kwargs, classes) -> bool:
@@ -1369,8 +1369,7 @@ def _caused_by_unseen_labels(exc, scorer, proxy, y, kwargs, classes) -> bool:
                     pass
                 else:
                     return True
-    text = str(exc).lower()
-    return any(word in text for word in _LABEL_WORDS)
+    return _LABEL_WORDS.search(str(exc).lower()) is not None
 
 
 # ------------------------------------------------ the estimator's own score

@@ -74,7 +74,8 @@ def _block_counts(n, test_size, train_size, u=None):
 
     With ``u`` (DataFrame partitions, whose sizes are not known up front; see
     :func:`_rounding_draws`), a product below :data:`_RANDOM_ROUNDING_BELOW` is
-    rounded up when ``u`` is below its fractional part, down otherwise, so that
+    rounded up when ``u`` is at least one minus its fractional part (a chance equal to
+    the fractional part), down otherwise, so that
     many small partitions (1-3 rows, after a selective filter) send
     ``test_size`` of their rows to the test set, instead of at least one row
     each; larger products are rounded as without ``u``.
@@ -84,7 +85,7 @@ def _block_counts(n, test_size, train_size, u=None):
         product = round(product, 9)
         if u is None or product >= _RANDOM_ROUNDING_BELOW or float(product).is_integer():
             return int(math.ceil(product) if up else math.floor(product))
-        # the test side rounds up when u < frac, the training side when u >= 1 - frac:
+        # the test side rounds up when u >= 1 - frac, the training side when u <= frac:
         # with test_size + train_size == 1 the two counts still sum to n
         return int(math.floor(product + (u if up else 1.0 - u)))
 

@@ -7,6 +7,7 @@ import inspect
 import os
 import time
 import warnings
+import weakref
 
 import dask
 import dask.array as da
@@ -440,8 +441,8 @@ class _ParamsAtFit:
 
 
 _MISSING_PARAM = object()
-#: ids of the clients whose dashboard link was printed
-_DASHBOARD_SHOWN: set = set()
+#: the clients whose dashboard link was printed (gone with them)
+_DASHBOARD_SHOWN: weakref.WeakSet = weakref.WeakSet()
 
 
 def _same_value(a, b) -> bool:
@@ -1197,9 +1198,9 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 probe = estimator
             _check_picklable(probe, "a pass on a distributed cluster sends it to the workers",
                              cloud=True)
-        if client is not None and should_show(self.progress) and client.id not in _DASHBOARD_SHOWN:
+        if client is not None and should_show(self.progress) and client not in _DASHBOARD_SHOWN:
             # once per client: not again for every partial_fit of a streaming loop
-            _DASHBOARD_SHOWN.add(client.id)
+            _DASHBOARD_SHOWN.add(client)
             print(f"gpuinc: Dask dashboard at {client.dashboard_link}")
 
         def save(model, position, order, **pass_so_far):

@@ -1295,3 +1295,14 @@ def test_csv_id_columns_keep_the_text_of_pandas_missing_value_strings(tmp_path):
     assert kept.npartitions > 1
     assert kept.compute()["id"].value_counts(dropna=False).to_dict() == {"NA": 5000,
                                                                         "null": 5000, pd.NA: 5000}
+
+
+def test_zip_of_a_csv_file_with_its_folder_is_refused(tmp_path):
+    # `zip -r d.csv.zip data/` puts the folder first: it passed as one file and was read
+    # as the folder's entry, empty
+    with zipfile.ZipFile(tmp_path / "d.csv.zip", "w") as archive:
+        archive.writestr(zipfile.ZipInfo("data/"), "")
+        archive.writestr("data/x.csv", make_frame(10).to_csv(index=False))
+    with pytest.raises(DataError, match=r"d\.csv\.zip is a zip archive of the file data/x\.csv "
+                                        r"and its folder.*zip -j"):
+        read_table(tmp_path / "d.csv.zip", "label")

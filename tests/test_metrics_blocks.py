@@ -1147,3 +1147,31 @@ def test_a_callable_is_called_again_per_response_as_the_docs_say():
         Xn, yn, classes=[0, 1])
     inc.score(da.from_array(Xn, chunks=(100, 3)), da.from_array(yn, chunks=100))
     assert log == ["start", "stopped", "start", "ok"]
+
+
+class _PredictBroken(SGDClassifier):
+    def predict(self, X):
+        raise ValueError("predict is broken")
+
+
+def test_a_callable_may_ask_again_for_a_response_that_failed():
+    # the failed response was dropped once raised: asked for again, the scorer met
+    # "('predict',) were gathered but not served" instead of the estimator's error
+    rng = np.random.RandomState(0)
+    Xn = rng.randn(200, 3)
+    yn = (Xn[:, 0] > 0).astype(int)
+    X, y = da.from_array(Xn, chunks=50), da.from_array(yn, chunks=50)
+    inc = Incremental(_PredictBroken(loss="log_loss", random_state=0)).fit(X, y, classes=[0, 1])
+    asked = []
+
+    def scorer(est, X_, y_):
+        for _ in range(2):
+            try:
+                return float(np.mean(est.predict(X_) == y_))
+            except ValueError as exc:
+                asked.append(str(exc))
+        return float(np.mean(est.classes_[est.predict_proba(X_).argmax(axis=1)] == y_))
+
+    inc.set_params(scoring=scorer)
+    assert inc.score(X, y) == pytest.approx(scorer(inc.estimator_, Xn, yn))
+    assert asked and all(a == "predict is broken" for a in asked)
