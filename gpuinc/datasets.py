@@ -88,12 +88,11 @@ def _check_random_state(random_state) -> np.random.RandomState:
     a :class:`numpy.random.Generator` included (scikit-learn refuses it too),
     is refused with a ``ValueError`` that says what is accepted.
     """
-    if random_state is None or random_state is np.random:
-        return np.random.mtrand._rand
-    if isinstance(random_state, np.random.RandomState):
-        return random_state
-    if isinstance(random_state, numbers.Integral):  # bools too, as scikit-learn
-        return np.random.RandomState(int(random_state))
+    from sklearn.utils import check_random_state
+
+    if (random_state is None or random_state is np.random
+            or isinstance(random_state, (numbers.Integral, np.random.RandomState))):
+        return check_random_state(random_state)  # (bools too, as an int)
     hint = (" For a numpy.random.Generator, pass an int drawn from it, e.g. "
             "random_state=int(rng.integers(2**31))."
             if isinstance(random_state, np.random.Generator) else "")

@@ -1124,8 +1124,6 @@ def check_scoring_for_classes(scoring, classes) -> None:
             warnings.simplefilter("ignore")  # the stand-in's scores are not the point
             scorer(stand_in, np.zeros((len(classes), 1)), classes)
     except ValueError as exc:
-        from .io import _one_line
-
         if len(classes) == 2:  # binary: only a positive class that is not one of them
             if "pos_label" not in str(exc):
                 return
@@ -1137,7 +1135,7 @@ def check_scoring_for_classes(scoring, classes) -> None:
             last = classes[-1].item() if hasattr(classes[-1], "item") else classes[-1]
             raise PositiveClassNeeded(
                 f"scoring={scoring!r} needs its positive class named: the classes are "
-                f"{classes.tolist()} ({_one_line(exc)[:200]}); name it with a scorer: "
+                f"{classes.tolist()} ({_one_line_error(exc)[:200]}); name it with a scorer: "
                 f"scoring=sklearn.metrics.make_scorer(sklearn.metrics.{func}, "
                 f"pos_label={last!r}{extra}), or use 'accuracy'.",
                 scoring=scoring, classes=classes.tolist(), suggested=last,
@@ -1150,7 +1148,7 @@ def check_scoring_for_classes(scoring, classes) -> None:
             instead += ", 'roc_auc_ovr' or 'roc_auc_ovo'"
         raise ValueError(
             f"scoring={scoring!r} cannot score this problem of {len(classes)} classes "
-            f"({_one_line(exc)[:300]}); choose a scoring that takes more than two classes, "
+            f"({_one_line_error(exc)[:300]}); choose a scoring that takes more than two classes, "
             f"such as {instead}."
         ) from exc
     except Exception:  # noqa: BLE001 - the stand-in may lack what a scorer wants: not a verdict
@@ -1322,9 +1320,7 @@ def _score_of_gathered(estimator, blocks, scorer, home, has_y, gathered):
                 "label when training (Incremental.fit(X, y, classes=<all labels>)) or drop "
                 "those rows from the test data.")
             raise
-        from .io import _one_line
-
-        said = _one_line(exc)
+        said = _one_line_error(exc)
         error = _unseen_labels_error(
             labels, classes, estimator, at,
             f"the scorer fails on them ({said[:500]}{' ...' if len(said) > 500 else ''})")
@@ -1547,6 +1543,7 @@ def progressive_statistic(estimator, x, y, w, scoring, home: str = "host", *, in
 
 
 def _one_line_error(exc) -> str:
+    """``exc`` on one line (gpuinc.io's helper; io is imported only when needed)."""
     from .io import _one_line
 
     return _one_line(exc)
@@ -1582,15 +1579,8 @@ def combine_progressive(stats: list) -> float | None:
 
 def _one_label_per_row(y) -> bool:
     """Whether ``y`` holds one label per row (1-D, or one column): binary or multiclass."""
-    ndim = getattr(y, "ndim", None)
-    if ndim is None:
-        if y is None:
-            return False
-        ndim = np.ndim(y)
-    if ndim == 1:
-        return True
-    shape = getattr(y, "shape", None) or np.shape(y)
-    return ndim == 2 and shape[1] == 1
+    ndim = np.ndim(y)  # (0 for None)
+    return ndim == 1 or (ndim == 2 and np.shape(y)[1] == 1)
 
 
 def score_in_memory(estimator, X, y, scoring=None, sample_weight=None) -> float:
