@@ -194,21 +194,20 @@ def _is_1d_collection(X) -> bool:
 
 
 def _x_blocks(X, shared: bool = False, one_d: bool = False) -> list:
-    if one_d:  # an estimator that takes 1-D X (documents, records): checked by plan_blocks
-        if isinstance(X, da.Array):
-            return split_graph(list(X.to_delayed(optimize_graph=not shared)))
-        return split_graph(X.to_delayed())
+    """X's row blocks; ``one_d``: an estimator that takes 1-D X (documents, records), whose
+    blocks are those of a Dask Series or 1-D array (checked by plan_blocks)."""
     if isinstance(X, da.Array):
-        if X.ndim != 2:
+        if not one_d and X.ndim != 2:
             raise ValueError(
                 f"X must be 2-D (rows x features), got a {X.ndim}-D Dask array of shape {X.shape}; "
                 "reshape it, e.g. X.reshape(-1, 1) for a single feature."
             )
-        if X.numblocks[1] > 1:
+        if not one_d and X.numblocks[1] > 1:
             # Every partial_fit must see all the features of its rows.
             X = X.rechunk({1: -1})
-        return split_graph(X.to_delayed(optimize_graph=not shared)[:, 0])
-    if isinstance(X, dd.Series):
+        pieces = X.to_delayed(optimize_graph=not shared)
+        return split_graph(list(pieces) if one_d else pieces[:, 0])
+    if isinstance(X, dd.Series) and not one_d:
         raise ValueError(
             "X is a Dask Series (1-D); estimators need 2-D X. Use X.to_frame() for one feature."
         )
