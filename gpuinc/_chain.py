@@ -726,8 +726,8 @@ class DistributedRunner:
         except BaseException as exc:
             # stop the chain and the reads this call started; never the caller's own
             # (persisted) futures, which share keys with what they hold
-            _cancel(client, [item[2] for item in outstanding]
-                    + [f for item in outstanding for f in item[3]])
+            _release([item[2] for item in outstanding]
+                     + [f for item in outstanding for f in item[3]])
             _raise_if_client_gone(client, exc)
             if settling[0] is not None:
                 _raise_if_workers_died(exc, _describe(settling[0].index, settling[0].rows))
@@ -788,7 +788,7 @@ class DistributedRunner:
                 submitted.popleft()
                 del fut
         except BaseException as exc:
-            _cancel(client, [fut for _, fut in submitted])  # the chain only, never the data
+            _release([fut for _, fut in submitted])  # the chain only, never the data
             _raise_if_client_gone(client, exc)
             if awaited:
                 first, last = blocks[awaited[0]], blocks[awaited[-1]]
@@ -815,7 +815,7 @@ def _relay_owners(owned):
     return [owner for owner, _ in owned]
 
 
-def _cancel(client, futures) -> None:
+def _release(futures) -> None:
     """Stop what a failed pass started, by letting go of its futures.
 
     Released, a task nobody else wants is forgotten by the scheduler, and a
@@ -828,7 +828,6 @@ def _cancel(client, futures) -> None:
     Dask client lost its connection".  A closed client has nothing left to
     release (and its error would hide the one that stopped the pass).
     """
-    del client  # the futures know their client
     for future in futures:
         with contextlib.suppress(Exception):
             future.release()

@@ -230,7 +230,7 @@ def test_stopping_a_failed_pass_keeps_the_client_connected():
 
     from distributed import Client, Event, LocalCluster
 
-    from gpuinc._chain import _cancel
+    from gpuinc._chain import _release
 
     with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
@@ -249,7 +249,7 @@ def test_stopping_a_failed_pass_keeps_the_client_connected():
             time.sleep(0.01)
         assert middle_unwanted()
         comm = client.scheduler_comm.comm
-        _cancel(client, [load])
+        _release([load])
         go.set()
         assert last.result(timeout=30) == 1  # "last" is still wanted: it runs to the end
         assert client.status == "running"
