@@ -364,10 +364,10 @@ def _guarded(run):
 
 @contextlib.contextmanager
 def _scheduler(device: str, workers: int | None):
-    """A local cluster (or none with 0 workers); yields the Incremental ``device``."""
+    """A local cluster (or none with 0 workers); yields the Incremental ``device``.
+    ``workers`` was checked with the other options (``_check_workers``)."""
     from ._optional import gpu_available
 
-    _check_workers(workers)
     if workers == 0:
         if device == "gpu" and not gpu_available():
             raise UsageError("--device gpu needs a CUDA GPU with CuPy; use --device cpu or auto.")
