@@ -43,6 +43,7 @@ from ._array_api import aligned as _aligned
 from ._dispatch import DEVICE, HOST, KIND_HOME, block_kind, compute_context
 from ._malloc import reusing_memory
 from ._movers import as_estimator_input, move
+from ._text import one_line
 
 
 @dataclass
@@ -1431,11 +1432,10 @@ def copied(model, why: str, fix: str):
     try:
         return copy.deepcopy(model)
     except Exception as exc:  # noqa: BLE001 - any failure to copy is the same answer
-        from .io import _one_line
 
         raise TypeError(
             f"{why}, but this {type(model).__name__} cannot be copied after partial_fit "
-            f"({_one_line(exc)}). Keep what cannot be copied (locks, open files, connections, "
+            f"({one_line(exc)}). Keep what cannot be copied (locks, open files, connections, "
             f"generators) out of the estimator's attributes, or {fix}."
         ) from exc
 
@@ -1490,11 +1490,10 @@ def _check_model_pickles(model) -> None:
     try:
         pickle_as_distributed(model)
     except Exception as exc:  # noqa: BLE001 - any pickling failure is the same answer
-        from .io import _one_line
 
         raise TypeError(
             f"the model ({type(model).__name__}) cannot be pickled after partial_fit "
-            f"({_one_line(exc)}): a distributed cluster moves it between workers. Keep what "
+            f"({one_line(exc)}): a distributed cluster moves it between workers. Keep what "
             "cannot be pickled (locks, open files, connections, generators) out of the "
             "estimator's attributes, or train on the threaded scheduler (without a "
             "distributed client)."

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from ._chain import WorkersDiedError, stop_on_interrupt
 from ._checkpoint import write_pickle_atomic
+from ._text import one_sentence
 
 MODEL_FORMAT = "gpuinc-model"
 MODEL_VERSION = 1
@@ -169,13 +170,8 @@ def _check_param_values(estimator, params: dict) -> None:
     except (ValueError, TypeError) as exc:
         given = " ".join(f"{key}={value!r}" for key, value in params.items())
         raise UsageError(
-            f"--param {given}: {_one_line_text(exc)} Fix the value(s) given to --param."
+            f"--param {given}: {one_sentence(exc)} Fix the value(s) given to --param."
         ) from exc
-
-
-def _one_line_text(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 # --------------------------------------------------------------------------- options

@@ -71,6 +71,8 @@ import pandas as pd
 from dask.base import tokenize
 from dask.utils import parse_bytes
 
+from ._text import one_line
+
 __all__ = [
     "DataError",
     "Dataset",
@@ -201,11 +203,6 @@ class Dataset:
 
 
 # --------------------------------------------------------------------------- helpers
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
-
-
 def _url_to_fs(path: str, storage_options: dict):
     import fsspec
 
@@ -426,7 +423,7 @@ def _scan_parquet_file(fs, path: str) -> tuple[FileInfo, Any]:
             row_groups = tuple(md.row_group(i).num_rows for i in range(md.num_row_groups))
     except Exception as exc:
         raise DataError(
-            f"{shown} is not a readable Parquet file ({_one_line(exc)}); replace it with a good "
+            f"{shown} is not a readable Parquet file ({one_line(exc)}); replace it with a good "
             "copy or remove it from the dataset."
         ) from exc
     if sum(row_groups) == 0:
@@ -565,7 +562,7 @@ def _parse_header(line: bytes, shown: str) -> list[str]:
         text = line.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(
-            f"{shown} does not start with a UTF-8 text header ({_one_line(exc)}); it is not a CSV "
+            f"{shown} does not start with a UTF-8 text header ({one_line(exc)}); it is not a CSV "
             "file or it is corrupt. Replace it or remove it from the dataset."
         ) from exc
     raw = next(csv.reader([text.rstrip("\r\n")]), [])
@@ -586,7 +583,7 @@ def _parse_header(line: bytes, shown: str) -> list[str]:
     try:
         names = [str(n) for n in pd.read_csv(_bytesio.StringIO(text), nrows=0).columns]
     except (ValueError, pd.errors.ParserError) as exc:
-        raise DataError(f"{shown} has a header line pandas cannot parse ({_one_line(exc)}).") from exc
+        raise DataError(f"{shown} has a header line pandas cannot parse ({one_line(exc)}).") from exc
     return names
 
 
@@ -625,7 +622,7 @@ def _check_zip_members(fs, path: str, shown: str) -> None:
             names = archive.namelist()
             members = [i.filename for i in archive.infolist() if not i.is_dir()]
     except (zipfile.BadZipFile, OSError) as exc:
-        raise DataError(f"{shown} could not be read as a zip archive ({_one_line(exc)}); is "
+        raise DataError(f"{shown} could not be read as a zip archive ({one_line(exc)}); is "
                         "it corrupt?") from exc
     if len(members) == 1 and len(names) > 1:  # the file's folder zipped with it
         raise DataError(
@@ -657,7 +654,7 @@ def _scan_csv_file(fs, path: str, compression: str | None = None) -> tuple[FileI
                 f"{_COMPRESSION_PACKAGES.get(compression, 'its decompression package')} "
                 f"(fsspec reads {compression} with it), or decompress the file."
             ) from exc
-        raise DataError(f"{shown} could not be read ({_one_line(exc)}); is it corrupt?") from exc
+        raise DataError(f"{shown} could not be read ({one_line(exc)}); is it corrupt?") from exc
     if compression is None:
         codec = next((c for magic, c in _COMPRESSED_MAGIC if sample.startswith(magic)), None)
         if codec is not None:  # compressed, under a name that does not say so (data.txt.gz)
@@ -683,7 +680,7 @@ def _scan_csv_file(fs, path: str, compression: str | None = None) -> tuple[FileI
         frame = _read_csv(body)
     except (ValueError, pd.errors.ParserError) as exc:
         raise DataError(
-            f"{shown} is not well-formed CSV in its first lines ({_one_line(exc)}); fix or remove it."
+            f"{shown} is not well-formed CSV in its first lines ({one_line(exc)}); fix or remove it."
         ) from exc
     if len(frame) == 0:
         if complete:
@@ -774,7 +771,7 @@ def _scan_zarr(fs, root: str, source: str, storage_options: dict) -> Dataset:
     try:
         node = zarr.open(store=store, mode="r", storage_options=storage_options or None)
     except Exception as exc:
-        raise DataError(f"{source} is not a readable Zarr store ({_one_line(exc)}).") from exc
+        raise DataError(f"{source} is not a readable Zarr store ({one_line(exc)}).") from exc
     columns, skipped = [], []
     if isinstance(node, zarr.Array):
         if node.ndim != 2:
@@ -830,7 +827,7 @@ def _zarr_group_arrays(fs, root: str, source: str, node) -> list:
     try:
         return sorted(node.arrays(), key=lambda item: item[0])
     except Exception as exc:
-        problem = _one_line(exc)
+        problem = one_line(exc)
     bad = None
     with contextlib.suppress(Exception):  # find which member fails, to name it
         for entry in sorted(fs.ls(root, detail=False)):
@@ -1453,7 +1450,7 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
         except (TypeError, ValueError) as exc:
             raise DataError(
                 f"{where}: a feature column cannot be converted to {cols.dtype} "
-                f"({_one_line(exc)}); pass --allow-nan for missing integers, or fix the data."
+                f"({one_line(exc)}); pass --allow-nan for missing integers, or fix the data."
             ) from exc
     # One C-ordered (rows x features) array behind the features: estimators such as
     # scikit-learn's SGD need C order and would otherwise copy each block while it trains;
@@ -1530,7 +1527,7 @@ def _read_parquet_block(parts: tuple, fs, cols: _Columns, stamp: str = "") -> pd
                     frame[name] = column.to_pandas(types_mapper=_nullable_int)
         except Exception as exc:
             raise DataError(
-                f"{where} could not be read ({_one_line(exc)}); the file may be corrupt. Replace it "
+                f"{where} could not be read ({one_line(exc)}); the file may be corrupt. Replace it "
                 "with a good copy or remove it from the dataset."
             ) from exc
         frames.append(_finish(frame, cols, where))
@@ -1556,7 +1553,7 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
             else:
                 data = fsspec.utils.read_block(fh, offset, length, delimiter=b"\n")
     except Exception as exc:
-        raise DataError(f"{where} could not be read ({_one_line(exc)}).") from exc
+        raise DataError(f"{where} could not be read ({one_line(exc)}).") from exc
     if offset > 0:
         if not data.strip():
             return _empty_block(cols)
@@ -1648,7 +1645,7 @@ class _BlockLines:
             end = "" if self.length is None else f"-{self.offset + self.length}"
             return (f"line {line - 1} of bytes {self.offset}{end}, counted from the first line "
                     f"that starts there (the lines before could not be counted: "
-                    f"{_one_line(exc)})")
+                    f"{one_line(exc)})")
 
 
 def _ragged_row_error(where: str, lines: _BlockLines, line: int, expected: int, saw: int,
@@ -1848,7 +1845,7 @@ def _parse_csv(data: bytes, where: str, dtype=None,
             names = _fields_in(_header_line(data))
             raise _ragged_row_error(where, lines, line, expected, saw, names=names) from exc
         raise DataError(
-            f"{where} is not well-formed CSV ({_one_line(exc)}); fix or remove the file."
+            f"{where} is not well-formed CSV ({one_line(exc)}); fix or remove the file."
         ) from exc
 
 
@@ -2023,7 +2020,7 @@ def _read_zarr_arrays(source: str, storage_options: dict, columns: tuple, start:
                 blocks[col.array] = (block, where_in)
     except Exception as exc:
         name = f"array {failed.name!r}" if failed.array else "the array"
-        failure = (f"{where}: {name} could not be read ({_one_line(exc)}); the store may be "
+        failure = (f"{where}: {name} could not be read ({one_line(exc)}); the store may be "
                    "corrupt, or it changed since it was scanned.")
     if failure is not None:
         raise DataError(failure)
@@ -2428,7 +2425,7 @@ def _parquet_labels(fs, path: str, shown: str, target: str, partitions=()) -> np
         with _parquet_file(fs, path) as pf:
             column = pf.read(columns=[target]).column(target)
     except Exception as exc:
-        raise DataError(f"{shown} could not be read ({_one_line(exc)}); it may be corrupt.") from exc
+        raise DataError(f"{shown} could not be read ({one_line(exc)}); it may be corrupt.") from exc
     if column.null_count:
         raise DataError(
             f"{shown}: the target column {target!r} has missing values in {column.null_count} "
@@ -2473,7 +2470,7 @@ def _csv_labels(fs, path: str, shown: str, target: str, compression,
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"{shown} is not well-formed CSV ({_one_line(exc)}).") from exc
+        raise DataError(f"{shown} is not well-formed CSV ({one_line(exc)}).") from exc
     if not text and len({part.dtype.kind == "O" for part in seen}) > 1:
         # numbers in some chunks only: the labels are text, read as written (str() of a
         # parsed number would turn "01" into "1")
@@ -2573,6 +2570,6 @@ def read_classes(data, target: str, *, fmt: str | None = None,
         return np.sort(np.asarray(values))
     except TypeError as exc:
         raise DataError(
-            f"The target column {target!r} mixes value types ({_one_line(exc)}); labels must "
+            f"The target column {target!r} mixes value types ({one_line(exc)}); labels must "
             "have one type."
         ) from exc

@@ -87,6 +87,7 @@ from ._blockwise import apply_method
 from ._dispatch import DEVICE, KIND_HOME, block_kind
 from ._movers import move, to_host
 from ._params import is_classifier, is_regressor
+from ._text import one_line
 
 #: scorer name -> the response method its per-block statistic needs
 STREAMING = {
@@ -1135,7 +1136,7 @@ def check_scoring_for_classes(scoring, classes) -> None:
             last = classes[-1].item() if hasattr(classes[-1], "item") else classes[-1]
             raise PositiveClassNeeded(
                 f"scoring={scoring!r} needs its positive class named: the classes are "
-                f"{classes.tolist()} ({_one_line_error(exc)[:200]}); name it with a scorer: "
+                f"{classes.tolist()} ({one_line(exc)[:200]}); name it with a scorer: "
                 f"scoring=sklearn.metrics.make_scorer(sklearn.metrics.{func}, "
                 f"pos_label={last!r}{extra}), or use 'accuracy'.",
                 scoring=scoring, classes=classes.tolist(), suggested=last,
@@ -1148,7 +1149,7 @@ def check_scoring_for_classes(scoring, classes) -> None:
             instead += ", 'roc_auc_ovr' or 'roc_auc_ovo'"
         raise ValueError(
             f"scoring={scoring!r} cannot score this problem of {len(classes)} classes "
-            f"({_one_line_error(exc)[:300]}); choose a scoring that takes more than two classes, "
+            f"({one_line(exc)[:300]}); choose a scoring that takes more than two classes, "
             f"such as {instead}."
         ) from exc
     except Exception:  # noqa: BLE001 - the stand-in may lack what a scorer wants: not a verdict
@@ -1320,7 +1321,7 @@ def _score_of_gathered(estimator, blocks, scorer, home, has_y, gathered):
                 "label when training (Incremental.fit(X, y, classes=<all labels>)) or drop "
                 "those rows from the test data.")
             raise
-        said = _one_line_error(exc)
+        said = one_line(exc)
         error = _unseen_labels_error(
             labels, classes, estimator, at,
             f"the scorer fails on them ({said[:500]}{' ...' if len(said) > 500 else ''})")
@@ -1538,15 +1539,10 @@ def progressive_statistic(estimator, x, y, w, scoring, home: str = "host", *, in
         # undefined on this block (roc_auc_ovr, brier or top-k on a block lacking a class,
         # neg_mean_squared_log_error on negative predictions of an early model): left out
         # of the pass's score, with a warning (see combine_progressive)
-        return ("mean", {"sw": float(n), "sum": float("nan"), "error": _one_line_error(exc)})
+        return ("mean", {"sw": float(n), "sum": float("nan"), "error": one_line(exc)})
     return ("mean", {"sw": float(n), "sum": _a_number(value, scorer) * n})
 
 
-def _one_line_error(exc) -> str:
-    """``exc`` on one line (gpuinc.io's helper; io is imported only when needed)."""
-    from .io import _one_line
-
-    return _one_line(exc)
 
 
 def combine_progressive(stats: list) -> float | None:

@@ -48,6 +48,7 @@ from ._chain import (
 from ._dispatch import DEVICE, KIND_HOME, block_kind, estimator_home
 from ._params import check_random_state_param, is_classifier, is_regressor
 from ._progress import bar, should_show
+from ._text import one_line
 from .metrics import (
     ESTIMATOR_DEFAULT,
     NoSamplesError,
@@ -260,10 +261,9 @@ def _check_picklable(estimator, why: str, *, cloud: bool) -> None:
     try:
         pickle_as_distributed(estimator, cloud=cloud)
     except Exception as exc:  # noqa: BLE001 - any pickling failure is the same answer
-        from .io import _one_line
 
         raise TypeError(
-            f"{type(estimator).__name__} cannot be pickled ({_one_line(exc)}), but {why}. "
+            f"{type(estimator).__name__} cannot be pickled ({one_line(exc)}), but {why}. "
             "Keep what cannot be pickled (open files, locks, connections, generators) out of "
             "the estimator's attributes"
             + (", or train without a distributed client." if cloud else
