@@ -906,13 +906,16 @@ class _GatheredResponses:
                 if isinstance(out, _Failed):  # (kept pending: raised again if asked again)
                     raise out.exc
             del self._pending[method]
-            if self._check_finite and method in _FINITE_METHODS:
-                for out, at in zip(outs, self._where, strict=True):
-                    if out is not None:
-                        _check_finite_responses(out, self._estimator, method, at)
-            self._cache[method] = _concat_responses(outs, self._block_rows, self._estimator,
-                                                    method)
+            self._cache[method] = self._checked(method, outs)
         return self._cache[method]
+
+    def _checked(self, method, outs):
+        """The per-block responses ``outs`` checked (finite, one row per row) and joined."""
+        if self._check_finite and method in _FINITE_METHODS:
+            for out, at in zip(outs, self._where, strict=True):
+                if out is not None:
+                    _check_finite_responses(out, self._estimator, method, at)
+        return _concat_responses(outs, self._block_rows, self._estimator, method)
 
     @available_if(_inner_has("predict"))
     def predict(self, X=None):
@@ -986,10 +989,7 @@ class _OneBlockResponses(_GatheredResponses):
                 raise AttributeError(f"{type(self._estimator).__name__} has no {method}")
             out = _block_response(self._x, self._estimator, method, self._home,
                                   self._where[0])
-            if self._check_finite and method in _FINITE_METHODS and out is not None:
-                _check_finite_responses(out, self._estimator, method, self._where[0])
-            self._cache[method] = _concat_responses([out], self._block_rows, self._estimator,
-                                                    method)
+            self._cache[method] = self._checked(method, [out])
         return self._cache[method]
 
     def score(self, X=None, y=None, sample_weight=None):
