@@ -636,16 +636,10 @@ def _co_alignment(*exprs) -> tuple[int, bool]:
     from dask.dataframe.dask_expr._reductions import Reduction
     from dask.dataframe.dask_expr.io.io import FromGraph
 
-    seen, ancestors, persisted = set(), set(), False
-    stack = [e for e in exprs if e.ndim > 0]
-    while stack:
-        e = stack.pop()
-        if e._name in seen:
-            continue
-        seen.add(e._name)
-        if isinstance(e, (Blockwise, CumulativeAggregations, Reduction)) and e.dependencies():
-            stack.extend(e.dependencies())
-        else:
+    ancestors, persisted = set(), False
+    steps = (Blockwise, CumulativeAggregations, Reduction)
+    for e, through in _walk([e for e in exprs if e.ndim > 0], lambda e: isinstance(e, steps)):
+        if not through:
             ancestors.add(e._name)
             persisted = persisted or isinstance(e, FromGraph)
     if len(ancestors) <= 1:
@@ -670,20 +664,25 @@ def _order_is_fixed(X) -> bool:
 
 
 def _walks_to_fixed_order(expr, blockwise, user_steps, fixed_roots) -> bool:
+    for e, through in _walk([expr], lambda e: isinstance(e, blockwise)):
+        if isinstance(e, user_steps) or not (through or isinstance(e, fixed_roots)):
+            return False
+    return True
 
-    seen, stack = set(), [expr]
+
+def _walk(exprs, steps_through):
+    """Each Dask expression reachable from ``exprs`` once, with whether the walk went on
+    to its dependencies: it does through those for which ``steps_through`` is true."""
+    seen, stack = set(), list(exprs)
     while stack:
         e = stack.pop()
         if e._name in seen:
             continue
         seen.add(e._name)
-        if isinstance(e, user_steps):
-            return False
-        if isinstance(e, blockwise) and e.dependencies():
+        through = bool(steps_through(e) and e.dependencies())
+        if through:
             stack.extend(e.dependencies())
-        elif not isinstance(e, fixed_roots):
-            return False
-    return True
+        yield e, through
 
 
 def plan_blocks(X, y=None, fit_kwargs: dict | None = None, *, assume_equal_chunks: bool = True,
