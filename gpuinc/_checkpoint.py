@@ -3,13 +3,15 @@
 A checkpoint is a pickle (load only checkpoints you wrote yourself: unpickling
 runs code).  It holds the model, the pass and block position, the block order
 of the current pass, the RNG state, the validation split and ``history_``,
-plus a fingerprint of the estimator, its parameters, the data's shape and a
-digest of the values of its first block that has rows, so that a checkpoint is
-not resumed into a different fit.
+plus a fingerprint of the estimator, its parameters, the fit's keywords, the
+data's shape and dtypes, a digest of the values of its first block that has
+rows, and what identifies ``validation_data``, so that a checkpoint is not
+resumed into a different fit.
 """
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import errno
 import hashlib
@@ -220,7 +222,9 @@ def write_pickle_atomic(target, payload) -> Path:
 
     The bytes go to a temporary file in the same directory, are flushed to
     disk, and only then renamed over ``target``: a reader sees the old file
-    or the complete new one, never a partial write.  A new file gets the mode
+    or the complete new one, never a partial write.  The directory is then
+    flushed as well (where the platform can), so the rename survives a power
+    loss.  A new file gets the mode
     ``open()`` would give it (``0o666`` less the umask); a replaced file keeps
     its mode.
     """
@@ -237,6 +241,7 @@ def write_pickle_atomic(target, payload) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
+        _fsync_directory(target.parent)  # the rename itself, through a power loss
     except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -255,6 +260,21 @@ def write_pickle_atomic(target, payload) -> Path:
             ) from exc
         raise
     return target
+
+
+def _fsync_directory(directory) -> None:
+    """Flush ``directory``'s entries (a rename in it) to disk; nothing where the platform
+    cannot open a directory (Windows) or its filesystem cannot sync one."""
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def save(directory, state: dict) -> Path:
@@ -276,7 +296,15 @@ def load(directory, fingerprint: dict, earlier=None) -> dict | None:
             f"{target} is a folder, not a gpuinc checkpoint file; move it away or choose "
             "another checkpoint directory."
         )
-    with open(target, "rb") as fh:
+    try:
+        fh = open(target, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:  # no permission to read it, an I/O error ...
+        raise CheckpointMismatchError(
+            f"{target} cannot be read ({exc.strerror or exc}); give this user read access to "
+            "it (or run the fit as the user that wrote it), or choose another checkpoint "
+            "directory."
+        ) from exc
+    with fh:
         try:
             state = pickle.load(fh)
         except (ImportError, AttributeError) as exc:
@@ -337,29 +365,54 @@ def load(directory, fingerprint: dict, earlier=None) -> dict | None:
 
 
 #: fingerprint keys added after checkpoint format 3 was introduced ("first_block_at": the
-#: block that "first_block" digests, the first one with rows; before it, block 0)
-_LATER_KEYS = frozenset({"held_out_blocks", "first_block_at"})
+#: block that "first_block" digests, the first one with rows; before it, block 0;
+#: "fit_kwargs": fit's keywords that are not per row, as ``classes``; "dtypes": of X, y
+#: and the per-row keywords; "validation_data": what identifies it): a checkpoint whose
+#: fingerprint lacks one was written before it was recorded, and is not compared on it
+_LATER_KEYS = frozenset({"held_out_blocks", "first_block_at", "fit_kwargs", "dtypes",
+                         "validation_data"})
 
 
 def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
     """What differs between two fingerprints, in words; nested dicts (parameters) walked."""
     out = []
+    # the digest of the first block covers its dtypes: another dtype is said as such
+    recast = not prefix and _ABSENT not in (saved.get("dtypes", _ABSENT),
+                                            current.get("dtypes", _ABSENT)) \
+        and saved["dtypes"] != current["dtypes"]
     for k in sorted(set(saved) | set(current), key=str):
         a, b = saved.get(k, _ABSENT), current.get(k, _ABSENT)
-        if isinstance(a, dict) and isinstance(b, dict):
+        if k == "validation_data" and not prefix:
+            if a is not None and a is not _ABSENT and a != b:
+                # (a checkpoint that scored no validation set has no state to mismatch)
+                said = ("the checkpoint's scores and early-stopping state were computed on "
+                        "validation data, and this fit has none" if b is None else
+                        "this fit's validation data differs from the one the checkpoint's "
+                        "scores and early-stopping state were computed on")
+                out.append(f"validation_data: {said}; pass the same "
+                           "validation_data=(X_val, y_val) to resume it")
+        elif isinstance(a, dict) and isinstance(b, dict):
             out.extend(_differences(a, b, f"{prefix}{k}."))
-        elif a == b:
+        elif a == b or (prefix in _REPR_PREFIXES or k in _REPR_KEYS) and isinstance(
+                a, str) and isinstance(b, str) and _python_scalars(a) == _python_scalars(b):
             continue
         elif k == "first_block":
-            out.append("the values of the first block of X/y differ (other data; the "
-                       "first block that has rows is compared)")
+            if not recast:
+                out.append("the values of the first block of X/y differ (other data; the "
+                           "first block that has rows is compared)")
+        elif prefix == "dtypes.":
+            out.append(f"the dtype of {k}: checkpoint has {_dtype_said(a)}, this fit has "
+                       f"{_dtype_said(b)} (convert the data as the checkpoint's fit did)")
+        elif prefix == "fit_kwargs.":
+            a, b = (v if isinstance(v, str) else "not passed" for v in (a, b))
+            out.append(f"fit({k}=...): checkpoint has {a}, this fit has {b}")
         elif k == "first_block_at":
             if saved.get("first_block") == current.get("first_block"):  # (else said above)
                 out.append(f"the first block of X with rows differs (block {a} in the "
                            f"checkpoint, block {b} here: other data)")
         else:
             # parameters, random_state and scoring are kept as their repr (stable_repr)
-            as_repr = prefix == "params." or k in _REPR_KEYS
+            as_repr = prefix in _REPR_PREFIXES or k in _REPR_KEYS
             a, b = (v if as_repr and isinstance(v, str) else repr(v) for v in (a, b))
             out.append(f"{prefix}{k}: checkpoint has {a}, this fit has {b}")
     return out
@@ -367,6 +420,37 @@ def _differences(saved: dict, current: dict, prefix: str = "") -> list[str]:
 
 #: fingerprint entries stored as ``stable_repr`` text (besides the estimator's parameters)
 _REPR_KEYS = frozenset({"random_state", "scoring"})
+#: nested fingerprint entries whose values are ``stable_repr`` text
+_REPR_PREFIXES = ("params.", "fit_kwargs.")
+
+
+def _dtype_said(value) -> str:
+    return "no such data" if value is _ABSENT else "nothing" if value is None else str(value)
+
+
+#: a NumPy scalar as ``repr`` writes it (NumPy 2): ``np.int64(0)``, ``np.True_``
+_NUMPY_SCALAR = re.compile(r"\bnp\.(?:(True_|False_)\b|([a-z]+[0-9]*_?)\(([^()]*)\))")
+
+
+def _python_scalars(text: str) -> str:
+    """``text`` (a ``stable_repr``) with NumPy scalars written as Python's: what stable_repr
+    of a NumPy scalar was before it wrote its ``.item()`` (and within containers)."""
+    def plain(match):
+        if match.group(1):
+            return match.group(1)[:-1]
+        kind, text = getattr(np, match.group(2), None), match.group(3)
+        if not (isinstance(kind, type) and issubclass(kind, np.generic)):
+            return match.group(0)
+        try:
+            try:
+                literal = ast.literal_eval(text)
+            except (ValueError, SyntaxError):  # nan, inf
+                literal = text
+            return repr(kind(literal).item())
+        except Exception:  # not a value of that type: as it was
+            return match.group(0)
+
+    return _NUMPY_SCALAR.sub(plain, text)
 
 
 class _Absent:
@@ -386,8 +470,12 @@ def stable_repr(value) -> str:
     """``repr`` without memory addresses, which differ from one process to the next.
 
     A ``RandomState`` instance is described by its type only: its state moves
-    as it is used, and the checkpoint keeps the state it needs itself.
+    as it is used, and the checkpoint keeps the state it needs itself.  A
+    NumPy scalar is written as the Python number it holds (``np.int64(0)`` as
+    ``0``), so that it matches the same value given as a Python number.
     """
+    if isinstance(value, np.generic):
+        value = value.item()
     if isinstance(value, np.random.RandomState):
         return "RandomState(...)"
     if isinstance(value, np.random.Generator):
@@ -397,6 +485,50 @@ def stable_repr(value) -> str:
         digest = hashlib.sha256(np.ascontiguousarray(value).tobytes()).hexdigest()[:16]
         return f"ndarray(shape={value.shape}, dtype={value.dtype}, sha256={digest})"
     return _ADDRESS.sub("", repr(value))
+
+
+def keyword_repr(value) -> str:
+    """``stable_repr`` of a fit keyword (``classes=``) that is the same for every row: a
+    list, tuple or array of numbers or text by its values (``[0, 1]`` whether a list or an
+    array; a digest of them when there are more than 20)."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        try:
+            values = np.asarray(value)
+            items = values.ravel().tolist() if values.dtype.kind == "O" else None
+            if items and (all(isinstance(v, str) for v in items) or all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in items)):
+                values = np.asarray(values.tolist())  # text labels, as a list of them gives
+        except Exception:  # ragged: as it is
+            values = None
+        if values is not None and values.dtype.kind in "biufUS":
+            return repr(values.tolist()) if values.size <= 20 else stable_repr(values)
+    return stable_repr(value)
+
+
+def dtype_words(value) -> str | None:
+    """The dtype of X, y or a per-row keyword, in words, read from its metadata (nothing
+    is computed): ``"float32"``; for a frame with columns of several dtypes, each with
+    its count of columns.  A device frame's are those of its host copy, which the digest
+    of its first block sees.  None for None or what has no dtype."""
+    if value is None:
+        return None
+    if dask.is_dask_collection(value):
+        value = getattr(value, "_meta", value)
+    if hasattr(value, "iloc"):  # a pandas / cuDF frame or series: no rows, on the host
+        value = to_host(value.iloc[:0])
+        dtypes = list(value.dtypes) if hasattr(value, "columns") else [value.dtype]
+    else:
+        dtype = getattr(value, "dtype", None)
+        if dtype is None:
+            return None
+        dtypes = [dtype]
+    counts: dict[str, int] = {}
+    for dtype in dtypes:
+        counts[str(dtype)] = counts.get(str(dtype), 0) + 1
+    if len(counts) == 1:
+        return next(iter(counts))
+    return ", ".join(f"{name} ({n} column{'s' if n > 1 else ''})"
+                     for name, n in sorted(counts.items()))
 
 
 def block_digest(block, *, ordered: bool = False) -> str:
@@ -494,9 +626,10 @@ def _row_hashes(value):
         return ("Series", str(value.name), str(value.dtype)), pd.util.hash_pandas_object(
             value, index=False).to_numpy()
     if sp.issparse(value):
-        csr = sp.csr_array(value)
-        csr.sum_duplicates()
-        csr.sort_indices()
+        csr = sp.csr_array(value)  # a CSR input's arrays are shared, not copied: when
+        if not csr.has_canonical_format:  # they need sorting or summing, on a copy (the
+            csr = csr.copy()  # caller's are left as they are, read-only ones included)
+            csr.sum_duplicates()
         n = csr.shape[0]
         entries = pd.util.hash_pandas_object(
             pd.DataFrame({"col": csr.indices, "value": csr.data}), index=False).to_numpy()

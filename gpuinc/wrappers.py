@@ -1014,7 +1014,13 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             )
 
     # --------------------------------------------------------------- train
-    def _fingerprint(self, estimator, blocks, kind, X):
+    def _fingerprint(self, estimator, blocks, kind, X, y, fit_kwargs, static,
+                     validation_data, val_blocks):
+        """What a checkpoint must agree with to be resumed by this fit (see _checkpoint).
+
+        ``static``: fit's keywords that are the same for every row, as given (before
+        ``classes`` is found from y); ``val_blocks``: validation_data's blocks, or None.
+        """
         n_features = X.shape[1] if hasattr(X, "shape") and len(X.shape) == 2 else None
         if isinstance(X, dd.DataFrame):
             n_features = len(X.columns)
@@ -1035,12 +1041,30 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
             "scoring": _checkpoint.stable_repr(self.scoring),
             "first_block": digest,
             "first_block_at": digested,
+            # classes=, a scalar sample_weight ... (None: the same as not passed)
+            "fit_kwargs": {k: _checkpoint.keyword_repr(v)
+                           for k, v in sorted(static.items(), key=str) if v is not None},
+            # said as such (the digest, which covers them, would call them other values)
+            "dtypes": {"X": _checkpoint.dtype_words(X), "y": _checkpoint.dtype_words(y),
+                       **{k: _checkpoint.dtype_words(v) for k, v in fit_kwargs.items()
+                          if k not in static and v is not None}},
+            # the scores, best score and early-stopping count were computed on it: its
+            # blocks, rows and one block's digest, as X's (None: held out, or none)
+            "validation_data": None if validation_data is None else self._validation_print(
+                validation_data, val_blocks),
         }
+
+    @staticmethod
+    def _validation_print(validation_data, val_blocks) -> dict:
+        digest, digested = _checkpoint.first_rows_digest(val_blocks)
+        return {"blocks": len(val_blocks), "n_rows": _n_rows_known(validation_data[0]),
+                "first_block": digest, "first_block_at": digested}
 
     def _train(self, estimator, X, y, fit_kwargs, *, epochs, validation_data, resumable,
                salt, append=False):
         X, y = _plain_array(X), _plain_array(y)
         blocks, kind, static = self._blocks(X, y, fit_kwargs)
+        given = dict(static)  # the keywords passed (before classes found from y join them)
         # a first partial_fit on in-memory y: maybe one batch of a stream
         self._add_classes(estimator, y, static,
                           stream=(salt != 0 and not append and not is_dask_collection(y)
@@ -1127,7 +1151,8 @@ class Incremental(MetaEstimatorMixin, BaseEstimator):
                 _check_picklable(estimator, "checkpoint= saves it with pickle", cloud=False)
                 # one fit per directory; a directory that cannot be written fails here
                 guard.enter_context(_checkpoint.lock(self.checkpoint))
-                fingerprint = self._fingerprint(estimator, blocks, kind, X)
+                fingerprint = self._fingerprint(estimator, blocks, kind, X, y, fit_kwargs, given,
+                                                validation_data, val_blocks)
                 # where the validation scores come from: resuming with another source would
                 # keep the saved split of training blocks and validate on some of them
                 fingerprint["held_out_blocks"] = validation_data is None and val_blocks is not None

@@ -1112,3 +1112,238 @@ def test_a_checkpoint_written_before_the_first_block_with_rows_was_digested(tmp_
     with pytest.raises(CheckpointMismatchError, match=r"earlier gpuinc.*block 0 of this X is "
                                                       r"empty.*Delete the checkpoint"):
         Incremental(SGDClassifier(random_state=0), **kw).fit(X, y, classes=[0, 1])
+
+
+# ------------------------------------------------- fingerprint: what else it records
+SMALL = dict(n_samples=120, n_features=4, chunks=30, random_state=0)
+
+
+def _drop_from_fingerprint(ckpt, *keys):
+    """Rewrite a checkpoint's fingerprint as gpuinc wrote it before ``keys`` joined it."""
+    state = read_checkpoint(ckpt)
+    for key in keys:
+        del state["fingerprint"][key]
+    (ckpt / FILENAME).write_bytes(pickle.dumps(state))
+
+
+def test_other_validation_data_is_refused_and_the_same_resumes(tmp_path):
+    # the checkpoint's best score and no-improvement count were computed on its validation
+    # data: scores of another set must not be compared with them
+    X, y = make_classification(**SMALL)
+    Xa, ya = make_classification(**dict(SMALL, n_samples=60, random_state=1))
+    Xb, yb = make_classification(**dict(SMALL, n_samples=60, random_state=2))
+    kw = dict(random_state=0, validation=None, early_stopping=True, n_iter_no_change=2,
+              progress=False, checkpoint=tmp_path)
+    Incremental(SGDClassifier(random_state=0), epochs=1, **kw).fit(X, y,
+                                                                  validation_data=(Xa, ya))
+    saved = (tmp_path / FILENAME).read_bytes()
+    for other in [(Xb, yb), (Xa, 1 - ya), (Xa[:30], ya[:30])]:
+        with pytest.raises(CheckpointMismatchError, match=r"validation_data: this fit's "
+                           r"validation data differs.*pass the same validation_data"):
+            Incremental(SGDClassifier(random_state=0), epochs=2, **kw).fit(
+                X, y, validation_data=other)
+    with pytest.raises(CheckpointMismatchError, match="validation_data: the checkpoint's "
+                                                      "scores.*this fit has none"):
+        Incremental(SGDClassifier(random_state=0), epochs=2,
+                    **dict(kw, early_stopping=False)).fit(X, y)
+    assert (tmp_path / FILENAME).read_bytes() == saved
+    again = Incremental(SGDClassifier(random_state=0), epochs=2, **kw).fit(
+        X, y, validation_data=(Xa, ya))
+    assert again.resumed_from_ == {"passes": 1, "blocks": 0}
+
+
+def test_only_the_first_validation_block_with_rows_is_read_for_the_fingerprint(tmp_path,
+                                                                               monkeypatch):
+    X, y = make_classification(**SMALL)
+    Xv, yv = make_classification(**dict(SMALL, random_state=1))  # 4 blocks
+    read = []
+    real = _checkpoint.first_rows_digest
+
+    def counted(blocks):
+        read.append(0)
+
+        def each():
+            for block in blocks:
+                read[-1] += 1
+                yield block
+
+        return real(each())
+
+    monkeypatch.setattr(_checkpoint, "first_rows_digest", counted)
+    Incremental(SGDClassifier(random_state=0), epochs=1, progress=False,
+                checkpoint=tmp_path).fit(X, y, validation_data=(Xv, yv))
+    assert read == [1, 1]  # X's first block, and validation_data's
+
+
+def test_another_classes_is_refused_naming_classes(tmp_path):
+    X, y = make_classification(**SMALL)
+    kw = dict(random_state=0, progress=False, checkpoint=tmp_path)
+    CALLS["fail_at"] = 6  # in the second pass (4 blocks a pass)
+    with pytest.raises(InjectedFailure):
+        Incremental(FlakySGD(random_state=0), epochs=3, checkpoint_every=1, **kw).fit(
+            X, y, classes=[0, 1])
+    with pytest.raises(CheckpointMismatchError, match=r"fit\(classes=\.\.\.\): checkpoint has "
+                                                      r"\[0, 1\], this fit has \[0, 1, 2\]"):
+        Incremental(FlakySGD(random_state=0), epochs=3, checkpoint_every=1, **kw).fit(
+            X, y, classes=[0, 1, 2])
+    # the same classes as an array (or a tuple): compared by value, it resumes
+    done = Incremental(FlakySGD(random_state=0), epochs=3, checkpoint_every=1, **kw).fit(
+        X, y, classes=np.array([0, 1]))
+    assert done.resumed_from_["passes"] == 1
+    # a finished checkpoint is not returned for a fit asking for other classes
+    with pytest.raises(CheckpointMismatchError, match=r"fit\(classes=\.\.\.\)"):
+        Incremental(FlakySGD(random_state=0), epochs=3, **kw).fit(X, y, classes=[0, 1, 2])
+    same = Incremental(FlakySGD(random_state=0), epochs=3, **kw).fit(X, y, classes=(0, 1))
+    assert same.resumed_from_ == {"passes": 3, "blocks": 0}
+
+
+def test_a_checkpoint_written_before_fit_keywords_dtypes_and_validation_data_resumes(
+        tmp_path):
+    # checkpoints of this format written by the gpuinc before these joined the fingerprint
+    X, y = make_classification(**SMALL)
+    Xv, yv = make_classification(**dict(SMALL, random_state=1))
+    kw = dict(random_state=0, progress=False, checkpoint=tmp_path)
+    Incremental(SGDClassifier(random_state=0), epochs=1, **kw).fit(
+        X, y, classes=[0, 1], validation_data=(Xv, yv))
+    _drop_from_fingerprint(tmp_path, "fit_kwargs", "dtypes", "validation_data")
+    inc = Incremental(SGDClassifier(random_state=0), epochs=2, **kw).fit(
+        X, y, classes=[0, 1], validation_data=(Xv, yv))
+    assert inc.resumed_from_ == {"passes": 1, "blocks": 0}
+    assert read_checkpoint(tmp_path)["fingerprint"]["fit_kwargs"] == {"classes": "[0, 1]"}
+
+
+def test_another_dtype_is_said_as_such(tmp_path):
+    X, y = make_classification(**SMALL)
+    kw = dict(random_state=0, progress=False, checkpoint=tmp_path)
+    Incremental(SGDClassifier(random_state=0), epochs=1, **kw).fit(X.astype("float32"), y)
+    with pytest.raises(CheckpointMismatchError, match="the dtype of X: checkpoint has float32, "
+                                                      "this fit has float64") as info:
+        Incremental(SGDClassifier(random_state=0), epochs=2, **kw).fit(X.astype("float64"), y)
+    assert "values of the first block" not in str(info.value)
+    with pytest.raises(CheckpointMismatchError, match="the dtype of y: checkpoint has int64, "
+                                                      "this fit has int32"):
+        Incremental(SGDClassifier(random_state=0), epochs=2, **kw).fit(
+            X.astype("float32"), y.astype("int32"))
+    # the other values, in the same dtype: said as before
+    Xo, yo = make_classification(**dict(SMALL, random_state=1))
+    with pytest.raises(CheckpointMismatchError, match="values of the first block"):
+        Incremental(SGDClassifier(random_state=0), epochs=2, **kw).fit(Xo.astype("float32"), yo)
+    # a checkpoint written before the dtypes were recorded: the digest still tells
+    _drop_from_fingerprint(tmp_path, "dtypes")
+    with pytest.raises(CheckpointMismatchError, match="values of the first block"):
+        Incremental(SGDClassifier(random_state=0), epochs=2, **kw).fit(X.astype("float64"), y)
+
+
+def test_a_frame_s_dtypes_are_counted_by_column():
+    import dask.dataframe as dd
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": [1.0], "b": [2], "c": [3]})
+    assert _checkpoint.dtype_words(frame) == "float64 (1 column), int64 (2 columns)"
+    assert _checkpoint.dtype_words(dd.from_pandas(frame, npartitions=1)) == \
+        "float64 (1 column), int64 (2 columns)"
+    assert _checkpoint.dtype_words(frame.a) == "float64"
+    assert _checkpoint.dtype_words(None) is None
+
+
+def _non_canonical_csr(read_only=False):
+    import scipy.sparse as sp
+
+    n = 40
+    indptr = np.arange(0, 2 * n + 1, 2)
+    indices = np.tile([3, 1], n)
+    indices[::2] = 1  # each row: a duplicate entry, indices not sorted in some
+    indices[1::4] = 0
+    data = np.random.RandomState(0).rand(2 * n)
+    if read_only:  # as memory-mapped files or buffers from another process can be
+        for a in (indptr, indices, data):
+            a.flags.writeable = False
+    return sp.csr_matrix((data, indices, indptr), shape=(n, 5))
+
+
+def test_the_sparse_digest_leaves_the_callers_matrix_as_it_is():
+    X = _non_canonical_csr()
+    arrays = (X.indptr, X.indices, X.data)
+    before = tuple(a.copy() for a in arrays)
+    y = np.arange(X.shape[0]) % 2
+    digest = _checkpoint._rows_digest(X, y, {})
+    assert all(a is b for a, b in zip((X.indptr, X.indices, X.data), arrays, strict=True))
+    assert all(np.array_equal(a, b) for a, b in zip(arrays, before, strict=True))
+    # the digest of the same matrix in canonical form
+    canonical = X.copy()
+    canonical.sum_duplicates()
+    assert _checkpoint._rows_digest(canonical, y, {}) == digest
+
+
+def test_a_read_only_sparse_matrix_is_digested(tmp_path):
+    X = _non_canonical_csr(read_only=True)
+    y = np.arange(X.shape[0]) % 2
+    Incremental(SGDClassifier(random_state=0), epochs=1, progress=False,
+                checkpoint=tmp_path).fit(X, y)
+    again = Incremental(SGDClassifier(random_state=0), epochs=1, progress=False,
+                        checkpoint=tmp_path).fit(X, y)
+    assert again.resumed_from_ == {"passes": 1, "blocks": 0}
+
+
+def test_numpy_scalars_match_the_same_python_values(tmp_path):
+    X, y = make_classification(**SMALL)
+    kw = dict(progress=False, checkpoint=tmp_path)
+    Incremental(SGDClassifier(random_state=0, alpha=1e-4), random_state=0, epochs=1,
+                **kw).fit(X, y)
+    inc = Incremental(SGDClassifier(random_state=np.int64(0), alpha=np.float64(1e-4)),
+                      random_state=np.int64(0), epochs=2, **kw).fit(X, y)
+    assert inc.resumed_from_ == {"passes": 1, "blocks": 0}
+    assert _checkpoint.stable_repr(np.float32(0.5)) == "0.5"
+    assert _checkpoint.stable_repr(np.True_) == "True"
+    # fingerprints that an earlier gpuinc wrote with NumPy's repr still match
+    assert _checkpoint._differences(
+        {"random_state": "np.int64(0)", "params": {"alpha": "np.float64(0.0001)",
+                                                   "sizes": "(np.int64(3), 2)"}},
+        {"random_state": "0", "params": {"alpha": "0.0001", "sizes": "(3, 2)"}}) == []
+    assert _checkpoint._differences({"random_state": "np.int64(1)"},
+                                    {"random_state": "0"}) != []
+
+
+def test_a_checkpoint_file_that_cannot_be_read_is_named(tmp_path, monkeypatch):
+    X, y = make_classification(**SMALL)
+    kw = dict(random_state=0, progress=False, checkpoint=tmp_path)
+    Incremental(SGDClassifier(random_state=0), epochs=1, **kw).fit(X, y)
+    target = str(_checkpoint.path_for(tmp_path))
+
+    def denied(path, *args, **kwargs):  # as for a file of another user (tests run as root)
+        if str(path) == target:
+            raise PermissionError(13, "Permission denied", target)
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(_checkpoint, "open", denied, raising=False)
+    with pytest.raises(CheckpointMismatchError, match=rf"{target} cannot be read \(Permission "
+                                                      r"denied\); give this user read access"):
+        Incremental(SGDClassifier(random_state=0), epochs=2, **kw).fit(X, y)
+
+
+def test_a_written_checkpoint_s_directory_is_flushed(tmp_path, monkeypatch):
+    import stat
+
+    synced = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(
+        stat.S_ISDIR(os.fstat(fd).st_mode)) or real(fd))
+    _checkpoint.save(tmp_path, {"x": 1})
+    assert synced == [False, True]  # the file, then the directory that names it
+    # where a directory cannot be opened (Windows), the checkpoint is written all the same
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, flags, *a: (_ for _ in ()).throw(
+        PermissionError(13, "Permission denied")) if os.path.isdir(path) else
+        real_open(path, flags, *a))
+    synced.clear()
+    _checkpoint.save(tmp_path, {"x": 2})
+    assert synced == [False] and read_checkpoint(tmp_path)["x"] == 2
+
+
+def test_fit_keywords_are_compared_by_value_whatever_their_container():
+    text = _checkpoint.keyword_repr(["a", "b"])
+    assert text == "['a', 'b']"
+    assert _checkpoint.keyword_repr(np.array(["a", "b"], dtype=object)) == text
+    assert _checkpoint.keyword_repr(("a", "b")) == text
+    assert _checkpoint.keyword_repr(np.arange(30)) != _checkpoint.keyword_repr(np.arange(1, 31))
+    assert _checkpoint.keyword_repr(np.float64(2.0)) == _checkpoint.keyword_repr(2.0)
