@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ._movers import pandas_to_numpy
+from ._movers import pandas_to_numpy, sparse_to_device
 from ._optional import gpu_available, has_module, is_cudf_object
 
 __all__ = [
@@ -482,6 +482,4 @@ class _CupyOps:
         stream.wait_event(event)
 
     def sparse_to_device(self, matrix):
-        import cupyx.scipy.sparse as cpsp
-
-        return cpsp.csr_matrix(matrix.tocsr())
+        return sparse_to_device(matrix)

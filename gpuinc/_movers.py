@@ -89,10 +89,23 @@ def to_device(block):
         block = pandas_to_numpy(block)
         kind = "numpy"
     if kind == "scipy.sparse":
-        import cupyx.scipy.sparse as cpsp
-
-        return cpsp.csr_matrix(block.tocsr())
+        return sparse_to_device(block)
     return cupy.asarray(block)
+
+
+def sparse_to_device(matrix):
+    """A scipy.sparse matrix as a cupyx CSR matrix on the device.
+
+    cupyx holds bool, float32/64 and complex64/128 values only (other dtypes raise):
+    integer values (a vectorizer's counts) and long doubles become float64, or float32
+    for integers of at most two bytes, which float32 holds exactly.
+    """
+    import cupyx.scipy.sparse as cpsp
+
+    csr = matrix.tocsr()
+    if csr.dtype.char not in "?fdFD":
+        csr = csr.astype(np.float32 if csr.dtype.itemsize <= 2 else np.float64)
+    return cpsp.csr_matrix(csr)
 
 
 def move(block, home: str):

@@ -84,8 +84,8 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
 from ._blockwise import apply_method
-from ._dispatch import DEVICE, KIND_HOME, block_kind
-from ._movers import move, to_host
+from ._dispatch import DEVICE, KIND_HOME, block_kind, compute_context
+from ._movers import as_estimator_input, move, to_host
 from ._params import is_classifier, is_regressor
 from ._text import one_line
 
@@ -1380,10 +1380,13 @@ def _block_score(estimator, x, y, w, home, with_y=True, with_weight=True):
         x = move(x, home)
         y = move(y, home) if y is not None else None
         w = move(w, home) if w is not None else None
-    y = y if with_y else None
-    w = w if with_weight else None
+    # as partial_fit got them: a device block as the array-API estimator takes it (cuDF
+    # as CuPy), scored with scikit-learn's array-API dispatch on in this thread too
+    x, y, w = (None if v is None else as_estimator_input(v, estimator, home)
+               for v in (x, y if with_y else None, w if with_weight else None))
     kwargs = {} if w is None else {"sample_weight": w}
-    value = estimator.score(x, **kwargs) if y is None else estimator.score(x, y, **kwargs)
+    with compute_context(estimator, home):
+        value = estimator.score(x, **kwargs) if y is None else estimator.score(x, y, **kwargs)
     weight = float(_host(w).sum()) if w is not None else float(n)
     return float(value), weight, n
 

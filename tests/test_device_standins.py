@@ -589,3 +589,61 @@ def test_device_meta_of_text_stays_numpy(gpu_standins):
     out, _ = meta_sample(np.empty(0, dtype=object), clf, "predict",
                          FakeDaskCudf(_frames([[0, 1]])))
     assert isinstance(out, np.ndarray) and out.dtype == object
+
+
+# ------------- the estimator's own score of a device block, as partial_fit saw it
+def test_own_score_of_a_cudf_block_runs_like_partial_fit_on_the_device(gpu_standins,
+                                                                      monkeypatch):
+    # an array-API scikit-learn estimator trained on the device is scored (scoring=None)
+    # with CuPy input and array_api_dispatch on in the scoring thread, as partial_fit was
+    import sklearn
+
+    from gpuinc.metrics import _block_score
+
+    monkeypatch.setenv("SCIPY_ARRAY_API", "1")  # scikit-learn asks for it with the dispatch
+    seen = {}
+
+    class Scored:
+        def score(self, X, y, sample_weight=None):
+            seen["dispatch"] = sklearn.get_config()["array_api_dispatch"]
+            seen["types"] = [type(v).__name__ for v in (X, y, sample_weight)]
+            return 0.5
+
+    Scored.__module__ = "sklearn.fake"  # compute_context: a scikit-learn estimator
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [0.0, 1.0, 0.0]})
+    x = FakeCudfDataFrame(frame)
+    y = FakeCudfSeries(pd.Series([0, 1, 0]))
+    w = FakeCudfSeries(pd.Series([1.0, 2.0, 1.0]))
+    value, weight, n = _block_score(Scored(), x, y, w, DEVICE)
+    assert (value, weight, n) == (0.5, 4.0, 3)
+    assert seen == {"dispatch": True, "types": ["FakeCupyArray"] * 3}
+    assert sklearn.get_config()["array_api_dispatch"] is False  # only while scoring
+
+
+@pytest.mark.parametrize("dtype, want", [(np.int64, np.float64), (np.int32, np.float64),
+                                         (np.uint8, np.float32), (np.longdouble, np.float64),
+                                         (np.float32, np.float32), (bool, bool)])
+def test_sparse_blocks_of_any_dtype_go_to_the_device(gpu_standins, monkeypatch, dtype, want):
+    # cupyx's sparse matrices hold bool, float and complex values only (ValueError for
+    # others): a vectorizer's integer counts go as floats that hold them exactly
+    import scipy.sparse as sp
+
+    made = []
+
+    def csr_matrix(matrix):
+        if matrix.dtype.char not in "?fdFD":
+            raise ValueError("Only bool, float32, float64, complex64 and complex128 are "
+                             "supported")
+        made.append(matrix)
+        return matrix
+
+    cpsp = sys.modules["cupyx.scipy.sparse"]
+    cpsp.csr_matrix = csr_matrix
+    for name in ("cupyx", "cupyx.scipy"):
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    counts = sp.random(5, 4, density=0.5, format="csc", random_state=0, dtype=np.float64)
+    counts.data = np.round(counts.data * 100)
+    block = counts.astype(dtype)
+    out = to_device(block)
+    assert made and out.format == "csr" and out.dtype == want
+    np.testing.assert_array_equal(out.toarray(), block.toarray().astype(want))
