@@ -15,6 +15,10 @@ taken along the mean gradient of a mini-batch.  The perceptron's is 0: its
 loss has neither curvature nor a margin (scaling the weights scales the
 loss), so no step is more stable than another and only the L2 penalty
 bounds it (see ``BaseSGD._step_caps``).  ``is_smooth`` tells the kinds apart.
+``gradient_bound`` (regression losses only, absent elsewhere) is the bound on
+|d loss / dz| of ``huber`` (``epsilon``) and ``epsilon_insensitive`` (1): the
+regressor's 'optimal' step bounds how far one update moves a prediction
+with it (see ``BaseSGD._eta``); None for the squared ones.
 
 Classification targets are +1/-1 per column (binary: one column; multiclass
 one-vs-rest: one column per class), except the multinomial log loss which
@@ -154,6 +158,10 @@ class Huber:
     is_smooth = True
     smoothness = 1.0
 
+    @property
+    def gradient_bound(self) -> float:
+        return self.epsilon
+
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
         return xp.minimum(xp.maximum(z - y, -self.epsilon), self.epsilon)
 
@@ -181,6 +189,10 @@ class EpsilonInsensitive:
     @property
     def smoothness(self) -> float:
         return 2.0 if self.power == 2 else 1.0  # power 1 is non-smooth: a unit constant
+
+    @property
+    def gradient_bound(self) -> float | None:
+        return None if self.power == 2 else 1.0
 
     def gradient(self, xp: ModuleType, z: Any, y: Any) -> Any:
         r = z - y

@@ -118,9 +118,20 @@ _COMMON_PARAMS_DOC = """
           the average, not the noisier iterate, is the model: from the
           mini-batch where averaging starts, the squared losses take the
           stable step alone, and the other smooth losses (``log_loss``,
-          ``modified_huber``, ``huber``) a per-batch stable step of the same
+          ``modified_huber``) a per-batch stable step of the same
           form (instead of ``1 / L_s``); the batches before it step as
           without ``average``.
+          The regressor's ``huber`` and ``epsilon_insensitive``, whose
+          gradient is bounded by ``G`` (``epsilon``, 1), step differently,
+          with or without ``average``: ``min(m * e, M_0 / (sqrt(t) * G *
+          mean(|x_i|^2)))``, which moves a typical row's prediction by at most
+          ``M_0 / sqrt(t)``, ``M_0 = max(rms(y), epsilon)`` (the root mean
+          square of the targets of the ``fit`` / ``partial_fit`` call, from up
+          to 4096 rows).  Their gradient does not shrink near the fit, so a
+          step that stays long (the stable step, or the floor ``e``, about 10
+          at the start) keeps moving the predictions around it: R^2 -1501 and
+          -10 on iris (petal width from the other three columns) before this
+          schedule, 0.92 now, as scikit-learn's defaults.
         - ``'constant'``: ``eta0``.
         - ``'invscaling'``: ``eta0 / t ** power_t``.
         - ``'adaptive'``: ``eta0``, divided by 5 in ``fit`` whenever the
@@ -474,6 +485,14 @@ class SGDClassifier(ClassifierMixin, BaseSGD):
         X, y, is_sparse = self._validate_training_data(xp, X, y, reset=reset, y_numeric=False)
         if is_numpy_namespace(xp) and reset:
             check_classification_targets(y)
+        elif xp.isdtype(y.dtype, "real floating") and not bool(xp.all(xp.isfinite(y))):
+            # scikit-learn's messages on NumPy: inf or NaN is no class label
+            if bool(xp.any(xp.isnan(y))):
+                raise ValueError("Input y contains NaN.")
+            raise ValueError(
+                "Input y contains infinity or a value too large for "
+                f"dtype('{_host_dtype(y.dtype)}')."
+            )
         elif xp.isdtype(y.dtype, "real floating") and not bool(xp.all(y == xp.round(y))):
             raise ValueError(
                 "Unknown label type: continuous. SGDClassifier needs class labels, not "
@@ -780,8 +799,17 @@ class SGDRegressor(RegressorMixin, BaseSGD):
     The default ``learning_rate`` is ``'optimal'``, not scikit-learn's
     ``'invscaling'`` with ``eta0=0.01``: a per-sample step of 0.01 moves far
     too little once each update is the mean gradient of a whole mini-batch,
-    while ``'optimal'`` needs no tuning (see ``learning_rate`` in
-    :class:`SGDClassifier` for how it is adapted to mini-batches).
+    while ``'optimal'`` scales its step with the mini-batch and the data (see
+    ``learning_rate`` in :class:`SGDClassifier`).  For ``huber`` and
+    ``epsilon_insensitive`` it bounds how far one update moves a prediction,
+    by ``max(rms(y), epsilon) / sqrt(t)``.  Median training R^2 over five
+    seeds, defaults otherwise (scikit-learn's defaults in brackets):
+    ``epsilon_insensitive`` 0.92 (0.92) on iris, 0.94 (0.93) on standardized
+    iris, 0.98 (0.99) on 2000 rows of three mean-5 features; ``huber`` 0.92
+    (0.91), 0.93 (0.71), 0.98 (0.98).  ``tol`` is measured in the loss's own
+    units, which for ``huber`` are ``epsilon`` times those of the residuals:
+    on badly conditioned data (features far from zero mean) ``fit`` may stop
+    on ``tol`` before it has converged; scale the features or lower ``tol``.
     ``partial_fit`` ignores ``early_stopping`` (scikit-learn's raises a
     ``ValueError``).  See :class:`SGDClassifier` for namespaces, the one-kernel
     pass on CuPy, early stopping and :func:`to_namespace`.
@@ -799,6 +827,7 @@ class SGDRegressor(RegressorMixin, BaseSGD):
     """
 
     _loss_names = REGRESSION_LOSSES
+    _bounded_moves = True  # see BaseSGD._eta
 
     def __init__(
         self,
@@ -1022,8 +1051,11 @@ def _comparable_labels(xp: ModuleType, y: Any, classes: Any) -> tuple[Any, Any]:
 
     NumPy compares 1.0 with 1 and True with 1 by value; strict namespaces
     refuse to mix bool, integer and float arrays.  Bool goes to the other
-    kind, integers to floats, two integer types to their common type (or to
-    float64 when they have none, e.g. uint64 and int64).
+    kind, integers to floats, two integer types to their common type.  Two
+    that have none (uint64 and a signed type) are compared exactly: the
+    signed values as uint64 when none is negative, else the unsigned ones as
+    int64 when none exceeds its range; otherwise a ValueError (float64 would
+    merge labels above 2**53).
     """
     if y.dtype == classes.dtype:
         return y, classes
@@ -1039,9 +1071,27 @@ def _comparable_labels(xp: ModuleType, y: Any, classes: Any) -> tuple[Any, Any]:
     else:
         try:
             common = xp.result_type(y.dtype, classes.dtype)
-        except TypeError:
-            common = xp.float64
+        except TypeError:  # (array_api_strict: uint64 and a signed type have none)
+            return _exact_integer_labels(xp, y, classes)
+        if ky == 1 and not xp.isdtype(common, "integral"):  # (NumPy, CuPy: float64)
+            return _exact_integer_labels(xp, y, classes)
     return xp.astype(y, common), xp.astype(classes, common)
+
+
+def _exact_integer_labels(xp: ModuleType, y: Any, classes: Any) -> tuple[Any, Any]:
+    """``y`` and ``classes``, one of them unsigned and the other signed, in one exact dtype."""
+    unsigned, signed = (y, classes) if xp.isdtype(y.dtype, "unsigned integer") else (classes, y)
+    if signed.shape[0] == 0 or int(xp.min(signed)) >= 0:
+        target = unsigned.dtype
+    elif unsigned.shape[0] == 0 or int(xp.max(unsigned)) <= int(xp.iinfo(signed.dtype).max):
+        target = signed.dtype
+    else:
+        raise ValueError(
+            f"Labels of dtype {y.dtype} cannot be compared exactly with classes of dtype "
+            f"{classes.dtype}: one holds negative values, the other values above "
+            f"{int(xp.iinfo(signed.dtype).max)}. Pass labels and classes of one integer dtype."
+        )
+    return xp.astype(y, target), xp.astype(classes, target)
 
 
 def _score_targets(est: BaseSGD, xp: ModuleType, y: Any, pred: Any,
