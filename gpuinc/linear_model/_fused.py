@@ -153,8 +153,11 @@ __device__ __forceinline__ void entry_loss(long long code, REAL param, REAL z, R
 }
 
 // x . w over d entries, in order; with 16-byte loads when `vec` (d a multiple of
-// REAL_VW, x and w 16-byte aligned): the same sums, a quarter (half) of the loads
-__device__ __forceinline__ REAL dot(const REAL* __restrict__ x, const REAL* __restrict__ w,
+// REAL_VW, x and w 16-byte aligned): the same sums, a quarter (half) of the loads.
+// w is not __restrict__: the kernel rewrites the weights between batches, and a
+// const __restrict__ pointer lets the compiler read through the non-coherent
+// read-only cache, which is only valid for data nothing writes during the kernel
+__device__ __forceinline__ REAL dot(const REAL* __restrict__ x, const REAL* w,
                                     long long d, bool vec)
 {
     REAL z = 0;
