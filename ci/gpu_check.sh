@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One-shot proof on a GPU machine, ending within 290 s (GPU_CHECK_SECONDS, default 290), so
-# inside the 5 minutes a GPU run allows it:
+# that a device session of 15 minutes, the machine's start-up included, holds one rerun:
 #   1. what the machine is (nvidia-smi: device name, driver);
 #   2. the Python packages gpuinc needs: each is imported (an installed package that does not
 #      import is as good as missing), wheels carried in .whl/ are installed when some are not
