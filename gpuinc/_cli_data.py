@@ -283,7 +283,11 @@ def register(subparsers) -> None:
     t.add_argument("--progress", choices=["auto", "always", "never"], default="auto",
                    help="progress bars (default: auto, in terminals only)")
     t.add_argument("--out", default="model.pkl",
-                   help="model file, local or fsspec URL (default: model.pkl)")
+                   help="model file, local or fsspec URL (default: model.pkl); an existing "
+                        "model written by gpuinc train there is replaced, any other file only "
+                        "with --overwrite")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace an existing --out that is not a gpuinc model")
     _add_data_options(t, "DATA and --out")
     t.set_defaults(func=run_train)
 
@@ -646,6 +650,43 @@ def _check_train_args(args) -> None:
         raise UsageError(f"--out {args.out} is a folder; give a file name such as model.pkl.")
 
 
+def _check_model_replaceable(out: str, storage_options: dict) -> None:
+    """``train --out``: an existing file there is replaced only if it is a model that
+    ``gpuinc train`` wrote (an earlier run's), else only with ``--overwrite``, as for
+    ``predict`` (checked before any work)."""
+    import fsspec
+
+    fs, path = fsspec.core.url_to_fs(_local(out), **(storage_options if _is_url(out) else {}))
+    try:
+        if not fs.exists(path):
+            return
+        with fs.open(path, "rb") as fh:
+            head = fh.read(256)
+    except OSError:
+        return  # cannot be read: writing there fails with its own error
+    if not _is_model_head(head):
+        raise UsageError(f"--out {out} exists and is not a model written by `gpuinc train`; "
+                         "pass --overwrite to replace it, or choose another --out.")
+
+
+def _is_model_head(head: bytes) -> bool:
+    """Whether the first bytes of a file are those of a model file ``gpuinc train`` wrote:
+    a pickled dict whose first entry is ``"format": MODEL_FORMAT``, told from its opcodes
+    without unpickling anything."""
+    import pickletools
+
+    texts = []
+    try:
+        for op, arg, _ in pickletools.genops(head):
+            if isinstance(arg, str) and "UNICODE" in op.name:
+                texts.append(arg)
+                if len(texts) == 2:
+                    break
+    except Exception:  # the bytes end inside an opcode, or they are not a pickle
+        pass
+    return texts == ["format", MODEL_FORMAT]
+
+
 def _auto_picks_gpu(workers: int | None) -> bool:
     """Whether ``--device auto`` would train on the GPU (as :func:`_scheduler` decides)."""
     from ._optional import gpu_available
@@ -710,6 +751,8 @@ def _train(args) -> int:
     t_start = time.perf_counter()
     ds = scan(args.data, args.format, storage_options=storage_options)
     _check_model_out(args.out, ds, storage_options)
+    if not getattr(args, "overwrite", False):
+        _check_model_replaceable(args.out, storage_options)
     features = _names(args.features, ds.columns)
     # a classifier's CSV labels with text in some file are text everywhere (see below)
     text_target = _needs_classes(estimator) and csv_target_has_text(ds, args.target)

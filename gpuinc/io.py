@@ -127,7 +127,7 @@ class FileInfo:
     row_groups: tuple[int, ...] = ()  #: Parquet: rows in each row group
     header: bytes = b""  #: CSV: the header line, newline included
     compression: str | None = None  #: CSV
-    bytes_per_row: float | None = None  #: CSV: from the sample
+    bytes_per_row: float | None = None  #: CSV: the fewest among the samples (blocks plan)
     examples: tuple = ()  #: CSV: a sample value of each non-numeric column
     stamp: str = ""  #: changes when the file changes (size, modification time)
     #: columns that hold an index, not a feature (CSV: an unnamed first column)
@@ -274,13 +274,40 @@ def _resolve(path, fmt: str | None, storage_options: dict):
             raise DataError("The list of files is empty; pass at least one file.")
         names = [os.fspath(p) for p in path]
         fs, _ = _url_to_fs(names[0], storage_options)
-        paths = [fs._strip_protocol(p) for p in names]
-        for p, name in zip(paths, names, strict=True):
+        listed = [fs._strip_protocol(p) for p in names]
+        paths, folders = [], []  # a folder of the list stands for its data files, as alone
+        roots = []  # the folders listed, and those of the files listed: Hive partitions below
+        for p, name in zip(listed, names, strict=True):
             if not fs.exists(p):
                 raise FileNotFoundError(f"{name} does not exist.")
-        fmt = fmt or _common_format(paths, names[0])
+            if not fs.isdir(p) or fmt == "zarr" or (fmt is None and (
+                    p.rstrip("/").endswith(".zarr") or _is_zarr_dir(fs, p))):
+                paths.append(p)
+                roots.append(posixpath.dirname(p))
+                continue
+            roots.append(p.rstrip("/"))
+            inside = sorted(q for q in fs.find(p) if not _is_hidden(q, p))
+            if not inside:
+                raise DataError(
+                    f"{name} (in the list) is an empty folder (hidden files and names starting "
+                    "with '_' are skipped); point at the folder that holds the data files."
+                )
+            paths += inside
+            folders += inside
+        if fmt is None:
+            fmt = _common_format(paths, names[0], ignore_unknown=bool(folders))
+        if folders:  # other formats' files in the folders are left out, as for one folder
+            chosen = set(folders)
+            paths = [p for p in paths if p not in chosen or _format_of_name(p) == fmt] or paths
+        twice = [p for p, n in Counter(paths).items() if n > 1]
+        if twice:
+            raise DataError(
+                f"The list names {_listing(_shown(fs, p) for p in twice)} more than once (as "
+                "itself, or inside a folder of the list), so its rows would be read twice; "
+                "list each file once."
+            )
         shown = names[0] if len(names) == 1 else f"{names[0]} (+{len(names) - 1} more)"
-        return fs, paths, fmt, shown, _common_folder(paths)
+        return fs, paths, fmt, shown, posixpath.commonpath(roots)
     source = os.fspath(path)
     fs, root = _url_to_fs(source, storage_options)
     if _has_glob(source) and not fs.exists(root):  # an existing name may hold brackets
@@ -661,7 +688,17 @@ def _scan_csv_file(fs, path: str, compression: str | None = None) -> tuple[FileI
             return _scan_csv_file(fs, path, codec)
     if not sample.strip():
         raise DataError(f"{shown} is empty (no header, no rows); remove it from the dataset.")
+    if sample[257:262] == b"ustar":
+        raise DataError(
+            f"{shown} is a tar archive{f' ({compression}-compressed)' if compression else ''}, "
+            "not a CSV file; extract it (tar -xf) and pass the CSV file(s) or their folder."
+        )
     newline = sample.find(b"\n")
+    if b"\x00" in sample[: newline if newline >= 0 else len(sample)]:
+        raise DataError(
+            f"{shown} holds NUL bytes in its first line, so it is binary data, not a CSV file "
+            "(or it is corrupt); pass CSV text files (or Parquet with --format parquet)."
+        )
     if newline < 0 and b"\r" in sample.rstrip(b"\r"):
         raise DataError(
             f"{shown} ends its lines with a carriage return alone (CR, as old Mac files do), "
@@ -694,12 +731,43 @@ def _scan_csv_file(fs, path: str, compression: str | None = None) -> tuple[FileI
         types.append(str(col.dtype))
         examples.append(None if ok else _first_non_numeric(col))
     rows_bytes = max(1, len(body) - len(header))
+    bytes_per_row = rows_bytes / len(frame)
+    if compression is None and not complete:
+        # later rows may be shorter than the first ones (zeros after a dense head): blocks
+        # are planned from the shortest rows seen, so that none holds many times blocksize
+        bytes_per_row = min(bytes_per_row, _sampled_bytes_per_row(fs, path, size, shown))
     info = FileInfo(path, shown, size, tuple(names), tuple(numeric), tuple(types),
                     header=header, compression=compression,
-                    bytes_per_row=rows_bytes / len(frame), examples=tuple(examples), stamp=stamp,
+                    bytes_per_row=bytes_per_row, examples=tuple(examples), stamp=stamp,
                     index_columns=_csv_index_columns(header, names),
                     int_columns=_csv_int_columns(body, frame))
     return info, frame.iloc[:0]
+
+
+#: places in an uncompressed CSV file (besides its start) where the scan samples the length
+#: of its rows, and the bytes read at each
+CSV_ROW_SAMPLES = 8
+CSV_ROW_SAMPLE_BYTES = 16 * 1024
+
+
+def _sampled_bytes_per_row(fs, path: str, size: int, shown: str) -> float:
+    """The fewest bytes per row among ``CSV_ROW_SAMPLES`` short reads spread over the file
+    (inf when none holds a whole line): a line break inside a quoted field makes rows look
+    shorter, and so blocks smaller, never larger."""
+    best = math.inf
+    try:
+        for k in range(1, CSV_ROW_SAMPLES + 1):
+            offset = max(0, size * k // (CSV_ROW_SAMPLES + 1) - CSV_ROW_SAMPLE_BYTES // 2)
+            # a ranged read each: a file object of a remote file system would read ahead
+            # megabytes at every seek
+            chunk = fs.cat_file(path, start=offset, end=min(size, offset + CSV_ROW_SAMPLE_BYTES))
+            first, last = chunk.find(b"\n"), chunk.rfind(b"\n")
+            lines = chunk.count(b"\n") - 1  # whole lines between the first and last break
+            if lines > 0:
+                best = min(best, (last - first) / lines)
+    except Exception as exc:
+        raise DataError(f"{shown} could not be read ({one_line(exc)}); is it corrupt?") from exc
+    return best
 
 
 _INTEGER_TEXT = r"\s*[+-]?\d+\s*"
@@ -921,9 +989,16 @@ def scan(path, fmt: str | None = None, *, storage_options: dict | None = None) -
 
 
 # --------------------------------------------------------------------------- column choice
+def _quoted(value, limit: int = 80) -> str:
+    """``repr(value)``, cut to about ``limit`` characters: names and values from a file
+    (a binary file's "header") must not make a message kilobytes long."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 20]}...{text[-12:]} ({len(text):,} characters)"
+
+
 def _listing(names: Iterable[str], limit: int = 30) -> str:
     names = list(names)
-    text = ", ".join(repr(n) for n in names[:limit])
+    text = ", ".join(_quoted(n) for n in names[:limit])
     return text + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
@@ -968,6 +1043,16 @@ def _check_target(ds: Dataset, target: str) -> None:
                 f"{ds.files[0].shown} has (its columns: {_listing(info.columns)}). Make the "
                 "files agree."
             )
+    if ds.fmt == "parquet":
+        for info, typ in _parquet_types(ds, target):
+            what = _unkeepable(typ)
+            if what:
+                raise DataError(
+                    f"Target column {target!r} in {info.shown} holds {what} ({typ}); labels "
+                    "must be numbers or text. Convert the column to numbers or text (e.g. "
+                    "decode the bytes) and write the file again, or pick another target "
+                    "(--target)."
+                )
 
 
 def _select(ds: Dataset, target: str | None, features, exclude=(), keep=(),
@@ -1101,9 +1186,9 @@ def _check_file_columns(first: FileInfo, info: FileInfo, features, used, target,
                 f"{info.types[i]} in {info.shown}. {fix}"
             )
         example = info.examples[i] if info.examples else None
-        sample = f" (e.g. {example!r})" if example is not None else ""
+        sample = f" (e.g. {_quoted(example)})" if example is not None else ""
         raise DataError(
-            f"Feature column {c!r} in {info.shown} is not numeric: {info.types[i]}{sample}. "
+            f"Feature column {_quoted(c)} in {info.shown} is not numeric: {info.types[i]}{sample}. "
             + _not_numeric_fix(purpose)
         )
     if target is not None and info is not first and not (csv and text_target):
@@ -1356,13 +1441,69 @@ def _kept_kind(dt) -> str | None:
         return "UInt64"
     if pd.api.types.is_integer_dtype(dt):
         return "Int64"
+    if pd.api.types.is_bool_dtype(dt):
+        return "boolean"
     return None
 
 
-def _kept_kinds(ds: Dataset, keep) -> tuple:
+#: the kind of a kept column whose values come out as their text ("1.50", "2024-01-31"):
+#: Parquet decimals, dates and times, which pandas holds as Python objects
+_AS_TEXT = "as-text"
+
+#: Arrow types (as their names start) that kept columns and targets cannot hold: bytes
+#: (Dask turns object columns into text, and bytes are not text) and nested values
+_BINARY_TYPES = ("binary", "large_binary", "fixed_size_binary", "binary_view")
+_NESTED_TYPES = ("list<", "large_list<", "fixed_size_list<", "list_view<", "large_list_view<",
+                 "struct<", "map<", "dense_union<", "sparse_union<")
+
+
+def _arrow_value_type(typ: str) -> str:
+    """The type of the values of an Arrow type's name: a dictionary's values, else itself."""
+    if typ.startswith("dictionary<values="):
+        return typ[len("dictionary<values="):].split(", indices=", 1)[0].strip()
+    return typ
+
+
+def _unkeepable(typ: str) -> str | None:
+    """"bytes" or "nested values" for an Arrow type that kept columns and targets cannot hold."""
+    value = _arrow_value_type(typ)
+    if value.startswith(_BINARY_TYPES):
+        return "bytes"
+    if value.startswith(_NESTED_TYPES):
+        return "nested values"
+    return None
+
+
+def _parquet_types(ds: Dataset, name: str):
+    """(file, Arrow type name) of column ``name`` in each Parquet file of ``ds``."""
+    for info in ds.files:
+        if name in info.columns:
+            yield info, info.types[info.columns.index(name)]
+
+
+def _kept_kinds(ds: Dataset, keep, purpose: str = TRAIN) -> tuple:
     # a CSV sample with a missing id gives float64: its text says whether the ids are integers
     ints = dict(ds.files[0].int_columns) if ds.files else {}
-    return tuple(ints.get(c) or _kept_kind(ds.meta[c].dtype) for c in keep)
+    kinds = []
+    for c in keep:
+        kind = ints.get(c) or _kept_kind(ds.meta[c].dtype)
+        if ds.fmt == "parquet":
+            for info, typ in _parquet_types(ds, c):
+                what = _unkeepable(typ)
+                if what:
+                    option = "--id" if purpose == PREDICT else "keep= (--id)"
+                    raise DataError(
+                        f"Column {c!r} in {info.shown} holds {what} ({typ}), which {option} "
+                        "cannot carry along (kept columns hold numbers, text, booleans, dates "
+                        "and times); convert it to text first ("
+                        + ("e.g. binary ids as hex, or str(uuid.UUID(bytes=...))" if what ==
+                           "bytes" else "e.g. as JSON") + f"), or leave it out of {option}."
+                    )
+            typ = _arrow_value_type(ds.files[0].types[ds.files[0].columns.index(c)])
+            if typ.startswith(("decimal", "date32", "date64", "time32", "time64")):
+                kind = _AS_TEXT
+        kinds.append(kind)
+    return tuple(kinds)
 
 
 def _kinds(cols: _Columns) -> tuple:
@@ -1389,26 +1530,55 @@ def _kept_values(values: pd.Series, kind: str | None, name: str, where: str,
     """
     if kind in ("object", _TEXT):
         return values.astype(object)
-    if kind is None or (isinstance(values.dtype, np.dtype) and values.dtype.kind in "iu"):
+    if kind == _AS_TEXT:  # Decimal, date, time objects: their text
+        return values.map(str, na_action="ignore").astype(object)
+    if kind is None or (isinstance(values.dtype, np.dtype) and values.dtype.kind in (
+            "b" if kind == "boolean" else "iu")):
         return values
     try:
         exact = values.astype(kind)
     except (TypeError, ValueError) as exc:
-        numbers = pd.to_numeric(values, errors="coerce")
-        odd = values[values.notna() & (numbers.isna() | (numbers % 1 != 0))]
+        if kind == "boolean":
+            text = values.astype(str).str.strip().str.lower()
+            odd = values[values.notna() & ~values.isin([True, False])
+                         & ~text.isin(["true", "false"])]
+            held = "booleans"
+        else:
+            numbers = pd.to_numeric(values, errors="coerce")
+            odd = values[values.notna() & (numbers.isna() | (numbers % 1 != 0))]
+            held = "integers"
         example = odd.iloc[0] if len(odd) else None
         example = example.item() if isinstance(example, np.generic) else example
         raise DataError(
-            f"{where}: column {name!r} holds {example!r} where the first rows of the data hold "
-            f"integers; fix the value, or leave the column out of "
+            f"{where}: column {name!r} holds {_quoted(example)} where the first rows of the data hold "
+            f"{held}; fix the value, or leave the column out of "
             f"{'--id' if purpose == PREDICT else '--id / keep='}."
         ) from exc
-    return exact if exact.hasnans else exact.astype(kind.lower())
+    return exact if exact.hasnans else exact.astype("bool" if kind == "boolean" else kind.lower())
+
+
+def _direct_features(frame: pd.DataFrame, cols: _Columns) -> pd.DataFrame | None:
+    """The features of a block converted to ``cols.dtype`` straight into one C-ordered
+    array (no copy of the selected columns, then of the converted ones, then a C-ordered
+    one), when every feature column holds plain NumPy numbers or booleans; else None."""
+    if cols.dtype is None or any(kind == _TEXT and c in cols.features
+                                 for c, kind in zip(cols.keep, _kinds(cols), strict=True)):
+        return None
+    columns = [frame[c] for c in cols.features]
+    if not all(isinstance(col.dtype, np.dtype) and col.dtype.kind in "biuf" for col in columns):
+        return None
+    values = np.empty((len(frame), len(columns)), dtype=cols.dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # values beyond the dtype: named later
+        for j, col in enumerate(columns):
+            values[:, j] = col.to_numpy()
+    return pd.DataFrame(values, index=frame.index, columns=list(cols.features), copy=False)
 
 
 def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
     """Check one block's columns and convert its features; errors name ``where``."""
-    block = frame[list(cols.features)]
+    block = _direct_features(frame, cols)
+    if block is None:
+        block = frame[list(cols.features)]
     as_text = [c for c, kind in zip(cols.keep, _kinds(cols), strict=True)
                if kind == _TEXT and c in cols.features]
     if as_text:  # a kept CSV column read as text that is also a feature: its numbers
@@ -1429,9 +1599,9 @@ def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
         got = _as_number_column(block[name])
         if got is None:
             example = _first_non_numeric(block[name])
-            sample = f" (e.g. {example!r})" if example is not None else ""
+            sample = f" (e.g. {_quoted(example)})" if example is not None else ""
             raise DataError(
-                f"{where}: feature column {name!r} holds non-numeric values{sample}. "
+                f"{where}: feature column {_quoted(name)} holds non-numeric values{sample}. "
                 + _not_numeric_fix(cols.purpose)
             )
         converted[name], has_missing = got
@@ -1525,6 +1695,8 @@ def _read_parquet_block(parts: tuple, fs, cols: _Columns, stamp: str = "") -> pd
                 if kind in _EXACT_INTS and column.null_count and _nullable_int(column.type):
                     # to_pandas makes integers with nulls float64: inexact above 2**53
                     frame[name] = column.to_pandas(types_mapper=_nullable_int)
+                del column
+            del table, extra  # in pandas now: free the Arrow copy before the conversion
         except Exception as exc:
             raise DataError(
                 f"{where} could not be read ({one_line(exc)}); the file may be corrupt. Replace it "
@@ -1543,21 +1715,18 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
     only names the task (it changes with the files).
     """
     path, shown, header, offset, length, compression = piece
-    import fsspec.utils
-
     where = shown if length is None else f"{shown} (bytes {offset}-{offset + length})"
+    prefix = header if offset > 0 else b""
     try:
         with fs.open(path, "rb", compression=compression) as fh:
             if length is None:
                 data = fh.read()
-            else:
-                data = fsspec.utils.read_block(fh, offset, length, delimiter=b"\n")
+            else:  # the header, then the block's lines, in one buffer (no copy of the block)
+                data = _read_lines(fh, offset, length, prefix)
     except Exception as exc:
         raise DataError(f"{where} could not be read ({one_line(exc)}).") from exc
-    if offset > 0:
-        if not data.strip():
-            return _empty_block(cols)
-        data = header + data
+    if offset > 0 and _NOT_SPACE.search(data, len(prefix)) is None:
+        return _empty_block(cols)
     # every column is parsed: with usecols= pandas would silently accept rows with extra fields;
     # a kept column is parsed as pandas types it, even if it is also a feature
     fast = {c: cols.dtype for c in cols.features if c not in cols.keep} \
@@ -1586,7 +1755,71 @@ def _read_csv_block(piece: tuple, fs, cols: _Columns, stamp: str = "") -> pd.Dat
     # last column has a missing value in every short row, and only then are the rows counted
     if len(frame.columns) and frame.iloc[:, -1].isna().any():
         _check_short_rows(data, where, lines, len(frame))
+    del data  # the text is parsed: free it before the block is converted
     return _finish(frame, cols, where)
+
+
+_NOT_SPACE = re.compile(rb"\S")
+
+
+def _read_lines(fh, offset: int, length: int, prefix: bytes) -> bytearray:
+    """``prefix``, then the whole lines of ``fh`` that ``fsspec.utils.read_block(fh, offset,
+    length, delimiter=b"\\n")`` reads, in one buffer read into directly: the block is
+    never copied to prepend the header."""
+    import fsspec.utils
+
+    fh.seek(offset)
+    fsspec.utils.seek_delimiter(fh, b"\n", 2**16)
+    start = fh.tell()
+    fh.seek(offset + length)
+    fsspec.utils.seek_delimiter(fh, b"\n", 2**16)
+    size = max(0, fh.tell() - start)
+    out = bytearray(len(prefix) + size)
+    out[:len(prefix)] = prefix
+    fh.seek(start)
+    got = len(prefix)
+    with memoryview(out) as view:
+        while got < len(out):
+            n = fh.readinto(view[got:]) if hasattr(fh, "readinto") else None
+            if n is None:  # a file object without readinto
+                chunk = fh.read(len(out) - got)
+                n = len(chunk)
+                view[got:got + n] = chunk
+            if not n:
+                break
+            got += n
+    del out[got:]
+    return out
+
+
+class _BufferStream(_bytesio.RawIOBase):
+    """A read-only binary stream over a bytes-like object, which it does not copy
+    (``io.BytesIO`` copies a bytearray)."""
+
+    def __init__(self, data):
+        super().__init__()
+        self._view = memoryview(data).cast("B")
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        n = max(0, min(len(b), len(self._view) - self._pos))
+        b[:n] = self._view[self._pos:self._pos + n]
+        self._pos += n
+        return n
+
+    def close(self) -> None:
+        self._view.release()
+        super().close()
+
+
+def _stream(data):
+    """A binary stream of CSV bytes for ``pd.read_csv``, without a copy of ``data``."""
+    if isinstance(data, bytes):
+        return _bytesio.BytesIO(data)  # shares the bytes object
+    return _BufferStream(data)
 
 
 def _text_id_na(names: Sequence[str], ids) -> dict:
@@ -1674,40 +1907,98 @@ def _ragged_row_error(where: str, lines: _BlockLines, line: int, expected: int, 
 _PANDAS_RAGGED = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
 
 
+#: bytes of a CSV block looked at a time when counting its fields: the count works on
+#: arrays of this many entries, not of the block's size
+_FIELD_CHUNK = 1 << 20
+
+
 def _field_counts(data: bytes, spans: bool = False):
     """The number of fields of each record of CSV bytes, -1 for a blank line (pandas skips
     those); with ``spans``, also each record's (start, end) in ``data``.
 
+    See :func:`_records`, which gives them a slice of ``data`` at a time.
+    """
+    parts = list(_records(data))
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return (empty, empty, empty) if spans else empty
+    counts, starts, ends = (np.concatenate(p) for p in zip(*parts, strict=True))
+    return (counts, starts, ends) if spans else counts
+
+
+def _records(data: bytes):
+    """The records of CSV bytes, ``_FIELD_CHUNK`` bytes at a time: for each slice, the
+    (fields, start, end) arrays of the records that end in it (fields -1: a blank line,
+    which pandas skips).
+
     Commas and line breaks inside quotes do not count, told by the parity of the
-    quotes before them (``""`` inside a quoted field toggles it twice), in
-    whole-array steps.  Bytes with an odd number of quotes hold a stray one (``5"3``,
-    which CSV readers take as a literal): then every line is a record, and the
-    lines with quotes are counted one by one as pandas reads them.
+    quotes before them (``""`` inside a quoted field toggles it twice; the parity is
+    carried from slice to slice), in whole-array steps.  Bytes with an odd number of
+    quotes hold a stray one (``5"3``, which CSV readers take as a literal): then every
+    line is a record, and the lines with quotes are counted one by one as pandas reads
+    them.
     """
     arr = np.frombuffer(data, dtype=np.uint8)
-    newline, comma = arr == ord("\n"), arr == ord(",")
-    quotes = (arr == ord('"')).view(np.uint8)
-    n_quotes = int(quotes.sum())
+    n = len(arr)
+    n_quotes = data.count(b'"')
     balanced = n_quotes % 2 == 0
-    if n_quotes and balanced:
-        outside = _outside_quotes(quotes)
-        newline &= outside
-        comma &= outside
-    ends = np.flatnonzero(newline)
-    if len(arr) and not newline[-1]:
-        ends = np.append(ends, len(arr))
-    commas = np.searchsorted(np.flatnonzero(comma), ends)
-    counts = np.diff(commas, prepend=0) + 1
-    starts = np.concatenate([[0], ends[:-1] + 1]).astype(np.int64)
-    if n_quotes and not balanced:  # lines with quotes: as a CSV reader reads each
-        for i in np.unique(np.searchsorted(ends, np.flatnonzero(quotes))):
-            if i < len(ends):
-                counts[i] = _fields_in(data[starts[i]:ends[i]])
-    # blank lines: one field, no more than white space (few: checked one by one)
-    for i in np.flatnonzero(counts == 1):
-        if not data[starts[i]:ends[i]].strip():
-            counts[i] = -1
-    return (counts, starts, ends) if spans else counts
+    parity = 0  # of the quotes before the slice
+    open_start, open_commas, open_quoted = 0, 0, False  # the record the slice starts in
+
+    def finish(counts, starts, ends, quoted):
+        for i in np.flatnonzero(quoted):  # lines with stray quotes: as a CSV reader reads each
+            counts[i] = _fields_in(data[starts[i]:ends[i]])
+        # blank lines: one field, no more than white space (few: checked one by one)
+        for i in np.flatnonzero(counts == 1):
+            if not data[starts[i]:ends[i]].strip():
+                counts[i] = -1
+        return counts, starts, ends
+
+    for a in range(0, n, _FIELD_CHUNK):
+        part = arr[a:a + _FIELD_CHUNK]
+        newline, comma = part == ord("\n"), part == ord(",")
+        quote_at = None
+        if n_quotes:
+            quotes = (part == ord('"')).view(np.uint8)
+            if balanced:
+                inside = np.bitwise_xor.accumulate(quotes)
+                inside ^= quotes
+                if parity:
+                    inside ^= 1
+                parity ^= int(np.count_nonzero(quotes)) & 1
+                outside = inside == 0
+                del inside
+                newline &= outside
+                comma &= outside
+                del outside
+            else:
+                quote_at = np.flatnonzero(quotes)
+            del quotes
+        ends = np.flatnonzero(newline)
+        del newline
+        commas_at = np.flatnonzero(comma)
+        del comma
+        before = np.searchsorted(commas_at, ends)
+        quoted = np.zeros(len(ends), dtype=bool)
+        if quote_at is not None and len(quote_at):
+            which = np.searchsorted(ends, quote_at)
+            quoted[which[which < len(ends)]] = True
+        if not len(ends):
+            open_commas += len(commas_at)
+            open_quoted = open_quoted or bool(quote_at is not None and len(quote_at))
+            continue
+        counts = np.diff(before, prepend=0) + 1
+        counts[0] += open_commas
+        quoted[0] |= open_quoted
+        ends += a
+        starts = np.concatenate([[open_start], ends[:-1] + 1]).astype(np.int64)
+        open_start = int(ends[-1]) + 1
+        open_commas = len(commas_at) - int(before[-1])
+        open_quoted = bool(quote_at is not None and len(quote_at) and quote_at[-1] + a > ends[-1])
+        yield finish(counts, starts, ends, quoted)
+    if open_start < n:  # a last record without a line break
+        yield finish(np.array([open_commas + 1]), np.array([open_start], dtype=np.int64),
+                     np.array([n]), np.array([open_quoted]))
 
 
 def _outside_quotes(quotes: np.ndarray) -> np.ndarray:
@@ -1731,17 +2022,21 @@ def _fields_in(text: bytes) -> int:
 def _short_records(data: bytes, least: int, skip_header: bool):
     """The records of ``data`` with fewer than ``least`` fields (blank lines aside), as
     (line of ``data`` where the record starts, from 0; fields), each confirmed by Python's CSV reader on its text: quotes
-    outside CSV's rules (``5"3``) can make the whole-array count see a short record."""
-    counts, starts, ends = _field_counts(data, spans=True)
-    first = 1 if skip_header else 0
-    found = []
-    for i in (np.flatnonzero((counts[first:] >= 0) & (counts[first:] < least)) + first):
-        text = data[starts[i]:ends[i]].decode("utf-8", errors="replace")
-        fields = [len(r) for r in csv.reader(_bytesio.StringIO(text)) if r]
-        if any(f < least for f in fields):
-            # where it starts, in lines (records with quoted line breaks span several)
-            found.append((data.count(b"\n", 0, int(starts[i])), min(fields)))
-    return found, counts
+    outside CSV's rules (``5"3``) can make the whole-array count see a short record.  Works a
+    slice of ``data`` at a time (see :func:`_records`)."""
+    found, seen = [], 0
+    for counts, starts, ends in _records(data):
+        short = (counts >= 0) & (counts < least)
+        if skip_header and seen == 0:
+            short[0] = False
+        seen += len(counts)
+        for i in np.flatnonzero(short):
+            text = data[starts[i]:ends[i]].decode("utf-8", errors="replace")
+            fields = [len(r) for r in csv.reader(_bytesio.StringIO(text)) if r]
+            if any(f < least for f in fields):
+                # where it starts, in lines (records with quoted line breaks span several)
+                found.append((data.count(b"\n", 0, int(starts[i])), min(fields)))
+    return found
 
 
 def _check_short_rows(data: bytes, where: str, lines: _BlockLines, n_rows: int) -> None:
@@ -1763,7 +2058,7 @@ def _check_short_rows(data: bytes, where: str, lines: _BlockLines, n_rows: int) 
             return
     header = _header_line(data)
     expected = _fields_in(header)
-    short, _ = _short_records(data, _least_fields(header, expected), skip_header=True)
+    short = _short_records(data, _least_fields(header, expected), skip_header=True)
     if short:
         first, fields = short[0]
         raise _ragged_row_error(where, lines, first + 1, expected, fields,
@@ -1791,17 +2086,17 @@ def _read_csv(data: bytes, **kwargs) -> pd.DataFrame:
     """
     header, first = _first_records(data)
     if first is None or len(first) <= len(header):
-        return pd.read_csv(_bytesio.BytesIO(data), **kwargs)
+        return pd.read_csv(_stream(data), **kwargs)
     if len(first) > len(header) + 1 or first[-1].strip():
         raise ValueError(
             f"its first row has {len(first)} fields for {len(header)} header names (an "
             "unquoted delimiter inside a value, or a column without a name in the header)"
         )
-    names = [str(n) for n in pd.read_csv(_bytesio.BytesIO(data), nrows=0).columns]
+    names = [str(n) for n in pd.read_csv(_stream(data), nrows=0).columns]
     extra = "\x00gpuinc-trailing-field"
     dtype = kwargs.pop("dtype", None)
     dtype = {**(dtype or {}), extra: str}
-    frame = pd.read_csv(_bytesio.BytesIO(data), header=0, names=[*names, extra], dtype=dtype,
+    frame = pd.read_csv(_stream(data), header=0, names=[*names, extra], dtype=dtype,
                         **kwargs)
     tail = frame[extra].dropna().astype(str).str.strip()
     tail = tail[tail != ""]
@@ -1904,7 +2199,8 @@ def _csv_pieces(files: Sequence[FileInfo], rows_per_block: int | None) -> list[t
         if step >= info.size:
             pieces.append((fi, 0, None))
             continue
-        pieces.extend((fi, off, step) for off in range(0, info.size, step))
+        # the last block ends at the end of the file (its bytes, as messages name them)
+        pieces.extend((fi, off, min(step, info.size - off)) for off in range(0, info.size, step))
     return pieces
 
 
@@ -2209,9 +2505,41 @@ def _check_dtype(dtype):
             "floating dtype such as 'float32' or 'float64', or dtype=None to keep each column's "
             "stored type."
         )
-    if dt.kind != "f":
-        raise ValueError(f"dtype must be a numeric NumPy dtype such as 'float32', got {dtype!r}.")
+    if dt.kind != "f" or dt.name not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32', 'float64' or None (each column's stored "
+                         f"type), got {dtype!r}.")
     return dt.name
+
+
+def _check_flag(name: str, value) -> bool:
+    """A True/False argument: anything else (``"no"``, which is true) is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}.")
+    return bool(value)
+
+
+def _check_column_name(name: str, value) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be one column name (a str), got {value!r}.")
+    return value
+
+
+def _check_blocksize(blocksize):
+    """``blocksize``: a positive number of bytes, a size such as "64MiB", or None."""
+    if blocksize is None:
+        return None
+    if isinstance(blocksize, (bool, np.bool_)) or not isinstance(
+            blocksize, (str, int, np.integer)):
+        raise TypeError(f"blocksize must be a number of bytes, a size such as '64MiB', or "
+                        f"None (one block per file), got {blocksize!r}.")
+    try:
+        nbytes = parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize)
+    except ValueError as exc:
+        raise ValueError(f"blocksize must be a number of bytes, a size such as '64MiB', or "
+                         f"None (one block per file), got {blocksize!r}.") from exc
+    if nbytes <= 0:
+        raise ValueError(f"blocksize must be positive, got {blocksize!r}.")
+    return blocksize
 
 
 # --------------------------------------------------------------------------- public readers
@@ -2252,7 +2580,7 @@ def read_table(
         or CSV) that names two columns alike is a :class:`DataError`.
     exclude : list of str
         Columns to leave out of the default features.
-    dtype : str or None, default="float32"
+    dtype : {"float32", "float64"} or None, default="float32"
         Features are converted to this floating dtype, per block; integer
         dtypes are refused (the cast would truncate 1.7 to 1 and wrap values
         out of range).  None keeps NumPy types; nullable integers and
@@ -2264,7 +2592,8 @@ def read_table(
         Default: from the file suffixes.
     blocksize : int, str or None, default="64MiB"
         About this many bytes of converted features per block (at least one
-        Parquet row group or Zarr chunk).  None: one block per file.
+        Parquet row group or Zarr chunk), as a number or a size such as
+        ``"64MiB"``.  None: one block per file.
     storage_options : dict, optional
         Passed to fsspec for URLs.
     allow_nan : bool, default=False
@@ -2299,10 +2628,14 @@ def read_table(
     >>> inc = Incremental(SGDClassifier(), validation=0.1)  # doctest: +SKIP
     >>> inc.fit(X, y, classes=read_classes("data/train/", "label"))  # doctest: +SKIP
     """
-    ds = _dataset(data, fmt, storage_options)
-    dtype = _check_dtype(dtype)
     if target is None:
         raise ValueError("read_table needs a target column; use read_features for features only.")
+    _check_column_name("target", target)
+    dtype = _check_dtype(dtype)
+    blocksize = _check_blocksize(blocksize)
+    allow_nan = _check_flag("allow_nan", allow_nan)
+    text_target = _check_flag("text_target", text_target)
+    ds = _dataset(data, fmt, storage_options)
     features = _select(ds, target, features, exclude, text_target=text_target)
     if ds.fmt == "zarr":
         return _zarr_collections(ds, features, target, dtype, allow_nan, blocksize)
@@ -2332,7 +2665,10 @@ def read_features(
         As in :func:`read_table`; default features are all columns not kept.
     keep : list of str
         Parquet and CSV: extra columns (ids ...) returned unconverted after
-        the features, read in the same task.  A column cannot be both a
+        the features, read in the same task (integers and booleans with
+        missing values as pandas' ``Int64`` / ``boolean``; Parquet decimals,
+        dates and times as the text of their values; Parquet columns of bytes
+        or nested values are a :class:`DataError`).  A column cannot be both a
         feature (converted to ``dtype``) and kept (unchanged): that is a
         :class:`DataError`.
 
@@ -2347,6 +2683,9 @@ def read_features(
     >>> list(frame.columns)  # doctest: +SKIP
     ['f0', 'f1', 'id']
     """
+    _check_dtype(dtype)
+    blocksize = _check_blocksize(blocksize)
+    allow_nan = _check_flag("allow_nan", allow_nan)
     return _read_features(_dataset(data, fmt, storage_options), features, keep=keep,
                           exclude=exclude, dtype=dtype, blocksize=blocksize, allow_nan=allow_nan)
 
@@ -2374,7 +2713,7 @@ def _read_features(ds: Dataset, features, *, keep=(), exclude=(), dtype, blocksi
             "frame holds one column per name. List each column in only one of them."
         )
     cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan),
-                    _kept_kinds(ds, keep), purpose=purpose)
+                    _kept_kinds(ds, keep, purpose), purpose=purpose)
     return _tabular_frame(ds, cols, blocksize)
 
 
@@ -2396,15 +2735,16 @@ def _read_features_and_kept(ds: Dataset, features, keep, *, dtype, blocksize, al
     dtype = _check_dtype(dtype)
     keep = _as_names(keep) or []
     features = _select(ds, None, features, (), keep, purpose=purpose)
-    kinds = (_TEXT,) * len(keep) if ds.fmt == "csv" else _kept_kinds(ds, keep)
+    kinds = (_TEXT,) * len(keep) if ds.fmt == "csv" else _kept_kinds(ds, keep, purpose)
     cols = _Columns(tuple(features), None, tuple(keep), dtype, bool(allow_nan), kinds,
                     purpose=purpose)
     frame = _tabular_frame(ds, cols, blocksize)
     kept = frame[list(cols.kept_as)]
     if cols.kept_as != cols.keep:
         kept = kept.rename(columns=dict(zip(cols.kept_as, cols.keep, strict=True)))
+    # integers and booleans of one type in every block (nullable where a block has nulls)
     ints = {c: kind for c, kind in zip(cols.keep, cols.kept_kinds, strict=True)
-            if kind in _EXACT_INTS}
+            if kind in (*_EXACT_INTS, "boolean")}
     return frame[list(features)], kept.astype(ints) if ints else kept
 
 
@@ -2508,7 +2848,7 @@ def _check_short_rows_in_file(fs, path: str, shown: str, compression) -> None:
                     header = _header_line(data)
                     expected = _fields_in(header)
                     least = _least_fields(header, expected)
-                short, _ = _short_records(data, least, skip_header=header_here)
+                short = _short_records(data, least, skip_header=header_here)
                 if short:
                     first, fields = short[0]
                     raise _ragged_row_error(shown, lines, done + first + 1, expected, fields)
@@ -2541,6 +2881,7 @@ def read_classes(data, target: str, *, fmt: str | None = None,
     >>> read_classes("data/train/", "label")  # doctest: +SKIP
     array([0, 1])
     """
+    _check_column_name("target", target)
     ds = _dataset(data, fmt, storage_options)
     _check_target(ds, target)
     if ds.fmt == "parquet":

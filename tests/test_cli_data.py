@@ -24,6 +24,8 @@ from gpuinc.cli import main
 
 FEATURES = ["f0", "f1", "f2", "f3"]
 N_FILES, ROWS = 6, 50
+#: the start of a model file an earlier `gpuinc train` wrote (which train replaces)
+PREVIOUS_MODEL = pickle.dumps({"format": "gpuinc-model", "version": 1, "model": "previous"})
 
 
 def frame(n, start=0, seed=0):
@@ -360,14 +362,14 @@ def test_bad_data_is_one_line_and_writes_no_model(tmp_path, data, capsys, make_b
     folder, _ = data
     target, pattern = make_bad(folder)
     model = tmp_path / "model.pkl"
-    model.write_bytes(b"previous model")
+    model.write_bytes(PREVIOUS_MODEL)
     rc, out, err = run(capsys, "train", folder, "--target", target, "--exclude", "id", "value",
                        "--workers", "0", "--blocksize", "None", "--epochs", "2", "--out", model)
     assert rc == 2
     assert err.startswith("gpuinc: error: ") and err.count("\n") == 1, err
     assert "Traceback" not in err
     assert re.search(pattern, err), err
-    assert model.read_bytes() == b"previous model"  # untouched: nothing written on failure
+    assert model.read_bytes() == PREVIOUS_MODEL  # untouched: nothing written on failure
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pkl", "train"]
 
 
@@ -622,7 +624,7 @@ def test_ctrl_c_stops_training_even_if_the_estimator_catches_it(tmp_path, data, 
 
     folder, _ = data
     model = tmp_path / "model.pkl"
-    model.write_bytes(b"the previous model")
+    model.write_bytes(PREVIOUS_MODEL)
     calls = []
     monkeypatch.setattr(cli_data, "build_estimator", lambda *a, **k: swallows_interrupts(
         call, calls, getattr(signal, signame)))
@@ -630,7 +632,7 @@ def test_ctrl_c_stops_training_even_if_the_estimator_catches_it(tmp_path, data, 
     want = (130, "interrupted") if signame == "SIGINT" else (143, "terminated")
     assert rc == want[0] and want[1] in err, err
     assert len(calls) == call  # stopped after the block in progress, not after all passes
-    assert model.read_bytes() == b"the previous model"  # nothing written
+    assert model.read_bytes() == PREVIOUS_MODEL  # nothing written
     from gpuinc._chain import STOP_REQUESTED
 
     assert not STOP_REQUESTED.is_set()
@@ -1552,3 +1554,57 @@ def test_predict_with_allow_nan_names_the_file_of_a_block_the_model_cannot_take(
     assert "block 2 of X contains NaN" in err and "block 2 reads" in err, err
     assert "part-2.parquet" in err.split("block 2 reads")[1], err
     assert not preds.exists()
+
+
+def test_train_out_replaces_only_a_gpuinc_model_without_overwrite(tmp_path, data, capsys):
+    folder, _ = data
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    rc, stdout, err = run(capsys, *train_args(folder, other))
+    assert rc == 2 and f"--out {other} exists and is not a model written by `gpuinc train`; " \
+        "pass --overwrite to replace it" in err, err
+    assert "pass 1" not in stdout and other.read_text() == "a,b\n1,2\n"
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model))[0] == 0
+    rc, _, err = run(capsys, *train_args(folder, model, "--epochs", "2"))  # an earlier model
+    assert rc == 0, err
+    assert len(load_model(model)["model"].history_) == 2
+    rc, _, err = run(capsys, *train_args(folder, other, "--overwrite"))
+    assert rc == 0, err
+    assert load_model(other)["target"] == "label"
+
+
+def test_predict_id_of_bytes_is_refused_naming_the_column(tmp_path, data, capsys):
+    import pyarrow as pa
+
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model))[0] == 0
+    new = tmp_path / "uuid.parquet"
+    table = pa.table({"uid": pa.array([b"\xff" * 16, b"\x01" * 16], pa.binary(16)),
+                      **{f: [0.5, -0.5] for f in FEATURES}})
+    pq.write_table(table, new)
+    rc, _, err = run(capsys, "predict", model, new, "--id", "uid", "--workers", "0", "--out",
+                     tmp_path / "p.parquet")
+    assert rc == 2 and "Column 'uid' in" in err and "holds bytes (fixed_size_binary[16])" in err
+    assert "leave it out of --id" in err and "utf-8" not in err
+
+
+def test_predict_id_of_booleans_with_nulls_stays_boolean(tmp_path, data, capsys):
+    import pyarrow as pa
+
+    folder, _ = data
+    model = tmp_path / "m.pkl"
+    assert run(capsys, *train_args(folder, model))[0] == 0
+    new = tmp_path / "flags.parquet"
+    table = pa.table({"flag": pa.array([True, None, False, True], pa.bool_()),
+                      **{f: [0.5, -0.5, 1.0, 2.0] for f in FEATURES}})
+    pq.write_table(table, new, row_group_size=2)
+    out = tmp_path / "p.parquet"
+    rc, _, err = run(capsys, "predict", model, new, "--id", "flag", "--workers", "0", "--out",
+                     out, "--blocksize", "1")
+    assert rc == 0, err
+    got = pd.read_parquet(out)
+    assert got["flag"].dtype == "boolean"
+    assert got["flag"].isna().tolist() == [False, True, False, False]
+    assert got["flag"].tolist()[::2] == [True, False]

@@ -418,7 +418,7 @@ def test_bad_arguments(pq_dir):
         read_table(folder, "label", features=["f0", "label"])
     with pytest.raises(DataError, match=r"'nope'.* not in"):
         read_table(folder, "label", features=["f0", "nope"])
-    with pytest.raises(ValueError, match="numeric NumPy dtype"):
+    with pytest.raises(ValueError, match="dtype must be 'float32', 'float64' or None"):
         read_table(folder, "label", dtype="str")
     with pytest.raises(ValueError, match="fmt must be one of"):
         read_table(folder, "label", fmt="json")
@@ -1306,3 +1306,253 @@ def test_zip_of_a_csv_file_with_its_folder_is_refused(tmp_path):
     with pytest.raises(DataError, match=r"d\.csv\.zip is a zip archive of the file data/x\.csv "
                                         r"and its folder.*zip -j"):
         read_table(tmp_path / "d.csv.zip", "label")
+
+
+# --------------------------------------------------------------------------- review fixes
+def test_csv_blocks_are_planned_from_the_shortest_rows(tmp_path):
+    # long rows first, short rows after: planned from the first 64 KiB alone, a block
+    # would hold many times blocksize of features
+    from gpuinc import io
+
+    path = tmp_path / "skew.csv"
+    rng = np.random.default_rng(0)
+    names = [f"f{j}" for j in range(20)]
+    long_rows = "".join(",".join(f"{v:.15f}" for v in rng.normal(size=20)) + f",{i % 2}\n"
+                        for i in range(300))
+    short_rows = (",".join(["0"] * 20) + ",1\n") * 60_000
+    path.write_text(",".join(names) + ",label\n" + long_rows + short_rows)
+    ds = scan(path)
+    rows = io._rows_per_block("256KiB", 20, "float32")
+    data = path.read_bytes()
+    pieces = io._csv_pieces(ds.files, rows)
+    assert len(pieces) > 4
+    most = max(data[off:off + length].count(b"\n") for _, off, length in pieces)
+    assert most <= 1.2 * rows, (most, rows)
+    X, y = read_table(path, "label", blocksize="256KiB")
+    assert len(X) == 60_300 and X.npartitions == len(pieces)
+
+
+def test_short_row_check_works_in_bounded_slices(monkeypatch):
+    # quoted CSV whose last column has a missing value: the short-row check must not build
+    # arrays the size of the block (several such arrays were several times the block)
+    import tracemalloc
+
+    from gpuinc import io
+
+    monkeypatch.setattr(io, "_FIELD_CHUNK", 1 << 16, raising=False)
+    row = b'"1","0.5","a,b","2"\n'
+    data = b'"label","f0","name","f1"\n' + row * 60_000 + b'"1","0.5","x"\n' + row * 40_000
+    lines = io._BlockLines(None, "x.csv", None, 0, None)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"expected 4 fields, as in the header, in line "
+                                            r"60002 of the file, saw 3"):
+            io._check_short_rows(data, "x.csv", lines, 100_001)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < len(data) // 2, (peak, len(data))
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64])
+def test_field_counts_by_slices_match_the_whole_count(monkeypatch, chunk):
+    from gpuinc import io
+
+    data = (b'a,b,c\n1,"x\ny",3\n\n  \n4,5\n"q""r",",",6\n7,8,9')
+    monkeypatch.setattr(io, "_FIELD_CHUNK", 1 << 20, raising=False)
+    whole = io._field_counts(data, spans=True)
+    monkeypatch.setattr(io, "_FIELD_CHUNK", chunk, raising=False)
+    sliced = io._field_counts(data, spans=True)
+    for a, b in zip(whole, sliced, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert whole[0].tolist() == [3, 3, -1, -1, 2, 3, 3]
+    stray = b'a,b\n5"3,1\n2\n'  # an odd number of quotes: every line is a record
+    monkeypatch.setattr(io, "_FIELD_CHUNK", chunk, raising=False)
+    assert io._field_counts(stray).tolist() == [2, 2, 1]
+
+
+def test_csv_block_reads_whole_lines_after_the_header(tmp_path):
+    from gpuinc import io
+
+    path = tmp_path / "x.csv"
+    make_frame(5000).to_csv(path, index=False)
+    raw = path.read_bytes()
+    header = raw[:raw.index(b"\n") + 1]
+    import fsspec.utils
+
+    with open(path, "rb") as fh:
+        for offset, length in [(0, 1000), (1, 1000), (5000, 7000), (len(raw) - 10, 10),
+                               (len(raw) - 10, 100)]:
+            want = fsspec.utils.read_block(fh, offset, length, delimiter=b"\n")
+            got = io._read_lines(fh, offset, length, header if offset else b"")
+            assert bytes(got) == (header if offset else b"") + want
+    X, y = read_table(path, "label", exclude=["id"], blocksize="16KiB")
+    assert X.npartitions > 3
+    np.testing.assert_allclose(X.compute().to_numpy(), make_frame(5000)[FEATURES].to_numpy(),
+                               rtol=1e-6)
+
+
+def test_binary_kept_column_or_target_is_refused_naming_it(tmp_path):
+    import pyarrow as pa
+
+    path = tmp_path / "uuid.parquet"
+    pq.write_table(pa.table({"uid": pa.array([b"\xff" * 16, b"\x00" * 16], pa.binary(16)),
+                             "tags": pa.array([[1], [2, 3]]),
+                             "f0": [1.0, 2.0], "label": [0, 1]}), path)
+    with pytest.raises(DataError, match=r"Column 'uid' in .*uuid.parquet holds bytes "
+                                        r"\(fixed_size_binary\[16\]\).*leave it out of keep="):
+        read_features(path, ["f0"], keep=["uid"])
+    with pytest.raises(DataError, match=r"Column 'tags' .* holds nested values"):
+        read_features(path, ["f0"], keep=["tags"])
+    with pytest.raises(DataError, match=r"Target column 'uid' .* holds bytes"):
+        read_table(path, "uid", ["f0"])
+    with pytest.raises(DataError, match=r"Target column 'uid' .* holds bytes"):
+        read_classes(path, "uid")
+
+
+def test_kept_parquet_columns_keep_their_type(tmp_path):
+    import datetime
+    import decimal
+
+    import pyarrow as pa
+
+    path = tmp_path / "k.parquet"
+    table = pa.table({
+        "flag": pa.array([True, None, False, True], pa.bool_()),
+        "ok": pa.array([True, False, False, True], pa.bool_()),
+        "price": pa.array([decimal.Decimal("1.50"), None, decimal.Decimal("2.00"),
+                           decimal.Decimal("-3.25")], pa.decimal128(6, 2)),
+        "day": pa.array([datetime.date(2024, 1, 31), None, datetime.date(2024, 2, 1),
+                         datetime.date(2023, 12, 1)]),
+        "f0": [1.0, 2.0, 3.0, 4.0]})
+    pq.write_table(table, path, row_group_size=2)
+    got = read_features(path, ["f0"], keep=["flag", "ok", "price", "day"],
+                        blocksize=1).compute()
+    assert got["flag"].dtype == "boolean" and got["flag"].tolist()[::2] == [True, False]
+    assert got["flag"].isna().tolist() == [False, True, False, False]
+    assert got["ok"].dtype == bool and got["ok"].tolist() == [True, False, False, True]
+    assert got["price"].tolist()[::2] == ["1.50", "2.00"] and got["price"].isna().iloc[1]
+    assert got["day"].tolist()[::2] == ["2024-01-31", "2024-02-01"]
+
+
+def test_a_list_of_folders_reads_their_files(tmp_path):
+    for name, seed in (("a", 0), ("b", 1)):
+        (tmp_path / name).mkdir()
+        make_frame(10, seed=seed).to_parquet(tmp_path / name / "p.parquet")
+    (tmp_path / "a" / "_SUCCESS").write_text("")
+    ds = scan([tmp_path / "a", str(tmp_path / "b") + "/"])
+    assert [f.path.rsplit("/", 2)[-2] for f in ds.files] == ["a", "b"] and ds.n_rows == 20
+    X, y = read_table([tmp_path / "a", tmp_path / "b"], "label", exclude=["id"])
+    assert len(X.compute()) == 20
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="is an empty folder"):
+        scan([tmp_path / "a", tmp_path / "empty"])
+
+
+def test_a_file_listed_twice_is_refused(tmp_path):
+    make_frame(10).to_parquet(tmp_path / "p.parquet")
+    with pytest.raises(DataError, match=r"names '.*p.parquet' more than once .* list each "
+                                        "file once"):
+        scan([tmp_path / "p.parquet", tmp_path / "p.parquet"])
+    with pytest.raises(DataError, match="more than once"):
+        scan([tmp_path, tmp_path / "p.parquet"])
+
+
+def test_a_tar_archive_or_binary_file_read_as_csv_is_refused_briefly(tmp_path):
+    import tarfile
+
+    inner = tmp_path / "x.csv"
+    inner.write_text("a,label\n1,0\n2,1\n")
+    archive = tmp_path / "x.csv.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(inner, arcname="x.csv")
+    with pytest.raises(DataError, match=r"is a tar archive \(gzip-compressed\), not a CSV file; "
+                                        r"extract it") as err:
+        scan(archive, fmt="csv")
+    assert len(str(err.value)) < 300
+    blob = tmp_path / "blob.csv"
+    blob.write_bytes(b"a\x00" * 5000 + b"\n1,2\n")
+    with pytest.raises(DataError, match="holds NUL bytes") as err:
+        scan(blob)
+    assert len(str(err.value)) < 300
+
+
+def test_a_long_column_name_is_quoted_briefly(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_text("x" * 5000 + ",label\nabc,1\ndef,0\n")
+    with pytest.raises(DataError, match="is not numeric") as err:
+        read_table(path, "label")
+    assert len(str(err.value)) < 600
+
+
+def test_last_csv_block_is_named_up_to_the_end_of_the_file(tmp_path):
+    from gpuinc.io import block_sources
+
+    path = tmp_path / "x.csv"
+    make_frame(5000).to_csv(path, index=False)
+    size = path.stat().st_size
+    sources = block_sources(scan(path), 3, "float32", "16KiB")
+    assert len(sources) > 2 and sources[-1].endswith(f"-{size})")
+
+
+@pytest.mark.parametrize("kwargs, error, match", [
+    ({"dtype": "float16"}, ValueError, r"dtype must be 'float32', 'float64' or None"),
+    ({"blocksize": True}, TypeError, r"blocksize must be a number of bytes"),
+    ({"blocksize": "lots"}, ValueError, r"blocksize must be a number of bytes"),
+    ({"allow_nan": "no"}, TypeError, r"allow_nan must be True or False, got 'no'"),
+    ({"text_target": "yes"}, TypeError, r"text_target must be True or False"),
+    ({"target": ["label"]}, TypeError, r"target must be one column name \(a str\)"),
+])
+def test_odd_arguments_are_refused_naming_them(csv_dir, kwargs, error, match):
+    folder, _ = csv_dir
+    kwargs = {"target": "label", **kwargs}
+    with pytest.raises(error, match=match):
+        read_table(folder, **kwargs)
+    kwargs.pop("target")
+    kwargs.pop("text_target", None)
+    if kwargs:
+        with pytest.raises(error, match=match):
+            read_features(folder, FEATURES, **kwargs)
+
+
+def test_csv_block_is_read_without_a_copy_of_its_text(tmp_path):
+    # the header and the block's lines are read into one buffer (not read, then copied
+    # behind the header), and the text is freed before the block is converted
+    import tracemalloc
+
+    from gpuinc import io
+
+    path = tmp_path / "x.csv"
+    rng = np.random.default_rng(0)
+    df = pd.DataFrame(rng.normal(size=(60_000, 10)).round(6), columns=[f"f{j}" for j in range(10)])
+    df["label"] = 1
+    df.to_csv(path, index=False)
+    ds = scan(path)
+    info = ds.files[0]
+    cols = io._Columns(tuple(f"f{j}" for j in range(10)), "label", (), "float32", False)
+    piece = (info.path, info.shown, info.header, 1000, info.size - 1000, None)
+    features = 60_000 * 10 * 4
+    tracemalloc.start()
+    try:
+        block = io._read_csv_block(piece, ds.fs, cols)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(block) > 59_000 and block.dtypes.iloc[0] == np.float32
+    assert peak < info.size + 2 * features, (peak, info.size, features)
+
+
+def test_kept_csv_booleans_stay_booleans_in_every_block(tmp_path):
+    n = 100_000
+    flag = np.array(["True", "False"] * (n // 2), dtype=object)
+    flag[90_000] = ""  # a missing value past the scan's sample, in a later block
+    path = tmp_path / "b.csv"
+    pd.DataFrame({"a": np.arange(n, dtype=float), "flag": flag}).to_csv(path, index=False)
+    frame = read_features(path, ["a"], keep=["flag"], blocksize=20_000)
+    kinds = {str(frame.partitions[i].compute()["flag"].dtype) for i in range(frame.npartitions)}
+    assert kinds == {"bool", "boolean"}
+    flag[95_000] = "maybe"
+    pd.DataFrame({"a": np.arange(n, dtype=float), "flag": flag}).to_csv(path, index=False)
+    with pytest.raises(DataError, match=r"column 'flag' holds 'maybe' where the first rows of "
+                                        r"the data hold booleans"):
+        read_features(path, ["a"], keep=["flag"], blocksize=20_000).compute()
