@@ -15,6 +15,10 @@ by dataset size.  Two runners share one contract:
   (small persisted blocks join a neighbour's task instead: ``RUN_FETCH_BYTES``).
   Over persisted blocks that several workers hold, the model goes from worker
   to worker directly instead of through the scheduler (``_relay``).
+
+Work that lazy blocks share (a reduction's result, a shuffle's store) is
+computed once at the start of a pass and held until it ends, by both runners
+(``_shared_work``): each block computes only its own tasks from it.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import queue
 import re
 import sys
 import threading
+import time
 import weakref
 from collections import deque
 from concurrent.futures import Future
@@ -363,9 +368,20 @@ class LocalRunner:
     block *k+1* travels while block *k* trains.
     """
 
-    def __init__(self, prefetch: int = 2, scheduler=None):
+    def __init__(self, prefetch: int = 2, scheduler=None, independent: bool = False):
         self.prefetch = max(0, int(prefetch))
         self.scheduler = scheduler  # for dask.compute; "sync" inside a worker's task
+        # independent: the blocks are known to share no work (a one-task pass's)
+        self.independent = independent
+        self._shared = None  # (ids of blocks checked, _shared_work of them)
+
+    def _shared_work(self, blocks):
+        """``_shared_work`` of the blocks, found once per fit (later passes train the same
+        blocks, or some of them)."""
+        ids = frozenset(id(b) for b in blocks)
+        if self._shared is None or not ids <= self._shared[0]:
+            self._shared = (ids, _shared_work(blocks, _not_in_memory))
+        return self._shared[1]
 
     def run(self, model, blocks, static_kwargs, *, kind, home, on_block=None, stats=None,
             progressive=None, group_runs=True):  # group_runs: distributed runner only
@@ -373,9 +389,11 @@ class LocalRunner:
         where = {"kind": kind, "home": home, "progressive": progressive}
         mover = _device_mover(kind, home)
 
+        held = {}  # the work blocks share (see _shared_work), computed once for the pass
+
         def load(block):
             stats.start_block()
-            x, y, kw = _compute_block(block, self.scheduler)
+            x, y, kw = _compute_block(block, self.scheduler, shared, held)
             if mover is None:
                 return (x, y, kw), None
             n = check_block(x, y, kw, index=block.index, rows=block.rows, kind=kind)
@@ -407,11 +425,18 @@ class LocalRunner:
                          (m, r, stats.progressive[base:e]))
 
         blocks = list(blocks)
+        lazy = not all(_in_memory(v) is not _LAZY for b in blocks for v in _pieces(b))
+        shared = self._shared_work(blocks) if lazy and not self.independent else None
         try:
+            if shared is not None:
+                keys = shared.needed(blocks)
+                values = dask.compute(*shared.held_delayed(keys),
+                                      scheduler=self.scheduler or _default_local_scheduler())
+                held.update(zip(keys, values, strict=True))
+                del values
             # blocks already in this process's memory (persisted chunks) have nothing to load
             # ahead: a loader thread would only cost a hand-over per block
-            if self.prefetch == 0 or (mover is None and all(
-                    _in_memory(v) is not _LAZY for b in blocks for v in _pieces(b))):
+            if self.prefetch == 0 or (mover is None and not lazy):
                 for pos, block in enumerate(blocks):
                     model, n = train(model, block, load(block))
                     finished(pos, block, model, n)
@@ -436,6 +461,7 @@ class LocalRunner:
                 loader.close(wait=done_all or mover is not None)
             return model
         finally:
+            held.clear()  # (an error's traceback would keep them as long as it lives)
             if mover is not None:
                 mover.close()
 
@@ -500,12 +526,28 @@ def _in_memory(value):
 _LAZY = object()
 
 
-def _compute_block(block, scheduler=None):
-    """``(x, y, kwargs)`` of a block, in memory."""
+def _not_in_memory(value) -> bool:
+    """For a lazy piece: not one that only names data in memory (see ``_in_memory``)."""
+    if DataNode is None:  # pragma: no cover
+        return True
+    graph = value.__dask_graph__()
+    return len(graph) != 1 or not isinstance(graph.get(getattr(value, "key", None)), DataNode)
+
+
+def _compute_block(block, scheduler=None, shared=None, held=None):
+    """``(x, y, kwargs)`` of a block, in memory.
+
+    ``shared``: the blocks' ``_SharedWork``, whose ``held`` values (computed
+    for the pass) stand in for the block's tasks that compute them.
+    """
     pieces = [_in_memory(v) for v in _pieces(block)]
     if any(v is _LAZY for v in pieces):
         if scheduler is None:
             scheduler = _default_local_scheduler()
+        if shared is not None and id(block) in shared.blocks:
+            x, y, *values = shared.block_pieces(block, held)
+            kwargs = dict(zip(block.kwargs, values, strict=True))
+            return dask.compute(x, y, kwargs, scheduler=scheduler)
         return dask.compute(block.x, block.y, block.kwargs, scheduler=scheduler)
     x, y, *values = pieces
     return x, y, dict(zip(block.kwargs, values, strict=True))
@@ -526,7 +568,8 @@ class DistributedRunner:
     (``_on_held_plans``), are trained as held blocks, their steps run inside the
     fit task. Held runs on several workers are trained as a relay (``_relay.run_relay``: one task per
     worker, the model sent directly between them). Other blocks are computed at
-    most ``prefetch`` ahead, each next to its ``partial_fit``.
+    most ``prefetch`` ahead, each next to its ``partial_fit``; the work they share
+    (``_shared_work``) is computed once a pass, and held by the cluster until it ends.
     """
 
     def __init__(self, client, prefetch: int = 2):
@@ -553,6 +596,15 @@ class DistributedRunner:
         result = _blocks_are_independent(self.client, blocks)
         self._independent = (ids, result)
         return result
+
+    def _shared_work(self, blocks):
+        """``_shared_work`` of the blocks, found once per fit (as ``_plans_on_held``)."""
+        ids = frozenset(id(b) for b in blocks)
+        cached = getattr(self, "_shared", None)
+        if cached is None or not ids <= cached[0]:
+            client = self.client
+            cached = self._shared = (ids, _shared_work(blocks, lambda v: not _held(client, v)))
+        return cached[1]
 
     def _plans_on_held(self, blocks):
         """``_on_held_plans`` of the blocks, once per fit (later passes train the same ones)."""
@@ -677,6 +729,23 @@ class DistributedRunner:
     def _run_windowed(self, model, blocks, static_kwargs, where, token, on_block, stats):
         client = self.client
         local = self._blocks_independent(blocks)
+        # the work blocks share (a reduction's result, a shuffle's store): computed once
+        # and held for the pass, instead of again by every block that needs it
+        shared = None if local else self._shared_work(blocks)
+        held = []
+        try:
+            if shared is not None:
+                keys = shared.needed(blocks)
+                held = client.compute(shared.held_delayed(keys))
+                shared = (shared, dict(zip(keys, held, strict=True)))
+            return self._run_chain(model, blocks, static_kwargs, where, token, on_block,
+                                   stats, local, shared)
+        finally:
+            _release(held)
+
+    def _run_chain(self, model, blocks, static_kwargs, where, token, on_block, stats, local,
+                   shared):
+        client = self.client
         outstanding = deque()  # (pos, block, fit future, futures this call created)
         from distributed import wait
 
@@ -689,7 +758,9 @@ class DistributedRunner:
         settling = [None]  # the block whose fit is awaited (named if its workers die)
 
         def settle():
-            pos, block, fut, data = outstanding.popleft()
+            # left in `outstanding` until its fit is known to have gone well: a failed one
+            # (and its block's data) is released with the rest of the pass
+            pos, block, fut, data = outstanding[0]
             settling[0] = block
             wait([fut])
             if fut.status != "finished":
@@ -697,6 +768,7 @@ class DistributedRunner:
             stats.end_block(0)
             if on_block is not None:
                 on_block(pos, block, fut.result)  # (model, rows, progressive) so far
+            outstanding.popleft()
             del data
 
         # A load waits for the fit `lag` blocks back: with one thread per worker, a load
@@ -709,7 +781,7 @@ class DistributedRunner:
                     settle()
                 after = fits[0] if len(fits) == lag else None  # the fit of block pos - lag
                 (x_f, y_f, kw_f, loaded), loads = _resolve(self.client, block, local=local,
-                                                           after=after)
+                                                           after=after, shared=shared)
                 stats.start_block()
                 state = client.submit(
                     _fit_task, state, x_f, y_f, kw_f, static_kwargs, loaded=loaded,
@@ -727,8 +799,11 @@ class DistributedRunner:
         except BaseException as exc:
             # stop the chain and the reads this call started; never the caller's own
             # (persisted) futures, which share keys with what they hold
+            # (the error a future raised keeps it, through its traceback, as long as the
+            # error lives: released explicitly, the cluster forgets it now)
             _release([item[2] for item in outstanding]
-                     + [f for item in outstanding for f in item[3]])
+                     + [f for item in outstanding for f in item[3]] + list(fits)
+                     + ([state] if not isinstance(state, tuple) else []))
             _raise_if_client_gone(client, exc)
             if settling[0] is not None:
                 _raise_if_workers_died(exc, _describe(settling[0].index, settling[0].rows))
@@ -888,20 +963,55 @@ PUSH_RESULT_BYTES = 16 * 1024
 #: client -> (address of the worker of its last one-task pass, the key of that pass's task)
 #: (gone with the client)
 _LAST_PASS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-#: client -> the futures of its last passes whose results came with their last event: held
-#: a while, so that their tasks end as finished (released while running, they would be
-#: cancelled, and missing from the task stream and the dashboard)
-_ENDING: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+#: ``[(deadline, future)]``: the futures of passes whose results came with their last event,
+#: held until their tasks have ended, so that they end as finished (released while running,
+#: they would be cancelled, and missing from the task stream and the dashboard).  A daemon
+#: thread lets go of each once its task is done (or ENDING_HOLD_S later at most): a pass's
+#: task may hold the whole dataset (da.from_array and dd.from_pandas embed it in the graph)
+_ENDING: list = []
+_ENDING_LOCK = threading.Lock()
+_ENDING_SWEEPER: list = [None]  # the thread sweeping _ENDING, while it holds anything
+ENDING_HOLD_S = 30.0
 #: client -> weak reference to the scheduler connection its progress subscription was sent on
 _SUBSCRIBED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _POLL_S = 0.05  # how often a waiting pass looks whether its task ended without a last event
 
 
 def _hold_while_ending(client, futures) -> None:
-    held = _ENDING.get(client)
-    if held is None:
-        held = _ENDING[client] = deque(maxlen=16)
-    held.extend(futures)
+    """Hold ``futures`` (of ``client``) until their tasks have ended, then release them."""
+    deadline = time.monotonic() + ENDING_HOLD_S
+    with _ENDING_LOCK:
+        _ENDING.extend((deadline, f) for f in futures)
+        if _ENDING_SWEEPER[0] is None:
+            thread = threading.Thread(target=_sweep_ending, name="gpuinc-ending", daemon=True)
+            _ENDING_SWEEPER[0] = thread
+            thread.start()
+
+
+def _sweep_ending() -> None:
+    """Release the held futures whose tasks are done (see ``_ENDING``); end when none is left.
+
+    A thread, not a done callback: distributed runs those on one shared thread, which a
+    fit started from another callback could be holding.
+    """
+    while True:
+        time.sleep(_POLL_S)
+        with _ENDING_LOCK:
+            now = time.monotonic()
+            done, kept = [], []
+            for item in _ENDING:
+                if now >= item[0] or item[1].done():
+                    done.append(item[1])
+                else:
+                    kept.append(item)
+            _ENDING[:] = kept
+            last = not kept
+            if last:
+                _ENDING_SWEEPER[0] = None
+        _release(done)
+        del done
+        if last:
+            return
 
 
 def _warm_placement(client) -> dict:
@@ -1039,7 +1149,7 @@ def _pass_task(model, opaque, static_kwargs, *, prefetch, token, check_pickle=Fa
     stats = ChainStats()
     with reusing_memory():
         # a function, not "sync": Dask then skips looking for a client on every block
-        model = LocalRunner(prefetch, scheduler=get_sync).run(
+        model = LocalRunner(prefetch, scheduler=get_sync, independent=True).run(
             model, opaque.value, static_kwargs, on_block=on_block, stats=stats, **where
         )
     if check_pickle:  # (distributed's own error would not say what to do)
@@ -1095,7 +1205,7 @@ def _held_key(client, value):
     return _persisted_key(value.__dask_graph__(), key, client)
 
 
-def _resolve(client, block, *, local=False, after=None, on_held=None):
+def _resolve(client, block, *, local=False, after=None, on_held=None, shared=None):
     """``((x, y, kwargs, loaded), loads)``: the block with its lazy pieces as futures.
 
     Pieces the cluster holds reuse their futures (no graph is built or sent).
@@ -1104,11 +1214,14 @@ def _resolve(client, block, *, local=False, after=None, on_held=None):
     ``loaded`` and whose items replace ``_Part`` placeholders in the fit task;
     otherwise by one ``client.compute`` call.  Those futures are returned in
     ``loads`` too (only they may be cancelled); in-memory pieces travel with
-    the task.
+    the task.  ``shared``: ``(_SharedWork, {held key: future})``, the work blocks share,
+    held for the pass: the block's own tasks are computed, using those futures.
     """
     from distributed import Future
 
     pieces = list(_pieces(block))
+    if shared is not None and id(block) in shared[0].blocks:
+        pieces = shared[0].block_pieces(block, shared[1])
     if on_held is not None:
         # computed from held data inside the fit task (see _on_held_plans): the data are
         # the task's dependencies, the block's own small graph travels with it.  The plan
@@ -1204,6 +1317,207 @@ def _blocks_are_independent(client, blocks) -> bool:
             return False
         seen |= mine
     return True
+
+
+#: At most this many rounds of finding what blocks share (see ``_shared_work``): each round
+#: holds the outermost shared pieces; nested ones (a reduction feeding another) take more
+SHARED_ROUNDS = 8
+
+
+@dataclass
+class _SharedWork:
+    """What blocks share, found by :func:`_shared_work`: held once per pass.
+
+    ``graph``: every block's tasks (their union); ``held``: the keys computed
+    once at the start of a pass and held until it ends (the pieces that several
+    blocks' own tasks use directly: a reduction's result, a shuffle's
+    intermediate store); per block (by ``id``): ``(own, needs)``, the keys the
+    block computes itself and the held keys those use.
+    """
+
+    graph: dict
+    held: list
+    blocks: dict
+
+    def needed(self, blocks) -> list:
+        """The held keys the ``blocks`` (of a pass) use, in ``held`` order."""
+        keys = {k for b in blocks for k in self.blocks[id(b)][1]}
+        return [k for k in self.held if k in keys]
+
+    def held_delayed(self, keys) -> list:
+        """``Delayed`` objects computing ``keys`` together (their graph culled to them)."""
+        from dask.delayed import Delayed
+
+        sub, stack = {}, list(keys)
+        while stack:
+            key = stack.pop()
+            if key in sub or key not in self.graph:
+                continue
+            node = sub[key] = self.graph[key]
+            stack.extend(getattr(node, "dependencies", ()))
+        return [Delayed(k, sub) for k in keys]
+
+    def block_pieces(self, block, values: dict) -> list:
+        """The block's pieces (``_pieces`` order), each lazy one a ``Delayed`` of the block's
+        own tasks, the held keys standing in as ``values`` (data on the threaded
+        scheduler, futures on a cluster)."""
+        from dask.delayed import Delayed
+
+        own, needs = self.blocks[id(block)]
+        dsk = {}
+        for key in own:
+            node = dsk[key] = self.graph[key]
+            for dep in node.dependencies:  # a leaf (persisted data): as the block had it
+                if dep not in own and dep not in needs and dep in self.graph:
+                    dsk[dep] = self.graph[dep]
+        for key in needs:
+            value = values[key]
+            dsk[key] = value if _is_future(value) else DataNode(key, value)
+        pieces = []
+        for value in _pieces(block):
+            key = getattr(value, "key", None)
+            if not dask.is_dask_collection(value) or key not in own and key not in needs:
+                pieces.append(value)  # in memory, or held by the cluster
+            elif key in needs:
+                pieces.append(values[key])
+            else:
+                pieces.append(Delayed(key, dsk))
+        return pieces
+
+
+def _is_future(value) -> bool:
+    distributed = sys.modules.get("distributed")
+    return distributed is not None and isinstance(value, distributed.Future)
+
+
+def _shared_work(blocks, lazy):
+    """What the blocks' graphs share, as :class:`_SharedWork`; None when nothing is shared.
+
+    ``lazy(value)``: whether a ``Delayed`` piece is to be computed (not in
+    memory, not held by the cluster).  Each block computes the tasks reached
+    from its pieces, stopping at held keys; a task more than one block would
+    compute is shared.  The shared tasks that blocks' own tasks use directly
+    (or that are pieces of several blocks) are held: the mean of
+    ``X - X.mean(0)``, not the chunks it is computed from (each is then
+    computed twice: once for the mean, once for its own block, not once per
+    block), a shuffle's intermediate store.  Repeated until no task is computed
+    by two blocks (nested reductions take a round each, up to
+    ``SHARED_ROUNDS``).  Also None for lazy pieces other than ``Delayed``, or
+    graphs of other nodes than tasks and futures (the blocks are then computed
+    as they are).  Each round visits every task once.
+    """
+    from dask.delayed import Delayed
+
+    graphs, outs = [], []  # per block: its pieces' graphs, their keys
+    for block in blocks:
+        mine, keys = [], []
+        for value in _pieces(block):
+            if not isinstance(value, Delayed):  # (asked first: Delayed's own test is slow)
+                if dask.is_dask_collection(value) and lazy(value):
+                    return None
+                continue
+            if lazy(value):
+                mine.append(value.__dask_graph__())
+                keys.append(value.key)
+        graphs.append(mine)
+        outs.append(keys)
+    graph: dict = {}  # the tasks walked, from the blocks' graphs
+
+    def node_of(key, j):
+        node = graph.get(key)
+        if node is None:
+            for g in graphs[j]:
+                node = g.get(key)
+                if node is not None:
+                    if not (hasattr(node, "dependencies") or _is_future(node)):
+                        raise _Unfamiliar
+                    graph[key] = node
+                    break
+        return node
+
+    def walk(held):
+        """Per block, the tasks it computes first; the tasks another block computes too."""
+        owner, shared, walks = {}, set(), []
+        for j, keys in enumerate(outs):
+            own, stack = set(), list(keys)
+            while stack:
+                key = stack.pop()
+                if key in own or key in held:
+                    continue
+                if key in owner:  # (and all it needs: see below)
+                    shared.add(key)
+                    continue
+                node = node_of(key, j)
+                if node is None or _is_future(node):
+                    continue  # persisted data (a leaf): computed by no block
+                own.add(key)
+                owner[key] = j
+                stack.extend(node.dependencies)
+            walks.append(own)
+        stack = list(shared)  # what a shared task needs is shared
+        while stack:
+            for dep in graph[stack.pop()].dependencies:
+                if dep in owner and dep not in shared and dep not in held:
+                    shared.add(dep)
+                    stack.append(dep)
+        return walks, shared
+
+    held: set = set()
+    try:
+        for _ in range(SHARED_ROUNDS):
+            walks, shared = walk(held)
+            if not shared:
+                break
+            users: dict = {}  # shared key -> blocks whose own tasks use it directly
+            for j, own in enumerate(walks):
+                for key in outs[j]:
+                    if key in shared:
+                        users.setdefault(key, set()).add(j)
+                for key in own:
+                    if key not in shared:
+                        for dep in graph[key].dependencies:
+                            if dep in shared:
+                                users.setdefault(dep, set()).add(j)
+            more = {k for k, js in users.items() if len(js) > 1}
+            if not more:
+                break
+            held |= more
+        else:
+            walks, shared = walk(held)
+    except _Unfamiliar:
+        return None
+    if not held:
+        return None
+    per_block = {}
+    for block, keys, own in zip(blocks, outs, walks, strict=True):
+        # (with tasks still shared after the last round, the blocks compute what they
+        # share again, each: as correct as before, only slower)
+        if shared:
+            own = _walk_from(keys, graph, held)
+        needs = {k for k in keys if k in held}
+        for key in own:
+            needs.update(d for d in graph[key].dependencies if d in held)
+        per_block[id(block)] = (own, needs)
+    return _SharedWork(graph, [k for k in graph if k in held], per_block)
+
+
+class _Unfamiliar(Exception):
+    """A graph node that is neither a task nor a future (see ``_shared_work``)."""
+
+
+def _walk_from(keys, graph, held) -> set:
+    """The tasks of ``graph`` that ``keys`` need, stopping at ``held`` keys and leaves."""
+    own, stack = set(), list(keys)
+    while stack:
+        key = stack.pop()
+        if key in own or key in held:
+            continue
+        node = graph.get(key)
+        if node is None or _is_future(node):
+            continue
+        own.add(key)
+        stack.extend(node.dependencies)
+    return own
 
 
 _ON_HELD = "gpuinc-on-held"

@@ -43,7 +43,8 @@ def make_cluster(kind: str = "auto", *, n_workers: int | None = None,
         compute without a cluster, start none: Dask's threaded scheduler runs
         in this process.
     threads_per_worker : int, default=1
-        Threads of each CPU worker.
+        Threads of each CPU worker, a whole number >= 1. ``nthreads=`` (the
+        workers' own name for it) is refused: pass ``threads_per_worker``.
     quiet : bool
         Do not print which cluster was started.
     **kwargs
@@ -66,6 +67,12 @@ def make_cluster(kind: str = "auto", *, n_workers: int | None = None,
     if kind not in ("auto", "cpu", "gpu"):
         raise ValueError(f"kind must be 'auto', 'cpu' or 'gpu', got {kind!r}.")
     _check_n_workers(n_workers)
+    _check_threads_per_worker(threads_per_worker)
+    if "nthreads" in kwargs:
+        raise ValueError(
+            f"nthreads={kwargs['nthreads']!r}: pass threads_per_worker= instead (make_cluster "
+            f"sets the workers' threads from it, {threads_per_worker!r} here, and would "
+            "override nthreads=).")
     gpu_only = sorted(GPU_ONLY_KWARGS.intersection(kwargs))
     if kind == "cpu" and gpu_only:
         it = "it" if len(gpu_only) == 1 else "them"
@@ -117,6 +124,13 @@ def _check_n_workers(n_workers) -> None:
             "without a cluster, start none: Dask's threaded scheduler then runs in this "
             "process (the command line's --workers 0)."
         )
+
+
+def _check_threads_per_worker(threads) -> None:
+    if (isinstance(threads, bool) or not isinstance(threads, numbers.Integral)
+            or threads < 1):
+        raise ValueError(f"threads_per_worker must be a whole number >= 1 (threads of each "
+                         f"CPU worker; default 1), got {threads!r}.")
 
 
 class GPUUnavailableError(RuntimeError):

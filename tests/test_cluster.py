@@ -181,3 +181,26 @@ def test_gpu_only_keywords_cover_the_installed_dask_cuda():
     dask_cuda = pytest.importorskip("dask_cuda")
     own = set(inspect.signature(dask_cuda.LocalCUDACluster).parameters) - {"kwargs"}
     assert own - _local_cluster_keywords() <= cluster_module.GPU_ONLY_KWARGS
+
+
+@pytest.mark.parametrize("threads", [0, -1, 1.5, 2.0, "2", None, True])
+def test_threads_per_worker_must_be_a_whole_number(threads):
+    """0 once started workers of 2 threads, 1.5 was taken, "2" failed in the nanny."""
+    with pytest.raises(ValueError, match=r"threads_per_worker must be a whole number >= 1"):
+        make_cluster("cpu", n_workers=1, threads_per_worker=threads, processes=False)
+
+
+def test_nthreads_is_refused_not_overridden():
+    with pytest.raises(ValueError, match=r"nthreads=2: pass threads_per_worker= instead"):
+        make_cluster("cpu", n_workers=1, processes=False, nthreads=2)
+
+
+def test_threads_per_worker_is_taken(no_gpu):
+    import numpy as np
+
+    cluster = make_cluster("cpu", n_workers=1, threads_per_worker=np.int64(2), processes=False,
+                           quiet=True)
+    try:
+        assert [w.state.nthreads for w in cluster.workers.values()] == [2]
+    finally:
+        _close(cluster)

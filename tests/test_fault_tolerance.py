@@ -259,3 +259,42 @@ def test_stopping_a_failed_pass_keeps_the_client_connected():
                 and time.monotonic() < deadline:
             time.sleep(0.01)
         assert "load" not in scheduler.tasks or not scheduler.tasks["load"].who_wants
+
+
+class RaisesAtCall3(SGDClassifier):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        self.calls = getattr(self, "calls", 0) + 1
+        if self.calls == 3:
+            raise RuntimeError("boom at call 3")
+        return super().partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+
+def _wanted_keys(client) -> list:
+    """Keys some client wants, as the scheduler sees them."""
+    def wanted(dask_scheduler):
+        return [str(k) for k, ts in dask_scheduler.tasks.items() if ts.who_wants]
+
+    return client.run_on_scheduler(wanted)
+
+
+def test_a_failed_fit_leaves_nothing_held_on_the_cluster():
+    """A partial_fit error in a chain of blocks that share work (X - X.mean(0)) left the
+    failed block's data and its errored fit task held until the client closed: the block
+    being settled was taken off the pass's list before its error was raised."""
+    import gc
+    import time
+
+    X, y = make_classification(n_samples=1000, n_features=4, chunks=100, random_state=0)
+    X = X - X.mean(axis=0)
+    with _closable_client() as client:
+        with pytest.raises(RuntimeError, match="boom at call 3"):
+            Incremental(RaisesAtCall3(random_state=0), shuffle_blocks=False,
+                        progress=False).fit(X, y, classes=[0, 1])
+        gc.collect()
+        # released by the fit (not by gc: the error keeps the failed fit's future); a
+        # release reaches the client's event loop, then the scheduler, a moment later
+        deadline = time.monotonic() + 10
+        while (client.futures or _wanted_keys(client)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not [str(k) for k in client.futures]
+        assert _wanted_keys(client) == []

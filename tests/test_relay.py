@@ -861,3 +861,39 @@ def test_an_in_process_chain_names_a_model_it_cannot_copy(client, monkeypatch):
                                         r"it is handed, but this LocksItself cannot be copied "
                                         r"after partial_fit \(cannot pickle .*threaded scheduler"):
         Incremental(LocksItself(random_state=0), shuffle_blocks=False).fit(X, y)
+
+
+def _gpuinc_keys_wanted(client) -> list:
+    def wanted(dask_scheduler):
+        return [str(k) for k, ts in dask_scheduler.tasks.items()
+                if ts.who_wants and str(k).startswith("gpuinc-")]
+
+    return client.run_on_scheduler(wanted)
+
+
+def test_a_finished_pass_s_task_is_not_held_after_the_fit(client, spy):
+    """The task of a pass whose result came with its last event was held (16 per client)
+    to end as finished; from da.from_array its spec holds the whole dataset, which the
+    scheduler then kept. Held until its task has ended only."""
+    import dask.array as da
+
+    rng = np.random.default_rng(0)
+    Xn = rng.normal(size=(800, 4))
+    yn = (Xn[:, 0] > 0).astype(int)
+    X, y = da.from_array(Xn, chunks=(100, 4)), da.from_array(yn, chunks=100)
+    Xp, yp = _persisted_on_both(client, *make_classification(**DATA))
+    for data in [(X, y), (Xp, yp)]:  # a one-task pass, a relay
+        since = time.time()
+        Incremental(SGDClassifier(random_state=0), shuffle_blocks=False, epochs=2,
+                    progress=False).fit(*data, classes=[0, 1])
+        pushed = [m for at, m in client.get_events(_chain.PROGRESS_TOPIC)
+                  if at >= since and isinstance(m.get("result"), bytes)]
+        assert len(pushed) == 2  # the results came with the events: the case held
+        deadline = time.monotonic() + 5
+        while ((_gpuinc_keys_wanted(client) or any(str(k).startswith("gpuinc-")
+                                                   for k in client.futures))
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        assert not [k for k in client.futures if str(k).startswith("gpuinc-")]
+        assert _gpuinc_keys_wanted(client) == []
+    assert spy == [2, 2]
