@@ -11,8 +11,10 @@ unreadable file, schema drift between files); everything else (a corrupt
 page, a stray text value deep inside a CSV file, NaN) is caught when its
 block is read, and every error names the file and the column.
 
-Each block is read once per pass: X and y are two views of the same read
-task, so computing a block's X and y together reads the file once.  Column
+Each block is read once per pass: for Parquet and CSV, X and y are two views
+of the same read task, so computing a block's X and y together reads the
+file once (Zarr features and a target in separate arrays are read by a task
+each, every array once per block).  Column
 selection and the conversion to ``dtype`` (``float32`` by default) happen
 inside that task, per block.
 
@@ -33,7 +35,8 @@ Layouts
   Uncompressed files are split at line boundaries; compressed files are one
   block each.  Quoted fields must not contain line breaks.  Every row needs
   one field per header name: a row with more or fewer is refused with its
-  line in the file (an empty field, ``1,,3``, is a missing value).  Folder
+  line in the file (an empty field, ``1,,3``, is a missing value; a trailing
+  delimiter on every row, ``1,2,3,``, is dropped).  Folder
   names are not read as columns (as with ``pandas.read_csv`` and Dask).
 * **Zarr**: one store (not a list or a glob of stores): a group whose arrays
   are the columns (1-D arrays, one column each; a 2-D array is a block of

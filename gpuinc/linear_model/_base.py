@@ -801,7 +801,7 @@ class BaseSGD(BaseEstimator):
         shrink near the fit, so the stable step bounds nothing there, and the
         floor ``e`` (about 10 at the start with the default ``alpha``) moved
         the predictions far past the targets: R^2 -1501 (``epsilon_insensitive``)
-        and -10 (``huber``) on iris, where scikit-learn's defaults reach 0.92.
+        and -10 (``huber``) on iris, where scikit-learn's defaults reach 0.92 / 0.91.
         A constant stable step (no floor) still left ``epsilon_insensitive``
         jumping about one unit of ``y`` around the fit (iris: 0.74), and a
         constant move of ``epsilon`` too short for targets far from zero.  The
