@@ -124,10 +124,14 @@ _COMMON_PARAMS_DOC = """
           The regressor's ``huber`` and ``epsilon_insensitive``, whose
           gradient is bounded by ``G`` (``epsilon``, 1), step differently,
           with or without ``average``: ``min(m * e, M_0 / (sqrt(t) * G *
-          mean(|x_i|^2)))``, which moves a typical row's prediction by at most
-          ``M_0 / sqrt(t)``, ``M_0 = max(rms(y), epsilon)`` (the root mean
-          square of the targets of the ``fit`` / ``partial_fit`` call, from up
-          to 4096 rows).  Their gradient does not shrink near the fit, so a
+          R))``, which moves a typical row's prediction by at most ``M_0 /
+          sqrt(t)``, ``M_0 = max(rms(y), epsilon)`` (the root mean square of
+          the targets of the ``fit`` / ``partial_fit`` call, from up to 4096
+          rows), ``R = min(s, s / m + sqrt(lambda * s))`` with ``s`` the mean
+          squared row norm and ``lambda`` the top eigenvalue of the rows'
+          second-moment matrix (a batch's mean gradient moves a row by its
+          own term, over ``m``, and by the others' projection on it).  Their
+          gradient does not shrink near the fit, so a
           step that stays long (the stable step, or the floor ``e``, about 10
           at the start) keeps moving the predictions around it: R^2 -1501 and
           -10 on iris (petal width from the other three columns) before this

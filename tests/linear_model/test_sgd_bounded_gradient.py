@@ -125,3 +125,20 @@ def test_the_classifier_keeps_its_schedule(loss):
     seen = est._samples_seen
     e = 1.0 / (est.alpha * (seen + t0))
     assert est._eta(est.t_, seen, t0, 18) == min(18 * e, max(e, est._smooth_cap))
+
+
+# Many near-orthogonal features: a mini-batch's mean gradient moves each row's prediction
+# by about 1/m of its own term (m rows a batch). Sized as if it lay along each row, the
+# steps were m-fold too short: R^2 0.18 (huber) and 0.66 (epsilon_insensitive) on
+# 3000 x 200 at random_state=0, where scikit-learn's defaults reach 1.0 and 0.999.
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("sparse", [False, True])
+def test_many_features_reach_the_data(loss, sparse):
+    import scipy.sparse as sp
+    from sklearn.datasets import make_regression
+
+    X, y = make_regression(3000, 200, n_informative=100, noise=1.0, random_state=0)
+    y = y / y.std()
+    X = sp.csr_matrix(X) if sparse else X
+    est = SGDRegressor(loss=loss, random_state=0).fit(X, y)
+    assert est.score(X, y) > 0.99
