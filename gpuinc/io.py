@@ -56,6 +56,7 @@ import contextlib
 import csv
 import io as _bytesio
 import math
+import numbers
 import os
 import posixpath
 import re
@@ -138,7 +139,8 @@ class FileInfo:
     #: Parquet: Hive partition columns from the file's folders, as (name, value, Arrow type)
     partitions: tuple[tuple[str, Any, str], ...] = ()
     #: CSV: columns of integers with missing values in the sample (pandas reads them as
-    #: float64), as (name, "Int64" or "UInt64"), so that kept ids stay exact
+    #: float64), as (name, "Int64" or "UInt64"), so that kept ids stay exact; and of
+    #: booleans with missing values (Python objects to pandas), as (name, "boolean")
     int_columns: tuple[tuple[str, str], ...] = ()
 
 
@@ -779,7 +781,8 @@ _INTEGER_TEXT = r"\s*[+-]?\d+\s*"
 def _csv_int_columns(body: bytes, frame: pd.DataFrame) -> tuple[tuple[str, str], ...]:
     """Columns of the sample ``frame`` whose values are all written as integers, but which
     pandas typed as float64 (or as text, above 2**63) because a value is missing:
-    (name, "Int64" or "UInt64")."""
+    (name, "Int64" or "UInt64"); and those of booleans (``True`` / ``false`` ...) that a
+    missing value made Python objects: (name, "boolean")."""
     floats = [c for c in frame.columns if frame[c].dtype.kind == "f" and frame[c].isna().any()]
     texts = [c for c in frame.columns if not pd.api.types.is_bool_dtype(frame[c])
              and not pd.api.types.is_numeric_dtype(frame[c])]
@@ -793,7 +796,12 @@ def _csv_int_columns(body: bytes, frame: pd.DataFrame) -> tuple[tuple[str, str],
         values = text[name].dropna().astype(str).str.strip()
         missing = len(text) - int((values != "").sum())
         values = values[values != ""]  # above 2**63 pandas gives text, a missing value ""
-        if not missing or not len(values) or not values.str.fullmatch(_INTEGER_TEXT).all():
+        if not missing or not len(values):
+            continue
+        if values.str.lower().isin(["true", "false"]).all():
+            out.append((str(name), "boolean"))
+            continue
+        if not values.str.fullmatch(_INTEGER_TEXT).all():
             continue
         numbers = [int(v) for v in values]
         low, high = min(numbers), max(numbers)
@@ -2532,9 +2540,10 @@ def _check_blocksize(blocksize):
     if blocksize is None:
         return None
     if isinstance(blocksize, (bool, np.bool_)) or not isinstance(
-            blocksize, (str, int, np.integer)):
-        raise TypeError(f"blocksize must be a number of bytes, a size such as '64MiB', or "
-                        f"None (one block per file), got {blocksize!r}.")
+            blocksize, (str, numbers.Real)) or (isinstance(blocksize, numbers.Real) and not (
+                math.isfinite(blocksize) and float(blocksize).is_integer())):
+        raise TypeError(f"blocksize must be a whole number of bytes, a size such as '64MiB', "
+                        f"or None (one block per file), got {blocksize!r}.")
     try:
         nbytes = parse_bytes(blocksize) if isinstance(blocksize, str) else int(blocksize)
     except ValueError as exc:
@@ -2542,7 +2551,7 @@ def _check_blocksize(blocksize):
                          f"None (one block per file), got {blocksize!r}.") from exc
     if nbytes <= 0:
         raise ValueError(f"blocksize must be positive, got {blocksize!r}.")
-    return blocksize
+    return blocksize if isinstance(blocksize, str) else nbytes  # (1e6 as 1000000)
 
 
 # --------------------------------------------------------------------------- public readers

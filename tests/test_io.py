@@ -1497,7 +1497,8 @@ def test_last_csv_block_is_named_up_to_the_end_of_the_file(tmp_path):
 
 @pytest.mark.parametrize("kwargs, error, match", [
     ({"dtype": "float16"}, ValueError, r"dtype must be 'float32', 'float64' or None"),
-    ({"blocksize": True}, TypeError, r"blocksize must be a number of bytes"),
+    ({"blocksize": True}, TypeError, r"blocksize must be a whole number of bytes"),
+    ({"blocksize": 1.5e6 + 0.5}, TypeError, r"blocksize must be a whole number of bytes"),
     ({"blocksize": "lots"}, ValueError, r"blocksize must be a number of bytes"),
     ({"allow_nan": "no"}, TypeError, r"allow_nan must be True or False, got 'no'"),
     ({"text_target": "yes"}, TypeError, r"text_target must be True or False"),
@@ -1513,6 +1514,13 @@ def test_odd_arguments_are_refused_naming_them(csv_dir, kwargs, error, match):
     if kwargs:
         with pytest.raises(error, match=match):
             read_features(folder, FEATURES, **kwargs)
+
+
+@pytest.mark.parametrize("blocksize", [1e5, np.float64(1e5), np.int64(100_000)])
+def test_a_whole_number_blocksize_of_any_number_type_is_bytes(csv_dir, blocksize):
+    folder, _ = csv_dir
+    X, _ = read_table(folder, "label", blocksize=blocksize)
+    assert X.npartitions == read_table(folder, "label", blocksize=100_000)[0].npartitions
 
 
 def test_csv_block_is_read_without_a_copy_of_its_text(tmp_path):
@@ -1542,10 +1550,13 @@ def test_csv_block_is_read_without_a_copy_of_its_text(tmp_path):
     assert peak < info.size + 2 * features, (peak, info.size, features)
 
 
-def test_kept_csv_booleans_stay_booleans_in_every_block(tmp_path):
+@pytest.mark.parametrize("missing_at", [3, 90_000])
+def test_kept_csv_booleans_stay_booleans_in_every_block(tmp_path, missing_at):
+    # a missing value in the scan's sample (at 3: the sample saw Python objects, and the
+    # first blocks came out as text) or past it, in a later block
     n = 100_000
     flag = np.array(["True", "False"] * (n // 2), dtype=object)
-    flag[90_000] = ""  # a missing value past the scan's sample, in a later block
+    flag[missing_at] = ""
     path = tmp_path / "b.csv"
     pd.DataFrame({"a": np.arange(n, dtype=float), "flag": flag}).to_csv(path, index=False)
     frame = read_features(path, ["a"], keep=["flag"], blocksize=20_000)
