@@ -699,6 +699,11 @@ def _scan_csv_file(fs, path: str, compression: str | None = None) -> tuple[FileI
             "not a CSV file; extract it (tar -xf) and pass the CSV file(s) or their folder."
         )
     newline = sample.find(b"\n")
+    if _wide_text(sample):
+        raise DataError(
+            f"{shown} is UTF-16 (or UTF-32) encoded text; save it as UTF-8 (e.g. iconv -f "
+            "UTF-16 -t UTF-8) and read that."
+        )
     if b"\x00" in sample[: newline if newline >= 0 else len(sample)]:
         raise DataError(
             f"{shown} holds NUL bytes in its first line, so it is binary data, not a CSV file "
@@ -747,6 +752,29 @@ def _scan_csv_file(fs, path: str, compression: str | None = None) -> tuple[FileI
                     index_columns=_csv_index_columns(header, names),
                     int_columns=_csv_int_columns(body, frame))
     return info, frame.iloc[:0]
+
+
+def _wide_text(sample: bytes) -> bool:
+    """Whether ``sample`` starts as UTF-16 or UTF-32 text of mostly ASCII characters (a
+    byte-order mark aside): their other bytes, in a fixed pattern, are NUL."""
+    head = sample[:64]
+    for bom in (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff", b"\xff\xfe", b"\xfe\xff"):
+        if head.startswith(bom):
+            head = head[len(bom):]
+            break
+    head = head[: len(head) // 4 * 4]
+    if not head:
+        return False
+
+    def nul(i, step):
+        return all(b == 0 for b in head[i::step])
+
+    def text(i, step):
+        return all(b != 0 for b in head[i::step])
+
+    return ((nul(1, 2) and text(0, 2)) or (nul(0, 2) and text(1, 2))  # UTF-16 LE, BE
+            or (nul(1, 4) and nul(2, 4) and nul(3, 4) and text(0, 4))  # UTF-32 LE
+            or (nul(0, 4) and nul(1, 4) and nul(2, 4) and text(3, 4)))  # UTF-32 BE
 
 
 #: places in an uncompressed CSV file (besides its start) where the scan samples the length

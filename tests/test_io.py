@@ -1471,7 +1471,7 @@ def test_a_tar_archive_or_binary_file_read_as_csv_is_refused_briefly(tmp_path):
         scan(archive, fmt="csv")
     assert len(str(err.value)) < 300
     blob = tmp_path / "blob.csv"
-    blob.write_bytes(b"a\x00" * 5000 + b"\n1,2\n")
+    blob.write_bytes(b"ab\x00" * 5000 + b"\n1,2\n")  # (a NUL second: UTF-16, below)
     with pytest.raises(DataError, match="holds NUL bytes") as err:
         scan(blob)
     assert len(str(err.value)) < 300
@@ -1567,3 +1567,14 @@ def test_kept_csv_booleans_stay_booleans_in_every_block(tmp_path, missing_at):
     with pytest.raises(DataError, match=r"column 'flag' holds 'maybe' where the first rows of "
                                         r"the data hold booleans"):
         read_features(path, ["a"], keep=["flag"], blocksize=20_000).compute()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le",
+                                      "utf-32-be"])
+def test_utf16_csv_is_named_as_such(tmp_path, encoding):
+    # (its NUL bytes made it "binary data, not a CSV file")
+    path = tmp_path / "wide.csv"
+    pd.DataFrame({"a": [1.0, 2.0], "label": [0, 1]}).to_csv(path, index=False,
+                                                            encoding=encoding)
+    with pytest.raises(DataError, match=r"UTF-16 \(or UTF-32\) encoded text; save it as UTF-8"):
+        read_table(path, "label")
