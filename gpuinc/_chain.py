@@ -16,9 +16,10 @@ by dataset size.  Two runners share one contract:
   Over persisted blocks that several workers hold, the model goes from worker
   to worker directly instead of through the scheduler (``_relay``).
 
-Work that lazy blocks share (a reduction's result, a shuffle's store) is
-computed once at the start of a pass and held until it ends, by both runners
-(``_shared_work``): each block computes only its own tasks from it.
+Work that lazy blocks share (a reduction's result, a shuffle's store, a chunk that
+neighbouring blocks split) is computed once a pass, when the first block needing it
+loads, and held until the last one has, by both runners (``_shared_work``,
+``_PassHold``): each block computes only its own tasks from it.
 """
 
 from __future__ import annotations
@@ -389,11 +390,18 @@ class LocalRunner:
         where = {"kind": kind, "home": home, "progressive": progressive}
         mover = _device_mover(kind, home)
 
-        held = {}  # the work blocks share (see _shared_work), computed once for the pass
+        loads = [0]  # blocks loaded so far: load() is called for each in order
 
         def load(block):
             stats.start_block()
-            x, y, kw = _compute_block(block, self.scheduler, shared, held)
+            pos, loads[0] = loads[0], loads[0] + 1
+            if hold is None:
+                x, y, kw = _compute_block(block, self.scheduler)
+            else:  # the work this block shares with others: computed once, then held
+                hold.before(pos, lambda delayed: dask.compute(
+                    *delayed, scheduler=self.scheduler or _default_local_scheduler()))
+                x, y, kw = _compute_block(block, self.scheduler, shared, hold.values)
+                hold.after(pos)
             if mover is None:
                 return (x, y, kw), None
             n = check_block(x, y, kw, index=block.index, rows=block.rows, kind=kind)
@@ -427,13 +435,8 @@ class LocalRunner:
         blocks = list(blocks)
         lazy = not all(_in_memory(v) is not _LAZY for b in blocks for v in _pieces(b))
         shared = self._shared_work(blocks) if lazy and not self.independent else None
+        hold = None if shared is None else _PassHold(shared, blocks)
         try:
-            if shared is not None:
-                keys = shared.needed(blocks)
-                values = dask.compute(*shared.held_delayed(keys),
-                                      scheduler=self.scheduler or _default_local_scheduler())
-                held.update(zip(keys, values, strict=True))
-                del values
             # blocks already in this process's memory (persisted chunks) have nothing to load
             # ahead: a loader thread would only cost a hand-over per block
             if self.prefetch == 0 or (mover is None and not lazy):
@@ -461,7 +464,8 @@ class LocalRunner:
                 loader.close(wait=done_all or mover is not None)
             return model
         finally:
-            held.clear()  # (an error's traceback would keep them as long as it lives)
+            if hold is not None:  # (an error's traceback would keep them as long as it lives)
+                hold.values.clear()
             if mover is not None:
                 mover.close()
 
@@ -569,7 +573,7 @@ class DistributedRunner:
     fit task. Held runs on several workers are trained as a relay (``_relay.run_relay``: one task per
     worker, the model sent directly between them). Other blocks are computed at
     most ``prefetch`` ahead, each next to its ``partial_fit``; the work they share
-    (``_shared_work``) is computed once a pass, and held by the cluster until it ends.
+    (``_shared_work``) is computed once a pass, and held while blocks need it.
     """
 
     def __init__(self, client, prefetch: int = 2):
@@ -727,24 +731,21 @@ class DistributedRunner:
         return model
 
     def _run_windowed(self, model, blocks, static_kwargs, where, token, on_block, stats):
-        client = self.client
         local = self._blocks_independent(blocks)
         # the work blocks share (a reduction's result, a shuffle's store): computed once
         # and held for the pass, instead of again by every block that needs it
         shared = None if local else self._shared_work(blocks)
-        held = []
+        hold = None if shared is None else _PassHold(shared, blocks)
         try:
-            if shared is not None:
-                keys = shared.needed(blocks)
-                held = client.compute(shared.held_delayed(keys))
-                shared = (shared, dict(zip(keys, held, strict=True)))
             return self._run_chain(model, blocks, static_kwargs, where, token, on_block,
-                                   stats, local, shared)
+                                   stats, local, hold)
         finally:
-            _release(held)
+            if hold is not None:
+                _release(list(hold.values.values()))
+                hold.values.clear()
 
     def _run_chain(self, model, blocks, static_kwargs, where, token, on_block, stats, local,
-                   shared):
+                   hold):
         client = self.client
         outstanding = deque()  # (pos, block, fit future, futures this call created)
         from distributed import wait
@@ -780,8 +781,13 @@ class DistributedRunner:
                 while len(outstanding) > self.prefetch:
                     settle()
                 after = fits[0] if len(fits) == lag else None  # the fit of block pos - lag
-                (x_f, y_f, kw_f, loaded), loads = _resolve(self.client, block, local=local,
-                                                           after=after, shared=shared)
+                if hold is not None:  # the shared work this block needs, computed once
+                    hold.before(pos, client.compute)
+                (x_f, y_f, kw_f, loaded), loads = _resolve(
+                    self.client, block, local=local, after=after,
+                    shared=None if hold is None else (hold.shared, hold.values))
+                if hold is not None:  # (the block's tasks keep what they need until done)
+                    _release(hold.after(pos))
                 stats.start_block()
                 state = client.submit(
                     _fit_task, state, x_f, y_f, kw_f, static_kwargs, loaded=loaded,
@@ -1329,9 +1335,9 @@ class _SharedWork:
     """What blocks share, found by :func:`_shared_work`: held once per pass.
 
     ``graph``: every block's tasks (their union); ``held``: the keys computed
-    once at the start of a pass and held until it ends (the pieces that several
-    blocks' own tasks use directly: a reduction's result, a shuffle's
-    intermediate store); per block (by ``id``): ``(own, needs)``, the keys the
+    once a pass and held while blocks need them (see :class:`_PassHold`): the
+    pieces that several blocks' own tasks use directly (a reduction's result, a
+    shuffle's intermediate store, a chunk neighbours split); per block (by ``id``): ``(own, needs)``, the keys the
     block computes itself and the held keys those use.
     """
 
@@ -1339,19 +1345,20 @@ class _SharedWork:
     held: list
     blocks: dict
 
-    def needed(self, blocks) -> list:
-        """The held keys the ``blocks`` (of a pass) use, in ``held`` order."""
-        keys = {k for b in blocks for k in self.blocks[id(b)][1]}
-        return [k for k in self.held if k in keys]
-
-    def held_delayed(self, keys) -> list:
-        """``Delayed`` objects computing ``keys`` together (their graph culled to them)."""
+    def held_delayed(self, keys, values=None) -> list:
+        """``Delayed`` objects computing ``keys`` together (their graph culled to them),
+        from the held ``values`` computed already (data, or futures on a cluster)."""
         from dask.delayed import Delayed
 
+        values = values or {}
         sub, stack = {}, list(keys)
         while stack:
             key = stack.pop()
             if key in sub or key not in self.graph:
+                continue
+            if key in values:
+                value = values[key]
+                sub[key] = value if _is_future(value) else DataNode(key, value)
                 continue
             node = sub[key] = self.graph[key]
             stack.extend(getattr(node, "dependencies", ()))
@@ -1383,6 +1390,35 @@ class _SharedWork:
             else:
                 pieces.append(Delayed(key, dsk))
         return pieces
+
+
+class _PassHold:
+    """The held keys of a :class:`_SharedWork` during one pass over ``blocks``: each is
+    computed when the first block that needs it loads (``before``) and let go of once
+    the last one has (``after``).  A reduction's result is so held for the whole pass;
+    a chunk that only neighbouring blocks share (a repartition or rechunk that splits
+    it, ``map_overlap``), only while they load: what is held at once stays a few
+    blocks' worth, not the dataset."""
+
+    def __init__(self, shared: _SharedWork, blocks):
+        self.shared = shared
+        self.values: dict = {}  # held key -> its value (threads) or future (cluster)
+        self.needs = [shared.blocks[id(b)][1] if id(b) in shared.blocks else set()
+                      for b in blocks]
+        self.last = {k: pos for pos, needs in enumerate(self.needs) for k in needs}
+
+    def before(self, pos: int, compute) -> None:
+        """Compute (``compute(list of Delayed) -> values``) the held keys that block
+        ``pos`` needs and that are not held yet."""
+        missing = [k for k in self.shared.held if k in self.needs[pos] and k not in self.values]
+        if missing:
+            got = compute(self.shared.held_delayed(missing, self.values))
+            self.values.update(zip(missing, got, strict=True))
+
+    def after(self, pos: int) -> list:
+        """Let go of the held keys no block after ``pos`` needs; returns their values."""
+        return [self.values.pop(k) for k in self.needs[pos]
+                if self.last[k] == pos and k in self.values]
 
 
 def _is_future(value) -> bool:

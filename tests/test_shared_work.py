@@ -4,8 +4,9 @@ A pass computed every block alone: with ``X - X.mean(0)`` every block computed
 the mean again, from every chunk of X, so a pass computed the source chunks
 N**2 times (40,000 for 200 blocks); a lazy ``sort_values`` ran its whole
 shuffle again for every block.  Now the pieces several blocks use are computed
-once at the start of a pass and held until it ends: each source chunk is
-computed twice (once for the mean, once for its own block).
+once a pass, when the first block needing them loads, and held until the last
+one has: each source chunk is computed twice (once for the mean, once for its
+own block), and a chunk only neighbours share is held only while they load.
 """
 
 from __future__ import annotations
@@ -187,3 +188,50 @@ def test_blocks_that_share_nothing_are_looked_at_once_a_fit_or_not_at_all(client
         Incremental(SGDClassifier(random_state=0), epochs=3, progress=False).fit(
             X, y, classes=[0, 1])
     assert calls == [8]
+
+
+def _split_frame():
+    # each source partition split into two blocks: its chunk is shared by neighbours only
+    rng = np.random.default_rng(1)
+    pdf = pd.DataFrame(rng.normal(size=(50 * N, 4)), columns=list("abcd"))
+    pdf["t"] = (pdf.a > 0).astype(int)
+    ddf = dd.from_pandas(pdf, npartitions=N).map_partitions(_counted)
+    return ddf.repartition(npartitions=2 * N)
+
+
+@pytest.fixture
+def most_held(monkeypatch):
+    """The most held keys a pass holds at once (see _chain._PassHold)."""
+    most = [0]
+    after = _chain._PassHold.after
+
+    def counting(self, pos):
+        most[0] = max(most[0], len(self.values))
+        return after(self, pos)
+
+    monkeypatch.setattr(_chain._PassHold, "after", counting)
+    return most
+
+
+@pytest.mark.parametrize("on_cluster", [False, True])
+def test_chunks_shared_by_neighbours_are_held_only_while_they_load(request, most_held,
+                                                                   on_cluster):
+    # A repartition that splits each source partition: every source chunk is used by two
+    # neighbouring blocks. Held from the start of the pass to its end, they were the whole
+    # dataset (190 MB of 190 MB in a reviewer's run); now each is computed once, when its
+    # first block loads, and let go of after its last.
+    if on_cluster:
+        request.getfixturevalue("client")
+    ddf = _split_frame()
+    expected = _plain(_frame_blocks(ddf))
+    inc, computed = _fit(ddf[list("abcd")], ddf["t"])
+    assert np.array_equal(inc.coef_, expected.coef_)
+    assert computed <= N + 2, computed  # (each block alone: 2 N)
+    assert 1 <= most_held[0] <= 2, most_held[0]  # was N, all of them
+
+
+def test_a_reduction_is_held_for_the_whole_pass_and_computed_once(most_held):
+    Xc, y = _centred()
+    _, computed = _fit(Xc, y)
+    assert computed <= 2 * N + 2
+    assert most_held[0] == 1
