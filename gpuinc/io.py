@@ -1606,11 +1606,20 @@ def _direct_features(frame: pd.DataFrame, cols: _Columns) -> pd.DataFrame | None
     columns = [frame[c] for c in cols.features]
     if not all(isinstance(col.dtype, np.dtype) and col.dtype.kind in "biuf" for col in columns):
         return None
-    values = np.empty((len(frame), len(columns)), dtype=cols.dtype)
+    n = len(frame)
+    values = np.empty((n, len(columns)), dtype=cols.dtype)
+    arrays = [col.to_numpy() for col in columns]
+    # a slice of rows at a time, all columns at once: writing one column at a time into
+    # the C-ordered array strides through all of it per column (5-7x slower)
     with np.errstate(over="ignore", invalid="ignore"):  # values beyond the dtype: named later
-        for j, col in enumerate(columns):
-            values[:, j] = col.to_numpy()
+        for a in range(0, n, _DIRECT_ROWS):
+            np.stack([x[a:a + _DIRECT_ROWS] for x in arrays], axis=1,
+                     out=values[a:a + _DIRECT_ROWS], casting="unsafe")
     return pd.DataFrame(values, index=frame.index, columns=list(cols.features), copy=False)
+
+
+#: rows converted at a time by _direct_features
+_DIRECT_ROWS = 8192
 
 
 def _finish(frame: pd.DataFrame, cols: _Columns, where: str) -> pd.DataFrame:
