@@ -1599,12 +1599,16 @@ def _kept_values(values: pd.Series, kind: str | None, name: str, where: str,
 def _direct_features(frame: pd.DataFrame, cols: _Columns) -> pd.DataFrame | None:
     """The features of a block converted to ``cols.dtype`` straight into one C-ordered
     array (no copy of the selected columns, then of the converted ones, then a C-ordered
-    one), when every feature column holds plain NumPy numbers or booleans; else None."""
+    one), when every feature column holds plain NumPy numbers or booleans, not all of
+    them of ``cols.dtype`` already (those need no conversion: the columns are taken as
+    they are, without a copy); else None."""
     if cols.dtype is None or any(kind == _TEXT and c in cols.features
                                  for c, kind in zip(cols.keep, _kinds(cols), strict=True)):
         return None
     columns = [frame[c] for c in cols.features]
     if not all(isinstance(col.dtype, np.dtype) and col.dtype.kind in "biuf" for col in columns):
+        return None
+    if all(col.dtype == cols.dtype for col in columns):
         return None
     n = len(frame)
     values = np.empty((n, len(columns)), dtype=cols.dtype)
