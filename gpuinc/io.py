@@ -2013,13 +2013,10 @@ def _records(data: bytes):
         if n_quotes:
             quotes = (part == ord('"')).view(np.uint8)
             if balanced:
-                inside = np.bitwise_xor.accumulate(quotes)
-                inside ^= quotes
-                if parity:
-                    inside ^= 1
+                outside = _outside_quotes(quotes)  # of the slice's own quotes
+                if parity:  # an odd number of quotes before the slice: the other way round
+                    np.logical_not(outside, out=outside)
                 parity ^= int(np.count_nonzero(quotes)) & 1
-                outside = inside == 0
-                del inside
                 newline &= outside
                 comma &= outside
                 del outside
