@@ -377,12 +377,7 @@ class LocalRunner:
         self._shared = None  # (ids of blocks checked, _shared_work of them)
 
     def _shared_work(self, blocks):
-        """``_shared_work`` of the blocks, found once per fit (later passes train the same
-        blocks, or some of them)."""
-        ids = frozenset(id(b) for b in blocks)
-        if self._shared is None or not ids <= self._shared[0]:
-            self._shared = (ids, _shared_work(blocks, _not_in_memory))
-        return self._shared[1]
+        return _shared_work_of_fit(self, blocks, _not_in_memory)
 
     def run(self, model, blocks, static_kwargs, *, kind, home, on_block=None, stats=None,
             progressive=None, group_runs=True):  # group_runs: distributed runner only
@@ -602,13 +597,8 @@ class DistributedRunner:
         return result
 
     def _shared_work(self, blocks):
-        """``_shared_work`` of the blocks, found once per fit (as ``_plans_on_held``)."""
-        ids = frozenset(id(b) for b in blocks)
-        cached = getattr(self, "_shared", None)
-        if cached is None or not ids <= cached[0]:
-            client = self.client
-            cached = self._shared = (ids, _shared_work(blocks, lambda v: not _held(client, v)))
-        return cached[1]
+        client = self.client
+        return _shared_work_of_fit(self, blocks, lambda v: not _held(client, v))
 
     def _plans_on_held(self, blocks):
         """``_on_held_plans`` of the blocks, once per fit (later passes train the same ones)."""
@@ -1535,6 +1525,16 @@ def _shared_work(blocks, lazy):
             needs.update(d for d in graph[key].dependencies if d in held)
         per_block[id(block)] = (own, needs)
     return _SharedWork(graph, [k for k in graph if k in held], per_block)
+
+
+def _shared_work_of_fit(runner, blocks, lazy):
+    """:func:`_shared_work` of the blocks, found once per fit and kept on the ``runner``
+    (``runner._shared``): later passes train the same blocks, or some of them."""
+    ids = frozenset(id(b) for b in blocks)
+    cached = getattr(runner, "_shared", None)
+    if cached is None or not ids <= cached[0]:
+        cached = runner._shared = (ids, _shared_work(blocks, lazy))
+    return cached[1]
 
 
 class _Unfamiliar(Exception):
