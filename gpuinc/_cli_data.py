@@ -444,6 +444,13 @@ def _is_url(path) -> bool:
     return "://" in str(path) and not str(path).startswith("file://")
 
 
+def _fs_and_path(path, storage_options: dict):
+    """fsspec's ``(filesystem, path)`` of ``path``; ``storage_options`` apply to URLs only."""
+    import fsspec
+
+    return fsspec.core.url_to_fs(path, **(storage_options if _is_url(path) else {}))
+
+
 def _local(path) -> str:
     """``path`` as the operating system takes it: ``file://`` URLs become plain paths."""
     path = os.fspath(path)
@@ -654,9 +661,8 @@ def _check_model_replaceable(out: str, storage_options: dict) -> None:
     """``train --out``: an existing file there is replaced only if it is a model that
     ``gpuinc train`` wrote (an earlier run's), else only with ``--overwrite``, as for
     ``predict`` (checked before any work)."""
-    import fsspec
 
-    fs, path = fsspec.core.url_to_fs(_local(out), **(storage_options if _is_url(out) else {}))
+    fs, path = _fs_and_path(_local(out), storage_options)
     try:
         if not fs.exists(path):
             return
@@ -946,7 +952,6 @@ def run_predict(args) -> int:
 
 def _predict(args) -> int:
     import dask.dataframe as dd
-    import fsspec
 
     from .io import PREDICT, DataError, _read_features, _read_features_and_kept, scan
 
@@ -955,7 +960,7 @@ def _predict(args) -> int:
     kind = _output_kind(out)
     storage_options = _storage_options(args.storage_option)
     _check_out_folder(out, storage_options)
-    fs, path = fsspec.core.url_to_fs(out, **(storage_options if _is_url(out) else {}))
+    fs, path = _fs_and_path(out, storage_options)
     if fs.exists(path) and not args.overwrite:
         raise UsageError(f"{out} exists; pass --overwrite to replace it.")
     payload = load_model(args.model, storage_options)
@@ -1084,9 +1089,8 @@ def _clash(target: str, guarded) -> str | None:
 def _check_model_out(out: str, ds, storage_options: dict) -> None:
     """``train --out`` must not be, or hold, the training data: saving the model there
     would replace it (checked before any work)."""
-    import fsspec
 
-    fs, path = fsspec.core.url_to_fs(out, **(storage_options if _is_url(out) else {}))
+    fs, path = _fs_and_path(out, storage_options)
     clash = _clash(_path_key(fs, path), _data_keys(ds))
     if clash:
         raise UsageError(f"--out {out} {clash}; saving the model there would replace the "
@@ -1096,11 +1100,10 @@ def _check_model_out(out: str, ds, storage_options: dict) -> None:
 def _check_out_outside_data(out: str, fs, path: str, data: str, storage_options: dict) -> None:
     """``predict --out`` must not lie inside a DATA folder: the predictions would become
     part of the dataset that the next read of that folder takes (checked before any work)."""
-    import fsspec
 
     from .io import _has_glob
 
-    data_fs, data_path = fsspec.core.url_to_fs(data, **(storage_options if _is_url(data) else {}))
+    data_fs, data_path = _fs_and_path(data, storage_options)
     if _has_glob(data_path) and not data_fs.exists(data_path):
         # a glob: the next read of it would take --out (or a folder above it) if it matched
         if _glob_takes(_path_key(data_fs, data_path), _path_key(fs, path)):
@@ -1140,13 +1143,11 @@ def _check_replaceable(fs, path: str, out: str, kind: str, ds, model: str,
                        storage_options: dict) -> None:
     """``--overwrite`` replaces an earlier prediction output, and nothing else: never the
     data, the model, a folder that holds them or other files, or the working folder."""
-    import fsspec
 
     from .io import _is_local
 
     target = _path_key(fs, path)
-    model_fs, model_path = fsspec.core.url_to_fs(
-        model, **(storage_options if _is_url(model) else {}))
+    model_fs, model_path = _fs_and_path(model, storage_options)
     guarded = [(f"the model {model}", _path_key(model_fs, model_path)), *_data_keys(ds)]
     if _is_local(fs):
         guarded.append(("the working folder", os.path.realpath(os.getcwd())))
